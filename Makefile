@@ -1,0 +1,30 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run    the pipeline on the embedded broker, with a sample hot list and a simulated camera feed
+#   make test   the whole test suite (it starts its own embedded broker)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[embedded,test,dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/alpr run
+
+test: $(STAMP)
+	$(BIN)/ruff check streams tests loadtest
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check streams tests loadtest
+	$(BIN)/mypy
+
+clean:
+	-$(BIN)/alpr broker stop
+	rm -rf .alpr .pytest_cache .hypothesis

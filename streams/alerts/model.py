@@ -1,0 +1,77 @@
+"""Alert events. An alert is only the start: a person must confirm it before anyone acts (P7-P9).
+
+Alert ids are deterministic (read id + entry key), so at-least-once delivery
+never shows a dispatcher the same alert twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from streams.hotlists.model import HotlistEntry
+from streams.matching.matcher import OCR_EQUIVALENT, PARTIAL, Match
+from streams.reads.model import Read
+
+__all__ = ["UNVERIFIED", "AlertRaised", "alert_id_for", "raise_alert"]
+
+_ALERT_NAMESPACE = uuid.UUID("3f1c8a52-5e1b-4a0e-9a55-6a1f0c2d7b10")
+#: P8: Alert (not visually verified) -> Tentative Hit -> Live Query Transaction -> Confirmed Hit.
+UNVERIFIED = "unverified"
+
+_P7_ADVISORY = (
+    "ALERT ONLY - not grounds for a stop. Follow the vehicle if needed; before any action, "
+    "visually verify the plate characters and state against the captured image, then confirm "
+    "the entry is still current through CLETS/dispatch (P7)."
+)
+_OCR_ADVISORY = " Matched through OCR-equivalent characters: compare each character with extra care."
+_PARTIAL_ADVISORY = " Partial-plate match: the listed plate is incomplete; many vehicles may fit."
+_STATE_ADVISORY = " The read's state differs from the listed state."
+_PERSON_ADVISORY = " Wanted-person entry: try to match the occupant to the entry's description (P10)."
+_PERSON_TYPES = frozenset({"wanted_person", "missing_person", "protection_order", "amber_alert"})
+
+
+def alert_id_for(read_id: str, entry_key: str) -> str:
+    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{read_id}\x1f{entry_key}"))
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRaised:
+    """A read matched an active hot-list entry; status starts unverified (P7, P8)."""
+
+    alert_id: str
+    raised_at: datetime
+    read: Read
+    entry: HotlistEntry
+    match_kind: str
+    state_mismatch: bool
+    status: str = UNVERIFIED
+
+    @property
+    def occupant_check_required(self) -> bool:
+        return self.entry.list_type in _PERSON_TYPES
+
+    @property
+    def advisory(self) -> str:
+        text = _P7_ADVISORY
+        if self.match_kind == OCR_EQUIVALENT:
+            text += _OCR_ADVISORY
+        elif self.match_kind == PARTIAL:
+            text += _PARTIAL_ADVISORY
+        if self.state_mismatch:
+            text += _STATE_ADVISORY
+        if self.occupant_check_required:
+            text += _PERSON_ADVISORY
+        return text
+
+
+def raise_alert(read: Read, found: Match, now: datetime) -> AlertRaised:
+    return AlertRaised(
+        alert_id=alert_id_for(read.read_id, found.entry.key),
+        raised_at=now,
+        read=read,
+        entry=found.entry,
+        match_kind=found.kind,
+        state_mismatch=found.state_mismatch,
+    )

@@ -1,0 +1,71 @@
+"""Reading the alerts topic: for the console line of ``alpr alerts`` and ``alpr run``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams.codec import loads
+from streams.errors import BrokerError, InvalidRecord
+
+__all__ = ["alert_line", "follow_topic"]
+
+
+async def follow_topic(
+    bootstrap_servers: str,
+    topic: str,
+    *,
+    from_beginning: bool = True,
+    idle_timeout: float | None = None,
+) -> AsyncIterator[tuple[bytes | None, Any]]:
+    """Yield ``(key, decoded value)`` of every record of a topic, all partitions, no consumer group.
+
+    Stops after ``idle_timeout`` seconds without a record (None: follows forever).
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise BrokerError(f"topic {topic} does not exist; run 'alpr topics --create' first")
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        if from_beginning:
+            await consumer.seek_to_beginning(*tps)
+        else:
+            await consumer.seek_to_end(*tps)
+        last = time.monotonic()
+        while idle_timeout is None or time.monotonic() - last < idle_timeout:
+            batch = await consumer.getmany(timeout_ms=200, max_records=1000)
+            for records in batch.values():
+                for record in records:
+                    last = time.monotonic()
+                    try:
+                        value = loads(record.value) if record.value is not None else None
+                    except InvalidRecord:
+                        value = None
+                    yield record.key, value
+            await asyncio.sleep(0)
+    finally:
+        await consumer.stop()
+
+
+def alert_line(alert: dict[str, Any]) -> str:
+    """One console line per alert; says it is unverified (P7)."""
+    flags = []
+    if alert.get("state_mismatch"):
+        flags.append("STATE DIFFERS")
+    if alert.get("occupant_check_required"):
+        flags.append("CHECK OCCUPANT")
+    extra = f" [{', '.join(flags)}]" if flags else ""
+    return (
+        f"ALERT ({alert.get('status', '?').upper()}) {alert.get('list_type')} {alert.get('match_kind')}: "
+        f"read {alert.get('plate_read')} ({alert.get('plate_state_read') or '--'}) ~ listed "
+        f"{alert.get('plate_listed')} ({alert.get('plate_state_listed') or '--'}) at {alert.get('camera_id')} "
+        f"{alert.get('captured_at')} | {alert.get('source')} entry {alert.get('entry_id')} case "
+        f"{alert.get('case_number') or '-'}{extra} | id {alert.get('alert_id')}"
+    )

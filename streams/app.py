@@ -1,0 +1,136 @@
+"""The Faust stream app: a thin adapter around :class:`~streams.matching.pipeline.Pipeline`.
+
+reads --screen--> candidates (by canonical key) --confirm--> alerts
+        \\--> reads-rejected, and partial-plate alerts straight to alerts.
+
+At-least-once: offsets are committed after the producer has flushed what an
+event produced; alert ids are deterministic, and a worker drops an alert it
+has already raised, so redelivery never shows a dispatcher a second alert.
+Agent concurrency stays 1 (faust-streaming issue 606 loses messages on
+restart with concurrency > 1).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import faust
+
+from streams.hotlists.view import HotlistView
+from streams.matching.matcher import HotlistIndex, MatchRules
+from streams.matching.normalize import OcrClasses
+from streams.matching.pipeline import Outcome, Pipeline
+from streams.metrics import Metrics
+from streams.settings import Settings
+
+__all__ = ["Worker", "create_worker"]
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_index(settings: Settings) -> HotlistIndex:
+    rules = MatchRules(
+        OcrClasses.of(settings.ocr_classes),
+        settings.ocr_max_substitutions,
+        settings.profile.hotlist_max_staleness_s,
+    )
+    return HotlistIndex(rules, settings.bloom_error_rate)
+
+
+class Worker:
+    """The app and the objects its agents use; built by :func:`create_worker`."""
+
+    def __init__(self, app: faust.App, pipeline: Pipeline, view: HotlistView, metrics: Metrics) -> None:
+        self.app = app
+        self.pipeline = pipeline
+        self.view = view
+        self.metrics = metrics
+
+
+def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
+    app = faust.App(
+        settings.app_id,
+        broker=settings.faust_broker,
+        store="memory://",
+        autodiscover=False,
+        web_enabled=False,
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=max(10, 3 * settings.rebalance_timeout_s),
+        broker_heartbeat_interval=1,
+        broker_rebalance_timeout=settings.rebalance_timeout_s,
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+        producer_max_request_size=8 * 1024 * 1024,
+        consumer_max_fetch_size=8 * 1024 * 1024,
+    )
+    index = new_index(settings)
+    metrics = Metrics()
+    metrics.track_entries(lambda: len(index), lambda: index.partial_count)
+    pipeline = Pipeline(
+        index,
+        partitions=settings.partitions,
+        retention=timedelta(days=settings.profile.read_retention_days),
+        max_skew=timedelta(seconds=settings.max_clock_skew_s),
+        clock=clock,
+    )
+    view = HotlistView(settings.bootstrap_servers, settings.topic("hotlist"), index)
+
+    def raw_topic(name: str) -> faust.TopicT:
+        return app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw")
+
+    reads, candidates = raw_topic("reads"), raw_topic("candidates")
+    alerts, rejected = raw_topic("alerts"), raw_topic("reads-rejected")
+
+    async def emit(out: Outcome) -> None:
+        for key, value, _reason in out.rejected:
+            await rejected.send(key=key, value=value)
+        for key, partition, value in out.candidates:
+            await candidates.send(key=key, value=value, partition=partition)
+        for key, value, _alert in out.alerts:
+            await alerts.send(key=key, value=value)
+
+    @app.agent(reads, name="screen-reads", concurrency=1)
+    async def screen_reads(stream: faust.StreamT[bytes]) -> None:
+        await view.wait_ready()
+        async for event in stream.events():
+            started = time.perf_counter()
+            msg = event.message
+            out = pipeline.screen_record(event.value, (msg.topic, msg.partition, msg.offset))
+            await emit(out)
+            metrics.observe(out, batch_seconds=time.perf_counter() - started)
+
+    @app.agent(candidates, name="confirm-candidates", concurrency=1)
+    async def confirm_candidates(stream: faust.StreamT[bytes]) -> None:
+        await view.wait_ready()
+        async for event in stream.events():
+            msg = event.message
+            out = pipeline.confirm_record(event.value, (msg.topic, msg.partition, msg.offset))
+            await emit(out)
+            metrics.observe(out)
+
+    @app.task
+    async def follow_hotlist() -> None:
+        await view.run()
+
+    @app.task
+    async def serve_metrics() -> None:
+        if settings.metrics_port:
+            metrics.serve(settings.metrics_host, settings.metrics_port)
+            log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
+
+    return Worker(app, pipeline, view, metrics)
+
+
+def run_worker(settings: Settings) -> None:
+    """Run the worker in the foreground until interrupted."""
+    worker = create_worker(settings)
+    faust.Worker(worker.app, loglevel=settings.log_level).execute_from_commandline()

@@ -1,0 +1,312 @@
+"""Wire formats, at the edge: bytes <-> domain objects, validated against ``schemas/``.
+
+orjson for speed; the JSON Schemas in ``schemas/`` are the one statement of
+each record's shape and are compiled (fastjsonschema) for run-time checks.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import fastjsonschema
+import orjson
+
+from streams.alerts.model import AlertRaised
+from streams.errors import ConfigError, InvalidRecord
+from streams.hotlists.model import HotlistEntry, Person
+from streams.matching.normalize import MAX_PLATE_LEN, normalize_plate
+from streams.reads.model import Read
+
+__all__ = [
+    "SCHEMA_DIR",
+    "alert_to_dict",
+    "decode_read_record",
+    "dumps",
+    "entry_from_dict",
+    "entry_to_dict",
+    "loads",
+    "read_from_dict",
+    "read_to_dict",
+    "rejected_record",
+    "schema",
+    "validator",
+]
+
+#: The project's ``schemas/`` folder (the package is installed in editable mode).
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+MAX_RECORD_BYTES = 4 * 1024 * 1024
+
+Json = dict[str, Any]
+
+
+def dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj)
+
+
+def loads(data: bytes | str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRecord("undecodable", f"not valid JSON: {exc}") from exc
+
+
+def _inline_refs(node: Any) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.endswith(".json"):
+            inner = dict(schema(ref.removesuffix(".json")))
+            inner.pop("$schema", None)
+            inner.pop("$id", None)
+            return _inline_refs(inner)
+        return {k: _inline_refs(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline_refs(v) for v in node]
+    return node
+
+
+@cache
+def schema(name: str) -> Json:
+    """The JSON Schema ``schemas/<name>.json``."""
+    path = SCHEMA_DIR / f"{name}.json"
+    try:
+        data: Json = orjson.loads(path.read_bytes())
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"schema {path} not found: install the project in editable mode (pip install -e .)"
+        ) from exc
+    return data
+
+
+@cache
+def validator(name: str) -> Callable[[Any], Any]:
+    """A compiled validator of ``schemas/<name>.json`` (refs to sibling files inlined)."""
+    return fastjsonschema.compile(_inline_refs(schema(name)))  # type: ignore[no-any-return]
+
+
+def _validate(name: str, data: Any) -> None:
+    try:
+        validator(name)(data)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        raise InvalidRecord("schema", f"{name}: {exc.message}") from exc
+
+
+def _time(value: str | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidRecord("schema", f"{field}={value!r} is not an RFC 3339 date-time") from exc
+    if parsed.tzinfo is None:
+        raise InvalidRecord("schema", f"{field}={value!r} has no UTC offset")
+    return parsed
+
+
+# -- reads -------------------------------------------------------------------------------
+
+
+def read_from_dict(data: Any) -> Read:
+    _validate("read", data)
+    captured = _time(data["captured_at"], "captured_at")
+    assert captured is not None
+    return Read(
+        read_id=data["read_id"],
+        camera_id=data["camera_id"],
+        captured_at=captured,
+        plate=data["plate"],
+        plate_state=data["plate_state"],
+        confidence=float(data["confidence"]),
+        lat=float(data["lat"]),
+        lon=float(data["lon"]),
+        image_ref=data.get("image_ref"),
+        vehicle_make=data.get("vehicle_make"),
+        vehicle_model=data.get("vehicle_model"),
+        vehicle_color=data.get("vehicle_color"),
+    )
+
+
+def read_to_dict(read: Read) -> Json:
+    out: Json = {
+        "read_id": read.read_id,
+        "camera_id": read.camera_id,
+        "captured_at": read.captured_at.isoformat(),
+        "plate": read.plate,
+        "plate_state": read.plate_state,
+        "confidence": read.confidence,
+        "lat": read.lat,
+        "lon": read.lon,
+    }
+    for name in ("image_ref", "vehicle_make", "vehicle_model", "vehicle_color"):
+        value = getattr(read, name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def decode_read_record(payload: bytes | None) -> list[Read | tuple[InvalidRecord, Any]]:
+    """Decode one record of the reads topic: a read batch, or a bare read (a batch of one).
+
+    Returns, in order, each read or ``(error, raw_read)`` for a read that failed;
+    raises :class:`InvalidRecord` when the record as a whole cannot be used.
+    """
+    if not payload:
+        raise InvalidRecord("empty", "the record has no value")
+    if len(payload) > MAX_RECORD_BYTES:
+        raise InvalidRecord("oversized", f"the record has {len(payload)} bytes; the limit is {MAX_RECORD_BYTES}")
+    data = loads(payload)
+    if isinstance(data, dict) and "reads" in data:
+        if set(data) != {"reads"} or not isinstance(data["reads"], list) or not data["reads"]:
+            raise InvalidRecord("schema", "read_batch: must be {\"reads\": [read, ...]} with at least one read")
+        raw_reads = data["reads"]
+        if len(raw_reads) > 10_000:
+            raise InvalidRecord("oversized", f"read_batch: {len(raw_reads)} reads; the limit is 10000")
+    elif isinstance(data, dict):
+        raw_reads = [data]
+    else:
+        raise InvalidRecord("schema", f"expected a read batch or a read (a JSON object), got {type(data).__name__}")
+    out: list[Read | tuple[InvalidRecord, Any]] = []
+    for raw in raw_reads:
+        try:
+            out.append(read_from_dict(raw))
+        except InvalidRecord as exc:
+            out.append((exc, raw))
+    return out
+
+
+def rejected_record(
+    error: InvalidRecord,
+    payload: Any,
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    index: int | None,
+    now: datetime,
+) -> Json:
+    """A rejected-topic record that keeps the input as received, with the reason."""
+    if isinstance(payload, bytes | bytearray):
+        try:
+            text, encoding = bytes(payload).decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            text, encoding = base64.b64encode(payload).decode("ascii"), "base64"
+    else:
+        text, encoding = orjson.dumps(payload).decode("utf-8"), "json"
+    camera = payload.get("camera_id") if isinstance(payload, dict) else None
+    return {
+        "reason_code": error.code,
+        "reason": error.reason,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "index": index,
+        "camera_id": camera if isinstance(camera, str) else None,
+        "rejected_at": now.isoformat(),
+        "payload": text,
+        "payload_encoding": encoding,
+    }
+
+
+# -- hot-list entries ----------------------------------------------------------------------
+
+
+def _person(data: Mapping[str, Any] | None) -> Person | None:
+    if data is None:
+        return None
+    return Person(data["name"], data["badge"], data.get("assignment"), data.get("rank"))
+
+
+def _normalize_pattern(text: str) -> str:
+    if "?" not in text and "*" not in text:
+        return normalize_plate(text)
+    pattern = text.upper().replace(" ", "").replace("-", "").replace(".", "")
+    if len(pattern.replace("*", "")) > MAX_PLATE_LEN:
+        raise InvalidRecord("bad_plate", f"pattern {text!r} is longer than a plate can be")
+    return pattern
+
+
+def entry_from_dict(data: Any, *, loaded_at: datetime | None = None) -> HotlistEntry:
+    """Decode a hot-list entry. A shared entry without ``synced_at`` is stamped with ``loaded_at``."""
+    _validate("hotlist_entry", data)
+    synced = _time(data.get("synced_at"), "synced_at")
+    if synced is None and data["source"] != "local":
+        synced = loaded_at
+    return HotlistEntry(
+        source=data["source"],
+        entry_id=data["entry_id"],
+        plate=_normalize_pattern(data["plate"]),
+        plate_state=data["plate_state"],
+        list_type=data["list_type"],
+        reason=data["reason"],
+        case_number=data["case_number"],
+        effective_at=_time(data.get("effective_at"), "effective_at"),
+        expires_at=_time(data.get("expires_at"), "expires_at"),
+        synced_at=synced,
+        entered_by=_person(data.get("entered_by")),
+        approved_by=_person(data.get("approved_by")),
+    )
+
+
+def _person_dict(person: Person | None) -> Json | None:
+    if person is None:
+        return None
+    return {"name": person.name, "badge": person.badge, "assignment": person.assignment, "rank": person.rank}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def entry_to_dict(entry: HotlistEntry) -> Json:
+    return {
+        "source": entry.source,
+        "entry_id": entry.entry_id,
+        "plate": entry.plate,
+        "plate_state": entry.plate_state,
+        "list_type": entry.list_type,
+        "reason": entry.reason,
+        "case_number": entry.case_number,
+        "effective_at": _iso(entry.effective_at),
+        "expires_at": _iso(entry.expires_at),
+        "synced_at": _iso(entry.synced_at),
+        "entered_by": _person_dict(entry.entered_by),
+        "approved_by": _person_dict(entry.approved_by),
+    }
+
+
+# -- alerts -------------------------------------------------------------------------------
+
+
+def alert_to_dict(alert: AlertRaised) -> Json:
+    read, entry = alert.read, alert.entry
+    return {
+        "event": "AlertRaised",
+        "alert_id": alert.alert_id,
+        "status": alert.status,
+        "raised_at": alert.raised_at.astimezone(UTC).isoformat(),
+        "read_id": read.read_id,
+        "camera_id": read.camera_id,
+        "captured_at": read.captured_at.isoformat(),
+        "plate_read": read.plate,
+        "plate_state_read": read.plate_state,
+        "confidence": read.confidence,
+        "lat": read.lat,
+        "lon": read.lon,
+        "image_ref": read.image_ref,
+        "entry_key": entry.key,
+        "entry_id": entry.entry_id,
+        "source": entry.source,
+        "list_type": entry.list_type,
+        "plate_listed": entry.plate,
+        "plate_state_listed": entry.plate_state,
+        "reason": entry.reason,
+        "case_number": entry.case_number,
+        "match_kind": alert.match_kind,
+        "state_mismatch": alert.state_mismatch,
+        "occupant_check_required": alert.occupant_check_required,
+        "advisory": alert.advisory,
+    }

@@ -1,0 +1,140 @@
+"""``alpr run`` and ``alpr simulate``: the whole pipeline on one machine, for a first look."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from streams.alerts.tail import alert_line, follow_topic
+from streams.errors import AlprError
+from streams.hotlists.publish import publish_entries
+from streams.hotlists.records import load_entries_file
+from streams.kafka.broker import EmbeddedBroker
+from streams.kafka.topics import create_topics
+from streams.matching.normalize import OcrClasses
+from streams.reads.producer import ReadProducer
+from streams.reads.simulator import CameraFeed, run_feed
+from streams.settings import Settings
+
+__all__ = ["run_all", "simulate"]
+
+SAMPLE_HOTLIST = Path(__file__).resolve().parent.parent / "samples" / "hotlist.ndjson"
+
+
+def _listed_plates(path: Path) -> list[tuple[str, str | None]]:
+    entries, _ = load_entries_file(path, loaded_at=datetime.now(UTC))
+    return [(e.plate, e.plate_state) for e in entries if not e.is_partial]
+
+
+async def simulate(
+    settings: Settings, cameras: int, rate: float, duration: float | None, hit_rate: float, hotlist: Path
+) -> int:
+    feed = CameraFeed(cameras, hit_rate, _listed_plates(hotlist), OcrClasses.of(settings.ocr_classes), seed=os.getpid())
+    async with ReadProducer(
+        settings.bootstrap_servers,
+        settings.topic("reads"),
+        window_ms=settings.batch_window_ms,
+        max_reads=settings.batch_max_reads,
+    ) as producer:
+        return await run_feed(producer, feed, rate, duration)
+
+
+def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def _demo(
+    settings: Settings, worker: subprocess.Popen[bytes], log_path: Path, duration: float | None, rate: float, cameras: int
+) -> tuple[int, int]:
+    alerts = 0
+
+    async def tail() -> None:
+        nonlocal alerts
+        async for _key, alert in follow_topic(settings.bootstrap_servers, settings.topic("alerts")):
+            if alert is not None:
+                alerts += 1
+                print(alert_line(alert), flush=True)
+
+    async def watch_worker() -> None:
+        while worker.poll() is None:
+            await asyncio.sleep(0.5)
+        raise AlprError(f"the worker exited with status {worker.returncode}; see {log_path}")
+
+    tailing = asyncio.create_task(tail())
+    watching = asyncio.create_task(watch_worker())
+    feeding = asyncio.create_task(simulate(settings, cameras, rate, duration, 0.01, SAMPLE_HOTLIST))
+    try:
+        done, _ = await asyncio.wait({feeding, watching}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+        await asyncio.sleep(3)  # let the last alerts arrive
+        return feeding.result(), alerts
+    finally:
+        for task in (tailing, watching, feeding):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, AlprError):
+                await task
+
+
+def run_all(settings: Settings, *, duration: float | None, rate: float, cameras: int) -> int:
+    """Broker (unless ALPR_BROKER_URL), topics, sample hot list, worker, camera feed, alerts on screen."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    broker = None
+    if settings.broker_url is None:
+        broker = EmbeddedBroker(settings.state_dir, settings.embedded_port)
+        started_broker = broker.pid() is None
+        broker.start()
+        print(f"embedded broker on {broker.bootstrap} (log {broker.log_file})")
+    else:
+        started_broker = False
+        print(f"using Kafka at {settings.bootstrap_servers} (ALPR_BROKER_URL)")
+    log_path = settings.state_dir / "worker.log"
+    worker = None
+    try:
+        created = asyncio.run(create_topics(settings))
+        print(f"topics ready ({len(created)} created)")
+        entries, refused = load_entries_file(SAMPLE_HOTLIST, loaded_at=datetime.now(UTC))
+        asyncio.run(publish_entries(settings, entries))
+        print(f"sample hot list: {len(entries)} entries loaded, {len(refused)} refused as the policy requires:")
+        for problem in refused:
+            print(f"  {problem}")
+        with log_path.open("ab") as log:
+            worker = subprocess.Popen(  # noqa: S603 - our own entry point
+                [sys.executable, "-m", "streams.cli", "worker"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "ALPR_BROKER_URL": settings.faust_broker},
+            )
+        print(
+            "\n"
+            f"  worker        pid {worker.pid}, log {log_path}\n"
+            f"  metrics       http://{settings.metrics_host}:{settings.metrics_port}/metrics\n"
+            f"  alerts topic  {settings.topic('alerts')}   (also: .venv/bin/alpr alerts)\n"
+            f"  rejected      {settings.topic('reads-rejected')}\n"
+            f"  camera feed   {cameras} cameras, {rate:g} reads/s, 1% of reads of listed plates\n"
+            "  stop          Ctrl-C (stops the feed, the worker and the embedded broker)\n"
+        )
+        sent, alerts = asyncio.run(_demo(settings, worker, log_path, duration, rate, cameras))
+        print(f"\nsent {sent} reads, {alerts} alerts shown")
+        return 0
+    except KeyboardInterrupt:
+        print("\nstopping")
+        return 0
+    finally:
+        if worker is not None:
+            _stop_process(worker)
+        if broker is not None and started_broker:
+            broker.stop()

@@ -1,0 +1,56 @@
+"""One exception root for the project, with a small tree.
+
+Messages say what was wrong and what to do about it. Lower-level errors are
+wrapped with ``raise ... from exc`` so the cause stays visible.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlprError",
+    "BrokerError",
+    "ConfigError",
+    "EntryRefused",
+    "InvalidRecord",
+    "PolicyViolation",
+]
+
+
+class AlprError(Exception):
+    """Root of every error this project raises on purpose."""
+
+
+class ConfigError(AlprError):
+    """A setting or profile is missing or malformed; the message names the variable."""
+
+
+class InvalidRecord(AlprError):
+    """A record failed to decode or validate.
+
+    ``code`` is a short, stable reason code (used as a metric label and kept on the
+    rejected topic); the message says what exactly was wrong.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def reason(self) -> str:
+        return str(self)
+
+
+class PolicyViolation(AlprError):
+    """An action that the agency policy (POLICY.md, P1-P28) does not allow."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(f"{message} ({rule})")
+        self.rule = rule
+
+
+class EntryRefused(PolicyViolation):
+    """A hot-list entry that may not be loaded; it never becomes active."""
+
+
+class BrokerError(AlprError):
+    """The Kafka broker could not be reached, started or stopped."""

@@ -1,0 +1,143 @@
+"""Hot-list entries and the rules that decide whether one may be loaded at all.
+
+An entry that breaks a rule is refused with :class:`EntryRefused`: it never
+becomes active and never matches (P1, P2, P5, P6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from streams.errors import EntryRefused
+
+__all__ = [
+    "APPROVING_RANKS",
+    "IMMIGRATION_LIST_TYPES",
+    "LIST_TYPES",
+    "LOCAL_SOURCE",
+    "SOURCES",
+    "HotlistEntry",
+    "Person",
+    "check_entry",
+]
+
+#: P1: NCIC, CLETS, the CA Stolen Vehicle System and its extracts, department (local) lists.
+SOURCES = frozenset({"ncic", "clets", "svs", "sfr", "slr", "local"})
+LOCAL_SOURCE = "local"
+LIST_TYPES = frozenset(
+    {
+        "stolen_vehicle",
+        "stolen_plate",
+        "felony_vehicle",
+        "wanted_person",
+        "missing_person",
+        "amber_alert",
+        "protection_order",
+        "gang",
+        "sex_offender",
+        "bolo",
+        "other",
+    }
+)
+#: P5: never loaded, never enabled. The schema lets these through so the refusal is explicit.
+IMMIGRATION_LIST_TYPES = frozenset({"immigration_violator", "immigration"})
+_IMMIGRATION_WORDS = ("immigration", "deportation", "ice detainer", "illegal alien", "removal order")
+#: P2: "approval of a lieutenant" -- that rank or above.
+APPROVING_RANKS = frozenset({"lieutenant", "captain", "commander", "deputy_chief", "assistant_chief", "chief"})
+MIN_KNOWN_PARTIAL_CHARS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    name: str
+    badge: str
+    assignment: str | None = None
+    rank: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HotlistEntry:
+    """One hot-list entry. ``plate`` is normalized; it is a partial pattern when it holds ``?`` or ``*``."""
+
+    source: str
+    entry_id: str
+    plate: str
+    plate_state: str | None
+    list_type: str
+    reason: str
+    case_number: str | None = None
+    effective_at: datetime | None = None
+    expires_at: datetime | None = None
+    synced_at: datetime | None = None
+    entered_by: Person | None = None
+    approved_by: Person | None = None
+
+    @property
+    def key(self) -> str:
+        """Entry key: unique across sources."""
+        return f"{self.source}:{self.entry_id}"
+
+    @property
+    def is_partial(self) -> bool:
+        return "?" in self.plate or "*" in self.plate
+
+    @property
+    def is_shared(self) -> bool:
+        """Shared (external) data is subject to the 24-hour refresh rule (P4)."""
+        return self.source != LOCAL_SOURCE
+
+
+def check_entry(entry: HotlistEntry) -> None:
+    """Raise :class:`EntryRefused` naming every rule the entry breaks."""
+    purpose = f"{entry.list_type} {entry.reason}".lower()
+    if entry.list_type in IMMIGRATION_LIST_TYPES or any(w in purpose for w in _IMMIGRATION_WORDS):
+        raise EntryRefused(
+            "P5",
+            f"entry {entry.key}: hot lists may never serve immigration enforcement; "
+            "this entry cannot be loaded or enabled",
+        )
+    if entry.source not in SOURCES:
+        raise EntryRefused("P1", f"entry {entry.key}: unknown source {entry.source!r}; use one of {sorted(SOURCES)}")
+    if entry.list_type not in LIST_TYPES:
+        raise EntryRefused(
+            "P1", f"entry {entry.key}: unknown list_type {entry.list_type!r}; use one of {sorted(LIST_TYPES)}"
+        )
+    if entry.is_partial:
+        known = sum(1 for ch in entry.plate if ch not in "?*")
+        if known < MIN_KNOWN_PARTIAL_CHARS:
+            raise EntryRefused(
+                "P6",
+                f"entry {entry.key}: partial plate {entry.plate!r} has {known} known characters; "
+                f"at least {MIN_KNOWN_PARTIAL_CHARS} are needed or it would alert on nearly every read",
+            )
+    if entry.expires_at is not None and entry.effective_at is not None and entry.expires_at <= entry.effective_at:
+        raise EntryRefused("P3", f"entry {entry.key}: expires_at is not after effective_at")
+    if entry.source == LOCAL_SOURCE:
+        missing = _missing_local_fields(entry)
+        if missing:
+            raise EntryRefused(
+                "P2",
+                f"local entry {entry.key} is missing {', '.join(missing)}; a department entry needs the "
+                "entering member's name, badge and assignment, a case number, a synopsis naming the "
+                "presumed crime, and a lieutenant's approval",
+            )
+
+
+def _missing_local_fields(entry: HotlistEntry) -> list[str]:
+    missing: list[str] = []
+    by = entry.entered_by
+    if by is None:
+        missing.append("entered_by")
+    else:
+        missing += [f"entered_by.{f}" for f in ("name", "badge", "assignment") if not (getattr(by, f) or "").strip()]
+    if not (entry.case_number or "").strip():
+        missing.append("case_number")
+    if len(entry.reason.strip()) < 3:
+        missing.append("reason (synopsis of the presumed crime)")
+    ok = entry.approved_by
+    if ok is None or not ok.name.strip() or not ok.badge.strip():
+        missing.append("approved_by (lieutenant's approval)")
+    elif (ok.rank or "").lower() not in APPROVING_RANKS:
+        missing.append(f"approved_by.rank of lieutenant or above (got {ok.rank!r})")
+    return missing

@@ -1,0 +1,87 @@
+"""Applying records of the compacted hot-list topic to a worker's index (pure)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from streams.codec import dumps, entry_from_dict, entry_to_dict, loads
+from streams.errors import AlprError, EntryRefused, InvalidRecord
+from streams.hotlists.model import HotlistEntry, check_entry
+from streams.matching.matcher import HotlistIndex
+from streams.matching.normalize import OcrClasses, partition_for
+
+__all__ = [
+    "Applied",
+    "apply_hotlist_record",
+    "entry_partition",
+    "hotlist_record",
+    "load_entries_file",
+    "ndjson_lines",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    outcome: str  # upserted, removed, refused
+    entry_key: str
+    reason: str | None = None
+
+
+def apply_hotlist_record(index: HotlistIndex, key: bytes | None, value: bytes | None) -> Applied:
+    """Apply one hot-list topic record. A tombstone removes; a refused update removes the old version too."""
+    if key is None:
+        return Applied("refused", "", "hot-list record without a key")
+    entry_key = key.decode("utf-8", errors="replace")
+    if value is None:
+        index.remove(entry_key)
+        return Applied("removed", entry_key)
+    try:
+        entry = entry_from_dict(loads(value))
+        if entry.key != entry_key:
+            raise InvalidRecord("schema", f"record key {entry_key!r} differs from the entry's key {entry.key!r}")
+        index.upsert(entry)
+    except (InvalidRecord, EntryRefused) as exc:
+        index.remove(entry_key)  # never keep matching an older version of a refused entry
+        log.warning("hot-list entry %s refused: %s", entry_key, exc)
+        return Applied("refused", entry_key, str(exc))
+    return Applied("upserted", entry_key)
+
+
+def entry_partition(entry: HotlistEntry, ocr: OcrClasses, partitions: int) -> int:
+    """Exact entries live on the partition of their canonical key, as candidates do (co-partitioned)."""
+    key = entry.key if entry.is_partial else ocr.canonical(entry.plate)
+    return partition_for(key, partitions)
+
+
+def hotlist_record(entry: HotlistEntry) -> tuple[bytes, bytes]:
+    """Key and value of the compacted hot-list topic record of an entry."""
+    return entry.key.encode(), dumps(entry_to_dict(entry))
+
+
+def ndjson_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line number, raw line)`` for each non-blank line of an NDJSON file."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield number, line
+
+
+def load_entries_file(path: Path, loaded_at: datetime) -> tuple[list[HotlistEntry], list[str]]:
+    """Entries of an NDJSON hot-list file, and one message per refused line (P1, P2, P5, P6)."""
+    entries: list[HotlistEntry] = []
+    refused: list[str] = []
+    for number, line in ndjson_lines(path):
+        try:
+            entry = entry_from_dict(loads(line), loaded_at=loaded_at)
+            check_entry(entry)
+        except AlprError as exc:
+            refused.append(f"{path}:{number}: refused: {exc}")
+            continue
+        entries.append(entry)
+    return entries, refused

@@ -1,0 +1,92 @@
+"""A worker's view of the compacted hot-list topic.
+
+Each worker reads the whole topic (no consumer group) into its
+:class:`HotlistIndex`, from the beginning, then follows it. Until it has caught
+up with the end offsets it had at start, it is not ready and the agents wait:
+screening reads against half a hot list would miss alerts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams.errors import BrokerError
+from streams.hotlists.records import Applied, apply_hotlist_record
+from streams.matching.matcher import HotlistIndex
+
+__all__ = ["HotlistView"]
+
+log = logging.getLogger(__name__)
+
+
+class HotlistView:
+    def __init__(self, bootstrap_servers: str, topic: str, index: HotlistIndex) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.index = index
+        self.refused = 0
+        self._ready = asyncio.Event()
+
+    @property
+    def is_ready(self) -> bool:
+        return self._ready.is_set()
+
+    async def wait_ready(self) -> None:
+        await self._ready.wait()
+
+    def _applied(self, applied: Applied) -> None:
+        if applied.outcome == "refused":
+            self.refused += 1
+
+    async def run(self) -> None:
+        """Load the topic, then follow it until cancelled."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+            partitions = consumer.partitions_for_topic(self.topic)
+            if partitions is None:
+                partitions = await self._wait_for_topic(consumer)
+            tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            end = await consumer.end_offsets(tps)
+            behind = {tp for tp in tps if end[tp] > 0}
+            if not behind:
+                self._mark_ready()
+            while True:
+                batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
+                for records in batch.values():
+                    for record in records:
+                        self._applied(apply_hotlist_record(self.index, record.key, record.value))
+                if behind:
+                    for tp in list(behind):
+                        if await consumer.position(tp) >= end[tp]:
+                            behind.discard(tp)
+                    if not behind:
+                        self._mark_ready()
+        finally:
+            await consumer.stop()
+
+    def _mark_ready(self) -> None:
+        log.info(
+            "hot list loaded from %s: %d active entries (%d partial), %d refused",
+            self.topic, len(self.index), self.index.partial_count, self.refused,
+        )
+        self._ready.set()
+
+    async def _wait_for_topic(self, consumer: AIOKafkaConsumer) -> set[int]:
+        for _ in range(100):
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
+            partitions = consumer.partitions_for_topic(self.topic)
+            if partitions:
+                return set(partitions)
+            await asyncio.sleep(0.1)
+        raise BrokerError(f"topic {self.topic} does not exist; run 'alpr topics --create' first")

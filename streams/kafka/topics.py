@@ -1,0 +1,122 @@
+"""Every topic, declared in one place, with the configs that make the policy hold.
+
+Read-data topics are sized so that retention.ms + segment.ms + the broker's
+check interval stays within the agency's read retention (P11). Audit is kept
+at least two years (P14).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from streams.errors import BrokerError
+from streams.retention.policy import DAY_MS, HOUR_MS, retention_ms_within
+from streams.settings import Settings
+
+__all__ = ["READ_DATA", "TopicSpec", "create_topics", "describe_topics", "topic_specs"]
+
+READ_DATA = "read data"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str  # without the prefix
+    partitions: int
+    cleanup_policy: str
+    retention_ms: int | None  # None: compacted, kept until tombstoned
+    segment_ms: int
+    holds: str
+    data_class: str  # read data, evidence, hot list, alerts, audit, registry
+
+    def configs(self) -> dict[str, str]:
+        out = {"cleanup.policy": self.cleanup_policy, "segment.ms": str(self.segment_ms)}
+        if self.retention_ms is not None:
+            out["retention.ms"] = str(self.retention_ms)
+        return out
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """The declaration. ``hotlist`` and ``candidates`` share a partition count: they are co-partitioned."""
+    profile = settings.profile
+    n = settings.partitions
+    read_segment = HOUR_MS
+    read_retention = retention_ms_within(profile.read_retention_ms, read_segment)
+    hits = profile.hit_retention_days
+    alerts_retention = -1 if hits is None else retention_ms_within(hits * DAY_MS, read_segment)
+    audit_retention = profile.audit_retention_days * DAY_MS
+    return [
+        TopicSpec("reads", n, "delete", read_retention, read_segment, "read batches from cameras", READ_DATA),
+        TopicSpec("reads-rejected", n, "delete", read_retention, read_segment, "bad input with the reason", READ_DATA),
+        TopicSpec(
+            "candidates", n, "delete", retention_ms_within(DAY_MS, read_segment), read_segment,
+            "Bloom positives keyed by canonical key (internal)", READ_DATA,
+        ),
+        TopicSpec(
+            "hotlist-changes", n, "delete", max(400 * DAY_MS, 2 * profile.read_retention_ms), DAY_MS,
+            "every add/update/remove event: history for replay", "hot list",
+        ),
+        TopicSpec("hotlist", n, "compact", None, DAY_MS, "current entries (key source:entry_id)", "hot list"),
+        TopicSpec("hotlist-sources", 1, "compact", None, DAY_MS, "sync status per feed", "hot list"),
+        TopicSpec("alerts", n, "delete", alerts_retention, read_segment, "alert lifecycle events", "alerts"),
+        TopicSpec("evidence-holds", n, "compact", None, DAY_MS, "held reads; release = tombstone", "evidence"),
+        TopicSpec("audit", 3, "delete", audit_retention, 7 * DAY_MS, "every access, query, login, approval", "audit"),
+        TopicSpec("cameras", 1, "compact", None, DAY_MS, "camera registry", "registry"),
+    ]
+
+
+def _admin(settings: Settings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=15000)
+
+
+async def create_topics(settings: Settings) -> list[str]:
+    """Create missing topics with their configs; return the names created."""
+    specs = topic_specs(settings)
+    admin = _admin(settings)
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+        new = [
+            NewTopic(settings.topic(s.name), s.partitions, 1, topic_configs=s.configs())
+            for s in specs
+            if settings.topic(s.name) not in existing
+        ]
+        if new:
+            response = await admin.create_topics(new)
+            errors = [(t, code, msg) for t, code, msg in response.topic_errors if code not in (0, 36)]
+            if errors:
+                raise BrokerError(f"could not create topics: {errors}")
+        return [t.name for t in new]
+    except OSError as exc:
+        raise BrokerError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from exc
+    finally:
+        await admin.close()
+
+
+async def describe_topics(settings: Settings) -> dict[str, dict[str, str]]:
+    """Configs of our topics, as the broker reports them (DescribeConfigs)."""
+    names = [settings.topic(s.name) for s in topic_specs(settings)]
+    admin = _admin(settings)
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+        wanted = [n for n in names if n in existing]
+        out: dict[str, dict[str, str]] = {n: {} for n in names if n not in existing}
+        if wanted:
+            meta = await admin.describe_topics(wanted)
+            counts = {t["topic"]: len(t["partitions"]) for t in meta}
+            responses = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, n) for n in wanted]
+            )
+            for response in responses:
+                for resource in response.resources:
+                    name = resource[3]
+                    out[name] = {entry[0]: entry[1] for entry in resource[4]}
+                    out[name]["partitions"] = str(counts.get(name, "?"))
+        return out
+    except OSError as exc:
+        raise BrokerError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from exc
+    finally:
+        await admin.close()

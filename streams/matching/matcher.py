@@ -1,0 +1,236 @@
+"""The matching core: Bloom screen, exact authoritative check, partial patterns.
+
+Pure: no faust, no aiokafka. The stream calls :func:`screen` on every read and
+:func:`confirm` on the partition that owns a Bloom positive's canonical key;
+``alpr match`` calls :func:`match`, which is exactly those two steps in a row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pybloom_live import BloomFilter
+
+from streams.hotlists.model import HotlistEntry, check_entry
+from streams.matching.normalize import OcrClasses, differing_positions, normalize_plate
+from streams.reads.model import Read
+
+__all__ = [
+    "EXACT",
+    "OCR_EQUIVALENT",
+    "PARTIAL",
+    "HotlistIndex",
+    "Match",
+    "MatchRules",
+    "Screened",
+    "confirm",
+    "entry_in_force",
+    "match",
+    "screen",
+]
+
+EXACT = "exact"
+OCR_EQUIVALENT = "ocr_equivalent"
+PARTIAL = "partial"
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRules:
+    ocr: OcrClasses
+    max_substitutions: int = 2
+    max_staleness_s: float = 24 * 3600.0  # P4
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    entry: HotlistEntry
+    kind: str
+    state_mismatch: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Screened:
+    """What the screen found for one read."""
+
+    read: Read
+    normalized: str
+    canonical: str
+    bloom_positive: bool
+    partial: list[Match] = field(default_factory=list)
+
+
+def entry_in_force(entry: HotlistEntry, captured_at: datetime, max_staleness_s: float) -> bool:
+    """Whether an entry may match a read captured at ``captured_at``.
+
+    ``effective_at <= captured_at < expires_at``; shared data synced more than
+    ``max_staleness_s`` before the read is stale and never matches (P4).
+    """
+    if entry.effective_at is not None and captured_at < entry.effective_at:
+        return False
+    if entry.expires_at is not None and captured_at >= entry.expires_at:
+        return False
+    if entry.is_shared:
+        if entry.synced_at is None:
+            return False
+        if (captured_at - entry.synced_at).total_seconds() > max_staleness_s:
+            return False
+    return True
+
+
+def _state_mismatch(read: Read, entry: HotlistEntry) -> bool:
+    return bool(read.plate_state and entry.plate_state and read.plate_state != entry.plate_state)
+
+
+def _pattern_regex(pattern: str, ocr: OcrClasses) -> str:
+    parts = []
+    for ch in pattern:
+        if ch == "?":
+            parts.append(".")
+        elif ch == "*":
+            parts.append(".*")
+        else:
+            parts.append(re.escape(ocr.representative(ch)))
+    return "".join(parts)
+
+
+class HotlistIndex:
+    """The active entries one worker matches against.
+
+    A Bloom filter of canonical keys screens every read; exact entries are
+    indexed by canonical key; partial patterns (few) are checked on every read,
+    behind one combined regex. Removed entries may linger in the Bloom filter as
+    false positives until the next rebuild: the exact check never alerts on them.
+    """
+
+    def __init__(self, rules: MatchRules, bloom_error_rate: float = 0.001, capacity: int = 100_000) -> None:
+        self.rules = rules
+        self._error_rate = bloom_error_rate
+        self._entries: dict[str, HotlistEntry] = {}
+        self._exact: dict[str, dict[str, HotlistEntry]] = {}
+        self._partial: dict[str, tuple[re.Pattern[str], HotlistEntry]] = {}
+        self._partial_any: re.Pattern[str] | None = None
+        self._partial_dirty = False
+        self._bloom = BloomFilter(capacity=capacity, error_rate=bloom_error_rate)
+        self._stale_keys = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, entry_key: object) -> bool:
+        return entry_key in self._entries
+
+    def get(self, entry_key: str) -> HotlistEntry | None:
+        return self._entries.get(entry_key)
+
+    def entries(self) -> Iterator[HotlistEntry]:
+        return iter(self._entries.values())
+
+    @property
+    def partial_count(self) -> int:
+        return len(self._partial)
+
+    def upsert(self, entry: HotlistEntry) -> None:
+        """Add or replace an entry. Raises :class:`EntryRefused` (and changes nothing) if it breaks a rule."""
+        check_entry(entry)
+        if entry.key in self._entries:
+            self.remove(entry.key)
+        self._entries[entry.key] = entry
+        if entry.is_partial:
+            regex = re.compile(_pattern_regex(entry.plate, self.rules.ocr))
+            self._partial[entry.key] = (regex, entry)
+            self._partial_dirty = True
+            return
+        canonical = self.rules.ocr.canonical(entry.plate)
+        self._exact.setdefault(canonical, {})[entry.key] = entry
+        if len(self._exact) >= self._bloom.capacity:
+            self._rebuild_bloom()
+        else:
+            self._bloom.add(canonical)
+
+    def remove(self, entry_key: str) -> HotlistEntry | None:
+        entry = self._entries.pop(entry_key, None)
+        if entry is None:
+            return None
+        if entry.is_partial:
+            del self._partial[entry_key]
+            self._partial_dirty = True
+            return entry
+        canonical = self.rules.ocr.canonical(entry.plate)
+        bucket = self._exact[canonical]
+        del bucket[entry_key]
+        if not bucket:
+            del self._exact[canonical]
+            self._stale_keys += 1
+            if self._stale_keys > max(1000, len(self._exact) // 10):
+                self._rebuild_bloom()
+        return entry
+
+    def _rebuild_bloom(self) -> None:
+        capacity = max(100_000, 2 * len(self._exact))
+        bloom = BloomFilter(capacity=capacity, error_rate=self._error_rate)
+        for key in self._exact:
+            bloom.add(key)
+        self._bloom = bloom
+        self._stale_keys = 0
+
+    def bloom_contains(self, canonical: str) -> bool:
+        return canonical in self._bloom
+
+    def exact_candidates(self, canonical: str) -> list[HotlistEntry]:
+        bucket = self._exact.get(canonical)
+        return list(bucket.values()) if bucket else []
+
+    def partial_candidates(self, canonical: str) -> list[HotlistEntry]:
+        if not self._partial:
+            return []
+        if self._partial_dirty:
+            alternatives = "|".join(f"(?:{rx.pattern})" for rx, _ in self._partial.values())
+            self._partial_any = re.compile(alternatives)
+            self._partial_dirty = False
+        assert self._partial_any is not None
+        if self._partial_any.fullmatch(canonical) is None:
+            return []
+        return [entry for rx, entry in self._partial.values() if rx.fullmatch(canonical)]
+
+
+def screen(index: HotlistIndex, read: Read) -> Screened:
+    """Normalize the read, run the Bloom screen and the partial patterns.
+
+    Raises :class:`InvalidRecord` when the plate text cannot be a plate.
+    """
+    normalized = normalize_plate(read.plate)
+    canonical = index.rules.ocr.canonical(normalized)
+    partial = [
+        Match(entry, PARTIAL, _state_mismatch(read, entry))
+        for entry in index.partial_candidates(canonical)
+        if entry_in_force(entry, read.captured_at, index.rules.max_staleness_s)
+    ]
+    return Screened(read, normalized, canonical, index.bloom_contains(canonical), partial)
+
+
+def confirm(index: HotlistIndex, read: Read, normalized: str, canonical: str) -> list[Match]:
+    """The authoritative exact check of a Bloom positive: false positives and removed entries never match."""
+    matches = []
+    for entry in index.exact_candidates(canonical):
+        if not entry_in_force(entry, read.captured_at, index.rules.max_staleness_s):
+            continue
+        if entry.plate == normalized:
+            kind = EXACT
+        elif differing_positions(entry.plate, normalized) <= index.rules.max_substitutions:
+            kind = OCR_EQUIVALENT
+        else:
+            continue
+        matches.append(Match(entry, kind, _state_mismatch(read, entry)))
+    return matches
+
+
+def match(index: HotlistIndex, read: Read) -> list[Match]:
+    """Every match of one read: the screen, then the exact check of a Bloom positive."""
+    screened = screen(index, read)
+    if not screened.bloom_positive:
+        return screened.partial
+    return screened.partial + confirm(index, read, screened.normalized, screened.canonical)
+

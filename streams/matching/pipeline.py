@@ -1,0 +1,168 @@
+"""The per-record work of the stream, as plain functions over bytes (no faust, no aiokafka).
+
+:class:`Pipeline` turns one record of the reads topic into rejected records,
+candidates and partial-match alerts, and one candidate into exact alerts.
+Agents only move its output to topics; tests drive it directly.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from streams.alerts.model import AlertRaised, raise_alert
+from streams.codec import (
+    alert_to_dict,
+    decode_read_record,
+    dumps,
+    loads,
+    read_from_dict,
+    read_to_dict,
+    rejected_record,
+)
+from streams.errors import InvalidRecord
+from streams.matching.matcher import HotlistIndex, Match, confirm, screen
+from streams.matching.normalize import partition_for
+from streams.reads.model import Read
+
+__all__ = ["Outcome", "Pipeline", "RecentIds", "check_capture_time"]
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one input record produced. Values are encoded, ready for Kafka."""
+
+    reads: int = 0
+    rejected: list[tuple[bytes | None, bytes, str]] = field(default_factory=list)  # key, value, reason code
+    candidates: list[tuple[bytes, int, bytes]] = field(default_factory=list)  # key, partition, value
+    alerts: list[tuple[bytes, bytes, AlertRaised]] = field(default_factory=list)  # key, value, alert
+    suppressed: int = 0  # alerts already raised for the same read and entry
+
+
+class RecentIds:
+    """Alert ids raised recently, so a redelivered read does not emit its alert again."""
+
+    def __init__(self, ttl: timedelta, max_size: int = 1_000_000) -> None:
+        self.ttl = ttl
+        self.max_size = max_size
+        self._seen: OrderedDict[str, datetime] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def add(self, alert_id: str, now: datetime) -> bool:
+        """Record the id; False when it was already seen within the TTL."""
+        while self._seen:
+            oldest_id, at = next(iter(self._seen.items()))
+            if now - at <= self.ttl and len(self._seen) < self.max_size:
+                break
+            del self._seen[oldest_id]
+        if alert_id in self._seen:
+            return False
+        self._seen[alert_id] = now
+        return True
+
+
+def check_capture_time(read: Read, now: datetime, max_skew: timedelta, retention: timedelta) -> None:
+    """Refuse reads from the future (a wrong camera clock) and reads older than the retention (P11)."""
+    if read.captured_at > now + max_skew:
+        raise InvalidRecord(
+            "future_timestamp",
+            f"captured_at {read.captured_at.isoformat()} is more than {max_skew} ahead of the "
+            "server clock; check the camera's clock",
+        )
+    if read.captured_at < now - retention:
+        raise InvalidRecord(
+            "expired",
+            f"captured_at {read.captured_at.isoformat()} is older than the read retention "
+            f"({retention.days} days); the read was not kept (P11)",
+        )
+
+
+class Pipeline:
+    def __init__(
+        self,
+        index: HotlistIndex,
+        *,
+        partitions: int,
+        retention: timedelta,
+        max_skew: timedelta,
+        clock: Clock,
+        dedup_ttl: timedelta = timedelta(hours=1),
+    ) -> None:
+        self.index = index
+        self.partitions = partitions
+        self.retention = retention
+        self.max_skew = max_skew
+        self.clock = clock
+        self.recent = RecentIds(dedup_ttl)
+
+    def _reject(
+        self, out: Outcome, error: InvalidRecord, payload: Any, where: tuple[str, int, int], index: int | None
+    ) -> None:
+        topic, partition, offset = where
+        if error.code == "expired" and isinstance(payload, dict):
+            # P11: an expired read is not stored again, not even on the rejected topic.
+            payload = {k: payload.get(k) for k in ("read_id", "camera_id", "captured_at")}
+        record = rejected_record(
+            error, payload, topic=topic, partition=partition, offset=offset, index=index, now=self.clock()
+        )
+        camera = record["camera_id"]
+        out.rejected.append((camera.encode() if camera else None, dumps(record), error.code))
+
+    def _alerts(self, out: Outcome, read: Read, matches: list[Match], now: datetime) -> None:
+        for found in matches:
+            alert = raise_alert(read, found, now)
+            if not self.recent.add(alert.alert_id, now):
+                out.suppressed += 1
+                continue
+            out.alerts.append((alert.alert_id.encode(), dumps(alert_to_dict(alert)), alert))
+
+    def screen_record(self, payload: bytes | None, where: tuple[str, int, int]) -> Outcome:
+        """One record of the reads topic: reject, screen, forward Bloom positives, raise partial alerts."""
+        out = Outcome()
+        now = self.clock()
+        try:
+            decoded = decode_read_record(payload)
+        except InvalidRecord as exc:
+            self._reject(out, exc, payload or b"", where, None)
+            return out
+        for position, item in enumerate(decoded):
+            if isinstance(item, tuple):
+                self._reject(out, item[0], item[1], where, position)
+                continue
+            try:
+                check_capture_time(item, now, self.max_skew, self.retention)
+                screened = screen(self.index, item)
+            except InvalidRecord as exc:
+                self._reject(out, exc, read_to_dict(item), where, position)
+                continue
+            out.reads += 1
+            self._alerts(out, item, screened.partial, now)
+            if screened.bloom_positive:
+                value = dumps(
+                    {"canonical": screened.canonical, "normalized": screened.normalized, "read": read_to_dict(item)}
+                )
+                key = screened.canonical.encode()
+                out.candidates.append((key, partition_for(screened.canonical, self.partitions), value))
+        return out
+
+    def confirm_record(self, payload: bytes | None, where: tuple[str, int, int]) -> Outcome:
+        """One candidate: the authoritative exact check on the partition that owns its key."""
+        out = Outcome()
+        try:
+            data = loads(payload or b"")
+            read = read_from_dict(data["read"])
+            normalized, canonical = str(data["normalized"]), str(data["canonical"])
+        except (InvalidRecord, KeyError, TypeError) as exc:
+            error = exc if isinstance(exc, InvalidRecord) else InvalidRecord("schema", f"bad candidate: {exc!r}")
+            self._reject(out, error, payload or b"", where, None)
+            return out
+        now = self.clock()
+        self._alerts(out, read, confirm(self.index, read, normalized, canonical), now)
+        return out

@@ -1,0 +1,97 @@
+"""A simulated feed of cameras, for ``make run`` and demos.
+
+Cameras sit around downtown San José; most plates are random, a share of reads
+are of listed plates, some of them misread through OCR-equivalent characters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import string
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.matching.normalize import OcrClasses
+from streams.reads.producer import ReadProducer
+
+__all__ = ["CameraFeed", "run_feed"]
+
+_CENTER = (37.3382, -121.8863)
+
+
+@dataclass
+class CameraFeed:
+    """Generates reads; ``listed`` are (plate, state) pairs of the hot list to hit now and then."""
+
+    cameras: int
+    hit_rate: float
+    listed: Sequence[tuple[str, str | None]]
+    ocr: OcrClasses
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)  # noqa: S311 - simulation, not security
+        rng = self._rng
+        self._camera_pos = [
+            (_CENTER[0] + rng.uniform(-0.08, 0.08), _CENTER[1] + rng.uniform(-0.1, 0.1)) for _ in range(self.cameras)
+        ]
+        self._seq = 0
+
+    def _random_plate(self) -> str:
+        rng = self._rng
+        return (
+            str(rng.randint(1, 9))
+            + "".join(rng.choices(string.ascii_uppercase, k=3))
+            + "".join(rng.choices(string.digits, k=3))
+        )
+
+    def _misread(self, plate: str) -> str:
+        positions = [i for i, ch in enumerate(plate) if len(self.ocr.equivalents(ch)) > 1]
+        if not positions:
+            return plate
+        i = self._rng.choice(positions)
+        options = [c for c in self.ocr.equivalents(plate[i]) if c != plate[i]]
+        return plate[:i] + self._rng.choice(options) + plate[i + 1 :]
+
+    def next_read(self, now: datetime) -> dict[str, Any]:
+        rng = self._rng
+        self._seq += 1
+        camera = rng.randrange(self.cameras)
+        state: str | None = "CA"
+        if self.listed and rng.random() < self.hit_rate:
+            plate, state = rng.choice(self.listed)
+            if rng.random() < 0.3:
+                plate = self._misread(plate)
+        else:
+            plate = self._random_plate()
+        lat, lon = self._camera_pos[camera]
+        return {
+            "read_id": f"sim-{self.seed}-{self._seq:09d}",
+            "camera_id": f"cam-{camera:05d}",
+            "captured_at": now.isoformat(),
+            "plate": plate,
+            "plate_state": state,
+            "confidence": round(rng.uniform(0.6, 0.99), 3),
+            "lat": round(lat, 6),
+            "lon": round(lon, 6),
+        }
+
+
+async def run_feed(producer: ReadProducer, feed: CameraFeed, rate: float, duration: float | None) -> int:
+    """Send reads at ``rate`` per second for ``duration`` seconds (None: until cancelled)."""
+    started = time.monotonic()
+    sent = 0
+    tick = 0.05
+    while duration is None or time.monotonic() - started < duration:
+        due = int((time.monotonic() - started + tick) * rate) - sent
+        now = datetime.now(UTC)
+        for _ in range(max(0, due)):
+            await producer.send(feed.next_read(now))
+            sent += 1
+        await asyncio.sleep(tick)
+    await producer.flush()
+    return sent

@@ -1,0 +1,134 @@
+"""The one settings object, read from the environment in exactly one place.
+
+Every variable starts with ``ALPR_``; an error names the variable at fault.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from streams.errors import ConfigError
+from streams.retention import Profile, load_profile
+
+__all__ = ["DEFAULT_OCR_CLASSES", "Settings"]
+
+DEFAULT_OCR_CLASSES = ("0ODQ", "1I", "8B", "5S", "2Z")
+DEFAULT_EMBEDDED_PORT = 19092
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from exc
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a number") from exc
+    if not lo < value < hi:
+        raise ConfigError(f"{name}={value} must lie between {lo} and {hi}")
+    return value
+
+
+def _ocr_classes(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("ALPR_OCR_CLASSES")
+    if not raw:
+        return DEFAULT_OCR_CLASSES
+    classes = tuple(c.strip().upper() for c in raw.split(",") if c.strip())
+    seen: set[str] = set()
+    for cls in classes:
+        if len(cls) < 2 or not cls.isalnum():
+            raise ConfigError(
+                f"ALPR_OCR_CLASSES: class {cls!r} must hold two or more letters or digits, "
+                "e.g. ALPR_OCR_CLASSES=0ODQ,1I,8B"
+            )
+        if seen & set(cls):
+            raise ConfigError(f"ALPR_OCR_CLASSES: {cls!r} repeats a character of another class")
+        seen |= set(cls)
+    return classes
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Runtime configuration. Build it with :meth:`from_env`; tests use :meth:`with_`."""
+
+    broker_url: str | None = None  # None: the embedded broker on embedded_port
+    embedded_port: int = DEFAULT_EMBEDDED_PORT
+    topic_prefix: str = "alpr."
+    partitions: int = 12
+    app_id: str = "alpr-matcher"
+    state_dir: Path = Path(".alpr")
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9108
+    log_level: str = "info"
+    profile: Profile = field(default_factory=lambda: load_profile("san_jose"))
+    batch_window_ms: int = 50
+    batch_max_reads: int = 500
+    ocr_classes: tuple[str, ...] = DEFAULT_OCR_CLASSES
+    ocr_max_substitutions: int = 2
+    bloom_error_rate: float = 0.001
+    max_clock_skew_s: int = 300
+    rebalance_timeout_s: int = 3
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        level = env.get("ALPR_LOG_LEVEL", "info").lower()
+        if level not in {"crit", "error", "warn", "info", "debug"}:
+            raise ConfigError(f"ALPR_LOG_LEVEL={level!r}: use crit, error, warn, info or debug")
+        prefix = env.get("ALPR_TOPIC_PREFIX", "alpr.")
+        if prefix and not all(c.isalnum() or c in "._-" for c in prefix):
+            raise ConfigError(f"ALPR_TOPIC_PREFIX={prefix!r} may hold only letters, digits, '.', '_', '-'")
+        return cls(
+            broker_url=env.get("ALPR_BROKER_URL") or None,
+            embedded_port=_int(env, "ALPR_EMBEDDED_PORT", DEFAULT_EMBEDDED_PORT, 1),
+            topic_prefix=prefix,
+            partitions=_int(env, "ALPR_PARTITIONS", 12, 1),
+            app_id=env.get("ALPR_APP_ID", "alpr-matcher"),
+            state_dir=Path(env.get("ALPR_STATE_DIR", ".alpr")),
+            metrics_host=env.get("ALPR_METRICS_HOST", "127.0.0.1"),
+            metrics_port=_int(env, "ALPR_METRICS_PORT", 9108, 0),
+            log_level=level,
+            profile=load_profile(env.get("ALPR_PROFILE", "san_jose")),
+            batch_window_ms=_int(env, "ALPR_BATCH_WINDOW_MS", 50, 1),
+            batch_max_reads=_int(env, "ALPR_BATCH_MAX_READS", 500, 1),
+            ocr_classes=_ocr_classes(env),
+            ocr_max_substitutions=_int(env, "ALPR_OCR_MAX_SUBSTITUTIONS", 2, 0),
+            bloom_error_rate=_float(env, "ALPR_BLOOM_ERROR_RATE", 0.001, 0.0, 0.5),
+            max_clock_skew_s=_int(env, "ALPR_MAX_CLOCK_SKEW_S", 300, 0),
+            rebalance_timeout_s=_int(env, "ALPR_REBALANCE_TIMEOUT_S", 3, 1),
+        )
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """host:port list for aiokafka."""
+        if self.broker_url is None:
+            return f"127.0.0.1:{self.embedded_port}"
+        parts = self.broker_url.replace(";", ",").split(",")
+        return ",".join(part.strip().removeprefix("kafka://") for part in parts if part.strip())
+
+    @property
+    def faust_broker(self) -> str:
+        return ";".join(f"kafka://{hp}" for hp in self.bootstrap_servers.split(","))
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"

@@ -1,0 +1,96 @@
+"""Factories for test data: each returns a fresh object, overridable by keyword."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from streams.hotlists.model import HotlistEntry, Person
+from streams.matching.matcher import HotlistIndex, MatchRules
+from streams.matching.normalize import OcrClasses
+from streams.reads.model import Read
+from streams.settings import DEFAULT_OCR_CLASSES
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+_ids = itertools.count(1)
+
+
+def make_read(**overrides: Any) -> Read:
+    fields: dict[str, Any] = {
+        "read_id": f"r-{next(_ids)}",
+        "camera_id": "cam-00001",
+        "captured_at": NOW,
+        "plate": "7ABC123",
+        "plate_state": "CA",
+        "confidence": 0.9,
+        "lat": 37.33,
+        "lon": -121.89,
+    }
+    fields.update(overrides)
+    return Read(**fields)
+
+
+def read_dict(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "read_id": f"r-{next(_ids)}",
+        "camera_id": "cam-00001",
+        "captured_at": NOW.isoformat(),
+        "plate": "7ABC123",
+        "plate_state": "CA",
+        "confidence": 0.9,
+        "lat": 37.33,
+        "lon": -121.89,
+    }
+    data.update(overrides)
+    return data
+
+
+def make_entry(**overrides: Any) -> HotlistEntry:
+    fields: dict[str, Any] = {
+        "source": "ncic",
+        "entry_id": f"V{next(_ids):09d}",
+        "plate": "7ABC123",
+        "plate_state": "CA",
+        "list_type": "stolen_vehicle",
+        "reason": "Stolen vehicle",
+        "case_number": "SJ-26-000001",
+        "synced_at": NOW - timedelta(hours=1),
+    }
+    fields.update(overrides)
+    return HotlistEntry(**fields)
+
+
+def local_entry(**overrides: Any) -> HotlistEntry:
+    fields: dict[str, Any] = {
+        "source": "local",
+        "list_type": "bolo",
+        "reason": "PC 211 robbery suspect vehicle",
+        "case_number": "SJ-26-005120",
+        "synced_at": None,
+        "entered_by": Person("Officer Dana Reyes", "4417", "Southern Division patrol"),
+        "approved_by": Person("Lt. Marcus Hale", "2210", rank="lieutenant"),
+    }
+    fields.update(overrides)
+    return make_entry(**fields)
+
+
+def entry_dict(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "source": "ncic",
+        "entry_id": f"V{next(_ids):09d}",
+        "plate": "7ABC123",
+        "plate_state": "CA",
+        "list_type": "stolen_vehicle",
+        "reason": "Stolen vehicle",
+        "case_number": "SJ-26-000001",
+    }
+    data.update(overrides)
+    return data
+
+
+def make_index(*entries: HotlistEntry, max_substitutions: int = 2) -> HotlistIndex:
+    index = HotlistIndex(MatchRules(OcrClasses.of(DEFAULT_OCR_CLASSES), max_substitutions))
+    for entry in entries:
+        index.upsert(entry)
+    return index

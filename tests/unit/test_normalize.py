@@ -1,0 +1,47 @@
+import pytest
+
+from streams.errors import InvalidRecord
+from streams.matching.normalize import OcrClasses, differing_positions, normalize_plate, partition_for
+from streams.settings import DEFAULT_OCR_CLASSES
+
+OCR = OcrClasses.of(DEFAULT_OCR_CLASSES)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("7abc123", "7ABC123"), ("7ABC 123", "7ABC123"), ("7-ABC-123", "7ABC123"), (" 8.dog.512 ", "8DOG512")],
+)
+def test_normalize_strips_separators_and_uppercases(text: str, expected: str) -> None:
+    assert normalize_plate(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", " - ", "7ABC#23", "ÄBC123", "12345678901"])
+def test_normalize_refuses_what_cannot_be_a_plate(text: str) -> None:
+    with pytest.raises(InvalidRecord) as info:
+        normalize_plate(text)
+    assert info.value.code == "bad_plate"
+
+
+def test_default_classes_map_confusables_to_one_key() -> None:
+    assert OCR.canonical("0ODQ") == "0000"
+    assert OCR.canonical("1I") == "11"
+    assert OCR.canonical("8B5S2Z") == "885522"
+    assert OCR.canonical("8DOG512") == OCR.canonical("BD0G5I2")
+    assert OCR.canonical("7ABC123") != OCR.canonical("7ABC124")
+
+
+def test_letters_outside_classes_are_kept() -> None:
+    assert OCR.canonical("XKM") == "XKM"
+    assert OCR.equivalents("X") == "X"
+    assert set(OCR.equivalents("O")) == set("0ODQ")
+
+
+def test_differing_positions() -> None:
+    assert differing_positions("8DOG512", "8D0G5I2") == 2
+    assert differing_positions("ABC", "ABC") == 0
+
+
+def test_partition_is_stable_and_in_range() -> None:
+    assert partition_for("7ABC123", 12) == partition_for("7ABC123", 12)
+    assert all(0 <= partition_for(f"K{i}", 12) < 12 for i in range(200))
+    assert len({partition_for(f"K{i}", 12) for i in range(200)}) == 12

@@ -1,0 +1,122 @@
+"""The stream's per-record work, without Kafka: rejection, forwarding, alerts, duplicates."""
+
+import json
+from datetime import timedelta
+
+from streams.codec import dumps
+from streams.matching.normalize import partition_for
+from streams.matching.pipeline import Pipeline, RecentIds
+from tests.factories import NOW, local_entry, make_entry, make_index, read_dict
+
+WHERE = ("alpr.reads", 3, 41)
+
+
+def pipeline(*entries, now=NOW) -> Pipeline:
+    return Pipeline(
+        make_index(*entries),
+        partitions=12,
+        retention=timedelta(days=30),
+        max_skew=timedelta(minutes=5),
+        clock=lambda: now,
+    )
+
+
+def test_unlisted_reads_stop_at_the_screen() -> None:
+    out = pipeline(make_entry(plate="7ABC123")).screen_record(
+        dumps({"reads": [read_dict(plate="6KTP118"), read_dict(plate="1XYZ999")]}), WHERE
+    )
+    assert out.reads == 2
+    assert out.candidates == [] and out.alerts == [] and out.rejected == []
+
+
+def test_bloom_positive_goes_to_the_partition_of_its_canonical_key() -> None:
+    out = pipeline(make_entry(plate="8DOG512")).screen_record(dumps(read_dict(plate="8D0G5I2")), WHERE)
+    [(key, partition, value)] = out.candidates
+    assert key == b"800G512"
+    assert partition == partition_for("800G512", 12)
+    assert json.loads(value)["read"]["plate"] == "8D0G5I2"
+
+
+def test_candidate_confirmed_into_one_alert() -> None:
+    p = pipeline(make_entry(plate="8DOG512", entry_id="V1"))
+    [(_, _, candidate)] = p.screen_record(dumps(read_dict(read_id="r1", plate="8D0G512")), WHERE).candidates
+    out = p.confirm_record(candidate, ("alpr.candidates", 0, 0))
+    [(key, value, alert)] = out.alerts
+    record = json.loads(value)
+    assert key.decode() == record["alert_id"] == alert.alert_id
+    assert record["status"] == "unverified"
+    assert record["match_kind"] == "ocr_equivalent"
+    assert "visually verify" in record["advisory"]  # P7
+    assert "extra care" in record["advisory"]
+
+
+def test_partial_alert_is_raised_at_the_screen() -> None:
+    out = pipeline(local_entry(plate="7GH?25X")).screen_record(dumps(read_dict(plate="7GHK25X")), WHERE)
+    [(_, value, _)] = out.alerts
+    assert json.loads(value)["match_kind"] == "partial"
+
+
+def test_same_read_twice_raises_one_alert() -> None:
+    p = pipeline(local_entry(plate="7GH*"))
+    record = dumps(read_dict(read_id="dup", plate="7GH123"))
+    first = p.screen_record(record, WHERE)
+    second = p.screen_record(record, WHERE)
+    assert len(first.alerts) == 1
+    assert second.alerts == [] and second.suppressed == 1
+
+
+def test_a_bad_read_is_rejected_and_the_rest_of_the_batch_processed() -> None:
+    batch = {"reads": [read_dict(plate="7ABC123"), read_dict(confidence=3, camera_id="cam-bad"), read_dict()]}
+    out = pipeline(make_entry(plate="7ABC123")).screen_record(dumps(batch), WHERE)
+    assert out.reads == 2
+    assert len(out.candidates) == 2
+    [(key, value, code)] = out.rejected
+    record = json.loads(value)
+    assert key == b"cam-bad" and code == "schema"
+    assert (record["topic"], record["partition"], record["offset"], record["index"]) == ("alpr.reads", 3, 41, 1)
+    assert "confidence" in record["reason"]
+    assert json.loads(record["payload"])["confidence"] == 3  # nothing lost
+
+
+def test_garbage_record_is_kept_whole_on_the_rejected_topic() -> None:
+    out = pipeline().screen_record(b"\xff\xfe not json", WHERE)
+    [(key, value, code)] = out.rejected
+    record = json.loads(value)
+    assert key is None and code == "undecodable"
+    assert record["payload_encoding"] == "base64" and record["index"] is None
+
+
+def test_bad_plate_text_is_rejected() -> None:
+    out = pipeline().screen_record(dumps(read_dict(plate="7AB#123")), WHERE)
+    assert [code for _, _, code in out.rejected] == ["bad_plate"]
+
+
+def test_reads_from_the_future_are_rejected() -> None:
+    future = (NOW + timedelta(minutes=6)).isoformat()
+    out = pipeline(make_entry()).screen_record(dumps(read_dict(captured_at=future)), WHERE)
+    assert [code for _, _, code in out.rejected] == ["future_timestamp"]
+    assert out.candidates == []
+
+
+def test_expired_reads_are_rejected_without_keeping_the_plate_p11() -> None:
+    old = (NOW - timedelta(days=31)).isoformat()
+    out = pipeline(make_entry()).screen_record(dumps(read_dict(read_id="old", captured_at=old)), WHERE)
+    [(_, value, code)] = out.rejected
+    assert code == "expired"
+    payload = json.loads(json.loads(value)["payload"])
+    assert payload == {"read_id": "old", "camera_id": "cam-00001", "captured_at": old}
+
+
+def test_bad_candidate_is_rejected_not_fatal() -> None:
+    out = pipeline().confirm_record(b'{"canonical": "X"}', ("alpr.candidates", 0, 5))
+    assert [code for _, _, code in out.rejected] == ["schema"]
+
+
+def test_recent_ids_expire_after_ttl_and_are_bounded() -> None:
+    recent = RecentIds(timedelta(minutes=10), max_size=3)
+    assert recent.add("a", NOW)
+    assert not recent.add("a", NOW + timedelta(minutes=9))
+    assert recent.add("a", NOW + timedelta(minutes=21))
+    for name in "bcde":
+        recent.add(name, NOW + timedelta(minutes=21))
+    assert len(recent) <= 3

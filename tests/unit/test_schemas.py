@@ -1,0 +1,170 @@
+"""Schemas are valid JSON Schemas, samples validate, and the codec agrees with them."""
+
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft7Validator
+from referencing import Registry, Resource
+
+from streams.codec import (
+    SCHEMA_DIR,
+    alert_to_dict,
+    decode_read_record,
+    dumps,
+    entry_from_dict,
+    entry_to_dict,
+    read_from_dict,
+    read_to_dict,
+    rejected_record,
+)
+from streams.errors import InvalidRecord
+from streams.alerts.model import raise_alert
+from streams.matching.matcher import match
+from tests.factories import NOW, entry_dict, make_entry, make_index, make_read, read_dict
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS = {p.stem: json.loads(p.read_text()) for p in SCHEMA_DIR.glob("*.json")}
+REGISTRY = Registry().with_resources(
+    (f"{name}.json", Resource.from_contents(schema)) for name, schema in SCHEMAS.items()
+)
+
+
+def validator(name: str) -> Draft7Validator:
+    return Draft7Validator(SCHEMAS[name], registry=REGISTRY, format_checker=Draft7Validator.FORMAT_CHECKER)
+
+
+def test_every_schema_is_a_valid_draft7_schema() -> None:
+    assert {"read", "read_batch", "hotlist_entry", "alert", "rejected_read", "candidate"} <= set(SCHEMAS)
+    for schema in SCHEMAS.values():
+        Draft7Validator.check_schema(schema)
+
+
+def ndjson(path: Path) -> list:
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            out.append(None)
+    return out
+
+
+def test_sample_reads_validate_except_the_deliberately_bad_ones() -> None:
+    records = ndjson(ROOT / "samples" / "reads.ndjson")
+    good = bad = 0
+    for record in records:
+        if record is None:
+            bad += 1
+            continue
+        reads = record["reads"] if "reads" in record else [record]
+        if "reads" in record:
+            assert validator("read_batch").is_valid(record) == all(validator("read").is_valid(r) for r in reads)
+        for read in reads:
+            if validator("read").is_valid(read):
+                good += 1
+            else:
+                bad += 1
+    assert good >= 12
+    assert bad == 3  # one read without offset, one with confidence 1.7, one line not JSON
+
+
+def test_sample_hotlist_entries_validate() -> None:
+    for entry in ndjson(ROOT / "samples" / "hotlist.ndjson"):
+        validator("hotlist_entry").validate(entry)
+
+
+def test_sample_alerts_validate() -> None:
+    alerts = ndjson(ROOT / "samples" / "alerts.ndjson")
+    assert alerts
+    for alert in alerts:
+        validator("alert").validate(alert)
+
+
+def test_codec_output_validates_against_the_schemas() -> None:
+    read = make_read(image_ref="img/1.jpg", vehicle_color="red")
+    validator("read").validate(read_to_dict(read))
+    validator("hotlist_entry").validate(entry_to_dict(make_entry()))
+    [found] = match(make_index(make_entry()), read)
+    alert = alert_to_dict(raise_alert(read, found, NOW))
+    validator("alert").validate(alert)
+    rejected = rejected_record(
+        InvalidRecord("schema", "bad"), b"\xff\x00", topic="t", partition=1, offset=2, index=None, now=NOW
+    )
+    assert rejected["payload_encoding"] == "base64"
+    validator("rejected_read").validate(rejected)
+    validator("candidate").validate({"canonical": "7ABC123", "normalized": "7ABC123", "read": read_to_dict(read)})
+
+
+def test_read_round_trip() -> None:
+    read = make_read(vehicle_make="Ford")
+    assert read_from_dict(json.loads(dumps(read_to_dict(read)))) == read
+
+
+def test_entry_round_trip() -> None:
+    entry = make_entry()
+    assert entry_from_dict(entry_to_dict(entry)) == entry
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"captured_at": "2026-11-20T16:21:01"}, "captured_at"),
+        ({"confidence": 1.5}, "confidence"),
+        ({"plate_state": "California"}, "plate_state"),
+        ({"lat": 91}, "lat"),
+        ({"unexpected": 1}, "must not contain"),
+    ],
+)
+def test_invalid_read_says_what_is_wrong(overrides, message) -> None:
+    with pytest.raises(InvalidRecord) as info:
+        read_from_dict(read_dict(**overrides))
+    assert info.value.code == "schema"
+    assert message in str(info.value)
+
+
+def test_missing_field_is_named() -> None:
+    data = read_dict()
+    del data["camera_id"]
+    with pytest.raises(InvalidRecord, match="camera_id"):
+        read_from_dict(data)
+
+
+def test_bare_read_is_a_batch_of_one() -> None:
+    [read] = decode_read_record(dumps(read_dict(read_id="x1")))
+    assert read.read_id == "x1"
+
+
+def test_batch_keeps_good_reads_and_reports_bad_ones_in_place() -> None:
+    decoded = decode_read_record(dumps({"reads": [read_dict(read_id="a"), read_dict(confidence=7), read_dict(read_id="c")]}))
+    assert [getattr(d, "read_id", None) for d in decoded] == ["a", None, "c"]
+    error, raw = decoded[1]
+    assert error.code == "schema" and raw["confidence"] == 7
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        (b"", "empty"),
+        (None, "empty"),
+        (b"\x00\x01garbage", "undecodable"),
+        (b"[1,2]", "schema"),
+        (b'{"reads": []}', "schema"),
+        (b'{"reads": [], "extra": 1}', "schema"),
+        (b"x" * (5 * 1024 * 1024), "oversized"),
+    ],
+)
+def test_unusable_records_are_refused_with_a_code(payload, code) -> None:
+    with pytest.raises(InvalidRecord) as info:
+        decode_read_record(payload)
+    assert info.value.code == code
+
+
+def test_entry_plate_is_normalized_and_partial_kept() -> None:
+    assert entry_from_dict(entry_dict(plate="7abc-123")).plate == "7ABC123"
+    assert entry_from_dict(entry_dict(source="local", plate="7gh?2*")).plate == "7GH?2*"
+
+
+def test_shared_entry_without_synced_at_is_stamped_with_load_time() -> None:
+    assert entry_from_dict(entry_dict(), loaded_at=NOW).synced_at == NOW
+    assert entry_from_dict(entry_dict(source="local"), loaded_at=NOW).synced_at is None
