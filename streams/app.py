@@ -12,6 +12,7 @@ restart with concurrency > 1).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from typing import Any
 import faust
 
 from streams.hotlists.view import HotlistView
+from streams.kafka.topics import create_topics
 from streams.matching.matcher import HotlistIndex, MatchRules
 from streams.matching.normalize import OcrClasses
 from streams.matching.pipeline import Outcome, Pipeline
@@ -117,11 +119,11 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
             await emit(out)
             metrics.observe(out)
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]
     async def follow_hotlist() -> None:
         await view.run()
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]
     async def serve_metrics() -> None:
         if settings.metrics_port:
             metrics.serve(settings.metrics_host, settings.metrics_port)
@@ -131,6 +133,14 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
 
 
 def run_worker(settings: Settings) -> None:
-    """Run the worker in the foreground until interrupted."""
+    """Create missing topics with their configs, then run the worker in the foreground until interrupted.
+
+    Topics come first: subscribing to a missing topic would have a broker with
+    auto-creation create it without the retention the policy needs.
+    """
+    created = asyncio.run(create_topics(settings))
+    if created:
+        log.info("created topics: %s", ", ".join(created))
+    asyncio.set_event_loop(asyncio.new_event_loop())
     worker = create_worker(settings)
     faust.Worker(worker.app, loglevel=settings.log_level).execute_from_commandline()

@@ -47,7 +47,9 @@ def _topics(settings: Settings, args: argparse.Namespace) -> int:
     for name, spec in specs.items():
         cfg = described.get(name, {})
         if not cfg:
-            print(f"{name:<28} {'-':>5} MISSING (declared: {spec.cleanup_policy}); run 'alpr topics --create'")
+            print(
+                f"{name:<28} {'-':>5} MISSING (declared: {spec.cleanup_policy}); run 'alpr topics --create'"
+            )
             continue
         print(
             f"{name:<28} {cfg.get('partitions', '?'):>5} {cfg.get('cleanup.policy', '?'):<8} "
@@ -86,7 +88,9 @@ def _hotlist(settings: Settings, args: argparse.Namespace) -> int:
 def _simulate(settings: Settings, args: argparse.Namespace) -> int:
     from streams.dev import simulate
 
-    sent = asyncio.run(simulate(settings, args.cameras, args.rate, args.duration, args.hit_rate, Path(args.hotlist)))
+    sent = asyncio.run(
+        simulate(settings, args.cameras, args.rate, args.duration, args.hit_rate, Path(args.hotlist))
+    )
     print(f"sent {sent} reads")
     return 0
 
@@ -145,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alpr", description="ALPR streaming hot-list matcher")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="everything for a demo: broker, topics, worker, sample hot list, camera feed")
+    p = sub.add_parser(
+        "run", help="everything for a demo: broker, topics, worker, sample hot list, camera feed"
+    )
     p.add_argument("--duration", type=float, default=None, help="seconds, then stop (default: until Ctrl-C)")
     p.add_argument("--rate", type=float, default=200.0, help="reads per second of the simulated feed")
     p.add_argument("--cameras", type=int, default=490)
@@ -194,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
     try:
         settings = Settings.from_env()
         return int(args.func(settings, args))

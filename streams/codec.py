@@ -85,7 +85,8 @@ def schema(name: str) -> Json:
 @cache
 def validator(name: str) -> Callable[[Any], Any]:
     """A compiled validator of ``schemas/<name>.json`` (refs to sibling files inlined)."""
-    return fastjsonschema.compile(_inline_refs(schema(name)))  # type: ignore[no-any-return]
+    compiled: Callable[[Any], Any] = fastjsonschema.compile(_inline_refs(schema(name)))
+    return compiled
 
 
 def _validate(name: str, data: Any) -> None:
@@ -96,8 +97,10 @@ def _validate(name: str, data: Any) -> None:
 
 
 def _time(value: str | None, field: str) -> datetime | None:
-    if value is None:
-        return None
+    return None if value is None else _required_time(value, field)
+
+
+def _required_time(value: str, field: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
@@ -112,12 +115,10 @@ def _time(value: str | None, field: str) -> datetime | None:
 
 def read_from_dict(data: Any) -> Read:
     _validate("read", data)
-    captured = _time(data["captured_at"], "captured_at")
-    assert captured is not None
     return Read(
         read_id=data["read_id"],
         camera_id=data["camera_id"],
-        captured_at=captured,
+        captured_at=_required_time(data["captured_at"], "captured_at"),
         plate=data["plate"],
         plate_state=data["plate_state"],
         confidence=float(data["confidence"]),
@@ -157,18 +158,22 @@ def decode_read_record(payload: bytes | None) -> list[Read | tuple[InvalidRecord
     if not payload:
         raise InvalidRecord("empty", "the record has no value")
     if len(payload) > MAX_RECORD_BYTES:
-        raise InvalidRecord("oversized", f"the record has {len(payload)} bytes; the limit is {MAX_RECORD_BYTES}")
+        raise InvalidRecord(
+            "oversized", f"the record has {len(payload)} bytes; the limit is {MAX_RECORD_BYTES}"
+        )
     data = loads(payload)
     if isinstance(data, dict) and "reads" in data:
         if set(data) != {"reads"} or not isinstance(data["reads"], list) or not data["reads"]:
-            raise InvalidRecord("schema", "read_batch: must be {\"reads\": [read, ...]} with at least one read")
+            raise InvalidRecord("schema", 'read_batch: must be {"reads": [read, ...]} with at least one read')
         raw_reads = data["reads"]
         if len(raw_reads) > 10_000:
             raise InvalidRecord("oversized", f"read_batch: {len(raw_reads)} reads; the limit is 10000")
     elif isinstance(data, dict):
         raw_reads = [data]
     else:
-        raise InvalidRecord("schema", f"expected a read batch or a read (a JSON object), got {type(data).__name__}")
+        raise InvalidRecord(
+            "schema", f"expected a read batch or a read (a JSON object), got {type(data).__name__}"
+        )
     out: list[Read | tuple[InvalidRecord, Any]] = []
     for raw in raw_reads:
         try:

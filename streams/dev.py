@@ -35,7 +35,9 @@ def _listed_plates(path: Path) -> list[tuple[str, str | None]]:
 async def simulate(
     settings: Settings, cameras: int, rate: float, duration: float | None, hit_rate: float, hotlist: Path
 ) -> int:
-    feed = CameraFeed(cameras, hit_rate, _listed_plates(hotlist), OcrClasses.of(settings.ocr_classes), seed=os.getpid())
+    feed = CameraFeed(
+        cameras, hit_rate, _listed_plates(hotlist), OcrClasses.of(settings.ocr_classes), seed=os.getpid()
+    )
     async with ReadProducer(
         settings.bootstrap_servers,
         settings.topic("reads"),
@@ -57,13 +59,20 @@ def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
 
 
 async def _demo(
-    settings: Settings, worker: subprocess.Popen[bytes], log_path: Path, duration: float | None, rate: float, cameras: int
+    settings: Settings,
+    worker: subprocess.Popen[bytes],
+    log_path: Path,
+    duration: float | None,
+    rate: float,
+    cameras: int,
 ) -> tuple[int, int]:
     alerts = 0
 
     async def tail() -> None:
         nonlocal alerts
-        async for _key, alert in follow_topic(settings.bootstrap_servers, settings.topic("alerts")):
+        async for _key, alert in follow_topic(
+            settings.bootstrap_servers, settings.topic("alerts"), from_beginning=False
+        ):
             if alert is not None:
                 alerts += 1
                 print(alert_line(alert), flush=True)
@@ -108,7 +117,9 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
         print(f"topics ready ({len(created)} created)")
         entries, refused = load_entries_file(SAMPLE_HOTLIST, loaded_at=datetime.now(UTC))
         asyncio.run(publish_entries(settings, entries))
-        print(f"sample hot list: {len(entries)} entries loaded, {len(refused)} refused as the policy requires:")
+        print(
+            f"sample hot list: {len(entries)} entries loaded, {len(refused)} refused as the policy requires:"
+        )
         for problem in refused:
             print(f"  {problem}")
         with log_path.open("ab") as log:

@@ -16,13 +16,25 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.reads = Counter("alpr_reads", "Reads screened", registry=r)
-        self.batches = Counter("alpr_read_batches", "Read batches (records of the reads topic) processed", registry=r)
-        self.rejected = Counter("alpr_rejected", "Reads or records rejected, by reason", ["reason"], registry=r)
-        self.bloom_positives = Counter("alpr_bloom_positives", "Reads passed on to the exact check", registry=r)
+        self.batches = Counter(
+            "alpr_read_batches", "Read batches (records of the reads topic) processed", registry=r
+        )
+        self.rejected = Counter(
+            "alpr_rejected", "Reads or records rejected, by reason", ["reason"], registry=r
+        )
+        self.bloom_positives = Counter(
+            "alpr_bloom_positives", "Reads passed on to the exact check", registry=r
+        )
         self.candidates = Counter("alpr_candidates", "Candidates checked exactly", registry=r)
-        self.hits = Counter("alpr_hits", "Alerts raised, by list type and match kind", ["list_type", "match_kind"], registry=r)
-        self.suppressed = Counter("alpr_alerts_suppressed", "Alerts already raised for the same read and entry", registry=r)
-        self.active_entries = Gauge("alpr_active_entries", "Hot-list entries loaded in this worker", registry=r)
+        self.hits = Counter(
+            "alpr_hits", "Alerts raised, by list type and match kind", ["list_type", "match_kind"], registry=r
+        )
+        self.suppressed = Counter(
+            "alpr_alerts_suppressed", "Alerts already raised for the same read and entry", registry=r
+        )
+        self.active_entries = Gauge(
+            "alpr_active_entries", "Hot-list entries loaded in this worker", registry=r
+        )
         self.partial_entries = Gauge("alpr_partial_entries", "Partial-plate patterns loaded", registry=r)
         self.hotlist_refused = Counter("alpr_hotlist_refused", "Hot-list records refused at load", registry=r)
         self.batch_seconds = Histogram(

@@ -10,7 +10,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.codec import loads
-from streams.errors import BrokerError, InvalidRecord
+from streams.errors import InvalidRecord
+from streams.kafka.topics import existing_partitions
 
 __all__ = ["alert_line", "follow_topic"]
 
@@ -29,10 +30,8 @@ async def follow_topic(
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise BrokerError(f"topic {topic} does not exist; run 'alpr topics --create' first")
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        partitions = await existing_partitions(consumer._client, topic)  # noqa: SLF001
+        tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         if from_beginning:
             await consumer.seek_to_beginning(*tps)
@@ -63,9 +62,11 @@ def alert_line(alert: dict[str, Any]) -> str:
         flags.append("CHECK OCCUPANT")
     extra = f" [{', '.join(flags)}]" if flags else ""
     return (
-        f"ALERT ({alert.get('status', '?').upper()}) {alert.get('list_type')} {alert.get('match_kind')}: "
+        f"ALERT ({str(alert.get('status', '?')).upper()}) "
+        f"{alert.get('list_type')} {alert.get('match_kind')}: "
         f"read {alert.get('plate_read')} ({alert.get('plate_state_read') or '--'}) ~ listed "
-        f"{alert.get('plate_listed')} ({alert.get('plate_state_listed') or '--'}) at {alert.get('camera_id')} "
-        f"{alert.get('captured_at')} | {alert.get('source')} entry {alert.get('entry_id')} case "
+        f"{alert.get('plate_listed')} ({alert.get('plate_state_listed') or '--'}) "
+        f"at {alert.get('camera_id')} {alert.get('captured_at')} | "
+        f"{alert.get('source')} entry {alert.get('entry_id')} case "
         f"{alert.get('case_number') or '-'}{extra} | id {alert.get('alert_id')}"
     )

@@ -44,7 +44,9 @@ LIST_TYPES = frozenset(
 IMMIGRATION_LIST_TYPES = frozenset({"immigration_violator", "immigration"})
 _IMMIGRATION_WORDS = ("immigration", "deportation", "ice detainer", "illegal alien", "removal order")
 #: P2: "approval of a lieutenant" -- that rank or above.
-APPROVING_RANKS = frozenset({"lieutenant", "captain", "commander", "deputy_chief", "assistant_chief", "chief"})
+APPROVING_RANKS = frozenset(
+    {"lieutenant", "captain", "commander", "deputy_chief", "assistant_chief", "chief"}
+)
 MIN_KNOWN_PARTIAL_CHARS = 3
 
 
@@ -98,7 +100,9 @@ def check_entry(entry: HotlistEntry) -> None:
             "this entry cannot be loaded or enabled",
         )
     if entry.source not in SOURCES:
-        raise EntryRefused("P1", f"entry {entry.key}: unknown source {entry.source!r}; use one of {sorted(SOURCES)}")
+        raise EntryRefused(
+            "P1", f"entry {entry.key}: unknown source {entry.source!r}; use one of {sorted(SOURCES)}"
+        )
     if entry.list_type not in LIST_TYPES:
         raise EntryRefused(
             "P1", f"entry {entry.key}: unknown list_type {entry.list_type!r}; use one of {sorted(LIST_TYPES)}"
@@ -111,7 +115,11 @@ def check_entry(entry: HotlistEntry) -> None:
                 f"entry {entry.key}: partial plate {entry.plate!r} has {known} known characters; "
                 f"at least {MIN_KNOWN_PARTIAL_CHARS} are needed or it would alert on nearly every read",
             )
-    if entry.expires_at is not None and entry.effective_at is not None and entry.expires_at <= entry.effective_at:
+    if (
+        entry.expires_at is not None
+        and entry.effective_at is not None
+        and entry.expires_at <= entry.effective_at
+    ):
         raise EntryRefused("P3", f"entry {entry.key}: expires_at is not after effective_at")
     if entry.source == LOCAL_SOURCE:
         missing = _missing_local_fields(entry)
@@ -130,7 +138,9 @@ def _missing_local_fields(entry: HotlistEntry) -> list[str]:
     if by is None:
         missing.append("entered_by")
     else:
-        missing += [f"entered_by.{f}" for f in ("name", "badge", "assignment") if not (getattr(by, f) or "").strip()]
+        missing += [
+            f"entered_by.{f}" for f in ("name", "badge", "assignment") if not (getattr(by, f) or "").strip()
+        ]
     if not (entry.case_number or "").strip():
         missing.append("case_number")
     if len(entry.reason.strip()) < 3:

@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaProducer
 from streams.errors import BrokerError
 from streams.hotlists.model import HotlistEntry
 from streams.hotlists.records import entry_partition, hotlist_record
+from streams.kafka.topics import existing_partitions
 from streams.matching.normalize import OcrClasses
 from streams.settings import Settings
 
@@ -27,9 +28,7 @@ async def publish_entries(settings: Settings, entries: Iterable[HotlistEntry]) -
         raise BrokerError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from exc
     count = 0
     try:
-        partitions = await producer.partitions_for(topic)
-        if not partitions:
-            raise BrokerError(f"topic {topic} does not exist; run 'alpr topics --create' first")
+        partitions = await existing_partitions(producer.client, topic)
         for entry in entries:
             key, value = hotlist_record(entry)
             await producer.send(topic, value, key=key, partition=entry_partition(entry, ocr, len(partitions)))

@@ -44,7 +44,9 @@ def apply_hotlist_record(index: HotlistIndex, key: bytes | None, value: bytes | 
     try:
         entry = entry_from_dict(loads(value))
         if entry.key != entry_key:
-            raise InvalidRecord("schema", f"record key {entry_key!r} differs from the entry's key {entry.key!r}")
+            raise InvalidRecord(
+                "schema", f"record key {entry_key!r} differs from the entry's key {entry.key!r}"
+            )
         index.upsert(entry)
     except (InvalidRecord, EntryRefused) as exc:
         index.remove(entry_key)  # never keep matching an older version of a refused entry

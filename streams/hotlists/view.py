@@ -13,8 +13,8 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.errors import BrokerError
 from streams.hotlists.records import Applied, apply_hotlist_record
+from streams.kafka.topics import existing_partitions
 from streams.matching.matcher import HotlistIndex
 
 __all__ = ["HotlistView"]
@@ -51,10 +51,8 @@ class HotlistView:
         )
         await consumer.start()
         try:
-            partitions = consumer.partitions_for_topic(self.topic)
-            if partitions is None:
-                partitions = await self._wait_for_topic(consumer)
-            tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            partitions = await existing_partitions(consumer._client, self.topic)  # noqa: SLF001
+            tps = [TopicPartition(self.topic, p) for p in partitions]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             end = await consumer.end_offsets(tps)
@@ -78,15 +76,9 @@ class HotlistView:
     def _mark_ready(self) -> None:
         log.info(
             "hot list loaded from %s: %d active entries (%d partial), %d refused",
-            self.topic, len(self.index), self.index.partial_count, self.refused,
+            self.topic,
+            len(self.index),
+            self.index.partial_count,
+            self.refused,
         )
         self._ready.set()
-
-    async def _wait_for_topic(self, consumer: AIOKafkaConsumer) -> set[int]:
-        for _ in range(100):
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
-            partitions = consumer.partitions_for_topic(self.topic)
-            if partitions:
-                return set(partitions)
-            await asyncio.sleep(0.1)
-        raise BrokerError(f"topic {self.topic} does not exist; run 'alpr topics --create' first")

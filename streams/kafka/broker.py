@@ -40,7 +40,13 @@ def free_port() -> int:
 def _answers(port: int) -> bool:
     """True when a Kafka ApiVersions request on the port gets a reply."""
     # ApiVersions v0: size, api_key=18, api_version=0, correlation_id=1, client_id="alpr"
-    body = (18).to_bytes(2, "big") + (0).to_bytes(2, "big") + (1).to_bytes(4, "big") + (4).to_bytes(2, "big") + b"alpr"
+    body = (
+        (18).to_bytes(2, "big")
+        + (0).to_bytes(2, "big")
+        + (1).to_bytes(4, "big")
+        + (4).to_bytes(2, "big")
+        + b"alpr"
+    )
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
             sock.sendall(len(body).to_bytes(4, "big") + body)

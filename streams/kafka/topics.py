@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aiokafka import AIOKafkaClient
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -16,7 +17,14 @@ from streams.errors import BrokerError
 from streams.retention.policy import DAY_MS, HOUR_MS, retention_ms_within
 from streams.settings import Settings
 
-__all__ = ["READ_DATA", "TopicSpec", "create_topics", "describe_topics", "topic_specs"]
+__all__ = [
+    "READ_DATA",
+    "TopicSpec",
+    "create_topics",
+    "describe_topics",
+    "existing_partitions",
+    "topic_specs",
+]
 
 READ_DATA = "read data"
 
@@ -49,20 +57,42 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     audit_retention = profile.audit_retention_days * DAY_MS
     return [
         TopicSpec("reads", n, "delete", read_retention, read_segment, "read batches from cameras", READ_DATA),
-        TopicSpec("reads-rejected", n, "delete", read_retention, read_segment, "bad input with the reason", READ_DATA),
         TopicSpec(
-            "candidates", n, "delete", retention_ms_within(DAY_MS, read_segment), read_segment,
-            "Bloom positives keyed by canonical key (internal)", READ_DATA,
+            "reads-rejected",
+            n,
+            "delete",
+            read_retention,
+            read_segment,
+            "bad input with the reason",
+            READ_DATA,
         ),
         TopicSpec(
-            "hotlist-changes", n, "delete", max(400 * DAY_MS, 2 * profile.read_retention_ms), DAY_MS,
-            "every add/update/remove event: history for replay", "hot list",
+            "candidates",
+            n,
+            "delete",
+            retention_ms_within(DAY_MS, read_segment),
+            read_segment,
+            "Bloom positives keyed by canonical key (internal)",
+            READ_DATA,
+        ),
+        TopicSpec(
+            "hotlist-changes",
+            n,
+            "delete",
+            max(400 * DAY_MS, 2 * profile.read_retention_ms),
+            DAY_MS,
+            "every add/update/remove event: history for replay",
+            "hot list",
         ),
         TopicSpec("hotlist", n, "compact", None, DAY_MS, "current entries (key source:entry_id)", "hot list"),
         TopicSpec("hotlist-sources", 1, "compact", None, DAY_MS, "sync status per feed", "hot list"),
         TopicSpec("alerts", n, "delete", alerts_retention, read_segment, "alert lifecycle events", "alerts"),
-        TopicSpec("evidence-holds", n, "compact", None, DAY_MS, "held reads; release = tombstone", "evidence"),
-        TopicSpec("audit", 3, "delete", audit_retention, 7 * DAY_MS, "every access, query, login, approval", "audit"),
+        TopicSpec(
+            "evidence-holds", n, "compact", None, DAY_MS, "held reads; release = tombstone", "evidence"
+        ),
+        TopicSpec(
+            "audit", 3, "delete", audit_retention, 7 * DAY_MS, "every access, query, login, approval", "audit"
+        ),
         TopicSpec("cameras", 1, "compact", None, DAY_MS, "camera registry", "registry"),
     ]
 
@@ -120,3 +150,16 @@ async def describe_topics(settings: Settings) -> dict[str, dict[str, str]]:
         raise BrokerError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from exc
     finally:
         await admin.close()
+
+
+async def existing_partitions(client: AIOKafkaClient, topic: str) -> list[int]:
+    """Partitions of an existing topic, without creating it.
+
+    Asking for one topic's metadata makes brokers with auto-creation (the
+    embedded one) create it without our configs; asking for all topics does not.
+    """
+    metadata = await client.fetch_all_metadata()
+    partitions = metadata.partitions_for_topic(topic)
+    if not partitions:
+        raise BrokerError(f"topic {topic} does not exist; run 'alpr topics --create' first")
+    return sorted(partitions)

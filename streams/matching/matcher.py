@@ -186,11 +186,10 @@ class HotlistIndex:
     def partial_candidates(self, canonical: str) -> list[HotlistEntry]:
         if not self._partial:
             return []
-        if self._partial_dirty:
+        if self._partial_any is None or self._partial_dirty:
             alternatives = "|".join(f"(?:{rx.pattern})" for rx, _ in self._partial.values())
             self._partial_any = re.compile(alternatives)
             self._partial_dirty = False
-        assert self._partial_any is not None
         if self._partial_any.fullmatch(canonical) is None:
             return []
         return [entry for rx, entry in self._partial.values() if rx.fullmatch(canonical)]
@@ -233,4 +232,3 @@ def match(index: HotlistIndex, read: Read) -> list[Match]:
     if not screened.bloom_positive:
         return screened.partial
     return screened.partial + confirm(index, read, screened.normalized, screened.canonical)
-

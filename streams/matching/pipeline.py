@@ -146,7 +146,11 @@ class Pipeline:
             self._alerts(out, item, screened.partial, now)
             if screened.bloom_positive:
                 value = dumps(
-                    {"canonical": screened.canonical, "normalized": screened.normalized, "read": read_to_dict(item)}
+                    {
+                        "canonical": screened.canonical,
+                        "normalized": screened.normalized,
+                        "read": read_to_dict(item),
+                    }
                 )
                 key = screened.canonical.encode()
                 out.candidates.append((key, partition_for(screened.canonical, self.partitions), value))
@@ -160,7 +164,9 @@ class Pipeline:
             read = read_from_dict(data["read"])
             normalized, canonical = str(data["normalized"]), str(data["canonical"])
         except (InvalidRecord, KeyError, TypeError) as exc:
-            error = exc if isinstance(exc, InvalidRecord) else InvalidRecord("schema", f"bad candidate: {exc!r}")
+            error = (
+                exc if isinstance(exc, InvalidRecord) else InvalidRecord("schema", f"bad candidate: {exc!r}")
+            )
             self._reject(out, error, payload or b"", where, None)
             return out
         now = self.clock()

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 
 from streams.codec import read_to_dict
 from streams.errors import BrokerError
+from streams.kafka.topics import existing_partitions
 from streams.matching.normalize import partition_for
 from streams.reads.model import Read
 
@@ -69,14 +70,13 @@ class ReadProducer:
     async def start(self) -> None:
         try:
             await self._producer.start()
-            partitions = await self._producer.partitions_for(self.topic)
+            self._partitions = len(await existing_partitions(self._producer.client, self.topic))
+        except BrokerError:
+            await self._producer.stop()
+            raise
         except Exception as exc:
             await self._producer.stop()
             raise BrokerError(f"cannot produce to {self.topic}: {exc}") from exc
-        if not partitions:
-            await self._producer.stop()
-            raise BrokerError(f"topic {self.topic} does not exist; run 'alpr topics --create' first")
-        self._partitions = len(partitions)
         self._ticker = asyncio.create_task(self._tick(), name="read-producer-window")
 
     async def __aenter__(self) -> ReadProducer:

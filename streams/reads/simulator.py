@@ -37,7 +37,8 @@ class CameraFeed:
         self._rng = random.Random(self.seed)  # noqa: S311 - simulation, not security
         rng = self._rng
         self._camera_pos = [
-            (_CENTER[0] + rng.uniform(-0.08, 0.08), _CENTER[1] + rng.uniform(-0.1, 0.1)) for _ in range(self.cameras)
+            (_CENTER[0] + rng.uniform(-0.08, 0.08), _CENTER[1] + rng.uniform(-0.1, 0.1))
+            for _ in range(self.cameras)
         ]
         self._seq = 0
 

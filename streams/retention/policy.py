@@ -37,9 +37,7 @@ class Profile:
         if self.read_retention_days < 1:
             raise ConfigError(f"profile {self.name}: read_retention_days must be at least 1")
         if self.audit_retention_days < 730:
-            raise ConfigError(
-                f"profile {self.name}: audit_retention_days must be at least 730 (P14)"
-            )
+            raise ConfigError(f"profile {self.name}: audit_retention_days must be at least 730 (P14)")
 
     @property
     def read_retention_ms(self) -> int:

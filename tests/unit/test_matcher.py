@@ -131,7 +131,9 @@ def test_shared_entry_never_synced_does_not_match_p4() -> None:
 
 def test_local_entries_are_not_subject_to_the_shared_refresh_rule() -> None:
     entry = local_entry(plate="8BOL042")
-    assert len(match(make_index(entry), make_read(plate="8BOL042", captured_at=NOW + timedelta(days=30)))) == 1
+    assert (
+        len(match(make_index(entry), make_read(plate="8BOL042", captured_at=NOW + timedelta(days=30)))) == 1
+    )
 
 
 def test_removed_entry_never_alerts_although_bloom_still_says_maybe() -> None:
@@ -170,7 +172,7 @@ def listed_and_misread(draw: st.DrawFn) -> tuple[str, str, int]:
     plate = draw(plates)
     confusable = [i for i, ch in enumerate(plate) if len(OCR.equivalents(ch)) > 1]
     count = draw(st.integers(0, min(2, len(confusable))))
-    positions = draw(st.permutations(confusable)) [:count] if confusable else []
+    positions = draw(st.permutations(confusable))[:count] if confusable else []
     read = list(plate)
     changed = 0
     for i in positions:

@@ -73,7 +73,12 @@ def test_a_bad_read_is_rejected_and_the_rest_of_the_batch_processed() -> None:
     [(key, value, code)] = out.rejected
     record = json.loads(value)
     assert key == b"cam-bad" and code == "schema"
-    assert (record["topic"], record["partition"], record["offset"], record["index"]) == ("alpr.reads", 3, 41, 1)
+    assert (record["topic"], record["partition"], record["offset"], record["index"]) == (
+        "alpr.reads",
+        3,
+        41,
+        1,
+    )
     assert "confidence" in record["reason"]
     assert json.loads(record["payload"])["confidence"] == 3  # nothing lost
 

@@ -7,6 +7,7 @@ import pytest
 from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 
+from streams.alerts.model import raise_alert
 from streams.codec import (
     SCHEMA_DIR,
     alert_to_dict,
@@ -19,7 +20,6 @@ from streams.codec import (
     rejected_record,
 )
 from streams.errors import InvalidRecord
-from streams.alerts.model import raise_alert
 from streams.matching.matcher import match
 from tests.factories import NOW, entry_dict, make_entry, make_index, make_read, read_dict
 
@@ -59,7 +59,9 @@ def test_sample_reads_validate_except_the_deliberately_bad_ones() -> None:
             continue
         reads = record["reads"] if "reads" in record else [record]
         if "reads" in record:
-            assert validator("read_batch").is_valid(record) == all(validator("read").is_valid(r) for r in reads)
+            assert validator("read_batch").is_valid(record) == all(
+                validator("read").is_valid(r) for r in reads
+            )
         for read in reads:
             if validator("read").is_valid(read):
                 good += 1
@@ -93,7 +95,9 @@ def test_codec_output_validates_against_the_schemas() -> None:
     )
     assert rejected["payload_encoding"] == "base64"
     validator("rejected_read").validate(rejected)
-    validator("candidate").validate({"canonical": "7ABC123", "normalized": "7ABC123", "read": read_to_dict(read)})
+    validator("candidate").validate(
+        {"canonical": "7ABC123", "normalized": "7ABC123", "read": read_to_dict(read)}
+    )
 
 
 def test_read_round_trip() -> None:
@@ -136,7 +140,9 @@ def test_bare_read_is_a_batch_of_one() -> None:
 
 
 def test_batch_keeps_good_reads_and_reports_bad_ones_in_place() -> None:
-    decoded = decode_read_record(dumps({"reads": [read_dict(read_id="a"), read_dict(confidence=7), read_dict(read_id="c")]}))
+    decoded = decode_read_record(
+        dumps({"reads": [read_dict(read_id="a"), read_dict(confidence=7), read_dict(read_id="c")]})
+    )
     assert [getattr(d, "read_id", None) for d in decoded] == ["a", None, "c"]
     error, raw = decoded[1]
     assert error.code == "schema" and raw["confidence"] == 7

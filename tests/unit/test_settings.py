@@ -14,7 +14,10 @@ def test_defaults() -> None:
 
 
 def test_broker_url_forms() -> None:
-    assert Settings.from_env({"ALPR_BROKER_URL": "kafka://a:9092;kafka://b:9092"}).bootstrap_servers == "a:9092,b:9092"
+    assert (
+        Settings.from_env({"ALPR_BROKER_URL": "kafka://a:9092;kafka://b:9092"}).bootstrap_servers
+        == "a:9092,b:9092"
+    )
     settings = Settings.from_env({"ALPR_BROKER_URL": "a:9092,b:9092"})
     assert settings.faust_broker == "kafka://a:9092;kafka://b:9092"
 

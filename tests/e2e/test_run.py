@@ -1,0 +1,59 @@
+"""``alpr run`` (what ``make run`` calls) as a new user runs it: real broker, real worker, real feed."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from streams.kafka.broker import free_port
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", "run", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_run_on_the_embedded_broker_shows_alerts_and_cleans_up(env_factory, tmp_path) -> None:
+    port = free_port()
+    env = env_factory(ALPR_EMBEDDED_PORT=str(port), ALPR_STATE_DIR=str(tmp_path / "state"))
+    del env["ALPR_BROKER_URL"]
+    result = run(env, "--duration", "12", "--rate", "300", "--cameras", "100")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert f"embedded broker on 127.0.0.1:{port}" in out
+    assert f"http://127.0.0.1:{env['ALPR_METRICS_PORT']}/metrics" in out
+    assert "Ctrl-C" in out
+    assert "3 refused" in out  # the sample's P5, P2 and P6 entries
+    alerts = [line for line in out.splitlines() if line.startswith("ALERT (UNVERIFIED)")]
+    sent = int(re.search(r"sent (\d+) reads, (\d+) alerts shown", out).group(1))
+    assert sent > 2000
+    assert len(alerts) >= 5, out[-3000:]
+    assert len({line.rsplit("id ", 1)[1] for line in alerts}) == len(alerts)  # no duplicate alert ids
+    with socket.socket() as sock:  # the broker it started is stopped again
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
+    assert "Traceback" not in (tmp_path / "state" / "worker.log").read_text()
+
+
+def test_run_with_broker_url_uses_that_broker(env_factory, broker) -> None:
+    env = env_factory()
+    result = run(env, "--duration", "8", "--rate", "300", "--cameras", "50")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert f"using Kafka at {broker.bootstrap}" in result.stdout
+    assert "embedded broker on" not in result.stdout
+    assert "ALERT (UNVERIFIED)" in result.stdout
+    with socket.socket() as sock:  # the shared broker still runs
+        assert sock.connect_ex(("127.0.0.1", broker.port)) == 0

@@ -1,0 +1,66 @@
+"""Small aiokafka helpers for tests: produce raw records, read a whole topic."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+
+async def produce(
+    bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None, int | None]]
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=16 * 1024 * 1024)
+    await producer.start()
+    try:
+        for key, value, partition in records:
+            await producer.send(topic, value, key=key, partition=partition)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[Any]:
+    """Every record of a topic now, as ConsumerRecords, all partitions."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        out: list[Any] = []
+        pending = {tp for tp in tps if end[tp] > 0}
+        while pending:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                out.extend(records)
+            for tp in list(pending):
+                if await consumer.position(tp) >= end[tp]:
+                    pending.discard(tp)
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def wait_for_records(
+    bootstrap: str, topic: str, predicate: Callable[[list[Any]], bool], timeout: float = 60.0
+) -> list[Any]:
+    """Decoded values of the topic once ``predicate(values)`` holds."""
+    deadline = time.monotonic() + timeout
+    values: list[Any] = []
+    while time.monotonic() < deadline:
+        values = [orjson.loads(r.value) for r in await read_topic(bootstrap, topic) if r.value is not None]
+        if predicate(values):
+            return values
+        await asyncio.sleep(0.5)
+    raise AssertionError(
+        f"timed out after {timeout:.0f} s on {topic}; last saw {len(values)} records: {values[-3:]}"
+    )
