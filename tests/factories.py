@@ -6,6 +6,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from streams.codec import entry_to_dict, read_to_dict
 from streams.hotlists.model import HotlistEntry, Person
 from streams.matching.matcher import HotlistIndex, MatchRules
 from streams.matching.normalize import OcrClasses
@@ -32,18 +33,8 @@ def make_read(**overrides: Any) -> Read:
 
 
 def read_dict(**overrides: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "read_id": f"r-{next(_ids)}",
-        "camera_id": "cam-00001",
-        "captured_at": NOW.isoformat(),
-        "plate": "7ABC123",
-        "plate_state": "CA",
-        "confidence": 0.9,
-        "lat": 37.33,
-        "lon": -121.89,
-    }
-    data.update(overrides)
-    return data
+    """A read as it travels on the wire."""
+    return {**read_to_dict(make_read()), **overrides}
 
 
 def make_entry(**overrides: Any) -> HotlistEntry:
@@ -76,17 +67,8 @@ def local_entry(**overrides: Any) -> HotlistEntry:
 
 
 def entry_dict(**overrides: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "source": "ncic",
-        "entry_id": f"V{next(_ids):09d}",
-        "plate": "7ABC123",
-        "plate_state": "CA",
-        "list_type": "stolen_vehicle",
-        "reason": "Stolen vehicle",
-        "case_number": "SJ-26-000001",
-    }
-    data.update(overrides)
-    return data
+    """A shared-source entry as a feed file holds it (not yet stamped with synced_at)."""
+    return {**entry_to_dict(make_entry(synced_at=None)), **overrides}
 
 
 def make_index(*entries: HotlistEntry, max_substitutions: int = 2) -> HotlistIndex:
