@@ -84,7 +84,10 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
         max_skew=timedelta(seconds=settings.max_clock_skew_s),
         clock=clock,
     )
-    view = HotlistView(settings.bootstrap_servers, settings.topic("hotlist"), index)
+    view = HotlistView(
+        settings.bootstrap_servers, settings.topic("hotlist"), settings.topic("hotlist-sources"), index
+    )
+    metrics.track_sources(index, settings.profile.hotlist_max_staleness_s, clock)
 
     def raw_topic(name: str) -> faust.TopicT:
         return app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw")

@@ -67,21 +67,174 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _hotlist(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.hotlists.publish import publish_entries
-    from streams.hotlists.records import load_entries_file
+def _now() -> datetime:
+    return datetime.now(UTC)
 
-    entries = []
-    refused = 0
-    now = datetime.now(UTC)
-    for path in args.files:
-        loaded, problems = load_entries_file(Path(path), loaded_at=now)
-        entries += loaded
-        refused += len(problems)
-        for problem in problems:
+
+def _member(name: str | None, badge: str | None, assignment: str | None = None, rank: str | None = None):  # noqa: ANN202
+    from streams.hotlists.model import Person
+
+    if not name or not badge:
+        return None
+    return Person(name, badge, assignment, rank)
+
+
+def _hotlist_sync(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.hotlists.feeder import keep_in_sync, parse_duration
+    from streams.hotlists.service import HotlistStore
+
+    if args.every:
+        asyncio.run(
+            keep_in_sync(
+                settings, args.format, Path(args.path), args.source, parse_duration(args.every), clock=_now
+            )
+        )
+        return 0
+
+    async def once() -> int:
+        async with HotlistStore(settings) as store:
+            report = await store.sync(args.format, Path(args.path), args.source, _now(), force=args.force)
+        for problem in report.plan.errors + report.plan.dropped:
             print(problem, file=sys.stderr)
-    published = asyncio.run(publish_entries(settings, entries))
-    print(f"loaded {published} entries into {settings.topic('hotlist')}; refused {refused}")
+        sources = ", ".join(sorted(report.plan.sources))
+        print(f"synced {sources} from {args.path}: {report.plan.summary}")
+        return 0
+
+    return asyncio.run(once())
+
+
+def _hotlist_sources(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.hotlists.service import HotlistStore
+
+    async def show() -> dict:
+        async with HotlistStore(settings) as store:
+            return await store.source_status()
+
+    statuses = asyncio.run(show())
+    if not statuses:
+        print("no feed has been synced yet")
+        return 0
+    max_age = settings.profile.hotlist_max_staleness_s
+    now = _now()
+    print(f"{'source':<8} {'entries':>8} {'fresh as of':<26} {'last success':<26} {'state':<8} last error")
+    for name, st in sorted(statuses.items()):
+        fresh = st.get("fresh_as_of")
+        stale = fresh is None or (now - datetime.fromisoformat(fresh)).total_seconds() > max_age
+        print(
+            f"{name:<8} {st.get('entry_count', 0):>8} {fresh or '-':<26} {st.get('last_success') or '-':<26} "
+            f"{'STALE' if stale else 'fresh':<8} {st.get('last_error') or '-'}"
+        )
+        print(f"         checksum {st.get('checksum') or '-'}")
+    return 0
+
+
+def _hotlist_pending(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.hotlists.service import HotlistStore
+
+    async def show() -> dict:
+        async with HotlistStore(settings) as store:
+            return await store.pending_entries()
+
+    pending = asyncio.run(show())
+    for key, record in sorted(pending.items()):
+        missing = ", ".join(record["missing"]) or "nothing but approval"
+        print(
+            f"{key}  plate {record['entry']['plate']}  proposed {record['proposed_at']}  missing: {missing}"
+        )
+    print(f"{len(pending)} pending")
+    return 0
+
+
+def _hotlist_add(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.hotlists.feeder import parse_duration
+    from streams.hotlists.model import HotlistEntry
+    from streams.hotlists.service import HotlistStore
+    from streams.matching.normalize import normalize_plate
+
+    now = _now()
+    if args.expires == "never":
+        expires = None
+    elif args.expires[-1] in "smhd" and args.expires[:-1].replace(".", "").isdigit():
+        expires = now + parse_duration(args.expires)
+    else:
+        expires = datetime.fromisoformat(args.expires)
+    plate = args.plate.upper() if "?" in args.plate or "*" in args.plate else normalize_plate(args.plate)
+    entry = HotlistEntry(
+        source="local",
+        entry_id=args.entry_id or f"BOLO-{now:%Y%m%d%H%M%S}-{plate}",
+        plate=plate,
+        plate_state=args.state,
+        list_type=args.list_type,
+        reason=args.reason,
+        case_number=args.case,
+        expires_at=expires,
+        entered_by=_member(args.entered_by, args.badge, args.assignment),
+    )
+
+    async def add() -> list[str]:
+        async with HotlistStore(settings) as store:
+            return await store.propose(entry, "cli", now)
+
+    missing = asyncio.run(add())
+    waiting = ", ".join(missing) if missing else "nothing"
+    print(f"{entry.key} pending; still missing: {waiting}. It becomes active when a lieutenant approves it:")
+    print(f"  alpr hotlist approve {entry.key} --by NAME --badge BADGE --rank lieutenant")
+    return 0
+
+
+def _hotlist_approve(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.hotlists.service import HotlistStore
+
+    async def approve() -> None:
+        async with HotlistStore(settings) as store:
+            await store.approve(args.key, _member(args.by, args.badge, None, args.rank), _now())
+
+    asyncio.run(approve())
+    print(f"{args.key} approved by {args.by} ({args.rank}): active")
+    return 0
+
+
+def _hotlist_remove(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.hotlists.service import HotlistStore
+
+    async def remove() -> None:
+        async with HotlistStore(settings) as store:
+            await store.remove(
+                args.key,
+                _member(args.by, args.badge),
+                _now(),
+                designee_of=args.designee_of,
+                reason=args.reason,
+            )
+
+    asyncio.run(remove())
+    print(f"{args.key} removed by {args.by}")
+    return 0
+
+
+def _hotlist_import(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.hotlists.service import HotlistStore
+
+    async def run() -> object:
+        async with HotlistStore(settings) as store:
+            return await store.import_pending(
+                args.format, Path(args.path), _member(args.entered_by, args.badge, args.assignment), _now()
+            )
+
+    report = asyncio.run(run())
+    for problem in report.problems:  # type: ignore[attr-defined]
+        print(problem, file=sys.stderr)
+    counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(report.counts.items()))  # type: ignore[attr-defined]
+    print(f"imported {args.path}: {counts or 'nothing'}; nothing was activated (approval needed, P2)")
+    return 0
+
+
+def _hotlist_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from streams.hotlists.http import make_app
+
+    web.run_app(make_app(settings), host=args.host, port=args.port, print=lambda *_: None)
     return 0
 
 
@@ -169,11 +322,59 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run the stream worker")
     p.set_defaults(func=_worker)
 
-    p = sub.add_parser("hotlist", help="hot lists")
+    p = sub.add_parser("hotlist", help="hot lists: feeds, department entries, imports")
     hot = p.add_subparsers(dest="action", required=True)
-    h = hot.add_parser("load", help="load NDJSON hot-list entries into the hot-list topic")
-    h.add_argument("files", nargs="+")
-    h.set_defaults(func=_hotlist)
+    h = hot.add_parser("sync", help="sync a feed extract as a diff (P3)")
+    h.add_argument("--format", required=True, help="ncic, svs or ndjson")
+    h.add_argument("--from", dest="path", required=True, help="extract file or directory")
+    h.add_argument("--source", help="the source it feeds (default: what the extract says)")
+    h.add_argument(
+        "--force", action="store_true", help="apply even if it removes more than the allowed share"
+    )
+    h.add_argument(
+        "--every", help="keep syncing at this interval, e.g. 12h (retries with backoff on failure)"
+    )
+    h.set_defaults(func=_hotlist_sync)
+    h = hot.add_parser("sources", help="sync status of each feed")
+    h.set_defaults(func=_hotlist_sources)
+    h = hot.add_parser("pending", help="department entries awaiting completion or approval")
+    h.set_defaults(func=_hotlist_pending)
+    h = hot.add_parser("add", help="propose a department entry (P2): active after a lieutenant approves it")
+    h.add_argument("--plate", required=True, help="plate, or a partial pattern with ? and * (P6)")
+    h.add_argument("--state", default=None)
+    h.add_argument("--list-type", default="bolo")
+    h.add_argument("--reason", required=True, help="synopsis naming the presumed crime or other purpose")
+    h.add_argument("--case", default=None, help="case number")
+    h.add_argument("--entered-by", required=True, help="name of the entering member")
+    h.add_argument("--badge", required=True)
+    h.add_argument("--assignment", required=True)
+    h.add_argument("--expires", default="30d", help="duration (30d), RFC 3339 time, or never")
+    h.add_argument("--entry-id", default=None)
+    h.set_defaults(func=_hotlist_add)
+    h = hot.add_parser("approve", help="a lieutenant (or above) approves a pending entry")
+    h.add_argument("key")
+    h.add_argument("--by", required=True)
+    h.add_argument("--badge", required=True)
+    h.add_argument("--rank", required=True)
+    h.set_defaults(func=_hotlist_approve)
+    h = hot.add_parser("remove", help="the entering member or their designee removes a department entry")
+    h.add_argument("key")
+    h.add_argument("--by", required=True)
+    h.add_argument("--badge", required=True)
+    h.add_argument("--designee-of", default=None, help="badge of the entering member you act for")
+    h.add_argument("--reason", required=True)
+    h.set_defaults(func=_hotlist_remove)
+    h = hot.add_parser("import", help="import a vendor's hot list as pending department entries")
+    h.add_argument("--format", required=True, help="flock")
+    h.add_argument("path")
+    h.add_argument("--entered-by", default=None, help="member the imported entries are attributed to")
+    h.add_argument("--badge", default=None)
+    h.add_argument("--assignment", default=None)
+    h.set_defaults(func=_hotlist_import)
+    h = hot.add_parser("serve", help="HTTP endpoint for department entries (bind to 127.0.0.1)")
+    h.add_argument("--host", default="127.0.0.1")
+    h.add_argument("--port", type=int, default=8081)
+    h.set_defaults(func=_hotlist_serve)
 
     p = sub.add_parser("simulate", help="a simulated feed of cameras")
     p.add_argument("--cameras", type=int, default=490)

@@ -234,12 +234,10 @@ def _normalize_pattern(text: str) -> str:
     return pattern
 
 
-def entry_from_dict(data: Any, *, loaded_at: datetime | None = None) -> HotlistEntry:
-    """Decode a hot-list entry. A shared entry without ``synced_at`` is stamped with ``loaded_at``."""
+def entry_from_dict(data: Any) -> HotlistEntry:
+    """Decode and validate a hot-list entry (the policy checks are :func:`check_entry`'s)."""
     _validate("hotlist_entry", data)
-    synced = _time(data.get("synced_at"), "synced_at")
-    if synced is None and data["source"] != "local":
-        synced = loaded_at
+    vehicle = data.get("vehicle") or {}
     return HotlistEntry(
         source=data["source"],
         entry_id=data["entry_id"],
@@ -250,9 +248,11 @@ def entry_from_dict(data: Any, *, loaded_at: datetime | None = None) -> HotlistE
         case_number=data["case_number"],
         effective_at=_time(data.get("effective_at"), "effective_at"),
         expires_at=_time(data.get("expires_at"), "expires_at"),
-        synced_at=synced,
+        synced_at=_time(data.get("synced_at"), "synced_at"),
         entered_by=_person(data.get("entered_by")),
         approved_by=_person(data.get("approved_by")),
+        ori=data.get("ori"),
+        vehicle=tuple(sorted(vehicle.items())),
     )
 
 
@@ -280,6 +280,8 @@ def entry_to_dict(entry: HotlistEntry) -> Json:
         "synced_at": _iso(entry.synced_at),
         "entered_by": _person_dict(entry.entered_by),
         "approved_by": _person_dict(entry.approved_by),
+        "ori": entry.ori,
+        "vehicle": dict(entry.vehicle) or None,
     }
 
 
@@ -310,6 +312,8 @@ def alert_to_dict(alert: AlertRaised) -> Json:
         "plate_state_listed": entry.plate_state,
         "reason": entry.reason,
         "case_number": entry.case_number,
+        "ori": entry.ori,
+        "vehicle": dict(entry.vehicle) or None,
         "match_kind": alert.match_kind,
         "state_mismatch": alert.state_mismatch,
         "occupant_check_required": alert.occupant_check_required,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,8 +14,10 @@ from pathlib import Path
 
 from streams.alerts.tail import alert_line, follow_topic
 from streams.errors import AlprError
-from streams.hotlists.publish import publish_entries
-from streams.hotlists.records import load_entries_file
+from streams.codec import entry_from_dict, loads
+from streams.hotlists.model import Person
+from streams.hotlists.records import load_entries_file, ndjson_lines
+from streams.hotlists.service import HotlistStore
 from streams.kafka.broker import EmbeddedBroker
 from streams.kafka.topics import create_topics
 from streams.matching.normalize import OcrClasses
@@ -24,12 +27,45 @@ from streams.settings import Settings
 
 __all__ = ["run_all", "simulate"]
 
-SAMPLE_HOTLIST = Path(__file__).resolve().parent.parent / "samples" / "hotlist.ndjson"
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SAMPLE_HOTLIST = SAMPLES / "hotlist.ndjson"
+DEMO_LIEUTENANT = Person("Lt. Marcus Hale", "2210", "Southern Division", "lieutenant")
 
 
 def _listed_plates(path: Path) -> list[tuple[str, str | None]]:
-    entries, _ = load_entries_file(path, loaded_at=datetime.now(UTC))
+    entries, _ = load_entries_file(path)
     return [(e.plate, e.plate_state) for e in entries if not e.is_partial]
+
+
+def _fresh_copy(sample: Path, folder: Path, now: datetime) -> Path:
+    """A sample extract as the feed would deliver it now: the same records, generated now."""
+    lines = sample.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[0] = re.sub(r"[^|,]+$", now.strftime("%Y-%m-%dT%H:%M:%SZ"), lines[0].rstrip("\r\n")) + "\n"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / sample.name
+    target.write_text("".join(lines), encoding="utf-8")
+    return target
+
+
+async def load_demo_hotlists(settings: Settings) -> list[str]:
+    """Sync the sample feeds, propose the sample department entries and approve them (P2)."""
+    now = datetime.now(UTC)
+    feeds = settings.state_dir / "feeds"
+    lines = []
+    async with HotlistStore(settings) as store:
+        for fmt, name in (("ncic", "ncic_lpr_extract.txt"), ("svs", "svs_slr.csv"), ("svs", "svs_sfr.csv")):
+            report = await store.sync(fmt, _fresh_copy(SAMPLES / "feeds" / name, feeds, now), None, now)
+            lines.append(f"  {', '.join(sorted(report.plan.sources))}: {report.plan.summary}")
+            lines += [f"    {problem}" for problem in report.plan.dropped + report.plan.errors]
+        for _, line in ndjson_lines(SAMPLES / "department.ndjson"):
+            entry = entry_from_dict(loads(line))
+            await store.propose(entry, "demo", now)
+            await store.approve(entry.key, DEMO_LIEUTENANT, now)
+            lines.append(
+                f"  {entry.key}: proposed by {entry.entered_by.name if entry.entered_by else '?'}, "
+                f"approved by {DEMO_LIEUTENANT.name}"
+            )
+    return lines
 
 
 async def simulate(
@@ -115,13 +151,9 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
     try:
         created = asyncio.run(create_topics(settings))
         print(f"topics ready ({len(created)} created)")
-        entries, refused = load_entries_file(SAMPLE_HOTLIST, loaded_at=datetime.now(UTC))
-        asyncio.run(publish_entries(settings, entries))
-        print(
-            f"sample hot list: {len(entries)} entries loaded, {len(refused)} refused as the policy requires:"
-        )
-        for problem in refused:
-            print(f"  {problem}")
+        print("sample hot lists (feeds synced as diffs, department entries approved):")
+        for line in asyncio.run(load_demo_hotlists(settings)):
+            print(line)
         with log_path.open("ab") as log:
             worker = subprocess.Popen(  # noqa: S603 - our own entry point
                 [sys.executable, "-m", "streams.cli", "worker"],

@@ -7,11 +7,13 @@ wrapped with ``raise ... from exc`` so the cause stays visible.
 from __future__ import annotations
 
 __all__ = [
+    "AccessDenied",
     "AlprError",
     "BrokerError",
     "ConfigError",
     "EntryRefused",
     "InvalidRecord",
+    "NotFound",
     "PolicyViolation",
 ]
 
@@ -54,3 +56,11 @@ class EntryRefused(PolicyViolation):
 
 class BrokerError(AlprError):
     """The Kafka broker could not be reached, started or stopped."""
+
+
+class AccessDenied(AlprError):
+    """The person may not do this (e.g. approve without a lieutenant's rank, remove another's entry)."""
+
+
+class NotFound(AlprError):
+    """The thing named does not exist."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+from streams.matching.matcher import HotlistIndex
 from streams.matching.pipeline import Outcome
 
 __all__ = ["Metrics"]
@@ -43,6 +47,29 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=r,
         )
+
+    def track_sources(
+        self, index: HotlistIndex, max_staleness_s: float, clock: Callable[[], datetime]
+    ) -> None:
+        """Per-source age of the hot-list data and the number of stale sources (P3, P4), computed at scrape."""
+
+        class SourceAges(Collector):
+            def collect(self) -> Iterator[Metric]:
+                now = clock()
+                ages = {s: (now - t).total_seconds() for s, t in index.source_fresh_at.items()}
+                age = GaugeMetricFamily(
+                    "alpr_hotlist_source_age_seconds", "Age of each feed's data", labels=["source"]
+                )
+                for source, seconds in sorted(ages.items()):
+                    age.add_metric([source], seconds)
+                yield age
+                yield GaugeMetricFamily(
+                    "alpr_hotlist_sources_stale",
+                    "Feeds not refreshed within the max staleness: their entries do not match",
+                    value=sum(1 for a in ages.values() if a > max_staleness_s),
+                )
+
+        self.registry.register(SourceAges())
 
     def track_entries(self, total: Callable[[], int], partial: Callable[[], int]) -> None:
         self.active_entries.set_function(total)

@@ -85,6 +85,7 @@ class Settings:
     bloom_error_rate: float = 0.001
     max_clock_skew_s: int = 300
     rebalance_timeout_s: int = 3
+    max_removal_share: float = 0.2
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -113,6 +114,7 @@ class Settings:
             bloom_error_rate=_float(env, "ALPR_BLOOM_ERROR_RATE", 0.001, 0.0, 0.5),
             max_clock_skew_s=_int(env, "ALPR_MAX_CLOCK_SKEW_S", 300, 0),
             rebalance_timeout_s=_int(env, "ALPR_REBALANCE_TIMEOUT_S", 3, 1),
+            max_removal_share=_float(env, "ALPR_SYNC_MAX_REMOVAL_SHARE", 0.2, 0.0, 1.0),
         )
 
     def with_(self, **changes: Any) -> Settings:

@@ -20,6 +20,7 @@ __all__ = [
     "HotlistEntry",
     "Person",
     "check_entry",
+    "missing_p2_fields",
 ]
 
 #: P1: NCIC, CLETS, the CA Stolen Vehicle System and its extracts, department (local) lists.
@@ -74,6 +75,8 @@ class HotlistEntry:
     synced_at: datetime | None = None
     entered_by: Person | None = None
     approved_by: Person | None = None
+    ori: str | None = None  # originating agency (NCIC ORI): who confirms a hit (P8)
+    vehicle: tuple[tuple[str, str], ...] = ()  # description for visual verification, e.g. (("make", "HOND"),)
 
     @property
     def key(self) -> str:
@@ -90,8 +93,12 @@ class HotlistEntry:
         return self.source != LOCAL_SOURCE
 
 
-def check_entry(entry: HotlistEntry) -> None:
-    """Raise :class:`EntryRefused` naming every rule the entry breaks."""
+def check_entry(entry: HotlistEntry, *, require_p2: bool = True) -> None:
+    """Raise :class:`EntryRefused` naming the rule the entry breaks.
+
+    ``require_p2=False`` checks everything but the department-entry fields, for
+    entries that wait for completion and approval (see :func:`missing_p2_fields`).
+    """
     purpose = f"{entry.list_type} {entry.reason}".lower()
     if entry.list_type in IMMIGRATION_LIST_TYPES or any(w in purpose for w in _IMMIGRATION_WORDS):
         raise EntryRefused(
@@ -121,8 +128,8 @@ def check_entry(entry: HotlistEntry) -> None:
         and entry.expires_at <= entry.effective_at
     ):
         raise EntryRefused("P3", f"entry {entry.key}: expires_at is not after effective_at")
-    if entry.source == LOCAL_SOURCE:
-        missing = _missing_local_fields(entry)
+    if entry.source == LOCAL_SOURCE and require_p2:
+        missing = missing_p2_fields(entry)
         if missing:
             raise EntryRefused(
                 "P2",
@@ -132,7 +139,8 @@ def check_entry(entry: HotlistEntry) -> None:
             )
 
 
-def _missing_local_fields(entry: HotlistEntry) -> list[str]:
+def missing_p2_fields(entry: HotlistEntry) -> list[str]:
+    """What a department entry still lacks before it may become active (P2); empty when complete."""
     missing: list[str] = []
     by = entry.entered_by
     if by is None:

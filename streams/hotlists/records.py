@@ -17,6 +17,7 @@ from streams.matching.normalize import OcrClasses, partition_for
 __all__ = [
     "Applied",
     "apply_hotlist_record",
+    "apply_source_record",
     "entry_partition",
     "hotlist_record",
     "load_entries_file",
@@ -55,6 +56,19 @@ def apply_hotlist_record(index: HotlistIndex, key: bytes | None, value: bytes | 
     return Applied("upserted", entry_key)
 
 
+def apply_source_record(index: HotlistIndex, value: bytes | None) -> None:
+    """A sources-topic status: the feed's data is current as of ``fresh_as_of`` (P3, P4)."""
+    if value is None:
+        return
+    try:
+        status = loads(value)
+        fresh = status.get("fresh_as_of")
+        if fresh:
+            index.mark_fresh(str(status["source"]), datetime.fromisoformat(fresh))
+    except (InvalidRecord, KeyError, TypeError, ValueError, AttributeError) as exc:
+        log.warning("unusable hot-list source status %r: %s", value[:200], exc)
+
+
 def entry_partition(entry: HotlistEntry, ocr: OcrClasses, partitions: int) -> int:
     """Exact entries live on the partition of their canonical key, as candidates do (co-partitioned)."""
     key = entry.key if entry.is_partial else ocr.canonical(entry.plate)
@@ -74,13 +88,13 @@ def ndjson_lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield number, line
 
 
-def load_entries_file(path: Path, loaded_at: datetime) -> tuple[list[HotlistEntry], list[str]]:
+def load_entries_file(path: Path) -> tuple[list[HotlistEntry], list[str]]:
     """Entries of an NDJSON hot-list file, and one message per refused line (P1, P2, P5, P6)."""
     entries: list[HotlistEntry] = []
     refused: list[str] = []
     for number, line in ndjson_lines(path):
         try:
-            entry = entry_from_dict(loads(line), loaded_at=loaded_at)
+            entry = entry_from_dict(loads(line))
             check_entry(entry)
         except AlprError as exc:
             refused.append(f"{path}:{number}: refused: {exc}")

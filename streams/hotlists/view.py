@@ -13,7 +13,7 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.hotlists.records import Applied, apply_hotlist_record
+from streams.hotlists.records import Applied, apply_hotlist_record, apply_source_record
 from streams.kafka.topics import existing_partitions
 from streams.matching.matcher import HotlistIndex
 
@@ -23,9 +23,12 @@ log = logging.getLogger(__name__)
 
 
 class HotlistView:
-    def __init__(self, bootstrap_servers: str, topic: str, index: HotlistIndex) -> None:
+    """Follows the hot-list topic (entries) and the sources topic (when each feed was last refreshed)."""
+
+    def __init__(self, bootstrap_servers: str, topic: str, sources_topic: str, index: HotlistIndex) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
+        self.sources_topic = sources_topic
         self.index = index
         self.refused = 0
         self._ready = asyncio.Event()
@@ -51,8 +54,11 @@ class HotlistView:
         )
         await consumer.start()
         try:
-            partitions = await existing_partitions(consumer._client, self.topic)  # noqa: SLF001
-            tps = [TopicPartition(self.topic, p) for p in partitions]
+            tps = [
+                TopicPartition(topic, p)
+                for topic in (self.sources_topic, self.topic)
+                for p in await existing_partitions(consumer._client, topic)  # noqa: SLF001
+            ]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             end = await consumer.end_offsets(tps)
@@ -61,9 +67,12 @@ class HotlistView:
                 self._mark_ready()
             while True:
                 batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
-                for records in batch.values():
+                for tp, records in batch.items():
                     for record in records:
-                        self._applied(apply_hotlist_record(self.index, record.key, record.value))
+                        if tp.topic == self.sources_topic:
+                            apply_source_record(self.index, record.value)
+                        else:
+                            self._applied(apply_hotlist_record(self.index, record.key, record.value))
                 if behind:
                     for tp in list(behind):
                         if await consumer.position(tp) >= end[tp]:

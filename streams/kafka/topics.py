@@ -86,6 +86,15 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         ),
         TopicSpec("hotlist", n, "compact", None, DAY_MS, "current entries (key source:entry_id)", "hot list"),
         TopicSpec("hotlist-sources", 1, "compact", None, DAY_MS, "sync status per feed", "hot list"),
+        TopicSpec(
+            "hotlist-pending",
+            1,
+            "compact",
+            None,
+            DAY_MS,
+            "department entries awaiting approval (P2)",
+            "hot list",
+        ),
         TopicSpec("alerts", n, "delete", alerts_retention, read_segment, "alert lifecycle events", "alerts"),
         TopicSpec(
             "evidence-holds", n, "compact", None, DAY_MS, "held reads; release = tombstone", "evidence"

@@ -62,20 +62,25 @@ class Screened:
     partial: list[Match] = field(default_factory=list)
 
 
-def entry_in_force(entry: HotlistEntry, captured_at: datetime, max_staleness_s: float) -> bool:
+def entry_in_force(
+    entry: HotlistEntry,
+    captured_at: datetime,
+    max_staleness_s: float,
+    source_fresh_at: datetime | None = None,
+) -> bool:
     """Whether an entry may match a read captured at ``captured_at``.
 
-    ``effective_at <= captured_at < expires_at``; shared data synced more than
-    ``max_staleness_s`` before the read is stale and never matches (P4).
+    ``effective_at <= captured_at < expires_at``. Shared data is fresh as of the
+    later of its own ``synced_at`` and its source's last refresh; refreshed more
+    than ``max_staleness_s`` before the read, it is stale and never matches (P4).
     """
     if entry.effective_at is not None and captured_at < entry.effective_at:
         return False
     if entry.expires_at is not None and captured_at >= entry.expires_at:
         return False
     if entry.is_shared:
-        if entry.synced_at is None:
-            return False
-        if (captured_at - entry.synced_at).total_seconds() > max_staleness_s:
+        fresh = max((t for t in (entry.synced_at, source_fresh_at) if t is not None), default=None)
+        if fresh is None or (captured_at - fresh).total_seconds() > max_staleness_s:
             return False
     return True
 
@@ -115,6 +120,20 @@ class HotlistIndex:
         self._partial_dirty = False
         self._bloom = BloomFilter(capacity=capacity, error_rate=bloom_error_rate)
         self._stale_keys = 0
+        self.source_fresh_at: dict[str, datetime] = {}
+
+    def mark_fresh(self, source: str, fresh_as_of: datetime) -> None:
+        """Record that a shared source was refreshed with data current as of ``fresh_as_of`` (P3, P4)."""
+        self.source_fresh_at[source] = fresh_as_of
+
+    def in_force(self, entry: HotlistEntry, captured_at: datetime) -> bool:
+        return entry_in_force(
+            entry, captured_at, self.rules.max_staleness_s, self.source_fresh_at.get(entry.source)
+        )
+
+    @property
+    def bloom_bits(self) -> int:
+        return int(self._bloom.num_bits)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -205,7 +224,7 @@ def screen(index: HotlistIndex, read: Read) -> Screened:
     partial = [
         Match(entry, PARTIAL, _state_mismatch(read, entry))
         for entry in index.partial_candidates(canonical)
-        if entry_in_force(entry, read.captured_at, index.rules.max_staleness_s)
+        if index.in_force(entry, read.captured_at)
     ]
     return Screened(read, normalized, canonical, index.bloom_contains(canonical), partial)
 
@@ -214,7 +233,7 @@ def confirm(index: HotlistIndex, read: Read, normalized: str, canonical: str) ->
     """The authoritative exact check of a Bloom positive: false positives and removed entries never match."""
     matches = []
     for entry in index.exact_candidates(canonical):
-        if not entry_in_force(entry, read.captured_at, index.rules.max_staleness_s):
+        if not index.in_force(entry, read.captured_at):
             continue
         if entry.plate == normalized:
             kind = EXACT

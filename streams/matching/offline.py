@@ -41,9 +41,10 @@ def match_files(
 ) -> MatchReport:
     refused = 0
     for path in hotlists:
-        entries, problems = load_entries_file(path, loaded_at=now)
+        entries, problems = load_entries_file(path)
         for entry in entries:
             index.upsert(entry)
+            index.mark_fresh(entry.source, now)  # the files are the extracts, current as of now
         for problem in problems:
             print(problem, file=err)
         refused += len(problems)

@@ -63,21 +63,6 @@ def test_topics_show_configs_as_the_broker_reports_them(env_factory) -> None:
     assert lines[f"{prefix}audit"][3] == str(731 * 24 * 3600 * 1000)
 
 
-def test_hotlist_load_reports_refusals(env_factory) -> None:
-    env = env_factory()
-    assert alpr(env, "topics", "--create").returncode == 0
-    result = alpr(env, "hotlist", "load", str(ROOT / "samples" / "hotlist.ndjson"))
-    assert result.returncode == 0, result.stderr
-    assert "loaded 10 entries" in result.stdout and "refused 3" in result.stdout
-    assert "(P5)" in result.stderr and "(P2)" in result.stderr and "(P6)" in result.stderr
-
-
-def test_hotlist_load_without_topics_is_a_clear_error(env_factory) -> None:
-    result = alpr(env_factory(), "hotlist", "load", str(ROOT / "samples" / "hotlist.ndjson"))
-    assert result.returncode == 2
-    assert "does not exist" in result.stderr and "alpr topics --create" in result.stderr
-
-
 def test_match_reports_refused_entries_and_rejected_reads(env_factory, tmp_path) -> None:
     out = tmp_path / "alerts.ndjson"
     result = alpr(

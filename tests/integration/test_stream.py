@@ -6,6 +6,7 @@ One worker serves the module; each test uses its own read ids and plates.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -15,10 +16,11 @@ import orjson
 import pytest
 
 from streams.codec import entry_to_dict
-from streams.hotlists.publish import publish_entries
+from streams.hotlists.model import Person
+from streams.hotlists.service import HotlistStore
 from streams.kafka.topics import create_topics
 from streams.reads.producer import ReadProducer
-from tests.conftest import ROOT, WorkerProcess, alpr, make_env, settings_of, wait_for
+from tests.conftest import WorkerProcess, alpr, make_env, settings_of, wait_for
 from tests.factories import local_entry, make_entry, read_dict
 from tests.integration.kafka_helpers import produce, read_topic, wait_for_records
 
@@ -26,14 +28,20 @@ pytestmark = pytest.mark.integration
 
 NOW = datetime.now(UTC)
 ENTRIES = [
-    make_entry(entry_id="V-STREAM-1", plate="7ABC123", synced_at=NOW),
-    make_entry(entry_id="V-STREAM-2", plate="8DOG512", synced_at=NOW),
+    make_entry(entry_id="V-STREAM-1", plate="7ABC123", synced_at=None),
+    make_entry(entry_id="V-STREAM-2", plate="8DOG512", synced_at=None),
     make_entry(
-        entry_id="V-STREAM-3", plate="4KMN733", plate_state="NV", list_type="missing_person", synced_at=NOW
+        entry_id="V-STREAM-3", plate="4KMN733", plate_state="NV", list_type="missing_person", synced_at=None
     ),
-    make_entry(entry_id="V-GONE", plate="9GONE99", synced_at=NOW),
+    make_entry(entry_id="V-GONE", plate="9GONE99", synced_at=None),
     local_entry(entry_id="P-STREAM-1", plate="7GH?25X"),
 ]
+LIEUTENANT = Person("Lt. Ana Ortiz", "1875", rank="lieutenant")
+
+
+def write_feed(path: Path, entries) -> Path:
+    path.write_bytes(b"\n".join(orjson.dumps(entry_to_dict(e)) for e in entries if e.source != "local"))
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +51,17 @@ def stream(broker, tmp_path_factory):
     settings = settings_of(env)
 
     async def setup() -> None:
+        """Through the real paths: a feed sync, and a department entry proposed then approved (P2)."""
         await create_topics(settings)
-        await publish_entries(settings, ENTRIES)
+        async with HotlistStore(settings) as store:
+            await store.sync("ndjson", write_feed(root / "feed.ndjson", ENTRIES), None, NOW)
+            for entry in (e for e in ENTRIES if e.source == "local"):
+                await store.propose(dataclasses.replace(entry, approved_by=None), "test", NOW)
+                await store.approve(entry.key, LIEUTENANT, NOW)
 
     asyncio.run(setup())
     worker = WorkerProcess(env, root / "worker.log")
-    yield env, settings, worker
+    yield env, settings, worker, root
     worker.stop()
 
 
@@ -65,7 +78,7 @@ async def send_reads(settings, reads: list[dict]) -> None:
 
 async def test_read_batches_become_alerts_matching_offline_match(stream, tmp_path: Path) -> None:
     """Produce read batches; the alerts on the topic equal what ``alpr match`` gives for the same input."""
-    env, settings, worker = stream
+    env, settings, worker, root = stream
     captured = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     reads = [
         read_dict(read_id="eq-1", plate="7ABC123", captured_at=captured),
@@ -113,7 +126,7 @@ async def _values(settings, name: str) -> list[dict]:
 
 
 async def test_malformed_record_is_rejected_and_processing_continues(stream) -> None:
-    env, settings, worker = stream
+    env, settings, worker, root = stream
     good = read_dict(read_id="after-garbage", plate="7ABC123", captured_at=datetime.now(UTC).isoformat())
     await produce(
         settings.bootstrap_servers,
@@ -141,7 +154,7 @@ async def test_malformed_record_is_rejected_and_processing_continues(stream) -> 
 
 
 async def test_same_read_delivered_twice_gives_one_alert(stream) -> None:
-    env, settings, worker = stream
+    env, settings, worker, root = stream
     read = read_dict(read_id="twice", plate="8DOG512", captured_at=datetime.now(UTC).isoformat())
     for _ in range(2):
         await send_reads(settings, [read])
@@ -155,9 +168,13 @@ async def test_same_read_delivered_twice_gives_one_alert(stream) -> None:
 
 
 async def test_removed_entry_stops_alerting(stream) -> None:
-    env, settings, worker = stream
-    gone = next(e for e in ENTRIES if e.entry_id == "V-GONE")
-    await produce(settings.bootstrap_servers, settings.topic("hotlist"), [(gone.key.encode(), None, None)])
+    env, settings, worker, root = stream
+    remaining = [e for e in ENTRIES if e.entry_id != "V-GONE"]
+    async with HotlistStore(settings) as store:  # 1 of 4 ncic entries: more than the 20% guard allows
+        report = await store.sync(
+            "ndjson", write_feed(root / "feed-2.ndjson", remaining), None, datetime.now(UTC), force=True
+        )
+    assert report.plan.counts["removed"] == 1
 
     def entries_loaded() -> bool:
         return _metric(env, "alpr_active_entries") == len(ENTRIES) - 1
@@ -191,7 +208,7 @@ def _metric(env: dict[str, str], name: str, labels: str = "") -> float | None:
 
 
 async def test_metrics_endpoint_counts_the_work(stream) -> None:
-    env, settings, worker = stream
+    env, settings, worker, root = stream
     await send_reads(
         settings, [read_dict(read_id="metrics-1", plate="7ABC123", captured_at=datetime.now(UTC).isoformat())]
     )
@@ -203,6 +220,3 @@ async def test_metrics_endpoint_counts_the_work(stream) -> None:
     assert (_metric(env, "alpr_hits_total", '{list_type="stolen_vehicle",match_kind="exact"}') or 0) >= 1
     assert _metric(env, "alpr_batch_processing_seconds_count") is not None
     assert worker.proc.poll() is None, worker.log()[-3000:]
-
-
-_ = ROOT

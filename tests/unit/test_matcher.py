@@ -129,6 +129,17 @@ def test_shared_entry_never_synced_does_not_match_p4() -> None:
     assert match(make_index(make_entry(plate="7ABC123", synced_at=None)), make_read()) == []
 
 
+def test_source_refresh_keeps_its_entries_fresh_p4() -> None:
+    """Synced entries carry no time of their own: the source's last refresh decides."""
+    index = make_index(make_entry(plate="7ABC123", synced_at=None, source="svs"))
+    index.mark_fresh("svs", NOW - timedelta(hours=23))
+    assert len(match(index, make_read(captured_at=NOW))) == 1
+    index.mark_fresh("svs", NOW - timedelta(hours=25))
+    assert match(index, make_read(captured_at=NOW)) == []
+    index.mark_fresh("ncic", NOW)  # another source's refresh does not help
+    assert match(index, make_read(captured_at=NOW)) == []
+
+
 def test_local_entries_are_not_subject_to_the_shared_refresh_rule() -> None:
     entry = local_entry(plate="8BOL042")
     assert (

@@ -171,6 +171,8 @@ def test_entry_plate_is_normalized_and_partial_kept() -> None:
     assert entry_from_dict(entry_dict(source="local", plate="7gh?2*")).plate == "7GH?2*"
 
 
-def test_shared_entry_without_synced_at_is_stamped_with_load_time() -> None:
-    assert entry_from_dict(entry_dict(), loaded_at=NOW).synced_at == NOW
-    assert entry_from_dict(entry_dict(source="local"), loaded_at=NOW).synced_at is None
+def test_entry_carries_ori_and_vehicle_description() -> None:
+    entry = entry_from_dict(entry_dict(ori="CA0431000", vehicle={"make": "HOND", "color": "GRY"}))
+    assert entry.ori == "CA0431000"
+    assert dict(entry.vehicle) == {"make": "HOND", "color": "GRY"}
+    assert entry_from_dict(entry_to_dict(entry)) == entry

@@ -1,0 +1,95 @@
+"""What every feed adapter shares: the parsed record, the extract, and the refusal of a bad extract."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from streams.errors import AlprError, EntryRefused
+from streams.hotlists.model import HotlistEntry, check_entry
+
+__all__ = ["Adapter", "Extract", "ExtractRefused", "Parsed", "build", "files_of", "parse_time"]
+
+
+class ExtractRefused(AlprError):
+    """The extract as a whole cannot be used; the current list stays as it is (nothing is wiped)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """One record of an extract: an entry, or why the line could not become one."""
+
+    line: str  # "file:line"
+    entry: HotlistEntry | None = None
+    key: str | None = None  # known even for a failed record when its id parsed
+    error: str | None = None
+    dropped: str | None = None  # P5: never loaded, counted
+    remove: bool = False  # a change log's removal
+
+
+@dataclass
+class Extract:
+    """An opened extract. ``records`` raises :class:`ExtractRefused` when the file proves unusable."""
+
+    format: str
+    sources: frozenset[str]
+    generated_at: datetime | None
+    records: Iterator[Parsed]
+    files: list[Path] = field(default_factory=list)
+
+
+class Adapter(Protocol):
+    name: str
+    sources: frozenset[str]  # the sources this format can feed
+    pending: bool  # True: entries go to approval (imports); False: a full-extract sync
+
+    def open(self, path: Path, source: str | None) -> Extract: ...
+
+
+def files_of(path: Path, pattern: str) -> list[Path]:
+    """A file, or the matching files of a directory, in name order."""
+    if path.is_dir():
+        files = sorted(p for p in path.glob(pattern) if p.is_file())
+        if not files:
+            raise ExtractRefused("empty", f"{path}: no files matching {pattern}")
+        return files
+    if not path.exists():
+        raise ExtractRefused("unreachable", f"{path}: no such file or directory")
+    return [path]
+
+
+def parse_time(value: str, where: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise ExtractRefused("unparseable", f"{where}: {value!r} is not an RFC 3339 time") from exc
+    if parsed.tzinfo is None:
+        raise ExtractRefused("unparseable", f"{where}: {value!r} has no UTC offset")
+    return parsed
+
+
+def build(where: str, key: str | None, make: Callable[[], HotlistEntry], *, check: bool = True) -> Parsed:
+    """Build an entry; P5 refusals are drops, every other problem a per-record error."""
+    try:
+        entry = make()
+        if check:
+            check_entry(entry)
+    except EntryRefused as exc:
+        if exc.rule == "P5":
+            return Parsed(where, key=key, dropped=_at(where, exc))
+        return Parsed(where, key=key, error=_at(where, exc))
+    except (AlprError, ValueError, KeyError, IndexError) as exc:
+        return Parsed(where, key=key, error=_at(where, exc))
+    return Parsed(where, entry=entry, key=entry.key)
+
+
+def _at(where: str, exc: Exception) -> str:
+    message = str(exc)
+    return message if message.startswith(where) else f"{where}: {message}"

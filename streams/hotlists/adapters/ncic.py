@@ -1,0 +1,158 @@
+"""The NCIC LPR extract (layout: schemas/feeds/ncic_lpr_extract.md).
+
+Pipe-delimited, NCIC field codes as column names, one header, one trailer
+with the record count (a missing or wrong trailer means a truncated file).
+Records of the Immigration Violator File are dropped here (P5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from streams.hotlists.adapters.base import Extract, ExtractRefused, Parsed, build, files_of, parse_time
+from streams.hotlists.model import HotlistEntry
+from streams.matching.normalize import normalize_plate
+
+__all__ = ["ADAPTER", "COLUMNS", "FILES"]
+
+COLUMNS = [
+    "FILE",
+    "NIC",
+    "ORI",
+    "LIC",
+    "LIS",
+    "LIY",
+    "LIT",
+    "VIN",
+    "VYR",
+    "VMA",
+    "VMO",
+    "VST",
+    "VCO",
+    "OCA",
+    "MIS",
+]
+#: NCIC file code -> (list type, description). IV is refused (P5), never mapped.
+FILES = {
+    "V": ("stolen_vehicle", "NCIC Vehicle File: stolen vehicle"),
+    "F": ("felony_vehicle", "NCIC Vehicle File: felony vehicle"),
+    "L": ("stolen_plate", "NCIC License Plate File: stolen plate"),
+    "W": ("wanted_person", "NCIC Wanted Person File: vehicle of a wanted person"),
+    "M": ("missing_person", "NCIC Missing Person File: vehicle of a missing person"),
+    "P": ("protection_order", "NCIC Protection Order File: vehicle of a restrained person"),
+    "G": ("gang", "NCIC Gang File"),
+    "S": ("sex_offender", "NCIC National Sex Offender Registry"),
+}
+IMMIGRATION_FILES = {"IV", "IVF"}
+_VEHICLE = {
+    "VIN": "vin",
+    "VYR": "year",
+    "VMA": "make",
+    "VMO": "model",
+    "VST": "style",
+    "VCO": "color",
+    "LIT": "plate_type",
+    "LIY": "plate_year",
+}
+
+
+class NcicAdapter:
+    name = "ncic"
+    sources = frozenset({"ncic"})
+    pending = False
+
+    def open(self, path: Path, source: str | None) -> Extract:
+        if source not in (None, "ncic"):
+            raise ExtractRefused("usage", f"the ncic format feeds source 'ncic', not {source!r}")
+        files = files_of(path, "*.txt")
+        generated = [self._header(f) for f in files]
+        return Extract(self.name, self.sources, min(generated), self._records(files), files)
+
+    @staticmethod
+    def _header(path: Path) -> datetime:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            first = handle.readline().rstrip("\r\n")
+        if not first:
+            raise ExtractRefused("empty", f"{path}: the extract is empty")
+        parts = first.split("|")
+        if len(parts) != 4 or parts[0] != "HDR" or parts[1] != "NCIC-LPR" or parts[2] != "1":
+            raise ExtractRefused(
+                "unparseable", f"{path}:1: expected 'HDR|NCIC-LPR|1|<generated>', got {first[:80]!r}"
+            )
+        return parse_time(parts[3], f"{path}:1")
+
+    def _records(self, files: list[Path]) -> Iterator[Parsed]:
+        for path in files:
+            yield from self._file(path)
+
+    def _file(self, path: Path) -> Iterator[Parsed]:
+        count = 0
+        trailer: int | None = None
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            handle.readline()
+            columns = handle.readline().rstrip("\r\n").split("|")
+            if columns != COLUMNS:
+                raise ExtractRefused("unparseable", f"{path}:2: columns must be {'|'.join(COLUMNS)}")
+            for number, raw in enumerate(handle, start=3):
+                line = raw.rstrip("\r\n")
+                if not line:
+                    continue
+                if trailer is not None:
+                    raise ExtractRefused("unparseable", f"{path}:{number}: data after the trailer")
+                if line.startswith("TRL|"):
+                    try:
+                        trailer = int(line[4:])
+                    except ValueError as exc:
+                        raise ExtractRefused("unparseable", f"{path}:{number}: bad trailer {line!r}") from exc
+                    continue
+                count += 1
+                yield self._record(f"{path}:{number}", line.split("|"))
+        if trailer is None:
+            raise ExtractRefused("truncated", f"{path}: no trailer (TRL|count): the file is truncated")
+        if trailer != count:
+            raise ExtractRefused(
+                "truncated", f"{path}: trailer says {trailer} records, the file holds {count}"
+            )
+        if count == 0:
+            raise ExtractRefused("empty", f"{path}: the extract holds no records")
+
+    @staticmethod
+    def _record(where: str, fields: list[str]) -> Parsed:
+        if len(fields) != len(COLUMNS):
+            return Parsed(where, error=f"{where}: {len(fields)} fields, expected {len(COLUMNS)}")
+        row = dict(zip(COLUMNS, (f.strip() for f in fields), strict=True))
+        key = f"ncic:{row['NIC']}" if row["NIC"] else None
+        if row["FILE"] in IMMIGRATION_FILES:
+            return Parsed(
+                where, key=key, dropped=f"{where}: NCIC Immigration Violator File record dropped (P5)"
+            )
+        if row["FILE"] not in FILES:
+            return Parsed(where, key=key, error=f"{where}: unknown NCIC file code {row['FILE']!r}")
+        if key is None:
+            return Parsed(where, error=f"{where}: no NIC")
+        list_type, description = FILES[row["FILE"]]
+
+        def make() -> HotlistEntry:
+            if not row["LIC"]:
+                raise ValueError(f"{where}: no plate (LIC)")
+            state = row["LIS"] or None
+            if state is not None and (len(state) != 2 or not state.isalpha()):
+                raise ValueError(f"{where}: LIS {state!r} is not a two-letter state")
+            return HotlistEntry(
+                source="ncic",
+                entry_id=row["NIC"],
+                plate=normalize_plate(row["LIC"]),
+                plate_state=state,
+                list_type=list_type,
+                reason=f"{description}: {row['MIS']}" if row["MIS"] else description,
+                case_number=row["OCA"] or None,
+                ori=row["ORI"] or None,
+                vehicle=tuple(sorted((name, row[code]) for code, name in _VEHICLE.items() if row[code])),
+            )
+
+        return build(where, key, make)
+
+
+ADAPTER = NcicAdapter()

@@ -1,0 +1,431 @@
+"""Hot-list commands on the event log: sync a feed, department entries, imports, source status.
+
+Every change goes to the hot-list changes topic (append-only history, key
+plate) and to the compacted hot-list topic (current state, key entry key,
+co-partitioned with candidates). A source's sync status goes to the sources
+topic. A refused command changes no state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streams.codec import entry_from_dict, entry_to_dict, loads
+from streams.errors import AccessDenied, ConfigError, NotFound, PolicyViolation
+from streams.hotlists.adapters import ExtractRefused, adapter
+from streams.hotlists.adapters.flock import FlockAdapter
+from streams.hotlists.model import (
+    APPROVING_RANKS,
+    LOCAL_SOURCE,
+    HotlistEntry,
+    Person,
+    check_entry,
+    missing_p2_fields,
+)
+from streams.hotlists.records import entry_partition
+from streams.hotlists.sync import REMOVED, Stored, SyncPlan, fingerprint, plan_sync
+from streams.kafka.log import TopicWriter, read_latest
+from streams.matching.normalize import OcrClasses
+from streams.settings import Settings
+
+__all__ = ["HotlistStore", "ImportReport", "SyncReport"]
+
+_EVENT = {"added": "HotlistEntryAdded", "updated": "HotlistEntryUpdated", "removed": "HotlistEntryRemoved"}
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat()
+
+
+def _person(p: Person | None) -> dict[str, Any] | None:
+    return (
+        None if p is None else {"name": p.name, "badge": p.badge, "assignment": p.assignment, "rank": p.rank}
+    )
+
+
+def _checksum(files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"
+
+
+@dataclass
+class SyncReport:
+    plan: SyncPlan
+    sync_id: str
+    checksum: str
+
+
+@dataclass
+class ImportReport:
+    counts: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+
+class HotlistStore:
+    """Reads the hot-list topics' current state and writes events. ``async with HotlistStore(s) as store``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.ocr = OcrClasses.of(settings.ocr_classes)
+        self.writer = TopicWriter(settings.bootstrap_servers)
+        self.hotlist = settings.topic("hotlist")
+        self.changes = settings.topic("hotlist-changes")
+        self.sources = settings.topic("hotlist-sources")
+        self.pending = settings.topic("hotlist-pending")
+
+    async def __aenter__(self) -> HotlistStore:
+        await self.writer.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.writer.stop()
+
+    # -- reading ----------------------------------------------------------------------
+
+    async def stored(self, sources: frozenset[str]) -> dict[str, Stored]:
+        prefixes = tuple(f"{s}:".encode() for s in sources)
+        latest = await read_latest(
+            self.settings.bootstrap_servers, self.hotlist, lambda k: k.startswith(prefixes)
+        )
+        out: dict[str, Stored] = {}
+        for key, record in latest.items():
+            plate = orjson.loads(record.value).get("plate", "")
+            out[key.decode()] = Stored(fingerprint(record.value), plate, record.partition)
+        return out
+
+    async def entry(self, key: str) -> tuple[HotlistEntry, int] | None:
+        latest = await read_latest(self.settings.bootstrap_servers, self.hotlist, lambda k: k == key.encode())
+        record = latest.get(key.encode())
+        return None if record is None else (entry_from_dict(loads(record.value)), record.partition)
+
+    async def source_status(self) -> dict[str, dict[str, Any]]:
+        latest = await read_latest(self.settings.bootstrap_servers, self.sources)
+        return {k.decode(): orjson.loads(v.value) for k, v in latest.items()}
+
+    async def pending_entries(self) -> dict[str, dict[str, Any]]:
+        latest = await read_latest(self.settings.bootstrap_servers, self.pending)
+        return {k.decode(): orjson.loads(v.value) for k, v in latest.items()}
+
+    # -- writing ----------------------------------------------------------------------
+
+    async def _event(self, key: str, event: dict[str, Any]) -> None:
+        await self.writer.write(self.changes, key.encode(), orjson.dumps(event))
+
+    async def _entry_event(
+        self, name: str, at: datetime, entry_key: str, plate: str, value: bytes | None, **extra: Any
+    ) -> None:
+        event = {
+            "event": name,
+            "at": at.isoformat(),
+            "source": entry_key.split(":", 1)[0],
+            "entry_key": entry_key,
+            "plate": plate,
+            "entry": orjson.Fragment(value) if value is not None else None,
+            **extra,
+        }
+        await self.writer.write(self.changes, plate.encode(), orjson.dumps(event))
+
+    async def apply(self, plan: SyncPlan, sync_id: str, now: datetime) -> None:
+        """History first, then current state, change by change: an interruption leaves each entry old or new."""
+        for change in plan.changes:
+            await self._entry_event(
+                _EVENT[change.kind], now, change.key, change.plate, change.value, sync_id=sync_id
+            )
+            if change.moved_from is not None:
+                await self.writer.write(self.hotlist, change.key.encode(), None, change.moved_from)
+            value = None if change.kind == REMOVED else change.value
+            await self.writer.write(self.hotlist, change.key.encode(), value, change.partition)
+        await self.writer.flush()
+
+    async def write_status(self, status: dict[str, Any]) -> None:
+        await self.writer.write(self.sources, status["source"].encode(), orjson.dumps(status))
+        await self.writer.flush()
+
+    # -- sync -------------------------------------------------------------------------
+
+    async def sync(
+        self, fmt: str, path: Path, source: str | None, now: datetime, *, force: bool = False
+    ) -> SyncReport:
+        """Sync one extract (a file or a directory) of a feed; raise :class:`ExtractRefused` and change nothing
+        but the source's last error when the extract cannot be used."""
+        feed = adapter(fmt)
+        if feed.pending:
+            raise ConfigError(
+                f"the {fmt} format is imported for approval: use 'alpr hotlist import --format {fmt}'"
+            )
+        status = await self.source_status()
+        sync_id = str(uuid.uuid4())
+        try:
+            extract = feed.open(path, source)
+            for name in extract.sources:
+                loaded = status.get(name, {}).get("fresh_as_of")
+                if extract.generated_at and loaded and datetime.fromisoformat(loaded) > extract.generated_at:
+                    raise ExtractRefused(
+                        "older",
+                        f"{path}: generated {extract.generated_at.isoformat()}, older than the {name} "
+                        f"extract already loaded ({loaded}); nothing was changed",
+                    )
+            current = await self.stored(extract.sources)
+            plan = plan_sync(
+                extract,
+                current,
+                ocr=self.ocr,
+                partitions=await self.writer.partition_count(self.hotlist),
+                max_removal_share=self.settings.max_removal_share,
+                force=force,
+            )
+        except ExtractRefused as exc:
+            for name in {source} if source else feed.sources if len(feed.sources) == 1 else set():
+                await self._failed(status.get(name), name, fmt, exc, now)
+            raise
+        checksum = _checksum(extract.files)
+        await self.apply(plan, sync_id, now)
+        for name in sorted(plan.sources):
+            await self.write_status(
+                {
+                    "source": name,
+                    "format": fmt,
+                    "last_attempt": now.isoformat(),
+                    "last_success": now.isoformat(),
+                    "fresh_as_of": (extract.generated_at or now).isoformat(),
+                    "entry_count": plan.entry_count.get(name, 0),
+                    "checksum": checksum,
+                    "sync_id": sync_id,
+                    "counts": dict(plan.counts),
+                    "last_error": None,
+                    "last_error_at": None,
+                    "stale": False,
+                }
+            )
+            await self._event(
+                name,
+                {
+                    "event": "HotlistSourceSynced",
+                    "at": now.isoformat(),
+                    "source": name,
+                    "sync_id": sync_id,
+                    "counts": dict(plan.counts),
+                    "checksum": checksum,
+                },
+            )
+        await self.writer.flush()
+        return SyncReport(plan, sync_id, checksum)
+
+    async def _failed(
+        self, previous: dict[str, Any] | None, source: str, fmt: str, exc: ExtractRefused, now: datetime
+    ) -> None:
+        status = dict(
+            previous
+            or {
+                "source": source,
+                "last_success": None,
+                "fresh_as_of": None,
+                "entry_count": 0,
+                "checksum": None,
+                "sync_id": None,
+                "counts": {},
+                "stale": False,
+            }
+        )
+        status.update(
+            format=fmt,
+            last_attempt=now.isoformat(),
+            last_error=f"{exc.code}: {exc}",
+            last_error_at=now.isoformat(),
+        )
+        await self.write_status(status)
+        await self._event(
+            source,
+            {
+                "event": "HotlistSyncRefused",
+                "at": now.isoformat(),
+                "source": source,
+                "reason_code": exc.code,
+                "reason": str(exc),
+            },
+        )
+        await self.writer.flush()
+
+    async def flag_stale(self, source: str, now: datetime, max_age: timedelta) -> bool:
+        """Emit ``HotlistSourceStale`` once when a source has not been refreshed within ``max_age`` (P3, P4)."""
+        status = (await self.source_status()).get(source)
+        if status is None or status.get("stale"):
+            return False
+        fresh = status.get("fresh_as_of")
+        if fresh is not None and now - datetime.fromisoformat(fresh) <= max_age:
+            return False
+        await self.write_status({**status, "stale": True})
+        await self._event(
+            source,
+            {
+                "event": "HotlistSourceStale",
+                "at": now.isoformat(),
+                "source": source,
+                "fresh_as_of": fresh,
+                "max_age_s": max_age.total_seconds(),
+            },
+        )
+        await self.writer.flush()
+        return True
+
+    # -- department entries (P2) --------------------------------------------------------
+
+    async def propose(self, entry: HotlistEntry, origin: str, now: datetime) -> list[str]:
+        """Record a department entry as pending; return what it still lacks. Refusals (P1, P5, P6) raise."""
+        if entry.source != LOCAL_SOURCE:
+            raise PolicyViolation("P2", f"department entries have source 'local', not {entry.source!r}")
+        if entry.approved_by is not None:
+            raise PolicyViolation(
+                "P2", "a new entry cannot carry its own approval: approve it with 'alpr hotlist approve'"
+            )
+        check_entry(entry, require_p2=False)
+        missing = missing_p2_fields(entry)
+        value = orjson.dumps(entry_to_dict(entry))
+        record = {
+            "entry": orjson.Fragment(value),
+            "missing": missing,
+            "proposed_at": now.isoformat(),
+            "origin": origin,
+        }
+        await self.writer.write(self.pending, entry.key.encode(), orjson.dumps(record))
+        await self._entry_event(
+            "HotlistEntryProposed",
+            now,
+            entry.key,
+            entry.plate,
+            value,
+            missing=missing,
+            origin=origin,
+            by=_person(entry.entered_by),
+        )
+        await self.writer.flush()
+        return missing
+
+    async def approve(self, key: str, approver: Person, now: datetime) -> HotlistEntry:
+        """A lieutenant (or above) approves a complete pending entry; it becomes active."""
+        if (approver.rank or "").lower() not in APPROVING_RANKS:
+            raise AccessDenied(
+                f"{approver.name} ({approver.rank or 'no rank'}) cannot approve: a lieutenant or above must (P2)"
+            )
+        pending = (await self.pending_entries()).get(key)
+        if pending is None:
+            raise NotFound(f"no pending entry {key}")
+        entry = entry_from_dict(pending["entry"])
+        if entry.entered_by is not None and entry.entered_by.badge == approver.badge:
+            raise AccessDenied("the entering member cannot approve their own entry (P2)")
+        approved = HotlistEntry(
+            **{**{f: getattr(entry, f) for f in entry.__slots__}, "approved_by": approver}
+        )
+        check_entry(approved)  # names what is still missing (P2)
+        value = orjson.dumps(entry_to_dict(approved))
+        partition = entry_partition(approved, self.ocr, await self.writer.partition_count(self.hotlist))
+        await self._entry_event("HotlistEntryApproved", now, key, approved.plate, value, by=_person(approver))
+        await self.writer.write(self.hotlist, key.encode(), value, partition)
+        await self.writer.write(self.pending, key.encode(), None)
+        await self.writer.flush()
+        return approved
+
+    async def remove(
+        self, key: str, by: Person, now: datetime, *, designee_of: str | None, reason: str
+    ) -> None:
+        """The entering member, or their designee, removes a department entry (active or pending)."""
+        if not key.startswith(f"{LOCAL_SOURCE}:"):
+            raise PolicyViolation(
+                "P3", f"{key} comes from a shared feed: it leaves the list when the feed drops it"
+            )
+        found = await self.entry(key)
+        pending = None if found is not None else (await self.pending_entries()).get(key)
+        if found is None and pending is None:
+            raise NotFound(f"no department entry {key}")
+        entry = found[0] if found is not None else entry_from_dict(pending["entry"])  # type: ignore[index]
+        owner = entry.entered_by.badge if entry.entered_by is not None else None
+        if owner is None or by.badge != owner and designee_of != owner:
+            raise AccessDenied(
+                f"only the entering member (badge {owner}) or their designee may remove {key}; "
+                "a designee says so with --designee-of BADGE"
+            )
+        await self._entry_event(
+            "HotlistEntryRemoved",
+            now,
+            key,
+            entry.plate,
+            None,
+            by=_person(by),
+            designee_of=designee_of,
+            reason=reason,
+        )
+        if found is not None:
+            await self.writer.write(self.hotlist, key.encode(), None, found[1])
+        else:
+            await self.writer.write(self.pending, key.encode(), None)
+        await self.writer.flush()
+
+    async def import_pending(
+        self, fmt: str, path: Path, entered_by: Person | None, now: datetime
+    ) -> ImportReport:
+        """Import a vendor's hot list as pending department entries: never silently activated (P2)."""
+        feed = adapter(fmt)
+        if not feed.pending:
+            raise ConfigError(
+                f"the {fmt} format is synced, not imported: use 'alpr hotlist sync --format {fmt}'"
+            )
+        if isinstance(feed, FlockAdapter):
+            feed = feed.with_member(entered_by)
+        report = ImportReport()
+        extract = feed.open(path, LOCAL_SOURCE)
+        records = list(extract.records)  # the whole file parses before anything is written
+        for record in records:
+            if record.dropped is not None:
+                report.counts["dropped_p5"] += 1
+                report.problems.append(record.dropped)
+            elif record.remove and record.key is not None:
+                try:
+                    await self._import_removal(record.key, now)
+                    report.counts["removed"] += 1
+                except NotFound:
+                    report.counts["removal_of_unknown"] += 1
+            elif record.entry is None:
+                report.counts["errors"] += 1
+                report.problems.append(record.error or f"{record.line}: unusable")
+            else:
+                try:
+                    missing = await self.propose(record.entry, f"{fmt}-import", now)
+                except PolicyViolation as exc:
+                    report.counts["dropped_p5" if exc.rule == "P5" else "refused"] += 1
+                    report.problems.append(f"{record.line}: {exc}")
+                    continue
+                if [m for m in missing if not m.startswith("approved_by")]:
+                    report.counts["pending_incomplete"] += 1
+                    report.problems.append(
+                        f"{record.line}: {record.entry.key} pending, missing {', '.join(missing)}"
+                    )
+                else:
+                    report.counts["pending_approval"] += 1
+        return report
+
+    async def _import_removal(self, key: str, now: datetime) -> None:
+        found = await self.entry(key)
+        pending = None if found is not None else (await self.pending_entries()).get(key)
+        if found is None and pending is None:
+            raise NotFound(key)
+        plate = found[0].plate if found is not None else pending["entry"]["plate"]  # type: ignore[index]
+        await self._entry_event(
+            "HotlistEntryRemoved", now, key, plate, None, by=None, reason="removed in the vendor's change log"
+        )
+        if found is not None:
+            await self.writer.write(self.hotlist, key.encode(), None, found[1])
+        else:
+            await self.writer.write(self.pending, key.encode(), None)
+        await self.writer.flush()
