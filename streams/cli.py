@@ -8,8 +8,10 @@ import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from streams.errors import AlprError
+from streams.hotlists.model import Person
 from streams.settings import Settings
 
 __all__ = ["main"]
@@ -71,9 +73,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _member(name: str | None, badge: str | None, assignment: str | None = None, rank: str | None = None):  # noqa: ANN202
-    from streams.hotlists.model import Person
-
+def _member(
+    name: str | None, badge: str | None, assignment: str | None = None, rank: str | None = None
+) -> Person | None:
     if not name or not badge:
         return None
     return Person(name, badge, assignment, rank)
@@ -106,7 +108,7 @@ def _hotlist_sync(settings: Settings, args: argparse.Namespace) -> int:
 def _hotlist_sources(settings: Settings, args: argparse.Namespace) -> int:
     from streams.hotlists.service import HotlistStore
 
-    async def show() -> dict:
+    async def show() -> dict[str, Any]:
         async with HotlistStore(settings) as store:
             return await store.source_status()
 
@@ -131,7 +133,7 @@ def _hotlist_sources(settings: Settings, args: argparse.Namespace) -> int:
 def _hotlist_pending(settings: Settings, args: argparse.Namespace) -> int:
     from streams.hotlists.service import HotlistStore
 
-    async def show() -> dict:
+    async def show() -> dict[str, Any]:
         async with HotlistStore(settings) as store:
             return await store.pending_entries()
 
@@ -187,7 +189,7 @@ def _hotlist_approve(settings: Settings, args: argparse.Namespace) -> int:
 
     async def approve() -> None:
         async with HotlistStore(settings) as store:
-            await store.approve(args.key, _member(args.by, args.badge, None, args.rank), _now())
+            await store.approve(args.key, Person(args.by, args.badge, rank=args.rank), _now())
 
     asyncio.run(approve())
     print(f"{args.key} approved by {args.by} ({args.rank}): active")

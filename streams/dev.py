@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from streams.alerts.tail import alert_line, follow_topic
-from streams.errors import AlprError
 from streams.codec import entry_from_dict, loads
+from streams.errors import AlprError
 from streams.hotlists.model import Person
 from streams.hotlists.records import load_entries_file, ndjson_lines
 from streams.hotlists.service import HotlistStore

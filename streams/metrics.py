@@ -51,7 +51,7 @@ class Metrics:
     def track_sources(
         self, index: HotlistIndex, max_staleness_s: float, clock: Callable[[], datetime]
     ) -> None:
-        """Per-source age of the hot-list data and the number of stale sources (P3, P4), computed at scrape."""
+        """Per-source age of the hot-list data and the number of stale sources (P3, P4), at scrape."""
 
         class SourceAges(Collector):
             def collect(self) -> Iterator[Metric]:

@@ -1,4 +1,4 @@
-"""``alpr hotlist sync --every``: keep a feed in sync (P3), retry while it is unreachable, flag staleness (P4)."""
+"""``alpr hotlist sync --every``: keep a feed in sync (P3), retry while unreachable, flag staleness (P4)."""
 
 from __future__ import annotations
 

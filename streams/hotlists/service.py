@@ -138,7 +138,8 @@ class HotlistStore:
         await self.writer.write(self.changes, plate.encode(), orjson.dumps(event))
 
     async def apply(self, plan: SyncPlan, sync_id: str, now: datetime) -> None:
-        """History first, then current state, change by change: an interruption leaves each entry old or new."""
+        """History first, then current state, change by change: an interruption leaves each entry
+        old or new."""
         for change in plan.changes:
             await self._entry_event(
                 _EVENT[change.kind], now, change.key, change.plate, change.value, sync_id=sync_id
@@ -158,8 +159,11 @@ class HotlistStore:
     async def sync(
         self, fmt: str, path: Path, source: str | None, now: datetime, *, force: bool = False
     ) -> SyncReport:
-        """Sync one extract (a file or a directory) of a feed; raise :class:`ExtractRefused` and change nothing
-        but the source's last error when the extract cannot be used."""
+        """Sync one extract (a file or a directory) of a feed.
+
+        Raises :class:`ExtractRefused`, changing nothing but the source's last error, when the
+        extract cannot be used.
+        """
         feed = adapter(fmt)
         if feed.pending:
             raise ConfigError(
@@ -259,7 +263,7 @@ class HotlistStore:
         await self.writer.flush()
 
     async def flag_stale(self, source: str, now: datetime, max_age: timedelta) -> bool:
-        """Emit ``HotlistSourceStale`` once when a source has not been refreshed within ``max_age`` (P3, P4)."""
+        """Emit ``HotlistSourceStale`` once when a source was not refreshed within ``max_age`` (P3, P4)."""
         status = (await self.source_status()).get(source)
         if status is None or status.get("stale"):
             return False
@@ -317,7 +321,8 @@ class HotlistStore:
         """A lieutenant (or above) approves a complete pending entry; it becomes active."""
         if (approver.rank or "").lower() not in APPROVING_RANKS:
             raise AccessDenied(
-                f"{approver.name} ({approver.rank or 'no rank'}) cannot approve: a lieutenant or above must (P2)"
+                f"{approver.name} ({approver.rank or 'no rank'}) cannot approve: "
+                "a lieutenant or above must (P2)"
             )
         pending = (await self.pending_entries()).get(key)
         if pending is None:
