@@ -203,7 +203,7 @@ def _hotlist_remove(settings: Settings, args: argparse.Namespace) -> int:
         async with HotlistStore(settings) as store:
             await store.remove(
                 args.key,
-                _member(args.by, args.badge),
+                Person(args.by, args.badge),
                 _now(),
                 designee_of=args.designee_of,
                 reason=args.reason,
