@@ -210,7 +210,7 @@ class HotlistStore:
                     "counts": dict(plan.counts),
                     "last_error": None,
                     "last_error_at": None,
-                    "stale": False,
+                    **{k: v for k, v in status.get(name, {}).items() if k == "stale_flagged_for"},
                 }
             )
             await self._event(
@@ -240,7 +240,6 @@ class HotlistStore:
                 "checksum": None,
                 "sync_id": None,
                 "counts": {},
-                "stale": False,
             }
         )
         status.update(
@@ -263,14 +262,20 @@ class HotlistStore:
         await self.writer.flush()
 
     async def flag_stale(self, source: str, now: datetime, max_age: timedelta) -> bool:
-        """Emit ``HotlistSourceStale`` once when a source was not refreshed within ``max_age`` (P3, P4)."""
+        """Emit ``HotlistSourceStale`` once per stale period of a source (P3, P4).
+
+        A source is stale when its data is older than ``max_age`` or it never synced; the
+        status remembers for which ``fresh_as_of`` the event went out.
+        """
         status = (await self.source_status()).get(source)
-        if status is None or status.get("stale"):
+        if status is None:
             return False
         fresh = status.get("fresh_as_of")
         if fresh is not None and now - datetime.fromisoformat(fresh) <= max_age:
             return False
-        await self.write_status({**status, "stale": True})
+        if "stale_flagged_for" in status and status["stale_flagged_for"] == fresh:
+            return False
+        await self.write_status({**status, "stale_flagged_for": fresh})
         await self._event(
             source,
             {

@@ -64,3 +64,34 @@ async def wait_for_records(
     raise AssertionError(
         f"timed out after {timeout:.0f} s on {topic}; last saw {len(values)} records: {values[-3:]}"
     )
+
+
+def alerts_for(values: list[dict[str, Any]], read_ids: set[str]) -> list[dict[str, Any]]:
+    return [v for v in values if v.get("read_id") in read_ids]
+
+
+async def send_reads(settings: Any, reads: list[dict[str, Any]]) -> None:
+    """Through the project's batching producer; returns once Kafka has every read."""
+    from streams.reads.producer import ReadProducer
+
+    async with ReadProducer(settings.bootstrap_servers, settings.topic("reads")) as producer:
+        waiters = [await producer.send(r) for r in reads]
+        await producer.flush()
+    await asyncio.gather(*waiters)
+
+
+def metric(env: dict[str, str], name: str, labels: str = "") -> float | None:
+    """One sample of the worker's /metrics, or None."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{env['ALPR_METRICS_PORT']}/metrics", timeout=2
+        ) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(name + labels + " "):
+            return float(line.split()[-1])
+    return None

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,10 +18,16 @@ from streams.codec import entry_to_dict
 from streams.hotlists.model import Person
 from streams.hotlists.service import HotlistStore
 from streams.kafka.topics import create_topics
-from streams.reads.producer import ReadProducer
 from tests.conftest import WorkerProcess, alpr, make_env, settings_of, wait_for
 from tests.factories import local_entry, make_entry, read_dict
-from tests.integration.kafka_helpers import produce, read_topic, wait_for_records
+from tests.integration.kafka_helpers import (
+    alerts_for,
+    metric,
+    produce,
+    read_topic,
+    send_reads,
+    wait_for_records,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -63,17 +68,6 @@ def stream(broker, tmp_path_factory):
     worker = WorkerProcess(env, root / "worker.log")
     yield env, settings, worker, root
     worker.stop()
-
-
-def alerts_for(values: list[dict], read_ids: set[str]) -> list[dict]:
-    return [v for v in values if v.get("read_id") in read_ids]
-
-
-async def send_reads(settings, reads: list[dict]) -> None:
-    async with ReadProducer(settings.bootstrap_servers, settings.topic("reads")) as producer:
-        waiters = [await producer.send(r) for r in reads]
-        await producer.flush()
-    await asyncio.gather(*waiters)
 
 
 async def test_read_batches_become_alerts_matching_offline_match(stream, tmp_path: Path) -> None:
@@ -177,7 +171,7 @@ async def test_removed_entry_stops_alerting(stream) -> None:
     assert report.plan.counts["removed"] == 1
 
     def entries_loaded() -> bool:
-        return _metric(env, "alpr_active_entries") == len(ENTRIES) - 1
+        return metric(env, "alpr_active_entries") == len(ENTRIES) - 1
 
     wait_for(entries_loaded, 30, "the worker to apply the tombstone")
     probe = read_dict(
@@ -193,20 +187,6 @@ async def test_removed_entry_stops_alerting(stream) -> None:
     assert alerts_for(values, {"gone-read"}) == []
 
 
-def _metric(env: dict[str, str], name: str, labels: str = "") -> float | None:
-    try:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{env['ALPR_METRICS_PORT']}/metrics", timeout=2
-        ) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith(name + labels + " ") or (not labels and line.startswith(name + " ")):
-            return float(line.split()[-1])
-    return None
-
-
 async def test_metrics_endpoint_counts_the_work(stream) -> None:
     env, settings, worker, root = stream
     await send_reads(
@@ -215,8 +195,8 @@ async def test_metrics_endpoint_counts_the_work(stream) -> None:
     await wait_for_records(
         settings.bootstrap_servers, settings.topic("alerts"), lambda v: bool(alerts_for(v, {"metrics-1"}))
     )
-    assert (_metric(env, "alpr_reads_total") or 0) >= 1
-    assert (_metric(env, "alpr_read_batches_total") or 0) >= 1
-    assert (_metric(env, "alpr_hits_total", '{list_type="stolen_vehicle",match_kind="exact"}') or 0) >= 1
-    assert _metric(env, "alpr_batch_processing_seconds_count") is not None
+    assert (metric(env, "alpr_reads_total") or 0) >= 1
+    assert (metric(env, "alpr_read_batches_total") or 0) >= 1
+    assert (metric(env, "alpr_hits_total", '{list_type="stolen_vehicle",match_kind="exact"}') or 0) >= 1
+    assert metric(env, "alpr_batch_processing_seconds_count") is not None
     assert worker.proc.poll() is None, worker.log()[-3000:]
