@@ -12,7 +12,7 @@ from streams.codec import dumps, entry_from_dict, entry_to_dict, loads
 from streams.errors import AlprError, EntryRefused, InvalidRecord
 from streams.hotlists.model import HotlistEntry, check_entry
 from streams.matching.matcher import HotlistIndex
-from streams.matching.normalize import OcrClasses, partition_for
+from streams.matching.normalize import partition_for
 
 __all__ = [
     "Applied",
@@ -69,10 +69,13 @@ def apply_source_record(index: HotlistIndex, value: bytes | None) -> None:
         log.warning("unusable hot-list source status %r: %s", value[:200], exc)
 
 
-def entry_partition(entry: HotlistEntry, ocr: OcrClasses, partitions: int) -> int:
-    """Exact entries live on the partition of their canonical key, as candidates do (co-partitioned)."""
-    key = entry.key if entry.is_partial else ocr.canonical(entry.plate)
-    return partition_for(key, partitions)
+def entry_partition(entry: HotlistEntry, partitions: int) -> int:
+    """An entry's partition of the compacted hot-list topic: by entry key, so it never moves.
+
+    (Partitioning by plate would move an entry whose plate changes, and a tombstone in the old
+    partition could then overtake the new value in a reader of several partitions.)
+    """
+    return partition_for(entry.key, partitions)
 
 
 def hotlist_record(entry: HotlistEntry) -> tuple[bytes, bytes]:

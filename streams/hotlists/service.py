@@ -2,15 +2,18 @@
 
 Every change goes to the hot-list changes topic (append-only history, key
 plate) and to the compacted hot-list topic (current state, key entry key,
-co-partitioned with candidates). A source's sync status goes to the sources
+partitioned by entry key). A source's sync status goes to the sources
 topic. A refused command changes no state.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,7 +36,6 @@ from streams.hotlists.model import (
 from streams.hotlists.records import entry_partition
 from streams.hotlists.sync import REMOVED, Stored, SyncPlan, fingerprint, plan_sync
 from streams.kafka.log import TopicWriter, read_latest
-from streams.matching.normalize import OcrClasses
 from streams.settings import Settings
 
 __all__ = ["HotlistStore", "ImportReport", "SyncReport"]
@@ -49,6 +51,18 @@ def _person(p: Person | None) -> dict[str, Any] | None:
     return (
         None if p is None else {"name": p.name, "badge": p.badge, "assignment": p.assignment, "rank": p.rank}
     )
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Millions of small live objects make every full collection walk them all: pause it for a sync."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _checksum(files: list[Path]) -> str:
@@ -78,7 +92,6 @@ class HotlistStore:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.ocr = OcrClasses.of(settings.ocr_classes)
         self.writer = TopicWriter(settings.bootstrap_servers)
         self.hotlist = settings.topic("hotlist")
         self.changes = settings.topic("hotlist-changes")
@@ -144,8 +157,6 @@ class HotlistStore:
             await self._entry_event(
                 _EVENT[change.kind], now, change.key, change.plate, change.value, sync_id=sync_id
             )
-            if change.moved_from is not None:
-                await self.writer.write(self.hotlist, change.key.encode(), None, change.moved_from)
             value = None if change.kind == REMOVED else change.value
             await self.writer.write(self.hotlist, change.key.encode(), value, change.partition)
         await self.writer.flush()
@@ -164,6 +175,12 @@ class HotlistStore:
         Raises :class:`ExtractRefused`, changing nothing but the source's last error, when the
         extract cannot be used.
         """
+        with _gc_paused():
+            return await self._sync(fmt, path, source, now, force=force)
+
+    async def _sync(
+        self, fmt: str, path: Path, source: str | None, now: datetime, *, force: bool
+    ) -> SyncReport:
         feed = adapter(fmt)
         if feed.pending:
             raise ConfigError(
@@ -185,7 +202,6 @@ class HotlistStore:
             plan = plan_sync(
                 extract,
                 current,
-                ocr=self.ocr,
                 partitions=await self.writer.partition_count(self.hotlist),
                 max_removal_share=self.settings.max_removal_share,
                 force=force,
@@ -340,7 +356,7 @@ class HotlistStore:
         )
         check_entry(approved)  # names what is still missing (P2)
         value = orjson.dumps(entry_to_dict(approved))
-        partition = entry_partition(approved, self.ocr, await self.writer.partition_count(self.hotlist))
+        partition = entry_partition(approved, await self.writer.partition_count(self.hotlist))
         await self._entry_event("HotlistEntryApproved", now, key, approved.plate, value, by=_person(approver))
         await self.writer.write(self.hotlist, key.encode(), value, partition)
         await self.writer.write(self.pending, key.encode(), None)

@@ -20,7 +20,6 @@ from streams.codec import entry_to_dict
 from streams.hotlists.adapters.base import Extract, ExtractRefused
 from streams.hotlists.model import HotlistEntry
 from streams.hotlists.records import entry_partition
-from streams.matching.normalize import OcrClasses
 
 __all__ = ["ADDED", "REMOVED", "UPDATED", "Change", "Stored", "SyncPlan", "fingerprint", "plan_sync"]
 
@@ -45,9 +44,8 @@ class Change:
     kind: str
     key: str
     plate: str
-    partition: int  # where the entry lives after the change (for a removal: where it lived)
+    partition: int  # the entry's partition of the hot-list topic
     value: bytes | None = None  # the encoded entry; None for a removal
-    moved_from: int | None = None  # an update that changed partition tombstones the old one
 
 
 @dataclass
@@ -74,7 +72,6 @@ def plan_sync(
     extract: Extract,
     current: dict[str, Stored],
     *,
-    ocr: OcrClasses,
     partitions: int,
     max_removal_share: float = 0.2,
     force: bool = False,
@@ -106,7 +103,7 @@ def plan_sync(
             plan.errors.append(f"{record.line}: {entry.key} appears twice; the first one applies")
             continue
         seen.add(entry.key)
-        _compare(plan, entry, current.get(entry.key), ocr, partitions)
+        _compare(plan, entry, current.get(entry.key), partitions)
     for key, stored in current.items():
         if key not in seen and key.split(":", 1)[0] in extract.sources:
             plan.changes.append(Change(REMOVED, key, stored.plate, stored.partition))
@@ -120,17 +117,14 @@ def plan_sync(
     return plan
 
 
-def _compare(
-    plan: SyncPlan, entry: HotlistEntry, stored: Stored | None, ocr: OcrClasses, partitions: int
-) -> None:
+def _compare(plan: SyncPlan, entry: HotlistEntry, stored: Stored | None, partitions: int) -> None:
     value = orjson.dumps(entry_to_dict(entry))
-    partition = entry_partition(entry, ocr, partitions)
+    partition = entry_partition(entry, partitions)
     if stored is None:
         plan.changes.append(Change(ADDED, entry.key, entry.plate, partition, value))
         plan.counts[ADDED] += 1
     elif stored.fingerprint != fingerprint(value):
-        moved = stored.partition if stored.partition != partition else None
-        plan.changes.append(Change(UPDATED, entry.key, entry.plate, partition, value, moved))
+        plan.changes.append(Change(UPDATED, entry.key, entry.plate, partition, value))
         plan.counts[UPDATED] += 1
     else:
         plan.counts["unchanged"] += 1

@@ -2,18 +2,21 @@
 
 Each worker reads the whole topic (no consumer group) into its
 :class:`HotlistIndex`, from the beginning, then follows it. Until it has caught
-up with the end offsets it had at start, it is not ready and the agents wait:
-screening reads against half a hot list would miss alerts.
+up (see :func:`~streams.kafka.log.read_to_end`) it is not ready and the agents
+wait: screening reads against half a hot list would miss alerts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.hotlists.records import Applied, apply_hotlist_record, apply_source_record
+from streams.hotlists.records import apply_hotlist_record, apply_source_record
+from streams.kafka.log import read_to_end
 from streams.kafka.topics import existing_partitions
 from streams.matching.matcher import HotlistIndex
 
@@ -40,8 +43,10 @@ class HotlistView:
     async def wait_ready(self) -> None:
         await self._ready.wait()
 
-    def _applied(self, applied: Applied) -> None:
-        if applied.outcome == "refused":
+    def _apply(self, tp: TopicPartition, record: Any) -> None:
+        if tp.topic == self.sources_topic:
+            apply_source_record(self.index, record.value)
+        elif apply_hotlist_record(self.index, record.key, record.value).outcome == "refused":
             self.refused += 1
 
     async def run(self) -> None:
@@ -51,6 +56,7 @@ class HotlistView:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            fetch_max_wait_ms=50,  # a new entry is visible within tens of milliseconds
         )
         await consumer.start()
         try:
@@ -61,24 +67,14 @@ class HotlistView:
             ]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-            end = await consumer.end_offsets(tps)
-            behind = {tp for tp in tps if end[tp] > 0}
-            if not behind:
-                self._mark_ready()
+            await read_to_end(consumer, self._apply)
+            gc.freeze()  # the loaded hot list is long-lived: keep it out of every future collection
+            self._mark_ready()
             while True:
                 batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
                 for tp, records in batch.items():
                     for record in records:
-                        if tp.topic == self.sources_topic:
-                            apply_source_record(self.index, record.value)
-                        else:
-                            self._applied(apply_hotlist_record(self.index, record.key, record.value))
-                if behind:
-                    for tp in list(behind):
-                        if await consumer.position(tp) >= end[tp]:
-                            behind.discard(tp)
-                    if not behind:
-                        self._mark_ready()
+                        self._apply(tp, record)
         finally:
             await consumer.stop()
 

@@ -47,7 +47,7 @@ class TopicSpec:
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
-    """The declaration. ``hotlist`` and ``candidates`` share a partition count: they are co-partitioned."""
+    """The declaration. Candidates are partitioned by canonical key; the hot list by entry key."""
     profile = settings.profile
     n = settings.partitions
     read_segment = HOUR_MS
@@ -84,7 +84,15 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             "every add/update/remove event: history for replay",
             "hot list",
         ),
-        TopicSpec("hotlist", n, "compact", None, DAY_MS, "current entries (key source:entry_id)", "hot list"),
+        TopicSpec(
+            "hotlist",
+            n,
+            "compact",
+            None,
+            DAY_MS,
+            "current entries (key source:entry_id, partition by key)",
+            "hot list",
+        ),
         TopicSpec("hotlist-sources", 1, "compact", None, DAY_MS, "sync status per feed", "hot list"),
         TopicSpec(
             "hotlist-pending",

@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from streams.kafka.log import read_to_end
+
 
 async def produce(
     bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None, int | None]]
@@ -26,7 +28,9 @@ async def produce(
 
 async def read_topic(bootstrap: str, topic: str) -> list[Any]:
     """Every record of a topic now, as ConsumerRecords, all partitions."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100
+    )
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
@@ -35,16 +39,8 @@ async def read_topic(bootstrap: str, topic: str) -> list[Any]:
             return []
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
         out: list[Any] = []
-        pending = {tp for tp in tps if end[tp] > 0}
-        while pending:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                out.extend(records)
-            for tp in list(pending):
-                if await consumer.position(tp) >= end[tp]:
-                    pending.discard(tp)
+        await read_to_end(consumer, lambda _tp, record: out.append(record))
         return out
     finally:
         await consumer.stop()

@@ -20,6 +20,7 @@ from streams.kafka.broker import free_port
 from streams.kafka.topics import create_topics
 from tests.conftest import ROOT, alpr, settings_of, wait_for
 from tests.integration.kafka_helpers import read_topic
+from tests.unit.test_schemas import validator
 
 pytestmark = pytest.mark.integration
 
@@ -90,6 +91,10 @@ def test_sync_is_a_diff_and_resync_emits_nothing(env, tmp_path) -> None:
         ("HotlistEntryAdded", "ncic:L600000444"),
     }
 
+    for value in topic_values(env, "hotlist-changes"):
+        validator("hotlist_change").validate(value)
+    for value in topic_values(env, "hotlist-sources"):
+        validator("hotlist_source").validate(value)
     sources = alpr(env, "hotlist", "sources")
     assert sources.returncode == 0
     line = next(line for line in sources.stdout.splitlines() if line.startswith("ncic"))
@@ -266,6 +271,10 @@ def test_department_entry_needs_a_lieutenants_approval_p2(env) -> None:
     )
     assert designee.returncode == 0, designee.stderr
     assert current_keys(env) == set()
+    for name, schema in (("hotlist-changes", "hotlist_change"), ("hotlist", "hotlist_entry")):
+        for value in topic_values(env, name):
+            if "tombstone" not in value:
+                validator(schema).validate(value)
     events = [v for v in topic_values(env, "hotlist-changes") if v.get("entry_key") == "local:BOLO-T1"]
     assert [e["event"] for e in events] == [
         "HotlistEntryProposed",
@@ -325,6 +334,9 @@ def test_flock_import_is_pending_and_reports_outcomes(env) -> None:
     assert changelog.returncode == 0 and "1 removed" in changelog.stdout
     pending = alpr(env, "hotlist", "pending").stdout
     assert "2QRS345" not in pending and "8BOL042" in pending and "2 pending" in pending
+    for value in topic_values(env, "hotlist-pending"):
+        if "tombstone" not in value:
+            validator("hotlist_pending").validate(value)
 
 
 def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:

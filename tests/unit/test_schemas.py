@@ -35,7 +35,17 @@ def validator(name: str) -> Draft7Validator:
 
 
 def test_every_schema_is_a_valid_draft7_schema() -> None:
-    assert {"read", "read_batch", "hotlist_entry", "alert", "rejected_read", "candidate"} <= set(SCHEMAS)
+    assert {
+        "read",
+        "read_batch",
+        "hotlist_entry",
+        "alert",
+        "rejected_read",
+        "candidate",
+        "hotlist_change",
+        "hotlist_source",
+        "hotlist_pending",
+    } <= set(SCHEMAS)
     for schema in SCHEMAS.values():
         Draft7Validator.check_schema(schema)
 

@@ -36,12 +36,12 @@ def stored(items: Iterable) -> dict[str, Stored]:
     out = {}
     for e in items:
         value = orjson.dumps(entry_to_dict(e))
-        out[e.key] = Stored(fingerprint(value), e.plate, entry_partition(e, OCR, 12))
+        out[e.key] = Stored(fingerprint(value), e.plate, entry_partition(e, 12))
     return out
 
 
 def plan(new, current, **kw):
-    return plan_sync(extract(new), stored(current), ocr=OCR, partitions=12, **kw)
+    return plan_sync(extract(new), stored(current), partitions=12, **kw)
 
 
 def kinds(p) -> list[tuple[str, str]]:
@@ -70,13 +70,12 @@ def test_add_update_remove() -> None:
     assert orjson.loads(update.value)["reason"].startswith("Recovered")
 
 
-def test_plate_change_moves_the_entry_and_tombstones_the_old_partition() -> None:
+def test_plate_change_keeps_the_entry_on_its_partition() -> None:
+    """Partitioned by entry key: an update never moves, so no tombstone can overtake it."""
     old = [make_entry(entry_id="V1", plate="1111111", synced_at=None)]
     new = [make_entry(entry_id="V1", plate="7ABC123", synced_at=None)]
     [change] = plan(new, old).changes
-    assert change.kind == UPDATED
-    assert change.moved_from == entry_partition(old[0], OCR, 12)
-    assert change.partition == entry_partition(new[0], OCR, 12) != change.moved_from
+    assert change.kind == UPDATED and change.partition == entry_partition(old[0], 12)
 
 
 def test_other_sources_are_left_alone() -> None:
@@ -131,7 +130,7 @@ def test_a_refused_extract_plans_nothing() -> None:
         raise ExtractRefused("truncated", "f: no trailer")
 
     with pytest.raises(ExtractRefused):
-        plan_sync(Extract("t", frozenset({"ncic"}), None, broken()), {}, ocr=OCR, partitions=12)
+        plan_sync(Extract("t", frozenset({"ncic"}), None, broken()), {}, partitions=12)
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("30m", 1800), ("12h", 43200), ("1d", 86400)])

@@ -25,9 +25,9 @@ def test_audit_is_kept_at_least_two_years_p14() -> None:
     assert audit.retention_ms is not None and audit.retention_ms >= 730 * DAY_MS
 
 
-def test_hotlist_and_candidates_are_copartitioned() -> None:
+def test_partition_count_is_a_setting_and_the_hot_list_is_compacted() -> None:
     specs = {s.name: s for s in topic_specs(SETTINGS.with_(partitions=7))}
-    assert specs["hotlist"].partitions == specs["candidates"].partitions == 7
+    assert specs["hotlist"].partitions == specs["candidates"].partitions == specs["reads"].partitions == 7
     assert specs["hotlist"].cleanup_policy == "compact"
 
 
