@@ -7,6 +7,7 @@ each record's shape and are compiled (fastjsonschema) for run-time checks.
 from __future__ import annotations
 
 import base64
+import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
@@ -45,7 +46,9 @@ Json = dict[str, Any]
 
 
 def dumps(obj: Any) -> bytes:
-    return orjson.dumps(obj)
+    """orjson, copied to an exact-size object: orjson's own result keeps a 4-8 KiB allocation,
+    which multiplies memory by ten for anything held (measured: 8.1 KiB per 600-byte entry)."""
+    return memoryview(orjson.dumps(obj)).tobytes()
 
 
 def loads(data: bytes | str) -> Any:
@@ -234,25 +237,45 @@ def _normalize_pattern(text: str) -> str:
     return pattern
 
 
+def _shared(value: str | None) -> str | None:
+    """One copy of a value that millions of entries repeat (states, agencies, makes, colors)."""
+    return None if value is None else sys.intern(value)
+
+
+_PAIRS: dict[tuple[str, str], tuple[str, str]] = {}
+
+
+def _vehicle(data: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    if not data:
+        return ()
+    pairs = []
+    for name, value in sorted(data.items()):
+        pair = (sys.intern(name), value if name == "vin" else sys.intern(value))
+        pairs.append(pair if name == "vin" else _PAIRS.setdefault(pair, pair))
+    return tuple(pairs)
+
+
 def entry_from_dict(data: Any) -> HotlistEntry:
-    """Decode and validate a hot-list entry (the policy checks are :func:`check_entry`'s)."""
+    """Decode and validate a hot-list entry (the policy checks are :func:`check_entry`'s).
+
+    Repeated values are shared: a worker holds millions of entries.
+    """
     _validate("hotlist_entry", data)
-    vehicle = data.get("vehicle") or {}
     return HotlistEntry(
-        source=data["source"],
+        source=sys.intern(data["source"]),
         entry_id=data["entry_id"],
         plate=_normalize_pattern(data["plate"]),
-        plate_state=data["plate_state"],
-        list_type=data["list_type"],
-        reason=data["reason"],
+        plate_state=_shared(data["plate_state"]),
+        list_type=sys.intern(data["list_type"]),
+        reason=sys.intern(data["reason"]),
         case_number=data["case_number"],
         effective_at=_time(data.get("effective_at"), "effective_at"),
         expires_at=_time(data.get("expires_at"), "expires_at"),
         synced_at=_time(data.get("synced_at"), "synced_at"),
         entered_by=_person(data.get("entered_by")),
         approved_by=_person(data.get("approved_by")),
-        ori=data.get("ori"),
-        vehicle=tuple(sorted(vehicle.items())),
+        ori=_shared(data.get("ori")),
+        vehicle=_vehicle(data.get("vehicle")),
     )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from streams.codec import dumps, entry_from_dict, entry_to_dict, loads
+from streams.codec import entry_from_dict, loads
 from streams.errors import AlprError, EntryRefused, InvalidRecord
 from streams.hotlists.model import HotlistEntry, check_entry
 from streams.matching.matcher import HotlistIndex
@@ -19,7 +19,6 @@ __all__ = [
     "apply_hotlist_record",
     "apply_source_record",
     "entry_partition",
-    "hotlist_record",
     "load_entries_file",
     "ndjson_lines",
 ]
@@ -76,11 +75,6 @@ def entry_partition(entry: HotlistEntry, partitions: int) -> int:
     partition could then overtake the new value in a reader of several partitions.)
     """
     return partition_for(entry.key, partitions)
-
-
-def hotlist_record(entry: HotlistEntry) -> tuple[bytes, bytes]:
-    """Key and value of the compacted hot-list topic record of an entry."""
-    return entry.key.encode(), dumps(entry_to_dict(entry))
 
 
 def ndjson_lines(path: Path) -> Iterator[tuple[int, bytes]]:

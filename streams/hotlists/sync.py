@@ -14,9 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import orjson
-
-from streams.codec import entry_to_dict
+from streams.codec import dumps, entry_to_dict
 from streams.hotlists.adapters.base import Extract, ExtractRefused
 from streams.hotlists.model import HotlistEntry
 from streams.hotlists.records import entry_partition
@@ -118,7 +116,7 @@ def plan_sync(
 
 
 def _compare(plan: SyncPlan, entry: HotlistEntry, stored: Stored | None, partitions: int) -> None:
-    value = orjson.dumps(entry_to_dict(entry))
+    value = dumps(entry_to_dict(entry))
     partition = entry_partition(entry, partitions)
     if stored is None:
         plan.changes.append(Change(ADDED, entry.key, entry.plate, partition, value))

@@ -36,10 +36,6 @@ class HotlistView:
         self.refused = 0
         self._ready = asyncio.Event()
 
-    @property
-    def is_ready(self) -> bool:
-        return self._ready.is_set()
-
     async def wait_ready(self) -> None:
         await self._ready.wait()
 

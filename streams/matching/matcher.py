@@ -114,7 +114,9 @@ class HotlistIndex:
         self.rules = rules
         self._error_rate = bloom_error_rate
         self._entries: dict[str, HotlistEntry] = {}
-        self._exact: dict[str, dict[str, HotlistEntry]] = {}
+        # canonical key -> its entry, or a tuple of them (several lists may name one plate);
+        # a worker holds millions, so no container per key where one entry is the rule.
+        self._exact: dict[str, HotlistEntry | tuple[HotlistEntry, ...]] = {}
         self._partial: dict[str, tuple[re.Pattern[str], HotlistEntry]] = {}
         self._partial_any: re.Pattern[str] | None = None
         self._partial_dirty = False
@@ -163,7 +165,11 @@ class HotlistIndex:
             self._partial_dirty = True
             return
         canonical = self.rules.ocr.canonical(entry.plate)
-        self._exact.setdefault(canonical, {})[entry.key] = entry
+        held = self._exact.get(canonical)
+        if held is None:
+            self._exact[canonical] = entry
+        else:
+            self._exact[canonical] = (*(held if isinstance(held, tuple) else (held,)), entry)
         if len(self._exact) >= self._bloom.capacity:
             self._rebuild_bloom()
         else:
@@ -178,9 +184,13 @@ class HotlistIndex:
             self._partial_dirty = True
             return entry
         canonical = self.rules.ocr.canonical(entry.plate)
-        bucket = self._exact[canonical]
-        del bucket[entry_key]
-        if not bucket:
+        held = self._exact[canonical]
+        rest = tuple(e for e in held if e.key != entry_key) if isinstance(held, tuple) else ()
+        if len(rest) > 1:
+            self._exact[canonical] = rest
+        elif rest:
+            self._exact[canonical] = rest[0]
+        else:
             del self._exact[canonical]
             self._stale_keys += 1
             if self._stale_keys > max(1000, len(self._exact) // 10):
@@ -198,9 +208,11 @@ class HotlistIndex:
     def bloom_contains(self, canonical: str) -> bool:
         return canonical in self._bloom
 
-    def exact_candidates(self, canonical: str) -> list[HotlistEntry]:
-        bucket = self._exact.get(canonical)
-        return list(bucket.values()) if bucket else []
+    def exact_candidates(self, canonical: str) -> tuple[HotlistEntry, ...]:
+        held = self._exact.get(canonical)
+        if held is None:
+            return ()
+        return held if isinstance(held, tuple) else (held,)
 
     def partial_candidates(self, canonical: str) -> list[HotlistEntry]:
         if not self._partial:

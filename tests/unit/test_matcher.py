@@ -233,3 +233,16 @@ def test_bloom_false_positives_never_alert() -> None:
         alerts += len(match(index, read))
     assert positives > 50  # the screen really did let false positives through
     assert alerts == 0
+
+
+def test_removing_one_of_two_entries_on_a_plate_keeps_the_other() -> None:
+    a = make_entry(plate="7ABC123", entry_id="A")
+    b = make_entry(plate="7ABC123", entry_id="B", source="svs")
+    c = make_entry(plate="7ABC123", entry_id="C", source="slr", list_type="stolen_plate")
+    index = make_index(a, b, c)
+    index.remove(b.key)
+    assert {m.entry.key for m in match(index, make_read(plate="7ABC123"))} == {a.key, c.key}
+    index.remove(a.key)
+    assert {m.entry.key for m in match(index, make_read(plate="7ABC123"))} == {c.key}
+    index.remove(c.key)
+    assert match(index, make_read(plate="7ABC123")) == [] and len(index) == 0
