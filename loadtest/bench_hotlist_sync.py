@@ -84,7 +84,10 @@ async def load_view(settings: Settings) -> tuple[HotlistView, asyncio.Task[None]
     )
     started = time.perf_counter()
     task = asyncio.create_task(view.run())
-    await view.wait_ready()
+    ready = asyncio.create_task(view.wait_ready())
+    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()  # the view died: say why
     return view, task, time.perf_counter() - started
 
 
@@ -128,6 +131,7 @@ async def bench(size: int, settings: Settings, folder: Path) -> dict[str, Any]:
     result["full_sync_counts"] = counts
     result["sync_peak_rss_mb"] = round(peak_mb())
     result["sync_rss_growth_mb"] = round(rss_mb() - before)
+    print(f"  full sync of {size}: {result['full_sync_s']} s", flush=True)
 
     keys = list(rows)
     changed = dict(rows)
@@ -142,8 +146,10 @@ async def bench(size: int, settings: Settings, folder: Path) -> dict[str, Any]:
     seconds, counts = await timed_sync(settings, delta)
     result["delta_1pct_sync_s"] = round(seconds, 1)
     result["delta_counts"] = counts
+    print(f"  delta sync: {result['delta_1pct_sync_s']} s {counts}", flush=True)
     seconds, counts = await timed_sync(settings, delta)
     result["noop_resync_s"] = round(seconds, 1)
+    print(f"  no-op re-sync: {result['noop_resync_s']} s {counts}", flush=True)
     result["noop_counts"] = counts
 
     gc.collect()
@@ -151,6 +157,7 @@ async def bench(size: int, settings: Settings, folder: Path) -> dict[str, Any]:
     view, task, seconds = await load_view(settings)
     index = view.index
     result["worker_load_s"] = round(seconds, 1)
+    print(f"  worker load: {result['worker_load_s']} s", flush=True)
     result["worker_index_entries"] = len(index)
     result["worker_index_rss_mb"] = round(rss_mb() - before)
     result["bloom_bytes_mb"] = round(index.bloom_bits / 8 / 2**20, 1)

@@ -124,7 +124,13 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_hotlist() -> None:
-        await view.run()
+        try:
+            await view.run()
+        except Exception as exc:
+            # Matching against a hot list that no longer follows its topic is not allowed to go on.
+            log.critical("the hot-list view failed; stopping the worker: %r", exc)
+            await app.crash(exc)
+            raise
 
     @app.task  # type: ignore[untyped-decorator]
     async def serve_metrics() -> None:

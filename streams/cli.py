@@ -6,15 +6,19 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from streams.errors import AlprError
 from streams.hotlists.model import Person
+from streams.hotlists.service import HotlistStore
 from streams.settings import Settings
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -81,9 +85,18 @@ def _member(
     return Person(name, badge, assignment, rank)
 
 
+def _with_store(settings: Settings, call: Callable[[HotlistStore], Awaitable[T]]) -> T:
+    """Run one hot-list operation with a store opened for it."""
+
+    async def run() -> T:
+        async with HotlistStore(settings) as store:
+            return await call(store)
+
+    return asyncio.run(run())
+
+
 def _hotlist_sync(settings: Settings, args: argparse.Namespace) -> int:
     from streams.hotlists.feeder import keep_in_sync, parse_duration
-    from streams.hotlists.service import HotlistStore
 
     if args.every:
         asyncio.run(
@@ -93,26 +106,18 @@ def _hotlist_sync(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 0
 
-    async def once() -> int:
-        async with HotlistStore(settings) as store:
-            report = await store.sync(args.format, Path(args.path), args.source, _now(), force=args.force)
-        for problem in report.plan.errors + report.plan.dropped:
-            print(problem, file=sys.stderr)
-        sources = ", ".join(sorted(report.plan.sources))
-        print(f"synced {sources} from {args.path}: {report.plan.summary}")
-        return 0
-
-    return asyncio.run(once())
+    report = _with_store(
+        settings,
+        lambda store: store.sync(args.format, Path(args.path), args.source, _now(), force=args.force),
+    )
+    for problem in report.plan.errors + report.plan.dropped:
+        print(problem, file=sys.stderr)
+    print(f"synced {', '.join(sorted(report.plan.sources))} from {args.path}: {report.plan.summary}")
+    return 0
 
 
 def _hotlist_sources(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.hotlists.service import HotlistStore
-
-    async def show() -> dict[str, Any]:
-        async with HotlistStore(settings) as store:
-            return await store.source_status()
-
-    statuses = asyncio.run(show())
+    statuses = _with_store(settings, lambda store: store.source_status())
     if not statuses:
         print("no feed has been synced yet")
         return 0
@@ -131,13 +136,7 @@ def _hotlist_sources(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _hotlist_pending(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.hotlists.service import HotlistStore
-
-    async def show() -> dict[str, Any]:
-        async with HotlistStore(settings) as store:
-            return await store.pending_entries()
-
-    pending = asyncio.run(show())
+    pending = _with_store(settings, lambda store: store.pending_entries())
     for key, record in sorted(pending.items()):
         missing = ", ".join(record["missing"]) or "nothing but approval"
         print(
@@ -150,7 +149,6 @@ def _hotlist_pending(settings: Settings, args: argparse.Namespace) -> int:
 def _hotlist_add(settings: Settings, args: argparse.Namespace) -> int:
     from streams.hotlists.feeder import parse_duration
     from streams.hotlists.model import HotlistEntry
-    from streams.hotlists.service import HotlistStore
     from streams.matching.normalize import normalize_plate
 
     now = _now()
@@ -173,11 +171,7 @@ def _hotlist_add(settings: Settings, args: argparse.Namespace) -> int:
         entered_by=_member(args.entered_by, args.badge, args.assignment),
     )
 
-    async def add() -> list[str]:
-        async with HotlistStore(settings) as store:
-            return await store.propose(entry, "cli", now)
-
-    missing = asyncio.run(add())
+    missing = _with_store(settings, lambda store: store.propose(entry, "cli", now))
     waiting = ", ".join(missing) if missing else "nothing"
     print(f"{entry.key} pending; still missing: {waiting}. It becomes active when a lieutenant approves it:")
     print(f"  alpr hotlist approve {entry.key} --by NAME --badge BADGE --rank lieutenant")
@@ -185,48 +179,32 @@ def _hotlist_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _hotlist_approve(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.hotlists.service import HotlistStore
-
-    async def approve() -> None:
-        async with HotlistStore(settings) as store:
-            await store.approve(args.key, Person(args.by, args.badge, rank=args.rank), _now())
-
-    asyncio.run(approve())
+    _with_store(
+        settings, lambda store: store.approve(args.key, Person(args.by, args.badge, rank=args.rank), _now())
+    )
     print(f"{args.key} approved by {args.by} ({args.rank}): active")
     return 0
 
 
 def _hotlist_remove(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.hotlists.service import HotlistStore
-
-    async def remove() -> None:
-        async with HotlistStore(settings) as store:
-            await store.remove(
-                args.key,
-                Person(args.by, args.badge),
-                _now(),
-                designee_of=args.designee_of,
-                reason=args.reason,
-            )
-
-    asyncio.run(remove())
+    _with_store(
+        settings,
+        lambda store: store.remove(
+            args.key, Person(args.by, args.badge), _now(), designee_of=args.designee_of, reason=args.reason
+        ),
+    )
     print(f"{args.key} removed by {args.by}")
     return 0
 
 
 def _hotlist_import(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.hotlists.service import HotlistStore
-
-    async def run() -> object:
-        async with HotlistStore(settings) as store:
-            return await store.import_pending(
-                args.format, Path(args.path), _member(args.entered_by, args.badge, args.assignment), _now()
-            )
-
-    report = asyncio.run(run())
-    for problem in report.problems:  # type: ignore[attr-defined]
+    member = _member(args.entered_by, args.badge, args.assignment)
+    report = _with_store(
+        settings, lambda store: store.import_pending(args.format, Path(args.path), member, _now())
+    )
+    for problem in report.problems:
         print(problem, file=sys.stderr)
-    counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(report.counts.items()))  # type: ignore[attr-defined]
+    counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(report.counts.items()))
     print(f"imported {args.path}: {counts or 'nothing'}; nothing was activated (approval needed, P2)")
     return 0
 

@@ -13,10 +13,10 @@ import gc
 import logging
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from streams.hotlists.records import apply_hotlist_record, apply_source_record
-from streams.kafka.log import read_to_end
+from streams.kafka.log import read_to_end, reader
 from streams.kafka.topics import existing_partitions
 from streams.matching.matcher import HotlistIndex
 
@@ -47,13 +47,7 @@ class HotlistView:
 
     async def run(self) -> None:
         """Load the topic, then follow it until cancelled."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=50,  # a new entry is visible within tens of milliseconds
-        )
+        consumer = reader(self.bootstrap_servers, fetch_max_wait_ms=50)  # new entries within ~50 ms
         await consumer.start()
         try:
             tps = [

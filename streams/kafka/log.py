@@ -12,12 +12,29 @@ from streams.errors import BrokerError
 from streams.kafka.topics import existing_partitions
 from streams.matching.normalize import partition_for
 
-__all__ = ["Latest", "TopicWriter", "read_latest", "read_to_end"]
+__all__ = ["Latest", "TopicWriter", "read_latest", "read_to_end", "reader"]
 
 #: The embedded broker answers ListOffsets(latest) with wrong offsets when producers batch
 #: (measured: 1 for a partition holding 20,000 records sent in one batch), so "caught up" also
 #: needs a fetch round that brings nothing. On Apache Kafka this costs one idle round.
 IDLE_ROUND_MS = 300
+
+
+def reader(bootstrap_servers: str, *, fetch_max_wait_ms: int = 100) -> AIOKafkaConsumer:
+    """A consumer without a group, for reading whole topics.
+
+    Its per-partition fetch limit is far above any batch a writer makes: the embedded broker
+    never returns a batch larger than the limit, and the partition would stall.
+    """
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=fetch_max_wait_ms,
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
 
 
 async def read_to_end(
@@ -49,14 +66,7 @@ async def read_latest(
 
     Reads to the end offsets as of the call. ``keep`` filters keys before values are kept.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        fetch_max_bytes=64 * 1024 * 1024,
-        max_partition_fetch_bytes=16 * 1024 * 1024,
-        fetch_max_wait_ms=100,
-    )
+    consumer = reader(bootstrap_servers)
     try:
         await consumer.start()
     except Exception as exc:
@@ -94,7 +104,7 @@ class TopicWriter:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers,
             acks="all",
-            max_batch_size=1024 * 1024,
+            max_batch_size=512 * 1024,  # well under every reader's max_partition_fetch_bytes
             max_request_size=8 * 1024 * 1024,
         )
         self._open: dict[tuple[str, int], Any] = {}

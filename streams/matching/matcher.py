@@ -170,8 +170,8 @@ class HotlistIndex:
             self._exact[canonical] = entry
         else:
             self._exact[canonical] = (*(held if isinstance(held, tuple) else (held,)), entry)
-        if len(self._exact) >= self._bloom.capacity:
-            self._rebuild_bloom()
+        if self._bloom.count >= self._bloom.capacity:
+            self._rebuild_bloom()  # drops removed keys and doubles the room; includes this key
         else:
             self._bloom.add(canonical)
 

@@ -246,3 +246,17 @@ def test_removing_one_of_two_entries_on_a_plate_keeps_the_other() -> None:
     assert {m.entry.key for m in match(index, make_read(plate="7ABC123"))} == {c.key}
     index.remove(c.key)
     assert match(index, make_read(plate="7ABC123")) == [] and len(index) == 0
+
+
+def test_bloom_never_overflows_on_updates_and_churn() -> None:
+    """Regression: re-adding and removing keys must rebuild the filter, not overflow it."""
+    index = HotlistIndex(MatchRules(OCR), capacity=100)
+    for round_ in range(5):
+        for i in range(150):
+            index.upsert(
+                make_entry(entry_id=f"V{i}", plate=f"{(i + round_ * 37) % 400:07d}", reason=f"r{round_}")
+            )
+    assert len(index) == 150
+    for i in range(150):
+        plate = f"{(i + 4 * 37) % 400:07d}"
+        assert len(match(index, make_read(plate=plate))) == 1

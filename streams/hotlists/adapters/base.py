@@ -10,8 +10,19 @@ from typing import Protocol
 
 from streams.errors import AlprError, EntryRefused
 from streams.hotlists.model import HotlistEntry, check_entry
+from streams.matching.normalize import normalize_plate
 
-__all__ = ["Adapter", "Extract", "ExtractRefused", "Parsed", "build", "files_of", "parse_time"]
+__all__ = [
+    "Adapter",
+    "Extract",
+    "ExtractRefused",
+    "Parsed",
+    "build",
+    "check_count",
+    "feed_entry",
+    "files_of",
+    "parse_time",
+]
 
 
 class ExtractRefused(AlprError):
@@ -93,3 +104,46 @@ def build(where: str, key: str | None, make: Callable[[], HotlistEntry], *, chec
 def _at(where: str, exc: Exception) -> str:
     message = str(exc)
     return message if message.startswith(where) else f"{where}: {message}"
+
+
+def check_count(path: Path, count: int, trailer: int | None, form: str) -> None:
+    """The whole-file checks of a feed with a trailer: present, equal to the count, not empty."""
+    if trailer is None:
+        raise ExtractRefused("truncated", f"{path}: no trailer ({form}): the file is truncated")
+    if trailer != count:
+        raise ExtractRefused("truncated", f"{path}: trailer says {trailer} records, the file holds {count}")
+    if count == 0:
+        raise ExtractRefused("empty", f"{path}: the extract holds no records")
+
+
+def feed_entry(
+    where: str,
+    *,
+    source: str,
+    entry_id: str,
+    plate: str,
+    state: str,
+    state_field: str,
+    list_type: str,
+    description: str,
+    note: str,
+    case: str,
+    ori: str,
+    vehicle: dict[str, str],
+) -> HotlistEntry:
+    """An entry of a shared feed from its fields (empty strings mean absent)."""
+    if not plate:
+        raise ValueError(f"{where}: no plate")
+    if state and (len(state) != 2 or not state.isalpha()):
+        raise ValueError(f"{where}: {state_field} {state!r} is not a two-letter state")
+    return HotlistEntry(
+        source=source,
+        entry_id=entry_id,
+        plate=normalize_plate(plate),
+        plate_state=state or None,
+        list_type=list_type,
+        reason=f"{description}: {note}" if note else description,
+        case_number=case or None,
+        ori=ori or None,
+        vehicle=tuple(sorted((name, value) for name, value in vehicle.items() if value)),
+    )

@@ -11,9 +11,17 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from streams.hotlists.adapters.base import Extract, ExtractRefused, Parsed, build, files_of, parse_time
+from streams.hotlists.adapters.base import (
+    Extract,
+    ExtractRefused,
+    Parsed,
+    build,
+    check_count,
+    feed_entry,
+    files_of,
+    parse_time,
+)
 from streams.hotlists.model import HotlistEntry
-from streams.matching.normalize import normalize_plate
 
 __all__ = ["ADAPTER", "COLUMNS", "FILES"]
 
@@ -109,14 +117,7 @@ class NcicAdapter:
                     continue
                 count += 1
                 yield self._record(f"{path}:{number}", line.split("|"))
-        if trailer is None:
-            raise ExtractRefused("truncated", f"{path}: no trailer (TRL|count): the file is truncated")
-        if trailer != count:
-            raise ExtractRefused(
-                "truncated", f"{path}: trailer says {trailer} records, the file holds {count}"
-            )
-        if count == 0:
-            raise ExtractRefused("empty", f"{path}: the extract holds no records")
+        check_count(path, count, trailer, "TRL|count")
 
     @staticmethod
     def _record(where: str, fields: list[str]) -> Parsed:
@@ -137,19 +138,19 @@ class NcicAdapter:
         def make() -> HotlistEntry:
             if not row["LIC"]:
                 raise ValueError(f"{where}: no plate (LIC)")
-            state = row["LIS"] or None
-            if state is not None and (len(state) != 2 or not state.isalpha()):
-                raise ValueError(f"{where}: LIS {state!r} is not a two-letter state")
-            return HotlistEntry(
+            return feed_entry(
+                where,
                 source="ncic",
                 entry_id=row["NIC"],
-                plate=normalize_plate(row["LIC"]),
-                plate_state=state,
+                plate=row["LIC"],
+                state=row["LIS"],
+                state_field="LIS",
                 list_type=list_type,
-                reason=f"{description}: {row['MIS']}" if row["MIS"] else description,
-                case_number=row["OCA"] or None,
-                ori=row["ORI"] or None,
-                vehicle=tuple(sorted((name, row[code]) for code, name in _VEHICLE.items() if row[code])),
+                description=description,
+                note=row["MIS"],
+                case=row["OCA"],
+                ori=row["ORI"],
+                vehicle={name: row[code] for code, name in _VEHICLE.items()},
             )
 
         return build(where, key, make)

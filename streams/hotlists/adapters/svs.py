@@ -11,9 +11,17 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from streams.hotlists.adapters.base import Extract, ExtractRefused, Parsed, build, files_of, parse_time
+from streams.hotlists.adapters.base import (
+    Extract,
+    ExtractRefused,
+    Parsed,
+    build,
+    check_count,
+    feed_entry,
+    files_of,
+    parse_time,
+)
 from streams.hotlists.model import HotlistEntry
-from streams.matching.normalize import normalize_plate
 
 __all__ = ["ADAPTER", "COLUMNS", "LISTS"]
 
@@ -114,14 +122,7 @@ class SvsAdapter:
                     continue
                 count += 1
                 yield self._record(f"{path}:{number}", row, name)
-        if trailer is None:
-            raise ExtractRefused("truncated", f"{path}: no trailer ('# END,count'): the file is truncated")
-        if trailer != count:
-            raise ExtractRefused(
-                "truncated", f"{path}: trailer says {trailer} records, the file holds {count}"
-            )
-        if count == 0:
-            raise ExtractRefused("empty", f"{path}: the extract holds no records")
+        check_count(path, count, trailer, "'# END,count'")
 
     @staticmethod
     def _record(where: str, fields: list[str], name: str) -> Parsed:
@@ -136,19 +137,19 @@ class SvsAdapter:
             return Parsed(where, error=f"{where}: no RECORD_ID")
 
         def make() -> HotlistEntry:
-            state = row["STATE"] or None
-            if state is not None and (len(state) != 2 or not state.isalpha()):
-                raise ValueError(f"{where}: STATE {state!r} is not a two-letter state")
-            return HotlistEntry(
+            return feed_entry(
+                where,
                 source=source,
                 entry_id=row["RECORD_ID"],
-                plate=normalize_plate(row["PLATE"]),
-                plate_state=state,
+                plate=row["PLATE"],
+                state=row["STATE"],
+                state_field="STATE",
                 list_type=list_type,
-                reason=f"{description}: {row['REASON']}" if row["REASON"] else description,
-                case_number=row["CASE"] or None,
-                ori=row["ORI"] or None,
-                vehicle=tuple(sorted((n, row[c]) for c, n in _VEHICLE.items() if row[c])),
+                description=description,
+                note=row["REASON"],
+                case=row["CASE"],
+                ori=row["ORI"],
+                vehicle={name: row[column] for column, name in _VEHICLE.items()},
             )
 
         return build(where, key, make)
