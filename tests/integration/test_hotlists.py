@@ -36,6 +36,10 @@ def ncic_extract(path: Path, rows: list[str], generated: datetime | None = None)
     return path
 
 
+def sync_ncic(env, path: Path, *extra: str):
+    return alpr(env, "hotlist", "sync", "--format", "ncic", "--from", str(path), *extra)
+
+
 @pytest.fixture()
 def env(env_factory):
     env = env_factory()
@@ -63,9 +67,7 @@ def current_keys(env) -> set[str]:
 
 
 def test_sync_is_a_diff_and_resync_emits_nothing(env, tmp_path) -> None:
-    first = alpr(
-        env, "hotlist", "sync", "--format", "ncic", "--from", str(ncic_extract(tmp_path / "a.txt", NCIC_ROWS))
-    )
+    first = sync_ncic(env, ncic_extract(tmp_path / "a.txt", NCIC_ROWS))
     assert first.returncode == 0, first.stderr
     assert "synced ncic" in first.stdout and "4 added" in first.stdout and "1 dropped (P5)" in first.stdout
     assert "Immigration Violator" in first.stderr
@@ -73,17 +75,13 @@ def test_sync_is_a_diff_and_resync_emits_nothing(env, tmp_path) -> None:
     before = entry_events(env)
     assert len(before) == 4
 
-    again = alpr(
-        env, "hotlist", "sync", "--format", "ncic", "--from", str(ncic_extract(tmp_path / "b.txt", NCIC_ROWS))
-    )
+    again = sync_ncic(env, ncic_extract(tmp_path / "b.txt", NCIC_ROWS))
     assert again.returncode == 0 and "0 added, 0 updated, 0 removed, 4 unchanged" in again.stdout
     assert len(entry_events(env)) == 4  # nothing new in the history
 
     changed = [r.replace("|Felony warrant", "|Felony warrant (updated)") for r in NCIC_ROWS[:4]]
     changed.append("L|L600000444|CA0431000|6NEW600|CA|2027|PC|||||||SJ-26-009999|")
-    third = alpr(
-        env, "hotlist", "sync", "--format", "ncic", "--from", str(ncic_extract(tmp_path / "c.txt", changed))
-    )
+    third = sync_ncic(env, ncic_extract(tmp_path / "c.txt", changed))
     assert "1 added, 1 updated, 0 removed" in third.stdout, third.stdout + third.stderr
     after = entry_events(env)
     assert len(after) == 6 and set(after) - set(before) == {
@@ -103,51 +101,29 @@ def test_sync_is_a_diff_and_resync_emits_nothing(env, tmp_path) -> None:
 
 
 def test_removal_guard_and_force(env, tmp_path) -> None:
-    assert (
-        alpr(
-            env,
-            "hotlist",
-            "sync",
-            "--format",
-            "ncic",
-            "--from",
-            str(ncic_extract(tmp_path / "a.txt", NCIC_ROWS)),
-        ).returncode
-        == 0
-    )
+    assert sync_ncic(env, ncic_extract(tmp_path / "a.txt", NCIC_ROWS)).returncode == 0
     smaller = ncic_extract(tmp_path / "b.txt", NCIC_ROWS[:2])  # removes 2 of 4
-    refused = alpr(env, "hotlist", "sync", "--format", "ncic", "--from", str(smaller))
+    refused = sync_ncic(env, smaller)
     assert refused.returncode == 2
     assert "would remove 2 of 4 ncic entries" in refused.stderr and "--force" in refused.stderr
     assert len(current_keys(env)) == 4  # nothing changed
     status = alpr(env, "hotlist", "sources").stdout
     assert "too_many_removals" in status
-    forced = alpr(env, "hotlist", "sync", "--format", "ncic", "--from", str(smaller), "--force")
+    forced = sync_ncic(env, smaller, "--force")
     assert forced.returncode == 0 and "2 removed" in forced.stdout
     assert current_keys(env) == {"ncic:V123456789", "ncic:V223456780"}
 
 
 def test_truncated_and_older_extracts_change_nothing(env, tmp_path) -> None:
-    assert (
-        alpr(
-            env,
-            "hotlist",
-            "sync",
-            "--format",
-            "ncic",
-            "--from",
-            str(ncic_extract(tmp_path / "a.txt", NCIC_ROWS)),
-        ).returncode
-        == 0
-    )
+    assert sync_ncic(env, ncic_extract(tmp_path / "a.txt", NCIC_ROWS)).returncode == 0
     truncated = tmp_path / "t.txt"
     truncated.write_text(
         "\n".join(ncic_extract(tmp_path / "full.txt", NCIC_ROWS[:1]).read_text().splitlines()[:-1])
     )
-    result = alpr(env, "hotlist", "sync", "--format", "ncic", "--from", str(truncated))
+    result = sync_ncic(env, truncated)
     assert result.returncode == 2 and "truncated" in result.stderr
     older = ncic_extract(tmp_path / "old.txt", NCIC_ROWS[:1], generated=datetime.now(UTC) - timedelta(days=2))
-    result = alpr(env, "hotlist", "sync", "--format", "ncic", "--from", str(older))
+    result = sync_ncic(env, older)
     assert result.returncode == 2 and "older than the ncic extract already loaded" in result.stderr
     assert len(current_keys(env)) == 4
     refusals = [v for v in topic_values(env, "hotlist-changes") if v.get("event") == "HotlistSyncRefused"]
