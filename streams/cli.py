@@ -214,7 +214,7 @@ def _hotlist_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from streams.hotlists.http import make_app
 
-    web.run_app(make_app(settings), host=args.host, port=args.port, print=lambda *_: None)
+    web.run_app(make_app(settings), host=args.host, port=args.port)
     return 0
 
 
