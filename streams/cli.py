@@ -251,6 +251,56 @@ def _alerts(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _alert_list(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.alerts.desk import AlertDesk
+
+    folded = asyncio.run(AlertDesk(settings).fold())
+    now = _now()
+    shown = 0
+    for state in sorted(folded.states.values(), key=lambda s: s.raised.raised_at, reverse=True):
+        if args.open and not state.is_open:
+            continue
+        raised = state.raised
+        left = state.time_left(now)
+        clock = (
+            "" if left is None else (" OVERDUE" if left.total_seconds() < 0 else f" confirm within {left}")
+        )
+        print(
+            f"{state.alert_id}  {state.status:<13} {raised.entry.list_type} {raised.match_kind}: "
+            f"{raised.read.plate} ~ {raised.entry.plate} at {raised.read.camera_id} "
+            f"{raised.read.captured_at.isoformat()} ({len(state.sightings)} sightings){clock}"
+        )
+        shown += 1
+    print(f"{shown} alerts")
+    return 0
+
+
+def _alert_transition(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.alerts import lifecycle as lc
+    from streams.alerts.desk import AlertDesk
+
+    kinds = {
+        "verify": (lc.AlertVisuallyVerified, {}),
+        "reject": (lc.AlertRejected, {"reason": getattr(args, "reason", None)}),
+        "validate": (lc.AlertStatusValidated, {"priority": getattr(args, "priority", None)}),
+        "confirm": (lc.AlertConfirmed, {"confirming_agency": getattr(args, "agency", None)}),
+        "disposition": (lc.AlertDispositioned, {"disposition": getattr(args, "outcome", None)}),
+    }
+    kind, fields = kinds[args.action]
+    state = asyncio.run(
+        AlertDesk(settings).transition(
+            args.alert_id,
+            kind,
+            lc.Actor(args.by, args.badge),
+            _now(),
+            note=args.note,
+            **{k: v for k, v in fields.items() if v is not None},
+        )
+    )
+    print(f"{args.alert_id}: {state.status.replace('_', ' ')}")
+    return 0
+
+
 def _match(settings: Settings, args: argparse.Namespace) -> int:
     from streams.app import new_index
     from streams.matching.offline import match_files
@@ -369,6 +419,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max", type=int, default=0, help="stop after this many")
     p.add_argument("--timeout", type=float, default=None, help="stop after this many idle seconds")
     p.set_defaults(func=_alerts)
+
+    p = sub.add_parser("alert", help="work alerts: verify, validate, confirm, disposition (P7-P9)")
+    acts = p.add_subparsers(dest="action", required=True)
+    a = acts.add_parser("list", help="alerts, newest first, with their state and confirmation clock")
+    a.add_argument("--open", action="store_true", help="only alerts still open")
+    a.set_defaults(func=_alert_list)
+    for name, text in (
+        ("verify", "the plate characters and state match the image: Tentative Hit"),
+        ("reject", "close the alert: misread, wrong state, not the vehicle, entry no longer active"),
+        ("validate", "the entry is active per CLETS/dispatch: Live Query Transaction"),
+        ("confirm", "the entering agency confirmed: Confirmed Hit"),
+        ("disposition", "record what happened (P9)"),
+    ):
+        a = acts.add_parser(name, help=text)
+        a.add_argument("alert_id")
+        a.add_argument("--by", required=True, help="your name")
+        a.add_argument("--badge", required=True)
+        a.add_argument("--note", default="")
+        if name == "reject":
+            a.add_argument("--reason", required=True)
+        if name == "validate":
+            a.add_argument("--priority", choices=["urgent", "routine"], default="routine")
+        if name == "confirm":
+            a.add_argument("--agency", required=True, help="confirming agency (ORI)")
+        if name == "disposition":
+            a.add_argument("--outcome", required=True)
+        a.set_defaults(func=_alert_transition)
 
     p = sub.add_parser("match", help="match reads against hot lists offline (no broker)")
     p.add_argument("--hotlist", action="append", required=True, help="NDJSON hot-list entries (repeatable)")

@@ -185,3 +185,19 @@ def test_sightings_within_the_window_p9() -> None:
     assert is_sighting(seen, NOW + timedelta(minutes=8), window)  # the window runs from the last sighting
     _, rejected = state_after(REJECT)
     assert not is_sighting(rejected, NOW + timedelta(minutes=1), window)  # a closed alert takes no sightings
+
+
+def test_events_and_raised_alerts_survive_the_wire() -> None:
+    from streams.alerts.desk import event_from_dict, event_to_dict, raised_from_dict
+    from streams.codec import alert_to_dict
+    from tests.unit.test_schemas import validator
+
+    alert = raised()
+    assert raised_from_dict(alert_to_dict(alert)).alert_id == alert.alert_id
+    folded = evolve(None, raised_from_dict(alert_to_dict(alert)))
+    for kind, kw in (VERIFY, VALIDATE, CONFIRM, REJECT, DISPOSE, SIGHT):
+        event = ev(kind, alert, **kw)
+        wire = event_to_dict(event)
+        validator("alert_event").validate(wire)
+        assert event_from_dict(wire) == event
+    assert folded.raised.entry.key == alert.entry.key and folded.raised.read.plate == alert.read.plate

@@ -45,6 +45,7 @@ def test_every_schema_is_a_valid_draft7_schema() -> None:
         "hotlist_change",
         "hotlist_source",
         "hotlist_pending",
+        "alert_event",
     } <= set(SCHEMAS)
     for schema in SCHEMAS.values():
         Draft7Validator.check_schema(schema)
