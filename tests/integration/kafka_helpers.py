@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -91,3 +92,20 @@ def metric(env: dict[str, str], name: str, labels: str = "") -> float | None:
         if line.startswith(name + labels + " "):
             return float(line.split()[-1])
     return None
+
+
+@contextlib.contextmanager
+def running_worker(broker: Any, root: Any) -> Iterator[tuple[dict[str, str], Any, Any]]:
+    """Fresh topics and a real worker process on them, ready (metrics answer) before use."""
+    from streams.kafka.topics import create_topics
+    from tests.conftest import WorkerProcess, make_env, settings_of, wait_for
+
+    env = make_env(broker, root)
+    settings = settings_of(env)
+    asyncio.run(create_topics(settings))
+    process = WorkerProcess(env, root / "worker.log")
+    try:
+        wait_for(lambda: metric(env, "alpr_active_entries") is not None, 60, "the worker's metrics")
+        yield env, settings, root
+    finally:
+        process.stop()

@@ -9,10 +9,15 @@ import orjson
 import pytest
 
 from streams.hotlists.service import HotlistStore
-from streams.kafka.topics import create_topics
-from tests.conftest import WorkerProcess, alpr, make_env, settings_of, wait_for
+from tests.conftest import alpr
 from tests.factories import read_dict
-from tests.integration.kafka_helpers import alerts_for, metric, read_topic, send_reads, wait_for_records
+from tests.integration.kafka_helpers import (
+    alerts_for,
+    read_topic,
+    running_worker,
+    send_reads,
+    wait_for_records,
+)
 from tests.integration.test_hotlists import NCIC_ROWS, ncic_extract
 from tests.unit.test_schemas import validator
 
@@ -21,14 +26,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def desk(broker, tmp_path_factory):
-    root = tmp_path_factory.mktemp("desk")
-    env = make_env(broker, root)
-    settings = settings_of(env)
-    asyncio.run(create_topics(settings))
-    process = WorkerProcess(env, root / "worker.log")
-    wait_for(lambda: metric(env, "alpr_active_entries") is not None, 60, "the worker's metrics")
-    yield env, settings, root
-    process.stop()
+    with running_worker(broker, tmp_path_factory.mktemp("desk")) as running:
+        yield running
 
 
 async def raise_alert_for(settings, root, read_id: str, plate: str, rows) -> str:

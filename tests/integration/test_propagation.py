@@ -8,10 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from streams.hotlists.service import HotlistStore
-from streams.kafka.topics import create_topics
-from tests.conftest import WorkerProcess, alpr, make_env, settings_of, wait_for
+from tests.conftest import alpr, wait_for
 from tests.factories import read_dict
-from tests.integration.kafka_helpers import alerts_for, metric, send_reads, wait_for_records
+from tests.integration.kafka_helpers import alerts_for, metric, running_worker, send_reads, wait_for_records
 from tests.integration.test_hotlists import FEEDS, NCIC_ROWS, ncic_extract
 
 pytestmark = pytest.mark.integration
@@ -19,14 +18,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def worker(broker, tmp_path_factory):
-    root = tmp_path_factory.mktemp("propagation")
-    env = make_env(broker, root)
-    settings = settings_of(env)
-    asyncio.run(create_topics(settings))
-    process = WorkerProcess(env, root / "worker.log")
-    wait_for(lambda: metric(env, "alpr_active_entries") is not None, 60, "the worker's metrics")
-    yield env, settings, root
-    process.stop()
+    with running_worker(broker, tmp_path_factory.mktemp("propagation")) as running:
+        yield running
 
 
 def now() -> str:
