@@ -31,6 +31,7 @@ __all__ = [
     "entry_from_dict",
     "entry_to_dict",
     "loads",
+    "person_to_dict",
     "read_from_dict",
     "read_to_dict",
     "rejected_record",
@@ -279,7 +280,7 @@ def entry_from_dict(data: Any) -> HotlistEntry:
     )
 
 
-def _person_dict(person: Person | None) -> Json | None:
+def person_to_dict(person: Person | None) -> Json | None:
     if person is None:
         return None
     return {"name": person.name, "badge": person.badge, "assignment": person.assignment, "rank": person.rank}
@@ -301,8 +302,8 @@ def entry_to_dict(entry: HotlistEntry) -> Json:
         "effective_at": _iso(entry.effective_at),
         "expires_at": _iso(entry.expires_at),
         "synced_at": _iso(entry.synced_at),
-        "entered_by": _person_dict(entry.entered_by),
-        "approved_by": _person_dict(entry.approved_by),
+        "entered_by": person_to_dict(entry.entered_by),
+        "approved_by": person_to_dict(entry.approved_by),
         "ori": entry.ori,
         "vehicle": dict(entry.vehicle) or None,
     }

@@ -9,6 +9,7 @@ topic. A refused command changes no state.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import hashlib
 import uuid
@@ -21,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from streams.codec import entry_from_dict, entry_to_dict, loads
+from streams.codec import entry_from_dict, entry_to_dict, loads, person_to_dict
 from streams.errors import AccessDenied, ConfigError, NotFound, PolicyViolation
 from streams.hotlists.adapters import ExtractRefused, adapter
 from streams.hotlists.adapters.flock import FlockAdapter
@@ -41,16 +42,6 @@ from streams.settings import Settings
 __all__ = ["HotlistStore", "ImportReport", "SyncReport"]
 
 _EVENT = {"added": "HotlistEntryAdded", "updated": "HotlistEntryUpdated", "removed": "HotlistEntryRemoved"}
-
-
-def _iso(t: datetime | None) -> str | None:
-    return None if t is None else t.isoformat()
-
-
-def _person(p: Person | None) -> dict[str, Any] | None:
-    return (
-        None if p is None else {"name": p.name, "badge": p.badge, "assignment": p.assignment, "rank": p.rank}
-    )
 
 
 @contextlib.contextmanager
@@ -333,7 +324,7 @@ class HotlistStore:
             value,
             missing=missing,
             origin=origin,
-            by=_person(entry.entered_by),
+            by=person_to_dict(entry.entered_by),
         )
         await self.writer.flush()
         return missing
@@ -351,13 +342,13 @@ class HotlistStore:
         entry = entry_from_dict(pending["entry"])
         if entry.entered_by is not None and entry.entered_by.badge == approver.badge:
             raise AccessDenied("the entering member cannot approve their own entry (P2)")
-        approved = HotlistEntry(
-            **{**{f: getattr(entry, f) for f in entry.__slots__}, "approved_by": approver}
-        )
+        approved = dataclasses.replace(entry, approved_by=approver)
         check_entry(approved)  # names what is still missing (P2)
         value = orjson.dumps(entry_to_dict(approved))
         partition = entry_partition(approved, await self.writer.partition_count(self.hotlist))
-        await self._entry_event("HotlistEntryApproved", now, key, approved.plate, value, by=_person(approver))
+        await self._entry_event(
+            "HotlistEntryApproved", now, key, approved.plate, value, by=person_to_dict(approver)
+        )
         await self.writer.write(self.hotlist, key.encode(), value, partition)
         await self.writer.write(self.pending, key.encode(), None)
         await self.writer.flush()
@@ -371,31 +362,35 @@ class HotlistStore:
             raise PolicyViolation(
                 "P3", f"{key} comes from a shared feed: it leaves the list when the feed drops it"
             )
-        found = await self.entry(key)
-        pending = None if found is not None else (await self.pending_entries()).get(key)
-        if found is None and pending is None:
-            raise NotFound(f"no department entry {key}")
-        entry = found[0] if found is not None else entry_from_dict(pending["entry"])  # type: ignore[index]
+        entry, partition = await self._locate(key)
         owner = entry.entered_by.badge if entry.entered_by is not None else None
         if owner is None or by.badge != owner and designee_of != owner:
             raise AccessDenied(
                 f"only the entering member (badge {owner}) or their designee may remove {key}; "
                 "a designee says so with --designee-of BADGE"
             )
-        await self._entry_event(
-            "HotlistEntryRemoved",
-            now,
-            key,
-            entry.plate,
-            None,
-            by=_person(by),
-            designee_of=designee_of,
-            reason=reason,
+        await self._remove_located(
+            entry, partition, now, by=person_to_dict(by), designee_of=designee_of, reason=reason
         )
+
+    async def _locate(self, key: str) -> tuple[HotlistEntry, int | None]:
+        """A department entry, active (with its hot-list partition) or pending (partition None)."""
+        found = await self.entry(key)
         if found is not None:
-            await self.writer.write(self.hotlist, key.encode(), None, found[1])
+            return found
+        pending = (await self.pending_entries()).get(key)
+        if pending is None:
+            raise NotFound(f"no department entry {key}")
+        return entry_from_dict(pending["entry"]), None
+
+    async def _remove_located(
+        self, entry: HotlistEntry, partition: int | None, now: datetime, **extra: Any
+    ) -> None:
+        await self._entry_event("HotlistEntryRemoved", now, entry.key, entry.plate, None, **extra)
+        if partition is not None:
+            await self.writer.write(self.hotlist, entry.key.encode(), None, partition)
         else:
-            await self.writer.write(self.pending, key.encode(), None)
+            await self.writer.write(self.pending, entry.key.encode(), None)
         await self.writer.flush()
 
     async def import_pending(
@@ -418,7 +413,10 @@ class HotlistStore:
                 report.problems.append(record.dropped)
             elif record.remove and record.key is not None:
                 try:
-                    await self._import_removal(record.key, now)
+                    entry, partition = await self._locate(record.key)
+                    await self._remove_located(
+                        entry, partition, now, by=None, reason="removed in the vendor's change log"
+                    )
                     report.counts["removed"] += 1
                 except NotFound:
                     report.counts["removal_of_unknown"] += 1
@@ -440,18 +438,3 @@ class HotlistStore:
                 else:
                     report.counts["pending_approval"] += 1
         return report
-
-    async def _import_removal(self, key: str, now: datetime) -> None:
-        found = await self.entry(key)
-        pending = None if found is not None else (await self.pending_entries()).get(key)
-        if found is None and pending is None:
-            raise NotFound(key)
-        plate = found[0].plate if found is not None else pending["entry"]["plate"]  # type: ignore[index]
-        await self._entry_event(
-            "HotlistEntryRemoved", now, key, plate, None, by=None, reason="removed in the vendor's change log"
-        )
-        if found is not None:
-            await self.writer.write(self.hotlist, key.encode(), None, found[1])
-        else:
-            await self.writer.write(self.pending, key.encode(), None)
-        await self.writer.flush()
