@@ -32,8 +32,7 @@ from streams.alerts.lifecycle import (
 from streams.alerts.model import AlertRaised
 from streams.errors import NotFound
 from streams.hotlists.model import HotlistEntry
-from streams.kafka.log import TopicWriter, read_to_end, reader
-from streams.kafka.topics import existing_partitions
+from streams.kafka.log import TopicWriter, assign_all, read_to_end, reader
 from streams.matching.matcher import entry_in_force
 from streams.reads.model import Read
 from streams.settings import Settings
@@ -156,11 +155,7 @@ class AlertDesk:
         consumer = reader(self.settings.bootstrap_servers)
         await consumer.start()
         try:
-            tps = [
-                TopicPartition(self.topic, p) for p in await existing_partitions(consumer._client, self.topic)
-            ]  # noqa: SLF001
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
+            await assign_all(consumer, self.topic)
             await read_to_end(consumer, apply)
         finally:
             await consumer.stop()

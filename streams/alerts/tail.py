@@ -7,11 +7,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from streams.codec import loads
 from streams.errors import InvalidRecord
-from streams.kafka.topics import existing_partitions
+from streams.kafka.log import assign_all, reader
 
 __all__ = ["alert_line", "follow_topic"]
 
@@ -27,16 +25,10 @@ async def follow_topic(
 
     Stops after ``idle_timeout`` seconds without a record (None: follows forever).
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False)
+    consumer = reader(bootstrap_servers)
     await consumer.start()
     try:
-        partitions = await existing_partitions(consumer._client, topic)  # noqa: SLF001
-        tps = [TopicPartition(topic, p) for p in partitions]
-        consumer.assign(tps)
-        if from_beginning:
-            await consumer.seek_to_beginning(*tps)
-        else:
-            await consumer.seek_to_end(*tps)
+        await assign_all(consumer, topic, from_beginning=from_beginning)
         last = time.monotonic()
         while idle_timeout is None or time.monotonic() - last < idle_timeout:
             batch = await consumer.getmany(timeout_ms=200, max_records=1000)

@@ -16,8 +16,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from streams.hotlists.records import apply_hotlist_record, apply_source_record
-from streams.kafka.log import read_to_end, reader
-from streams.kafka.topics import existing_partitions
+from streams.kafka.log import assign_all, read_to_end, reader
 from streams.matching.matcher import HotlistIndex
 
 __all__ = ["HotlistView"]
@@ -50,13 +49,7 @@ class HotlistView:
         consumer = reader(self.bootstrap_servers, fetch_max_wait_ms=50)  # new entries within ~50 ms
         await consumer.start()
         try:
-            tps = [
-                TopicPartition(topic, p)
-                for topic in (self.sources_topic, self.topic)
-                for p in await existing_partitions(consumer._client, topic)  # noqa: SLF001
-            ]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
+            await assign_all(consumer, self.sources_topic, self.topic)
             await read_to_end(consumer, self._apply)
             gc.freeze()  # the loaded hot list is long-lived: keep it out of every future collection
             self._mark_ready()

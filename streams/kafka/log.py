@@ -12,7 +12,7 @@ from streams.errors import BrokerError
 from streams.kafka.topics import existing_partitions
 from streams.matching.normalize import partition_for
 
-__all__ = ["Latest", "TopicWriter", "read_latest", "read_to_end", "reader"]
+__all__ = ["Latest", "TopicWriter", "assign_all", "read_latest", "read_to_end", "reader"]
 
 #: The embedded broker answers ListOffsets(latest) with wrong offsets when producers batch
 #: (measured: 1 for a partition holding 20,000 records sent in one batch), so "caught up" also
@@ -35,6 +35,20 @@ def reader(bootstrap_servers: str, *, fetch_max_wait_ms: int = 100) -> AIOKafkaC
         fetch_max_bytes=64 * 1024 * 1024,
         max_partition_fetch_bytes=16 * 1024 * 1024,
     )
+
+
+async def assign_all(consumer: AIOKafkaConsumer, *topics: str, from_beginning: bool = True) -> None:
+    """Assign every partition of existing topics (without creating any) and seek to one end."""
+    tps = [
+        TopicPartition(topic, p)
+        for topic in topics
+        for p in await existing_partitions(consumer._client, topic)  # noqa: SLF001
+    ]
+    consumer.assign(tps)
+    if from_beginning:
+        await consumer.seek_to_beginning(*tps)
+    else:
+        await consumer.seek_to_end(*tps)
 
 
 async def read_to_end(
@@ -83,10 +97,7 @@ async def read_latest(
             state[record.key] = Latest(record.value, tp.partition)
 
     try:
-        partitions = await existing_partitions(consumer._client, topic)  # noqa: SLF001
-        tps = [TopicPartition(topic, p) for p in partitions]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
+        await assign_all(consumer, topic)
         await read_to_end(consumer, apply)
         return state
     finally:
