@@ -102,3 +102,22 @@ def running_worker(broker: Any, root: Any) -> Iterator[tuple[dict[str, str], Any
         yield env, settings, root
     finally:
         process.stop()
+
+
+async def assert_no_alert(settings: Any, silent: tuple[str, str], probe: tuple[str, str]) -> None:
+    """Send a read that must not alert, then a probe that must; once the probe's alert is on the
+    topic the first read has been processed, and it must have raised nothing.
+
+    Each is ``(read_id, plate)``, captured now.
+    """
+    from datetime import UTC, datetime
+
+    from tests.factories import read_dict
+
+    now = datetime.now(UTC).isoformat()
+    reads = [read_dict(read_id=read_id, plate=plate, captured_at=now) for read_id, plate in (silent, probe)]
+    await send_reads(settings, reads)
+    values = await wait_for_records(
+        settings.bootstrap_servers, settings.topic("alerts"), lambda v: bool(alerts_for(v, {probe[0]}))
+    )
+    assert alerts_for(values, {silent[0]}) == []

@@ -10,7 +10,14 @@ import pytest
 from streams.hotlists.service import HotlistStore
 from tests.conftest import alpr, wait_for
 from tests.factories import read_dict
-from tests.integration.kafka_helpers import alerts_for, metric, running_worker, send_reads, wait_for_records
+from tests.integration.kafka_helpers import (
+    alerts_for,
+    assert_no_alert,
+    metric,
+    running_worker,
+    send_reads,
+    wait_for_records,
+)
 from tests.integration.test_hotlists import FEEDS, NCIC_ROWS, ncic_extract
 
 pytestmark = pytest.mark.integration
@@ -49,17 +56,7 @@ async def test_added_plate_alerts_and_removed_plate_stops(worker) -> None:
 
     await sync(settings, "ncic", ncic_extract(root / "n2.txt", NCIC_ROWS[:4]))  # 1 of 5 removed: within 20%
     await asyncio.sleep(1.5)
-    await send_reads(
-        settings,
-        [
-            read_dict(read_id="prop-after-removal", plate="6PRP700", captured_at=now()),
-            read_dict(read_id="prop-probe", plate="7ABC123", captured_at=now()),
-        ],
-    )
-    values = await wait_for_records(
-        settings.bootstrap_servers, settings.topic("alerts"), lambda v: bool(alerts_for(v, {"prop-probe"}))
-    )
-    assert alerts_for(values, {"prop-after-removal"}) == []
+    await assert_no_alert(settings, ("prop-after-removal", "6PRP700"), ("prop-probe", "7ABC123"))
 
 
 async def test_stale_feed_stops_matching_p4(worker, tmp_path) -> None:
@@ -71,17 +68,7 @@ async def test_stale_feed_stops_matching_p4(worker, tmp_path) -> None:
     await sync(settings, "svs", path)
     await sync(settings, "ncic", ncic_extract(root / "n3.txt", NCIC_ROWS[:4]))
     wait_for(lambda: (metric(env, "alpr_hotlist_sources_stale") or 0) >= 1, 30, "the stale-source metric")
-    await send_reads(
-        settings,
-        [
-            read_dict(read_id="stale-1", plate="5TRK901", captured_at=now()),
-            read_dict(read_id="stale-probe", plate="8DOG512", captured_at=now()),
-        ],
-    )
-    values = await wait_for_records(
-        settings.bootstrap_servers, settings.topic("alerts"), lambda v: bool(alerts_for(v, {"stale-probe"}))
-    )
-    assert alerts_for(values, {"stale-1"}) == []
+    await assert_no_alert(settings, ("stale-1", "5TRK901"), ("stale-probe", "8DOG512"))
     assert (metric(env, "alpr_hotlist_source_age_seconds", '{source="slr"}') or 0) > 24 * 3600
     sources = alpr(env, "hotlist", "sources").stdout
     assert any(line.startswith("slr") and "STALE" in line for line in sources.splitlines())

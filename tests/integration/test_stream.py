@@ -22,6 +22,7 @@ from tests.conftest import WorkerProcess, alpr, make_env, settings_of, wait_for
 from tests.factories import local_entry, make_entry, read_dict
 from tests.integration.kafka_helpers import (
     alerts_for,
+    assert_no_alert,
     metric,
     produce,
     read_topic,
@@ -174,17 +175,7 @@ async def test_removed_entry_stops_alerting(stream) -> None:
         return metric(env, "alpr_active_entries") == len(ENTRIES) - 1
 
     wait_for(entries_loaded, 30, "the worker to apply the tombstone")
-    probe = read_dict(
-        read_id="probe-after-removal", plate="7ABC123", captured_at=datetime.now(UTC).isoformat()
-    )
-    removed = read_dict(read_id="gone-read", plate="9GONE99", captured_at=datetime.now(UTC).isoformat())
-    await send_reads(settings, [removed, probe])
-    values = await wait_for_records(
-        settings.bootstrap_servers,
-        settings.topic("alerts"),
-        lambda v: bool(alerts_for(v, {"probe-after-removal"})),
-    )
-    assert alerts_for(values, {"gone-read"}) == []
+    await assert_no_alert(settings, ("gone-read", "9GONE99"), ("probe-after-removal", "7ABC123"))
 
 
 async def test_metrics_endpoint_counts_the_work(stream) -> None:
