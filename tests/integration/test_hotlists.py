@@ -40,6 +40,10 @@ def sync_ncic(env, path: Path, *extra: str):
     return alpr(env, "hotlist", "sync", "--format", "ncic", "--from", str(path), *extra)
 
 
+def approve(env, key: str, name: str, badge: str, rank: str):
+    return alpr(env, "hotlist", "approve", key, "--by", name, "--badge", badge, "--rank", rank)
+
+
 @pytest.fixture()
 def env(env_factory):
     env = env_factory()
@@ -172,46 +176,13 @@ def test_department_entry_needs_a_lieutenants_approval_p2(env) -> None:
     assert current_keys(env) == set()  # not active yet
     assert "local:BOLO-T1" in alpr(env, "hotlist", "pending").stdout
 
-    sergeant = alpr(
-        env,
-        "hotlist",
-        "approve",
-        "local:BOLO-T1",
-        "--by",
-        "Sgt. Lee",
-        "--badge",
-        "3001",
-        "--rank",
-        "sergeant",
-    )
+    sergeant = approve(env, "local:BOLO-T1", "Sgt. Lee", "3001", "sergeant")
     assert sergeant.returncode == 2 and "lieutenant or above" in sergeant.stderr
-    own = alpr(
-        env,
-        "hotlist",
-        "approve",
-        "local:BOLO-T1",
-        "--by",
-        "Dana Reyes",
-        "--badge",
-        "4417",
-        "--rank",
-        "lieutenant",
-    )
+    own = approve(env, "local:BOLO-T1", "Dana Reyes", "4417", "lieutenant")
     assert own.returncode == 2 and "own entry" in own.stderr
     assert current_keys(env) == set()
 
-    approved = alpr(
-        env,
-        "hotlist",
-        "approve",
-        "local:BOLO-T1",
-        "--by",
-        "Lt. Hale",
-        "--badge",
-        "2210",
-        "--rank",
-        "lieutenant",
-    )
+    approved = approve(env, "local:BOLO-T1", "Lt. Hale", "2210", "lieutenant")
     assert approved.returncode == 0, approved.stderr
     assert current_keys(env) == {"local:BOLO-T1"}
     assert "0 pending" in alpr(env, "hotlist", "pending").stdout
@@ -263,18 +234,7 @@ def test_department_entry_needs_a_lieutenants_approval_p2(env) -> None:
 def test_incomplete_entry_cannot_be_approved(env) -> None:
     no_case = [a for a in DEPT if a not in ("--case", "SJ-26-005120")]
     assert alpr(env, *no_case).returncode == 0
-    result = alpr(
-        env,
-        "hotlist",
-        "approve",
-        "local:BOLO-T1",
-        "--by",
-        "Lt. Hale",
-        "--badge",
-        "2210",
-        "--rank",
-        "lieutenant",
-    )
+    result = approve(env, "local:BOLO-T1", "Lt. Hale", "2210", "lieutenant")
     assert result.returncode == 2 and "case_number" in result.stderr and "(P2)" in result.stderr
     assert current_keys(env) == set()
 
