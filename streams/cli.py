@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from streams.alerts.lifecycle import AlertState
 from streams.errors import AlprError
 from streams.hotlists.model import Person
 from streams.hotlists.service import HotlistStore
@@ -75,6 +76,26 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _console(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.console.server import serve
+
+    asyncio.run(serve(settings, _now))
+    return 0
+
+
+def _console_add_user(settings: Settings, args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from streams.console.auth import add_user
+
+    password = os.environ.get("ALPR_NEW_PASSWORD") or getpass.getpass(f"password for {args.name}: ")
+    path = settings.console_users_file
+    add_user(path, args.name, password, badge=args.badge, agency=args.agency, display=args.display or "")
+    print(f"added {args.name} to {path}")
+    return 0
 
 
 def _member(
@@ -254,10 +275,13 @@ def _alerts(settings: Settings, args: argparse.Namespace) -> int:
 def _alert_list(settings: Settings, args: argparse.Namespace) -> int:
     from streams.alerts.desk import AlertDesk
 
-    folded = asyncio.run(AlertDesk(settings).fold())
+    async def fold() -> list[AlertState]:
+        async with AlertDesk(settings) as desk:
+            return list(desk.board.states.values())
+
     now = _now()
     shown = 0
-    for state in sorted(folded.states.values(), key=lambda s: s.raised.raised_at, reverse=True):
+    for state in sorted(asyncio.run(fold()), key=lambda s: s.raised.raised_at, reverse=True):
         if args.open and not state.is_open:
             continue
         raised = state.raised
@@ -276,27 +300,24 @@ def _alert_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _alert_transition(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.alerts import lifecycle as lc
     from streams.alerts.desk import AlertDesk
+    from streams.alerts.lifecycle import Actor
 
-    kinds = {
-        "verify": (lc.AlertVisuallyVerified, {}),
-        "reject": (lc.AlertRejected, {"reason": getattr(args, "reason", None)}),
-        "validate": (lc.AlertStatusValidated, {"priority": getattr(args, "priority", None)}),
-        "confirm": (lc.AlertConfirmed, {"confirming_agency": getattr(args, "agency", None)}),
-        "disposition": (lc.AlertDispositioned, {"disposition": getattr(args, "outcome", None)}),
+    options = {
+        "reason": "reason",
+        "priority": "priority",
+        "agency": "confirming_agency",
+        "outcome": "disposition",
     }
-    kind, fields = kinds[args.action]
-    state = asyncio.run(
-        AlertDesk(settings).transition(
-            args.alert_id,
-            kind,
-            lc.Actor(args.by, args.badge),
-            _now(),
-            note=args.note,
-            **{k: v for k, v in fields.items() if v is not None},
-        )
-    )
+    fields = {name: getattr(args, o) for o, name in options.items() if getattr(args, o, None) is not None}
+
+    async def apply() -> AlertState:
+        async with AlertDesk(settings) as desk:
+            return await desk.transition(
+                args.alert_id, args.action, Actor(args.by, args.badge), _now(), args.note, **fields
+            )
+
+    state = asyncio.run(apply())
     print(f"{args.alert_id}: {state.status.replace('_', ' ')}")
     return 0
 
@@ -446,6 +467,16 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "disposition":
             a.add_argument("--outcome", required=True)
         a.set_defaults(func=_alert_transition)
+
+    p = sub.add_parser("console", help="the dispatch console and CAD API (http://127.0.0.1:8080)")
+    p.set_defaults(func=_console)
+    cons = p.add_subparsers(dest="action")
+    c = cons.add_parser("add-user", help="add a console user (password from ALPR_NEW_PASSWORD or a prompt)")
+    c.add_argument("name")
+    c.add_argument("--badge", required=True)
+    c.add_argument("--agency", required=True)
+    c.add_argument("--display", help="name shown on the alerts this user works (default: the name)")
+    c.set_defaults(func=_console_add_user)
 
     p = sub.add_parser("match", help="match reads against hot lists offline (no broker)")
     p.add_argument("--hotlist", action="append", required=True, help="NDJSON hot-list entries (repeatable)")

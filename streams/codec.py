@@ -17,6 +17,16 @@ from typing import Any
 import fastjsonschema
 import orjson
 
+from streams.alerts.lifecycle import (
+    Actor,
+    AlertConfirmed,
+    AlertDispositioned,
+    AlertEvent,
+    AlertRejected,
+    AlertSighted,
+    AlertStatusValidated,
+    AlertVisuallyVerified,
+)
 from streams.alerts.model import AlertRaised
 from streams.errors import ConfigError, InvalidRecord
 from streams.hotlists.model import HotlistEntry, Person
@@ -25,11 +35,16 @@ from streams.reads.model import Read
 
 __all__ = [
     "SCHEMA_DIR",
+    "alert_from_dict",
+    "alert_record_from_dict",
     "alert_to_dict",
+    "closed_alert_id",
     "decode_read_record",
     "dumps",
     "entry_from_dict",
     "entry_to_dict",
+    "event_from_dict",
+    "event_to_dict",
     "loads",
     "person_to_dict",
     "read_from_dict",
@@ -343,3 +358,117 @@ def alert_to_dict(alert: AlertRaised) -> Json:
         "occupant_check_required": alert.occupant_check_required,
         "advisory": alert.advisory,
     }
+
+
+_EVENTS: dict[str, type[AlertEvent]] = {
+    cls.__name__: cls
+    for cls in (
+        AlertSighted,
+        AlertVisuallyVerified,
+        AlertRejected,
+        AlertStatusValidated,
+        AlertConfirmed,
+        AlertDispositioned,
+    )
+}
+_EXTRA = (
+    "reason",
+    "priority",
+    "confirming_agency",
+    "disposition",
+    "read_id",
+    "camera_id",
+    "plate",
+    "image_ref",
+    "lat",
+    "lon",
+)
+
+
+def alert_from_dict(data: dict[str, Any]) -> AlertRaised:
+    read = Read(
+        read_id=data["read_id"],
+        camera_id=data["camera_id"],
+        captured_at=datetime.fromisoformat(data["captured_at"]),
+        plate=data["plate_read"],
+        plate_state=data["plate_state_read"],
+        confidence=float(data.get("confidence", 0.0)),
+        lat=float(data["lat"]),
+        lon=float(data["lon"]),
+        image_ref=data.get("image_ref"),
+    )
+    entry = HotlistEntry(
+        source=data["source"],
+        entry_id=data["entry_id"],
+        plate=data["plate_listed"],
+        plate_state=data["plate_state_listed"],
+        list_type=data["list_type"],
+        reason=data["reason"],
+        case_number=data["case_number"],
+        ori=data.get("ori"),
+        vehicle=tuple(sorted((data.get("vehicle") or {}).items())),
+    )
+    return AlertRaised(
+        alert_id=data["alert_id"],
+        raised_at=datetime.fromisoformat(data["raised_at"]),
+        read=read,
+        entry=entry,
+        match_kind=data["match_kind"],
+        state_mismatch=bool(data["state_mismatch"]),
+    )
+
+
+def event_to_dict(event: AlertEvent) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "event": type(event).__name__,
+        "event_id": event.event_id,
+        "alert_id": event.alert_id,
+        "at": event.at.isoformat(),
+        "by": None if event.by is None else {"user": event.by.user, "badge": event.by.badge},
+        "note": event.note,
+    }
+    for name in _EXTRA:
+        if hasattr(event, name):
+            out[name] = getattr(event, name)
+    if isinstance(event, AlertSighted) and event.captured_at is not None:
+        out["captured_at"] = event.captured_at.isoformat()
+    return out
+
+
+def event_from_dict(data: dict[str, Any]) -> AlertEvent:
+    cls = _EVENTS[data["event"]]
+    by = data.get("by")
+    fields: dict[str, Any] = {
+        "event_id": data["event_id"],
+        "alert_id": data["alert_id"],
+        "at": datetime.fromisoformat(data["at"]),
+        "by": None if by is None else Actor(by["user"], by["badge"]),
+        "note": data.get("note", ""),
+    }
+    fields.update({k: data[k] for k in _EXTRA if k in data and k in cls.__dataclass_fields__})
+    if cls is AlertSighted and data.get("captured_at"):
+        fields["captured_at"] = datetime.fromisoformat(data["captured_at"])
+    return cls(**fields)
+
+
+def alert_record_from_dict(data: Any) -> AlertRaised | AlertEvent | None:
+    """A record of the alerts topic: the raised alert or a lifecycle event; None for anything else."""
+    kind = data.get("event") if isinstance(data, dict) else None
+    if kind == "AlertRaised":
+        return alert_from_dict(data)
+    if kind in _EVENTS:
+        return event_from_dict(data)
+    return None
+
+
+def closed_alert_id(value: bytes | None) -> str | None:
+    """The alert a record of the alerts topic closes (a rejection or a disposition), if any."""
+    if not value or (b'"AlertRejected"' not in value and b'"AlertDispositioned"' not in value):
+        return None
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(data, dict) and data.get("event") in ("AlertRejected", "AlertDispositioned"):
+        return str(data.get("alert_id"))
+    return None

@@ -83,6 +83,34 @@ async def simulate(
         return await run_feed(producer, feed, rate, duration)
 
 
+def demo_user(settings: Settings) -> str:
+    """A console user for the demo (created once, with a random password kept beside it)."""
+    import secrets
+
+    from streams.console.auth import add_user
+
+    users = settings.console_users_file
+    secret = settings.state_dir / "console-demo-password"
+    if not users.is_file():
+        password = secrets.token_urlsafe(12)
+        add_user(users, "dispatcher", password, badge="D-101", agency="SJPD", display="Demo Dispatcher")
+        secret.write_text(password + "\n", encoding="utf-8")
+        secret.chmod(0o600)
+    if secret.is_file():
+        return f"user dispatcher, password {secret.read_text(encoding='utf-8').strip()} (from {secret})"
+    return f"users in {users}"
+
+
+def _spawn(command: str, log_path: Path, settings: Settings) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(  # noqa: S603 - our own entry point
+            [sys.executable, "-m", "streams.cli", command],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "ALPR_BROKER_URL": settings.faust_broker},
+        )
+
+
 def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
     if proc.poll() is not None:
         return
@@ -96,8 +124,7 @@ def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
 
 async def _demo(
     settings: Settings,
-    worker: subprocess.Popen[bytes],
-    log_path: Path,
+    processes: dict[str, tuple[subprocess.Popen[bytes], Path]],
     duration: float | None,
     rate: float,
     cameras: int,
@@ -110,16 +137,18 @@ async def _demo(
             settings.bootstrap_servers, settings.topic("alerts"), from_beginning=False
         ):
             if alert is not None:
-                alerts += 1
+                alerts += alert.get("event") == "AlertRaised"
                 print(alert_line(alert), flush=True)
 
-    async def watch_worker() -> None:
-        while worker.poll() is None:
+    async def watch_processes() -> None:
+        while True:
+            for name, (proc, log_path) in processes.items():
+                if proc.poll() is not None:
+                    raise AlprError(f"the {name} exited with status {proc.returncode}; see {log_path}")
             await asyncio.sleep(0.5)
-        raise AlprError(f"the worker exited with status {worker.returncode}; see {log_path}")
 
     tailing = asyncio.create_task(tail())
-    watching = asyncio.create_task(watch_worker())
+    watching = asyncio.create_task(watch_processes())
     feeding = asyncio.create_task(simulate(settings, cameras, rate, duration, 0.01, SAMPLE_HOTLIST))
     try:
         done, _ = await asyncio.wait({feeding, watching}, return_when=asyncio.FIRST_COMPLETED)
@@ -146,38 +175,37 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
     else:
         started_broker = False
         print(f"using Kafka at {settings.bootstrap_servers} (ALPR_BROKER_URL)")
-    log_path = settings.state_dir / "worker.log"
-    worker = None
+    processes: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
     try:
         created = asyncio.run(create_topics(settings))
         print(f"topics ready ({len(created)} created)")
         print("sample hot lists (feeds synced as diffs, department entries approved):")
         for line in asyncio.run(load_demo_hotlists(settings)):
             print(line)
-        with log_path.open("ab") as log:
-            worker = subprocess.Popen(  # noqa: S603 - our own entry point
-                [sys.executable, "-m", "streams.cli", "worker"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "ALPR_BROKER_URL": settings.faust_broker},
-            )
+        sign_in = demo_user(settings)
+        for name in ("worker", "console"):
+            log_path = settings.state_dir / f"{name}.log"
+            processes[name] = (_spawn(name, log_path, settings), log_path)
+        worker, console = processes["worker"][0], processes["console"][0]
         print(
             "\n"
-            f"  worker        pid {worker.pid}, log {log_path}\n"
+            f"  worker        pid {worker.pid}, log {settings.state_dir / 'worker.log'}\n"
             f"  metrics       http://{settings.metrics_host}:{settings.metrics_port}/metrics\n"
+            f"  console       http://{settings.console_host}:{settings.console_port}/  pid {console.pid}\n"
+            f"                {sign_in}\n"
             f"  alerts topic  {settings.topic('alerts')}   (also: .venv/bin/alpr alerts)\n"
             f"  rejected      {settings.topic('reads-rejected')}\n"
             f"  camera feed   {cameras} cameras, {rate:g} reads/s, 1% of reads of listed plates\n"
-            "  stop          Ctrl-C (stops the feed, the worker and the embedded broker)\n"
+            "  stop          Ctrl-C (stops the feed, the worker, the console and the embedded broker)\n"
         )
-        sent, alerts = asyncio.run(_demo(settings, worker, log_path, duration, rate, cameras))
+        sent, alerts = asyncio.run(_demo(settings, processes, duration, rate, cameras))
         print(f"\nsent {sent} reads, {alerts} alerts shown")
         return 0
     except KeyboardInterrupt:
         print("\nstopping")
         return 0
     finally:
-        if worker is not None:
-            _stop_process(worker)
+        for proc, _log in processes.values():
+            _stop_process(proc)
         if broker is not None and started_broker:
             broker.stop()

@@ -1,18 +1,27 @@
-"""Prometheus metrics of a worker, in a registry of its own (no module-level state)."""
+"""Prometheus metrics of a worker and of the alert lifecycle, each in a registry of its own."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from streams.alerts.lifecycle import (
+    STATES,
+    AlertDispositioned,
+    AlertEvent,
+    AlertRejected,
+    AlertSighted,
+    AlertState,
+)
+from streams.alerts.model import AlertRaised
 from streams.matching.matcher import HotlistIndex
 from streams.matching.pipeline import Outcome
 
-__all__ = ["Metrics"]
+__all__ = ["LifecycleMetrics", "Metrics"]
 
 
 class Metrics:
@@ -27,11 +36,16 @@ class Metrics:
             "alpr_rejected", "Reads or records rejected, by reason", ["reason"], registry=r
         )
         self.bloom_positives = Counter(
-            "alpr_bloom_positives", "Reads passed on to the exact check", registry=r
+            "alpr_bloom_positives",
+            "Reads passed on to the confirm step (Bloom positives, partial fits)",
+            registry=r,
         )
         self.candidates = Counter("alpr_candidates", "Candidates checked exactly", registry=r)
         self.hits = Counter(
             "alpr_hits", "Alerts raised, by list type and match kind", ["list_type", "match_kind"], registry=r
+        )
+        self.sightings = Counter(
+            "alpr_alert_sightings", "Reads added as sightings to an open alert (P9)", registry=r
         )
         self.suppressed = Counter(
             "alpr_alerts_suppressed", "Alerts already raised for the same read and entry", registry=r
@@ -81,6 +95,8 @@ class Metrics:
             self.rejected.labels(reason).inc()
         for _key, _value, alert in out.alerts:
             self.hits.labels(alert.entry.list_type, alert.match_kind).inc()
+        if out.sightings:
+            self.sightings.inc(len(out.sightings))
         if out.suppressed:
             self.suppressed.inc(out.suppressed)
         if batch_seconds is not None:
@@ -92,3 +108,63 @@ class Metrics:
 
     def serve(self, host: str, port: int) -> None:
         start_http_server(port, addr=host, registry=self.registry)
+
+
+class LifecycleMetrics:
+    """The alert lifecycle as people work it (P9, P26), from the folded alerts topic.
+
+    Alerts by state and overdue confirmations are computed at scrape; the time from raise to each
+    step and rejections by reason and match kind (the misread rate for the annual report) are
+    observed as the board folds each event, so a restarted console counts the retained history.
+    """
+
+    def __init__(self, states: Callable[[], Iterable[AlertState]], clock: Callable[[], datetime]) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.step_seconds = Histogram(
+            "alpr_alert_step_seconds",
+            "Time from an alert being raised to each person's step",
+            ["step"],
+            buckets=(5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 21600, 86400),
+            registry=r,
+        )
+        self.rejections = Counter(
+            "alpr_alert_rejections",
+            "Alerts rejected, by reason and match kind (misread share: P26)",
+            ["reason", "match_kind"],
+            registry=r,
+        )
+        self.dispositions = Counter(
+            "alpr_alert_dispositions", "Alerts dispositioned, by outcome", ["disposition"], registry=r
+        )
+
+        class ByState(Collector):
+            def collect(self) -> Iterator[Metric]:
+                now = clock()
+                counts: dict[str, int] = dict.fromkeys(STATES, 0)
+                overdue = 0
+                for state in states():
+                    counts[state.status] = counts.get(state.status, 0) + 1
+                    overdue += state.overdue(now)
+                family = GaugeMetricFamily("alpr_alerts", "Alerts by lifecycle state", labels=["state"])
+                for name, count in counts.items():
+                    family.add_metric([name], count)
+                yield family
+                yield GaugeMetricFamily(
+                    "alpr_alerts_overdue",
+                    "Alerts whose entering agency's confirmation is past its deadline (10 min / 1 h)",
+                    value=overdue,
+                )
+
+        r.register(ByState())
+
+    def observe(self, before: AlertState | None, record: AlertRaised | AlertEvent, after: AlertState) -> None:
+        """A board listener."""
+        if before is None or not isinstance(record, AlertEvent) or isinstance(record, AlertSighted):
+            return
+        step = after.status if after.status != before.status else type(record).__name__
+        self.step_seconds.labels(step).observe(max(0.0, (record.at - after.raised.raised_at).total_seconds()))
+        if isinstance(record, AlertRejected):
+            self.rejections.labels(record.reason, after.raised.match_kind).inc()
+        elif isinstance(record, AlertDispositioned):
+            self.dispositions.labels(record.disposition).inc()

@@ -46,6 +46,17 @@ def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: flo
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}={raw!r}: use true or false")
+
+
 def _ocr_classes(env: Mapping[str, str]) -> tuple[str, ...]:
     raw = env.get("ALPR_OCR_CLASSES")
     if not raw:
@@ -86,6 +97,12 @@ class Settings:
     max_clock_skew_s: int = 300
     rebalance_timeout_s: int = 3
     max_removal_share: float = 0.2
+    console_host: str = "127.0.0.1"
+    console_port: int = 8080
+    console_users: Path | None = None  # None: <state_dir>/console-users.toml
+    session_hours: int = 8
+    secure_cookies: bool = False
+    webhooks: Path | None = None  # None: no outgoing webhooks (the default)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +132,12 @@ class Settings:
             max_clock_skew_s=_int(env, "ALPR_MAX_CLOCK_SKEW_S", 300, 0),
             rebalance_timeout_s=_int(env, "ALPR_REBALANCE_TIMEOUT_S", 3, 1),
             max_removal_share=_float(env, "ALPR_SYNC_MAX_REMOVAL_SHARE", 0.2, 0.0, 1.0),
+            console_host=env.get("ALPR_CONSOLE_HOST", "127.0.0.1"),
+            console_port=_int(env, "ALPR_CONSOLE_PORT", 8080, 0),
+            console_users=Path(env["ALPR_CONSOLE_USERS"]) if env.get("ALPR_CONSOLE_USERS") else None,
+            session_hours=_int(env, "ALPR_SESSION_HOURS", 8, 1),
+            secure_cookies=_bool(env, "ALPR_SECURE_COOKIES", False),
+            webhooks=Path(env["ALPR_WEBHOOKS"]) if env.get("ALPR_WEBHOOKS") else None,
         )
 
     def with_(self, **changes: Any) -> Settings:
@@ -131,6 +154,10 @@ class Settings:
     @property
     def faust_broker(self) -> str:
         return ";".join(f"kafka://{hp}" for hp in self.bootstrap_servers.split(","))
+
+    @property
+    def console_users_file(self) -> Path:
+        return self.console_users or self.state_dir / "console-users.toml"
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

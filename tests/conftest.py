@@ -68,14 +68,16 @@ def alpr(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.Co
     )
 
 
-class WorkerProcess:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+class AlprProcess:
+    """A long-running ``alpr`` command (the worker, the console) with its output in a log file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, command: str = "worker") -> None:
         self.env = env
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
+            [sys.executable, "-m", "streams.cli", command],
             env=env,
             cwd=ROOT,
             stdout=self._log,

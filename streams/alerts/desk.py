@@ -1,195 +1,199 @@
 """The alert desk: the alerts topic folded into alert states, and people's transitions written back.
 
-Lifecycle events go to the alerts topic on the partition of their AlertRaised, so each
-alert's history stays in order. Validation re-checks the entry against the current hot list
-(issue: alert lifecycle, item 2): an entry removed, expired or stale since the alert refuses the
-validation with "entry no longer active: do not act".
+:class:`AlertBoard` is the fold (plain Python, no Kafka); :class:`AlertDesk` feeds it from the
+alerts topic, once (a CLI command) or continuously (the dispatch console), and writes a person's
+transition after checking it against the board. Lifecycle events go to the alerts topic on the
+partition of their AlertRaised, so each alert's history stays in order. Validation re-checks the
+entry against the current hot list (item 2 of the lifecycle issue): an entry removed, expired or
+stale since the alert refuses the validation with "entry no longer active: do not act".
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import orjson
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.alerts.lifecycle import (
+    ACTIONS,
     Actor,
-    AlertConfirmed,
-    AlertDispositioned,
     AlertEvent,
-    AlertRejected,
-    AlertSighted,
     AlertState,
     AlertStatusValidated,
-    AlertVisuallyVerified,
     TransitionRefused,
     evolve,
 )
 from streams.alerts.model import AlertRaised
-from streams.errors import NotFound
-from streams.hotlists.model import HotlistEntry
+from streams.codec import alert_record_from_dict, dumps, event_to_dict, loads
+from streams.errors import InvalidRecord, NotFound
 from streams.kafka.log import TopicWriter, assign_all, read_to_end, reader
 from streams.matching.matcher import entry_in_force
-from streams.reads.model import Read
 from streams.settings import Settings
 
-__all__ = ["AlertDesk", "event_from_dict", "event_to_dict", "raised_from_dict"]
+__all__ = ["AlertBoard", "AlertDesk", "Listener"]
 
-_EVENTS: dict[str, type[AlertEvent]] = {
-    cls.__name__: cls
-    for cls in (
-        AlertSighted,
-        AlertVisuallyVerified,
-        AlertRejected,
-        AlertStatusValidated,
-        AlertConfirmed,
-        AlertDispositioned,
-    )
-}
-_EXTRA = ("reason", "priority", "confirming_agency", "disposition", "read_id", "camera_id", "lat", "lon")
+log = logging.getLogger(__name__)
+
+#: Called with the state before (None for a new alert), the record applied, and the state after.
+Listener = Callable[[AlertState | None, AlertRaised | AlertEvent, AlertState], None]
 
 
-def raised_from_dict(data: dict[str, Any]) -> AlertRaised:
-    read = Read(
-        read_id=data["read_id"],
-        camera_id=data["camera_id"],
-        captured_at=datetime.fromisoformat(data["captured_at"]),
-        plate=data["plate_read"],
-        plate_state=data["plate_state_read"],
-        confidence=float(data.get("confidence", 0.0)),
-        lat=float(data["lat"]),
-        lon=float(data["lon"]),
-        image_ref=data.get("image_ref"),
-    )
-    entry = HotlistEntry(
-        source=data["source"],
-        entry_id=data["entry_id"],
-        plate=data["plate_listed"],
-        plate_state=data["plate_state_listed"],
-        list_type=data["list_type"],
-        reason=data["reason"],
-        case_number=data["case_number"],
-        ori=data.get("ori"),
-        vehicle=tuple(sorted((data.get("vehicle") or {}).items())),
-    )
-    return AlertRaised(
-        alert_id=data["alert_id"],
-        raised_at=datetime.fromisoformat(data["raised_at"]),
-        read=read,
-        entry=entry,
-        match_kind=data["match_kind"],
-        state_mismatch=bool(data["state_mismatch"]),
-    )
+class AlertBoard:
+    """Every alert's state, the partition its events go to, and each feed's freshness."""
 
+    def __init__(self) -> None:
+        self.states: dict[str, AlertState] = {}
+        self.partitions: dict[str, int] = {}
+        self.source_fresh: dict[str, datetime] = {}
+        self.refused: dict[str, str] = {}  # event id -> why the fold did not take it
+        self.listeners: list[Listener] = []
 
-def event_to_dict(event: AlertEvent) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "event": type(event).__name__,
-        "event_id": event.event_id,
-        "alert_id": event.alert_id,
-        "at": event.at.isoformat(),
-        "by": None if event.by is None else {"user": event.by.user, "badge": event.by.badge},
-        "note": event.note,
-    }
-    for name in _EXTRA:
-        if hasattr(event, name):
-            out[name] = getattr(event, name)
-    if isinstance(event, AlertSighted) and event.captured_at is not None:
-        out["captured_at"] = event.captured_at.isoformat()
-    return out
+    def apply(self, partition: int, value: bytes | None) -> AlertState | None:
+        """One record of the alerts topic; returns the alert's new state (None: nothing changed)."""
+        if value is None:
+            return None
+        try:
+            record = alert_record_from_dict(loads(value))
+        except (InvalidRecord, KeyError, TypeError, ValueError) as exc:
+            log.warning("unreadable record on the alerts topic (partition %d): %s", partition, exc)
+            return None
+        if record is None:
+            return None
+        before = self.states.get(record.alert_id)
+        try:
+            after = evolve(before, record)
+        except TransitionRefused as exc:
+            # An event that raced another person's: the log keeps it, the state does not take it.
+            if isinstance(record, AlertEvent):
+                self.refused[record.event_id] = str(exc)
+            return None
+        if after is before:
+            return None
+        if isinstance(record, AlertRaised):
+            self.partitions.setdefault(record.alert_id, partition)
+        self.states[record.alert_id] = after
+        for listener in self.listeners:
+            listener(before, record, after)
+        return after
 
+    def apply_source(self, value: bytes | None) -> None:
+        """A hot-list source status: when its data was last refreshed (shown on alerts, P4)."""
+        if value is None:
+            return
+        try:
+            status = loads(value)
+            fresh = status.get("fresh_as_of")
+            if fresh:
+                self.source_fresh[str(status["source"])] = datetime.fromisoformat(fresh)
+        except (InvalidRecord, KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("unusable hot-list source status: %s", exc)
 
-def event_from_dict(data: dict[str, Any]) -> AlertEvent:
-    cls = _EVENTS[data["event"]]
-    by = data.get("by")
-    fields: dict[str, Any] = {
-        "event_id": data["event_id"],
-        "alert_id": data["alert_id"],
-        "at": datetime.fromisoformat(data["at"]),
-        "by": None if by is None else Actor(by["user"], by["badge"]),
-        "note": data.get("note", ""),
-    }
-    fields.update({k: data[k] for k in _EXTRA if k in data and k in cls.__dataclass_fields__})
-    if cls is AlertSighted and data.get("captured_at"):
-        fields["captured_at"] = datetime.fromisoformat(data["captured_at"])
-    return cls(**fields)
-
-
-@dataclass
-class Folded:
-    states: dict[str, AlertState]
-    partitions: dict[str, int]
+    def get(self, alert_id: str) -> AlertState:
+        state = self.states.get(alert_id)
+        if state is None:
+            raise NotFound(f"no alert {alert_id}")
+        return state
 
 
 class AlertDesk:
-    """One per command: reads the alerts topic, applies a person's transition, writes it."""
+    """Feeds an :class:`AlertBoard` from Kafka and writes people's transitions.
 
-    def __init__(self, settings: Settings) -> None:
+    ``async with AlertDesk(settings) as desk`` reads the topics to their end; ``follow()`` then
+    keeps the board current (the console runs it as a task).
+    """
+
+    def __init__(self, settings: Settings, board: AlertBoard | None = None) -> None:
         self.settings = settings
         self.topic = settings.topic("alerts")
+        self.sources_topic = settings.topic("hotlist-sources")
+        self.board = board or AlertBoard()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._writer = TopicWriter(settings.bootstrap_servers)
+        self._applied = asyncio.Condition()
+        self.following = False
 
-    async def fold(self) -> Folded:
-        states: dict[str, AlertState] = {}
-        partitions: dict[str, int] = {}
-
-        def apply(tp: TopicPartition, record: Any) -> None:
-            if record.value is None:
-                return
-            data = orjson.loads(record.value)
-            if data.get("event") == "AlertRaised":
-                event: AlertRaised | AlertEvent = raised_from_dict(data)
-                partitions.setdefault(data["alert_id"], tp.partition)
-            elif data.get("event") in _EVENTS:
-                event = event_from_dict(data)
-            else:
-                return
-            try:
-                states[event.alert_id] = evolve(states.get(event.alert_id), event)
-            except TransitionRefused:
-                pass  # an event that raced another: the log keeps it, the state does not take it
-
-        consumer = reader(self.settings.bootstrap_servers)
-        await consumer.start()
+    async def __aenter__(self) -> AlertDesk:
+        self._consumer = reader(self.settings.bootstrap_servers, fetch_max_wait_ms=50)
+        await self._consumer.start()
         try:
-            await assign_all(consumer, self.topic)
-            await read_to_end(consumer, apply)
-        finally:
-            await consumer.stop()
-        return Folded(states, partitions)
+            await self._writer.start()
+            await assign_all(self._consumer, self.topic, self.sources_topic)
+            await read_to_end(self._consumer, self._apply)
+        except BaseException:
+            await self._consumer.stop()
+            await self._writer.stop()
+            raise
+        return self
 
-    async def state(self, alert_id: str) -> AlertState:
-        folded = await self.fold()
-        if alert_id not in folded.states:
-            raise NotFound(f"no alert {alert_id}")
-        return folded.states[alert_id]
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        await self._writer.stop()
+
+    def _apply(self, tp: TopicPartition, record: Any) -> None:
+        if tp.topic == self.sources_topic:
+            self.board.apply_source(record.value)
+        else:
+            self.board.apply(tp.partition, record.value)
+
+    async def follow(self) -> None:
+        """Apply new records as they arrive (within ~50 ms), until cancelled."""
+        assert self._consumer is not None, "use the desk inside 'async with'"  # noqa: S101
+        self.following = True
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=500, max_records=5_000)
+            for tp, records in batch.items():
+                for record in records:
+                    self._apply(tp, record)
+            if batch:
+                async with self._applied:
+                    self._applied.notify_all()
 
     async def transition(
-        self, alert_id: str, kind: type[AlertEvent], by: Actor, now: datetime, **fields: Any
+        self, alert_id: str, action: str, by: Actor, now: datetime, note: str = "", **fields: Any
     ) -> AlertState:
-        """Apply and record a person's transition; raise :class:`TransitionRefused` and write nothing
-        when it does not fit the alert's state (or, for a validation, the current hot list)."""
-        folded = await self.fold()
-        state = folded.states.get(alert_id)
-        if state is None:
-            raise NotFound(f"no alert {alert_id}")
-        event = kind(str(uuid.uuid4()), alert_id, now, by, **fields)
-        after = evolve(state, event)  # refuses out-of-order transitions
+        """Apply and record a person's step; raise :class:`TransitionRefused` and write nothing when it
+        does not fit the alert's state (or, for a validation, the current hot list)."""
+        if action not in ACTIONS:
+            raise TransitionRefused(f"unknown action {action!r}: use one of {', '.join(ACTIONS)}")
+        kind, names = ACTIONS[action]
+        unknown = set(fields) - set(names)
+        if unknown:
+            raise TransitionRefused(f"{action} takes no {', '.join(sorted(unknown))}")
+        state = self.board.get(alert_id)
+        event = kind(str(uuid.uuid4()), alert_id, now, by, note, **fields)
+        after = evolve(state, event)  # refuses out-of-order and incomplete transitions
         if kind is AlertStatusValidated:
             await self._recheck(state, now)
-        writer = TopicWriter(self.settings.bootstrap_servers)
-        await writer.start()
-        try:
-            await writer.write(
-                self.topic, alert_id.encode(), orjson.dumps(event_to_dict(event)), folded.partitions[alert_id]
-            )
-            await writer.flush()
-        finally:
-            await writer.stop()
+        await self._writer.write(
+            self.topic, alert_id.encode(), dumps(event_to_dict(event)), self.board.partitions[alert_id]
+        )
+        await self._writer.flush()
+        if self.following:
+            return await self._settled(event)
         return after
+
+    async def _settled(self, event: AlertEvent, timeout: float = 10.0) -> AlertState:
+        """Wait until the board has folded the written event: another person's step written just
+        before it may have changed the alert, and then the fold refuses this one."""
+
+        def done() -> bool:
+            state = self.board.states[event.alert_id]
+            return event.event_id in state.applied or event.event_id in self.board.refused
+
+        async with self._applied:
+            await asyncio.wait_for(self._applied.wait_for(done), timeout)
+        if event.event_id in self.board.refused:
+            raise TransitionRefused(
+                f"{self.board.refused[event.event_id]} (another user changed the alert first; "
+                "nothing of yours was applied)"
+            )
+        return self.board.states[event.alert_id]
 
     async def _recheck(self, state: AlertState, now: datetime) -> None:
         from streams.hotlists.service import HotlistStore
@@ -197,13 +201,9 @@ class AlertDesk:
         entry = state.raised.entry
         async with HotlistStore(self.settings) as store:
             found = await store.entry(entry.key)
-            status = (await store.source_status()).get(entry.source, {}) if found else {}
-        fresh = status.get("fresh_as_of")
+        fresh = self.board.source_fresh.get(entry.source)
         if found is None or not entry_in_force(
-            found[0],
-            now,
-            self.settings.profile.hotlist_max_staleness_s,
-            datetime.fromisoformat(fresh) if fresh else None,
+            found[0], now, self.settings.profile.hotlist_max_staleness_s, fresh
         ):
             raise TransitionRefused(
                 f"entry {entry.key} is no longer active (removed, expired or not refreshed): do not act. "

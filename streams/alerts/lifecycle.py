@@ -20,6 +20,7 @@ __all__ = [
     "CONFIRMATION_DEADLINES",
     "DISPOSITIONS",
     "REJECTION_REASONS",
+    "STATES",
     "Actor",
     "AlertConfirmed",
     "AlertDispositioned",
@@ -30,8 +31,9 @@ __all__ = [
     "AlertStatusValidated",
     "AlertVisuallyVerified",
     "TransitionRefused",
+    "ACTIONS",
+    "allowed_actions",
     "evolve",
-    "is_sighting",
 ]
 
 UNVERIFIED, TENTATIVE_HIT, LIVE_QUERY, CONFIRMED_HIT = (
@@ -42,6 +44,7 @@ UNVERIFIED, TENTATIVE_HIT, LIVE_QUERY, CONFIRMED_HIT = (
 )
 REJECTED, DISPOSITIONED = "rejected", "dispositioned"
 OPEN = frozenset({UNVERIFIED, TENTATIVE_HIT, LIVE_QUERY, CONFIRMED_HIT})
+STATES = (UNVERIFIED, TENTATIVE_HIT, LIVE_QUERY, CONFIRMED_HIT, REJECTED, DISPOSITIONED)
 
 REJECTION_REASONS = frozenset(
     {
@@ -94,6 +97,8 @@ class AlertSighted(AlertEvent):
     read_id: str = ""
     camera_id: str = ""
     captured_at: datetime | None = None
+    plate: str = ""
+    image_ref: str | None = None
     lat: float = 0.0
     lon: float = 0.0
 
@@ -165,7 +170,6 @@ _NEXT: dict[type[AlertEvent], tuple[frozenset[str], str]] = {
     AlertConfirmed: (frozenset({LIVE_QUERY}), CONFIRMED_HIT),
     AlertRejected: (frozenset({UNVERIFIED, TENTATIVE_HIT, LIVE_QUERY}), REJECTED),
     AlertDispositioned: (frozenset({CONFIRMED_HIT}), DISPOSITIONED),
-    AlertSighted: (OPEN, ""),
 }
 _WHAT = {
     AlertVisuallyVerified: "visually verify",
@@ -173,7 +177,6 @@ _WHAT = {
     AlertConfirmed: "confirm",
     AlertRejected: "reject",
     AlertDispositioned: "record the disposition of",
-    AlertSighted: "add a sighting to",
 }
 
 
@@ -191,22 +194,30 @@ def evolve(state: AlertState | None, event: AlertRaised | AlertEvent) -> AlertSt
         raise TransitionRefused(f"event for alert {event.alert_id} applied to alert {state.alert_id}")
     if event.event_id in state.applied:
         return state
+    if isinstance(event, AlertSighted):
+        # Recorded in any state: a sighting that raced the alert's closing is kept, not lost; it
+        # does not reopen the alert (the worker raises a new alert once it has seen the closing).
+        seen = max(t for t in (state.last_seen, event.captured_at) if t is not None)
+        return replace(
+            state,
+            sightings=(*state.sightings, event),
+            history=(*state.history, event),
+            applied=state.applied | {event.event_id},
+            last_seen=seen,
+        )
     allowed, target = _NEXT[type(event)]
     if state.status not in allowed:
         raise TransitionRefused(
             f"cannot {_WHAT[type(event)]} alert {state.alert_id}: it is {state.status.replace('_', ' ')}"
             f"{_hint(state.status)}"
         )
-    if event.by is None and not isinstance(event, AlertSighted):
+    if event.by is None:
         raise TransitionRefused(f"{type(event).__name__} must say who did it (user and badge)")
-    applied = state.applied | {event.event_id}
-    history = (*state.history, event)
-    if isinstance(event, AlertSighted):
-        seen = max(t for t in (state.last_seen, event.captured_at) if t is not None)
-        return replace(
-            state, sightings=(*state.sightings, event), history=history, applied=applied, last_seen=seen
-        )
-    changes: dict[str, object] = {"status": target, "history": history, "applied": applied}
+    changes: dict[str, object] = {
+        "status": target,
+        "history": (*state.history, event),
+        "applied": state.applied | {event.event_id},
+    }
     if isinstance(event, AlertRejected):
         if event.reason not in REJECTION_REASONS:
             raise TransitionRefused(
@@ -239,7 +250,16 @@ def _hint(status: str) -> str:
     }.get(status, "")
 
 
-def is_sighting(state: AlertState, captured_at: datetime, window: timedelta) -> bool:
-    """Whether a new read of the same plate and entry adds a sighting to this alert instead of
-    raising a new one: the alert is open and was last seen within the window."""
-    return state.is_open and state.last_seen is not None and captured_at - state.last_seen <= window
+#: A person's steps by the name the CLI, the API and the console use, with the fields each takes.
+ACTIONS: dict[str, tuple[type[AlertEvent], tuple[str, ...]]] = {
+    "verify": (AlertVisuallyVerified, ()),
+    "reject": (AlertRejected, ("reason",)),
+    "validate": (AlertStatusValidated, ("priority",)),
+    "confirm": (AlertConfirmed, ("confirming_agency",)),
+    "disposition": (AlertDispositioned, ("disposition",)),
+}
+
+
+def allowed_actions(state: AlertState) -> list[str]:
+    """The steps that fit the alert's current state, in the order a dispatcher takes them."""
+    return [name for name, (kind, _fields) in ACTIONS.items() if state.status in _NEXT[kind][0]]

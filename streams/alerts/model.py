@@ -14,7 +14,7 @@ from streams.hotlists.model import HotlistEntry
 from streams.matching.matcher import OCR_EQUIVALENT, PARTIAL, Match
 from streams.reads.model import Read
 
-__all__ = ["UNVERIFIED", "AlertRaised", "alert_id_for", "raise_alert"]
+__all__ = ["PERSON_LIST_TYPES", "UNVERIFIED", "AlertRaised", "alert_id_for", "raise_alert"]
 
 _ALERT_NAMESPACE = uuid.UUID("3f1c8a52-5e1b-4a0e-9a55-6a1f0c2d7b10")
 #: P8: Alert (not visually verified) -> Tentative Hit -> Live Query Transaction -> Confirmed Hit.
@@ -29,7 +29,7 @@ _OCR_ADVISORY = " Matched through OCR-equivalent characters: compare each charac
 _PARTIAL_ADVISORY = " Partial-plate match: the listed plate is incomplete; many vehicles may fit."
 _STATE_ADVISORY = " The read's state differs from the listed state."
 _PERSON_ADVISORY = " Wanted-person entry: try to match the occupant to the entry's description (P10)."
-_PERSON_TYPES = frozenset({"wanted_person", "missing_person", "protection_order", "amber_alert"})
+PERSON_LIST_TYPES = frozenset({"wanted_person", "missing_person", "protection_order", "amber_alert"})
 
 
 def alert_id_for(read_id: str, entry_key: str) -> str:
@@ -50,7 +50,7 @@ class AlertRaised:
 
     @property
     def occupant_check_required(self) -> bool:
-        return self.entry.list_type in _PERSON_TYPES
+        return self.entry.list_type in PERSON_LIST_TYPES
 
     @property
     def advisory(self) -> str:

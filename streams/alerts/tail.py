@@ -46,7 +46,20 @@ async def follow_topic(
 
 
 def alert_line(alert: dict[str, Any]) -> str:
-    """One console line per alert; says it is unverified (P7)."""
+    """One console line per record of the alerts topic; a new alert says it is unverified (P7)."""
+    event = alert.get("event")
+    if event == "AlertSighted":
+        return (
+            f"  SIGHTED again: {alert.get('plate')} at {alert.get('camera_id')} {alert.get('captured_at')} "
+            f"| alert {alert.get('alert_id')}"
+        )
+    if event != "AlertRaised":
+        by = alert.get("by") or {}
+        detail = alert.get("reason") or alert.get("priority") or alert.get("disposition") or ""
+        return (
+            f"  {str(event).removeprefix('Alert')} by {by.get('user')} ({by.get('badge')}) {detail} "
+            f"| alert {alert.get('alert_id')}"
+        )
     flags = []
     if alert.get("state_mismatch"):
         flags.append("STATE DIFFERS")

@@ -37,6 +37,7 @@ from streams.hotlists.model import (
 from streams.hotlists.records import entry_partition
 from streams.hotlists.sync import REMOVED, Stored, SyncPlan, fingerprint, plan_sync
 from streams.kafka.log import TopicWriter, read_latest
+from streams.matching.normalize import partition_for
 from streams.settings import Settings
 
 __all__ = ["HotlistStore", "ImportReport", "SyncReport"]
@@ -110,7 +111,11 @@ class HotlistStore:
         return out
 
     async def entry(self, key: str) -> tuple[HotlistEntry, int] | None:
-        latest = await read_latest(self.settings.bootstrap_servers, self.hotlist, lambda k: k == key.encode())
+        """The current entry with this key, read from its partition only."""
+        partition = partition_for(key, await self.writer.partition_count(self.hotlist))
+        latest = await read_latest(
+            self.settings.bootstrap_servers, self.hotlist, lambda k: k == key.encode(), partition
+        )
         record = latest.get(key.encode())
         return None if record is None else (entry_from_dict(loads(record.value)), record.partition)
 

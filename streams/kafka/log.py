@@ -74,11 +74,15 @@ class Latest:
 
 
 async def read_latest(
-    bootstrap_servers: str, topic: str, keep: Callable[[bytes], bool] | None = None
+    bootstrap_servers: str,
+    topic: str,
+    keep: Callable[[bytes], bool] | None = None,
+    partition: int | None = None,
 ) -> dict[bytes, Latest]:
     """The latest value of each key of a topic (a compacted topic's state); tombstones delete.
 
-    Reads to the end offsets as of the call. ``keep`` filters keys before values are kept.
+    Reads to the end offsets as of the call. ``keep`` filters keys before values are kept;
+    ``partition`` reads only that partition (where a key's records are, when written by key).
     """
     consumer = reader(bootstrap_servers)
     try:
@@ -97,7 +101,12 @@ async def read_latest(
             state[record.key] = Latest(record.value, tp.partition)
 
     try:
-        await assign_all(consumer, topic)
+        if partition is None:
+            await assign_all(consumer, topic)
+        else:
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
         await read_to_end(consumer, apply)
         return state
     finally:

@@ -29,6 +29,7 @@ __all__ = [
     "confirm",
     "entry_in_force",
     "match",
+    "partial_matches",
     "screen",
 ]
 
@@ -233,12 +234,17 @@ def screen(index: HotlistIndex, read: Read) -> Screened:
     """
     normalized = normalize_plate(read.plate)
     canonical = index.rules.ocr.canonical(normalized)
-    partial = [
+    partial = partial_matches(index, read, canonical)
+    return Screened(read, normalized, canonical, index.bloom_contains(canonical), partial)
+
+
+def partial_matches(index: HotlistIndex, read: Read, canonical: str) -> list[Match]:
+    """The partial-plate patterns in force that the read's canonical plate fits."""
+    return [
         Match(entry, PARTIAL, _state_mismatch(read, entry))
         for entry in index.partial_candidates(canonical)
         if index.in_force(entry, read.captured_at)
     ]
-    return Screened(read, normalized, canonical, index.bloom_contains(canonical), partial)
 
 
 def confirm(index: HotlistIndex, read: Read, normalized: str, canonical: str) -> list[Match]:

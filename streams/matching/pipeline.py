@@ -1,7 +1,9 @@
 """The per-record work of the stream, as plain functions over bytes (no faust, no aiokafka).
 
-:class:`Pipeline` turns one record of the reads topic into rejected records,
-candidates and partial-match alerts, and one candidate into exact alerts.
+:class:`Pipeline` turns one record of the reads topic into rejected records and candidates
+(reads that pass the Bloom screen or fit a partial pattern), and one candidate into alerts or
+sightings of an open alert. Every alert decision about a plate is made on the candidates
+partition that owns its canonical key, so duplicate suppression (P9) sees all reads of the plate.
 Agents only move its output to topics; tests drive it directly.
 """
 
@@ -13,18 +15,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from streams.alerts.model import AlertRaised, raise_alert
+from streams.alerts.lifecycle import AlertSighted
+from streams.alerts.model import AlertRaised, alert_id_for, raise_alert
+from streams.alerts.sightings import SightingWindow, sighting_of
 from streams.codec import (
     alert_to_dict,
     decode_read_record,
     dumps,
+    event_to_dict,
     loads,
     read_from_dict,
     read_to_dict,
     rejected_record,
 )
 from streams.errors import InvalidRecord
-from streams.matching.matcher import HotlistIndex, Match, confirm, screen
+from streams.matching.matcher import HotlistIndex, Match, confirm, partial_matches, screen
 from streams.matching.normalize import partition_for
 from streams.reads.model import Read
 
@@ -41,7 +46,8 @@ class Outcome:
     rejected: list[tuple[bytes | None, bytes, str]] = field(default_factory=list)  # key, value, reason code
     candidates: list[tuple[bytes, int, bytes]] = field(default_factory=list)  # key, partition, value
     alerts: list[tuple[bytes, bytes, AlertRaised]] = field(default_factory=list)  # key, value, alert
-    suppressed: int = 0  # alerts already raised for the same read and entry
+    sightings: list[tuple[bytes, bytes, AlertSighted]] = field(default_factory=list)  # key, value, event
+    suppressed: int = 0  # alerts or sightings already emitted for the same read and entry
 
 
 class RecentIds:
@@ -93,6 +99,7 @@ class Pipeline:
         retention: timedelta,
         max_skew: timedelta,
         clock: Clock,
+        sighting_window: timedelta = timedelta(minutes=5),
         dedup_ttl: timedelta = timedelta(hours=1),
     ) -> None:
         self.index = index
@@ -101,6 +108,7 @@ class Pipeline:
         self.max_skew = max_skew
         self.clock = clock
         self.recent = RecentIds(dedup_ttl)
+        self.open_alerts = SightingWindow(sighting_window)
 
     def _reject(
         self, out: Outcome, error: InvalidRecord, payload: Any, where: tuple[str, int, int], index: int | None
@@ -115,16 +123,30 @@ class Pipeline:
         camera = record["camera_id"]
         out.rejected.append((camera.encode() if camera else None, dumps(record), error.code))
 
-    def _alerts(self, out: Outcome, read: Read, matches: list[Match], now: datetime) -> None:
+    def _alerts(self, out: Outcome, read: Read, canonical: str, matches: list[Match], now: datetime) -> None:
         for found in matches:
-            alert = raise_alert(read, found, now)
-            if not self.recent.add(alert.alert_id, now):
-                out.suppressed += 1
-                continue
-            out.alerts.append((alert.alert_id.encode(), dumps(alert_to_dict(alert)), alert))
+            own_id = alert_id_for(read.read_id, found.entry.key)
+            alert_id = self.open_alerts.route(
+                f"{canonical}\x1f{found.entry.key}", own_id, read.captured_at, now
+            )
+            if alert_id == own_id:
+                if self.recent.add(own_id, now):
+                    alert = raise_alert(read, found, now)
+                    out.alerts.append((own_id.encode(), dumps(alert_to_dict(alert)), alert))
+                    continue
+            else:
+                sighting = sighting_of(alert_id, read, now)
+                if self.recent.add(sighting.event_id, now):
+                    out.sightings.append((alert_id.encode(), dumps(event_to_dict(sighting)), sighting))
+                    continue
+            out.suppressed += 1
+
+    def close_alert(self, alert_id: str) -> None:
+        """A person closed the alert: the plate's next read raises a new one."""
+        self.open_alerts.close(alert_id)
 
     def screen_record(self, payload: bytes | None, where: tuple[str, int, int]) -> Outcome:
-        """One record of the reads topic: reject, screen, forward Bloom positives, raise partial alerts."""
+        """One record of the reads topic: reject, screen, forward Bloom positives and partial fits."""
         out = Outcome()
         now = self.clock()
         try:
@@ -143,8 +165,7 @@ class Pipeline:
                 self._reject(out, exc, read_to_dict(item), where, position)
                 continue
             out.reads += 1
-            self._alerts(out, item, screened.partial, now)
-            if screened.bloom_positive:
+            if screened.bloom_positive or screened.partial:
                 value = dumps(
                     {
                         "canonical": screened.canonical,
@@ -157,7 +178,8 @@ class Pipeline:
         return out
 
     def confirm_record(self, payload: bytes | None, where: tuple[str, int, int]) -> Outcome:
-        """One candidate: the authoritative exact check on the partition that owns its key."""
+        """One candidate, on the partition that owns its plate: the authoritative exact check, the
+        partial patterns, and the decision between a new alert and a sighting of an open one."""
         out = Outcome()
         try:
             data = loads(payload or b"")
@@ -170,5 +192,8 @@ class Pipeline:
             self._reject(out, error, payload or b"", where, None)
             return out
         now = self.clock()
-        self._alerts(out, read, confirm(self.index, read, normalized, canonical), now)
+        matches = partial_matches(self.index, read, canonical) + confirm(
+            self.index, read, normalized, canonical
+        )
+        self._alerts(out, read, canonical, matches, now)
         return out

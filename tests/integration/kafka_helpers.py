@@ -57,7 +57,8 @@ async def wait_for_records(
 
 
 def alerts_for(values: list[dict[str, Any]], read_ids: set[str]) -> list[dict[str, Any]]:
-    return [v for v in values if v.get("read_id") in read_ids]
+    """The alerts raised for these reads (not sightings or other lifecycle events)."""
+    return [v for v in values if v.get("event") == "AlertRaised" and v.get("read_id") in read_ids]
 
 
 async def send_reads(settings: Any, reads: list[dict[str, Any]]) -> None:
@@ -87,21 +88,48 @@ def metric(env: dict[str, str], name: str, labels: str = "") -> float | None:
     return None
 
 
-@contextlib.contextmanager
-def running_worker(broker: Any, root: Any) -> Iterator[tuple[dict[str, str], Any, Any]]:
-    """Fresh topics and a real worker process on them, ready (metrics answer) before use."""
-    from streams.kafka.topics import create_topics
-    from tests.conftest import WorkerProcess, make_env, settings_of, wait_for
+CONSOLE_USER = ("lee", "correct-horse-battery", "Dispatcher Lee", "D-101")
 
-    env = make_env(broker, root)
+
+def console_up(env: dict[str, str]) -> bool:
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{env['ALPR_CONSOLE_PORT']}/healthz", timeout=2
+        ) as resp:
+            return bool(json.loads(resp.read())["following"])
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def running_worker(
+    broker: Any, root: Any, *, console: bool = False, **extra_env: str
+) -> Iterator[tuple[dict[str, str], Any, Any]]:
+    """Fresh topics and a real worker process on them, ready (metrics answer) before use; with
+    ``console``, also the console process, with one user (:data:`CONSOLE_USER`)."""
+    from streams.console.auth import add_user
+    from streams.kafka.broker import free_port
+    from streams.kafka.topics import create_topics
+    from tests.conftest import AlprProcess, make_env, settings_of, wait_for
+
+    env = make_env(broker, root, ALPR_CONSOLE_PORT=str(free_port()), **extra_env)
     settings = settings_of(env)
     asyncio.run(create_topics(settings))
-    process = WorkerProcess(env, root / "worker.log")
+    processes = [AlprProcess(env, root / "worker.log")]
     try:
+        if console:
+            name, password, display, badge = CONSOLE_USER
+            add_user(settings.console_users_file, name, password, badge=badge, agency="SJPD", display=display)
+            processes.append(AlprProcess(env, root / "console.log", "console"))
+            wait_for(lambda: console_up(env), 60, "the console")
         wait_for(lambda: metric(env, "alpr_active_entries") is not None, 60, "the worker's metrics")
         yield env, settings, root
     finally:
-        process.stop()
+        for process in processes:
+            process.stop()
 
 
 async def assert_no_alert(settings: Any, silent: tuple[str, str], probe: tuple[str, str]) -> None:

@@ -18,7 +18,7 @@ from streams.codec import entry_to_dict
 from streams.hotlists.model import Person
 from streams.hotlists.service import HotlistStore
 from streams.kafka.topics import create_topics
-from tests.conftest import WorkerProcess, alpr, make_env, settings_of, wait_for
+from tests.conftest import AlprProcess, alpr, make_env, settings_of, wait_for
 from tests.factories import local_entry, make_entry, read_dict
 from tests.integration.kafka_helpers import (
     alerts_for,
@@ -66,7 +66,7 @@ def stream(broker, tmp_path_factory):
                 await store.approve(entry.key, LIEUTENANT, NOW)
 
     asyncio.run(setup())
-    worker = WorkerProcess(env, root / "worker.log")
+    worker = AlprProcess(env, root / "worker.log")
     yield env, settings, worker, root
     worker.stop()
 

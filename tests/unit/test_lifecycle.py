@@ -16,8 +16,8 @@ from streams.alerts.lifecycle import (
     AlertStatusValidated,
     AlertVisuallyVerified,
     TransitionRefused,
+    allowed_actions,
     evolve,
-    is_sighting,
 )
 from streams.alerts.model import raise_alert
 from streams.matching.matcher import match
@@ -46,7 +46,10 @@ DISPOSE = (
     AlertDispositioned,
     {"disposition": "arrest", "note": "stopped at Curtner/Malone, driver arrested for 211"},
 )
-SIGHT = (AlertSighted, {"by": None, "captured_at": NOW + timedelta(minutes=1)})
+SIGHT = (
+    AlertSighted,
+    {"by": None, "captured_at": NOW + timedelta(minutes=1), "plate": "7ABC123", "image_ref": "img/2"},
+)
 
 
 def state_after(*steps):
@@ -76,8 +79,8 @@ PATHS = {
     "tentative_hit": ((VERIFY,), [VALIDATE, REJECT, SIGHT]),
     "live_query": ((VERIFY, VALIDATE), [CONFIRM, REJECT, SIGHT]),
     "confirmed_hit": ((VERIFY, VALIDATE, CONFIRM), [DISPOSE, SIGHT]),
-    "rejected": ((REJECT,), []),
-    "dispositioned": ((VERIFY, VALIDATE, CONFIRM, DISPOSE), []),
+    "rejected": ((REJECT,), [SIGHT]),  # a sighting that raced the closing is kept, not lost
+    "dispositioned": ((VERIFY, VALIDATE, CONFIRM, DISPOSE), [SIGHT]),
 }
 ALL = [VERIFY, VALIDATE, CONFIRM, REJECT, DISPOSE, SIGHT]
 
@@ -96,6 +99,8 @@ def test_every_transition(status, step) -> None:
     if _key(step) in allowed_names:
         after = evolve(state, ev(step[0], alert, **step[1]))
         assert after is not state
+        if step is SIGHT:
+            assert after.status == status and len(after.sightings) == 1  # a sighting never reopens
     else:
         with pytest.raises(TransitionRefused) as info:
             evolve(state, ev(step[0], alert, **step[1]))
@@ -173,23 +178,32 @@ def test_confirmation_clock_urgent_and_routine() -> None:
     assert state.time_left(NOW) is None  # no clock before the entry is validated
 
 
-def test_sightings_within_the_window_p9() -> None:
+def test_sightings_extend_last_seen_p9() -> None:
     alert, state = state_after()
-    window = timedelta(minutes=5)
-    assert is_sighting(state, NOW + timedelta(minutes=4), window)
-    assert not is_sighting(state, NOW + timedelta(minutes=6), window)
     seen = evolve(
         state, ev(AlertSighted, alert, by=None, camera_id="cam-2", captured_at=NOW + timedelta(minutes=4))
     )
     assert len(seen.sightings) == 1 and seen.last_seen == NOW + timedelta(minutes=4)
-    assert is_sighting(seen, NOW + timedelta(minutes=8), window)  # the window runs from the last sighting
-    _, rejected = state_after(REJECT)
-    assert not is_sighting(rejected, NOW + timedelta(minutes=1), window)  # a closed alert takes no sightings
+    assert seen.status == "unverified"
+
+
+def test_allowed_actions_follow_the_state() -> None:
+    for status, (path, allowed) in PATHS.items():
+        _, state = state_after(*path)
+        expected = {
+            "VisuallyVerified": "verify",
+            "Rejected": "reject",
+            "StatusValidated": "validate",
+            "Confirmed": "confirm",
+            "Dispositioned": "disposition",
+        }
+        names = {expected[_key(s).removeprefix("Alert")] for s in allowed if s is not SIGHT}
+        assert set(allowed_actions(state)) == names, status
 
 
 def test_events_and_raised_alerts_survive_the_wire() -> None:
-    from streams.alerts.desk import event_from_dict, event_to_dict, raised_from_dict
-    from streams.codec import alert_to_dict
+    from streams.codec import alert_from_dict as raised_from_dict
+    from streams.codec import alert_to_dict, event_from_dict, event_to_dict
     from tests.unit.test_schemas import validator
 
     alert = raised()

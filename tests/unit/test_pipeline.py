@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from streams.codec import dumps
 from streams.matching.normalize import partition_for
-from streams.matching.pipeline import Pipeline, RecentIds
+from streams.matching.pipeline import Outcome, Pipeline, RecentIds
 from tests.factories import NOW, local_entry, make_entry, make_index, read_dict
 
 WHERE = ("alpr.reads", 3, 41)
@@ -50,19 +50,72 @@ def test_candidate_confirmed_into_one_alert() -> None:
     assert "extra care" in record["advisory"]
 
 
-def test_partial_alert_is_raised_at_the_screen() -> None:
-    out = pipeline(local_entry(plate="7GH?25X")).screen_record(dumps(read_dict(plate="7GHK25X")), WHERE)
-    [(_, value, _)] = out.alerts
+def screened_and_confirmed(p: Pipeline, read: dict) -> Outcome:
+    """A read through both agents' work: the screen, then the confirm of each candidate it forwards."""
+    out = Outcome()
+    for _key, _partition, candidate in p.screen_record(dumps(read), WHERE).candidates:
+        confirmed = p.confirm_record(candidate, ("alpr.candidates", 0, 0))
+        out.alerts += confirmed.alerts
+        out.sightings += confirmed.sightings
+        out.suppressed += confirmed.suppressed
+    return out
+
+
+def test_partial_fits_are_forwarded_and_alerted_at_the_confirm() -> None:
+    p = pipeline(local_entry(plate="7GH?25X"))
+    screened = p.screen_record(dumps(read_dict(plate="7GHK25X")), WHERE)
+    assert screened.alerts == [] and len(screened.candidates) == 1  # decided where the plate is owned
+    [(_, value, _)] = screened_and_confirmed(p, read_dict(plate="7GHK25X")).alerts
     assert json.loads(value)["match_kind"] == "partial"
 
 
 def test_same_read_twice_raises_one_alert() -> None:
     p = pipeline(local_entry(plate="7GH*"))
-    record = dumps(read_dict(read_id="dup", plate="7GH123"))
-    first = p.screen_record(record, WHERE)
-    second = p.screen_record(record, WHERE)
+    record = read_dict(read_id="dup", plate="7GH123")
+    first = screened_and_confirmed(p, record)
+    second = screened_and_confirmed(p, record)
     assert len(first.alerts) == 1
-    assert second.alerts == [] and second.suppressed == 1
+    assert second.alerts == [] and second.sightings == [] and second.suppressed == 1
+
+
+def test_the_same_plate_again_within_the_window_is_a_sighting_p9() -> None:
+    p = pipeline(make_entry(plate="7ABC123", entry_id="V1"), now=NOW + timedelta(minutes=10))
+    first = screened_and_confirmed(p, read_dict(read_id="r1", camera_id="curtner-monterey", captured_at=NOW))
+    [(_, _, alert)] = first.alerts
+    later = NOW + timedelta(minutes=4)
+    again = screened_and_confirmed(
+        p, read_dict(read_id="r2", plate="7ABCI23", camera_id="curtner-malone", captured_at=later)
+    )
+    assert again.alerts == []
+    [(key, value, sighting)] = again.sightings
+    assert key == alert.alert_id.encode() and sighting.alert_id == alert.alert_id
+    assert json.loads(value)["event"] == "AlertSighted" and sighting.camera_id == "curtner-malone"
+    # the window runs from the last sighting: 8 minutes after the first read is still the same alert
+    third = screened_and_confirmed(p, read_dict(read_id="r3", captured_at=NOW + timedelta(minutes=8)))
+    assert [s.alert_id for _, _, s in third.sightings] == [alert.alert_id]
+    # the same sighting delivered twice is added once
+    assert screened_and_confirmed(
+        p, read_dict(read_id="r3", captured_at=NOW + timedelta(minutes=8))
+    ).suppressed
+
+
+def test_after_the_window_or_a_closing_the_plate_raises_a_new_alert() -> None:
+    p = pipeline(make_entry(plate="7ABC123", entry_id="V1"), now=NOW + timedelta(minutes=10))
+    [(_, _, first)] = screened_and_confirmed(p, read_dict(read_id="r1", captured_at=NOW)).alerts
+    late = screened_and_confirmed(p, read_dict(read_id="r2", captured_at=NOW + timedelta(minutes=6)))
+    [(_, _, second)] = late.alerts
+    assert second.alert_id != first.alert_id
+    p.close_alert(second.alert_id)  # a dispatcher rejected it as a misread
+    reopened = screened_and_confirmed(p, read_dict(read_id="r3", captured_at=NOW + timedelta(minutes=7)))
+    assert len(reopened.alerts) == 1 and reopened.sightings == []
+
+
+def test_another_entry_or_another_plate_is_not_a_sighting() -> None:
+    p = pipeline(local_entry(plate="7GH*", entry_id="P1"), make_entry(plate="7GH123", entry_id="V1"))
+    both = screened_and_confirmed(p, read_dict(read_id="r1", plate="7GH123"))
+    assert {a.entry.entry_id for _, _, a in both.alerts} == {"P1", "V1"}
+    other_plate = screened_and_confirmed(p, read_dict(read_id="r2", plate="7GH999"))
+    assert [a.entry.entry_id for _, _, a in other_plate.alerts] == ["P1"]
 
 
 def test_a_bad_read_is_rejected_and_the_rest_of_the_batch_processed() -> None:

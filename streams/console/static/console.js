@@ -1,0 +1,240 @@
+"use strict";
+// The dispatch console: a live queue pushed by the server (server-sent events), the alert view,
+// and one form per step the alert's state allows. All data is set as text, never as HTML.
+
+const ACTION_TEXT = {
+  verify: "Visually verified (Tentative Hit)",
+  validate: "Entry validated active (Live Query)",
+  confirm: "Confirmed by entering agency (Confirmed Hit)",
+  disposition: "Record disposition",
+  reject: "Reject alert",
+};
+const STATUS_TEXT = {
+  unverified: "Alert: not visually verified",
+  tentative_hit: "Tentative Hit",
+  live_query: "Live Query: awaiting the entering agency",
+  confirmed_hit: "Confirmed Hit",
+  rejected: "Rejected",
+  dispositioned: "Dispositioned",
+};
+
+const alerts = new Map(); // alert id -> summary, with .received (ms) for the clock
+let selected = null;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function secondsLeft(summary) {
+  if (summary.seconds_left === null || summary.seconds_left === undefined) return null;
+  return summary.seconds_left - (Date.now() - summary.received) / 1000;
+}
+
+function clockText(left) {
+  if (left === null) return "";
+  if (left < 0) return "OVERDUE by " + formatDuration(-left);
+  return formatDuration(left) + " left to confirm";
+}
+
+function formatDuration(seconds) {
+  const s = Math.floor(seconds);
+  const m = Math.floor(s / 60);
+  return m + ":" + String(s % 60).padStart(2, "0");
+}
+
+function sortKey(a) {
+  const left = secondsLeft(a);
+  return [left !== null && left < 0 ? 0 : 1, left === null ? Infinity : left, a.urgency, -Date.parse(a.raised_at)];
+}
+
+function compare(a, b) {
+  const ka = sortKey(a), kb = sortKey(b);
+  for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return ka[i] < kb[i] ? -1 : 1;
+  return 0;
+}
+
+function renderQueue() {
+  const list = document.getElementById("queue");
+  const open = [...alerts.values()].filter((a) => a.open).sort(compare);
+  list.replaceChildren(
+    ...open.map((a) => {
+      const left = secondsLeft(a);
+      const row = el(
+        "li",
+        {
+          class: "alert-row urgency-" + a.urgency + (left !== null && left < 0 ? " overdue" : "") +
+            (a.alert_id === selected ? " selected" : ""),
+          "data-alert-id": a.alert_id,
+          "data-status": a.status,
+        },
+        el("div", {class: "plate", text: a.plate_read + " " + (a.plate_state_read || "")}),
+        el("div", {class: "meta", text: a.list_type.replace(/_/g, " ") + " · " + a.reason}),
+        el("div", {class: "meta", text: a.match_notes.join(" · ")}),
+        el("div", {class: "meta", text: a.camera_id + " · " + new Date(a.captured_at).toLocaleTimeString() +
+          (a.sightings ? " · " + a.sightings + " more sighting(s)" : "")}),
+        el("div", {class: "meta status-text", text: STATUS_TEXT[a.status] || a.status}),
+        el("div", {class: "clock" + (left !== null && left < 0 ? " overdue" : ""), text: clockText(left)}),
+      );
+      row.addEventListener("click", () => select(a.alert_id));
+      return row;
+    }),
+  );
+  document.getElementById("queue-count").textContent = String(open.length);
+  document.getElementById("queue-empty").hidden = open.length > 0;
+}
+
+function rows(table, pairs) {
+  table.querySelector("tbody").replaceChildren(
+    ...pairs.filter(([, v]) => v !== null && v !== undefined && v !== "")
+      .map(([k, v]) => el("tr", {}, el("th", {text: k}), el("td", {text: String(v)}))),
+  );
+}
+
+function field(label, input) {
+  return el("label", {}, label, input);
+}
+
+function select_(name, options) {
+  return el("select", {name}, ...options.map((o) => el("option", {value: o, text: o.replace(/_/g, " ")})));
+}
+
+function actionForm(detail, action) {
+  const form = el("form", {"data-action": action, id: "form-" + action});
+  const choices = detail.choices;
+  if (action === "reject") form.append(field("Reason", select_("reason", choices.reason)));
+  if (action === "validate") form.append(field("Confirmation priority", select_("priority", choices.priority)));
+  if (action === "confirm") form.append(field("Confirming agency (ORI)", el("input", {name: "confirming_agency"})));
+  if (action === "disposition") form.append(field("Disposition", select_("disposition", choices.disposition)));
+  form.append(field(action === "disposition" ? "What happened (required)" : "Note", el("input", {name: "note", size: "40"})));
+  form.append(el("button", {type: "submit", id: "action-" + action, text: ACTION_TEXT[action] || action}));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const body = {action};
+    for (const input of form.querySelectorAll("input, select")) body[input.name] = input.value;
+    submit(detail.alert_id, body);
+  });
+  return form;
+}
+
+function showMessage(text, kind) {
+  const message = document.getElementById("message");
+  message.textContent = text;
+  message.className = kind;
+}
+
+async function submit(alertId, body) {
+  const response = await fetch("/api/alerts/" + encodeURIComponent(alertId) + "/transitions", {
+    method: "POST",
+    headers: {"Content-Type": "application/json"},
+    body: JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({error: response.statusText}));
+  if (response.status === 401) return window.location.assign("/login");
+  if (response.ok) {
+    renderDetail(data);
+    showMessage("Recorded: " + (STATUS_TEXT[data.status] || data.status), "ok");
+  } else {
+    showMessage("Refused: " + data.error, "error");
+    await select(alertId, false); // show the alert as it is: unchanged
+  }
+}
+
+function renderDetail(d) {
+  document.getElementById("detail").hidden = false;
+  document.getElementById("detail").setAttribute("data-alert-id", d.alert_id);
+  document.getElementById("detail").setAttribute("data-status", d.status);
+  document.getElementById("p7-banner").textContent = d.banner;
+  const reminder = document.getElementById("occupant-reminder");
+  reminder.hidden = !d.occupant_reminder;
+  reminder.textContent = d.occupant_reminder || "";
+  document.getElementById("d-plate").textContent = d.read.plate + " " + (d.read.plate_state || "");
+  document.getElementById("d-status").textContent = STATUS_TEXT[d.status] || d.status;
+  document.getElementById("d-notes").replaceChildren(...d.match_notes.map((n) => el("li", {text: n})));
+  document.getElementById("d-advisory").textContent = d.advisory;
+  rows(document.getElementById("d-read"), [
+    ["Plate read", d.read.plate], ["State", d.read.plate_state], ["Confidence", d.read.confidence],
+    ["Image", d.read.image_ref], ["Camera", d.read.camera_id], ["Location", d.read.lat + ", " + d.read.lon],
+    ["Captured", new Date(d.read.captured_at).toLocaleString()],
+  ]);
+  rows(document.getElementById("d-entry"), [
+    ["List", d.entry.list_type.replace(/_/g, " ")], ["Reason", d.entry.reason], ["Plate listed", d.entry.plate],
+    ["State", d.entry.plate_state], ["Case number", d.entry.case_number],
+    ["Entering agency", d.entry.entering_agency], ["Source", d.entry.source + " " + d.entry.entry_id],
+    ...Object.entries(d.entry.vehicle || {}).map(([k, v]) => ["Vehicle " + k, v]),
+  ]);
+  document.getElementById("actions").replaceChildren(...d.actions.map((a) => actionForm(d, a)));
+  document.getElementById("d-history").replaceChildren(
+    ...d.history.map((e) => el("li", {text: new Date(e.at).toLocaleString() + " " + e.event.replace(/^Alert/, "") +
+      (e.by ? " by " + e.by.user + " (" + e.by.badge + ")" : "") +
+      [e.reason, e.priority, e.confirming_agency, e.disposition].filter(Boolean).map((x) => " · " + x).join("") +
+      (e.note ? " · " + e.note : "")})),
+  );
+  document.getElementById("d-sightings").replaceChildren(
+    ...d.sighting_list.map((e) => el("li", {text: "observed at " + e.camera_id + " " +
+      new Date(e.captured_at).toLocaleString() + " (" + e.plate + ")"})),
+  );
+  d.received = Date.now();
+  alerts.set(d.alert_id, {...(alerts.get(d.alert_id) || {}), ...d});
+  renderClock();
+  renderQueue();
+}
+
+function renderClock() {
+  const d = selected && alerts.get(selected);
+  const clock = document.getElementById("d-clock");
+  const left = d ? secondsLeft(d) : null;
+  clock.textContent = clockText(left);
+  clock.className = left !== null && left < 0 ? "overdue" : "";
+}
+
+async function select(alertId, clearMessage = true) {
+  selected = alertId;
+  if (clearMessage) showMessage("", "");
+  const response = await fetch("/api/alerts/" + encodeURIComponent(alertId));
+  if (response.status === 401) return window.location.assign("/login");
+  if (response.ok) renderDetail(await response.json());
+}
+
+function connect() {
+  const status = document.getElementById("live-status");
+  const source = new EventSource("/api/events");
+  source.addEventListener("open", () => { status.textContent = "live"; status.className = "status online"; });
+  source.addEventListener("error", () => { status.textContent = "reconnecting…"; status.className = "status offline"; });
+  source.addEventListener("snapshot", (event) => {
+    const data = JSON.parse(event.data);
+    alerts.clear();
+    for (const a of data.alerts) alerts.set(a.alert_id, {...a, received: Date.now()});
+    renderQueue();
+  });
+  source.addEventListener("alert", (event) => {
+    const a = JSON.parse(event.data);
+    alerts.set(a.alert_id, {...(alerts.get(a.alert_id) || {}), ...a, received: Date.now()});
+    renderQueue();
+    if (a.alert_id === selected) select(selected, false);
+  });
+}
+
+async function start() {
+  const me = await fetch("/api/me");
+  if (!me.ok) return window.location.assign("/login");
+  const user = await me.json();
+  document.getElementById("who").textContent = user.display + " · " + user.badge + " · " + user.agency;
+  document.getElementById("sign-out").addEventListener("click", async () => {
+    await fetch("/api/session", {method: "DELETE", headers: {"Content-Type": "application/json"}});
+    window.location.assign("/login");
+  });
+  connect();
+  setInterval(() => {
+    if ([...alerts.values()].some((a) => a.open && a.seconds_left !== null)) renderQueue();
+    renderClock();
+  }, 1000);
+}
+
+start();

@@ -1,0 +1,151 @@
+"""What the console and the CAD API show of an alert: plain dicts from an :class:`AlertState`.
+
+One shape for the live queue, the alert view, the JSON API and the webhook, so a CAD system and
+a dispatcher see the same thing. The match is said plainly (P7: an alert alone is not grounds for
+a stop; OCR-equivalent and partial matches need extra care; P10: match the occupant).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from streams.alerts.lifecycle import (
+    CONFIRMATION_DEADLINES,
+    DISPOSITIONS,
+    REJECTION_REASONS,
+    AlertEvent,
+    AlertSighted,
+    AlertState,
+    allowed_actions,
+)
+from streams.alerts.model import PERSON_LIST_TYPES
+from streams.codec import event_to_dict
+from streams.matching.matcher import EXACT, OCR_EQUIVALENT, PARTIAL
+
+__all__ = ["BANNER", "alert_detail", "alert_summary", "queue_key"]
+
+BANNER = "An alert alone is not grounds for a stop"  # P7
+OCCUPANT_REMINDER = (
+    "Wanted-person entry: before acting, try to match the occupant to the entry's description (P10)."
+)
+_KIND_TEXT = {
+    EXACT: "Exact match",
+    OCR_EQUIVALENT: "OCR-equivalent match: characters that cameras confuse differ; compare each one",
+    PARTIAL: "Partial-plate match: the listed plate is incomplete; many vehicles may fit",
+}
+_URGENCY = {"amber_alert": 0, "missing_person": 0, "wanted_person": 0, "protection_order": 1}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def match_notes(
+    state: AlertState, fresh_at: datetime | None, max_staleness: timedelta, now: datetime
+) -> list[str]:
+    """The match, said plainly: kind, state mismatch, and a source that has gone stale since (P4)."""
+    raised = state.raised
+    notes = [_KIND_TEXT.get(raised.match_kind, raised.match_kind)]
+    if raised.state_mismatch:
+        notes.append(
+            f"State mismatch: read {raised.read.plate_state or '?'}, listed {raised.entry.plate_state or '?'}"
+        )
+    if fresh_at is None or now - fresh_at > max_staleness:
+        age = "never refreshed" if fresh_at is None else f"last refreshed {fresh_at.isoformat()}"
+        notes.append(f"Stale source: {raised.entry.source} {age}; confirm the entry before acting (P4)")
+    return notes
+
+
+def alert_summary(
+    state: AlertState, now: datetime, fresh_at: datetime | None, max_staleness: timedelta
+) -> dict[str, Any]:
+    """One row of the live queue."""
+    raised, read, entry = state.raised, state.raised.read, state.raised.entry
+    left = state.time_left(now)
+    return {
+        "alert_id": state.alert_id,
+        "status": state.status,
+        "open": state.is_open,
+        "raised_at": raised.raised_at.isoformat(),
+        "last_seen": _iso(state.last_seen),
+        "plate_read": read.plate,
+        "plate_state_read": read.plate_state,
+        "plate_listed": entry.plate,
+        "list_type": entry.list_type,
+        "reason": entry.reason,
+        "camera_id": read.camera_id,
+        "captured_at": read.captured_at.isoformat(),
+        "match_kind": raised.match_kind,
+        "state_mismatch": raised.state_mismatch,
+        "match_notes": match_notes(state, fresh_at, max_staleness, now),
+        "sightings": len(state.sightings),
+        "urgency": _URGENCY.get(entry.list_type, 2),
+        "confirmation_deadline": _iso(state.confirmation_deadline),
+        "seconds_left": None if left is None else left.total_seconds(),
+        "overdue": state.overdue(now),
+        "actions": allowed_actions(state),
+    }
+
+
+def _event(event: AlertEvent) -> dict[str, Any]:
+    out = event_to_dict(event)
+    out.pop("alert_id", None)
+    return out
+
+
+def alert_detail(
+    state: AlertState, now: datetime, fresh_at: datetime | None, max_staleness: timedelta
+) -> dict[str, Any]:
+    """The alert view: the read, the matching entry, the match, its history and sightings."""
+    raised, read, entry = state.raised, state.raised.read, state.raised.entry
+    return {
+        **alert_summary(state, now, fresh_at, max_staleness),
+        "banner": BANNER,
+        "advisory": raised.advisory,
+        "occupant_reminder": OCCUPANT_REMINDER if entry.list_type in PERSON_LIST_TYPES else None,
+        "read": {
+            "read_id": read.read_id,
+            "plate": read.plate,
+            "plate_state": read.plate_state,
+            "confidence": read.confidence,
+            "image_ref": read.image_ref,
+            "camera_id": read.camera_id,
+            "lat": read.lat,
+            "lon": read.lon,
+            "captured_at": read.captured_at.isoformat(),
+        },
+        "entry": {
+            "key": entry.key,
+            "source": entry.source,
+            "entry_id": entry.entry_id,
+            "plate": entry.plate,
+            "plate_state": entry.plate_state,
+            "list_type": entry.list_type,
+            "reason": entry.reason,
+            "case_number": entry.case_number,
+            "entering_agency": entry.ori,
+            "vehicle": dict(entry.vehicle),
+        },
+        "rejection": state.rejection,
+        "disposition": state.disposition,
+        "history": [_event(e) for e in state.history if not isinstance(e, AlertSighted)],
+        "sighting_list": [_event(e) for e in state.sightings],
+        "choices": {
+            "reason": sorted(REJECTION_REASONS),
+            "priority": list(CONFIRMATION_DEADLINES),
+            "disposition": sorted(DISPOSITIONS),
+        },
+    }
+
+
+def queue_key(summary: dict[str, Any]) -> tuple[Any, ...]:
+    """Most urgent first: overdue, then the nearest confirmation deadline, then person and AMBER
+    entries, then the newest."""
+    left = summary["seconds_left"]
+    return (
+        not summary["overdue"],
+        float("inf") if left is None else left,
+        summary["urgency"],
+        -datetime.fromisoformat(summary["raised_at"]).timestamp(),
+    )
