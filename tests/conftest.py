@@ -37,6 +37,7 @@ def make_env(broker: EmbeddedBroker, state_root: Path, **extra: str) -> dict[str
         ALPR_APP_ID=f"alpr-test-{tag}",
         ALPR_STATE_DIR=str(state_root / f"state-{tag}"),
         ALPR_METRICS_PORT=str(free_port()),
+        ALPR_CONSOLE_PORT=str(free_port()),
         ALPR_LOG_LEVEL="info",
     )
     env.update(extra)

@@ -31,6 +31,7 @@ from streams.alerts.lifecycle import (
 from streams.alerts.model import AlertRaised
 from streams.codec import alert_record_from_dict, dumps, event_to_dict, loads
 from streams.errors import InvalidRecord, NotFound
+from streams.hotlists.records import source_freshness
 from streams.kafka.log import TopicWriter, assign_all, read_to_end, reader
 from streams.matching.matcher import entry_in_force
 from streams.settings import Settings
@@ -83,15 +84,9 @@ class AlertBoard:
 
     def apply_source(self, value: bytes | None) -> None:
         """A hot-list source status: when its data was last refreshed (shown on alerts, P4)."""
-        if value is None:
-            return
-        try:
-            status = loads(value)
-            fresh = status.get("fresh_as_of")
-            if fresh:
-                self.source_fresh[str(status["source"])] = datetime.fromisoformat(fresh)
-        except (InvalidRecord, KeyError, TypeError, ValueError, AttributeError) as exc:
-            log.warning("unusable hot-list source status: %s", exc)
+        found = source_freshness(value)
+        if found is not None:
+            self.source_fresh[found[0]] = found[1]
 
     def get(self, alert_id: str) -> AlertState:
         state = self.states.get(alert_id)

@@ -46,26 +46,23 @@ REJECTED, DISPOSITIONED = "rejected", "dispositioned"
 OPEN = frozenset({UNVERIFIED, TENTATIVE_HIT, LIVE_QUERY, CONFIRMED_HIT})
 STATES = (UNVERIFIED, TENTATIVE_HIT, LIVE_QUERY, CONFIRMED_HIT, REJECTED, DISPOSITIONED)
 
-REJECTION_REASONS = frozenset(
-    {
-        "misread",
-        "wrong_state",
-        "not_the_vehicle",
-        "entry_no_longer_active",
-        "not_confirmed_by_agency",
-        "other",
-    }
+#: In the order a form offers them (the most common first).
+REJECTION_REASONS = (
+    "misread",
+    "wrong_state",
+    "not_the_vehicle",
+    "entry_no_longer_active",
+    "not_confirmed_by_agency",
+    "other",
 )
-DISPOSITIONS = frozenset(
-    {
-        "arrest",
-        "citation",
-        "vehicle_recovered",
-        "contact_without_action",
-        "unfounded",
-        "unable_to_locate",
-        "other",
-    }
+DISPOSITIONS = (
+    "arrest",
+    "citation",
+    "vehicle_recovered",
+    "contact_without_action",
+    "unfounded",
+    "unable_to_locate",
+    "other",
 )
 #: NCIC hit confirmation: the entering agency answers within 10 minutes (urgent) or 1 hour (routine).
 CONFIRMATION_DEADLINES = {"urgent": timedelta(minutes=10), "routine": timedelta(hours=1)}
@@ -221,7 +218,7 @@ def evolve(state: AlertState | None, event: AlertRaised | AlertEvent) -> AlertSt
     if isinstance(event, AlertRejected):
         if event.reason not in REJECTION_REASONS:
             raise TransitionRefused(
-                f"rejection reason {event.reason!r}: use one of {sorted(REJECTION_REASONS)}"
+                f"rejection reason {event.reason!r}: use one of {', '.join(REJECTION_REASONS)}"
             )
         changes["rejection"] = event.reason
     elif isinstance(event, AlertStatusValidated):
@@ -233,7 +230,9 @@ def evolve(state: AlertState | None, event: AlertRaised | AlertEvent) -> AlertSt
             raise TransitionRefused("a confirmation names the confirming agency (its ORI)")
     elif isinstance(event, AlertDispositioned):
         if event.disposition not in DISPOSITIONS:
-            raise TransitionRefused(f"disposition {event.disposition!r}: use one of {sorted(DISPOSITIONS)}")
+            raise TransitionRefused(
+                f"disposition {event.disposition!r}: use one of {', '.join(DISPOSITIONS)}"
+            )
         if not event.note.strip():
             raise TransitionRefused("a disposition needs a note saying what happened (P9)")
         changes["disposition"] = event.disposition
@@ -253,10 +252,10 @@ def _hint(status: str) -> str:
 #: A person's steps by the name the CLI, the API and the console use, with the fields each takes.
 ACTIONS: dict[str, tuple[type[AlertEvent], tuple[str, ...]]] = {
     "verify": (AlertVisuallyVerified, ()),
-    "reject": (AlertRejected, ("reason",)),
     "validate": (AlertStatusValidated, ("priority",)),
     "confirm": (AlertConfirmed, ("confirming_agency",)),
     "disposition": (AlertDispositioned, ("disposition",)),
+    "reject": (AlertRejected, ("reason",)),
 }
 
 

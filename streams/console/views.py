@@ -132,9 +132,9 @@ def alert_detail(
         "history": [_event(e) for e in state.history if not isinstance(e, AlertSighted)],
         "sighting_list": [_event(e) for e in state.sightings],
         "choices": {
-            "reason": sorted(REJECTION_REASONS),
+            "reason": list(REJECTION_REASONS),
             "priority": list(CONFIRMATION_DEADLINES),
-            "disposition": sorted(DISPOSITIONS),
+            "disposition": list(DISPOSITIONS),
         },
     }
 

@@ -18,6 +18,7 @@ __all__ = [
     "Applied",
     "apply_hotlist_record",
     "apply_source_record",
+    "source_freshness",
     "entry_partition",
     "load_entries_file",
     "ndjson_lines",
@@ -55,17 +56,23 @@ def apply_hotlist_record(index: HotlistIndex, key: bytes | None, value: bytes | 
     return Applied("upserted", entry_key)
 
 
-def apply_source_record(index: HotlistIndex, value: bytes | None) -> None:
-    """A sources-topic status: the feed's data is current as of ``fresh_as_of`` (P3, P4)."""
+def source_freshness(value: bytes | None) -> tuple[str, datetime] | None:
+    """A sources-topic status: the feed and the time its data is current as of (P3, P4)."""
     if value is None:
-        return
+        return None
     try:
         status = loads(value)
         fresh = status.get("fresh_as_of")
-        if fresh:
-            index.mark_fresh(str(status["source"]), datetime.fromisoformat(fresh))
+        return (str(status["source"]), datetime.fromisoformat(fresh)) if fresh else None
     except (InvalidRecord, KeyError, TypeError, ValueError, AttributeError) as exc:
         log.warning("unusable hot-list source status %r: %s", value[:200], exc)
+        return None
+
+
+def apply_source_record(index: HotlistIndex, value: bytes | None) -> None:
+    found = source_freshness(value)
+    if found is not None:
+        index.mark_fresh(*found)
 
 
 def entry_partition(entry: HotlistEntry, partitions: int) -> int:

@@ -57,8 +57,13 @@ async def wait_for_records(
 
 
 def alerts_for(values: list[dict[str, Any]], read_ids: set[str]) -> list[dict[str, Any]]:
-    """The alerts raised for these reads (not sightings or other lifecycle events)."""
-    return [v for v in values if v.get("event") == "AlertRaised" and v.get("read_id") in read_ids]
+    """What these reads raised on the alerts topic: a new alert, or a sighting of an open alert of
+    the same plate and entry (P9: tests that reuse a plate within 5 minutes get sightings)."""
+    return [
+        v
+        for v in values
+        if v.get("event") in ("AlertRaised", "AlertSighted") and v.get("read_id") in read_ids
+    ]
 
 
 async def send_reads(settings: Any, reads: list[dict[str, Any]]) -> None:
@@ -111,11 +116,10 @@ def running_worker(
     """Fresh topics and a real worker process on them, ready (metrics answer) before use; with
     ``console``, also the console process, with one user (:data:`CONSOLE_USER`)."""
     from streams.console.auth import add_user
-    from streams.kafka.broker import free_port
     from streams.kafka.topics import create_topics
     from tests.conftest import AlprProcess, make_env, settings_of, wait_for
 
-    env = make_env(broker, root, ALPR_CONSOLE_PORT=str(free_port()), **extra_env)
+    env = make_env(broker, root, **extra_env)
     settings = settings_of(env)
     asyncio.run(create_topics(settings))
     processes = [AlprProcess(env, root / "worker.log")]

@@ -1,0 +1,168 @@
+"""The dispatch console in a real headless browser (Debian's chromium, driven by playwright), over a
+real worker and console on the embedded broker: sign in, see alerts arrive without reloading, work
+one through every step (P7-P10), and see a refused step say why and change nothing.
+
+Screenshots are saved under ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.factories import read_dict
+from tests.integration.kafka_helpers import CONSOLE_USER, read_topic, running_worker, send_reads
+from tests.integration.test_console import listed, sync_rows
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+WANTED = "W|W800000501|CA0431000|4WANT01|CA|2027|PC||2015|FORD|F15|PK|BLK|SJ-26-0501|Felony warrant (PC 245)"
+
+
+@pytest.fixture(scope="module")
+def stack(broker, tmp_path_factory):
+    with running_worker(broker, tmp_path_factory.mktemp("browser"), console=True) as running:
+        yield running
+
+
+@pytest.fixture()
+def page(stack) -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.exists(), "chromium is missing: 'make test' installs it (apt-get install chromium)"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            yield page
+        finally:
+            browser.close()
+
+
+def in_thread(coro):
+    """Run a coroutine to completion on a thread of its own: playwright's sync API keeps an event
+    loop running in the test's thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def sign_in(page, env) -> None:
+    page.goto(f"http://127.0.0.1:{env['ALPR_CONSOLE_PORT']}/")
+    assert page.url.endswith("/login")  # not signed in: sent to the sign-in page
+    name, password, display, _badge = CONSOLE_USER
+    page.fill("#user", name)
+    page.fill("#password", "not the password")
+    page.click("#sign-in")
+    page.wait_for_selector("#login-error:has-text('wrong user name or password')")
+    page.fill("#password", password)
+    page.click("#sign-in")
+    page.wait_for_url("**/")
+    page.wait_for_selector("#live-status:has-text('live')")
+    assert display in page.inner_text("#who")
+
+
+def produce(settings, read_id: str, plate: str, camera: str) -> float:
+    read = read_dict(
+        read_id=read_id, plate=plate, camera_id=camera, captured_at=datetime.now(UTC).isoformat()
+    )
+    read["image_ref"] = f"s3://alpr-images/{read_id}.jpg"
+    started = time.monotonic()
+    in_thread(send_reads(settings, [read]))
+    return started
+
+
+def lifecycle_events(settings, plate: str) -> list[str]:
+    records = in_thread(read_topic(settings.bootstrap_servers, settings.topic("alerts")))
+    values = [json.loads(r.value) for r in records]
+    ids = {v["alert_id"] for v in values if v["event"] == "AlertRaised" and v["plate_read"] == plate}
+    return [v["event"] for v in values if v["alert_id"] in ids and v["event"] != "AlertRaised"]
+
+
+def test_a_dispatcher_works_an_alert_from_arrival_to_disposition(stack, page) -> None:
+    env, settings, root = stack
+    in_thread(sync_rows(settings, root, [*listed("7GONE02", 502), WANTED]))
+    sign_in(page, env)
+
+    started = produce(settings, "browser-1", "4WANT01", "curtner-monterey")
+    row = page.locator(".alert-row", has_text="4WANT01")
+    row.wait_for(timeout=5_000)  # pushed to the open page: no reload
+    print(f"read produced -> row on the dispatcher's screen: {(time.monotonic() - started) * 1000:.0f} ms")
+    assert "wanted person" in row.inner_text()
+    row.click()
+    page.wait_for_selector("#detail[data-status='unverified']")
+    assert page.inner_text("#p7-banner") == "An alert alone is not grounds for a stop"  # P7
+    assert "match the occupant" in page.inner_text("#occupant-reminder")  # P10
+    assert "Exact match" in page.inner_text("#d-notes")
+    assert "s3://alpr-images/browser-1.jpg" in page.inner_text("#d-read")
+    assert "SJ-26-0501" in page.inner_text("#d-entry") and "CA0431000" in page.inner_text("#d-entry")
+
+    page.fill("#form-verify input[name=note]", "plate and state match the image")
+    page.click("#action-verify")
+    page.wait_for_selector("#detail[data-status='tentative_hit']")
+    page.select_option("#form-validate select[name=priority]", "urgent")
+    page.click("#action-validate")
+    page.wait_for_selector("#detail[data-status='live_query']")
+    assert "left to confirm" in page.inner_text("#d-clock")  # the 10-minute NCIC clock runs
+    assert "left to confirm" in row.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "console-live-query.png"), full_page=True)
+    page.fill("#form-confirm input[name=confirming_agency]", "CA0431000")
+    page.click("#action-confirm")
+    page.wait_for_selector("#detail[data-status='confirmed_hit']")
+    page.select_option("#form-disposition select[name=disposition]", "arrest")
+    page.fill("#form-disposition input[name=note]", "stopped at Curtner/Malone, occupant matched, arrested")
+    page.click("#action-disposition")
+    page.wait_for_selector("#detail[data-status='dispositioned']")
+    row.wait_for(state="detached", timeout=5_000)  # closed alerts leave the live queue
+    history = page.inner_text("#d-history")
+    assert history.count("Dispatcher Lee (D-101)") == 4 and "arrest" in history
+    page.screenshot(path=str(ARTIFACTS / "console-dispositioned.png"), full_page=True)
+    assert lifecycle_events(settings, "4WANT01") == [
+        "AlertVisuallyVerified",
+        "AlertStatusValidated",
+        "AlertConfirmed",
+        "AlertDispositioned",
+    ]
+
+
+def test_a_refused_step_shows_the_reason_and_leaves_the_alert_unchanged(stack, page) -> None:
+    env, settings, root = stack
+    in_thread(sync_rows(settings, root, listed("7GONE03", 503)))
+    sign_in(page, env)
+    produce(settings, "browser-2", "7GONE03", "story-king")
+    row = page.locator(".alert-row", has_text="7GONE03")
+    row.wait_for(timeout=5_000)
+    row.click()
+    page.wait_for_selector("#detail[data-status='unverified']")
+    page.click("#action-verify")
+    page.wait_for_selector("#detail[data-status='tentative_hit']")
+
+    in_thread(sync_rows(settings, root, listed("7OTHER9", 504)))  # the entry leaves the hot list
+    page.click("#action-validate")
+    page.wait_for_selector("#message.error")
+    message = page.inner_text("#message")
+    assert "Refused" in message and "no longer active" in message and "do not act" in message
+    assert page.get_attribute("#detail", "data-status") == "tentative_hit"
+    assert "Tentative Hit" in page.inner_text("#d-status")
+    page.screenshot(path=str(ARTIFACTS / "console-refused.png"), full_page=True)
+    assert lifecycle_events(settings, "7GONE03") == ["AlertVisuallyVerified"]  # nothing written
