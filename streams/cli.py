@@ -67,6 +67,12 @@ def _topics(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _retention_check(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.retention.check import run_check
+
+    return asyncio.run(run_check(settings))
+
+
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from streams.app import run_worker
 
@@ -369,6 +375,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("topics", help="print the topics as the broker reports them")
     p.add_argument("--create", action="store_true", help="create missing topics with their configs first")
     p.set_defaults(func=_topics)
+
+    p = sub.add_parser(
+        "retention", help="retention: check the cluster's topics against the profile (P11, P14)"
+    )
+    ret = p.add_subparsers(dest="action", required=True)
+    r = ret.add_parser(
+        "check", help="exit non-zero naming every topic that can keep data longer than allowed"
+    )
+    r.set_defaults(func=_retention_check)
 
     p = sub.add_parser("worker", help="run the stream worker")
     p.set_defaults(func=_worker)
