@@ -73,6 +73,145 @@ def _retention_check(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run_check(settings))
 
 
+def _when(text: str, name: str) -> datetime:
+    """An RFC 3339 time (a naive one is UTC), or ``now``, or ``now-2h`` style."""
+    from streams.errors import ConfigError
+    from streams.hotlists.feeder import parse_duration
+
+    if text.startswith("now"):
+        rest = text[3:]
+        return _now() - parse_duration(rest[1:]) if rest.startswith("-") else _now()
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{name} {text!r}: use an RFC 3339 time such as 2026-11-23T08:00:00Z, or now-2h"
+        ) from exc
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _hold_add(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.retention.holds import HoldDesk
+
+    desk = HoldDesk(settings)
+    now = _now()
+    if args.read_id:
+        near = _when(args.captured_at, "--captured-at") if args.captured_at else None
+
+        async def one() -> list[str]:
+            read = await desk.find_read(args.read_id, near, now)
+            return await desk.add(
+                [read], args.case, args.reason, args.by, now, query={"read_id": args.read_id}
+            )
+
+        placed = asyncio.run(one())
+    else:
+        start, end = _when(args.start, "--from"), _when(args.end, "--to")
+        placed = asyncio.run(desk.add_by_plate(args.plate, start, end, args.case, args.reason, args.by, now))
+    print(f"held {len(placed)} reads for case {args.case}" + (f": {', '.join(placed)}" if placed else ""))
+    return 0
+
+
+def _hold_release(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.retention.holds import HoldDesk
+
+    gone = asyncio.run(HoldDesk(settings).release(args.read_id, args.case, args.reason, args.by, _now()))
+    print(f"released {args.read_id} from case {args.case}" + ("; no case holds it now" if gone else ""))
+    return 0
+
+
+def _hold_list(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.retention.holds import HoldDesk
+
+    now = _now()
+    holds = asyncio.run(HoldDesk(settings).holds())
+    for read_id, held in sorted(holds.items(), key=lambda kv: kv[1].read.captured_at):
+        cases = ", ".join(f"{c['case_number']} ({c['held_by']}: {c['reason']})" for c in held.cases)
+        print(
+            f"{read_id}  {held.read.plate:<8} {held.read.camera_id} {held.read.captured_at.isoformat()}  "
+            f"held {held.age(now).days} d  {len(held.alerts)} alert records  cases: {cases}"
+        )
+    print(f"{len(holds)} held reads")
+    return 0
+
+
+def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.access.audit import AccessRecorded, record_access
+    from streams.codec import dumps
+    from streams.hotlists.feeder import parse_duration
+    from streams.replay.rematch import load_history, rematch
+    from streams.replay.replay import ReplayQuery, print_progress, replay, write_outputs
+
+    now = _now()
+    query = ReplayQuery(
+        _when(args.start, "--from"),
+        _when(args.end, "--to"),
+        args.case,
+        args.purpose,
+        plate=args.plate,
+        partial=args.partial,
+        cameras=frozenset(args.camera or ()),
+        late=parse_duration(args.late),
+    )
+    out = Path(args.out) if args.out else Path("replays") / now.strftime("%Y%m%dT%H%M%SZ")
+
+    async def run() -> int:
+        result = await replay(settings, query, now, print_progress)
+        print(file=sys.stderr)
+        files = write_outputs(result, query, out)
+        matches = []
+        if args.rematch:
+            from streams.app import new_index
+
+            matches = rematch(
+                new_index(settings), [s.read for s in result.sightings], await load_history(settings)
+            )
+            rematched = out / "rematch.ndjson"
+            rematched.write_bytes(b"".join(dumps(m.to_dict()) + b"\n" for m in matches))
+            files.append(rematched)
+        await record_access(
+            settings,
+            AccessRecorded(
+                now,
+                args.by,
+                "replay",
+                args.case,
+                args.purpose,
+                {
+                    "from": query.start.isoformat(),
+                    "to": query.end.isoformat(),
+                    "plate": args.plate,
+                    "partial": args.partial,
+                    "cameras": sorted(query.cameras),
+                    "rematch": bool(args.rematch),
+                },
+                len(result.sightings),
+            ),
+        )
+        rate = result.reads_scanned / result.seconds if result.seconds else 0.0
+        print(
+            f"{len(result.sightings)} sightings from {result.reads_scanned:,} reads scanned in "
+            f"{result.seconds:.1f} s ({rate:,.0f} reads/s); "
+            f"{result.expired_skipped} past the retention left out (P11)"
+        )
+        if args.rematch:
+            print(f"rematch: {len(matches)} would have alerted against the hot list of their time")
+        for path in files:
+            print(f"  {path}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def _retro_hunt(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from streams.replay.retrohunt import run_retro_hunt
+
+    asyncio.run(run_retro_hunt(settings, timedelta(hours=settings.retro_hunt_hours), _now))
+    return 0
+
+
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from streams.app import run_worker
 
@@ -384,6 +523,50 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="exit non-zero naming every topic that can keep data longer than allowed"
     )
     r.set_defaults(func=_retention_check)
+
+    p = sub.add_parser(
+        "hold", help="evidence holds: reads tied to an investigation, kept past retention (P12)"
+    )
+    holds = p.add_subparsers(dest="action", required=True)
+    h = holds.add_parser("add", help="hold a read (by id) or every read of a plate in a time range")
+    which = h.add_mutually_exclusive_group(required=True)
+    which.add_argument("--read-id")
+    which.add_argument("--plate")
+    h.add_argument("--captured-at", help="about when the read was captured: narrows the search")
+    h.add_argument("--from", dest="start", help="with --plate: start of the range (RFC 3339 or now-2h)")
+    h.add_argument("--to", dest="end", help="with --plate: end of the range")
+    h.add_argument("--case", required=True, help="case number")
+    h.add_argument("--reason", required=True)
+    h.add_argument("--by", required=True, help="who places the hold")
+    h.set_defaults(func=_hold_add)
+    h = holds.add_parser("release", help="release a case's hold (the last release deletes the copy)")
+    h.add_argument("--read-id", required=True)
+    h.add_argument("--case", required=True)
+    h.add_argument("--reason", required=True)
+    h.add_argument("--by", required=True)
+    h.set_defaults(func=_hold_release)
+    h = holds.add_parser("list", help="held reads with their cases and age")
+    h.set_defaults(func=_hold_list)
+
+    p = sub.add_parser("replay", help="reconstruct an incident: the sightings of a time window (P11, P12)")
+    p.add_argument("--from", dest="start", required=True, help="RFC 3339 time or now-2h")
+    p.add_argument("--to", dest="end", required=True, help="RFC 3339 time or now")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--plate", help="one plate (OCR-equivalent reads included)")
+    what.add_argument("--partial", help="a partial plate: ? one character, * any")
+    p.add_argument("--camera", action="append", help="only these cameras (repeatable)")
+    p.add_argument("--case", required=True, help="case number (P15)")
+    p.add_argument("--purpose", required=True, help="why (P15)")
+    p.add_argument("--by", required=True, help="who runs the replay")
+    p.add_argument("--late", default="1h", help="how late a camera may upload a read (default 1h)")
+    p.add_argument(
+        "--rematch", action="store_true", help="what would have alerted, on the hot list of the time"
+    )
+    p.add_argument("--out", help="output folder (default replays/<time>)")
+    p.set_defaults(func=_replay)
+
+    p = sub.add_parser("retro-hunt", help="look back through recent reads for each newly listed plate")
+    p.set_defaults(func=_retro_hunt)
 
     p = sub.add_parser("worker", help="run the stream worker")
     p.set_defaults(func=_worker)

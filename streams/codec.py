@@ -355,6 +355,7 @@ def alert_to_dict(alert: AlertRaised) -> Json:
         "vehicle": dict(entry.vehicle) or None,
         "match_kind": alert.match_kind,
         "state_mismatch": alert.state_mismatch,
+        "historical": alert.historical,
         "occupant_check_required": alert.occupant_check_required,
         "advisory": alert.advisory,
     }
@@ -415,6 +416,7 @@ def alert_from_dict(data: dict[str, Any]) -> AlertRaised:
         entry=entry,
         match_kind=data["match_kind"],
         state_mismatch=bool(data["state_mismatch"]),
+        historical=bool(data.get("historical", False)),
     )
 
 

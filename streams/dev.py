@@ -183,7 +183,7 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
         for line in asyncio.run(load_demo_hotlists(settings)):
             print(line)
         sign_in = demo_user(settings)
-        for name in ("worker", "console"):
+        for name in ("worker", "console", "retro-hunt"):
             log_path = settings.state_dir / f"{name}.log"
             processes[name] = (_spawn(name, log_path, settings), log_path)
         worker, console = processes["worker"][0], processes["console"][0]
@@ -193,6 +193,7 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
             f"  metrics       http://{settings.metrics_host}:{settings.metrics_port}/metrics\n"
             f"  console       http://{settings.console_host}:{settings.console_port}/  pid {console.pid}\n"
             f"                {sign_in}\n"
+            f"  retro-hunt    new entries looked up in the last {settings.retro_hunt_hours} h of reads\n"
             f"  alerts topic  {settings.topic('alerts')}   (also: .venv/bin/alpr alerts)\n"
             f"  rejected      {settings.topic('reads-rejected')}\n"
             f"  camera feed   {cameras} cameras, {rate:g} reads/s, 1% of reads of listed plates\n"

@@ -103,6 +103,7 @@ class Settings:
     session_hours: int = 8
     secure_cookies: bool = False
     webhooks: Path | None = None  # None: no outgoing webhooks (the default)
+    retro_hunt_hours: int = 24
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -138,7 +139,15 @@ class Settings:
             session_hours=_int(env, "ALPR_SESSION_HOURS", 8, 1),
             secure_cookies=_bool(env, "ALPR_SECURE_COOKIES", False),
             webhooks=Path(env["ALPR_WEBHOOKS"]) if env.get("ALPR_WEBHOOKS") else None,
+            retro_hunt_hours=_int(env, "ALPR_RETRO_HUNT_HOURS", 24, 1),
         )
+
+    def __post_init__(self) -> None:
+        if self.retro_hunt_hours > self.profile.read_retention_days * 24:
+            raise ConfigError(
+                f"ALPR_RETRO_HUNT_HOURS={self.retro_hunt_hours} reaches past the "
+                f"{self.profile.read_retention_days}-day read retention of profile {self.profile.name}"
+            )
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -28,6 +28,10 @@ _P7_ADVISORY = (
 _OCR_ADVISORY = " Matched through OCR-equivalent characters: compare each character with extra care."
 _PARTIAL_ADVISORY = " Partial-plate match: the listed plate is incomplete; many vehicles may fit."
 _STATE_ADVISORY = " The read's state differs from the listed state."
+_HISTORICAL_ADVISORY = (
+    " HISTORICAL HIT: the read was captured before the entry was listed; the vehicle was there then,"
+    " not necessarily now."
+)
 _PERSON_ADVISORY = " Wanted-person entry: try to match the occupant to the entry's description (P10)."
 PERSON_LIST_TYPES = frozenset({"wanted_person", "missing_person", "protection_order", "amber_alert"})
 
@@ -47,6 +51,7 @@ class AlertRaised:
     match_kind: str
     state_mismatch: bool
     status: str = UNVERIFIED
+    historical: bool = False  # found by the retro-hunt: captured before the entry was listed
 
     @property
     def occupant_check_required(self) -> bool:
@@ -61,12 +66,14 @@ class AlertRaised:
             text += _PARTIAL_ADVISORY
         if self.state_mismatch:
             text += _STATE_ADVISORY
+        if self.historical:
+            text += _HISTORICAL_ADVISORY
         if self.occupant_check_required:
             text += _PERSON_ADVISORY
         return text
 
 
-def raise_alert(read: Read, found: Match, now: datetime) -> AlertRaised:
+def raise_alert(read: Read, found: Match, now: datetime, *, historical: bool = False) -> AlertRaised:
     return AlertRaised(
         alert_id=alert_id_for(read.read_id, found.entry.key),
         raised_at=now,
@@ -74,4 +81,5 @@ def raise_alert(read: Read, found: Match, now: datetime) -> AlertRaised:
         entry=found.entry,
         match_kind=found.kind,
         state_mismatch=found.state_mismatch,
+        historical=historical,
     )

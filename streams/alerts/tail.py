@@ -65,6 +65,8 @@ def alert_line(alert: dict[str, Any]) -> str:
         flags.append("STATE DIFFERS")
     if alert.get("occupant_check_required"):
         flags.append("CHECK OCCUPANT")
+    if alert.get("historical"):
+        flags.append("HISTORICAL: captured before the entry was listed")
     extra = f" [{', '.join(flags)}]" if flags else ""
     return (
         f"ALERT ({str(alert.get('status', '?')).upper()}) "

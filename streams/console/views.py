@@ -51,6 +51,10 @@ def match_notes(
         notes.append(
             f"State mismatch: read {raised.read.plate_state or '?'}, listed {raised.entry.plate_state or '?'}"
         )
+    if raised.historical:
+        notes.append(
+            "Historical hit: captured before the entry was listed (retro-hunt); the vehicle may be gone"
+        )
     if fresh_at is None or now - fresh_at > max_staleness:
         age = "never refreshed" if fresh_at is None else f"last refreshed {fresh_at.isoformat()}"
         notes.append(f"Stale source: {raised.entry.source} {age}; confirm the entry before acting (P4)")

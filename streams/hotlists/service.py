@@ -231,6 +231,7 @@ class HotlistStore:
                     "event": "HotlistSourceSynced",
                     "at": now.isoformat(),
                     "source": name,
+                    "fresh_as_of": (extract.generated_at or now).isoformat(),  # replay rebuilds P4 from it
                     "sync_id": sync_id,
                     "counts": dict(plan.counts),
                     "checksum": checksum,

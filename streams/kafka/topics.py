@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaClient
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError
 
 from streams.errors import BrokerError
 from streams.retention.policy import DAY_MS, HOUR_MS, retention_ms_within
@@ -136,7 +137,7 @@ async def create_topics(settings: Settings) -> list[str]:
             if errors:
                 raise BrokerError(f"could not create topics: {errors}")
         return [t.name for t in new]
-    except OSError as exc:
+    except (OSError, KafkaError) as exc:
         raise BrokerError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from exc
     finally:
         await admin.close()
@@ -163,7 +164,7 @@ async def describe_topics(settings: Settings) -> dict[str, dict[str, str]]:
                     out[name] = {entry[0]: entry[1] for entry in resource[4]}
                     out[name]["partitions"] = str(counts.get(name, "?"))
         return out
-    except OSError as exc:
+    except (OSError, KafkaError) as exc:
         raise BrokerError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from exc
     finally:
         await admin.close()

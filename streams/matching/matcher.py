@@ -14,6 +14,7 @@ from datetime import datetime
 
 from pybloom_live import BloomFilter
 
+from streams.errors import InvalidRecord
 from streams.hotlists.model import HotlistEntry, check_entry
 from streams.matching.normalize import OcrClasses, differing_positions, normalize_plate
 from streams.reads.model import Read
@@ -29,6 +30,7 @@ __all__ = [
     "confirm",
     "entry_in_force",
     "match",
+    "PlateQuery",
     "partial_matches",
     "screen",
 ]
@@ -90,7 +92,8 @@ def _state_mismatch(read: Read, entry: HotlistEntry) -> bool:
     return bool(read.plate_state and entry.plate_state and read.plate_state != entry.plate_state)
 
 
-def _pattern_regex(pattern: str, ocr: OcrClasses) -> str:
+def pattern_regex(pattern: str, ocr: OcrClasses) -> str:
+    """A partial-plate pattern (``?`` one character, ``*`` any) as a regex over canonical keys."""
     parts = []
     for ch in pattern:
         if ch == "?":
@@ -161,7 +164,7 @@ class HotlistIndex:
             self.remove(entry.key)
         self._entries[entry.key] = entry
         if entry.is_partial:
-            regex = re.compile(_pattern_regex(entry.plate, self.rules.ocr))
+            regex = re.compile(pattern_regex(entry.plate, self.rules.ocr))
             self._partial[entry.key] = (regex, entry)
             self._partial_dirty = True
             return
@@ -269,3 +272,37 @@ def match(index: HotlistIndex, read: Read) -> list[Match]:
     if not screened.bloom_positive:
         return screened.partial
     return screened.partial + confirm(index, read, screened.normalized, screened.canonical)
+
+
+class PlateQuery:
+    """An investigator's search (replay, holds): one plate, matched exactly or OCR-equivalently
+    under the same rules as alerts, or one partial pattern (``?`` one character, ``*`` any)."""
+
+    def __init__(self, rules: MatchRules, plate: str | None = None, partial: str | None = None) -> None:
+        if (plate is None) == (partial is None):
+            raise ValueError("give a plate or a partial pattern")
+        self.rules = rules
+        self.plate = normalize_plate(plate) if plate is not None else None
+        self._canonical = rules.ocr.canonical(self.plate) if self.plate is not None else None
+        self._regex = (
+            re.compile(pattern_regex(partial.upper().replace(" ", "").replace("-", ""), rules.ocr))
+            if partial is not None
+            else None
+        )
+
+    def kind(self, plate_text: str) -> str | None:
+        """How a read's plate fits: exact, ocr_equivalent, partial, or None."""
+        try:
+            normalized = normalize_plate(plate_text)
+        except InvalidRecord:
+            return None
+        canonical = self.rules.ocr.canonical(normalized)
+        if self._regex is not None:
+            return PARTIAL if self._regex.fullmatch(canonical) else None
+        if normalized == self.plate:
+            return EXACT
+        if canonical == self._canonical and (
+            differing_positions(normalized, self.plate or "") <= self.rules.max_substitutions
+        ):
+            return OCR_EQUIVALENT
+        return None

@@ -1,0 +1,166 @@
+"""Retro-hunt: when an entry is added to a hot list, look back through the reads still within the
+retention (default the last 24 hours) for its plate, so a car that passed just before the entry
+arrived is not missed. What it finds is raised as an alert marked historical.
+
+Only reads captured before the entry arrived are its business: reads after that were screened by
+the live stream. Entries that arrive together (a feed sync) are hunted in one pass over the reads.
+The process follows the hot-list changes with a consumer group and commits only after the alerts
+of a pass are on the alerts topic, so a restart neither skips nor repeats a pass; alert ids are
+deterministic (read id + entry key), so a pass run twice raises nothing new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from streams.access.audit import AccessRecorded, record_access
+from streams.alerts.model import AlertRaised, raise_alert
+from streams.codec import alert_to_dict, dumps, entry_from_dict, read_from_dict
+from streams.errors import EntryRefused, InvalidRecord
+from streams.hotlists.model import HotlistEntry
+from streams.kafka.log import TopicWriter
+from streams.kafka.timeseek import scan_by_time
+from streams.matching.matcher import HotlistIndex, match
+from streams.settings import Settings
+
+__all__ = ["NEW_ENTRY_EVENTS", "hunt", "run_retro_hunt"]
+
+log = logging.getLogger(__name__)
+
+#: Hot-list change events that make an entry newly active.
+NEW_ENTRY_EVENTS = frozenset({"HotlistEntryAdded", "HotlistEntryApproved"})
+
+
+def _index(settings: Settings, arrivals: Iterable[tuple[HotlistEntry, datetime]]) -> HotlistIndex:
+    from streams.app import new_index
+
+    index = new_index(settings)
+    for entry, at in arrivals:
+        try:
+            # Looking back, the entry counts from before it was listed; its feed was fresh when it came.
+            index.upsert(dataclasses.replace(entry, effective_at=None))
+        except EntryRefused as exc:
+            log.warning("retro-hunt skips %s: %s", entry.key, exc)
+            continue
+        index.mark_fresh(entry.source, max(at, index.source_fresh_at.get(entry.source, at)))
+    return index
+
+
+async def hunt(
+    settings: Settings, arrivals: list[tuple[HotlistEntry, datetime]], now: datetime, lookback: timedelta
+) -> list[AlertRaised]:
+    """Historical alerts for entries that arrived at the given times: reads of their plates captured
+    within ``lookback`` before each arrival (and within the read retention)."""
+    if not arrivals:
+        return []
+    index = _index(settings, arrivals)
+    arrived = {entry.key: at for entry, at in arrivals}
+    oldest = now - timedelta(days=settings.profile.read_retention_days)
+    skew = timedelta(seconds=settings.max_clock_skew_s) + timedelta(minutes=1)
+    start = max(min(arrived.values()) - lookback, oldest) - skew
+    end = max(arrived.values()) + skew
+    found: dict[str, AlertRaised] = {}
+    async for _tp, record in scan_by_time(
+        settings.bootstrap_servers,
+        settings.topic("reads"),
+        int(start.timestamp() * 1000),
+        int(end.timestamp() * 1000),
+    ):
+        try:
+            data = orjson.loads(record.value or b"null")
+        except orjson.JSONDecodeError:
+            continue
+        raw_reads = data["reads"] if isinstance(data, dict) and "reads" in data else [data]
+        for raw in raw_reads:
+            if not isinstance(raw, dict):
+                continue
+            try:
+                read = read_from_dict(raw)
+                matches = match(index, read)
+            except InvalidRecord:
+                continue
+            for hit in matches:
+                at = arrived[hit.entry.key]
+                if max(at - lookback, oldest) <= read.captured_at < at:
+                    alert = raise_alert(read, hit, now, historical=True)
+                    found[alert.alert_id] = alert
+    return sorted(found.values(), key=lambda a: a.read.captured_at)
+
+
+def arrivals_of(values: Iterable[bytes | None]) -> list[tuple[HotlistEntry, datetime]]:
+    """The entries that became active in these hot-list change events, with when they did."""
+    out = []
+    for value in values:
+        if not value:
+            continue
+        event = orjson.loads(value)
+        if event.get("event") in NEW_ENTRY_EVENTS and event.get("entry"):
+            try:
+                out.append((entry_from_dict(event["entry"]), datetime.fromisoformat(event["at"])))
+            except (InvalidRecord, KeyError, ValueError) as exc:
+                log.warning("retro-hunt skips an unreadable change event: %s", exc)
+    return out
+
+
+async def run_retro_hunt(settings: Settings, lookback: timedelta, clock: Callable[[], datetime]) -> None:
+    """Follow the hot-list changes and hunt for each batch of new entries, until cancelled."""
+    consumer = AIOKafkaConsumer(
+        settings.topic("hotlist-changes"),
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=f"{settings.app_id}-retro-hunt",
+        enable_auto_commit=False,
+        auto_offset_reset="latest",  # the first start hunts for what arrives from then on
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
+    writer = TopicWriter(settings.bootstrap_servers)
+    await consumer.start()
+    await writer.start()
+    try:
+        while not consumer.assignment():  # joined the group
+            await asyncio.sleep(0.1)
+        for tp in consumer.assignment():
+            await consumer.position(tp)  # "latest" resolved now: what arrives from here on is hunted
+        log.info("retro-hunt: following %s, looking back %s", settings.topic("hotlist-changes"), lookback)
+        while True:
+            # A sync writes its changes in a burst: wait until it has been quiet for a second.
+            batch = await consumer.getmany(timeout_ms=1000, max_records=100_000)
+            values: list[Any] = [r.value for records in batch.values() for r in records]
+            while batch:
+                batch = await consumer.getmany(timeout_ms=1000, max_records=100_000)
+                values += [r.value for records in batch.values() for r in records]
+            arrivals = arrivals_of(values)
+            if arrivals:
+                now = clock()
+                alerts = await hunt(settings, arrivals, now, lookback)
+                for alert in alerts:
+                    await writer.write(
+                        settings.topic("alerts"), alert.alert_id.encode(), dumps(alert_to_dict(alert))
+                    )
+                await writer.flush()
+                await record_access(
+                    settings,
+                    AccessRecorded(
+                        now,
+                        "retro-hunt",
+                        "retro_hunt",
+                        None,
+                        "look back for newly listed plates",
+                        {"entries": len(arrivals), "lookback_hours": lookback.total_seconds() / 3600},
+                        len(alerts),
+                    ),
+                    writer,
+                )
+                log.info("retro-hunt: %d new entries, %d historical hits", len(arrivals), len(alerts))
+            if values:
+                await consumer.commit()
+    finally:
+        await consumer.stop()
+        await writer.stop()

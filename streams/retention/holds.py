@@ -1,0 +1,218 @@
+"""Evidence holds (P12): reads tied to a criminal investigation, kept past the read retention.
+
+A hold copies the full read, and every record of its alerts, into the compacted evidence-holds
+topic keyed by read id, with the cases that hold it. Releasing the last case writes a tombstone.
+A read already past the retention cannot be held: it must already be gone (P11). Every hold
+action is written to the audit trail before the command reports success.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from streams.access.audit import AccessRecorded, record_access
+from streams.codec import dumps, read_from_dict, read_to_dict, validator
+from streams.errors import InvalidRecord, NotFound, PolicyViolation
+from streams.kafka.log import TopicWriter, assign_all, read_latest, read_to_end, reader
+from streams.kafka.timeseek import scan_by_time
+from streams.reads.model import Read
+from streams.replay.replay import ReplayQuery, replay
+from streams.settings import Settings
+
+__all__ = ["Held", "HoldDesk"]
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    read: Read
+    cases: tuple[dict[str, Any], ...]
+    alerts: tuple[dict[str, Any], ...]
+
+    def age(self, now: datetime) -> timedelta:
+        return now - min(datetime.fromisoformat(c["held_at"]) for c in self.cases)
+
+
+class HoldDesk:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topic = settings.topic("evidence-holds")
+
+    async def holds(self) -> dict[str, Held]:
+        latest = await read_latest(self.settings.bootstrap_servers, self.topic)
+        out = {}
+        for key, record in latest.items():
+            data = orjson.loads(record.value)
+            out[key.decode()] = Held(
+                read_from_dict(data["read"]), tuple(data["cases"]), tuple(data.get("alerts", []))
+            )
+        return out
+
+    async def _alerts_by_read(self, read_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
+        """Every record of the alerts of these reads (the raised alert and its lifecycle)."""
+        records: list[dict[str, Any]] = []
+
+        def keep(_tp: Any, record: Any) -> None:
+            if record.value is not None:
+                records.append(orjson.loads(record.value))
+
+        consumer = reader(self.settings.bootstrap_servers)
+        await consumer.start()
+        try:
+            await assign_all(consumer, self.settings.topic("alerts"))
+            await read_to_end(consumer, keep)
+        finally:
+            await consumer.stop()
+        alert_read = {
+            r["alert_id"]: r["read_id"]
+            for r in records
+            if r.get("event") == "AlertRaised" and r.get("read_id") in read_ids
+        }
+        out: dict[str, list[dict[str, Any]]] = {}
+        for r in records:
+            read_id = alert_read.get(r.get("alert_id", ""))
+            if read_id is not None:
+                out.setdefault(read_id, []).append(r)
+        return out
+
+    async def find_read(self, read_id: str, captured_near: datetime | None, now: datetime) -> Read:
+        """The read, from the reads topic: searched around its capture time when an alert or the
+        caller knows it, else through the whole topic."""
+        alerts = (await self._alerts_by_read({read_id})).get(read_id, [])
+        raised = [a for a in alerts if a.get("event") == "AlertRaised"]
+        near = datetime.fromisoformat(raised[0]["captured_at"]) if raised else captured_near
+        skew = timedelta(seconds=self.settings.max_clock_skew_s) + timedelta(minutes=1)
+        start = near - skew if near else datetime.fromtimestamp(0, now.tzinfo)
+        end = near + timedelta(days=1) if near else now + skew
+        async for _tp, record in scan_by_time(
+            self.settings.bootstrap_servers,
+            self.settings.topic("reads"),
+            int(start.timestamp() * 1000),
+            int(end.timestamp() * 1000),
+        ):
+            if record.value is None or read_id.encode() not in record.value:
+                continue
+            data = orjson.loads(record.value)
+            for raw in data["reads"] if isinstance(data, dict) and "reads" in data else [data]:
+                if isinstance(raw, dict) and raw.get("read_id") == read_id:
+                    try:
+                        return read_from_dict(raw)
+                    except InvalidRecord:
+                        continue
+        raise NotFound(
+            f"no read {read_id} on {self.settings.topic('reads')}"
+            + ("" if near else " (searched the whole topic; --captured-at narrows the search)")
+        )
+
+    async def add(
+        self,
+        reads: list[Read],
+        case_number: str,
+        reason: str,
+        by: str,
+        now: datetime,
+        *,
+        query: dict[str, Any],
+    ) -> list[str]:
+        """Hold these reads for the case; returns the read ids newly held for it."""
+        if not case_number.strip() or not reason.strip() or not by.strip():
+            raise PolicyViolation("P12", "a hold needs a case number, a reason and who places it")
+        oldest = now - timedelta(days=self.settings.profile.read_retention_days)
+        expired = [r.read_id for r in reads if r.captured_at < oldest]
+        if expired:
+            raise PolicyViolation(
+                "P11",
+                f"read {expired[0]} is older than the {self.settings.profile.read_retention_days}-day "
+                "retention: it must already be gone and cannot be held",
+            )
+        current = await self.holds()
+        alerts = await self._alerts_by_read({r.read_id for r in reads})
+        placed = []
+        writer = TopicWriter(self.settings.bootstrap_servers)
+        await writer.start()
+        try:
+            for read in reads:
+                held = current.get(read.read_id)
+                cases = list(held.cases) if held else []
+                if any(c["case_number"] == case_number for c in cases):
+                    continue  # already held for this case
+                cases.append(
+                    {"case_number": case_number, "reason": reason, "held_by": by, "held_at": now.isoformat()}
+                )
+                value = {"read": read_to_dict(read), "cases": cases, "alerts": alerts.get(read.read_id, [])}
+                validator("evidence_hold")(value)
+                await writer.write(self.topic, read.read_id.encode(), dumps(value))
+                placed.append(read.read_id)
+            await writer.flush()
+            await record_access(
+                self.settings,
+                AccessRecorded(
+                    now, by, "hold_add", case_number, "evidence hold", query, len(placed), reason=reason
+                ),
+                writer,
+            )
+        finally:
+            await writer.stop()
+        return placed
+
+    async def add_by_plate(
+        self,
+        plate: str,
+        start: datetime,
+        end: datetime,
+        case_number: str,
+        reason: str,
+        by: str,
+        now: datetime,
+    ) -> list[str]:
+        """Hold every read of a plate (exact or OCR-equivalent) captured in the window."""
+        query = ReplayQuery(start, end, case_number, f"evidence hold: {reason}", plate=plate)
+        found = await replay(self.settings, query, now)
+        reads = [
+            s.read
+            for s in found.sightings
+            if s.read.captured_at >= now - timedelta(days=self.settings.profile.read_retention_days)
+        ]
+        return await self.add(
+            reads,
+            case_number,
+            reason,
+            by,
+            now,
+            query={"plate": plate, "from": start.isoformat(), "to": end.isoformat()},
+        )
+
+    async def release(self, read_id: str, case_number: str, reason: str, by: str, now: datetime) -> bool:
+        """Release the case's hold; True when no case holds the read any more (tombstone written)."""
+        held = (await self.holds()).get(read_id)
+        if held is None or not any(c["case_number"] == case_number for c in held.cases):
+            raise NotFound(f"read {read_id} is not held for case {case_number}")
+        cases = [c for c in held.cases if c["case_number"] != case_number]
+        writer = TopicWriter(self.settings.bootstrap_servers)
+        await writer.start()
+        try:
+            value = None
+            if cases:
+                value = dumps({"read": read_to_dict(held.read), "cases": cases, "alerts": list(held.alerts)})
+            await writer.write(self.topic, read_id.encode(), value)
+            await writer.flush()
+            await record_access(
+                self.settings,
+                AccessRecorded(
+                    now,
+                    by,
+                    "hold_release",
+                    case_number,
+                    "evidence hold",
+                    {"read_id": read_id},
+                    1,
+                    reason=reason,
+                ),
+                writer,
+            )
+        finally:
+            await writer.stop()
+        return not cases

@@ -1,0 +1,342 @@
+"""Replay, rematch, evidence holds and the retro-hunt, through the `alpr` command on the embedded broker
+(P11, P12, P15)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streams.codec import dumps, entry_to_dict
+from streams.kafka.topics import create_topics
+from tests.conftest import AlprProcess, alpr, make_env, settings_of, wait_for
+from tests.factories import make_entry, read_dict
+from tests.integration.kafka_helpers import read_topic, send_reads
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def at(hours: float) -> datetime:
+    return NOW + timedelta(hours=hours)
+
+
+async def produce_at(
+    bootstrap: str, topic: str, items: list[tuple[datetime, bytes, bytes]], partition: int = 0
+) -> None:
+    """Records with explicit timestamps (as if sent then), all on one partition, in this order."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for when, key, value in items:
+            await producer.send(
+                topic, value, key=key, partition=partition, timestamp_ms=int(when.timestamp() * 1000)
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+@pytest.fixture()
+def env(broker, tmp_path):
+    env = make_env(broker, tmp_path)
+    asyncio.run(create_topics(settings_of(env)))
+    return env
+
+
+def reads_at(env, items: list[tuple[str, str, datetime]], partition: int = 0) -> None:
+    """Batches of one read each, sent at their capture times: (read_id, plate, captured_at)."""
+    settings = settings_of(env)
+    records = [
+        (when, b"cam", dumps({"reads": [read_dict(read_id=rid, plate=plate, captured_at=when.isoformat())]}))
+        for rid, plate, when in items
+    ]
+    asyncio.run(produce_at(settings.bootstrap_servers, settings.topic("reads"), records, partition))
+
+
+def replay(env, tmp_path, *args: str):
+    out = tmp_path / "replay-out"
+    result = alpr(
+        env,
+        "replay",
+        *args,
+        "--case",
+        "SJ-26-0099",
+        "--purpose",
+        "homicide investigation",
+        "--by",
+        "Det. Kim Tran",
+        "--out",
+        str(out),
+    )
+    return result, out
+
+
+def test_replay_returns_exactly_the_reads_of_the_window(env, tmp_path) -> None:
+    """Reads sent hours apart; the broker's offsets_for_times is wrong here, the binary search is not.
+    A read older than the retention is never returned, though this broker still has it (P11)."""
+    reads_at(
+        env,
+        [
+            ("old", "7ABC123", NOW - timedelta(days=40)),
+            ("r-9h", "7ABC123", at(-9)),
+            ("r-7h", "7ABC123", at(-7)),
+            ("r-6h-other", "6XYZ999", at(-6)),
+            ("r-5h-ocr", "7A8C123", at(-5)),
+            ("r-3h", "7ABC123", at(-3)),
+            ("r-1h", "7ABC123", at(-1)),
+        ],
+    )
+    settings = settings_of(env)
+
+    async def broker_answer() -> int:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+        await consumer.start()
+        try:
+            tp = TopicPartition(settings.topic("reads"), 0)
+            found = await consumer.offsets_for_times({tp: int(at(-7.5).timestamp() * 1000)})
+            return found[tp].offset if found[tp] else -1
+        finally:
+            await consumer.stop()
+
+    print(
+        f"offsets_for_times(-7.5 h) on the embedded broker: {asyncio.run(broker_answer())} (true answer: 2)"
+    )
+
+    result, out = replay(
+        env, tmp_path, "--from", at(-8).isoformat(), "--to", at(-2).isoformat(), "--plate", "7ABC123"
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in (out / "timeline.ndjson").read_text().splitlines()]
+    assert [r["read_id"] for r in rows] == ["r-7h", "r-5h-ocr", "r-3h"]
+    assert [r["match_kind"] for r in rows] == ["exact", "ocr_equivalent", "exact"]
+    with (out / "timeline.csv").open() as handle:
+        assert [r["read_id"] for r in csv.DictReader(handle)] == ["r-7h", "r-5h-ocr", "r-3h"]
+    assert (out / "sightings.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "3 sightings" in result.stdout
+
+    everything, out2 = replay(
+        env, tmp_path, "--from", (NOW - timedelta(days=60)).isoformat(), "--to", NOW.isoformat()
+    )
+    assert everything.returncode == 0, everything.stderr
+    ids = [json.loads(line)["read_id"] for line in (out2 / "timeline.ndjson").read_text().splitlines()]
+    assert "old" not in ids and len(ids) == 6
+    assert "1 past the retention left out" in everything.stdout
+
+    audit = [
+        json.loads(r.value)
+        for r in asyncio.run(read_topic(settings.bootstrap_servers, settings.topic("audit")))
+    ]
+    replays = [a for a in audit if a["action"] == "replay"]
+    assert replays[0]["case_number"] == "SJ-26-0099" and replays[0]["purpose"] == "homicide investigation"
+    assert replays[0]["query"]["plate"] == "7ABC123" and replays[0]["result_count"] == 3
+
+
+def test_a_replay_without_case_or_purpose_is_refused(env) -> None:
+    result = alpr(
+        env, "replay", "--from", "now-2h", "--to", "now", "--case", " ", "--purpose", "x", "--by", "me"
+    )
+    assert result.returncode == 2 and "case number and a purpose" in result.stderr
+
+
+def change(
+    event: str, when: datetime, entry=None, key: str | None = None, **extra
+) -> tuple[datetime, bytes, bytes]:
+    body = {"event": event, "at": when.isoformat(), "source": "ncic", **extra}
+    if entry is not None:
+        body.update(entry_key=entry.key, plate=entry.plate, entry=entry_to_dict(entry))
+    elif key is not None:
+        body.update(entry_key=key, plate="?", entry=None)
+    return when, b"k", dumps(body)
+
+
+def test_rematch_uses_the_hot_list_of_each_reads_time(env, tmp_path) -> None:
+    gone = make_entry(entry_id="GONE", plate="5GONE55", synced_at=at(-10))
+    late = make_entry(entry_id="LATE", plate="6LATE66", synced_at=at(-10))
+    settings = settings_of(env)
+    history = [
+        change("HotlistSourceSynced", at(-10), fresh_as_of=at(-10).isoformat()),
+        change("HotlistEntryAdded", at(-10), gone),
+        change("HotlistEntryRemoved", at(-4), key=gone.key),
+        change("HotlistSourceSynced", at(-2), fresh_as_of=at(-2).isoformat()),
+        change("HotlistEntryAdded", at(-2), late),
+    ]
+    asyncio.run(produce_at(settings.bootstrap_servers, settings.topic("hotlist-changes"), history))
+    reads_at(
+        env,
+        [
+            ("gone-while-listed", "5GONE55", at(-6)),
+            ("gone-after-removal", "5GONE55", at(-3)),
+            ("late-before-listing", "6LATE66", at(-2.5)),
+            ("late-after-listing", "6LATE66", at(-1)),
+        ],
+    )
+    result, out = replay(env, tmp_path, "--from", at(-7).isoformat(), "--to", NOW.isoformat(), "--rematch")
+    assert result.returncode == 0, result.stderr
+    matches = [json.loads(line) for line in (out / "rematch.ndjson").read_text().splitlines()]
+    assert sorted((m["read_id"], m["entry_key"]) for m in matches) == [
+        ("gone-while-listed", "ncic:GONE"),
+        ("late-after-listing", "ncic:LATE"),
+    ]
+    assert "rematch: 2 would have alerted" in result.stdout
+
+
+def test_holds_are_placed_listed_and_released_with_an_audit_trail(env) -> None:
+    settings = settings_of(env)
+    now = datetime.now(UTC)
+    reads = [
+        read_dict(
+            read_id="h-1",
+            plate="4HOLD01",
+            camera_id="curtner-malone",
+            captured_at=(now - timedelta(hours=3)).isoformat(),
+        ),
+        read_dict(read_id="h-2", plate="4HOLD01", captured_at=(now - timedelta(hours=2)).isoformat()),
+        read_dict(read_id="h-3", plate="4H0LD01", captured_at=(now - timedelta(hours=1)).isoformat()),
+        read_dict(read_id="h-other", plate="9NOPE99", captured_at=(now - timedelta(hours=2)).isoformat()),
+    ]
+    asyncio.run(send_reads(settings, reads))
+    who = ("--by", "Det. Kim Tran", "--reason", "211 suspect vehicle")
+
+    one = alpr(env, "hold", "add", "--read-id", "h-1", "--case", "SJ-26-0100", *who)
+    assert one.returncode == 0, one.stderr
+    assert "held 1 reads for case SJ-26-0100: h-1" in one.stdout
+    again = alpr(env, "hold", "add", "--read-id", "h-1", "--case", "SJ-26-0100", *who)
+    assert "held 0 reads" in again.stdout  # already held for the case: nothing changes
+    by_plate = alpr(
+        env,
+        "hold",
+        "add",
+        "--plate",
+        "4HOLD01",
+        "--from",
+        "now-4h",
+        "--to",
+        "now",
+        "--case",
+        "SJ-26-0200",
+        *who,
+    )
+    assert by_plate.returncode == 0, by_plate.stderr
+    assert "held 3 reads for case SJ-26-0200" in by_plate.stdout  # the OCR-equivalent read too
+
+    listing = alpr(env, "hold", "list").stdout
+    assert "3 held reads" in listing and "h-other" not in listing
+    assert "SJ-26-0100" in listing and "SJ-26-0200" in listing
+
+    missing = alpr(env, "hold", "add", "--read-id", "no-such-read", "--case", "SJ-26-0100", *who)
+    assert missing.returncode == 2 and "no read no-such-read" in missing.stderr
+
+    first = alpr(env, "hold", "release", "--read-id", "h-1", "--case", "SJ-26-0100", *who)
+    assert first.returncode == 0 and "no case holds it" not in first.stdout  # SJ-26-0200 still holds it
+    last = alpr(env, "hold", "release", "--read-id", "h-1", "--case", "SJ-26-0200", *who)
+    assert last.returncode == 0 and "no case holds it now" in last.stdout
+    assert "2 held reads" in alpr(env, "hold", "list").stdout
+    records = asyncio.run(read_topic(settings.bootstrap_servers, settings.topic("evidence-holds")))
+    assert any(r.key == b"h-1" and r.value is None for r in records)  # the tombstone
+    audit = [
+        json.loads(r.value)
+        for r in asyncio.run(read_topic(settings.bootstrap_servers, settings.topic("audit")))
+    ]
+    assert [a["action"] for a in audit].count("hold_add") == 3  # one per command: 1 + 0 (already held) + 3
+    assert [a["action"] for a in audit].count("hold_release") == 2
+    assert all(a["user"] == "Det. Kim Tran" and a["case_number"] for a in audit)
+
+
+def test_a_held_read_is_replayed_after_the_read_retention(env) -> None:
+    """P12: the hold outlives the retention. Forty days on, replay leaves out the reads topic's copy
+    (past the retention, P11) and returns the held copy, marked with its case."""
+    from streams.replay.replay import ReplayQuery
+    from streams.replay.replay import replay as run_replay
+
+    settings = settings_of(env)
+    now = datetime.now(UTC)
+    captured = now - timedelta(hours=1)
+    asyncio.run(
+        send_reads(
+            settings,
+            [
+                read_dict(read_id="kept", plate="3KEEP33", captured_at=captured.isoformat()),
+                read_dict(
+                    read_id="not-kept",
+                    plate="3KEEP33",
+                    captured_at=(captured + timedelta(minutes=1)).isoformat(),
+                ),
+            ],
+        )
+    )
+    held = alpr(
+        env,
+        "hold",
+        "add",
+        "--read-id",
+        "kept",
+        "--case",
+        "SJ-26-0300",
+        "--by",
+        "Det. Lee",
+        "--reason",
+        "evidence",
+    )
+    assert held.returncode == 0, held.stderr
+    query = ReplayQuery(
+        captured - timedelta(hours=1), captured + timedelta(hours=1), "SJ-26-0300", "trial", plate="3KEEP33"
+    )
+    today = asyncio.run(run_replay(settings, query, now))
+    assert [(s.read.read_id, s.held) for s in today.sightings] == [("kept", True), ("not-kept", False)]
+    later = asyncio.run(run_replay(settings, query, now + timedelta(days=40)))
+    assert [(s.read.read_id, s.held, s.cases) for s in later.sightings] == [("kept", True, ("SJ-26-0300",))]
+    assert later.expired_skipped == 1
+
+
+def test_the_retro_hunt_raises_historical_hits_for_a_newly_listed_plate(env, tmp_path) -> None:
+    settings = settings_of(env)
+    now = datetime.now(UTC)
+    asyncio.run(
+        send_reads(
+            settings,
+            [
+                read_dict(
+                    read_id="rh-2h", plate="8RETRO8", captured_at=(now - timedelta(hours=2)).isoformat()
+                ),
+                read_dict(
+                    read_id="rh-30m", plate="8RETR08", captured_at=(now - timedelta(minutes=30)).isoformat()
+                ),
+                read_dict(
+                    read_id="rh-30h", plate="8RETRO8", captured_at=(now - timedelta(hours=30)).isoformat()
+                ),
+                read_dict(
+                    read_id="rh-other", plate="1OTHER1", captured_at=(now - timedelta(hours=1)).isoformat()
+                ),
+            ],
+        )
+    )
+    hunter = AlprProcess(env, tmp_path / "retro-hunt.log", "retro-hunt")
+    try:
+        wait_for(lambda: "retro-hunt: following" in hunter.log(), 60, "the retro-hunt to follow the changes")
+        feed = tmp_path / "feed.ndjson"
+        entry = make_entry(entry_id="V-RETRO", plate="8RETRO8", synced_at=now)
+        feed.write_bytes(dumps(entry_to_dict(entry)) + b"\n")
+        synced = alpr(env, "hotlist", "sync", "--format", "ndjson", "--from", str(feed), "--source", "ncic")
+        assert synced.returncode == 0, synced.stderr
+
+        def historical() -> list[dict]:
+            values = [
+                json.loads(r.value)
+                for r in asyncio.run(read_topic(settings.bootstrap_servers, settings.topic("alerts")))
+            ]
+            return [v for v in values if v.get("historical")]
+
+        wait_for(lambda: len(historical()) >= 2, 60, "historical hits")
+        found = historical()
+    finally:
+        hunter.stop()
+    assert sorted(a["read_id"] for a in found) == ["rh-2h", "rh-30m"]  # 30 h ago is past the 24 h look-back
+    assert {a["match_kind"] for a in found} == {"exact", "ocr_equivalent"}
+    assert all("HISTORICAL HIT" in a["advisory"] and a["status"] == "unverified" for a in found)
+    assert "1 new entries, 2 historical hits" in hunter.log()
