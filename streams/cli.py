@@ -203,6 +203,37 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.access.audit_tools import run_verify
+
+    return asyncio.run(run_verify(settings))
+
+
+def _audit_report(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.access.audit_tools import run_report
+
+    return asyncio.run(run_report(settings, _when(args.start, "--from"), _when(args.end, "--to")))
+
+
+def _audit_sample(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.access.audit_tools import run_sample
+
+    return asyncio.run(run_sample(settings, args.n, args.months, args.seed, _now()))
+
+
+def _audit_vendor(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.access.vendor import run_vendor_audit
+
+    return run_vendor_audit(
+        args.format,
+        Path(args.file),
+        Path(args.sharing) if args.sharing else None,
+        sample=args.sample,
+        seed=args.seed,
+        out=Path(args.out) if args.out else None,
+    )
+
+
 def _retro_hunt(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import timedelta
 
@@ -564,6 +595,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help="output folder (default replays/<time>)")
     p.set_defaults(func=_replay)
+
+    p = sub.add_parser("audit", help="the audit trail: verify, report, sample (P14, P15, P23); vendor audits")
+    aud = p.add_subparsers(dest="action", required=True)
+    a = aud.add_parser("verify", help="check the audit trail's hash chains; name the first broken link")
+    a.set_defaults(func=_audit_verify)
+    a = aud.add_parser("report", help="access by user, agency, purpose over a period")
+    a.add_argument("--from", dest="start", required=True, help="RFC 3339 time or now-30d")
+    a.add_argument("--to", dest="end", default="now")
+    a.set_defaults(func=_audit_report)
+    a = aud.add_parser("sample", help="a random sample of searches for the periodic audit (P23)")
+    a.add_argument("--n", type=int, default=10)
+    a.add_argument("--months", type=int, default=6)
+    a.add_argument("--seed", type=int, default=None, help="for a reproducible sample")
+    a.set_defaults(func=_audit_sample)
+    a = aud.add_parser("vendor", help="audit a vendor's search-history export (Flock)")
+    a.add_argument("--format", choices=["flock"], required=True)
+    a.add_argument("file", help="the search-audit export (CSV)")
+    a.add_argument("--sharing", help="the sharing-agencies export (CSV)")
+    a.add_argument("--sample", type=int, default=10, help="size of the P23 random sample")
+    a.add_argument("--seed", type=int, default=None)
+    a.add_argument("--out", help="also write the report (Markdown) and the offending rows (CSV) here")
+    a.set_defaults(func=_audit_vendor)
 
     p = sub.add_parser("retro-hunt", help="look back through recent reads for each newly listed plate")
     p.set_defaults(func=_retro_hunt)

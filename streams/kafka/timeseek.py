@@ -1,11 +1,12 @@
 """Reading a topic by time, correctly on any broker.
 
-The embedded broker answers ListOffsets-by-timestamp (``offsets_for_times``) with wrong offsets and
-under-reports a partition's end, so nothing here trusts either: the first offset at or after a
-time is found by binary search over offsets, reading the record timestamp at each probe. A probe
-past the end of the log finds no record, which the search treats as "later than any time". Record
-timestamps are the producer's send times, non-decreasing within a partition up to the skew between
-producers; callers seek a margin earlier and filter on the data's own times.
+The embedded broker answers ListOffsets-by-timestamp (``offsets_for_times``) with wrong offsets
+and under-reports a partition's end, so nothing here trusts either: the true end comes from
+:func:`streams.kafka.log.log_ends`, and the first offset at or after a time is found by binary
+search over offsets, reading the record timestamp at each probe. No decision waits on a timeout: a fetch below
+the end always has a record to bring. Record timestamps are the producer's send times,
+non-decreasing within a partition up to the skew between producers; callers seek a margin earlier
+and filter on the data's own times.
 """
 
 from __future__ import annotations
@@ -17,14 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import OffsetOutOfRangeError
 
+from streams.kafka.log import fetch_from, log_ends
 from streams.kafka.topics import existing_partitions
 
 __all__ = ["Progress", "first_offset_at", "scan_by_time"]
-
-#: How long a probe waits for a record before taking the offset as past the end of the log.
-PROBE_TIMEOUT_MS = 400
 
 
 def _consumer(bootstrap_servers: str) -> AIOKafkaConsumer:
@@ -32,42 +30,28 @@ def _consumer(bootstrap_servers: str) -> AIOKafkaConsumer:
         bootstrap_servers=bootstrap_servers,
         group_id=None,
         enable_auto_commit=False,
-        auto_offset_reset="none",  # past the end is an answer, not a reason to jump elsewhere
+        auto_offset_reset="earliest",
         fetch_max_wait_ms=100,
         max_partition_fetch_bytes=16 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
     )
 
 
-async def _probe(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> Any | None:
-    """The first record at or after ``offset``, or None past the end of the log."""
-    consumer.seek(tp, offset)
-    try:
-        batch = await consumer.getmany(tp, timeout_ms=PROBE_TIMEOUT_MS, max_records=1)
-    except OffsetOutOfRangeError:
-        return None
-    records = batch.get(tp, [])
-    return records[0] if records else None
-
-
-async def first_offset_at(consumer: AIOKafkaConsumer, tp: TopicPartition, ts_ms: int) -> int:
-    """The first offset whose record timestamp is >= ``ts_ms``; the end of the log if none is."""
-    lo = int((await consumer.beginning_offsets([tp]))[tp])
+async def first_offset_at(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, ts_ms: int, lo: int, end: int
+) -> int:
+    """The first offset in ``[lo, end)`` whose record timestamp is >= ``ts_ms``; ``end`` if none is."""
 
     async def later(offset: int) -> bool:  # monotone in offset: False ... False True ... True
-        record = await _probe(consumer, tp, offset)
-        return record is None or int(record.timestamp) >= ts_ms
+        if offset >= end:
+            return True
+        [record, *_] = await fetch_from(consumer, tp, offset, 1)
+        return int(record.timestamp) >= ts_ms
 
     if await later(lo):
         return lo
-    # Gallop to an offset that is later (the reported end cannot be trusted), then bisect. A time
-    # inside the log is found without a single probe past its end (each of those waits).
-    step = 1
-    hi = lo + step
-    while not await later(hi):
-        lo, step = hi, step * 2
-        hi = lo + step
-    while hi - lo > 1:  # invariant: later(lo) is False, later(hi) is True
+    hi = end  # later(lo) is False, later(end) is True
+    while hi - lo > 1:
         mid = (lo + hi) // 2
         if await later(mid):
             hi = mid
@@ -117,15 +101,14 @@ async def scan_by_time(
         try:
             await consumer.start()
             consumer.assign([tp])
-            consumer.seek(tp, await first_offset_at(consumer, tp, start_ms))
-            while True:
-                try:
-                    batch = await consumer.getmany(tp, timeout_ms=PROBE_TIMEOUT_MS, max_records=20_000)
-                except OffsetOutOfRangeError:
+            begin, end = (await log_ends(consumer, [tp]))[tp]
+            position = await first_offset_at(consumer, tp, start_ms, begin, end)
+            seek: int | None = position
+            while position < end:  # the end as of the start of the scan
+                records = [r for r in await fetch_from(consumer, tp, seek, 20_000) if r.offset < end]
+                if not records:
                     break
-                records = batch.get(tp, [])
-                if not records:  # a fetch returns at once when there is data: this is the end
-                    break
+                position, seek = records[-1].offset + 1, None
                 state.records += len(records)
                 inside = [r for r in records if start_ms <= r.timestamp <= end_ms]
                 if inside:

@@ -340,3 +340,41 @@ def test_the_retro_hunt_raises_historical_hits_for_a_newly_listed_plate(env, tmp
     assert {a["match_kind"] for a in found} == {"exact", "ocr_equivalent"}
     assert all("HISTORICAL HIT" in a["advisory"] and a["status"] == "unverified" for a in found)
     assert "1 new entries, 2 historical hits" in hunter.log()
+
+
+def test_the_true_end_of_a_partition_despite_the_brokers_latest_offset(env) -> None:
+    """The embedded broker reports the last batch's base offset + 1 as the latest offset; a scan
+    must still read every record (here: batches of 10, 5 and 7 records)."""
+    from streams.kafka.log import log_ends
+    from streams.kafka.timeseek import _consumer, scan_by_time
+
+    settings = settings_of(env)
+    topic = settings.topic("reads")
+
+    async def run() -> tuple[int, int, int]:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+        await producer.start()
+        try:
+            for size in (10, 5, 7):
+                batch = producer.create_batch()
+                for _ in range(size):
+                    batch.append(key=None, value=b"{}", timestamp=None)
+                batch.close()
+                await (await producer.send_batch(batch, topic, partition=3))
+        finally:
+            await producer.stop()
+        consumer = _consumer(settings.bootstrap_servers)
+        await consumer.start()
+        try:
+            tp = TopicPartition(topic, 3)
+            consumer.assign([tp])
+            latest = (await consumer.end_offsets([tp]))[tp]
+            _begin, end = (await log_ends(consumer, [tp]))[tp]
+        finally:
+            await consumer.stop()
+        seen = [r async for _tp, r in scan_by_time(settings.bootstrap_servers, topic, 0, 2**62)]
+        return latest, end, len(seen)
+
+    latest, end, seen = asyncio.run(run())
+    print(f"broker's latest offset {latest}, true end {end}")
+    assert end == 22 and seen == 22
