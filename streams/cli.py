@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from streams.access.directory import User
 from streams.alerts.lifecycle import AlertState
-from streams.errors import AlprError
+from streams.errors import AccessDenied, AlprError
 from streams.hotlists.model import Person
 from streams.hotlists.service import HotlistStore
 from streams.settings import Settings
@@ -90,24 +91,112 @@ def _when(text: str, name: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def _sign_in(settings: Settings, args: argparse.Namespace, permission: str) -> User:
+    """P18: every command that reads ALPR data signs its user in with a password and a TOTP code
+    (from ALPR_PASSWORD / ALPR_TOTP_CODE, else prompted); the sign-in is audited."""
+    import getpass
+    import os
+    from datetime import timedelta
+
+    from streams.access.directory import may
+    from streams.console.auth import DirectoryAuthenticator
+
+    password = os.environ.get("ALPR_PASSWORD") or getpass.getpass(f"password for {args.user}: ")
+    code = os.environ.get("ALPR_TOTP_CODE") or input("authenticator code: ")
+    auth = DirectoryAuthenticator(settings, timedelta(minutes=10))
+    user = asyncio.run(auth.sign_in(args.user, password, code, _now(), "cli")).user
+    if not may(user, permission):
+        raise AccessDenied(f"P21: the {user.role} role may not {permission}")
+    return user
+
+
+def _justified(
+    settings: Settings, args: argparse.Namespace, action: str, purpose: str, query: dict[str, object]
+) -> None:
+    """P15-P17, P19-P22: refuse (and audit the refusal) before any data is read."""
+    from datetime import date
+
+    from streams.access.audit import AccessRecorded, record_access
+    from streams.access.directory import DirectoryStore
+    from streams.access.rules import Justification, authorize
+
+    user: User = args.signed_in
+    why = Justification(
+        purpose,
+        args.crime_type,
+        args.case,
+        args.on_behalf_of,
+        args.commander,
+        date.fromisoformat(args.approved_on) if args.approved_on else None,
+    )
+    decision = authorize(user, action, why, asyncio.run(DirectoryStore(settings).load()))
+    if not decision.allowed:
+        asyncio.run(
+            record_access(
+                settings,
+                AccessRecorded(
+                    _now(),
+                    user.name,
+                    action,
+                    args.case or None,
+                    purpose or None,
+                    query,
+                    0,
+                    decision="refused",
+                    badge=user.badge,
+                    reason=decision.reason,
+                    agency=user.agency,
+                    crime_type=args.crime_type or None,
+                ),
+            )
+        )
+        raise AccessDenied(f"refused: {decision.reason}")
+
+
 def _hold_add(settings: Settings, args: argparse.Namespace) -> int:
     from streams.retention.holds import HoldDesk
 
     desk = HoldDesk(settings)
     now = _now()
+    by = args.signed_in.name
+    query = (
+        {"read_id": args.read_id}
+        if args.read_id
+        else {"plate": args.plate, "from": args.start, "to": args.end}
+    )
+    _justified(settings, args, "hold", args.reason, query)
     if args.read_id:
         near = _when(args.captured_at, "--captured-at") if args.captured_at else None
 
         async def one() -> list[str]:
             read = await desk.find_read(args.read_id, near, now)
             return await desk.add(
-                [read], args.case, args.reason, args.by, now, query={"read_id": args.read_id}
+                [read],
+                args.case,
+                args.reason,
+                by,
+                now,
+                query={"read_id": args.read_id},
+                agency=args.signed_in.agency,
+                crime_type=args.crime_type,
             )
 
         placed = asyncio.run(one())
     else:
         start, end = _when(args.start, "--from"), _when(args.end, "--to")
-        placed = asyncio.run(desk.add_by_plate(args.plate, start, end, args.case, args.reason, args.by, now))
+        placed = asyncio.run(
+            desk.add_by_plate(
+                args.plate,
+                start,
+                end,
+                args.case,
+                args.reason,
+                by,
+                now,
+                agency=args.signed_in.agency,
+                crime_type=args.crime_type,
+            )
+        )
     print(f"held {len(placed)} reads for case {args.case}" + (f": {', '.join(placed)}" if placed else ""))
     return 0
 
@@ -115,7 +204,8 @@ def _hold_add(settings: Settings, args: argparse.Namespace) -> int:
 def _hold_release(settings: Settings, args: argparse.Namespace) -> int:
     from streams.retention.holds import HoldDesk
 
-    gone = asyncio.run(HoldDesk(settings).release(args.read_id, args.case, args.reason, args.by, _now()))
+    by = args.signed_in.name
+    gone = asyncio.run(HoldDesk(settings).release(args.read_id, args.case, args.reason, by, _now()))
     print(f"released {args.read_id} from case {args.case}" + ("; no case holds it now" if gone else ""))
     return 0
 
@@ -143,6 +233,19 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     from streams.replay.replay import ReplayQuery, print_progress, replay, write_outputs
 
     now = _now()
+    _justified(
+        settings,
+        args,
+        "replay",
+        args.purpose,
+        {
+            "from": args.start,
+            "to": args.end,
+            "plate": args.plate,
+            "partial": args.partial,
+            "cameras": args.camera,
+        },
+    )
     query = ReplayQuery(
         _when(args.start, "--from"),
         _when(args.end, "--to"),
@@ -173,7 +276,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
             settings,
             AccessRecorded(
                 now,
-                args.by,
+                args.signed_in.name,
                 "replay",
                 args.case,
                 args.purpose,
@@ -186,6 +289,9 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
                     "rematch": bool(args.rematch),
                 },
                 len(result.sightings),
+                badge=args.signed_in.badge,
+                agency=args.signed_in.agency,
+                crime_type=args.crime_type,
             ),
         )
         rate = result.reads_scanned / result.seconds if result.seconds else 0.0
@@ -261,16 +367,88 @@ def _console(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _console_add_user(settings: Settings, args: argparse.Namespace) -> int:
+def _demo_code(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.dev import demo_code
+
+    print(demo_code(settings))
+    return 0
+
+
+def _agency_add(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.access.directory import Agency, DirectoryStore
+
+    agency = Agency(args.id, args.name, args.type, args.state, args.agreement, args.agreement_date)
+    asyncio.run(DirectoryStore(settings).add_agency(agency, args.by, _now()))
+    print(f"added agency {args.id} ({args.name}, {args.type}, {args.state}, agreement {args.agreement})")
+    return 0
+
+
+def _agency_list(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.access.directory import DirectoryStore
+
+    directory = asyncio.run(DirectoryStore(settings).load())
+    for agency in sorted(directory.agencies.values(), key=lambda a: a.agency_id):
+        print(f"{agency.agency_id:<12} {agency.name:<40} {agency.type:<22} {agency.state} {agency.agreement}")
+    return 0
+
+
+def _user_add(settings: Settings, args: argparse.Namespace) -> int:
     import getpass
     import os
 
-    from streams.console.auth import add_user
+    from streams.access.directory import DirectoryStore
+    from streams.access.totp import provisioning_uri
 
     password = os.environ.get("ALPR_NEW_PASSWORD") or getpass.getpass(f"password for {args.name}: ")
-    path = settings.console_users_file
-    add_user(path, args.name, password, badge=args.badge, agency=args.agency, display=args.display or "")
-    print(f"added {args.name} to {path}")
+    user = asyncio.run(
+        DirectoryStore(settings).add_user(
+            args.name,
+            password,
+            display=args.display or args.name,
+            badge=args.badge,
+            agency=args.agency,
+            role=args.role,
+            by=args.by,
+            now=_now(),
+        )
+    )
+    issuer = f"ALPR {settings.profile.agency}"
+    print(f"added {user.name} ({user.role}, {user.agency})")
+    print(f"authenticator secret (shown once): {user.totp_secret}")
+    print(f"  {provisioning_uri(user.totp_secret, user.name, issuer)}")
+    if not user.trained:
+        print(
+            f"before the first sign-in, record the training (P21): alpr user train {user.name} --course ..."
+        )
+    return 0
+
+
+def _user_train(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.access.directory import DirectoryStore
+
+    asyncio.run(
+        DirectoryStore(settings).record_training(args.name, args.course, args.completed, args.by, _now())
+    )
+    print(f"recorded {args.course} ({args.completed}) for {args.name}")
+    return 0
+
+
+def _user_disable(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.access.directory import DirectoryStore
+
+    asyncio.run(DirectoryStore(settings).set_active(args.name, False, args.by, _now()))
+    print(f"disabled {args.name}")
+    return 0
+
+
+def _user_list(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.access.directory import DirectoryStore
+
+    directory = asyncio.run(DirectoryStore(settings).load())
+    for user in sorted(directory.users.values(), key=lambda u: u.name):
+        training = ", ".join(f"{c} {d}" for c, d in user.training) or "NO TRAINING ON RECORD"
+        state = "" if user.active else "  DISABLED"
+        print(f"{user.name:<16} {user.role:<13} {user.agency:<10} badge {user.badge:<8} {training}{state}")
     return 0
 
 
@@ -490,7 +668,12 @@ def _alert_transition(settings: Settings, args: argparse.Namespace) -> int:
     async def apply() -> AlertState:
         async with AlertDesk(settings) as desk:
             return await desk.transition(
-                args.alert_id, args.action, Actor(args.by, args.badge), _now(), args.note, **fields
+                args.alert_id,
+                args.action,
+                Actor(args.signed_in.display, args.signed_in.badge),
+                _now(),
+                args.note,
+                **fields,
             )
 
     state = asyncio.run(apply())
@@ -523,6 +706,27 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     from streams.dev import run_all
 
     return run_all(settings, duration=args.duration, rate=args.rate, cameras=args.cameras)
+
+
+def _needs(parser: argparse.ArgumentParser, permission: str) -> None:
+    """The command reads ALPR data: its user signs in with a password and a TOTP code (P18)."""
+    parser.add_argument(
+        "--user",
+        required=True,
+        help="your user name (password and code: prompted, or ALPR_PASSWORD and ALPR_TOTP_CODE)",
+    )
+    parser.set_defaults(needs=permission)
+
+
+def _justification(parser: argparse.ArgumentParser) -> None:
+    """P15-P17: why, what crime, which case; for another agency, the Commander's approval."""
+    parser.add_argument("--case", required=True, help="case or incident number (P16)")
+    parser.add_argument("--crime-type", required=True, help="the crime investigated, e.g. 'PC 211 robbery'")
+    parser.add_argument("--on-behalf-of", help="agency id, when searching for another agency (P17)")
+    parser.add_argument(
+        "--commander", help="the Commander who approved a search for an agency without access"
+    )
+    parser.add_argument("--approved-on", help="date of the Commander's approval (YYYY-MM-DD)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -566,17 +770,18 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--captured-at", help="about when the read was captured: narrows the search")
     h.add_argument("--from", dest="start", help="with --plate: start of the range (RFC 3339 or now-2h)")
     h.add_argument("--to", dest="end", help="with --plate: end of the range")
-    h.add_argument("--case", required=True, help="case number")
-    h.add_argument("--reason", required=True)
-    h.add_argument("--by", required=True, help="who places the hold")
+    h.add_argument("--reason", required=True, help="why the read is evidence (the purpose, P15)")
+    _justification(h)
+    _needs(h, "hold")
     h.set_defaults(func=_hold_add)
     h = holds.add_parser("release", help="release a case's hold (the last release deletes the copy)")
     h.add_argument("--read-id", required=True)
     h.add_argument("--case", required=True)
     h.add_argument("--reason", required=True)
-    h.add_argument("--by", required=True)
+    _needs(h, "hold")
     h.set_defaults(func=_hold_release)
     h = holds.add_parser("list", help="held reads with their cases and age")
+    _needs(h, "hold")
     h.set_defaults(func=_hold_list)
 
     p = sub.add_parser("replay", help="reconstruct an incident: the sightings of a time window (P11, P12)")
@@ -586,9 +791,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--plate", help="one plate (OCR-equivalent reads included)")
     what.add_argument("--partial", help="a partial plate: ? one character, * any")
     p.add_argument("--camera", action="append", help="only these cameras (repeatable)")
-    p.add_argument("--case", required=True, help="case number (P15)")
     p.add_argument("--purpose", required=True, help="why (P15)")
-    p.add_argument("--by", required=True, help="who runs the replay")
+    _justification(p)
+    _needs(p, "replay")
     p.add_argument("--late", default="1h", help="how late a camera may upload a read (default 1h)")
     p.add_argument(
         "--rematch", action="store_true", help="what would have alerted, on the hot list of the time"
@@ -690,12 +895,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--new", action="store_true", help="only alerts raised from now on")
     p.add_argument("--max", type=int, default=0, help="stop after this many")
     p.add_argument("--timeout", type=float, default=None, help="stop after this many idle seconds")
+    _needs(p, "alerts")
     p.set_defaults(func=_alerts)
 
     p = sub.add_parser("alert", help="work alerts: verify, validate, confirm, disposition (P7-P9)")
     acts = p.add_subparsers(dest="action", required=True)
     a = acts.add_parser("list", help="alerts, newest first, with their state and confirmation clock")
     a.add_argument("--open", action="store_true", help="only alerts still open")
+    _needs(a, "alerts")
     a.set_defaults(func=_alert_list)
     for name, text in (
         ("verify", "the plate characters and state match the image: Tentative Hit"),
@@ -706,9 +913,8 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         a = acts.add_parser(name, help=text)
         a.add_argument("alert_id")
-        a.add_argument("--by", required=True, help="your name")
-        a.add_argument("--badge", required=True)
         a.add_argument("--note", default="")
+        _needs(a, "alerts")
         if name == "reject":
             a.add_argument("--reason", required=True)
         if name == "validate":
@@ -721,13 +927,54 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("console", help="the dispatch console and CAD API (http://127.0.0.1:8080)")
     p.set_defaults(func=_console)
-    cons = p.add_subparsers(dest="action")
-    c = cons.add_parser("add-user", help="add a console user (password from ALPR_NEW_PASSWORD or a prompt)")
-    c.add_argument("name")
-    c.add_argument("--badge", required=True)
-    c.add_argument("--agency", required=True)
-    c.add_argument("--display", help="name shown on the alerts this user works (default: the name)")
-    c.set_defaults(func=_console_add_user)
+
+    p = sub.add_parser("demo-code", help="the 'alpr run' demo user's current authenticator code")
+    p.set_defaults(func=_demo_code)
+
+    p = sub.add_parser("agency", help="agencies and sharing agreements (P19)")
+    ag = p.add_subparsers(dest="action", required=True)
+    g = ag.add_parser("add", help="register an agency: California law enforcement only (P19)")
+    g.add_argument("id", help="agency id (its ORI where it has one)")
+    g.add_argument("--name", required=True)
+    g.add_argument(
+        "--type", required=True, help="municipal_police, county_sheriff, state_law_enforcement, ..."
+    )
+    g.add_argument("--state", default="CA")
+    g.add_argument("--agreement", choices=["home", "signed", "none"], default="none")
+    g.add_argument("--agreement-date", help="when the sharing agreement was signed")
+    g.add_argument("--by", required=True, help="the administrator")
+    g.set_defaults(func=_agency_add)
+    g = ag.add_parser("list")
+    g.set_defaults(func=_agency_list)
+
+    p = sub.add_parser("user", help="users: individual credentials, role, agency, training (P18, P21)")
+    us = p.add_subparsers(dest="action", required=True)
+    u = us.add_parser(
+        "add", help="add a user (password from ALPR_NEW_PASSWORD or a prompt); prints the TOTP secret"
+    )
+    u.add_argument("name")
+    u.add_argument(
+        "--role",
+        required=True,
+        choices=["dispatcher", "officer", "analyst", "administrator", "auditor", "external"],
+    )
+    u.add_argument("--agency", required=True)
+    u.add_argument("--badge", required=True)
+    u.add_argument("--display", help="name shown on what the user does (default: the name)")
+    u.add_argument("--by", required=True, help="the administrator")
+    u.set_defaults(func=_user_add)
+    u = us.add_parser("train", help="record completed ALPR training (P21): required before sign-in")
+    u.add_argument("name")
+    u.add_argument("--course", required=True)
+    u.add_argument("--completed", required=True, help="date, e.g. 2026-11-02")
+    u.add_argument("--by", required=True)
+    u.set_defaults(func=_user_train)
+    u = us.add_parser("disable", help="disable a user")
+    u.add_argument("name")
+    u.add_argument("--by", required=True)
+    u.set_defaults(func=_user_disable)
+    u = us.add_parser("list")
+    u.set_defaults(func=_user_list)
 
     p = sub.add_parser("match", help="match reads against hot lists offline (no broker)")
     p.add_argument("--hotlist", action="append", required=True, help="NDJSON hot-list entries (repeatable)")
@@ -743,6 +990,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     try:
         settings = Settings.from_env()
+        if getattr(args, "needs", None):
+            args.signed_in = _sign_in(settings, args, args.needs)
         return int(args.func(settings, args))
     except AlprError as exc:
         print(f"alpr: error: {exc}", file=sys.stderr)

@@ -12,6 +12,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
+
 from streams.alerts.tail import alert_line, follow_topic
 from streams.codec import entry_from_dict, loads
 from streams.errors import AlprError
@@ -83,22 +85,57 @@ async def simulate(
         return await run_feed(producer, feed, rate, duration)
 
 
-def demo_user(settings: Settings) -> str:
-    """A console user for the demo (created once, with a random password kept beside it)."""
+DEMO_USER = "demo"
+
+
+async def demo_user(settings: Settings) -> str:
+    """The home agency and one analyst for the demo, created once per broker; the password and the
+    authenticator secret are kept in a file only the operator can read."""
     import secrets
 
-    from streams.console.auth import add_user
+    from streams.access.directory import Agency, DirectoryStore
 
-    users = settings.console_users_file
-    secret = settings.state_dir / "console-demo-password"
-    if not users.is_file():
+    store = DirectoryStore(settings)
+    credentials = settings.state_dir / "demo-credentials.json"
+    directory = await store.load()
+    if DEMO_USER not in directory.users:
+        now = datetime.now(UTC)
+        if "SJPD" not in directory.agencies:
+            home = Agency("SJPD", settings.profile.agency, "municipal_police", "CA", "home")
+            await store.add_agency(home, "alpr run", now)
         password = secrets.token_urlsafe(12)
-        add_user(users, "dispatcher", password, badge="D-101", agency="SJPD", display="Demo Dispatcher")
-        secret.write_text(password + "\n", encoding="utf-8")
-        secret.chmod(0o600)
-    if secret.is_file():
-        return f"user dispatcher, password {secret.read_text(encoding='utf-8').strip()} (from {secret})"
-    return f"users in {users}"
+        user = await store.add_user(
+            DEMO_USER,
+            password,
+            display="Demo Analyst",
+            badge="A-101",
+            agency="SJPD",
+            role="analyst",
+            by="alpr run",
+            now=now,
+        )
+        await store.record_training(
+            DEMO_USER, "ALPR user training (demo)", now.date().isoformat(), "alpr run", now
+        )
+        credentials.write_text(
+            orjson.dumps({"user": DEMO_USER, "password": password, "totp_secret": user.totp_secret}).decode()
+        )
+        credentials.chmod(0o600)
+    return (
+        f"user {DEMO_USER}, password and authenticator secret in {credentials}; "
+        "current code: .venv/bin/alpr demo-code"
+    )
+
+
+def demo_code(settings: Settings) -> str:
+    """The demo user's current authenticator code (a development convenience)."""
+    from streams.access.totp import code_at
+
+    credentials = settings.state_dir / "demo-credentials.json"
+    if not credentials.is_file():
+        raise AlprError(f"{credentials} does not exist: run 'alpr run' first")
+    data = orjson.loads(credentials.read_bytes())
+    return code_at(str(data["totp_secret"]), datetime.now(UTC))
 
 
 def _spawn(command: str, log_path: Path, settings: Settings) -> subprocess.Popen[bytes]:
@@ -182,7 +219,7 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
         print("sample hot lists (feeds synced as diffs, department entries approved):")
         for line in asyncio.run(load_demo_hotlists(settings)):
             print(line)
-        sign_in = demo_user(settings)
+        sign_in = asyncio.run(demo_user(settings))
         for name in ("worker", "console", "retro-hunt"):
             log_path = settings.state_dir / f"{name}.log"
             processes[name] = (_spawn(name, log_path, settings), log_path)

@@ -99,7 +99,6 @@ class Settings:
     max_removal_share: float = 0.2
     console_host: str = "127.0.0.1"
     console_port: int = 8080
-    console_users: Path | None = None  # None: <state_dir>/console-users.toml
     session_hours: int = 8
     secure_cookies: bool = False
     webhooks: Path | None = None  # None: no outgoing webhooks (the default)
@@ -135,7 +134,6 @@ class Settings:
             max_removal_share=_float(env, "ALPR_SYNC_MAX_REMOVAL_SHARE", 0.2, 0.0, 1.0),
             console_host=env.get("ALPR_CONSOLE_HOST", "127.0.0.1"),
             console_port=_int(env, "ALPR_CONSOLE_PORT", 8080, 0),
-            console_users=Path(env["ALPR_CONSOLE_USERS"]) if env.get("ALPR_CONSOLE_USERS") else None,
             session_hours=_int(env, "ALPR_SESSION_HOURS", 8, 1),
             secure_cookies=_bool(env, "ALPR_SECURE_COOKIES", False),
             webhooks=Path(env["ALPR_WEBHOOKS"]) if env.get("ALPR_WEBHOOKS") else None,
@@ -163,10 +161,6 @@ class Settings:
     @property
     def faust_broker(self) -> str:
         return ";".join(f"kafka://{hp}" for hp in self.bootstrap_servers.split(","))
-
-    @property
-    def console_users_file(self) -> Path:
-        return self.console_users or self.state_dir / "console-users.toml"
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -52,6 +52,18 @@ def env_factory(broker: EmbeddedBroker, tmp_path: Path) -> Callable[..., dict[st
     return make
 
 
+@pytest.fixture()
+def topics_env(env_factory: Callable[..., dict[str, str]]) -> dict[str, str]:
+    """An environment whose (fresh) topics exist with their declared configs."""
+    import asyncio
+
+    from streams.kafka.topics import create_topics
+
+    env = env_factory()
+    asyncio.run(create_topics(settings_of(env)))
+    return env
+
+
 def settings_of(env: dict[str, str]) -> Settings:
     return Settings.from_env(env)
 

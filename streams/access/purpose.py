@@ -53,8 +53,9 @@ _VAGUE = frozenset(
         "intel",
     }
 )
-#: Case or incident numbers as agencies write them: SJ-26-004512, 26-123456, RNO26-7761, C2600123.
-_CASE = re.compile(r"\b(?:[A-Z]{1,6}[- ]?)?\d{2,4}[- ]?\d{3,8}\b|\b[A-Z]{1,4}\d{6,10}\b")
+#: Case or incident numbers as agencies write them: SJ-26-004512, MIL26-02381, 26-123456, RNO-26-7761,
+#: C2600123. A bare number is not one: "10851 VC" is a statute, "408-277-5200" a phone number.
+_CASE = re.compile(r"\b(?:[A-Z]{1,6}-?)?(?:\d{2}|\d{4})-\d{3,8}\b(?!-)|\b[A-Z]{1,4}\d{6,10}\b")
 
 
 def normalize_purpose(text: str | None) -> str:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -21,13 +21,17 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from streams.access.audit import AccessRecorded, record_access
+from streams.access.directory import ROLES, DirectoryStore, may
+from streams.access.rules import Justification, authorize
 from streams.alerts.desk import AlertDesk
 from streams.alerts.lifecycle import ACTIONS, Actor, AlertEvent, AlertState, TransitionRefused
 from streams.alerts.model import AlertRaised
 from streams.console.auth import Authenticator, Session
 from streams.console.views import alert_detail, alert_summary, queue_key
-from streams.errors import AccessDenied, NotFound
+from streams.errors import AccessDenied, ConfigError, NotFound
 from streams.metrics import LifecycleMetrics
+from streams.replay.replay import ReplayQuery, replay
 from streams.settings import Settings
 
 __all__ = ["COOKIE", "LiveQueue", "create_console", "serve"]
@@ -35,6 +39,8 @@ __all__ = ["COOKIE", "LiveQueue", "create_console", "serve"]
 log = logging.getLogger("alpr.access")
 COOKIE = "alpr_session"
 _SESSION: web.RequestKey[Session] = web.RequestKey("session", Session)
+#: The permission each API area needs (P21: access by role).
+_NEEDS = {"alerts": "alerts", "events": "alerts", "search": "search"}
 _PUBLIC = {("POST", "/api/session"), ("GET", "/login"), ("GET", "/healthz"), ("GET", "/metrics")}
 _HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
@@ -86,6 +92,7 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
     """Build the app around a desk that has not started yet, so the lifecycle metrics see the
     whole retained history as the desk folds it."""
     board = desk.board
+    directory = DirectoryStore(settings)
     max_staleness = timedelta(seconds=settings.profile.hotlist_max_staleness_s)
 
     def summary(state: AlertState) -> dict[str, Any]:
@@ -117,6 +124,9 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
             if request.method in {"POST", "DELETE", "PUT"} and request.content_type != "application/json":
                 return _error(415, "send JSON (Content-Type: application/json)")
             request[_SESSION] = session
+            needed = _NEEDS.get(request.path.split("/")[2] if request.path.startswith("/api/") else "")
+            if needed is not None and not may(session.user, needed):
+                return _error(403, f"P21: the {session.user.role} role may not use this ({needed})")
         response = await handler(request)
         response.headers.update(_HEADERS)
         if not public and request.path.startswith("/api/"):
@@ -132,7 +142,7 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
         return response
 
     async def page(request: web.Request) -> web.Response:
-        name = "login.html" if request.path == "/login" else "index.html"
+        name = {"/login": "login.html", "/search": "search.html"}.get(request.path, "index.html")
         return web.Response(text=static.joinpath(name).read_text(encoding="utf-8"), content_type="text/html")
 
     async def asset(request: web.Request) -> web.Response:
@@ -147,11 +157,12 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
     async def sign_in(request: web.Request) -> web.Response:
         try:
             body = await request.json(loads=orjson.loads)
-            name, password = str(body["user"]), str(body["password"])
+            name, password, code = str(body["user"]), str(body["password"]), str(body["code"])
         except (ValueError, KeyError, TypeError):
-            return _error(400, 'send {"user": ..., "password": ...} as JSON')
+            return _error(400, 'send {"user": ..., "password": ..., "code": "<6-digit TOTP code>"} as JSON')
+        channel = "console" if request.headers.get("X-ALPR-Client") == "console" else "api"
         try:
-            session = auth.sign_in(name, password, clock())
+            session = await auth.sign_in(name, password, code, clock(), channel)
         except AccessDenied as exc:
             return _error(401, str(exc))
         response = _json(
@@ -221,6 +232,85 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
             return _error(409, str(exc))
         return _json(detail(state))
 
+    async def search(request: web.Request) -> web.Response:
+        """Sightings within the retention, for a justified search (P15-P17, P19-P22). Refusals are
+        decided before any data is read and are the same whether or not data exists (P20)."""
+        user = request[_SESSION].user
+        try:
+            body = await request.json(loads=orjson.loads)
+            if not isinstance(body, dict):
+                raise TypeError("not an object")
+            start = datetime.fromisoformat(str(body["from"]))
+            end = datetime.fromisoformat(str(body["to"]))
+            approved = body.get("approved_on")
+            why = Justification(
+                str(body.get("purpose", "")),
+                str(body.get("crime_type", "")),
+                str(body.get("case_number", "")),
+                body.get("on_behalf_of") or None,
+                body.get("commander") or None,
+                date.fromisoformat(approved) if approved else None,
+            )
+            plate, partial = body.get("plate") or None, body.get("partial") or None
+            cameras = frozenset(str(c) for c in body.get("cameras") or [])
+        except (ValueError, KeyError, TypeError) as exc:
+            return _error(
+                400,
+                f"bad search ({exc}): send from, to (RFC 3339), purpose, crime_type, case_number, "
+                "and plate, partial or cameras",
+            )
+        now = clock()
+        query = {
+            "plate": plate,
+            "partial": partial,
+            "cameras": sorted(cameras),
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "on_behalf_of": why.on_behalf_of,
+            "commander": why.commander,
+            "approved_on": approved,
+        }
+        decision = authorize(user, "search", why, await directory.load())
+        rows: list[dict[str, Any]] = []
+        if decision.allowed:
+            try:
+                found = await replay(
+                    settings,
+                    ReplayQuery(
+                        start,
+                        end,
+                        why.case_number,
+                        why.purpose,
+                        plate=plate,
+                        partial=partial,
+                        cameras=cameras,
+                    ),
+                    now,
+                )
+                rows = [s.to_dict() for s in found.sightings]
+            except ConfigError as exc:
+                return _error(400, str(exc))
+        await record_access(
+            settings,
+            AccessRecorded(
+                now,
+                user.name,
+                "search",
+                why.case_number or None,
+                why.purpose or None,
+                query,
+                len(rows),
+                decision=decision.decision,
+                badge=user.badge,
+                reason=decision.reason or None,
+                agency=user.agency,
+                crime_type=why.crime_type or None,
+            ),
+        )
+        if not decision.allowed:
+            return _error(403, f"refused: {decision.reason}")
+        return _json({"sightings": rows, "count": len(rows)})
+
     async def events(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={
@@ -265,6 +355,8 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
             web.get("/api/alerts/{alert_id}", get_alert),
             web.post("/api/alerts/{alert_id}/transitions", post_transition),
             web.get("/api/events", events),
+            web.post("/api/search", search),
+            web.get("/search", page),
             web.get("/metrics", metrics_page),
             web.get("/healthz", healthz),
         ]
@@ -274,16 +366,23 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
 
 def _user(session: Session) -> dict[str, Any]:
     u = session.user
-    return {"name": u.name, "display": u.display, "badge": u.badge, "agency": u.agency, "role": u.role}
+    return {
+        "name": u.name,
+        "display": u.display,
+        "badge": u.badge,
+        "agency": u.agency,
+        "role": u.role,
+        "may": sorted(ROLES.get(u.role, frozenset())),
+    }
 
 
 async def serve(settings: Settings, clock: Clock) -> None:
     """Run the console (and the agencies' webhooks) until cancelled."""
-    from streams.console.auth import FileAuthenticator
+    from streams.console.auth import DirectoryAuthenticator
     from streams.console.webhooks import deliver_forever, load_webhooks
     from streams.kafka.topics import create_topics
 
-    auth = FileAuthenticator(settings.console_users_file, timedelta(hours=settings.session_hours))
+    auth = DirectoryAuthenticator(settings, timedelta(hours=settings.session_hours))
     hooks = load_webhooks(settings.webhooks) if settings.webhooks else []
     await create_topics(settings)
     desk = AlertDesk(settings)

@@ -22,6 +22,7 @@ __all__ = [
     "read_latest",
     "read_to_end",
     "reader",
+    "started_reader",
 ]
 
 #: A fetch below the end of the log must bring a record within this time, or the broker is unwell.
@@ -43,6 +44,17 @@ def reader(bootstrap_servers: str, *, fetch_max_wait_ms: int = 100) -> AIOKafkaC
         fetch_max_bytes=64 * 1024 * 1024,
         max_partition_fetch_bytes=16 * 1024 * 1024,
     )
+
+
+async def started_reader(bootstrap_servers: str) -> AIOKafkaConsumer:
+    """A started :func:`reader`; a broker that does not answer is a :class:`BrokerError`."""
+    consumer = reader(bootstrap_servers)
+    try:
+        await consumer.start()
+    except Exception as exc:
+        await consumer.stop()
+        raise BrokerError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from exc
+    return consumer
 
 
 async def assign_all(consumer: AIOKafkaConsumer, *topics: str, from_beginning: bool = True) -> None:
@@ -143,12 +155,7 @@ async def read_latest(
     Reads to the end offsets as of the call. ``keep`` filters keys before values are kept;
     ``partition`` reads only that partition (where a key's records are, when written by key).
     """
-    consumer = reader(bootstrap_servers)
-    try:
-        await consumer.start()
-    except Exception as exc:
-        await consumer.stop()
-        raise BrokerError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from exc
+    consumer = await started_reader(bootstrap_servers)
     state: dict[bytes, Latest] = {}
 
     def apply(tp: TopicPartition, record: Any) -> None:

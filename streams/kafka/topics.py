@@ -112,6 +112,18 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             "audit", 3, "delete", audit_retention, 7 * DAY_MS, "every access, query, login, approval", "audit"
         ),
         TopicSpec("cameras", 1, "compact", None, DAY_MS, "camera registry", "registry"),
+        TopicSpec(
+            "users",
+            1,
+            "compact",
+            None,
+            DAY_MS,
+            "users: role, agency, training, credentials (P18, P21)",
+            "registry",
+        ),
+        TopicSpec(
+            "agencies", 1, "compact", None, DAY_MS, "agencies and sharing agreements (P19)", "registry"
+        ),
     ]
 
 

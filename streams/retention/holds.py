@@ -116,6 +116,8 @@ class HoldDesk:
         now: datetime,
         *,
         query: dict[str, Any],
+        agency: str | None = None,
+        crime_type: str | None = None,
     ) -> list[str]:
         """Hold these reads for the case; returns the read ids newly held for it."""
         if not case_number.strip() or not reason.strip() or not by.strip():
@@ -150,7 +152,16 @@ class HoldDesk:
             await record_access(
                 self.settings,
                 AccessRecorded(
-                    now, by, "hold_add", case_number, "evidence hold", query, len(placed), reason=reason
+                    now,
+                    by,
+                    "hold_add",
+                    case_number,
+                    "evidence hold",
+                    query,
+                    len(placed),
+                    reason=reason,
+                    agency=agency,
+                    crime_type=crime_type,
                 ),
                 writer,
             )
@@ -167,6 +178,9 @@ class HoldDesk:
         reason: str,
         by: str,
         now: datetime,
+        *,
+        agency: str | None = None,
+        crime_type: str | None = None,
     ) -> list[str]:
         """Hold every read of a plate (exact or OCR-equivalent) captured in the window."""
         query = ReplayQuery(start, end, case_number, f"evidence hold: {reason}", plate=plate)
@@ -183,6 +197,8 @@ class HoldDesk:
             by,
             now,
             query={"plate": plate, "from": start.isoformat(), "to": end.isoformat()},
+            agency=agency,
+            crime_type=crime_type,
         )
 
     async def release(self, read_id: str, case_number: str, reason: str, by: str, now: datetime) -> bool:

@@ -12,14 +12,14 @@ import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
 from tests.factories import read_dict
-from tests.integration.kafka_helpers import CONSOLE_USER, read_topic, running_worker, send_reads
+from tests.integration.kafka_helpers import SignInUser, add_user, read_topic, running_worker, send_reads
 from tests.integration.test_console import listed, sync_rows
 
 pytestmark = pytest.mark.e2e
@@ -33,6 +33,21 @@ WANTED = "W|W800000501|CA0431000|4WANT01|CA|2027|PC||2015|FORD|F15|PK|BLK|SJ-26-
 def stack(broker, tmp_path_factory):
     with running_worker(broker, tmp_path_factory.mktemp("browser"), console=True) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def dispatchers(stack) -> dict[str, SignInUser]:
+    """One dispatcher per test: an authenticator code signs in once."""
+
+    async def make() -> dict[str, SignInUser]:
+        settings = stack[1]
+        return {
+            "lee": await add_user(settings, "lee", "dispatcher", display="Dispatcher Lee", badge="D-101"),
+            "ann": await add_user(settings, "ann", "dispatcher", display="Dispatcher Ann", badge="D-102"),
+            "kim": await add_user(settings, "kim", "analyst", display="Det. Kim Tran", badge="A-7"),
+        }
+
+    return in_thread(make())
 
 
 @pytest.fixture()
@@ -67,19 +82,20 @@ def in_thread(coro):
         return pool.submit(asyncio.run, coro).result()
 
 
-def sign_in(page, env) -> None:
+def sign_in(page, env, user: SignInUser) -> None:
+    """Password and authenticator code (P18); a wrong code is refused first."""
     page.goto(f"http://127.0.0.1:{env['ALPR_CONSOLE_PORT']}/")
     assert page.url.endswith("/login")  # not signed in: sent to the sign-in page
-    name, password, display, _badge = CONSOLE_USER
-    page.fill("#user", name)
-    page.fill("#password", "not the password")
+    page.fill("#user", user.name)
+    page.fill("#password", user.password)
+    page.fill("#code", "000000" if user.code() != "000000" else "111111")
     page.click("#sign-in")
-    page.wait_for_selector("#login-error:has-text('wrong user name or password')")
-    page.fill("#password", password)
+    page.wait_for_selector("#login-error:has-text('wrong user name, password or code')")
+    page.fill("#code", user.code())
     page.click("#sign-in")
     page.wait_for_url("**/")
     page.wait_for_selector("#live-status:has-text('live')")
-    assert display in page.inner_text("#who")
+    assert user.display in page.inner_text("#who")
 
 
 def produce(settings, read_id: str, plate: str, camera: str) -> float:
@@ -99,10 +115,10 @@ def lifecycle_events(settings, plate: str) -> list[str]:
     return [v["event"] for v in values if v["alert_id"] in ids and v["event"] != "AlertRaised"]
 
 
-def test_a_dispatcher_works_an_alert_from_arrival_to_disposition(stack, page) -> None:
+def test_a_dispatcher_works_an_alert_from_arrival_to_disposition(stack, dispatchers, page) -> None:
     env, settings, root = stack
     in_thread(sync_rows(settings, root, [*listed("7GONE02", 502), WANTED]))
-    sign_in(page, env)
+    sign_in(page, env, dispatchers["lee"])
 
     started = produce(settings, "browser-1", "4WANT01", "curtner-monterey")
     row = page.locator(".alert-row", has_text="4WANT01")
@@ -145,10 +161,10 @@ def test_a_dispatcher_works_an_alert_from_arrival_to_disposition(stack, page) ->
     ]
 
 
-def test_a_refused_step_shows_the_reason_and_leaves_the_alert_unchanged(stack, page) -> None:
+def test_a_refused_step_shows_the_reason_and_leaves_the_alert_unchanged(stack, dispatchers, page) -> None:
     env, settings, root = stack
     in_thread(sync_rows(settings, root, listed("7GONE03", 503)))
-    sign_in(page, env)
+    sign_in(page, env, dispatchers["ann"])
     produce(settings, "browser-2", "7GONE03", "story-king")
     row = page.locator(".alert-row", has_text="7GONE03")
     row.wait_for(timeout=5_000)
@@ -166,3 +182,30 @@ def test_a_refused_step_shows_the_reason_and_leaves_the_alert_unchanged(stack, p
     assert "Tentative Hit" in page.inner_text("#d-status")
     page.screenshot(path=str(ARTIFACTS / "console-refused.png"), full_page=True)
     assert lifecycle_events(settings, "7GONE03") == ["AlertVisuallyVerified"]  # nothing written
+
+
+def test_an_analyst_searches_with_a_justification_and_sees_refusals_p15_p22(stack, dispatchers, page) -> None:
+    env, settings, _root = stack
+    produce(settings, "browser-search", "6FIND66", "story-king")
+    sign_in(page, env, dispatchers["kim"])
+    page.goto(f"http://127.0.0.1:{env['ALPR_CONSOLE_PORT']}/search")
+    now = datetime.now()  # the form takes local time, as a person types it
+    page.fill("#plate", "6FIND66")
+    page.fill("#from", (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#to", (now + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#purpose", "robbery suspect vehicle")
+    page.fill("#crime_type", "PC 211 robbery")
+    page.click("#search")
+    page.wait_for_selector("#search-message.error")
+    assert "refused: P15/P16" in page.inner_text("#search-message")  # no case number
+    assert page.is_hidden("#results")
+    page.fill("#case_number", "SJ-26-004512")
+    page.fill("#purpose", "immigration status")
+    page.click("#search")
+    page.wait_for_selector("#search-message.error:has-text('P22')")
+    page.fill("#purpose", "robbery suspect vehicle")
+    page.click("#search")
+    page.wait_for_selector("#search-message.ok")
+    assert page.inner_text("#search-message") == "1 sightings"
+    assert "6FIND66" in page.inner_text("#results") and "story-king" in page.inner_text("#results")
+    page.screenshot(path=str(ARTIFACTS / "console-search.png"), full_page=True)

@@ -37,7 +37,7 @@ def test_run_on_the_embedded_broker_shows_alerts_and_cleans_up(env_factory, tmp_
     assert f"embedded broker on 127.0.0.1:{port}" in out
     assert f"http://127.0.0.1:{env['ALPR_METRICS_PORT']}/metrics" in out
     assert "Ctrl-C" in out
-    assert f"console       http://127.0.0.1:{env['ALPR_CONSOLE_PORT']}/" in out and "user dispatcher" in out
+    assert f"console       http://127.0.0.1:{env['ALPR_CONSOLE_PORT']}/" in out and "user demo" in out
     assert "ncic: 4 added" in out and "1 dropped (P5)" in out  # the sample's Immigration Violator record
     assert "approved by Lt. Marcus Hale" in out  # department entries go through approval (P2)
     alerts = [line for line in out.splitlines() if line.startswith("ALERT (UNVERIFIED)")]

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -93,7 +94,61 @@ def metric(env: dict[str, str], name: str, labels: str = "") -> float | None:
     return None
 
 
-CONSOLE_USER = ("lee", "correct-horse-battery", "Dispatcher Lee", "D-101")
+@dataclass(frozen=True)
+class SignInUser:
+    name: str
+    password: str
+    totp_secret: str
+    display: str
+    badge: str
+
+    def code(self) -> str:
+        """The current authenticator code."""
+        from datetime import UTC, datetime
+
+        from streams.access.totp import code_at
+
+        return code_at(self.totp_secret, datetime.now(UTC))
+
+
+HOME = "SJPD"
+
+
+async def add_user(
+    settings: Any,
+    name: str,
+    role: str,
+    *,
+    display: str = "",
+    badge: str = "B-1",
+    agency: str = HOME,
+    trained: bool = True,
+) -> SignInUser:
+    """A user in the directory (and the home agency, once), with a known password and TOTP secret."""
+    from datetime import UTC, datetime
+
+    from streams.access.directory import Agency, DirectoryStore
+
+    store = DirectoryStore(settings)
+    now = datetime.now(UTC)
+    if HOME not in (await store.load()).agencies:
+        home = Agency(HOME, "San José Police Department", "municipal_police", "CA", "home")
+        await store.add_agency(home, "tests", now)
+    password = f"pw-{name}-correct-horse"
+    user = await store.add_user(
+        name, password, display=display or name, badge=badge, agency=agency, role=role, by="tests", now=now
+    )
+    if trained:
+        await store.record_training(name, "ALPR user training", "2026-10-01", "tests", now)
+    return SignInUser(name, password, user.totp_secret, user.display, user.badge)
+
+
+def alpr_as(env: dict[str, str], user: SignInUser, *args: str) -> Any:
+    """Run ``alpr`` signed in as the user (password and a fresh code from the environment, P18)."""
+    from tests.conftest import alpr
+
+    signed = {**env, "ALPR_PASSWORD": user.password, "ALPR_TOTP_CODE": user.code()}
+    return alpr(signed, *args, "--user", user.name)
 
 
 def console_up(env: dict[str, str]) -> bool:
@@ -114,8 +169,7 @@ def running_worker(
     broker: Any, root: Any, *, console: bool = False, **extra_env: str
 ) -> Iterator[tuple[dict[str, str], Any, Any]]:
     """Fresh topics and a real worker process on them, ready (metrics answer) before use; with
-    ``console``, also the console process, with one user (:data:`CONSOLE_USER`)."""
-    from streams.console.auth import add_user
+    ``console``, also the console process."""
     from streams.kafka.topics import create_topics
     from tests.conftest import AlprProcess, make_env, settings_of, wait_for
 
@@ -125,8 +179,6 @@ def running_worker(
     processes = [AlprProcess(env, root / "worker.log")]
     try:
         if console:
-            name, password, display, badge = CONSOLE_USER
-            add_user(settings.console_users_file, name, password, badge=badge, agency="SJPD", display=display)
             processes.append(AlprProcess(env, root / "console.log", "console"))
             wait_for(lambda: console_up(env), 60, "the console")
         wait_for(lambda: metric(env, "alpr_active_entries") is not None, 60, "the worker's metrics")

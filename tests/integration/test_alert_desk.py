@@ -12,7 +12,10 @@ from streams.hotlists.service import HotlistStore
 from tests.conftest import alpr
 from tests.factories import read_dict
 from tests.integration.kafka_helpers import (
+    SignInUser,
+    add_user,
     alerts_for,
+    alpr_as,
     read_topic,
     running_worker,
     send_reads,
@@ -28,6 +31,11 @@ pytestmark = pytest.mark.integration
 def desk(broker, tmp_path_factory):
     with running_worker(broker, tmp_path_factory.mktemp("desk")) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def lee(desk) -> SignInUser:
+    return asyncio.run(add_user(desk[1], "lee", "dispatcher", display="Dispatcher Lee", badge="D-101"))
 
 
 async def raise_alert_for(settings, root, read_id: str, plate: str, rows) -> str:
@@ -51,26 +59,22 @@ def events_of(settings, alert_id: str) -> list[dict]:
     return [v for v in values if v["alert_id"] == alert_id and v["event"] != "AlertRaised"]
 
 
-WHO = ("--by", "Dispatcher Lee", "--badge", "D-101")
-
-
-def test_an_alert_is_worked_in_order_and_refusals_change_nothing(desk) -> None:
+def test_an_alert_is_worked_in_order_and_refusals_change_nothing(desk, lee) -> None:
     env, settings, root = desk
     alert_id = asyncio.run(raise_alert_for(settings, root, "desk-1", "7ABC123", NCIC_ROWS[:4]))
 
-    early = alpr(env, "alert", "validate", alert_id, *WHO)
+    early = alpr_as(env, lee, "alert", "validate", alert_id)
     assert early.returncode == 2 and "verify the plate against the image first" in early.stderr
     assert events_of(settings, alert_id) == []
 
     steps = [
-        (("verify", alert_id, *WHO, "--note", "plate and state match image"), "tentative hit"),
-        (("validate", alert_id, *WHO, "--priority", "urgent"), "live query"),
-        (("confirm", alert_id, *WHO, "--agency", "CA0431000"), "confirmed hit"),
+        (("verify", alert_id, "--note", "plate and state match image"), "tentative hit"),
+        (("validate", alert_id, "--priority", "urgent"), "live query"),
+        (("confirm", alert_id, "--agency", "CA0431000"), "confirmed hit"),
         (
             (
                 "disposition",
                 alert_id,
-                *WHO,
                 "--outcome",
                 "arrest",
                 "--note",
@@ -80,11 +84,11 @@ def test_an_alert_is_worked_in_order_and_refusals_change_nothing(desk) -> None:
         ),
     ]
     for args, status in steps:
-        result = alpr(env, "alert", *args)
+        result = alpr_as(env, lee, "alert", *args)
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip().endswith(status)
         if args[0] == "validate":
-            listing = alpr(env, "alert", "list", "--open").stdout
+            listing = alpr_as(env, lee, "alert", "list", "--open").stdout
             assert alert_id in listing and "confirm within 0:0" in listing  # urgent: 10 minutes
     events = events_of(settings, alert_id)
     assert [e["event"] for e in events] == [
@@ -96,18 +100,18 @@ def test_an_alert_is_worked_in_order_and_refusals_change_nothing(desk) -> None:
     for event in events:
         validator("alert_event").validate(event)
         assert event["by"] == {"user": "Dispatcher Lee", "badge": "D-101"}
-    again = alpr(env, "alert", "verify", alert_id, *WHO)
+    again = alpr_as(env, lee, "alert", "verify", alert_id)
     assert again.returncode == 2 and "dispositioned" in again.stderr
     assert len(events_of(settings, alert_id)) == 4
-    assert alert_id not in alpr(env, "alert", "list", "--open").stdout
+    assert alert_id not in alpr_as(env, lee, "alert", "list", "--open").stdout
 
 
-def test_validation_rechecks_the_hot_list(desk) -> None:
+def test_validation_rechecks_the_hot_list(desk, lee) -> None:
     """The entry was removed after the alert: validation is refused, 'do not act'."""
     env, settings, root = desk
     rows = [*NCIC_ROWS[:4], "L|L800000666|CA0431000|5GONE55|CA|2027|PC|||||||SJ-26-888|"]
     alert_id = asyncio.run(raise_alert_for(settings, root, "desk-2", "5GONE55", rows))
-    assert alpr(env, "alert", "verify", alert_id, *WHO).returncode == 0
+    assert alpr_as(env, lee, "alert", "verify", alert_id).returncode == 0
     result = alpr(
         env,
         "hotlist",
@@ -119,8 +123,8 @@ def test_validation_rechecks_the_hot_list(desk) -> None:
         str(ncic_extract(root / "without.txt", NCIC_ROWS[:4])),
     )
     assert result.returncode == 0, result.stderr
-    refused = alpr(env, "alert", "validate", alert_id, *WHO)
+    refused = alpr_as(env, lee, "alert", "validate", alert_id)
     assert refused.returncode == 2 and "no longer active" in refused.stderr and "do not act" in refused.stderr
     assert [e["event"] for e in events_of(settings, alert_id)] == ["AlertVisuallyVerified"]
-    rejected = alpr(env, "alert", "reject", alert_id, *WHO, "--reason", "entry_no_longer_active")
+    rejected = alpr_as(env, lee, "alert", "reject", alert_id, "--reason", "entry_no_longer_active")
     assert rejected.returncode == 0 and rejected.stdout.strip().endswith("rejected")

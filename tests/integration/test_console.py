@@ -15,9 +15,11 @@ import aiohttp
 import pytest
 
 from streams.kafka.broker import free_port
+from tests.conftest import alpr
 from tests.factories import read_dict
 from tests.integration.kafka_helpers import (
-    CONSOLE_USER,
+    SignInUser,
+    add_user,
     metric,
     read_topic,
     running_worker,
@@ -76,16 +78,45 @@ def console(broker, receiver, tmp_path_factory):
         yield running
 
 
+@pytest.fixture(scope="module")
+def people(console) -> dict[str, SignInUser]:
+    settings = console[1]
+
+    async def make() -> dict[str, SignInUser]:
+        return {
+            "lee": await add_user(settings, "lee", "dispatcher", display="Dispatcher Lee", badge="D-101"),
+            "cad": await add_user(settings, "cad", "dispatcher", display="CAD gateway", badge="CAD-1"),
+            "kim": await add_user(settings, "kim", "analyst", display="Det. Kim Tran", badge="A-7"),
+            "new": await add_user(settings, "new", "analyst", trained=False),
+        }
+
+    return asyncio.run(make())
+
+
+@pytest.fixture(scope="module")
+def lee(console, people) -> str:
+    """Dispatcher Lee's session token: one sign-in (password + TOTP code) for the module, since a
+    code cannot be used twice."""
+    return sign_in_once(console[0], people["lee"])
+
+
+def sign_in_once(env, user: SignInUser) -> str:
+    import urllib.request
+
+    body = json.dumps({"user": user.name, "password": user.password, "code": user.code()}).encode()
+    request = urllib.request.Request(
+        base(env) + "/api/session", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return str(json.loads(resp.read())["token"])
+
+
 def base(env) -> str:
     return f"http://127.0.0.1:{env['ALPR_CONSOLE_PORT']}"
 
 
-async def signed_in(env) -> aiohttp.ClientSession:
-    session = aiohttp.ClientSession(base(env), cookie_jar=aiohttp.CookieJar(unsafe=True))  # an IP host
-    name, password, _display, _badge = CONSOLE_USER
-    async with session.post("/api/session", json={"user": name, "password": password}) as resp:
-        assert resp.status == 200, await resp.text()
-    return session
+async def signed_in(env, token: str) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(base(env), headers={"Authorization": f"Bearer {token}"})
 
 
 async def next_event(stream: aiohttp.StreamReader, timeout: float) -> tuple[str, dict]:
@@ -128,11 +159,11 @@ async def events_of(settings, alert_id: str) -> list[dict]:
     return [v for v in values if v["alert_id"] == alert_id and v["event"] != "AlertRaised"]
 
 
-async def test_a_listed_plate_reaches_the_live_queue_within_2_s(console) -> None:
+async def test_a_listed_plate_reaches_the_live_queue_within_2_s(console, lee) -> None:
     """Pushed, not polled: the queue's event stream carries the alert within 2 s of the read being
     produced (P7: and it arrives unverified)."""
     env, settings, root = console
-    async with await signed_in(env) as session:
+    async with await signed_in(env, lee) as session:
         await sync_rows(settings, root, listed("7LIVE01", 1))
         async with session.get("/api/events") as events:
             assert events.headers["Content-Type"].startswith("text/event-stream")
@@ -152,10 +183,10 @@ async def test_a_listed_plate_reaches_the_live_queue_within_2_s(console) -> None
     assert alert["status"] == "unverified" and alert["actions"] == ["verify", "reject"]
 
 
-async def test_an_alert_is_worked_through_the_api_and_refusals_change_nothing(console) -> None:
+async def test_an_alert_is_worked_through_the_api_and_refusals_change_nothing(console, lee) -> None:
     env, settings, root = console
     alert_id = await raise_alert_for(settings, root, "api-1", "7APIW01", listed("7APIW01", 2))
-    async with await signed_in(env) as session:
+    async with await signed_in(env, lee) as session:
         status, body = await transition(session, alert_id, action="confirm", confirming_agency="CA0431000")
         assert status == 409 and "visually verify" not in body["error"] and "unverified" in body["error"]
         assert await events_of(settings, alert_id) == []  # a refused command writes nothing
@@ -204,11 +235,11 @@ def sample(text: str, name: str) -> str:
     return next(line.split()[-1] for line in text.splitlines() if line.startswith(name + " "))
 
 
-async def test_validation_is_refused_when_the_entry_left_the_hot_list(console) -> None:
+async def test_validation_is_refused_when_the_entry_left_the_hot_list(console, lee) -> None:
     env, settings, root = console
     rows = [*NCIC_ROWS[:4], "L|L800000777|CA0431000|5GONE77|CA|2027|PC|||||||SJ-26-889|"]
     alert_id = await raise_alert_for(settings, root, "api-2", "5GONE77", rows)
-    async with await signed_in(env) as session:
+    async with await signed_in(env, lee) as session:
         assert (await transition(session, alert_id, action="verify"))[0] == 200
         await sync_rows(settings, root, NCIC_ROWS[:4])
         status, body = await transition(session, alert_id, action="validate", priority="routine")
@@ -224,7 +255,7 @@ async def test_validation_is_refused_when_the_entry_left_the_hot_list(console) -
     )
 
 
-async def test_the_same_plate_again_adds_a_sighting_until_the_alert_is_closed(console) -> None:
+async def test_the_same_plate_again_adds_a_sighting_until_the_alert_is_closed(console, lee) -> None:
     """P9: alerted at Curtner/Monterey, observed at Curtner/Malone: one alert, one sighting; once a
     dispatcher has rejected it, the plate's next read raises a new alert."""
     env, settings, root = console
@@ -233,7 +264,7 @@ async def test_the_same_plate_again_adds_a_sighting_until_the_alert_is_closed(co
     again = read_dict(read_id="seen-2", plate="6SEEN88", camera_id="curtner-malone")
     again["captured_at"] = (now + timedelta(seconds=30)).isoformat()
     await send_reads(settings, [again])
-    async with await signed_in(env) as session:
+    async with await signed_in(env, lee) as session:
         detail = await poll_alert(session, alert_id, lambda d: d["sightings"] == 1)
         assert detail["sighting_list"][0]["camera_id"] == "curtner-malone"
         assert (await transition(session, alert_id, action="reject", reason="misread"))[0] == 200
@@ -266,7 +297,7 @@ async def poll_alert(session, alert_id: str, done, timeout: float = 20) -> dict:
         await asyncio.sleep(0.3)
 
 
-async def test_requests_without_a_session_or_not_json_are_refused(console) -> None:
+async def test_requests_without_a_session_or_not_json_are_refused(console, lee) -> None:
     env, _settings, _root = console
     async with aiohttp.ClientSession(base(env)) as anonymous:
         async with anonymous.get("/api/alerts") as resp:
@@ -274,12 +305,12 @@ async def test_requests_without_a_session_or_not_json_are_refused(console) -> No
         async with anonymous.get("/", allow_redirects=False) as resp:
             assert resp.status == 303 and resp.headers["Location"] == "/login"
         async with anonymous.post(
-            "/api/session", json={"user": "lee", "password": "wrong password!"}
+            "/api/session", json={"user": "lee", "password": "wrong password!", "code": "123456"}
         ) as resp:
-            assert resp.status == 401 and "wrong user name or password" in (await resp.json())["error"]
+            assert resp.status == 401 and "wrong user name, password or code" in (await resp.json())["error"]
         async with anonymous.get("/api/alerts", headers={"Authorization": "Bearer forged"}) as resp:
             assert resp.status == 401
-    async with await signed_in(env) as session:
+    async with await signed_in(env, lee) as session:
         # a cross-site form can only send form encodings: state changes need JSON
         async with session.post("/api/alerts/x/transitions", data="action=verify") as resp:
             assert resp.status == 415
@@ -291,11 +322,15 @@ async def test_requests_without_a_session_or_not_json_are_refused(console) -> No
             assert resp.status == 200 and "default-src 'self'" in resp.headers["Content-Security-Policy"]
 
 
-async def test_a_cad_system_uses_a_bearer_token_and_receives_signed_webhooks(console, receiver) -> None:
+async def test_a_cad_system_uses_a_bearer_token_and_receives_signed_webhooks(
+    console, people, receiver
+) -> None:
     env, settings, root = console
-    name, password, _display, _badge = CONSOLE_USER
+    cad_user = people["cad"]
     async with aiohttp.ClientSession(base(env)) as cad:
-        async with cad.post("/api/session", json={"user": name, "password": password}) as resp:
+        body = {"user": cad_user.name, "password": cad_user.password, "code": cad_user.code()}
+        async with cad.post("/api/session", json=body) as resp:
+            assert resp.status == 200, await resp.text()
             token = (await resp.json())["token"]
         headers = {"Authorization": f"Bearer {token}"}
         read = read_dict(read_id="hook-1", plate="8HOOK01", camera_id="sj-0042")
@@ -333,3 +368,110 @@ async def test_a_cad_system_uses_a_bearer_token_and_receives_signed_webhooks(con
     # only the agency's cameras: alerts read by cameras outside "sj-*" are not sent
     raised = [json.loads(b) for _h, b in Receiver.received if json.loads(b)["event"] == "AlertRaised"]
     assert raised and all(body["camera_id"].startswith("sj-") for body in raised)
+
+
+async def audit_records(settings) -> list[dict]:
+    return [
+        json.loads(r.value) for r in await read_topic(settings.bootstrap_servers, settings.topic("audit"))
+    ]
+
+
+async def test_sign_in_needs_the_second_factor_and_every_attempt_is_audited_p18_p21(
+    console, people, lee
+) -> None:
+    env, settings, _root = console
+    kim, new = people["kim"], people["new"]
+    wrong = "000000" if kim.code() != "000000" else "111111"
+    async with aiohttp.ClientSession(base(env)) as client:
+        for body in (
+            {"user": "kim", "password": kim.password, "code": wrong},
+            {"user": "kim", "password": "not the password", "code": kim.code()},
+        ):
+            async with client.post("/api/session", json=body) as resp:
+                assert (
+                    resp.status == 401 and "wrong user name, password or code" in (await resp.json())["error"]
+                )
+        async with client.post("/api/session", json={"user": "kim", "password": kim.password}) as resp:
+            assert resp.status == 400 and "code" in (await resp.json())["error"]  # no second factor, no entry
+        async with client.post(
+            "/api/session", json={"user": "new", "password": new.password, "code": new.code()}
+        ) as resp:
+            assert resp.status == 401 and "training" in (await resp.json())["error"]
+    sign_ins = [a for a in await audit_records(settings) if a["action"] == "sign_in"]
+    refused = [a for a in sign_ins if a["decision"] == "refused"]
+    assert {a["user"] for a in refused} >= {"kim", "new"} and all(a["reason"] for a in refused)
+    assert any(a["user"] == "lee" and a["decision"] == "allowed" and a["agency"] == "SJPD" for a in sign_ins)
+
+
+async def test_a_justified_search_and_what_is_refused_p15_p16_p20_p22(console, people, lee) -> None:
+    env, settings, _root = console
+    now = datetime.now(UTC)
+    await send_reads(
+        settings,
+        [
+            read_dict(
+                read_id=f"srch-{n}",
+                plate="5SRCH55",
+                camera_id=f"cam-{n}",
+                captured_at=(now - timedelta(minutes=n)).isoformat(),
+            )
+            for n in (5, 10)
+        ],
+    )
+    token = sign_in_once(env, people["kim"])
+    window = {"from": (now - timedelta(hours=1)).isoformat(), "to": (now + timedelta(minutes=1)).isoformat()}
+    why = {
+        "purpose": "armed robbery suspect vehicle",
+        "crime_type": "PC 211 robbery",
+        "case_number": "SJ-26-004512",
+    }
+    async with await signed_in(env, token) as kim:
+        async with kim.post("/api/search", json={**window, **why, "plate": "5SRCH55"}) as resp:
+            assert resp.status == 200, await resp.text()
+            found = await resp.json()
+        assert found["count"] == 2 and {s["read_id"] for s in found["sightings"]} == {"srch-5", "srch-10"}
+        # P20: a refused search answers the same whether or not matching reads exist
+        answers = []
+        for plate in ("5SRCH55", "0NONE00"):
+            async with kim.post(
+                "/api/search", json={**window, **why, "case_number": "", "plate": plate}
+            ) as resp:
+                answers.append((resp.status, await resp.text()))
+        assert answers[0] == answers[1] and answers[0][0] == 403 and "P15/P16" in answers[0][1]
+        async with kim.post(
+            "/api/search", json={**window, **why, "purpose": "immigration status check", "plate": "5SRCH55"}
+        ) as resp:
+            assert resp.status == 403 and "P22" in (await resp.json())["error"]
+    async with await signed_in(env, lee) as dispatcher:
+        async with dispatcher.post("/api/search", json={**window, **why, "plate": "5SRCH55"}) as resp:
+            assert resp.status == 403 and "P21" in (await resp.json())["error"]
+    searches = [a for a in await audit_records(settings) if a["action"] == "search"]
+    assert [(a["decision"], a["result_count"]) for a in searches] == [
+        ("allowed", 2),
+        ("refused", 0),
+        ("refused", 0),
+        ("refused", 0),
+    ]
+    allowed = searches[0]
+    assert (allowed["user"], allowed["agency"], allowed["crime_type"], allowed["case_number"]) == (
+        "kim",
+        "SJPD",
+        "PC 211 robbery",
+        "SJ-26-004512",
+    )
+    assert allowed["query"]["plate"] == "5SRCH55" and "P22" in searches[3]["reason"]
+
+
+def test_federal_commercial_and_out_of_state_agencies_are_never_registered_p19(console) -> None:
+    env, settings, _root = console
+    for extra in (
+        ("--type", "federal"),
+        ("--type", "commercial"),
+        ("--type", "municipal_police", "--state", "NV"),
+    ):
+        result = alpr(
+            env, "agency", "add", "X1", "--name", "Someone", "--agreement", "signed", "--by", "admin", *extra
+        )
+        assert result.returncode == 2 and "P19" in result.stderr, result.stderr
+    listing = alpr(env, "agency", "list").stdout
+    assert "X1" not in listing and "SJPD" in listing  # a refused command changed nothing

@@ -17,7 +17,6 @@ import pytest
 from streams.hotlists.feeder import keep_in_sync
 from streams.hotlists.service import HotlistStore
 from streams.kafka.broker import free_port
-from streams.kafka.topics import create_topics
 from tests.conftest import ROOT, alpr, settings_of, wait_for
 from tests.integration.kafka_helpers import read_topic
 from tests.unit.test_schemas import validator
@@ -45,10 +44,8 @@ def approve(env, key: str, name: str, badge: str, rank: str):
 
 
 @pytest.fixture()
-def env(env_factory):
-    env = env_factory()
-    asyncio.run(create_topics(settings_of(env)))
-    return env
+def env(topics_env):
+    return topics_env
 
 
 def topic_values(env, name: str) -> list[dict]:

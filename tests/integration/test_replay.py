@@ -12,10 +12,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.codec import dumps, entry_to_dict
-from streams.kafka.topics import create_topics
-from tests.conftest import AlprProcess, alpr, make_env, settings_of, wait_for
+from tests.conftest import AlprProcess, alpr, settings_of, wait_for
 from tests.factories import make_entry, read_dict
-from tests.integration.kafka_helpers import read_topic, send_reads
+from tests.integration.kafka_helpers import SignInUser, add_user, alpr_as, read_topic, send_reads
 
 pytestmark = pytest.mark.integration
 
@@ -43,10 +42,14 @@ async def produce_at(
 
 
 @pytest.fixture()
-def env(broker, tmp_path):
-    env = make_env(broker, tmp_path)
-    asyncio.run(create_topics(settings_of(env)))
-    return env
+def env(topics_env):
+    return topics_env
+
+
+@pytest.fixture()
+def kim(env) -> SignInUser:
+    """An analyst (may replay and hold), trained, of the home agency."""
+    return asyncio.run(add_user(settings_of(env), "kim", "analyst", display="Det. Kim Tran", badge="A-7"))
 
 
 def reads_at(env, items: list[tuple[str, str, datetime]], partition: int = 0) -> None:
@@ -59,25 +62,26 @@ def reads_at(env, items: list[tuple[str, str, datetime]], partition: int = 0) ->
     asyncio.run(produce_at(settings.bootstrap_servers, settings.topic("reads"), records, partition))
 
 
-def replay(env, tmp_path, *args: str):
-    out = tmp_path / "replay-out"
-    result = alpr(
+def replay(env, user, tmp_path, *args: str):
+    out = tmp_path / f"replay-out-{len(list(tmp_path.glob('replay-out*')))}"
+    result = alpr_as(
         env,
+        user,
         "replay",
         *args,
         "--case",
         "SJ-26-0099",
         "--purpose",
         "homicide investigation",
-        "--by",
-        "Det. Kim Tran",
+        "--crime-type",
+        "PC 187 homicide",
         "--out",
         str(out),
     )
     return result, out
 
 
-def test_replay_returns_exactly_the_reads_of_the_window(env, tmp_path) -> None:
+def test_replay_returns_exactly_the_reads_of_the_window(env, kim, tmp_path) -> None:
     """Reads sent hours apart; the broker's offsets_for_times is wrong here, the binary search is not.
     A read older than the retention is never returned, though this broker still has it (P11)."""
     reads_at(
@@ -109,7 +113,7 @@ def test_replay_returns_exactly_the_reads_of_the_window(env, tmp_path) -> None:
     )
 
     result, out = replay(
-        env, tmp_path, "--from", at(-8).isoformat(), "--to", at(-2).isoformat(), "--plate", "7ABC123"
+        env, kim, tmp_path, "--from", at(-8).isoformat(), "--to", at(-2).isoformat(), "--plate", "7ABC123"
     )
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in (out / "timeline.ndjson").read_text().splitlines()]
@@ -121,7 +125,7 @@ def test_replay_returns_exactly_the_reads_of_the_window(env, tmp_path) -> None:
     assert "3 sightings" in result.stdout
 
     everything, out2 = replay(
-        env, tmp_path, "--from", (NOW - timedelta(days=60)).isoformat(), "--to", NOW.isoformat()
+        env, kim, tmp_path, "--from", (NOW - timedelta(days=60)).isoformat(), "--to", NOW.isoformat()
     )
     assert everything.returncode == 0, everything.stderr
     ids = [json.loads(line)["read_id"] for line in (out2 / "timeline.ndjson").read_text().splitlines()]
@@ -137,11 +141,47 @@ def test_replay_returns_exactly_the_reads_of_the_window(env, tmp_path) -> None:
     assert replays[0]["query"]["plate"] == "7ABC123" and replays[0]["result_count"] == 3
 
 
-def test_a_replay_without_case_or_purpose_is_refused(env) -> None:
-    result = alpr(
-        env, "replay", "--from", "now-2h", "--to", "now", "--case", " ", "--purpose", "x", "--by", "me"
+def test_a_replay_without_case_or_purpose_is_refused(env, kim) -> None:
+    result = alpr_as(
+        env,
+        kim,
+        "replay",
+        "--from",
+        "now-2h",
+        "--to",
+        "now",
+        "--case",
+        " ",
+        "--purpose",
+        "x",
+        "--crime-type",
+        "y",
     )
-    assert result.returncode == 2 and "case number and a purpose" in result.stderr
+    assert result.returncode == 2 and "refused: P15/P16" in result.stderr and "case number" in result.stderr
+    immigration = alpr_as(
+        env,
+        kim,
+        "replay",
+        "--from",
+        "now-2h",
+        "--to",
+        "now",
+        "--case",
+        "SJ-26-1",
+        "--purpose",
+        "ICE detainer follow-up",
+        "--crime-type",
+        "none",
+    )
+    assert immigration.returncode == 2 and "refused: P22" in immigration.stderr
+    settings = settings_of(env)
+    audit = [
+        json.loads(r.value)
+        for r in asyncio.run(read_topic(settings.bootstrap_servers, settings.topic("audit")))
+    ]
+    refused = [a for a in audit if a["action"] == "replay"]
+    assert [a["decision"] for a in refused] == ["refused", "refused"]
+    assert "P22" in refused[1]["reason"] and refused[1]["user"] == "kim"
 
 
 def change(
@@ -155,7 +195,7 @@ def change(
     return when, b"k", dumps(body)
 
 
-def test_rematch_uses_the_hot_list_of_each_reads_time(env, tmp_path) -> None:
+def test_rematch_uses_the_hot_list_of_each_reads_time(env, kim, tmp_path) -> None:
     gone = make_entry(entry_id="GONE", plate="5GONE55", synced_at=at(-10))
     late = make_entry(entry_id="LATE", plate="6LATE66", synced_at=at(-10))
     settings = settings_of(env)
@@ -176,7 +216,9 @@ def test_rematch_uses_the_hot_list_of_each_reads_time(env, tmp_path) -> None:
             ("late-after-listing", "6LATE66", at(-1)),
         ],
     )
-    result, out = replay(env, tmp_path, "--from", at(-7).isoformat(), "--to", NOW.isoformat(), "--rematch")
+    result, out = replay(
+        env, kim, tmp_path, "--from", at(-7).isoformat(), "--to", NOW.isoformat(), "--rematch"
+    )
     assert result.returncode == 0, result.stderr
     matches = [json.loads(line) for line in (out / "rematch.ndjson").read_text().splitlines()]
     assert sorted((m["read_id"], m["entry_key"]) for m in matches) == [
@@ -186,7 +228,7 @@ def test_rematch_uses_the_hot_list_of_each_reads_time(env, tmp_path) -> None:
     assert "rematch: 2 would have alerted" in result.stdout
 
 
-def test_holds_are_placed_listed_and_released_with_an_audit_trail(env) -> None:
+def test_holds_are_placed_listed_and_released_with_an_audit_trail(env, kim) -> None:
     settings = settings_of(env)
     now = datetime.now(UTC)
     reads = [
@@ -201,15 +243,17 @@ def test_holds_are_placed_listed_and_released_with_an_audit_trail(env) -> None:
         read_dict(read_id="h-other", plate="9NOPE99", captured_at=(now - timedelta(hours=2)).isoformat()),
     ]
     asyncio.run(send_reads(settings, reads))
-    who = ("--by", "Det. Kim Tran", "--reason", "211 suspect vehicle")
+    who = ("--reason", "211 suspect vehicle")
+    why = ("--crime-type", "PC 211 robbery")
 
-    one = alpr(env, "hold", "add", "--read-id", "h-1", "--case", "SJ-26-0100", *who)
+    one = alpr_as(env, kim, "hold", "add", "--read-id", "h-1", "--case", "SJ-26-0100", *who, *why)
     assert one.returncode == 0, one.stderr
     assert "held 1 reads for case SJ-26-0100: h-1" in one.stdout
-    again = alpr(env, "hold", "add", "--read-id", "h-1", "--case", "SJ-26-0100", *who)
+    again = alpr_as(env, kim, "hold", "add", "--read-id", "h-1", "--case", "SJ-26-0100", *who, *why)
     assert "held 0 reads" in again.stdout  # already held for the case: nothing changes
-    by_plate = alpr(
+    by_plate = alpr_as(
         env,
+        kim,
         "hold",
         "add",
         "--plate",
@@ -221,22 +265,25 @@ def test_holds_are_placed_listed_and_released_with_an_audit_trail(env) -> None:
         "--case",
         "SJ-26-0200",
         *who,
+        *why,
     )
     assert by_plate.returncode == 0, by_plate.stderr
     assert "held 3 reads for case SJ-26-0200" in by_plate.stdout  # the OCR-equivalent read too
 
-    listing = alpr(env, "hold", "list").stdout
+    listing = alpr_as(env, kim, "hold", "list").stdout
     assert "3 held reads" in listing and "h-other" not in listing
     assert "SJ-26-0100" in listing and "SJ-26-0200" in listing
 
-    missing = alpr(env, "hold", "add", "--read-id", "no-such-read", "--case", "SJ-26-0100", *who)
+    missing = alpr_as(
+        env, kim, "hold", "add", "--read-id", "no-such-read", "--case", "SJ-26-0100", *who, *why
+    )
     assert missing.returncode == 2 and "no read no-such-read" in missing.stderr
 
-    first = alpr(env, "hold", "release", "--read-id", "h-1", "--case", "SJ-26-0100", *who)
+    first = alpr_as(env, kim, "hold", "release", "--read-id", "h-1", "--case", "SJ-26-0100", *who)
     assert first.returncode == 0 and "no case holds it" not in first.stdout  # SJ-26-0200 still holds it
-    last = alpr(env, "hold", "release", "--read-id", "h-1", "--case", "SJ-26-0200", *who)
+    last = alpr_as(env, kim, "hold", "release", "--read-id", "h-1", "--case", "SJ-26-0200", *who)
     assert last.returncode == 0 and "no case holds it now" in last.stdout
-    assert "2 held reads" in alpr(env, "hold", "list").stdout
+    assert "2 held reads" in alpr_as(env, kim, "hold", "list").stdout
     records = asyncio.run(read_topic(settings.bootstrap_servers, settings.topic("evidence-holds")))
     assert any(r.key == b"h-1" and r.value is None for r in records)  # the tombstone
     audit = [
@@ -245,10 +292,14 @@ def test_holds_are_placed_listed_and_released_with_an_audit_trail(env) -> None:
     ]
     assert [a["action"] for a in audit].count("hold_add") == 3  # one per command: 1 + 0 (already held) + 3
     assert [a["action"] for a in audit].count("hold_release") == 2
-    assert all(a["user"] == "Det. Kim Tran" and a["case_number"] for a in audit)
+    holds = [a for a in audit if a["action"].startswith("hold_")]
+    assert all(a["user"] == "kim" and a["case_number"] for a in holds)
+    assert [a["decision"] for a in audit if a["action"] == "sign_in"].count(
+        "allowed"
+    ) >= 8  # P18, per command
 
 
-def test_a_held_read_is_replayed_after_the_read_retention(env) -> None:
+def test_a_held_read_is_replayed_after_the_read_retention(env, kim) -> None:
     """P12: the hold outlives the retention. Forty days on, replay leaves out the reads topic's copy
     (past the retention, P11) and returns the held copy, marked with its case."""
     from streams.replay.replay import ReplayQuery
@@ -270,18 +321,19 @@ def test_a_held_read_is_replayed_after_the_read_retention(env) -> None:
             ],
         )
     )
-    held = alpr(
+    held = alpr_as(
         env,
+        kim,
         "hold",
         "add",
         "--read-id",
         "kept",
         "--case",
         "SJ-26-0300",
-        "--by",
-        "Det. Lee",
         "--reason",
         "evidence",
+        "--crime-type",
+        "PC 211 robbery",
     )
     assert held.returncode == 0, held.stderr
     query = ReplayQuery(
@@ -334,6 +386,7 @@ def test_the_retro_hunt_raises_historical_hits_for_a_newly_listed_plate(env, tmp
 
         wait_for(lambda: len(historical()) >= 2, 60, "historical hits")
         found = historical()
+        wait_for(lambda: "historical hits" in hunter.log(), 30, "the pass to be recorded")
     finally:
         hunter.stop()
     assert sorted(a["read_id"] for a in found) == ["rh-2h", "rh-30m"]  # 30 h ago is past the 24 h look-back

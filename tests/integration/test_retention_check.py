@@ -44,7 +44,7 @@ def test_declared_topics_pass_and_other_topics_never_fail(broker, tmp_path) -> N
     assert result.returncode == 0, result.stdout + result.stderr
     assert line_of(result.stdout, settings.topic("reads")).endswith("OK")
     assert "30.0 d" in line_of(result.stdout, settings.topic("reads"))
-    assert "all 11 topics within policy for profile san_jose" in result.stdout
+    assert "all 13 topics within policy for profile san_jose" in result.stdout
     assert "embedded broker" in result.stdout
     [others] = [line for line in result.stdout.splitlines() if line.startswith("other topics: ")]
     assert int(others.split()[2]) >= 1

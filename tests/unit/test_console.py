@@ -1,4 +1,4 @@
-"""The console's pure parts: what an alert shows (P4, P7, P10), queue order, sign-in, webhook config."""
+"""The console's pure parts: what an alert shows (P4, P7, P10), queue order, webhook config."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import pytest
 
 from streams.alerts.lifecycle import Actor, AlertStatusValidated, AlertVisuallyVerified, evolve
 from streams.alerts.model import raise_alert
-from streams.console.auth import FileAuthenticator, add_user, hash_password, verify_password
 from streams.console.views import BANNER, alert_detail, alert_summary, queue_key
 from streams.console.webhooks import load_webhooks, signature
-from streams.errors import AccessDenied, ConfigError
+from streams.errors import ConfigError
 from streams.matching.matcher import match
 from tests.factories import NOW, make_entry, make_index, make_read
 
@@ -76,51 +75,6 @@ def test_the_queue_puts_overdue_then_nearest_deadline_then_person_entries_then_n
     ]
     order = [r["n"] for r in sorted(rows, key=queue_key)]
     assert order == ["overdue", "due soon", "due later", "wanted", "new stolen", "old stolen"]
-
-
-def test_passwords_are_hashed_and_checked() -> None:
-    stored = hash_password("correct-horse-battery")
-    assert stored.startswith("scrypt$") and "correct-horse" not in stored
-    assert verify_password("correct-horse-battery", stored)
-    assert not verify_password("correct-horse-batterY", stored)
-    assert not verify_password("x", "md5$abc$def")
-
-
-def test_sign_in_sessions_expiry_and_lockout(tmp_path) -> None:
-    users = tmp_path / "users.toml"
-    add_user(users, "lee", "correct-horse-battery", badge="D-101", agency="SJPD", display="Dispatcher Lee")
-    assert oct(users.stat().st_mode & 0o777) == "0o600"
-    with pytest.raises(ConfigError, match="exists already"):
-        add_user(users, "lee", "another-long-password", badge="D-1", agency="SJPD")
-    with pytest.raises(ConfigError, match="12 characters"):
-        add_user(users, "kim", "short", badge="D-2", agency="SJPD")
-    auth = FileAuthenticator(users, timedelta(hours=8))
-    session = auth.sign_in("lee", "correct-horse-battery", NOW)
-    assert session.user.display == "Dispatcher Lee" and session.user.badge == "D-101"
-    assert auth.session(session.token, NOW + timedelta(hours=7)).user.name == "lee"
-    with pytest.raises(AccessDenied, match="expired"):
-        auth.session(session.token, NOW + timedelta(hours=8))
-    with pytest.raises(AccessDenied, match="sign in"):
-        auth.session(None, NOW)
-    # an unknown user and a wrong password get the same answer
-    for name in ("nobody", "lee"):
-        with pytest.raises(AccessDenied, match="wrong user name or password"):
-            auth.sign_in(name, "wrong password", NOW)
-    for _ in range(4):
-        with pytest.raises(AccessDenied):
-            auth.sign_in("lee", "wrong password", NOW)
-    with pytest.raises(AccessDenied, match="too many"):
-        auth.sign_in("lee", "correct-horse-battery", NOW + timedelta(minutes=1))
-    assert auth.sign_in("lee", "correct-horse-battery", NOW + timedelta(minutes=6)).token
-    other = auth.sign_in("lee", "correct-horse-battery", NOW + timedelta(minutes=6))
-    auth.sign_out(other.token)
-    with pytest.raises(AccessDenied):
-        auth.session(other.token, NOW + timedelta(minutes=6))
-
-
-def test_a_missing_users_file_says_how_to_add_one(tmp_path) -> None:
-    with pytest.raises(ConfigError, match="alpr console add-user"):
-        FileAuthenticator(tmp_path / "none.toml", timedelta(hours=8))
 
 
 def test_webhook_config_needs_https_and_a_secret_from_the_environment(tmp_path) -> None:

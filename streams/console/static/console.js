@@ -226,6 +226,7 @@ async function start() {
   if (!me.ok) return window.location.assign("/login");
   const user = await me.json();
   document.getElementById("who").textContent = user.display + " · " + user.badge + " · " + user.agency;
+  document.getElementById("search-link").hidden = !user.may.includes("search");
   document.getElementById("sign-out").addEventListener("click", async () => {
     await fetch("/api/session", {method: "DELETE", headers: {"Content-Type": "application/json"}});
     window.location.assign("/login");

@@ -5,14 +5,16 @@ document.getElementById("login-form").addEventListener("submit", async (event) =
   error.textContent = "";
   const response = await fetch("/api/session", {
     method: "POST",
-    headers: {"Content-Type": "application/json"},
+    headers: {"Content-Type": "application/json", "X-ALPR-Client": "console"},
     body: JSON.stringify({
       user: document.getElementById("user").value,
       password: document.getElementById("password").value,
+      code: document.getElementById("code").value,
     }),
   });
   if (response.ok) {
-    window.location.assign("/");
+    const body = await response.json();
+    window.location.assign(body.user.may.includes("alerts") ? "/" : "/search");
   } else {
     const body = await response.json().catch(() => ({error: response.statusText}));
     error.textContent = body.error || "sign-in failed";

@@ -1,0 +1,63 @@
+"use strict";
+// The analyst's search: a justified query (P15-P17); the server decides and records it.
+
+function cell(text) {
+  const td = document.createElement("td");
+  td.textContent = text === null || text === undefined ? "" : String(text);
+  return td;
+}
+
+function utc(localValue) {
+  return localValue ? new Date(localValue).toISOString() : "";
+}
+
+async function start() {
+  const me = await fetch("/api/me");
+  if (!me.ok) return window.location.assign("/login");
+  const user = await me.json();
+  document.getElementById("who").textContent = user.display + " · " + user.badge + " · " + user.agency;
+  document.getElementById("alerts-link").hidden = !user.may.includes("alerts");
+  document.getElementById("sign-out").addEventListener("click", async () => {
+    await fetch("/api/session", {method: "DELETE", headers: {"Content-Type": "application/json"}});
+    window.location.assign("/login");
+  });
+  document.getElementById("search-form").addEventListener("submit", search);
+}
+
+async function search(event) {
+  event.preventDefault();
+  const value = (id) => document.getElementById(id).value.trim();
+  const message = document.getElementById("search-message");
+  const table = document.getElementById("results");
+  message.textContent = "searching…";
+  message.className = "";
+  table.hidden = true;
+  const body = {
+    plate: value("plate"), partial: value("partial"),
+    cameras: value("cameras") ? value("cameras").split(",").map((c) => c.trim()).filter(Boolean) : [],
+    from: utc(value("from")), to: utc(value("to")),
+    purpose: value("purpose"), crime_type: value("crime_type"), case_number: value("case_number"),
+    on_behalf_of: value("on_behalf_of"), commander: value("commander"), approved_on: value("approved_on"),
+  };
+  const response = await fetch("/api/search", {
+    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
+  });
+  if (response.status === 401) return window.location.assign("/login");
+  const data = await response.json().catch(() => ({error: response.statusText}));
+  if (!response.ok) {
+    message.textContent = data.error;
+    message.className = "error";
+    return;
+  }
+  message.textContent = data.count + " sightings";
+  message.className = "ok";
+  table.querySelector("tbody").replaceChildren(...data.sightings.map((s) => {
+    const tr = document.createElement("tr");
+    tr.append(cell(new Date(s.captured_at).toLocaleString()), cell(s.plate), cell(s.plate_state), cell(s.camera_id),
+      cell(s.match_kind), cell(s.lat + ", " + s.lon), cell(s.image_ref), cell(s.held ? s.cases.join(", ") : ""));
+    return tr;
+  }));
+  table.hidden = false;
+}
+
+start();

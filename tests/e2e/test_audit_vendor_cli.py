@@ -1,0 +1,123 @@
+"""``alpr audit vendor`` as an auditor runs it: the real CLI in a subprocess on the committed samples."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.unit.test_vendor_audit import SEARCH_AUDIT_COUNTS
+
+pytestmark = pytest.mark.e2e
+
+SAMPLES = ROOT / "samples" / "vendor"
+EXPECTED = SEARCH_AUDIT_COUNTS
+
+
+def alpr_audit_vendor(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALPR_")}  # defaults; no broker needed
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", "audit", "vendor", "--format", "flock", *map(str, args)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_samples_give_the_documented_report_and_outputs(tmp_path: Path) -> None:
+    out = tmp_path / "audit"
+    result = alpr_audit_vendor(
+        SAMPLES / "flock_search_audit.csv",
+        "--sharing",
+        SAMPLES / "flock_sharing.csv",
+        "--sample",
+        "10",
+        "--seed",
+        "7",
+        "--out",
+        out,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    stdout = result.stdout
+    for code, count in EXPECTED.items():
+        assert f"| {code} | {count} |" in stdout
+    assert "period: 2026-01-02 15:01:50 UTC to 2026-03-29 16:48:49 UTC" in stdout
+    assert "rows: 100 total, 98 read, 2 malformed, 2 blank lines skipped" in stdout
+    assert "- line 76: 6 fields on line 76, header has 10" in stdout
+    assert "Houston TX PD: TX (we share 1; they share 1)" in stdout
+    assert "- San Jose CA PD: 7 no_case_number, 3 vague_reason, 2 forbidden_purpose" in stdout
+    assert "## P23 random sample: 10 of 98 searches" in stdout and "--seed 7" in stdout
+    summary = stdout.strip().splitlines()[-2]
+    assert summary.startswith("summary: 98 of 100 rows read; 14 no_case_number, 9 vague_reason")
+    assert f"wrote {out / 'report.md'} and {out / 'findings.csv'} (37 findings)" in stdout
+
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert report.startswith("# Vendor search audit:") and "| forbidden_purpose | 3 | P22 |" in report
+    with (out / "findings.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert Counter(r["finding"] for r in rows) == EXPECTED
+    ice = next(r for r in rows if r["finding"] == "forbidden_purpose")
+    assert (ice["line"], ice["Reason"], ice["Org_Name"]) == ("40", "ICE detainer", "San Jose CA PD")
+    wide = [r for r in rows if r["finding"] == "wide_search"]
+    assert wide[0]["Total_Networks_Searched"] == "1,500" and wide[0]["Total_Devices_Searched"] == "80,000"
+    federal = next(r for r in rows if r["finding"] == "sharing_federal")
+    assert federal["Organization Name"] == "Homeland Security Investigations - San Francisco"
+    assert federal["file"].endswith("flock_sharing.csv") and federal["line"] == "19"
+
+
+def test_the_same_seed_draws_the_same_sample() -> None:
+    def sample(seed: str) -> str:
+        result = alpr_audit_vendor(SAMPLES / "flock_search_audit.csv", "--sample", "10", "--seed", seed)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split("## P23 random sample")[1]
+
+    assert sample("11") == sample("11")
+    assert sample("11") != sample("12")
+
+
+def test_the_transparency_portal_export() -> None:
+    result = alpr_audit_vendor(SAMPLES / "flock_transparency.csv", "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    assert "- export: Flock transparency portal" in result.stdout
+    for code, count in {
+        "no_case_number": 4,
+        "vague_reason": 3,
+        "forbidden_purpose": 1,
+        "wide_search": 1,
+    }.items():
+        assert f"| {code} | {count} |" in result.stdout
+    assert "'Property Crime'" in result.stdout  # shown URL-decoded
+
+
+def test_a_file_with_only_a_header_exits_1_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "header-only.csv"
+    header = (SAMPLES / "flock_search_audit.csv").read_text(encoding="utf-8-sig").splitlines()[0]
+    path.write_text(header + "\r\n", encoding="utf-8")
+    result = alpr_audit_vendor(path)
+    assert result.returncode == 1
+    assert f"no readable search rows in {path}" in result.stderr
+    assert "rows: 0 total, 0 read" in result.stdout
+
+
+def test_a_missing_file_exits_2_with_a_clear_error(tmp_path: Path) -> None:
+    result = alpr_audit_vendor(tmp_path / "nope.csv")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"alpr: error: cannot read {tmp_path / 'nope.csv'}: No such file")
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_columns_exit_2_naming_the_expected_ones(tmp_path: Path) -> None:
+    path = tmp_path / "other.csv"
+    path.write_text("Plate,Camera,Time\n8ABC123,CAM-1,2026-01-01\n", encoding="utf-8")
+    result = alpr_audit_vendor(path)
+    assert result.returncode == 2
+    assert "unknown columns 'Plate, Camera, Time'" in result.stderr and "Search_Time" in result.stderr
