@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint clean
+.PHONY: run test lint loadtest clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ run: $(STAMP)
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check streams tests loadtest
 	$(BIN)/pytest
+
+# A one-minute city-scale run (5,000 cameras, 5,000 reads/s, 1 M hot-list entries); prints the summary.
+loadtest: $(STAMP)
+	$(BIN)/python -m loadtest run --duration 60
 
 lint: $(STAMP)
 	$(BIN)/ruff check streams tests loadtest

@@ -55,6 +55,18 @@ class Metrics:
         )
         self.partial_entries = Gauge("alpr_partial_entries", "Partial-plate patterns loaded", registry=r)
         self.hotlist_refused = Counter("alpr_hotlist_refused", "Hot-list records refused at load", registry=r)
+        self.read_age = Histogram(
+            "alpr_read_age_seconds",
+            "Age of the oldest read of a batch when it is screened (capture to screen: the lag in time)",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+            registry=r,
+        )
+        self.alert_latency = Histogram(
+            "alpr_alert_latency_seconds",
+            "Capture of a read to its alert being raised (batching window, screen, candidates hop, confirm)",
+            buckets=(0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
         self.batch_seconds = Histogram(
             "alpr_batch_processing_seconds",
             "Time to process one read batch",
@@ -95,6 +107,9 @@ class Metrics:
             self.rejected.labels(reason).inc()
         for _key, _value, alert in out.alerts:
             self.hits.labels(alert.entry.list_type, alert.match_kind).inc()
+            self.alert_latency.observe(max(0.0, (alert.raised_at - alert.read.captured_at).total_seconds()))
+        if out.oldest_read_age_s is not None:
+            self.read_age.observe(max(0.0, out.oldest_read_age_s))
         if out.sightings:
             self.sightings.inc(len(out.sightings))
         if out.suppressed:

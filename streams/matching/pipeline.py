@@ -48,6 +48,7 @@ class Outcome:
     alerts: list[tuple[bytes, bytes, AlertRaised]] = field(default_factory=list)  # key, value, alert
     sightings: list[tuple[bytes, bytes, AlertSighted]] = field(default_factory=list)  # key, value, event
     suppressed: int = 0  # alerts or sightings already emitted for the same read and entry
+    oldest_read_age_s: float | None = None  # how long after capture the batch's oldest read was screened
 
 
 class RecentIds:
@@ -165,6 +166,9 @@ class Pipeline:
                 self._reject(out, exc, read_to_dict(item), where, position)
                 continue
             out.reads += 1
+            age = (now - item.captured_at).total_seconds()
+            if out.oldest_read_age_s is None or age > out.oldest_read_age_s:
+                out.oldest_read_age_s = age
             if screened.bloom_positive or screened.partial:
                 value = dumps(
                     {

@@ -1,0 +1,164 @@
+"""The ceiling: how many reads/s one worker process screens, matching included (issue: city-scale
+load test, targets).
+
+The reads topic is filled first (N reads in records of 1, 50 or 200 reads, written in bulk so the
+producer is not what is measured), then ``alpr worker`` starts with a 1 M-entry hot list and the
+run times from the first read screened to the last (the worker's own counters). Prints the
+numbers and stores loadtest/results/ceiling.summary.json.
+
+    python -m loadtest.ceiling --reads 1000000 --batches 1 50 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from loadtest.generator import HotlistFixture, Traffic, TrafficShape
+from loadtest.run import RESULTS, ROOT, load_hotlist, metric, process_rss_mb
+from streams.kafka.broker import EmbeddedBroker, free_port
+from streams.kafka.topics import create_topics
+from streams.matching.normalize import OcrClasses
+from streams.settings import Settings
+
+
+async def fill(settings: Settings, traffic: Traffic, reads: int, per_record: int) -> int:
+    """Write the reads as records of ``per_record`` reads, round-robin over the partitions."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        max_batch_size=512 * 1024,
+        max_request_size=8 * 1024 * 1024,
+    )
+    await producer.start()
+    try:
+        topic = settings.topic("reads")
+        partitions = settings.partitions
+        start = datetime.now(UTC) - timedelta(seconds=reads / 5000)
+        batches: dict[int, Any] = {}
+        pending = []
+        chunk: list[bytes] = []
+        written = record = 0
+        for _offset, read in traffic.reads(start, reads / 5000):
+            chunk.append(orjson.dumps(read))
+            if len(chunk) < per_record:
+                continue
+            value = chunk[0] if per_record == 1 else b'{"reads":[' + b",".join(chunk) + b"]}"
+            written += len(chunk)
+            chunk = []
+            partition = record % partitions
+            record += 1
+            batch = batches.get(partition) or producer.create_batch()
+            if batch.append(key=None, value=value, timestamp=None) is None:
+                batch.close()
+                pending.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                batch.append(key=None, value=value, timestamp=None)
+            batches[partition] = batch
+            if written >= reads:
+                break
+        for partition, batch in batches.items():
+            batch.close()
+            pending.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*pending)
+        return written
+    finally:
+        await producer.stop()
+
+
+async def one(per_record: int, reads: int, entries: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = EmbeddedBroker(Path(tmp), free_port())
+        broker.start()
+        port = free_port()
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("ALPR_")},
+            "ALPR_BROKER_URL": f"kafka://{broker.bootstrap}",
+            "ALPR_TOPIC_PREFIX": f"ceil{per_record}.",
+            "ALPR_APP_ID": f"alpr-ceiling-{per_record}",
+            "ALPR_METRICS_PORT": str(port),
+            "ALPR_STATE_DIR": str(Path(tmp) / "state"),
+            "ALPR_LOG_LEVEL": "warn",
+        }
+        settings = Settings.from_env(env)
+        worker = None
+        try:
+            await create_topics(settings)
+            fixture = HotlistFixture(exact_entries=entries, partial_entries=100)
+            await load_hotlist(settings, fixture)
+            shape = TrafficShape(cameras=5000, rate=5000, hit_rate=0.001)
+            traffic = Traffic(
+                shape, fixture, OcrClasses.of(settings.ocr_classes), settings.ocr_max_substitutions
+            )
+            written = await fill(settings, traffic, reads, per_record)
+            worker = subprocess.Popen(  # noqa: S603 - our own entry point
+                [sys.executable, "-m", "streams.cli", "worker"],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            while metric(port, "alpr_active_entries") < len(fixture.entries):
+                await asyncio.sleep(0.2)
+            first = None
+            done = 0.0
+            deadline = time.monotonic() + 1800
+            while time.monotonic() < deadline:
+                done = metric(port, "alpr_reads_total") + metric(port, "alpr_rejected_total")
+                if first is None and done > 0:
+                    first = (time.monotonic(), done)
+                if done >= written:
+                    break
+                await asyncio.sleep(0.1)
+            if first is None:
+                raise RuntimeError("the worker screened nothing in 30 minutes")
+            seconds = time.monotonic() - first[0]
+            rate = (done - first[1]) / seconds
+            result = {
+                "reads_per_record": per_record,
+                "reads": written,
+                "screened": int(done),
+                "seconds": round(seconds, 1),
+                "reads_per_s": round(rate),
+                "worker_rss_mb": round(process_rss_mb(worker.pid)),
+            }
+            print(json.dumps(result), flush=True)
+            return result
+        finally:
+            if worker is not None:
+                worker.terminate()
+                worker.wait(30)
+            broker.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reads", type=int, default=1_000_000)
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 50, 200])
+    args = parser.parse_args()
+    runs = [
+        asyncio.run(one(n, args.reads if n > 1 else args.reads // 10, args.entries)) for n in args.batches
+    ]
+    summary = {
+        "measured_at": datetime.now(UTC).isoformat(),
+        "machine": "2 cores, embedded broker",
+        "runs": runs,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "ceiling.summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
