@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 
@@ -187,3 +189,71 @@ def test_entry_carries_ori_and_vehicle_description() -> None:
     assert entry.ori == "CA0431000"
     assert dict(entry.vehicle) == {"make": "HOND", "color": "GRY"}
     assert entry_from_dict(entry_to_dict(entry)) == entry
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-300, 300),
+    st.floats(-300, 300, allow_nan=False),
+    st.text(max_size=3),
+    st.text(min_size=15, max_size=20),
+    st.sampled_from(
+        [
+            "CA",
+            "ca",
+            "C1",
+            "",
+            "2026-11-23T12:00:00Z",
+            "2026-11-23T12:00:00.5+05:30",
+            "2026-11-23 12:00:00Z",
+            "2026-11-23T12:00:00",
+            "2026-11-23T12:00:00+0530",
+            "2026-13-23T12:00:00Z",
+            "20261123T120000Z",
+            "x" * 129,
+            "y" * 1025,
+        ]
+    ),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    changes=st.dictionaries(
+        st.sampled_from(
+            [
+                "read_id",
+                "camera_id",
+                "captured_at",
+                "plate",
+                "plate_state",
+                "confidence",
+                "lat",
+                "lon",
+                "image_ref",
+                "vehicle_make",
+                "vehicle_color",
+                "extra",
+            ]
+        ),
+        _VALUES,
+        max_size=3,
+    ),
+    drop=st.lists(st.sampled_from(["read_id", "plate", "lat", "plate_state", "image_ref"]), max_size=2),
+)
+def test_the_hand_written_read_check_is_never_looser_than_the_schema(changes, drop) -> None:
+    """The stream's fast check of schemas/read.json accepts only what the schema accepts."""
+    import fastjsonschema
+
+    from streams.codec import _read_shape_ok
+    from streams.codec import validator as compiled
+
+    data = {**read_dict(image_ref="s3://x.jpg"), **changes}
+    for key in drop:
+        data.pop(key, None)
+    if _read_shape_ok(data):
+        try:
+            compiled("read")(data)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            raise AssertionError(f"the fast check accepted what the schema refuses: {data}: {exc}") from exc
