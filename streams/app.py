@@ -34,7 +34,7 @@ from streams.matching.pipeline import Outcome, Pipeline
 from streams.metrics import Metrics
 from streams.settings import Settings
 
-__all__ = ["Worker", "create_worker"]
+__all__ = ["Worker", "create_worker", "match_rules", "new_index"]
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +72,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def new_index(settings: Settings) -> HotlistIndex:
-    rules = MatchRules(
+def match_rules(settings: Settings) -> MatchRules:
+    return MatchRules(
         OcrClasses.of(settings.ocr_classes),
         settings.ocr_max_substitutions,
         settings.profile.hotlist_max_staleness_s,
     )
-    return HotlistIndex(rules, settings.bloom_error_rate)
+
+
+def new_index(settings: Settings) -> HotlistIndex:
+    return HotlistIndex(match_rules(settings), settings.bloom_error_rate)
 
 
 class Worker:

@@ -52,6 +52,7 @@ __all__ = [
     "read_to_dict",
     "rejected_record",
     "schema",
+    "stored_reads",
     "validator",
 ]
 
@@ -272,6 +273,21 @@ def decode_read_record(payload: bytes | None) -> list[Read | tuple[InvalidRecord
         except InvalidRecord as exc:
             out.append((exc, raw))
     return out
+
+
+def stored_reads(value: bytes | None) -> list[dict[str, Any]]:
+    """The read objects in a stored record of the reads topic, leniently: for tools that look back
+    (replay, holds, the retro-hunt), where a record the worker rejected is simply passed over (the
+    rejected topic keeps it with its reason)."""
+    if not value:
+        return []
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return []
+    if isinstance(data, dict) and isinstance(data.get("reads"), list):
+        return [read for read in data["reads"] if isinstance(read, dict)]
+    return [data] if isinstance(data, dict) else []
 
 
 def rejected_record(

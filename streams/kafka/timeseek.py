@@ -19,22 +19,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.kafka.log import fetch_from, log_ends
+from streams.kafka.log import fetch_from, log_ends, reader
 from streams.kafka.topics import existing_partitions
 
 __all__ = ["Progress", "first_offset_at", "scan_by_time"]
-
-
-def _consumer(bootstrap_servers: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=100,
-        max_partition_fetch_bytes=16 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024,
-    )
 
 
 async def first_offset_at(
@@ -87,7 +75,7 @@ async def scan_by_time(
     """Yield every record of the topic whose timestamp lies in ``[start_ms, end_ms]``, each partition
     in offset order, from its first such offset to the first record past ``end_ms`` (or the end of
     the log). Partitions are searched and read concurrently, one consumer each."""
-    probe = _consumer(bootstrap_servers)
+    probe = reader(bootstrap_servers)
     await probe.start()
     try:
         tps = [TopicPartition(topic, p) for p in await existing_partitions(probe._client, topic)]  # noqa: SLF001
@@ -97,7 +85,7 @@ async def scan_by_time(
     queue: asyncio.Queue[tuple[TopicPartition, list[Any]] | Exception | None] = asyncio.Queue(maxsize=64)
 
     async def read_partition(tp: TopicPartition) -> None:
-        consumer = _consumer(bootstrap_servers)
+        consumer = reader(bootstrap_servers)
         try:
             await consumer.start()
             consumer.assign([tp])

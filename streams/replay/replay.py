@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from streams.codec import read_from_dict, read_to_dict
+from streams.codec import read_from_dict, read_to_dict, stored_reads
 from streams.errors import ConfigError, InvalidRecord
 from streams.kafka.log import read_latest
 from streams.kafka.timeseek import Progress, scan_by_time
@@ -100,11 +100,11 @@ class ReplayResult:
 
 class _Filter:
     def __init__(self, settings: Settings, query: ReplayQuery, now: datetime) -> None:
-        from streams.app import new_index
+        from streams.app import match_rules
 
         self.query = query
         self.oldest = now - timedelta(days=settings.profile.read_retention_days)
-        rules = new_index(settings).rules
+        rules = match_rules(settings)
         has_plate = query.plate is not None or query.partial is not None
         self.plates = PlateQuery(rules, query.plate, query.partial) if has_plate else None
 
@@ -123,18 +123,6 @@ class _Filter:
 
     def in_window(self, read: Read) -> bool:
         return self.query.start <= read.captured_at <= self.query.end
-
-
-def _raw_reads(value: bytes | None) -> list[Any]:
-    if not value:
-        return []
-    try:
-        data = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return []  # the worker rejected this record already (reads-rejected keeps it)
-    if isinstance(data, dict) and isinstance(data.get("reads"), list):
-        return list(data["reads"])
-    return [data] if isinstance(data, dict) else []
 
 
 async def replay(
@@ -170,10 +158,8 @@ async def replay(
     async for tp, record in scan_by_time(
         settings.bootstrap_servers, settings.topic("reads"), start_ms, end_ms, seen
     ):
-        for raw in _raw_reads(record.value):
+        for raw in stored_reads(record.value):
             result.reads_scanned += 1
-            if not isinstance(raw, dict):
-                continue
             fits, kind = check.fits(raw)
             if not fits:
                 continue

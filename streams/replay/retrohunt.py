@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer
 
 from streams.access.audit import AccessRecorded, record_access
 from streams.alerts.model import AlertRaised, raise_alert
-from streams.codec import alert_to_dict, dumps, entry_from_dict, read_from_dict
+from streams.codec import alert_to_dict, dumps, entry_from_dict, read_from_dict, stored_reads
 from streams.errors import EntryRefused, InvalidRecord
 from streams.hotlists.model import HotlistEntry
 from streams.kafka.log import TopicWriter
@@ -74,14 +74,7 @@ async def hunt(
         int(start.timestamp() * 1000),
         int(end.timestamp() * 1000),
     ):
-        try:
-            data = orjson.loads(record.value or b"null")
-        except orjson.JSONDecodeError:
-            continue
-        raw_reads = data["reads"] if isinstance(data, dict) and "reads" in data else [data]
-        for raw in raw_reads:
-            if not isinstance(raw, dict):
-                continue
+        for raw in stored_reads(record.value):
             try:
                 read = read_from_dict(raw)
                 matches = match(index, read)

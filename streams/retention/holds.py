@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from streams.access.audit import AccessRecorded, record_access
-from streams.codec import dumps, read_from_dict, read_to_dict, validator
+from streams.codec import dumps, read_from_dict, read_to_dict, stored_reads, validator
 from streams.errors import InvalidRecord, NotFound, PolicyViolation
 from streams.kafka.log import TopicWriter, assign_all, read_latest, read_to_end, reader
 from streams.kafka.timeseek import scan_by_time
@@ -95,9 +95,8 @@ class HoldDesk:
         ):
             if record.value is None or read_id.encode() not in record.value:
                 continue
-            data = orjson.loads(record.value)
-            for raw in data["reads"] if isinstance(data, dict) and "reads" in data else [data]:
-                if isinstance(raw, dict) and raw.get("read_id") == read_id:
+            for raw in stored_reads(record.value):
+                if raw.get("read_id") == read_id:
                     try:
                         return read_from_dict(raw)
                     except InvalidRecord:

@@ -398,8 +398,8 @@ def test_the_retro_hunt_raises_historical_hits_for_a_newly_listed_plate(env, tmp
 def test_the_true_end_of_a_partition_despite_the_brokers_latest_offset(env) -> None:
     """The embedded broker reports the last batch's base offset + 1 as the latest offset; a scan
     must still read every record (here: batches of 10, 5 and 7 records)."""
-    from streams.kafka.log import log_ends
-    from streams.kafka.timeseek import _consumer, scan_by_time
+    from streams.kafka.log import log_ends, reader
+    from streams.kafka.timeseek import scan_by_time
 
     settings = settings_of(env)
     topic = settings.topic("reads")
@@ -416,7 +416,7 @@ def test_the_true_end_of_a_partition_despite_the_brokers_latest_offset(env) -> N
                 await (await producer.send_batch(batch, topic, partition=3))
         finally:
             await producer.stop()
-        consumer = _consumer(settings.bootstrap_servers)
+        consumer = reader(settings.bootstrap_servers)
         await consumer.start()
         try:
             tp = TopicPartition(topic, 3)

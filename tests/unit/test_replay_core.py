@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from streams.app import new_index
+from streams.app import match_rules, new_index
 from streams.codec import dumps, entry_to_dict
 from streams.matching.matcher import PlateQuery
 from streams.replay.rematch import rematch
@@ -14,7 +14,7 @@ from streams.replay.retrohunt import arrivals_of
 from streams.settings import Settings
 from tests.factories import NOW, local_entry, make_entry, make_read
 
-RULES = new_index(Settings.from_env({})).rules
+RULES = match_rules(Settings.from_env({}))
 
 
 def test_a_plate_query_matches_exactly_or_ocr_equivalently_like_alerts_do() -> None:
