@@ -158,12 +158,7 @@ async def stream(
     start = datetime.now(UTC)
     started = time.monotonic()
     last_report = started
-    async with ReadProducer(
-        settings.bootstrap_servers,
-        settings.topic("reads"),
-        window_ms=settings.batch_window_ms,
-        max_reads=settings.batch_max_reads,
-    ) as producer:
+    async with ReadProducer.for_settings(settings) as producer:
         for offset, read in traffic.reads(start, duration):
             if not flat_out:
                 wait = offset - (time.monotonic() - started)

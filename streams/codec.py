@@ -134,23 +134,13 @@ def _required_time(value: str, field: str) -> datetime:
 # -- reads -------------------------------------------------------------------------------
 
 
-_READ_KEYS = frozenset(
-    (
-        "read_id",
-        "camera_id",
-        "captured_at",
-        "plate",
-        "plate_state",
-        "confidence",
-        "lat",
-        "lon",
-        "image_ref",
-        "vehicle_make",
-        "vehicle_model",
-        "vehicle_color",
-    )
-)
-_READ_REQUIRED = ("read_id", "camera_id", "captured_at", "plate", "plate_state", "confidence", "lat", "lon")
+@cache
+def _read_fields() -> tuple[frozenset[str], tuple[str, ...]]:
+    """The fields schemas/read.json allows and those it requires."""
+    spec = schema("read")
+    return frozenset(spec["properties"]), tuple(spec["required"])
+
+
 #: RFC 3339 date-time with a UTC offset, the shape schemas/read.json's "date-time" accepts.
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\d\d)")
 
@@ -171,10 +161,11 @@ def _text(value: Any, longest: int, nullable: bool = False) -> bool:
 def _read_shape_ok(data: Any) -> bool:
     """schemas/read.json, checked by hand: the stream's hot path (the generated validator cost half of
     the screen step). Never looser than the schema; anything it refuses goes to the schema for the
-    precise message (tests/unit/test_schemas.py holds both to the same verdicts)."""
-    if type(data) is not dict or not data.keys() <= _READ_KEYS:
+    precise message (a property test in tests/unit/test_schemas.py holds it to that)."""
+    allowed, required = _read_fields()
+    if type(data) is not dict or not data.keys() <= allowed:
         return False
-    if any(key not in data for key in _READ_REQUIRED):
+    if any(key not in data for key in required):
         return False
     state = data["plate_state"]
     captured = data["captured_at"]

@@ -76,12 +76,7 @@ async def simulate(
     feed = CameraFeed(
         cameras, hit_rate, _listed_plates(hotlist), OcrClasses.of(settings.ocr_classes), seed=os.getpid()
     )
-    async with ReadProducer(
-        settings.bootstrap_servers,
-        settings.topic("reads"),
-        window_ms=settings.batch_window_ms,
-        max_reads=settings.batch_max_reads,
-    ) as producer:
+    async with ReadProducer.for_settings(settings) as producer:
         return await run_feed(producer, feed, rate, duration)
 
 

@@ -24,6 +24,7 @@ from streams.errors import BrokerError
 from streams.kafka.topics import existing_partitions
 from streams.matching.normalize import partition_for
 from streams.reads.model import Read
+from streams.settings import Settings
 
 __all__ = ["ReadProducer"]
 
@@ -66,6 +67,16 @@ class ReadProducer:
         self._ticker: asyncio.Task[None] | None = None
         self.reads_sent = 0
         self.batches_sent = 0
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> ReadProducer:
+        """To the reads topic, batching as the settings say (ALPR_BATCH_WINDOW_MS, ALPR_BATCH_MAX_READS)."""
+        return cls(
+            settings.bootstrap_servers,
+            settings.topic("reads"),
+            window_ms=settings.batch_window_ms,
+            max_reads=settings.batch_max_reads,
+        )
 
     async def start(self) -> None:
         try:
