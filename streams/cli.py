@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from streams.access.directory import User
+from streams.access.rules import Justification
 from streams.alerts.lifecycle import AlertState
 from streams.errors import AccessDenied, AlprError
 from streams.hotlists.model import Person
@@ -112,15 +113,14 @@ def _sign_in(settings: Settings, args: argparse.Namespace, permission: str) -> U
 
 def _justified(
     settings: Settings, args: argparse.Namespace, action: str, purpose: str, query: dict[str, object]
-) -> None:
+) -> Justification:
     """P15-P17, P19-P22: refuse (and audit the refusal) before any data is read."""
     from datetime import date
 
-    from streams.access.audit import AccessRecorded, record_access
+    from streams.access.audit import record_access
     from streams.access.directory import DirectoryStore
-    from streams.access.rules import Justification, authorize
+    from streams.access.rules import access_record, authorize
 
-    user: User = args.signed_in
     why = Justification(
         purpose,
         args.crime_type,
@@ -129,28 +129,12 @@ def _justified(
         args.commander,
         date.fromisoformat(args.approved_on) if args.approved_on else None,
     )
-    decision = authorize(user, action, why, asyncio.run(DirectoryStore(settings).load()))
+    decision = authorize(args.signed_in, action, why, asyncio.run(DirectoryStore(settings).load()))
     if not decision.allowed:
-        asyncio.run(
-            record_access(
-                settings,
-                AccessRecorded(
-                    _now(),
-                    user.name,
-                    action,
-                    args.case or None,
-                    purpose or None,
-                    query,
-                    0,
-                    decision="refused",
-                    badge=user.badge,
-                    reason=decision.reason,
-                    agency=user.agency,
-                    crime_type=args.crime_type or None,
-                ),
-            )
-        )
+        refusal = access_record(_now(), args.signed_in, action, why, dict(query), 0, decision)
+        asyncio.run(record_access(settings, refusal))
         raise AccessDenied(f"refused: {decision.reason}")
+    return why
 
 
 def _hold_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -226,14 +210,15 @@ def _hold_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.access.audit import AccessRecorded, record_access
+    from streams.access.audit import record_access
+    from streams.access.rules import access_record
     from streams.codec import dumps
     from streams.hotlists.feeder import parse_duration
     from streams.replay.rematch import load_history, rematch
     from streams.replay.replay import ReplayQuery, print_progress, replay, write_outputs
 
     now = _now()
-    _justified(
+    why = _justified(
         settings,
         args,
         "replay",
@@ -272,27 +257,16 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
             rematched = out / "rematch.ndjson"
             rematched.write_bytes(b"".join(dumps(m.to_dict()) + b"\n" for m in matches))
             files.append(rematched)
+        asked = {
+            "from": query.start.isoformat(),
+            "to": query.end.isoformat(),
+            "plate": args.plate,
+            "partial": args.partial,
+            "cameras": sorted(query.cameras),
+            "rematch": bool(args.rematch),
+        }
         await record_access(
-            settings,
-            AccessRecorded(
-                now,
-                args.signed_in.name,
-                "replay",
-                args.case,
-                args.purpose,
-                {
-                    "from": query.start.isoformat(),
-                    "to": query.end.isoformat(),
-                    "plate": args.plate,
-                    "partial": args.partial,
-                    "cameras": sorted(query.cameras),
-                    "rematch": bool(args.rematch),
-                },
-                len(result.sightings),
-                badge=args.signed_in.badge,
-                agency=args.signed_in.agency,
-                crime_type=args.crime_type,
-            ),
+            settings, access_record(now, args.signed_in, "replay", why, asked, len(result.sightings))
         )
         rate = result.reads_scanned / result.seconds if result.seconds else 0.0
         print(

@@ -197,36 +197,25 @@ class DirectoryStore:
         if role != "external" and home.agreement != "home":
             raise PolicyViolation("P21", f"users of {home.name} can only have the external role")
         user = User(name, display or name, badge, agency, role, _HASHER.hash(password), new_secret())
-        await self._write(
-            self.users_topic,
-            name,
-            _user_dict(user),
-            AccessRecorded(now, by, "user_add", None, "directory", {"user": name, "role": role}, 1),
-        )
-        return user
+        return await self._save_user(user, "user_add", {"role": role}, by, now)
 
     async def record_training(self, name: str, course: str, completed: str, by: str, now: datetime) -> User:
         user = (await self.load()).user(name)
         updated = dataclasses.replace(user, training=(*user.training, (course, completed)))
-        await self._write(
-            self.users_topic,
-            name,
-            _user_dict(updated),
-            AccessRecorded(now, by, "user_training", None, "directory", {"user": name, "course": course}, 1),
-        )
-        return updated
+        return await self._save_user(updated, "user_training", {"course": course}, by, now)
 
     async def set_active(self, name: str, active: bool, by: str, now: datetime) -> User:
         user = (await self.load()).user(name)
-        updated = dataclasses.replace(user, active=active)
         action = "user_enable" if active else "user_disable"
-        await self._write(
-            self.users_topic,
-            name,
-            _user_dict(updated),
-            AccessRecorded(now, by, action, None, "directory", {"user": name}, 1),
-        )
-        return updated
+        return await self._save_user(dataclasses.replace(user, active=active), action, {}, by, now)
+
+    async def _save_user(
+        self, user: User, action: str, detail: dict[str, Any], by: str, now: datetime
+    ) -> User:
+        query = {"user": user.name, **detail}
+        audit = AccessRecorded(now, by, action, None, "directory", query, 1)
+        await self._write(self.users_topic, user.name, _user_dict(user), audit)
+        return user
 
 
 def _user_dict(user: User) -> dict[str, Any]:

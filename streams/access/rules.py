@@ -9,12 +9,14 @@ same kind of answer, naming only the rule it broke.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
+from streams.access.audit import AccessRecorded
 from streams.access.directory import NEVER_ELIGIBLE, Directory, User, may
 from streams.access.purpose import forbidden_purpose
 
-__all__ = ["Decision", "Justification", "authorize"]
+__all__ = ["ALLOWED", "Decision", "Justification", "access_record", "authorize"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,36 @@ class Decision:
     @property
     def decision(self) -> str:
         return "allowed" if self.allowed else "refused"
+
+
+ALLOWED = Decision(True)
+
+
+def access_record(
+    now: datetime,
+    user: User,
+    action: str,
+    why: Justification,
+    query: dict[str, Any],
+    result_count: int,
+    decision: Decision = ALLOWED,
+) -> AccessRecorded:
+    """The audit record of a justified request (P15): who and from which agency, what was asked,
+    why, how many records it returned, and the decision with the rule a refusal broke."""
+    return AccessRecorded(
+        now,
+        user.name,
+        action,
+        why.case_number or None,
+        why.purpose or None,
+        query,
+        result_count,
+        decision=decision.decision,
+        badge=user.badge,
+        reason=decision.reason or None,
+        agency=user.agency,
+        crime_type=why.crime_type or None,
+    )
 
 
 def _refused(reason: str) -> Decision:
@@ -82,4 +114,4 @@ def authorize(user: User, action: str, why: Justification, directory: Directory)
                 f"P17: {other.name} has no access of its own; "
                 "a Commander's prior approval (name and date) is needed"
             )
-    return Decision(True)
+    return ALLOWED

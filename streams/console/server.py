@@ -21,9 +21,9 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.access.audit import AccessRecorded, record_access
+from streams.access.audit import record_access
 from streams.access.directory import ROLES, DirectoryStore, may
-from streams.access.rules import Justification, authorize
+from streams.access.rules import Justification, access_record, authorize
 from streams.alerts.desk import AlertDesk
 from streams.alerts.lifecycle import ACTIONS, Actor, AlertEvent, AlertState, TransitionRefused
 from streams.alerts.model import AlertRaised
@@ -290,23 +290,7 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
                 rows = [s.to_dict() for s in found.sightings]
             except ConfigError as exc:
                 return _error(400, str(exc))
-        await record_access(
-            settings,
-            AccessRecorded(
-                now,
-                user.name,
-                "search",
-                why.case_number or None,
-                why.purpose or None,
-                query,
-                len(rows),
-                decision=decision.decision,
-                badge=user.badge,
-                reason=decision.reason or None,
-                agency=user.agency,
-                crime_type=why.crime_type or None,
-            ),
-        )
+        await record_access(settings, access_record(now, user, "search", why, query, len(rows), decision))
         if not decision.allowed:
             return _error(403, f"refused: {decision.reason}")
         return _json({"sightings": rows, "count": len(rows)})

@@ -40,6 +40,7 @@ class HoldDesk:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.topic = settings.topic("evidence-holds")
+        self._alert_records: list[dict[str, Any]] | None = None  # read once per desk (one command)
 
     async def holds(self) -> dict[str, Held]:
         latest = await read_latest(self.settings.bootstrap_servers, self.topic)
@@ -53,19 +54,22 @@ class HoldDesk:
 
     async def _alerts_by_read(self, read_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
         """Every record of the alerts of these reads (the raised alert and its lifecycle)."""
-        records: list[dict[str, Any]] = []
+        if self._alert_records is None:
+            records: list[dict[str, Any]] = []
 
-        def keep(_tp: Any, record: Any) -> None:
-            if record.value is not None:
-                records.append(orjson.loads(record.value))
+            def keep(_tp: Any, record: Any) -> None:
+                if record.value is not None:
+                    records.append(orjson.loads(record.value))
 
-        consumer = reader(self.settings.bootstrap_servers)
-        await consumer.start()
-        try:
-            await assign_all(consumer, self.settings.topic("alerts"))
-            await read_to_end(consumer, keep)
-        finally:
-            await consumer.stop()
+            consumer = reader(self.settings.bootstrap_servers)
+            await consumer.start()
+            try:
+                await assign_all(consumer, self.settings.topic("alerts"))
+                await read_to_end(consumer, keep)
+            finally:
+                await consumer.stop()
+            self._alert_records = records
+        records = self._alert_records
         alert_read = {
             r["alert_id"]: r["read_id"]
             for r in records
