@@ -38,8 +38,8 @@ import orjson
 from streams.access.audit import GENESIS, AccessRecorded, record_hash
 from streams.access.purpose import case_numbers, is_vague, normalize_purpose
 from streams.codec import validator
-from streams.errors import BrokerError, InvalidRecord
-from streams.kafka.log import assign_all, read_to_end, reader
+from streams.errors import InvalidRecord
+from streams.kafka.log import read_topic
 from streams.settings import Settings
 
 __all__ = [
@@ -583,18 +583,12 @@ def format_sample(
 async def read_trail(settings: Settings) -> list[tuple[int, int, bytes]]:
     """Every record of the audit topic now, as (partition, offset, value), from each partition's
     first offset (a tombstone's value is empty)."""
-    consumer = reader(settings.bootstrap_servers)
-    try:
-        await consumer.start()
-    except Exception as exc:
-        await consumer.stop()
-        raise BrokerError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from exc
     out: list[tuple[int, int, bytes]] = []
-    try:
-        await assign_all(consumer, settings.topic("audit"))
-        await read_to_end(consumer, lambda tp, r: out.append((tp.partition, int(r.offset), r.value or b"")))
-    finally:
-        await consumer.stop()
+    await read_topic(
+        settings.bootstrap_servers,
+        settings.topic("audit"),
+        lambda tp, r: out.append((tp.partition, int(r.offset), r.value or b"")),
+    )
     return out
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "log_ends",
     "read_latest",
     "read_to_end",
+    "read_topic",
     "reader",
     "started_reader",
 ]
@@ -138,6 +139,26 @@ async def read_to_end(
                 remaining.discard(tp)
 
 
+async def read_topic(
+    bootstrap_servers: str,
+    topic: str,
+    on_record: Callable[[TopicPartition, Any], None],
+    partition: int | None = None,
+) -> None:
+    """Feed every record of a topic (or of one partition of it), as of now, to ``on_record``."""
+    consumer = await started_reader(bootstrap_servers)
+    try:
+        if partition is None:
+            await assign_all(consumer, topic)
+        else:
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+        await read_to_end(consumer, on_record)
+    finally:
+        await consumer.stop()
+
+
 @dataclass(frozen=True, slots=True)
 class Latest:
     value: bytes
@@ -155,7 +176,6 @@ async def read_latest(
     Reads to the end offsets as of the call. ``keep`` filters keys before values are kept;
     ``partition`` reads only that partition (where a key's records are, when written by key).
     """
-    consumer = await started_reader(bootstrap_servers)
     state: dict[bytes, Latest] = {}
 
     def apply(tp: TopicPartition, record: Any) -> None:
@@ -166,17 +186,8 @@ async def read_latest(
         else:
             state[record.key] = Latest(record.value, tp.partition)
 
-    try:
-        if partition is None:
-            await assign_all(consumer, topic)
-        else:
-            tp = TopicPartition(topic, partition)
-            consumer.assign([tp])
-            await consumer.seek_to_beginning(tp)
-        await read_to_end(consumer, apply)
-        return state
-    finally:
-        await consumer.stop()
+    await read_topic(bootstrap_servers, topic, apply, partition)
+    return state
 
 
 class TopicWriter:

@@ -17,7 +17,7 @@ import orjson
 
 from streams.codec import entry_from_dict
 from streams.errors import EntryRefused, InvalidRecord
-from streams.kafka.log import assign_all, read_to_end, reader
+from streams.kafka.log import read_topic
 from streams.matching.matcher import HotlistIndex, match
 from streams.reads.model import Read
 from streams.settings import Settings
@@ -58,13 +58,7 @@ async def load_history(settings: Settings) -> list[tuple[datetime, int, dict[str
         data = orjson.loads(record.value)
         events.append((datetime.fromisoformat(data["at"]), len(events), data))
 
-    consumer = reader(settings.bootstrap_servers)
-    await consumer.start()
-    try:
-        await assign_all(consumer, settings.topic("hotlist-changes"))
-        await read_to_end(consumer, keep)
-    finally:
-        await consumer.stop()
+    await read_topic(settings.bootstrap_servers, settings.topic("hotlist-changes"), keep)
     events.sort(key=lambda e: (e[0], e[1]))
     return events
 

@@ -17,7 +17,7 @@ import orjson
 from streams.access.audit import AccessRecorded, record_access
 from streams.codec import dumps, read_from_dict, read_to_dict, stored_reads, validator
 from streams.errors import InvalidRecord, NotFound, PolicyViolation
-from streams.kafka.log import TopicWriter, assign_all, read_latest, read_to_end, reader
+from streams.kafka.log import TopicWriter, read_latest, read_topic
 from streams.kafka.timeseek import scan_by_time
 from streams.reads.model import Read
 from streams.replay.replay import ReplayQuery, replay
@@ -61,13 +61,7 @@ class HoldDesk:
                 if record.value is not None:
                     records.append(orjson.loads(record.value))
 
-            consumer = reader(self.settings.bootstrap_servers)
-            await consumer.start()
-            try:
-                await assign_all(consumer, self.settings.topic("alerts"))
-                await read_to_end(consumer, keep)
-            finally:
-                await consumer.stop()
+            await read_topic(self.settings.bootstrap_servers, self.settings.topic("alerts"), keep)
             self._alert_records = records
         records = self._alert_records
         alert_read = {

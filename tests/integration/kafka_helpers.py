@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from streams.kafka.log import assign_all, read_to_end, reader
+from streams.kafka.log import read_topic as read_records
 
 
 async def produce(
@@ -30,15 +30,9 @@ async def produce(
 
 async def read_topic(bootstrap: str, topic: str) -> list[Any]:
     """Every record of a topic now, as ConsumerRecords, all partitions."""
-    consumer = reader(bootstrap)
-    await consumer.start()
-    try:
-        await assign_all(consumer, topic)
-        out: list[Any] = []
-        await read_to_end(consumer, lambda _tp, record: out.append(record))
-        return out
-    finally:
-        await consumer.stop()
+    out: list[Any] = []
+    await read_records(bootstrap, topic, lambda _tp, record: out.append(record))
+    return out
 
 
 async def wait_for_records(
