@@ -141,8 +141,11 @@ def _read_fields() -> tuple[frozenset[str], tuple[str, ...]]:
     return frozenset(spec["properties"]), tuple(spec["required"])
 
 
-#: RFC 3339 date-time with a UTC offset, the shape schemas/read.json's "date-time" accepts.
-_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\d\d)")
+#: RFC 3339 date-time with a UTC offset, no looser than schemas/read.json's "date-time" (the
+#: calendar date itself is checked by parsing it).
+_RFC3339 = re.compile(
+    r"\d{4}-\d\d-\d\d[Tt](?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
+)
 
 
 def _number_within(value: Any, lo: float, hi: float) -> bool:
@@ -158,18 +161,19 @@ def _text(value: Any, longest: int, nullable: bool = False) -> bool:
     return len(value) <= longest and (nullable or len(value) > 0)
 
 
-def _read_shape_ok(data: Any) -> bool:
-    """schemas/read.json, checked by hand: the stream's hot path (the generated validator cost half of
-    the screen step). Never looser than the schema; anything it refuses goes to the schema for the
-    precise message (a property test in tests/unit/test_schemas.py holds it to that)."""
+def _checked_capture_time(data: Any) -> datetime | None:
+    """schemas/read.json, checked by hand on the stream's hot path (the generated validator cost half
+    of the screen step); returns the parsed capture time, or None. Never looser than the schema:
+    what it refuses goes to the schema for the precise message (a property test in
+    tests/unit/test_schemas.py holds it to that)."""
     allowed, required = _read_fields()
     if type(data) is not dict or not data.keys() <= allowed:
-        return False
+        return None
     if any(key not in data for key in required):
-        return False
+        return None
     state = data["plate_state"]
     captured = data["captured_at"]
-    return (
+    shape_ok = (
         _text(data["read_id"], 128)
         and _text(data["camera_id"], 64)
         and _text(data["plate"], 16)
@@ -193,15 +197,23 @@ def _read_shape_ok(data: Any) -> bool:
         and _text(data.get("vehicle_model"), 64, nullable=True)
         and _text(data.get("vehicle_color"), 32, nullable=True)
     )
+    if not shape_ok:
+        return None
+    try:
+        return datetime.fromisoformat(captured)  # the calendar date: 2026-02-30 is no date
+    except ValueError:
+        return None
 
 
 def read_from_dict(data: Any) -> Read:
-    if not _read_shape_ok(data):
+    captured_at = _checked_capture_time(data)
+    if captured_at is None:
         _validate("read", data)
+        captured_at = _required_time(data["captured_at"], "captured_at")
     return Read(
         read_id=data["read_id"],
         camera_id=data["camera_id"],
-        captured_at=_required_time(data["captured_at"], "captured_at"),
+        captured_at=captured_at,
         plate=data["plate"],
         plate_state=data["plate_state"],
         confidence=float(data["confidence"]),
