@@ -297,7 +297,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "latency_ms_max": round(max(observed.latencies_ms, default=float("nan")), 1),
                 "max_lag_reads": int(max((p["sent"] - p["screened"] for p in timeline), default=0)),
                 "worker_rss_mb_end": round(process_rss_mb(worker.pid)),
-                "misreads_the_matcher_cannot_catch": len(getattr(traffic, "missed", list)()),
+                "misreads_the_matcher_cannot_catch": len(traffic.missed()),
             }
         )
         write_report(folder, summary, timeline, observed.latencies_ms)

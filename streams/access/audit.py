@@ -45,6 +45,7 @@ __all__ = [
     "AuditWriter",
     "chain_record",
     "newest_hash",
+    "process_chain",
     "record_access",
     "record_hash",
 ]
@@ -258,7 +259,9 @@ class AuditWriter:
 _DEFAULT_WRITERS: dict[tuple[str, str], AuditWriter] = {}
 
 
-def _default_writer(settings: Settings) -> AuditWriter:
+def process_chain(settings: Settings) -> AuditWriter:
+    """This process's chain, which :func:`record_access` continues; a long-lived service keeps its
+    producer open with ``async with process_chain(settings):``."""
     key = (settings.bootstrap_servers, settings.topic("audit"))
     audit = _DEFAULT_WRITERS.get(key)
     if audit is None:
@@ -270,4 +273,4 @@ async def record_access(
     settings: Settings, record: AccessRecorded, writer: TopicWriter | None = None
 ) -> None:
     """Append the record to the audit topic, on this process's chain, and wait until Kafka has it."""
-    await _default_writer(settings).append(record, writer)
+    await process_chain(settings).append(record, writer)

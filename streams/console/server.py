@@ -21,7 +21,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.access.audit import record_access
+from streams.access.audit import process_chain, record_access
 from streams.access.directory import ROLES, DirectoryStore, may
 from streams.access.rules import Justification, access_record, authorize
 from streams.alerts.desk import AlertDesk
@@ -371,7 +371,8 @@ async def serve(settings: Settings, clock: Clock) -> None:
     await create_topics(settings)
     desk = AlertDesk(settings)
     app = create_console(settings, desk, auth, clock)
-    async with desk:
+    # Sign-ins and searches are audited as they happen: keep one producer open for them.
+    async with desk, process_chain(settings):
         runner = web.AppRunner(app, shutdown_timeout=1.0)
         await runner.setup()
         await web.TCPSite(runner, settings.console_host, settings.console_port).start()
