@@ -30,9 +30,9 @@ from streams.alerts.lifecycle import (
 )
 from streams.alerts.model import AlertRaised
 from streams.codec import alert_record_from_dict, dumps, event_to_dict, loads
-from streams.errors import InvalidRecord, NotFound
+from streams.errors import BrokerError, InvalidRecord, NotFound
 from streams.hotlists.records import source_freshness
-from streams.kafka.log import TopicWriter, assign_all, read_to_end, reader
+from streams.kafka.log import TopicWriter, assign_all, log_ends, read_to_end, reader
 from streams.matching.matcher import entry_in_force
 from streams.settings import Settings
 
@@ -108,8 +108,11 @@ class AlertDesk:
         self.sources_topic = settings.topic("hotlist-sources")
         self.board = board or AlertBoard()
         self._consumer: AIOKafkaConsumer | None = None
+        self._probe: AIOKafkaConsumer | None = None  # asks the log ends; the follower's positions stay put
         self._writer = TopicWriter(settings.bootstrap_servers)
         self._applied = asyncio.Condition()
+        self._probing = asyncio.Lock()
+        self._next: dict[TopicPartition, int] = {}  # per partition: one past the last record applied
         self.following = False
 
     async def __aenter__(self) -> AlertDesk:
@@ -126,11 +129,13 @@ class AlertDesk:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
+        for consumer in (self._consumer, self._probe):
+            if consumer is not None:
+                await consumer.stop()
         await self._writer.stop()
 
     def _apply(self, tp: TopicPartition, record: Any) -> None:
+        self._next[tp] = record.offset + 1
         if tp.topic == self.sources_topic:
             self.board.apply_source(record.value)
         else:
@@ -149,6 +154,34 @@ class AlertDesk:
                 async with self._applied:
                     self._applied.notify_all()
 
+    async def find(self, alert_id: str, timeout: float = 5.0) -> AlertState:
+        """The alert's state; an id the board does not know yet is looked up again once the board has
+        caught up with everything on the alerts topic now (a CAD system that learned of an alert from
+        its webhook can act on it at once). Raises :class:`NotFound` when the topic has no such alert."""
+        if alert_id in self.board.states or not self.following:
+            return self.board.get(alert_id)
+        try:
+            await asyncio.wait_for(self._caught_up(), timeout)
+        except TimeoutError as exc:
+            raise BrokerError(f"the alert board is more than {timeout:.0f} s behind the alerts topic") from exc
+        return self.board.get(alert_id)
+
+    async def _caught_up(self) -> None:
+        assert self._consumer is not None  # noqa: S101 - following implies entered
+        tps = [tp for tp in self._consumer.assignment() if tp.topic == self.topic]
+        async with self._probing:  # log_ends moves the probe's positions: one request at a time
+            if self._probe is None:
+                self._probe = reader(self.settings.bootstrap_servers, fetch_max_wait_ms=50)
+                await self._probe.start()
+                self._probe.assign(tps)
+            ends = {tp: end for tp, (_, end) in (await log_ends(self._probe, tps)).items()}
+
+        def applied() -> bool:
+            return all(self._next.get(tp, 0) >= end for tp, end in ends.items())
+
+        async with self._applied:
+            await self._applied.wait_for(applied)
+
     async def transition(
         self, alert_id: str, action: str, by: Actor, now: datetime, note: str = "", **fields: Any
     ) -> AlertState:
@@ -160,7 +193,7 @@ class AlertDesk:
         unknown = set(fields) - set(names)
         if unknown:
             raise TransitionRefused(f"{action} takes no {', '.join(sorted(unknown))}")
-        state = self.board.get(alert_id)
+        state = await self.find(alert_id)
         event = kind(str(uuid.uuid4()), alert_id, now, by, note, **fields)
         after = evolve(state, event)  # refuses out-of-order and incomplete transitions
         if kind is AlertStatusValidated:

@@ -29,7 +29,7 @@ from streams.alerts.lifecycle import ACTIONS, Actor, AlertEvent, AlertState, Tra
 from streams.alerts.model import AlertRaised
 from streams.console.auth import Authenticator, Session
 from streams.console.views import alert_detail, alert_summary, queue_key
-from streams.errors import AccessDenied, ConfigError, NotFound
+from streams.errors import AccessDenied, BrokerError, ConfigError, NotFound
 from streams.metrics import LifecycleMetrics
 from streams.replay.replay import ReplayQuery, replay
 from streams.settings import Settings
@@ -199,9 +199,11 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
 
     async def get_alert(request: web.Request) -> web.Response:
         try:
-            return _json(detail(board.get(request.match_info["alert_id"])))
+            return _json(detail(await desk.find(request.match_info["alert_id"])))
         except NotFound as exc:
             return _error(404, str(exc))
+        except BrokerError as exc:
+            return _error(503, str(exc))
 
     async def post_transition(request: web.Request) -> web.Response:
         alert_id = request.match_info["alert_id"]
@@ -227,6 +229,8 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
             )
         except NotFound as exc:
             return _error(404, str(exc))
+        except BrokerError as exc:
+            return _error(503, str(exc))
         except TransitionRefused as exc:
             log.info("refused %s on %s by %s: %s", action, alert_id, user.name, exc)
             return _error(409, str(exc))

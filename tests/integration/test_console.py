@@ -322,6 +322,34 @@ async def test_requests_without_a_session_or_not_json_are_refused(console, lee) 
             assert resp.status == 200 and "default-src 'self'" in resp.headers["Content-Security-Policy"]
 
 
+async def test_an_alert_just_written_is_found_before_the_live_board_has_folded_it(console, lee) -> None:
+    """A CAD system that learns of an alert (webhook) may ask for it or act on it at once: an id the
+    console's board has not folded yet is looked up again after the board caught up with the alerts
+    topic, so it answers 200, never a 404 for an alert that exists (a race seen on CI)."""
+    from streams.alerts.model import raise_alert
+    from streams.codec import alert_to_dict, dumps
+    from streams.kafka.log import TopicWriter
+    from streams.matching.matcher import match
+    from tests.factories import make_entry, make_index, make_read
+
+    env, settings, _root = console
+    async with await signed_in(env, lee) as session:
+        for n in range(5):
+            read = make_read(read_id=f"race-{n}", plate=f"8RACE{n}", captured_at=datetime.now(UTC))
+            [found] = match(make_index(make_entry(plate=f"8RACE{n}")), read)
+            alert = raise_alert(read, found, datetime.now(UTC))
+            writer = TopicWriter(settings.bootstrap_servers)
+            await writer.start()
+            try:
+                await writer.write(settings.topic("alerts"), alert.alert_id.encode(), dumps(alert_to_dict(alert)))
+                await writer.flush()
+            finally:
+                await writer.stop()
+            async with session.get(f"/api/alerts/{alert.alert_id}") as resp:
+                assert resp.status == 200, await resp.text()
+                assert (await resp.json())["alert_id"] == alert.alert_id
+
+
 async def test_a_cad_system_uses_a_bearer_token_and_receives_signed_webhooks(
     console, people, receiver
 ) -> None:
