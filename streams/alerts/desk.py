@@ -163,7 +163,9 @@ class AlertDesk:
         try:
             await asyncio.wait_for(self._caught_up(), timeout)
         except TimeoutError as exc:
-            raise BrokerError(f"the alert board is more than {timeout:.0f} s behind the alerts topic") from exc
+            raise BrokerError(
+                f"the alert board is more than {timeout:.0f} s behind the alerts topic"
+            ) from exc
         return self.board.get(alert_id)
 
     async def _caught_up(self) -> None:

@@ -341,7 +341,9 @@ async def test_an_alert_just_written_is_found_before_the_live_board_has_folded_i
             writer = TopicWriter(settings.bootstrap_servers)
             await writer.start()
             try:
-                await writer.write(settings.topic("alerts"), alert.alert_id.encode(), dumps(alert_to_dict(alert)))
+                await writer.write(
+                    settings.topic("alerts"), alert.alert_id.encode(), dumps(alert_to_dict(alert))
+                )
                 await writer.flush()
             finally:
                 await writer.stop()
