@@ -7,6 +7,7 @@ run times from the first read screened to the last (the worker's own counters). 
 numbers and stores loadtest/results/ceiling.summary.json.
 
     python -m loadtest.ceiling --reads 1000000 --batches 1 50 200
+    python -m loadtest.ceiling --batches 200 --profile   # and where the worker's time goes (py-spy)
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -77,7 +80,31 @@ async def fill(settings: Settings, traffic: Traffic, reads: int, per_record: int
         await producer.stop()
 
 
-async def one(per_record: int, reads: int, entries: int) -> dict[str, Any]:
+def profile_summary(raw: Path, top: int = 25) -> dict[str, list[str]]:
+    """The functions where a py-spy raw profile spent its samples: by own time, and by time spent
+    inside them (with what they call)."""
+    own: Counter[str] = Counter()
+    inside: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        samples = int(count)
+        total += samples
+        # "function (path/file.py:line)" -> "function (path/file.py)": a function's lines together
+        frames = [frame.rpartition(":")[0] + ")" if ":" in frame else frame for frame in stack.split(";")]
+        own[frames[-1]] += samples
+        for frame in set(frames):
+            inside[frame] += samples
+
+    def shares(counter: Counter[str]) -> list[str]:
+        return [f"{100 * n / total:.1f}% {frame}" for frame, n in counter.most_common(top)]
+
+    return {"self": shares(own), "inclusive": shares(inside), "samples": [str(total)]}
+
+
+async def one(
+    per_record: int, reads: int, entries: int, output: Path, profile: bool = False
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         broker = EmbeddedBroker(Path(tmp), free_port())
         broker.start()
@@ -111,6 +138,15 @@ async def one(per_record: int, reads: int, entries: int) -> dict[str, Any]:
             )
             while metric(port, "alpr_active_entries") < len(fixture.entries):
                 await asyncio.sleep(0.2)
+            spy = raw = None
+            if profile:
+                raw = output.with_name(f"{output.stem}-{per_record}.raw")  # ignored by git
+                spy = subprocess.Popen(  # noqa: S603 - py-spy from the dev extra
+                    [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(worker.pid)]
+                    + ["--nonblocking", "--rate", "100", "--format", "raw", "--output", str(raw)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             first = None
             done = 0.0
             deadline = time.monotonic() + 1800
@@ -124,6 +160,9 @@ async def one(per_record: int, reads: int, entries: int) -> dict[str, Any]:
             if first is None:
                 raise RuntimeError("the worker screened nothing in 30 minutes")
             seconds = time.monotonic() - first[0]
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its profile and exits
+                spy.wait(60)
             rate = (done - first[1]) / seconds
             result = {
                 "reads_per_record": per_record,
@@ -133,7 +172,9 @@ async def one(per_record: int, reads: int, entries: int) -> dict[str, Any]:
                 "reads_per_s": round(rate),
                 "worker_rss_mb": round(process_rss_mb(worker.pid)),
             }
-            print(json.dumps(result), flush=True)
+            if raw is not None and raw.exists():
+                result["profile"] = profile_summary(raw)
+            print(json.dumps(result, indent=2), flush=True)
             return result
         finally:
             if worker is not None:
@@ -147,17 +188,26 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=1_000_000)
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 50, 200])
+    parser.add_argument(
+        "--profile", action="store_true", help="sample the worker with py-spy while it screens"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=RESULTS / "ceiling.summary.json", help="where the summary goes"
+    )
     args = parser.parse_args()
     runs = [
-        asyncio.run(one(n, args.reads if n > 1 else args.reads // 10, args.entries)) for n in args.batches
+        asyncio.run(
+            one(n, args.reads if n > 1 else args.reads // 10, args.entries, args.output, args.profile)
+        )
+        for n in args.batches
     ]
     summary = {
         "measured_at": datetime.now(UTC).isoformat(),
         "machine": "2 cores, embedded broker",
         "runs": runs,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ceiling.summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":

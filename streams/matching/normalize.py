@@ -8,13 +8,21 @@ it matched.
 
 from __future__ import annotations
 
+import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from streams.errors import InvalidRecord
 
-__all__ = ["MAX_PLATE_LEN", "OcrClasses", "differing_positions", "normalize_plate", "partition_for"]
+__all__ = [
+    "MAX_PLATE_LEN",
+    "OcrClasses",
+    "differing_positions",
+    "normalize_plate",
+    "normalize_plates",
+    "partition_for",
+]
 
 MAX_PLATE_LEN = 10
 _STRIP = str.maketrans("", "", " -.\t")
@@ -30,6 +38,26 @@ def normalize_plate(text: str) -> str:
     if not (plate.isascii() and plate.isalnum()):
         raise InvalidRecord("bad_plate", f"plate {text!r} holds characters other than A-Z and 0-9")
     return plate
+
+
+_PLATE_LINES = re.compile(rf"(?:[A-Z0-9]{{1,{MAX_PLATE_LEN}}}\n)*[A-Z0-9]{{1,{MAX_PLATE_LEN}}}")
+
+
+def normalize_plates(texts: Sequence[str]) -> tuple[list[str], dict[int, InvalidRecord]]:
+    """:func:`normalize_plate` over a batch, in one pass over the joined text when all are good;
+    returns the plates ("" for a refused one) and each refused position's error."""
+    joined = "\n".join(texts).upper().translate(_STRIP)
+    plates = joined.split("\n")
+    if len(plates) == len(texts) and _PLATE_LINES.fullmatch(joined) is not None:
+        return plates, {}
+    plates, refused = [], {}
+    for position, text in enumerate(texts):
+        try:
+            plates.append(normalize_plate(text))
+        except InvalidRecord as exc:
+            plates.append("")
+            refused[position] = exc
+    return plates, refused
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,14 +13,16 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from streams.alerts.lifecycle import AlertSighted
 from streams.alerts.model import AlertRaised, alert_id_for, raise_alert
 from streams.alerts.sightings import SightingWindow, sighting_of
 from streams.codec import (
+    ReadBatch,
     alert_to_dict,
-    decode_read_record,
+    decode_read_batch,
     dumps,
     event_to_dict,
     loads,
@@ -36,6 +38,7 @@ from streams.reads.model import Read
 __all__ = ["Outcome", "Pipeline", "RecentIds", "check_capture_time"]
 
 Clock = Callable[[], datetime]
+_PLATE = attrgetter("plate")
 
 
 @dataclass(slots=True)
@@ -147,39 +150,59 @@ class Pipeline:
         self.open_alerts.close(alert_id)
 
     def screen_record(self, payload: bytes | None, where: tuple[str, int, int]) -> Outcome:
-        """One record of the reads topic: reject, screen, forward Bloom positives and partial fits."""
+        """One record of the reads topic: reject, screen, forward Bloom positives and partial fits.
+
+        The common case (every read good and within the time bounds) costs a few C calls per
+        batch; only a batch with something wrong in it is looked at read by read.
+        """
         out = Outcome()
         now = self.clock()
         try:
-            decoded = decode_read_record(payload)
+            batch = decode_read_batch(payload)
         except InvalidRecord as exc:
             self._reject(out, exc, payload or b"", where, None)
             return out
-        for position, item in enumerate(decoded):
-            if isinstance(item, tuple):
-                self._reject(out, item[0], item[1], where, position)
-                continue
-            try:
-                check_capture_time(item, now, self.max_skew, self.retention)
-                screened = screen(self.index, item)
-            except InvalidRecord as exc:
-                self._reject(out, exc, read_to_dict(item), where, position)
-                continue
-            out.reads += 1
-            age = (now - item.captured_at).total_seconds()
-            if out.oldest_read_age_s is None or age > out.oldest_read_age_s:
-                out.oldest_read_age_s = age
-            if screened.bloom_positive or screened.partial:
-                value = dumps(
-                    {
-                        "canonical": screened.canonical,
-                        "normalized": screened.normalized,
-                        "read": read_to_dict(item),
-                    }
-                )
-                key = screened.canonical.encode()
-                out.candidates.append((key, partition_for(screened.canonical, self.partitions), value))
+        for position, error, raw in batch.failed:
+            self._reject(out, error, raw, where, position)
+        if batch.earliest is None or batch.latest is None:
+            return out
+        earliest = batch.earliest
+        if batch.latest > now + self.max_skew or earliest < now - self.retention:
+            batch = self._within_time(out, batch, now, where)
+            if batch.earliest is None:
+                return out
+            earliest = batch.earliest
+        screened = screen(self.index, list(map(_PLATE, batch.wires)))
+        for i, error in screened.refused.items():
+            self._reject(out, error, read_to_dict(batch.read(i)), where, batch.positions[i])
+        out.reads += len(batch) - len(screened.refused)
+        out.oldest_read_age_s = (now - earliest).total_seconds()
+        for i in screened.candidates:
+            canonical = screened.canonical[i]
+            value = dumps(
+                {
+                    "canonical": canonical,
+                    "normalized": screened.normalized[i],
+                    "read": read_to_dict(batch.read(i)),
+                }
+            )
+            out.candidates.append((canonical.encode(), partition_for(canonical, self.partitions), value))
         return out
+
+    def _within_time(
+        self, out: Outcome, batch: ReadBatch, now: datetime, where: tuple[str, int, int]
+    ) -> ReadBatch:
+        """The reads of the batch captured within the bounds; the others are rejected."""
+        kept = ReadBatch()
+        for i, position in enumerate(batch.positions):
+            read = batch.read(i)
+            try:
+                check_capture_time(read, now, self.max_skew, self.retention)
+            except InvalidRecord as exc:
+                self._reject(out, exc, read_to_dict(read), where, position)
+                continue
+            kept.add(batch.wires[i], position, read.captured_at)
+        return kept
 
     def confirm_record(self, payload: bytes | None, where: tuple[str, int, int]) -> Outcome:
         """One candidate, on the partition that owns its plate: the authoritative exact check, the

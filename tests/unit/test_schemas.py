@@ -1,6 +1,7 @@
 """Schemas are valid JSON Schemas, samples validate, and the codec agrees with them."""
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -222,42 +223,100 @@ _VALUES = st.one_of(
 )
 
 
-@settings(max_examples=1500, deadline=None)
-@given(
-    changes=st.dictionaries(
-        st.sampled_from(
-            [
-                "read_id",
-                "camera_id",
-                "captured_at",
-                "plate",
-                "plate_state",
-                "confidence",
-                "lat",
-                "lon",
-                "image_ref",
-                "vehicle_make",
-                "vehicle_color",
-                "extra",
-            ]
-        ),
-        _VALUES,
-        max_size=3,
+_CHANGES = st.dictionaries(
+    st.sampled_from(
+        [
+            "read_id",
+            "camera_id",
+            "captured_at",
+            "plate",
+            "plate_state",
+            "confidence",
+            "lat",
+            "lon",
+            "image_ref",
+            "vehicle_make",
+            "vehicle_color",
+            "extra",
+        ]
     ),
-    drop=st.lists(st.sampled_from(["read_id", "plate", "lat", "plate_state", "image_ref"]), max_size=2),
+    _VALUES,
+    max_size=3,
 )
-def test_the_hand_written_read_check_is_never_looser_than_the_schema(changes, drop) -> None:
-    """The stream's fast check of schemas/read.json accepts only what the schema accepts."""
-    import fastjsonschema
+_DROPS = st.lists(st.sampled_from(["read_id", "plate", "lat", "plate_state", "image_ref"]), max_size=2)
 
-    from streams.codec import _checked_capture_time
-    from streams.codec import validator as compiled
 
+def _variant(changes: dict, drop: list) -> dict:
     data = {**read_dict(image_ref="s3://x.jpg"), **changes}
     for key in drop:
         data.pop(key, None)
-    if _checked_capture_time(data) is not None:
+    return data
+
+
+@settings(max_examples=1500, deadline=None)
+@given(changes=_CHANGES, drop=_DROPS)
+def test_the_read_check_is_never_looser_than_the_schema(changes, drop) -> None:
+    """The stream's check of a read (msgspec types made from schemas/read.json plus the date-time
+    and pattern rules) accepts only what the schema accepts."""
+    import fastjsonschema
+
+    from streams.codec import validator as compiled
+
+    data = _variant(changes, drop)
+    try:
+        read_from_dict(data)
+    except InvalidRecord:
+        return
+    try:
+        compiled("read")(data)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        raise AssertionError(f"the read check accepted what the schema refuses: {data}: {exc}") from exc
+
+
+@settings(max_examples=400, deadline=None)
+@given(reads=st.lists(st.tuples(_CHANGES, _DROPS), min_size=1, max_size=6), bare=st.booleans())
+def test_a_batch_is_checked_as_its_reads_are_one_by_one(reads, bare) -> None:
+    """The fast path over a whole batch (one msgspec decode, joined-string checks) keeps exactly
+    the reads the per-read check keeps, with the same values, and rejects the others at their
+    positions; so a bad read never takes a good one down with it, nor slips through."""
+    from streams.codec import decode_read_batch
+
+    raws = [_variant(changes, drop) for changes, drop in reads]
+    payload = dumps(raws[0]) if bare and len(raws) == 1 else dumps({"reads": raws})
+    batch = decode_read_batch(payload)
+    expected: dict[int, object] = {}
+    for position, raw in enumerate(raws):
         try:
-            compiled("read")(data)
-        except fastjsonschema.JsonSchemaValueException as exc:
-            raise AssertionError(f"the fast check accepted what the schema refuses: {data}: {exc}") from exc
+            expected[position] = read_from_dict(raw)
+        except InvalidRecord:
+            expected[position] = None
+    assert {p: batch.read(i) for i, p in enumerate(batch.positions)} == {
+        p: r for p, r in expected.items() if r is not None
+    }
+    assert sorted(p for p, _, _ in batch.failed) == [p for p, r in expected.items() if r is None]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    instants=st.lists(
+        st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)),
+        min_size=1,
+        max_size=8,
+    ),
+    offsets=st.lists(st.sampled_from([0, 0, 0, 330, -480, 60]), min_size=1, max_size=3),
+    zulu=st.booleans(),
+    digits=st.sampled_from(["seconds", "milliseconds", "microseconds", "auto"]),
+)
+def test_a_batch_s_time_bounds_are_its_earliest_and_latest_capture(instants, offsets, zulu, digits) -> None:
+    """The batch check parses only the first and last capture time when all are written alike
+    (text order is time order); with mixed offsets and precisions it must still find the true
+    earliest and latest instants."""
+    from streams.codec import _time_bounds
+
+    texts = []
+    for n, instant in enumerate(instants):
+        local = instant.astimezone(timezone(timedelta(minutes=offsets[n % len(offsets)])))
+        text = local.isoformat(timespec=digits)
+        texts.append(text.replace("+00:00", "Z") if zulu else text)
+    written = [datetime.fromisoformat(t) for t in texts]  # what each says, at its precision
+    assert _time_bounds(texts) == (min(written), max(written))
