@@ -69,6 +69,21 @@ def _topics(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _topics_render(settings: Settings, args: argparse.Namespace) -> int:
+    """The topic declaration as deployment files; no broker is contacted."""
+    from streams.errors import ConfigError
+    from streams.kafka.render import render
+    from streams.retention.policy import load_profile
+
+    if args.profile:
+        try:
+            settings = settings.with_(profile=load_profile(args.profile))
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace("ALPR_PROFILE=", "--profile ", 1)) from exc
+    sys.stdout.write(render(settings, args.format, cluster=args.cluster))
+    return 0
+
+
 def _retention_check(settings: Settings, args: argparse.Namespace) -> int:
     from streams.retention.check import run_check
 
@@ -720,9 +735,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None, help="default: ALPR_EMBEDDED_PORT or 19092")
     p.set_defaults(func=_broker)
 
-    p = sub.add_parser("topics", help="print the topics as the broker reports them")
+    p = sub.add_parser(
+        "topics", help="print the topics as the broker reports them; 'topics render' for deployment files"
+    )
     p.add_argument("--create", action="store_true", help="create missing topics with their configs first")
     p.set_defaults(func=_topics)
+    top = p.add_subparsers(dest="action", metavar="render")
+    t = top.add_parser(
+        "render",
+        help="print the declared topics as deployment files (deploy/kafka/); needs no broker",
+        description="Render the topic declaration (streams/kafka/topics.py) for ALPR_TOPIC_PREFIX, "
+        "ALPR_PARTITIONS and the profile, with replication factor 3 and min.insync.replicas 2.",
+    )
+    t.add_argument(
+        "--format",
+        required=True,
+        choices=["strimzi", "kafka-configs"],
+        help="strimzi: KafkaTopic resources (kafka.strimzi.io/v1); kafka-configs: a kafka-topics.sh script",
+    )
+    t.add_argument("--profile", help="agency profile to render for (default: ALPR_PROFILE, else san_jose)")
+    t.add_argument("--cluster", default="alpr", help="Strimzi Kafka cluster name (default: alpr)")
+    t.set_defaults(func=_topics_render)
 
     p = sub.add_parser(
         "retention", help="retention: check the cluster's topics against the profile (P11, P14)"
