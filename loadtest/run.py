@@ -89,6 +89,15 @@ def process_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def process_cpu_s(pid: int | None) -> float:
+    """CPU seconds a process has used (user + system), from /proc; NaN when it is not there."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (OSError, TypeError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def load_hotlist(settings: Settings, fixture: HotlistFixture) -> float:
     started = time.perf_counter()
     writer = TopicWriter(settings.bootstrap_servers)
@@ -152,8 +161,11 @@ async def stream(
     flat_out: bool,
     timeline: list[dict[str, float]],
     port: int,
+    pids: dict[str, int | None],
 ) -> int:
-    """Send the traffic, paced by its offsets (or as fast as possible); returns reads sent."""
+    """Send the traffic, paced by its offsets (or as fast as possible); returns reads sent. Each
+    second the timeline gets the reads sent and screened and the CPU seconds used so far by each
+    process in ``pids`` (the broker's own cost grows with what it stores: see the report)."""
     sent = 0
     start = datetime.now(UTC)
     started = time.monotonic()
@@ -172,7 +184,8 @@ async def stream(
             if now - last_report >= 1.0:
                 last_report = now
                 screened = metric(port, "alpr_reads_total") + metric(port, "alpr_rejected_total")
-                timeline.append({"t": now - started, "sent": sent, "screened": screened})
+                cpu = {f"cpu_{name}": process_cpu_s(pid) for name, pid in pids.items()}
+                timeline.append({"t": now - started, "sent": sent, "screened": screened, **cpu})
                 print(
                     f"\r{now - started:6.1f} s  sent {sent:>11,} ({sent / (now - started):>9,.0f}/s)  "
                     f"screened {screened:>11,.0f}  lag {sent - screened:>9,.0f}",
@@ -262,7 +275,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         follower = asyncio.create_task(follow_alerts(settings, observed, stop))
         timeline: list[dict[str, float]] = []
         t0 = time.monotonic()
-        sent = await stream(settings, traffic, args.duration, args.max, timeline, port)
+        pids = {"worker": worker.pid, "broker": broker.pid() if broker is not None else None}
+        sent = await stream(settings, traffic, args.duration, args.max, timeline, port, pids)
         send_s = time.monotonic() - t0
         expected = {(e.read_id, e.entry_key) for e in traffic.expected()}
         deadline = time.monotonic() + max(30.0, args.duration)
@@ -296,6 +310,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "latency_ms_p99": round(percentile(observed.latencies_ms, 0.99), 1),
                 "latency_ms_max": round(max(observed.latencies_ms, default=float("nan")), 1),
                 "max_lag_reads": int(max((p["sent"] - p["screened"] for p in timeline), default=0)),
+                **cpu_shares(timeline),
                 "worker_rss_mb_end": round(process_rss_mb(worker.pid)),
                 "misreads_the_matcher_cannot_catch": len(traffic.missed()),
             }
@@ -312,6 +327,28 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if broker is not None:
             broker.stop()
         tmp.cleanup()
+
+
+def cpu_use(timeline: list[dict[str, float]], name: str) -> list[float]:
+    """A process's CPU use (share of one core) over each second of the timeline."""
+    key = f"cpu_{name}"
+    return [
+        (b[key] - a[key]) / (b["t"] - a["t"])
+        for a, b in zip(timeline, timeline[1:], strict=False)
+        if key in a
+    ]
+
+
+def cpu_shares(timeline: list[dict[str, float]]) -> dict[str, float]:
+    """Each process's CPU use over the first and the last minute of the run (share of one core)."""
+    out: dict[str, float] = {}
+    for name in ("worker", "broker"):
+        use = [u for u in cpu_use(timeline, name) if u == u]  # NaN: no such process
+        if len(use) >= 2:
+            head, tail = use[: min(60, len(use) // 2)], use[-min(60, len(use) // 2) :]
+            out[f"{name}_cpu_first_minute"] = round(sum(head) / len(head), 2)
+            out[f"{name}_cpu_last_minute"] = round(sum(tail) / len(tail), 2)
+    return out
 
 
 def write_report(
@@ -332,13 +369,19 @@ def write_report(
             (b["screened"] - a["screened"]) / (b["t"] - a["t"])
             for a, b in zip(timeline, timeline[1:], strict=False)
         ]
-        fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+        fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
         top.plot(t[1:], rates, label="sent")
         top.plot(t[1:], screened, label="screened")
         top.set_ylabel("reads/s")
         top.legend()
-        bottom.plot(t, [p["sent"] - p["screened"] for p in timeline])
-        bottom.set_ylabel("lag (reads)")
+        middle.plot(t, [p["sent"] - p["screened"] for p in timeline])
+        middle.set_ylabel("lag (reads)")
+        for name in ("worker", "broker"):
+            use = cpu_use(timeline, name)
+            if use:
+                bottom.plot(t[1 : len(use) + 1], [100 * u for u in use], label=name)
+        bottom.set_ylabel("CPU (% of a core)")
+        bottom.legend()
         bottom.set_xlabel("seconds")
         fig.tight_layout()
         fig.savefig(folder / "throughput_lag.png", dpi=100)

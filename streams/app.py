@@ -3,8 +3,9 @@
 reads --screen--> candidates (by canonical key) --confirm--> alerts (raised, or a sighting)
         \\--> reads-rejected
 
-Each worker also follows the alerts topic for alerts people close, so a closed alert takes no
-more sightings: the plate's next read raises a new alert.
+Each worker also follows the alerts topic (read back from an hour ago at start): alerts raised
+and sighted there are not raised again when a read is redelivered or a partition changes hands,
+and an alert people close takes no more sightings (the plate's next read raises a new alert).
 
 At-least-once: offsets are committed after the producer has flushed what an
 event produced; alert ids are deterministic, and a worker drops an alert it
@@ -24,9 +25,8 @@ from typing import Any
 import faust
 from faust.transport.drivers import aiokafka as faust_kafka
 
-from streams.codec import closed_alert_id
 from streams.hotlists.view import HotlistView
-from streams.kafka.log import assign_all, reader
+from streams.kafka.log import TopicFollower
 from streams.kafka.topics import create_topics
 from streams.matching.matcher import HotlistIndex, MatchRules
 from streams.matching.normalize import OcrClasses
@@ -87,11 +87,19 @@ def new_index(settings: Settings) -> HotlistIndex:
 class Worker:
     """The app and the objects its agents use; built by :func:`create_worker`."""
 
-    def __init__(self, app: faust.App, pipeline: Pipeline, view: HotlistView, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        pipeline: Pipeline,
+        view: HotlistView,
+        metrics: Metrics,
+        remembered: asyncio.Event,
+    ) -> None:
         self.app = app
         self.pipeline = pipeline
         self.view = view
         self.metrics = metrics
+        self.remembered = remembered  # set once the alerts topic has been read back (Pipeline.remember)
 
 
 def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
@@ -135,14 +143,28 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
     alerts, rejected = raw_topic("alerts"), raw_topic("reads-rejected")
 
     async def emit(out: Outcome) -> None:
-        for key, value, _reason in out.rejected:
-            await rejected.send(key=key, value=value)
+        """Send what a record produced and wait until Kafka has it all: only then does the agent
+        take the next event, and faust commit the offset (at least once, even across a crash)."""
+        sent = [await rejected.send(key=key, value=value) for key, value, _reason in out.rejected]
         for key, partition, value in out.candidates:
-            await candidates.send(key=key, value=value, partition=partition)
+            sent.append(await candidates.send(key=key, value=value, partition=partition))
         for key, value, _alert in out.alerts:
-            await alerts.send(key=key, value=value)
+            sent.append(await alerts.send(key=key, value=value))
         for key, value, _sighting in out.sightings:
-            await alerts.send(key=key, value=value)  # keyed by alert id: its AlertRaised's partition
+            sent.append(
+                await alerts.send(key=key, value=value)
+            )  # keyed by alert id: its AlertRaised's partition
+        if sent:
+            await asyncio.gather(*sent)
+
+    # Every alert and event on the alerts topic, this worker's or another's: read back from the
+    # pipeline's memory span at start, then followed. See Pipeline.remember.
+    memory = TopicFollower(
+        settings.bootstrap_servers,
+        [settings.topic("alerts")],
+        lambda _tp, record: pipeline.remember(record.value),
+    )
+    remembered = asyncio.Event()
 
     @app.agent(reads, name="screen-reads", concurrency=1)
     async def screen_reads(stream: faust.StreamT[bytes]) -> None:
@@ -157,11 +179,29 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
     @app.agent(candidates, name="confirm-candidates", concurrency=1)
     async def confirm_candidates(stream: faust.StreamT[bytes]) -> None:
         await view.wait_ready()
+        await remembered.wait()
         async for event in stream.events():
             msg = event.message
             out = pipeline.confirm_record(event.value, (msg.topic, msg.partition, msg.offset))
             await emit(out)
             metrics.observe(out)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_alerts() -> None:
+        since = clock() - pipeline.memory_span - timedelta(minutes=1)  # record times: send times
+        await memory.start(int(since.timestamp() * 1000))
+        remembered.set()
+        try:
+            await memory.run()
+        finally:
+            await memory.stop()
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def before_taking_partitions(_app: Any, *_args: Any, signal: Any = None, **_kwargs: Any) -> None:
+        """A partition taken over from a worker that stopped (or died) is decided with what that
+        worker wrote known: the rebalance completes once the alerts topic has been read up to now."""
+        if remembered.is_set():
+            await memory.caught_up()
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_hotlist() -> None:
@@ -174,28 +214,12 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
             raise
 
     @app.task  # type: ignore[untyped-decorator]
-    async def follow_closed_alerts() -> None:
-        consumer = reader(settings.bootstrap_servers, fetch_max_wait_ms=100)
-        await consumer.start()
-        try:
-            await assign_all(consumer, settings.topic("alerts"), from_beginning=False)
-            while True:
-                batch = await consumer.getmany(timeout_ms=1000, max_records=5_000)
-                for records in batch.values():
-                    for record in records:
-                        closed = closed_alert_id(record.value)
-                        if closed is not None:
-                            pipeline.close_alert(closed)
-        finally:
-            await consumer.stop()
-
-    @app.task  # type: ignore[untyped-decorator]
     async def serve_metrics() -> None:
         if settings.metrics_port:
             metrics.serve(settings.metrics_host, settings.metrics_port)
             log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
 
-    return Worker(app, pipeline, view, metrics)
+    return Worker(app, pipeline, view, metrics, remembered)
 
 
 def run_worker(settings: Settings) -> None:

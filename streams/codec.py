@@ -41,7 +41,6 @@ __all__ = [
     "alert_from_dict",
     "alert_record_from_dict",
     "alert_to_dict",
-    "closed_alert_id",
     "ReadBatch",
     "decode_read_batch",
     "decode_read_record",
@@ -657,17 +656,4 @@ def alert_record_from_dict(data: Any) -> AlertRaised | AlertEvent | None:
         return alert_from_dict(data)
     if kind in _EVENTS:
         return event_from_dict(data)
-    return None
-
-
-def closed_alert_id(value: bytes | None) -> str | None:
-    """The alert a record of the alerts topic closes (a rejection or a disposition), if any."""
-    if not value or (b'"AlertRejected"' not in value and b'"AlertDispositioned"' not in value):
-        return None
-    try:
-        data = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return None
-    if isinstance(data, dict) and data.get("event") in ("AlertRejected", "AlertDispositioned"):
-        return str(data.get("alert_id"))
     return None

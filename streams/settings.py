@@ -96,6 +96,7 @@ class Settings:
     bloom_error_rate: float = 0.001
     max_clock_skew_s: int = 300
     rebalance_timeout_s: int = 3
+    replication_factor: int = 1  # of topics the project creates; 3 on a production cluster
     max_removal_share: float = 0.2
     console_host: str = "127.0.0.1"
     console_port: int = 8080
@@ -131,6 +132,7 @@ class Settings:
             bloom_error_rate=_float(env, "ALPR_BLOOM_ERROR_RATE", 0.001, 0.0, 0.5),
             max_clock_skew_s=_int(env, "ALPR_MAX_CLOCK_SKEW_S", 300, 0),
             rebalance_timeout_s=_int(env, "ALPR_REBALANCE_TIMEOUT_S", 3, 1),
+            replication_factor=_int(env, "ALPR_REPLICATION_FACTOR", 1, 1),
             max_removal_share=_float(env, "ALPR_SYNC_MAX_REMOVAL_SHARE", 0.2, 0.0, 1.0),
             console_host=env.get("ALPR_CONSOLE_HOST", "127.0.0.1"),
             console_port=_int(env, "ALPR_CONSOLE_PORT", 8080, 0),

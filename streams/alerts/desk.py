@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from streams.alerts.lifecycle import (
     ACTIONS,
@@ -32,7 +32,7 @@ from streams.alerts.model import AlertRaised
 from streams.codec import alert_record_from_dict, dumps, event_to_dict, loads
 from streams.errors import BrokerError, InvalidRecord, NotFound
 from streams.hotlists.records import source_freshness
-from streams.kafka.log import TopicWriter, assign_all, log_ends, read_to_end, reader
+from streams.kafka.log import TopicFollower, TopicWriter
 from streams.matching.matcher import entry_in_force
 from streams.settings import Settings
 
@@ -107,35 +107,24 @@ class AlertDesk:
         self.topic = settings.topic("alerts")
         self.sources_topic = settings.topic("hotlist-sources")
         self.board = board or AlertBoard()
-        self._consumer: AIOKafkaConsumer | None = None
-        self._probe: AIOKafkaConsumer | None = None  # asks the log ends; the follower's positions stay put
+        self._log = TopicFollower(settings.bootstrap_servers, [self.topic, self.sources_topic], self._apply)
         self._writer = TopicWriter(settings.bootstrap_servers)
-        self._applied = asyncio.Condition()
-        self._probing = asyncio.Lock()
-        self._next: dict[TopicPartition, int] = {}  # per partition: one past the last record applied
         self.following = False
 
     async def __aenter__(self) -> AlertDesk:
-        self._consumer = reader(self.settings.bootstrap_servers, fetch_max_wait_ms=50)
-        await self._consumer.start()
+        await self._writer.start()
         try:
-            await self._writer.start()
-            await assign_all(self._consumer, self.topic, self.sources_topic)
-            await read_to_end(self._consumer, self._apply)
+            await self._log.start()
         except BaseException:
-            await self._consumer.stop()
             await self._writer.stop()
             raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        for consumer in (self._consumer, self._probe):
-            if consumer is not None:
-                await consumer.stop()
+        await self._log.stop()
         await self._writer.stop()
 
     def _apply(self, tp: TopicPartition, record: Any) -> None:
-        self._next[tp] = record.offset + 1
         if tp.topic == self.sources_topic:
             self.board.apply_source(record.value)
         else:
@@ -143,16 +132,8 @@ class AlertDesk:
 
     async def follow(self) -> None:
         """Apply new records as they arrive (within ~50 ms), until cancelled."""
-        assert self._consumer is not None, "use the desk inside 'async with'"  # noqa: S101
         self.following = True
-        while True:
-            batch = await self._consumer.getmany(timeout_ms=500, max_records=5_000)
-            for tp, records in batch.items():
-                for record in records:
-                    self._apply(tp, record)
-            if batch:
-                async with self._applied:
-                    self._applied.notify_all()
+        await self._log.run()
 
     async def find(self, alert_id: str, timeout: float = 5.0) -> AlertState:
         """The alert's state; an id the board does not know yet is looked up again once the board has
@@ -161,28 +142,12 @@ class AlertDesk:
         if alert_id in self.board.states or not self.following:
             return self.board.get(alert_id)
         try:
-            await asyncio.wait_for(self._caught_up(), timeout)
+            await asyncio.wait_for(self._log.caught_up(), timeout)
         except TimeoutError as exc:
             raise BrokerError(
                 f"the alert board is more than {timeout:.0f} s behind the alerts topic"
             ) from exc
         return self.board.get(alert_id)
-
-    async def _caught_up(self) -> None:
-        assert self._consumer is not None  # noqa: S101 - following implies entered
-        tps = [tp for tp in self._consumer.assignment() if tp.topic == self.topic]
-        async with self._probing:  # log_ends moves the probe's positions: one request at a time
-            if self._probe is None:
-                self._probe = reader(self.settings.bootstrap_servers, fetch_max_wait_ms=50)
-                await self._probe.start()
-                self._probe.assign(tps)
-            ends = {tp: end for tp, (_, end) in (await log_ends(self._probe, tps)).items()}
-
-        def applied() -> bool:
-            return all(self._next.get(tp, 0) >= end for tp, end in ends.items())
-
-        async with self._applied:
-            await self._applied.wait_for(applied)
 
     async def transition(
         self, alert_id: str, action: str, by: Actor, now: datetime, note: str = "", **fields: Any
@@ -216,8 +181,8 @@ class AlertDesk:
             state = self.board.states[event.alert_id]
             return event.event_id in state.applied or event.event_id in self.board.refused
 
-        async with self._applied:
-            await asyncio.wait_for(self._applied.wait_for(done), timeout)
+        async with self._log.applied:
+            await asyncio.wait_for(self._log.applied.wait_for(done), timeout)
         if event.event_id in self.board.refused:
             raise TransitionRefused(
                 f"{self.board.refused[event.event_id]} (another user changed the alert first; "

@@ -58,6 +58,15 @@ class SightingWindow:
         self._by_alert[alert_id] = key
         return alert_id
 
+    def seen(self, alert_id: str, captured_at: datetime, now: datetime) -> None:
+        """Another worker's (or an earlier run's) sighting of an open alert: the window runs on."""
+        key = self._by_alert.get(alert_id)
+        if key is not None:
+            found = self._open[key]
+            found.last_seen = max(found.last_seen, captured_at)
+            found.touched = now
+            self._open.move_to_end(key)
+
     def close(self, alert_id: str) -> None:
         """A person closed the alert: the next read of its plate and entry raises a new alert."""
         key = self._by_alert.pop(alert_id, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from streams.matching.normalize import partition_for
 
 __all__ = [
     "Latest",
+    "TopicFollower",
     "TopicWriter",
     "assign_all",
     "fetch_from",
@@ -251,3 +253,86 @@ class TopicWriter:
                 await delivery
             except Exception as exc:
                 raise BrokerError(f"a write to Kafka failed: {exc}") from exc
+
+
+class TopicFollower:
+    """Keeps applying topics' records as they arrive, and says when it has caught up.
+
+    ``start(since_ms)`` seeks each partition to its first record at or after that time (None: the
+    beginning) and applies everything up to the log's end; ``run()`` then follows (within ~50 ms)
+    until cancelled. ``caught_up()`` waits until every record on the topic when it was called has
+    been applied: another process's write that came first is then known (a worker taking over a
+    partition, a console asked about an alert a moment old).
+    """
+
+    def __init__(
+        self, bootstrap_servers: str, topics: list[str], apply: Callable[[TopicPartition, Any], None]
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topics = topics
+        self._apply = apply
+        self._consumer: AIOKafkaConsumer | None = None
+        self._probe: AIOKafkaConsumer | None = None  # asks the ends; the follower's positions stay put
+        self._probing = asyncio.Lock()
+        self._next: dict[TopicPartition, int] = {}  # per partition: one past the last record applied
+        self.applied = asyncio.Condition()  # notified after each batch applied
+
+    async def start(self, since_ms: int | None = None) -> None:
+        from streams.kafka.timeseek import first_offset_at
+
+        self._consumer = consumer = reader(self.bootstrap_servers, fetch_max_wait_ms=50)
+        await consumer.start()
+        try:
+            await assign_all(consumer, *self.topics)
+            tps = sorted(consumer.assignment())
+            for tp, (start, end) in (await log_ends(consumer, tps)).items():
+                first = (
+                    start if since_ms is None else await first_offset_at(consumer, tp, since_ms, start, end)
+                )
+                consumer.seek(tp, first)
+                self._next[tp] = first
+            await read_to_end(consumer, self._record)
+        except BaseException:
+            await self.stop()
+            raise
+
+    @property
+    def following(self) -> bool:
+        return self._consumer is not None
+
+    def _record(self, tp: TopicPartition, record: Any) -> None:
+        self._next[tp] = record.offset + 1
+        self._apply(tp, record)
+
+    async def run(self) -> None:
+        assert self._consumer is not None, "start() first"  # noqa: S101
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=500, max_records=5_000)
+            for tp, records in batch.items():
+                for record in records:
+                    self._record(tp, record)
+            if batch:
+                async with self.applied:
+                    self.applied.notify_all()
+
+    async def caught_up(self) -> None:
+        """Return once everything on the topic now has been applied (``run()`` must be running)."""
+        tps = sorted(self._next)
+        async with self._probing:  # log_ends moves the probe's positions: one caller at a time
+            if self._probe is None:
+                self._probe = reader(self.bootstrap_servers, fetch_max_wait_ms=50)
+                await self._probe.start()
+                self._probe.assign(tps)
+            ends = {tp: end for tp, (_, end) in (await log_ends(self._probe, tps)).items()}
+
+        def applied() -> bool:
+            return all(self._next[tp] >= end for tp, end in ends.items())
+
+        async with self.applied:
+            await self.applied.wait_for(applied)
+
+    async def stop(self) -> None:
+        for consumer in (self._consumer, self._probe):
+            if consumer is not None:
+                await consumer.stop()
+        self._consumer = self._probe = None

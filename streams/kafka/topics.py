@@ -139,7 +139,9 @@ async def create_topics(settings: Settings) -> list[str]:
         await admin.start()
         existing = set(await admin.list_topics())
         new = [
-            NewTopic(settings.topic(s.name), s.partitions, 1, topic_configs=s.configs())
+            NewTopic(
+                settings.topic(s.name), s.partitions, settings.replication_factor, topic_configs=s.configs()
+            )
             for s in specs
             if settings.topic(s.name) not in existing
         ]

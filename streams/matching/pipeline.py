@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
-from streams.alerts.lifecycle import AlertSighted
+from streams.alerts.lifecycle import AlertDispositioned, AlertRejected, AlertSighted
 from streams.alerts.model import AlertRaised, alert_id_for, raise_alert
 from streams.alerts.sightings import SightingWindow, sighting_of
 from streams.codec import (
     ReadBatch,
+    alert_record_from_dict,
     alert_to_dict,
     decode_read_batch,
     dumps,
@@ -32,7 +33,7 @@ from streams.codec import (
 )
 from streams.errors import InvalidRecord
 from streams.matching.matcher import HotlistIndex, Match, confirm, partial_matches, screen
-from streams.matching.normalize import partition_for
+from streams.matching.normalize import normalize_plate, partition_for
 from streams.reads.model import Read
 
 __all__ = ["Outcome", "Pipeline", "RecentIds", "check_capture_time"]
@@ -145,9 +146,36 @@ class Pipeline:
                     continue
             out.suppressed += 1
 
-    def close_alert(self, alert_id: str) -> None:
-        """A person closed the alert: the plate's next read raises a new one."""
-        self.open_alerts.close(alert_id)
+    @property
+    def memory_span(self) -> timedelta:
+        """How far back the alerts topic holds what :meth:`remember` must know."""
+        return max(self.recent.ttl, 2 * self.open_alerts.window)
+
+    def remember(self, value: bytes | None) -> None:
+        """A record of the alerts topic, from this worker, another, or an earlier run of this one
+        (read back at start): a redelivered read raises nothing again, a plate's next read within
+        the window is a sighting of its open alert, and a closed alert takes no more sightings.
+        So a worker restarted after a crash, or taking over another's partitions, decides as the
+        one before it would have."""
+        try:
+            record = alert_record_from_dict(loads(value or b""))
+        except (InvalidRecord, KeyError, TypeError, ValueError):
+            return  # the console and the audit tools report unreadable alert records
+        now = self.clock()
+        if isinstance(record, AlertRaised):
+            self.recent.add(record.alert_id, now)
+            try:
+                canonical = self.index.rules.ocr.canonical(normalize_plate(record.read.plate))
+            except InvalidRecord:
+                return
+            key = f"{canonical}\x1f{record.entry.key}"
+            self.open_alerts.route(key, record.alert_id, record.read.captured_at, now)
+        elif isinstance(record, AlertSighted):
+            self.recent.add(record.event_id, now)
+            if record.captured_at is not None:
+                self.open_alerts.seen(record.alert_id, record.captured_at, now)
+        elif isinstance(record, AlertRejected | AlertDispositioned):
+            self.open_alerts.close(record.alert_id)
 
     def screen_record(self, payload: bytes | None, where: tuple[str, int, int]) -> Outcome:
         """One record of the reads topic: reject, screen, forward Bloom positives and partial fits.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from unittest.mock import patch
 
@@ -23,6 +24,7 @@ def worker():
     for entry in (make_entry(plate="8DOG512", entry_id="V1"), local_entry(plate="7GH?25X", entry_id="P1")):
         built.pipeline.index.upsert(entry)
     built.view._mark_ready()
+    built.remembered.set()  # no alerts topic to read back here
     return built
 
 
@@ -31,6 +33,9 @@ async def test_agents_emit_to_the_right_topics(worker) -> None:
     screen = worker.app.agents["screen-reads"]
     confirm = worker.app.agents["confirm-candidates"]
     with patch("faust.topics.Topic.send", autospec=True) as send:
+        delivered = asyncio.get_running_loop().create_future()
+        delivered.set_result(None)
+        send.return_value = delivered  # what the agents wait for before the next record
         async with screen.test_context() as ctx:
             batch = {"reads": [read_dict(plate="8D0G512"), read_dict(plate="7GHK25X"), read_dict(lat=123)]}
             await ctx.put(dumps(batch))

@@ -215,6 +215,27 @@ def test_unlisted_plate_never_alerts(listed, read_plate) -> None:
     assert match(index, make_read(plate=read_plate)) == []
 
 
+def test_the_bloom_screen_lets_through_at_most_its_configured_share_of_unlisted_plates() -> None:
+    """Hot-list target: Bloom false-positive rate at most 0.1%. 100,000 listed keys (the filter is
+    rebuilt on the way, as on a real load), then 200,000 unlisted ones through the batch screen."""
+    rng = random.Random(11)
+    index = HotlistIndex(MatchRules(OCR), bloom_error_rate=0.001)
+    listed: set[str] = set()
+    while len(listed) < 100_000:
+        plate = "".join(rng.choices(ALNUM, k=7))
+        if OCR.canonical(plate) not in listed:
+            listed.add(OCR.canonical(plate))
+            index.upsert(make_entry(entry_id=f"E{len(listed)}", plate=plate))
+    probes: list[str] = []
+    while len(probes) < 200_000:
+        plate = "".join(rng.choices(ALNUM, k=7))
+        if OCR.canonical(plate) not in listed:
+            probes.append(plate)
+    assert len(index.bloom_positives([OCR.canonical(p) for p in listed])) == len(listed)  # no misses
+    passed = len(screen(index, probes).candidates)
+    assert passed / len(probes) <= 0.001 * 1.25, f"{passed} false positives in {len(probes)}"
+
+
 def test_bloom_false_positives_never_alert() -> None:
     """A deliberately poor Bloom filter lets many unlisted plates through; none alerts."""
     rng = random.Random(7)

@@ -3,7 +3,8 @@
 import json
 from datetime import timedelta
 
-from streams.codec import dumps
+from streams.alerts.lifecycle import Actor, AlertRejected
+from streams.codec import dumps, event_to_dict
 from streams.matching.normalize import partition_for
 from streams.matching.pipeline import Outcome, Pipeline, RecentIds
 from tests.factories import NOW, local_entry, make_entry, make_index, read_dict
@@ -105,9 +106,40 @@ def test_after_the_window_or_a_closing_the_plate_raises_a_new_alert() -> None:
     late = screened_and_confirmed(p, read_dict(read_id="r2", captured_at=NOW + timedelta(minutes=6)))
     [(_, _, second)] = late.alerts
     assert second.alert_id != first.alert_id
-    p.close_alert(second.alert_id)  # a dispatcher rejected it as a misread
+    p.remember(rejection(second.alert_id))  # a dispatcher rejected it as a misread
     reopened = screened_and_confirmed(p, read_dict(read_id="r3", captured_at=NOW + timedelta(minutes=7)))
     assert len(reopened.alerts) == 1 and reopened.sightings == []
+
+
+def rejection(alert_id: str) -> bytes:
+    """The alerts-topic record of a dispatcher rejecting the alert as a misread."""
+    event = AlertRejected("ev-" + alert_id, alert_id, NOW, Actor("Lee", "D-101"), "", reason="misread")
+    return dumps(event_to_dict(event))
+
+
+def test_a_restarted_worker_decides_as_the_one_before_it_from_the_alerts_topic() -> None:
+    """A worker that crashed after raising an alert (its candidate offset not committed) or that
+    takes over another's partition knows the alerts topic: the redelivered read raises nothing, the
+    plate's next read is a sighting of the same alert, and a closed alert takes no more."""
+    entry = make_entry(plate="7ABC123", entry_id="V1")
+    before = pipeline(entry, now=NOW + timedelta(minutes=1))
+    first = screened_and_confirmed(before, read_dict(read_id="r1", captured_at=NOW))
+    [(_, raised, alert)] = first.alerts
+    later = screened_and_confirmed(before, read_dict(read_id="r2", captured_at=NOW + timedelta(minutes=2)))
+    [(_, sighted, _)] = later.sightings
+
+    after = pipeline(entry, now=NOW + timedelta(minutes=3))  # the next worker: empty memory
+    for value in (raised, sighted):
+        after.remember(value)
+    again = screened_and_confirmed(after, read_dict(read_id="r1", captured_at=NOW))
+    assert again.alerts == [] and again.sightings == [] and again.suppressed == 1
+    seen = screened_and_confirmed(after, read_dict(read_id="r3", captured_at=NOW + timedelta(minutes=6)))
+    assert [s.alert_id for _, _, s in seen.sightings] == [alert.alert_id]  # 4 min after r2's sighting
+    after.remember(rejection(alert.alert_id))
+    reopened = screened_and_confirmed(after, read_dict(read_id="r4", captured_at=NOW + timedelta(minutes=7)))
+    assert len(reopened.alerts) == 1 and reopened.alerts[0][2].alert_id != alert.alert_id
+    after.remember(b"not json")  # unreadable records are passed over
+    after.remember(None)
 
 
 def test_another_entry_or_another_plate_is_not_a_sighting() -> None:
