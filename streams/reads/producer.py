@@ -57,6 +57,7 @@ class ReadProducer:
         self.max_reads = max_reads
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers,
+            acks="all",  # a read counts as sent once every in-sync replica has it
             linger_ms=0,
             max_request_size=8 * 1024 * 1024,
             **producer_options,
