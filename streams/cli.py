@@ -691,6 +691,20 @@ def _match(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _breach_notice(settings: Settings, args: argparse.Namespace) -> int:
+    """P27: the breach notice with the parking policy's fields; an incomplete incident writes nothing."""
+    from streams.reports.breach import council_memo_reminder, write_notice
+
+    out = Path(args.out) if args.out else None
+    text, incident = write_notice(Path(args.incident), out, args.format, settings.profile, _now().date())
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        print(f"wrote {out}")
+    print(council_memo_reminder(incident), file=sys.stderr)
+    return 0
+
+
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from streams.dev import run_all
 
@@ -988,6 +1002,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reads", required=True, help="NDJSON reads or read batches")
     p.add_argument("--out", help="write alerts here (NDJSON) instead of standard output")
     p.set_defaults(func=_match)
+
+    p = sub.add_parser("breach", help="data breach notification (P27)")
+    br = p.add_subparsers(dest="action", required=True)
+    b = br.add_parser(
+        "notice",
+        help="the 'Notification of Data Breach' text from an incident description (TOML)",
+        description="Write the notice with every field of the parking policy's DATA BREACH NOTIFICATION "
+        "REQUIREMENTS, from an incident file like samples/breach-incident.toml. An incomplete or "
+        "inconsistent incident is refused (exit 2) naming each problem, and nothing is written.",
+    )
+    b.add_argument("--incident", required=True, help="the incident description (TOML)")
+    b.add_argument("--out", help="write the notice here instead of standard output")
+    b.add_argument(
+        "--format", choices=["md", "txt"], default="md", help="Markdown or plain text (default md)"
+    )
+    b.set_defaults(func=_breach_notice)
     return parser
 
 
