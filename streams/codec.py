@@ -336,7 +336,7 @@ def decode_read_batch(payload: bytes | None) -> ReadBatch:
         else:
             wires = [read_decoder.decode(payload)]
         bounds = _rest_of_schema(wires) if 0 < len(wires) <= MAX_BATCH_READS else None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec: bad UTF-8 inside a string
         bounds = None
     if bounds is not None:
         out.wires, out.positions = wires, list(range(len(wires)))

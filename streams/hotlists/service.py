@@ -146,15 +146,21 @@ class HotlistStore:
         }
         await self.writer.write(self.changes, plate.encode(), orjson.dumps(event))
 
-    async def apply(self, plan: SyncPlan, sync_id: str, now: datetime) -> None:
-        """History first, then current state, change by change: an interruption leaves each entry
-        old or new."""
-        for change in plan.changes:
-            await self._entry_event(
-                _EVENT[change.kind], now, change.key, change.plate, change.value, sync_id=sync_id
-            )
-            value = None if change.kind == REMOVED else change.value
-            await self.writer.write(self.hotlist, change.key.encode(), value, change.partition)
+    async def apply(self, plan: SyncPlan, sync_id: str, now: datetime, chunk: int = 10_000) -> None:
+        """History first, then current state, a chunk of changes at a time: Kafka has a chunk's
+        change events before any of its hot-list records is written, so an interruption leaves each
+        entry old or new, and never an entry on the list without the event that put it there
+        (replay and the retro-hunt read the history)."""
+        for start in range(0, len(plan.changes), chunk):
+            part = plan.changes[start : start + chunk]
+            for change in part:
+                await self._entry_event(
+                    _EVENT[change.kind], now, change.key, change.plate, change.value, sync_id=sync_id
+                )
+            await self.writer.flush()
+            for change in part:
+                value = None if change.kind == REMOVED else change.value
+                await self.writer.write(self.hotlist, change.key.encode(), value, change.partition)
         await self.writer.flush()
 
     async def write_status(self, status: dict[str, Any]) -> None:
