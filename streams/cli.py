@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -439,6 +439,95 @@ def _user_list(settings: Settings, args: argparse.Namespace) -> int:
         state = "" if user.active else "  DISABLED"
         print(f"{user.name:<16} {user.role:<13} {user.agency:<10} badge {user.badge:<8} {training}{state}")
     return 0
+
+
+def _day(text: str, name: str) -> date:
+    from streams.errors import ConfigError
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name} {text!r}: use a date such as 2026-11-02") from exc
+
+
+def _camera_add(settings: Settings, args: argparse.Namespace) -> int:
+    """Register a camera (administrators, P21); a fixed one facing a sensitive site is refused (P24)."""
+    from streams.cameras.registry import Camera, CameraStore
+
+    installed = _day(args.installed, "--installed") if args.installed else None
+    camera = Camera(args.id, args.name, args.agency, args.kind, args.lat, args.lon, args.facing, installed)
+    added = asyncio.run(CameraStore(settings).add(camera, args.signed_in, _now()))
+    print(f"added camera {added.id}: {added.kind}, {added.name}, {added.agency}")
+    print(f"  {added.line()}")
+    return 0
+
+
+def _camera_update(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.cameras.registry import CameraStore, changes_between
+
+    given = {
+        "name": args.name,
+        "agency": args.agency,
+        "lat": args.lat,
+        "lon": args.lon,
+        "facing_deg": args.facing,
+        "install_date": _day(args.installed, "--installed") if args.installed else None,
+    }
+    changes = {k: v for k, v in given.items() if v is not None}
+    if not changes:
+        from streams.errors import ConfigError
+
+        raise ConfigError("nothing to change: give --name, --agency, --lat, --lon, --facing or --installed")
+    before, after = asyncio.run(CameraStore(settings).update(args.id, changes, args.signed_in, _now()))
+    done = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changes_between(before, after).items())
+    print(f"updated camera {after.id}: {done}")
+    return 0
+
+
+def _camera_retire(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.cameras.registry import CameraStore
+
+    retired = asyncio.run(CameraStore(settings).retire(args.id, args.signed_in, _now()))
+    print(f"retired camera {retired.id} ({retired.name}) on {retired.retired_on}")
+    return 0
+
+
+def _camera_list(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.cameras.registry import CameraStore
+
+    registry = asyncio.run(CameraStore(settings).load())
+    for key, why in sorted(registry.invalid.items()):
+        print(f"camera record {key} cannot be used: {why}", file=sys.stderr)
+    cameras = registry.listed(include_retired=args.all)
+    print(f"{'id':<16} {'kind':<6} {'lat':>10} {'lon':>11} {'facing':>6} {'installed':<10} {'agency':<10} "
+          f"{'status':<18} name")  # fmt: skip
+    for camera in cameras:
+        print(camera.line())
+    active = sum(1 for c in registry.cameras.values() if c.active)
+    retired = len(registry.cameras) - active
+    print(f"cameras: {active} active" + (f", {retired} retired" if retired else ""))
+    return 0
+
+
+def _camera_sites_check(settings: Settings, args: argparse.Namespace) -> int:
+    """P24: every active fixed camera facing a sensitive site within the distance; exit 1 if any."""
+    from streams.cameras.registry import CameraStore, sensitive_sites, standing_line, violating
+    from streams.cameras.sites import load_sites
+
+    source = Path(args.file) if args.file else settings.sensitive_sites
+    sites = load_sites(Path(args.file)) if args.file else sensitive_sites(settings)
+    registry = asyncio.run(CameraStore(settings).load())
+    distance = settings.sensitive_site_distance_m
+    found = violating(registry, sites, distance)
+    for camera, near in found:
+        for violation in near:
+            print(standing_line(camera, violation))
+    fixed = sum(1 for c in registry.listed() if c.kind == "fixed")
+    print(
+        f"{len(found)} of {fixed} active fixed cameras face a sensitive site within {distance:g} m "
+        f"({len(sites)} sites in {source})"
+    )
+    return 1 if found else 0
 
 
 def _member(
@@ -996,6 +1085,56 @@ def build_parser() -> argparse.ArgumentParser:
     u.set_defaults(func=_user_disable)
     u = us.add_parser("list")
     u.set_defaults(func=_user_list)
+
+    p = sub.add_parser("camera", help="the camera registry; sensitive sites (P24)")
+    cams = p.add_subparsers(dest="action", required=True)
+    c = cams.add_parser(
+        "add",
+        help="register a camera (administrators); a fixed camera facing a sensitive site is refused (P24)",
+        description="A fixed camera within ALPR_SENSITIVE_SITE_DISTANCE_M (default 150 m) of a site of "
+        "ALPR_SENSITIVE_SITES, facing it, is refused (exit 2) naming the site and the distance.",
+    )
+    c.add_argument("--id", required=True, help="the camera_id its reads carry")
+    c.add_argument("--name", required=True, help="where it is, e.g. 'N 1st St & E Santa Clara St, NB'")
+    c.add_argument("--agency", required=True, help="id of the operating agency (alpr agency list)")
+    c.add_argument("--kind", required=True, choices=["fixed", "mobile"])
+    c.add_argument("--lat", required=True, type=float, help="latitude, degrees (WGS84)")
+    c.add_argument("--lon", required=True, type=float, help="longitude, degrees (WGS84)")
+    c.add_argument(
+        "--facing", type=float, help="compass bearing it faces, 0-360 (0 north, 90 east); fixed: required"
+    )
+    c.add_argument("--installed", help="install date, YYYY-MM-DD (default: not recorded)")
+    _needs(c, "admin")
+    c.set_defaults(func=_camera_add)
+    c = cams.add_parser(
+        "update", help="change a camera (administrators); a new position or facing is checked again (P24)"
+    )
+    c.add_argument("id")
+    c.add_argument("--name")
+    c.add_argument("--agency")
+    c.add_argument("--lat", type=float)
+    c.add_argument("--lon", type=float)
+    c.add_argument("--facing", type=float)
+    c.add_argument("--installed", help="YYYY-MM-DD")
+    _needs(c, "admin")
+    c.set_defaults(func=_camera_update)
+    c = cams.add_parser("retire", help="retire a camera (administrators): it stays listed with --all")
+    c.add_argument("id")
+    _needs(c, "admin")
+    c.set_defaults(func=_camera_retire)
+    c = cams.add_parser("list", help="active cameras (--all: retired ones too)")
+    c.add_argument("--all", action="store_true", help="include retired cameras")
+    c.set_defaults(func=_camera_list)
+    c = cams.add_parser("sites", help="sensitive sites (P24)")
+    sites = c.add_subparsers(dest="sites_action", required=True)
+    c = sites.add_parser(
+        "check",
+        help="name every active fixed camera facing a sensitive site within the distance; exit 1 if any",
+        description="Run after changing the sensitive sites, or with --file on a proposed sites file "
+        "before putting it in place at ALPR_SENSITIVE_SITES.",
+    )
+    c.add_argument("--file", help="a GeoJSON sites file to check instead of ALPR_SENSITIVE_SITES")
+    c.set_defaults(func=_camera_sites_check)
 
     p = sub.add_parser("match", help="match reads against hot lists offline (no broker)")
     p.add_argument("--hotlist", action="append", required=True, help="NDJSON hot-list entries (repeatable)")

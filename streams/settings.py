@@ -104,6 +104,9 @@ class Settings:
     secure_cookies: bool = False
     webhooks: Path | None = None  # None: no outgoing webhooks (the default)
     retro_hunt_hours: int = 24
+    #: The GeoJSON file of sensitive sites (P24); None: not configured, and no fixed camera can be placed.
+    sensitive_sites: Path | None = None
+    sensitive_site_distance_m: float = 150.0  # P24: how near a site a fixed camera may not face it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -140,6 +143,8 @@ class Settings:
             secure_cookies=_bool(env, "ALPR_SECURE_COOKIES", False),
             webhooks=Path(env["ALPR_WEBHOOKS"]) if env.get("ALPR_WEBHOOKS") else None,
             retro_hunt_hours=_int(env, "ALPR_RETRO_HUNT_HOURS", 24, 1),
+            sensitive_sites=Path(env["ALPR_SENSITIVE_SITES"]) if env.get("ALPR_SENSITIVE_SITES") else None,
+            sensitive_site_distance_m=_float(env, "ALPR_SENSITIVE_SITE_DISTANCE_M", 150.0, 0.0, 10_000.0),
         )
 
     def __post_init__(self) -> None:

@@ -1,0 +1,354 @@
+"""The camera registry, pure: the record and its schema, the fold of the compacted topic, the commands'
+refusals, and the sensitive-site rule (P24) on the real geometry of samples/sensitive-sites.geojson.
+
+Mobile cameras are not held to P24 at registration (see streams/cameras/registry.py): they have no
+standing position or direction, so the tests check that they are registered without the sites even
+being read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streams.access.audit_tools import is_search
+from streams.access.directory import User
+from streams.cameras.registry import (
+    Camera,
+    CameraRegistry,
+    _audit,
+    camera_to_dict,
+    decode_camera,
+    encode_camera,
+    fold,
+    register,
+    retire,
+    sensitive_sites,
+    standing_line,
+    update,
+    violating,
+)
+from streams.cameras.sites import Site, load_sites
+from streams.errors import ConfigError, InvalidRecord, NotFound, PolicyViolation
+from streams.settings import Settings
+from tests.conftest import ROOT
+from tests.unit.test_schemas import validator
+from tests.unit.test_sites import destination
+
+SAMPLE = ROOT / "samples" / "sensitive-sites.geojson"
+SITES = load_sites(SAMPLE)
+CHURCH = "Fictional Valley Community Church (place of religious observance)"
+CLINIC = "Example Family Health Clinic (fictional) (reproductive health care facility)"
+# The church is the polygon lon -121.8873..-121.8867, lat 37.3378..37.3383; the middle of its
+# south edge is (37.3378, -121.8870). The clinic is the point (37.3318, -121.8939).
+SOUTH_OF_CHURCH = destination(37.3378, -121.8870, 180, 60)  # 60 m south of the church's south edge
+WEST_OF_CLINIC = destination(37.3318, -121.8939, 270, 100)  # 100 m west of the clinic
+FAR_AWAY = (37.3639, -121.9289)  # San José airport: more than 2 km from every sample site
+DISTANCE = 150.0
+
+
+def sample_sites() -> tuple[Site, ...]:
+    return SITES
+
+
+def no_sites_wanted() -> tuple[Site, ...]:
+    raise AssertionError("the sensitive sites were read, but nothing was placed that needs them")
+
+
+def camera(camera_id: str = "cam-1", at: tuple[float, float] = FAR_AWAY, **kw: Any) -> Camera:
+    fields: dict[str, Any] = {"name": "N 1st St & E Santa Clara St", "agency": "SJPD", "kind": "fixed"}
+    fields.setdefault("facing_deg", 0.0)
+    fields.update(kw)
+    return Camera(camera_id, lat=at[0], lon=at[1], **fields)
+
+
+def registry_of(*cameras: Camera) -> CameraRegistry:
+    return fold((c.id.encode(), encode_camera(c)) for c in cameras)
+
+
+# -- the record -----------------------------------------------------------------------------------
+
+
+def test_a_camera_goes_to_the_topic_and_back_unchanged_and_its_record_validates() -> None:
+    cam = camera(install_date=date(2025, 6, 30), facing_deg=247.5)
+    value = encode_camera(cam)
+    assert validator("camera").is_valid(orjson.loads(value))
+    assert decode_camera(b"cam-1", value) == cam
+    retired = dataclasses.replace(cam, status="retired", retired_on=date(2026, 11, 2))
+    assert decode_camera(b"cam-1", encode_camera(retired)) == retired
+    mobile = camera("unit-7", kind="mobile", facing_deg=None)
+    assert decode_camera(b"unit-7", encode_camera(mobile)) == mobile
+
+
+@given(
+    lat=st.floats(-89.999, 89.999),
+    lon=st.floats(-180, 180),
+    facing=st.one_of(st.none(), st.floats(0, 360)),
+    camera_id=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}", fullmatch=True),
+)
+def test_every_valid_camera_round_trips(lat: float, lon: float, facing: float | None, camera_id: str) -> None:
+    cam = camera(camera_id, (lat, lon), kind="mobile" if facing is None else "fixed", facing_deg=facing)
+    assert decode_camera(camera_id.encode(), encode_camera(cam)) == cam
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"kind": "fixed", "facing_deg": None}, "facing_deg"),
+        ({"status": "retired"}, "retired_on"),
+        ({"retired_on": "2026-11-02"}, "retired_on"),
+        ({"lat": 91}, "lat"),
+        ({"id": "cam 1"}, "id"),
+        ({"install_date": "2026-13-01"}, "install_date"),
+        ({"plate": "7ABC123"}, "plate"),
+    ],
+)
+def test_the_schema_refuses_what_the_registry_would_refuse(changes: dict[str, Any], reason: str) -> None:
+    record = {**camera_to_dict(camera()), **changes}
+    assert not validator("camera").is_valid(record)  # the schema as JSON Schema (draft 7)
+    with pytest.raises(InvalidRecord, match=reason):  # and as the codec compiles it
+        decode_camera(None, orjson.dumps(record))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"facing_deg": None}, "a fixed camera needs the compass bearing it faces"),
+        ({"facing_deg": 361.0}, "facing 361.0: a compass bearing lies between 0 and 360"),
+        ({"facing_deg": -1.0}, "facing -1.0"),
+        ({"facing_deg": math.nan}, "facing nan"),
+        ({"lat": 95.0}, "lat 95.0: a latitude lies between -90 and 90"),
+        ({"lat": -121.89, "lon": 37.33}, "(latitude and longitude swapped?)"),
+        ({"lon": 200.0}, "lon 200.0: a longitude lies between -180 and 180"),
+        ({"lat": math.inf}, "lat inf"),
+        ({"id": "cam 1"}, "id 'cam 1': use 1-64 letters"),
+        ({"id": ""}, "id '': use 1-64 letters"),
+        ({"id": "c" * 65}, "use 1-64 letters"),
+        ({"name": "  "}, "name: say where the camera is"),
+        ({"agency": ""}, "agency: give the id of the agency"),
+        ({"kind": "drone"}, "kind 'drone': use fixed or mobile"),
+    ],
+)
+def test_a_bad_camera_is_refused_with_what_to_give_instead(changes: dict[str, Any], message: str) -> None:
+    cam = dataclasses.replace(camera(), **changes)
+    with pytest.raises(InvalidRecord) as info:
+        register(CameraRegistry(), cam, no_sites_wanted, DISTANCE)
+    assert message in str(info.value)
+
+
+def test_every_problem_of_a_camera_is_named_at_once() -> None:
+    cam = camera(at=(37.33, -200.0), name="", facing_deg=None)
+    with pytest.raises(InvalidRecord) as info:
+        register(CameraRegistry(), cam, no_sites_wanted, DISTANCE)
+    text = str(info.value)
+    assert text.startswith("camera 'cam-1' refused: ")
+    assert all(p in text for p in ("name:", "lon -200.0", "a fixed camera needs"))
+
+
+# -- the fold -------------------------------------------------------------------------------------
+
+
+def test_each_cameras_newest_record_decides_and_a_tombstone_removes_it() -> None:
+    a, b = camera("cam-a"), camera("cam-b", facing_deg=90.0)
+    moved = dataclasses.replace(a, lat=37.30, facing_deg=180.0)
+    records = [
+        (b"cam-a", encode_camera(a)),
+        (b"cam-b", encode_camera(b)),
+        (b"cam-a", encode_camera(moved)),
+        (b"cam-b", None),
+    ]
+    registry = fold(records)
+    assert dict(registry.cameras) == {"cam-a": moved}
+    assert not registry.invalid
+    assert fold(records[2:], fold(records[:2])) == registry  # folding on from a registry: the same
+    with pytest.raises(NotFound, match="no camera cam-b: register it with 'alpr camera add'"):
+        registry.get("cam-b")
+
+
+def test_a_record_that_cannot_be_used_makes_its_camera_unknown_and_says_why() -> None:
+    a = camera("cam-a")
+    registry = fold([(b"cam-a", encode_camera(a)), (b"cam-a", b"{not json"), (b"cam-x", encode_camera(a))])
+    assert dict(registry.cameras) == {}  # not cam-a's older record: compaction may have removed it
+    assert "not valid JSON" in registry.invalid["cam-a"]
+    assert "the record of camera 'cam-a' is under key b'cam-x'" in registry.invalid["cam-x"]
+    with pytest.raises(NotFound, match="its record cannot be read"):
+        registry.get("cam-a")
+    again = fold([(b"cam-a", encode_camera(a)), (None, b"{}")], registry)
+    assert again.get("cam-a") == a and "cam-a" not in again.invalid
+    assert "keyed by camera id" in again.invalid["(no key)"]
+
+
+def test_the_list_leaves_out_retired_cameras_unless_asked() -> None:
+    gone = camera("cam-b", status="retired", retired_on=date(2026, 1, 5))
+    registry = registry_of(camera("cam-c"), gone, camera("cam-a"))
+    assert [c.id for c in registry.listed()] == ["cam-a", "cam-c"]
+    assert [c.id for c in registry.listed(include_retired=True)] == ["cam-a", "cam-b", "cam-c"]
+
+
+# -- registering and P24 --------------------------------------------------------------------------
+
+
+def test_a_fixed_camera_facing_a_site_within_150_m_is_refused_naming_the_site_and_distance() -> None:
+    cam = camera("cam-17", SOUTH_OF_CHURCH, facing_deg=0.0)
+    with pytest.raises(PolicyViolation) as info:
+        register(CameraRegistry(), cam, sample_sites, DISTANCE)
+    assert info.value.rule == "P24"
+    assert str(info.value) == f"camera cam-17 would be 60 m from {CHURCH}, facing it (P24)"
+
+
+def test_the_same_position_facing_away_is_allowed() -> None:
+    for facing in (180.0, 135.0, 225.0):
+        cam = camera("cam-17", SOUTH_OF_CHURCH, facing_deg=facing)
+        assert register(CameraRegistry(), cam, sample_sites, DISTANCE) == cam
+
+
+def test_a_point_site_counts_within_the_configured_distance_only() -> None:
+    near = camera("cam-9", WEST_OF_CLINIC, facing_deg=90.0)
+    with pytest.raises(
+        PolicyViolation, match=re.escape(f"camera cam-9 would be 100 m from {CLINIC}, facing it (P24)")
+    ):
+        register(CameraRegistry(), near, sample_sites, DISTANCE)
+    assert register(CameraRegistry(), near, sample_sites, 90.0) == near  # ALPR_SENSITIVE_SITE_DISTANCE_M=90
+    far = camera("cam-9", destination(37.3318, -121.8939, 270, 160), facing_deg=90.0)
+    assert register(CameraRegistry(), far, sample_sites, DISTANCE) == far
+    with pytest.raises(PolicyViolation, match="160 m from"):
+        register(CameraRegistry(), far, sample_sites, 200.0)
+
+
+def test_a_mobile_camera_is_not_held_to_the_facing_rule() -> None:
+    cam = camera("unit-7", SOUTH_OF_CHURCH, kind="mobile", facing_deg=0.0)
+    assert register(CameraRegistry(), cam, no_sites_wanted, DISTANCE) == cam
+    assert register(CameraRegistry(), dataclasses.replace(cam, facing_deg=None), no_sites_wanted, DISTANCE)
+
+
+def test_an_id_is_registered_once_and_a_retired_cameras_id_is_not_reused() -> None:
+    registry = registry_of(camera("cam-1"), camera("cam-2", status="retired", retired_on=date(2026, 3, 1)))
+    with pytest.raises(ConfigError, match="cam-1 is registered already: change it with 'alpr camera update"):
+        register(registry, camera("cam-1"), sample_sites, DISTANCE)
+    with pytest.raises(
+        ConfigError, match="cam-2 was retired on 2026-03-01: a retired camera's id is not reused"
+    ):
+        register(registry, camera("cam-2"), sample_sites, DISTANCE)
+
+
+# -- updating and retiring ------------------------------------------------------------------------
+
+
+def test_moving_a_camera_to_face_a_site_is_refused_and_changes_nothing() -> None:
+    before = camera("cam-1")
+    registry = registry_of(before)
+    lat, lon = SOUTH_OF_CHURCH
+    with pytest.raises(
+        PolicyViolation, match=re.escape(f"camera cam-1 would be 60 m from {CHURCH}, facing it (P24)")
+    ):
+        update(registry, "cam-1", {"lat": lat, "lon": lon}, sample_sites, DISTANCE)
+    assert registry.get("cam-1") == before
+    turned = update(registry, "cam-1", {"lat": lat, "lon": lon, "facing_deg": 180.0}, sample_sites, DISTANCE)
+    assert (turned.lat, turned.lon, turned.facing_deg) == (lat, lon, 180.0)
+
+
+def test_turning_a_camera_to_face_a_site_is_a_move_too() -> None:
+    registry = registry_of(camera("cam-1", SOUTH_OF_CHURCH, facing_deg=180.0))
+    with pytest.raises(PolicyViolation, match="60 m from"):
+        update(registry, "cam-1", {"facing_deg": 10.0}, sample_sites, DISTANCE)
+
+
+def test_renaming_a_camera_is_not_a_move() -> None:
+    # A camera that a site added later put in violation can still be renamed (sites check names it).
+    registry = registry_of(camera("cam-1", SOUTH_OF_CHURCH, facing_deg=0.0))
+    renamed = update(
+        registry, "cam-1", {"name": "Church St NB", "agency": "SCCSO"}, no_sites_wanted, DISTANCE
+    )
+    assert (renamed.name, renamed.agency, renamed.facing_deg) == ("Church St NB", "SCCSO", 0.0)
+
+
+@pytest.mark.parametrize(
+    ("camera_id", "changes", "error", "message"),
+    [
+        ("cam-9", {"name": "x"}, NotFound, "no camera cam-9"),
+        ("cam-1", {"kind": "mobile"}, ConfigError, "kind cannot be changed"),
+        ("cam-1", {"name": "N 1st St & E Santa Clara St"}, ConfigError, "nothing to change"),
+        ("cam-1", {"facing_deg": 400.0}, InvalidRecord, "facing 400.0"),
+        ("old-1", {"name": "x"}, ConfigError, "retired on 2026-02-01: a retired camera is not changed"),
+    ],
+)
+def test_an_update_that_cannot_be_made_is_refused(
+    camera_id: str, changes: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    registry = registry_of(camera("cam-1"), camera("old-1", status="retired", retired_on=date(2026, 2, 1)))
+    with pytest.raises(error, match=message):
+        update(registry, camera_id, changes, sample_sites, DISTANCE)
+
+
+def test_retiring_keeps_the_camera_with_its_date_and_is_done_once() -> None:
+    registry = registry_of(camera("cam-1"))
+    retired = retire(registry, "cam-1", date(2026, 11, 2))
+    assert (retired.status, retired.retired_on, retired.active) == ("retired", date(2026, 11, 2), False)
+    assert retired.lat == camera().lat
+    after = registry_of(retired)
+    with pytest.raises(ConfigError, match="cam-1 was retired already, on 2026-11-02"):
+        retire(after, "cam-1", date(2026, 11, 3))
+    with pytest.raises(NotFound, match="no camera cam-2"):
+        retire(after, "cam-2", date(2026, 11, 3))
+
+
+# -- checking existing cameras against the sites --------------------------------------------------
+
+
+def test_the_check_names_every_active_fixed_camera_that_faces_a_site() -> None:
+    registry = registry_of(
+        camera("cam-church", SOUTH_OF_CHURCH, facing_deg=0.0, name="S of church, NB"),
+        camera("cam-clinic", WEST_OF_CLINIC, facing_deg=90.0, name="W of clinic, EB"),
+        camera("cam-away", SOUTH_OF_CHURCH, facing_deg=180.0),
+        camera("unit-7", SOUTH_OF_CHURCH, kind="mobile", facing_deg=0.0),
+        camera("cam-old", SOUTH_OF_CHURCH, status="retired", retired_on=date(2026, 1, 1)),
+        camera("cam-far"),
+    )
+    found = violating(registry, SITES, DISTANCE)
+    assert [(c.id, [v.site.id for v in vs]) for c, vs in found] == [
+        ("cam-church", ["site-worship-1"]),
+        ("cam-clinic", ["site-clinic-1"]),
+    ]
+    assert [standing_line(c, vs[0]) for c, vs in found] == [
+        f"camera cam-church (S of church, NB) is 60 m from {CHURCH}, facing it (P24)",
+        f"camera cam-clinic (W of clinic, EB) is 100 m from {CLINIC}, facing it (P24)",
+    ]
+    assert violating(registry, (), DISTANCE) == []
+
+
+# -- settings and the audit record ----------------------------------------------------------------
+
+
+def test_without_sensitive_sites_configured_no_fixed_camera_can_be_placed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="ALPR_SENSITIVE_SITES is not set"):
+        sensitive_sites(Settings.from_env({}))
+    assert sensitive_sites(Settings.from_env({"ALPR_SENSITIVE_SITES": str(SAMPLE)})) == SITES
+    empty = tmp_path / "none.geojson"
+    empty.write_text('{"type": "FeatureCollection", "features": []}')
+    assert sensitive_sites(Settings.from_env({"ALPR_SENSITIVE_SITES": str(empty)})) == ()
+
+
+def test_the_distance_is_a_setting_of_150_m_by_default() -> None:
+    assert Settings.from_env({}).sensitive_site_distance_m == 150.0
+    assert Settings.from_env({"ALPR_SENSITIVE_SITE_DISTANCE_M": "200"}).sensitive_site_distance_m == 200.0
+    for bad in ("0", "-5", "far"):
+        with pytest.raises(ConfigError, match="ALPR_SENSITIVE_SITE_DISTANCE_M"):
+            Settings.from_env({"ALPR_SENSITIVE_SITE_DISTANCE_M": bad})
+
+
+def test_a_registry_change_is_audited_without_counting_as_a_search_of_alpr_data() -> None:
+    admin = User("ada", "Ada", "A-1", "SJPD", "administrator", "hash", "secret")
+    record = _audit(datetime(2026, 11, 2, tzinfo=UTC), admin, "camera_add", "cam-1", {"kind": "fixed"})
+    assert record.query == {"registered_camera": "cam-1", "kind": "fixed"}
+    assert (record.user, record.badge, record.agency) == ("ada", "A-1", "SJPD")
+    assert record.purpose == "camera registry"
+    assert not is_search(record)  # a query key "camera" would put it in the P23 sample of searches
