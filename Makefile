@@ -5,8 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The browser tests use Debian's chromium (playwright drives it; it downloads no browser).
+# The browser tests use Debian's chromium (playwright drives it; it downloads no browser); the
+# deployment tests validate deploy/kafka/docker-compose.yml with Debian's docker-compose.
 CHROMIUM := /usr/bin/chromium
+COMPOSE := /usr/bin/docker-compose
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint loadtest clean
@@ -17,14 +19,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[embedded,test,dev]'
 	touch $(STAMP)
 
-$(CHROMIUM):
+$(CHROMIUM) $(COMPOSE):
 	$(SUDO) apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium docker-compose
 
 run: $(STAMP)
 	$(BIN)/alpr run
 
-test: $(STAMP) $(CHROMIUM)
+test: $(STAMP) $(CHROMIUM) $(COMPOSE)
 	$(BIN)/ruff check streams tests loadtest
 	$(BIN)/pytest
 

@@ -1,15 +1,20 @@
-"""``python -m loadtest run ...``: the city-scale load run (see loadtest/run.py)."""
+"""``python -m loadtest run ...``: the city-scale load run (see loadtest/run.py);
+``python -m loadtest ingest ...``: the camera ingest endpoint under load (see loadtest/ingest.py)."""
 
 from __future__ import annotations
 
 import sys
 
-from loadtest.run import main
-
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] != "run":
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "run":
+        from loadtest.run import main
+    elif command == "ingest":
+        from loadtest.ingest import main
+    else:
         print(
-            "usage: python -m loadtest run [--cameras N] [--rate R] [--duration S] [--max] ...",
+            "usage: python -m loadtest run [--cameras N] [--rate R] [--duration S] [--max] ...\n"
+            "       python -m loadtest ingest [--duration S] [--cameras N] [--batch R] [--concurrency C]",
             file=sys.stderr,
         )
         sys.exit(2)

@@ -79,9 +79,7 @@ async def timed_sync(settings: Settings, path: Path) -> tuple[float, dict[str, i
 
 async def load_view(settings: Settings) -> tuple[HotlistView, asyncio.Task[None], float]:
     index = new_index(settings)
-    view = HotlistView(
-        settings.bootstrap_servers, settings.topic("hotlist"), settings.topic("hotlist-sources"), index
-    )
+    view = HotlistView(settings.kafka, settings.topic("hotlist"), settings.topic("hotlist-sources"), index)
     started = time.perf_counter()
     task = asyncio.create_task(view.run())
     ready = asyncio.create_task(view.wait_ready())
@@ -92,7 +90,7 @@ async def load_view(settings: Settings) -> tuple[HotlistView, asyncio.Task[None]
 
 
 async def propagation(settings: Settings, view: HotlistView, samples: int) -> list[float]:
-    writer = TopicWriter(settings.bootstrap_servers)
+    writer = TopicWriter(settings.kafka)
     await writer.start()
     latencies = []
     try:

@@ -55,9 +55,7 @@ async def write_reads(settings: Settings, total: int, end: datetime) -> dict[str
     rng = random.Random(7)
     start = end - timedelta(hours=HOURS)
     truth: dict[str, list[datetime]] = {"plate": [], "camera": []}
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, max_batch_size=512 * 1024, linger_ms=5
-    )
+    producer = AIOKafkaProducer(**settings.kafka.options(), max_batch_size=512 * 1024, linger_ms=5)
     await producer.start()
     try:
         batches = total // BATCH

@@ -30,7 +30,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from loadtest.generator import HotlistFixture, Traffic, TrafficShape
-from loadtest.run import RESULTS, ROOT, load_hotlist, metric, process_rss_mb
+from loadtest.run import RESULTS, ROOT, load_hotlist, metric, process_rss_mb, register_cameras
 from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.topics import create_topics
 from streams.matching.normalize import OcrClasses
@@ -40,7 +40,7 @@ from streams.settings import Settings
 async def fill(settings: Settings, traffic: Traffic, reads: int, per_record: int) -> int:
     """Write the reads as records of ``per_record`` reads, round-robin over the partitions."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka.options(),
         max_batch_size=512 * 1024,
         max_request_size=8 * 1024 * 1024,
     )
@@ -128,6 +128,7 @@ async def one(
             traffic = Traffic(
                 shape, fixture, OcrClasses.of(settings.ocr_classes), settings.ocr_max_substitutions
             )
+            await register_cameras(settings, traffic)
             written = await fill(settings, traffic, reads, per_record)
             worker = subprocess.Popen(  # noqa: S603 - our own entry point
                 [sys.executable, "-m", "streams.cli", "worker"],

@@ -72,6 +72,7 @@ from statistics import NormalDist, median, quantiles
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from streams.cameras.registry import Camera
 from streams.codec import entry_to_dict
 from streams.hotlists.model import HotlistEntry, Person
 from streams.matching.matcher import EXACT, OCR_EQUIVALENT, PARTIAL, pattern_regex
@@ -371,6 +372,14 @@ class Traffic:
         self._ocr_cut = int(shape.ocr_error_rate * (1 << 24))
 
     # -- ground truth ---------------------------------------------------------------------
+
+    def cameras(self) -> list[Camera]:
+        """The traffic's cameras as the registry holds them (mobile units, agency LOAD): the worker
+        screens reads only from registered cameras."""
+        return [
+            Camera(camera_id, f"load-test camera {camera_id}", "LOAD", "mobile", lat, lon)
+            for camera_id, lat, lon in zip(self._camera_ids, self._lat, self._lon, strict=True)
+        ]
 
     def expected(self) -> list[Expected]:
         """Every alert the reads yielded so far must raise, one per (read, entry)."""

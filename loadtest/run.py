@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 
 from loadtest.generator import HotlistFixture, Traffic, TrafficShape
+from streams.cameras.registry import encode_camera
 from streams.codec import dumps, entry_to_dict
 from streams.hotlists.records import entry_partition
 from streams.kafka.broker import EmbeddedBroker, free_port
@@ -100,7 +101,7 @@ def process_cpu_s(pid: int | None) -> float:
 
 async def load_hotlist(settings: Settings, fixture: HotlistFixture) -> float:
     started = time.perf_counter()
-    writer = TopicWriter(settings.bootstrap_servers)
+    writer = TopicWriter(settings.kafka)
     await writer.start()
     try:
         topic = settings.topic("hotlist")
@@ -119,8 +120,21 @@ async def load_hotlist(settings: Settings, fixture: HotlistFixture) -> float:
     return time.perf_counter() - started
 
 
+async def register_cameras(settings: Settings, traffic: Traffic) -> None:
+    """The traffic's cameras on the cameras topic, written straight like the hot list (the worker
+    screens reads only from registered cameras; ``alpr camera add`` is one camera at a time)."""
+    writer = TopicWriter(settings.kafka)
+    await writer.start()
+    try:
+        for camera in traffic.cameras():
+            await writer.write(settings.topic("cameras"), camera.id.encode(), encode_camera(camera))
+        await writer.flush()
+    finally:
+        await writer.stop()
+
+
 async def follow_alerts(settings: Settings, observed: Observed, stop: asyncio.Event) -> None:
-    consumer = reader(settings.bootstrap_servers, fetch_max_wait_ms=20)
+    consumer = reader(settings.kafka, fetch_max_wait_ms=20)
     await consumer.start()
     try:
         await assign_all(consumer, settings.topic("alerts"))
@@ -200,26 +214,53 @@ async def stream(
     return sent
 
 
+@dataclass
+class Stack:
+    """Where a load run happens: its results folder, a scratch directory, the broker (the embedded
+    one started here unless ``--broker`` or ALPR_BROKER_URL names one) and the processes' base
+    environment (fresh topic prefix, no other ALPR_* settings of the caller's)."""
+
+    folder: Path
+    tmp: tempfile.TemporaryDirectory[str]
+    broker: EmbeddedBroker | None
+    url: str
+    env: dict[str, str]
+
+    @classmethod
+    def start(cls, args: argparse.Namespace, tag: str) -> Stack:
+        folder = Path(args.out) if args.out else RESULTS / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = tempfile.TemporaryDirectory()
+        broker = None
+        url = args.broker or os.environ.get("ALPR_BROKER_URL")
+        if not url:
+            broker = EmbeddedBroker(Path(tmp.name), free_port())
+            broker.start()
+            url = f"kafka://{broker.bootstrap}"
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("ALPR_")},
+            "ALPR_BROKER_URL": url,
+            "ALPR_TOPIC_PREFIX": f"{tag}.",
+            "ALPR_STATE_DIR": str(Path(tmp.name) / "state"),
+            "ALPR_LOG_LEVEL": "warn",
+        }
+        return cls(folder, tmp, broker, url, env)
+
+    def stop(self) -> None:
+        if self.broker is not None:
+            self.broker.stop()
+        self.tmp.cleanup()
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    folder = Path(args.out) if args.out else RESULTS / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.TemporaryDirectory()
-    broker = None
-    url = args.broker or os.environ.get("ALPR_BROKER_URL")
-    if not url:
-        broker = EmbeddedBroker(Path(tmp.name), free_port())
-        broker.start()
-        url = f"kafka://{broker.bootstrap}"
-    port = free_port()
     tag = datetime.now(UTC).strftime("lt%H%M%S")
+    stack = Stack.start(args, tag)
+    folder, broker, url = stack.folder, stack.broker, stack.url
+    port = free_port()
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("ALPR_")},
-        "ALPR_BROKER_URL": url,
-        "ALPR_TOPIC_PREFIX": f"{tag}.",
+        **stack.env,
         "ALPR_APP_ID": f"alpr-loadtest-{tag}",
         "ALPR_METRICS_PORT": str(port),
-        "ALPR_STATE_DIR": str(Path(tmp.name) / "state"),
-        "ALPR_LOG_LEVEL": "warn",
         "ALPR_BATCH_WINDOW_MS": str(args.window_ms),
         "ALPR_BATCH_MAX_READS": str(args.batch),
     }
@@ -247,6 +288,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             f"hot list: {len(fixture.entries):,} entries written in {summary['hotlist_write_s']} s",
             file=sys.stderr,
         )
+        shape = TrafficShape(cameras=args.cameras, rate=args.rate, hit_rate=args.hit_rate, seed=args.seed)
+        traffic = Traffic(shape, fixture, OcrClasses.of(settings.ocr_classes), settings.ocr_max_substitutions)
+        await register_cameras(settings, traffic)
         log = (folder / "worker.log").open("wb")
         worker = subprocess.Popen(  # noqa: S603 - our own entry point
             [sys.executable, "-m", "streams.cli", "worker"],
@@ -268,8 +312,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         await asyncio.sleep(2)  # the consumer group settles
 
-        shape = TrafficShape(cameras=args.cameras, rate=args.rate, hit_rate=args.hit_rate, seed=args.seed)
-        traffic = Traffic(shape, fixture, OcrClasses.of(settings.ocr_classes), settings.ocr_max_substitutions)
         observed = Observed()
         stop = asyncio.Event()
         follower = asyncio.create_task(follow_alerts(settings, observed, stop))
@@ -324,9 +366,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 worker.wait(20)
             except subprocess.TimeoutExpired:
                 worker.kill()
-        if broker is not None:
-            broker.stop()
-        tmp.cleanup()
+        stack.stop()
 
 
 def cpu_use(timeline: list[dict[str, float]], name: str) -> list[float]:

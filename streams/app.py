@@ -25,6 +25,7 @@ from typing import Any
 import faust
 from faust.transport.drivers import aiokafka as faust_kafka
 
+from streams.cameras.active import ActiveCameras
 from streams.hotlists.view import HotlistView
 from streams.kafka.log import TopicFollower
 from streams.kafka.topics import create_topics
@@ -38,6 +39,10 @@ __all__ = ["Worker", "create_worker", "match_rules", "new_index"]
 
 log = logging.getLogger(__name__)
 
+
+#: The topics a worker reads or writes: the only ones it creates when missing (its Kafka user's
+#: ACLs cover these and no others; deploy/kafka/k8s/kafka-user.yaml).
+WORKER_TOPICS = ("reads", "candidates", "alerts", "reads-rejected", "hotlist", "hotlist-sources", "cameras")
 
 #: faust-streaming creates its consumer with fetch_max_wait_ms=1500 (not a setting): a fetch that
 #: finds nothing waits that long before it asks again, and a read crosses two topics on its way to
@@ -94,18 +99,21 @@ class Worker:
         view: HotlistView,
         metrics: Metrics,
         remembered: asyncio.Event,
+        cameras_loaded: asyncio.Event,
     ) -> None:
         self.app = app
         self.pipeline = pipeline
         self.view = view
         self.metrics = metrics
         self.remembered = remembered  # set once the alerts topic has been read back (Pipeline.remember)
+        self.cameras_loaded = cameras_loaded  # set once the camera registry has been read
 
 
 def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
     app = _App(
         settings.app_id,
         broker=settings.faust_broker,
+        broker_credentials=settings.kafka.faust_credentials(),
         store="memory://",
         autodiscover=False,
         web_enabled=False,
@@ -123,6 +131,7 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
     index = new_index(settings)
     metrics = Metrics()
     metrics.track_entries(lambda: len(index), lambda: index.partial_count)
+    cameras = ActiveCameras() if settings.require_registered_camera else None
     pipeline = Pipeline(
         index,
         partitions=settings.partitions,
@@ -130,10 +139,9 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
         max_skew=timedelta(seconds=settings.max_clock_skew_s),
         clock=clock,
         sighting_window=timedelta(minutes=settings.profile.dedup_window_minutes),
+        cameras=cameras,
     )
-    view = HotlistView(
-        settings.bootstrap_servers, settings.topic("hotlist"), settings.topic("hotlist-sources"), index
-    )
+    view = HotlistView(settings.kafka, settings.topic("hotlist"), settings.topic("hotlist-sources"), index)
     metrics.track_sources(index, settings.profile.hotlist_max_staleness_s, clock)
 
     def raw_topic(name: str) -> faust.TopicT:
@@ -160,19 +168,48 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
     # Every alert and event on the alerts topic, this worker's or another's: read back from the
     # pipeline's memory span at start, then followed. See Pipeline.remember.
     memory = TopicFollower(
-        settings.bootstrap_servers,
+        settings.kafka,
         [settings.topic("alerts")],
         lambda _tp, record: pipeline.remember(record.value),
     )
     remembered = asyncio.Event()
 
+    # The camera registry (issue 9): read whole before the first read is screened, then followed.
+    registry = (
+        TopicFollower(
+            settings.kafka, [settings.topic("cameras")], lambda _tp, r: cameras.apply(r.key, r.value)
+        )
+        if cameras is not None
+        else None
+    )
+    registry_loaded = asyncio.Event()
+    registry_checked_ms = 0.0  # every registration written before this time is applied
+
+    async def registry_as_of(record_ms: float) -> bool:
+        """Catch the registry up unless it already holds every registration written before the
+        record was (True: it was caught up, judge the record again). A burst of reads from an
+        unregistered camera costs one catch-up per ~100 ms, not one per record."""
+        nonlocal registry_checked_ms
+        if registry is None or record_ms <= registry_checked_ms:
+            return False
+        started_ms = time.time() * 1000
+        await registry.caught_up()
+        registry_checked_ms = started_ms
+        return True
+
     @app.agent(reads, name="screen-reads", concurrency=1)
     async def screen_reads(stream: faust.StreamT[bytes]) -> None:
         await view.wait_ready()
+        await registry_loaded.wait()
         async for event in stream.events():
             started = time.perf_counter()
             msg = event.message
-            out = pipeline.screen_record(event.value, (msg.topic, msg.partition, msg.offset))
+            where = (msg.topic, msg.partition, msg.offset)
+            out = pipeline.screen_record(event.value, where)
+            if any(code == "unknown_camera" for *_, code in out.rejected) and await registry_as_of(
+                msg.timestamp * 1000
+            ):
+                out = pipeline.screen_record(event.value, where)
             await emit(out)
             metrics.observe(out, batch_seconds=time.perf_counter() - started)
 
@@ -195,6 +232,22 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
             await memory.run()
         finally:
             await memory.stop()
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_registry() -> None:
+        nonlocal registry_checked_ms
+        if registry is None:
+            registry_loaded.set()
+            return
+        started_ms = time.time() * 1000
+        await registry.start()
+        registry_checked_ms = started_ms
+        log.info("camera registry: %d cameras", len(cameras or ()))
+        registry_loaded.set()
+        try:
+            await registry.run()
+        finally:
+            await registry.stop()
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def before_taking_partitions(_app: Any, *_args: Any, signal: Any = None, **_kwargs: Any) -> None:
@@ -219,7 +272,7 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
             metrics.serve(settings.metrics_host, settings.metrics_port)
             log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
 
-    return Worker(app, pipeline, view, metrics, remembered)
+    return Worker(app, pipeline, view, metrics, remembered, registry_loaded)
 
 
 def run_worker(settings: Settings) -> None:
@@ -228,7 +281,7 @@ def run_worker(settings: Settings) -> None:
     Topics come first: subscribing to a missing topic would have a broker with
     auto-creation create it without the retention the policy needs.
     """
-    created = asyncio.run(create_topics(settings))
+    created = asyncio.run(create_topics(settings, only=WORKER_TOPICS))
     if created:
         log.info("created topics: %s", ", ".join(created))
     asyncio.set_event_loop(asyncio.new_event_loop())

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from streams.access.directory import User
 from streams.access.rules import Justification
@@ -18,6 +18,9 @@ from streams.errors import AccessDenied, AlprError
 from streams.hotlists.model import Person
 from streams.hotlists.service import HotlistStore
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from streams.cameras.sites import Site
 
 __all__ = ["main"]
 
@@ -349,6 +352,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.cameras.ingest import serve
+
+    asyncio.run(serve(settings, _now))
+    return 0
+
+
 def _console(settings: Settings, args: argparse.Namespace) -> int:
     from streams.console.server import serve
 
@@ -451,14 +461,45 @@ def _day(text: str, name: str) -> date:
 
 
 def _camera_add(settings: Settings, args: argparse.Namespace) -> int:
-    """Register a camera (administrators, P21); a fixed one facing a sensitive site is refused (P24)."""
-    from streams.cameras.registry import Camera, CameraStore
+    """Register a camera (administrators, P21); a fixed one facing a sensitive site is refused (P24).
+    The camera's first ingest key is issued with it and printed once."""
+    from streams.cameras.keys import CameraKeyStore
+    from streams.cameras.registry import Camera
 
     installed = _day(args.installed, "--installed") if args.installed else None
     camera = Camera(args.id, args.name, args.agency, args.kind, args.lat, args.lon, args.facing, installed)
-    added = asyncio.run(CameraStore(settings).add(camera, args.signed_in, _now()))
+    added, issued = asyncio.run(CameraKeyStore(settings).add_camera(camera, args.signed_in, _now()))
     print(f"added camera {added.id}: {added.kind}, {added.name}, {added.agency}")
     print(f"  {added.line()}")
+    _print_key(issued.key, issued.record.fingerprint)
+    return 0
+
+
+def _print_key(key: str, fingerprint: str) -> None:
+    print(f"ingest key {fingerprint} (shown only now: it cannot be shown again; put it in the camera):")
+    print(f"  {key}")
+
+
+def _camera_key_issue(settings: Settings, args: argparse.Namespace) -> int:
+    """A new ingest key for the camera (administrators, P21); the old key stops working."""
+    from streams.cameras.keys import CameraKeyStore
+
+    issued, old = asyncio.run(CameraKeyStore(settings).issue(args.id, args.signed_in, _now()))
+    replaced = f"; key {old.fingerprint} no longer works" if old is not None else ""
+    print(f"issued a new ingest key for camera {args.id}{replaced}")
+    _print_key(issued.key, issued.record.fingerprint)
+    return 0
+
+
+def _camera_key_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    """Revoke the camera's ingest key (administrators, P21): its reads are refused until a new one."""
+    from streams.cameras.keys import CameraKeyStore
+
+    revoked = asyncio.run(CameraKeyStore(settings).revoke(args.id, args.signed_in, _now()))
+    print(
+        f"revoked ingest key {revoked.fingerprint} of camera {args.id}: its reads are refused "
+        f"until 'alpr camera key issue {args.id}'"
+    )
     return 0
 
 
@@ -528,6 +569,78 @@ def _camera_sites_check(settings: Settings, args: argparse.Namespace) -> int:
         f"({len(sites)} sites in {source})"
     )
     return 1 if found else 0
+
+
+def _sites_file(settings: Settings) -> Path:
+    from streams.errors import ConfigError
+
+    if settings.sensitive_sites is None:
+        raise ConfigError("ALPR_SENSITIVE_SITES is not set: it names the sites file to change (P24)")
+    return settings.sensitive_sites
+
+
+def _report_standing(settings: Settings, sites: tuple[Site, ...], what: str) -> int:
+    """After a change of the sites: the cameras that now face one (P24); exit 1 if any."""
+    from streams.cameras.registry import CameraStore, standing_line, violating
+
+    registry = asyncio.run(CameraStore(settings).load())
+    found = violating(registry, sites, settings.sensitive_site_distance_m)
+    for camera, near in found:
+        for violation in near:
+            print(standing_line(camera, violation))
+    if found:
+        print(f"{what}; {len(found)} camera(s) now face a sensitive site: move or retire them (P24)")
+        return 1
+    distance = settings.sensitive_site_distance_m
+    print(f"{what}; no active fixed camera faces a sensitive site within {distance:g} m")
+    return 0
+
+
+def _camera_sites_add(settings: Settings, args: argparse.Namespace) -> int:
+    """Add a sensitive site (administrators) and name the cameras it puts in violation (P24)."""
+    import orjson
+
+    from streams.access.audit import record_access
+    from streams.cameras.registry import site_change
+    from streams.cameras.sites import point_feature, with_site, write_sites
+    from streams.errors import ConfigError
+
+    path = _sites_file(settings)
+    if args.feature:
+        feature = orjson.loads(Path(args.feature).read_bytes())
+    elif args.lat is not None and args.lon is not None and args.id and args.name and args.category:
+        feature = point_feature(args.id, args.name, args.category, args.lat, args.lon)
+    else:
+        raise ConfigError(
+            "give --feature FILE (a GeoJSON Feature), or --id, --name, --category, --lat and --lon"
+        )
+    doc, site, sites = with_site(path, feature)
+    write_sites(path, doc)
+    asyncio.run(record_access(settings, site_change(_now(), args.signed_in, "sensitive_site_add", site)))
+    return _report_standing(settings, sites, f"added site {site.id}: {site.name} ({site.label}) to {path}")
+
+
+def _camera_sites_remove(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.access.audit import record_access
+    from streams.cameras.registry import site_change
+    from streams.cameras.sites import without_site, write_sites
+
+    path = _sites_file(settings)
+    doc, site, _sites = without_site(path, args.id)
+    write_sites(path, doc)
+    asyncio.run(record_access(settings, site_change(_now(), args.signed_in, "sensitive_site_remove", site)))
+    print(f"removed site {site.id}: {site.name} ({site.label}) from {path}")
+    return 0
+
+
+def _camera_sites_list(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.cameras.registry import sensitive_sites
+
+    sites = sensitive_sites(settings)
+    for site in sites:
+        print(f"{site.id:<20} {site.category:<26} {type(site.geometry).__name__:<8} {site.name}")
+    print(f"{len(sites)} sensitive sites in {settings.sensitive_sites}")
+    return 0
 
 
 def _member(
@@ -687,7 +800,7 @@ def _alerts(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> int:
         count = 0
         async for _key, alert in follow_topic(
-            settings.bootstrap_servers,
+            settings.kafka,
             settings.topic("alerts"),
             from_beginning=not args.new,
             idle_timeout=args.timeout,
@@ -792,6 +905,28 @@ def _breach_notice(settings: Settings, args: argparse.Namespace) -> int:
         print(f"wrote {out}")
     print(council_memo_reminder(incident), file=sys.stderr)
     return 0
+
+
+def _aggregate(settings: Settings, args: argparse.Namespace) -> int:
+    """P26 over P11: the daily counts (no plates) that outlive the reads, recomputed by whole days."""
+    from streams.hotlists.feeder import parse_duration
+    from streams.reports.aggregates import aggregate, keep_aggregating
+
+    late = parse_duration(args.late)
+    if args.every:
+        asyncio.run(keep_aggregating(settings, parse_duration(args.every), _now, late))
+        return 0
+    day = _day(args.day, "--day") if args.day else None
+    through = _day(args.through, "--through") if args.through else None
+    asyncio.run(aggregate(settings, _now(), day=day, through=through, late=late))
+    return 0
+
+
+def _report_annual(settings: Settings, args: argparse.Namespace) -> int:
+    """P26: the Annual Data Usage Report from the aggregates, the audit trail and the registries."""
+    from streams.reports.annual import run_annual
+
+    return asyncio.run(run_annual(settings, args.year, Path(args.out) if args.out else None, _now()))
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
@@ -1135,12 +1270,74 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--file", help="a GeoJSON sites file to check instead of ALPR_SENSITIVE_SITES")
     c.set_defaults(func=_camera_sites_check)
+    c = sites.add_parser(
+        "add",
+        help="add a sensitive site to ALPR_SENSITIVE_SITES (administrators); exit 1 naming the cameras "
+        "that now face it",
+    )
+    c.add_argument("--id", help="the site's id")
+    c.add_argument("--name")
+    c.add_argument(
+        "--category", help="reproductive_health_care, religious_observance or consulate_or_embassy"
+    )
+    c.add_argument("--lat", type=float)
+    c.add_argument("--lon", type=float)
+    c.add_argument("--feature", help="a GeoJSON Feature file (a Polygon site) instead of the fields above")
+    _needs(c, "admin")
+    c.set_defaults(func=_camera_sites_add)
+    c = sites.add_parser("remove", help="remove a sensitive site (administrators)")
+    c.add_argument("id")
+    _needs(c, "admin")
+    c.set_defaults(func=_camera_sites_remove)
+    c = sites.add_parser("list", help="the sensitive sites of ALPR_SENSITIVE_SITES")
+    c.set_defaults(func=_camera_sites_list)
+    c = cams.add_parser("key", help="a camera's key for alpr ingest (administrators)")
+    keys = c.add_subparsers(dest="key_action", required=True)
+    c = keys.add_parser("issue", help="a new key, printed once; the camera's old key stops working")
+    c.add_argument("id")
+    _needs(c, "admin")
+    c.set_defaults(func=_camera_key_issue)
+    c = keys.add_parser("revoke", help="revoke the camera's key: its reads are refused (403)")
+    c.add_argument("id")
+    _needs(c, "admin")
+    c.set_defaults(func=_camera_key_revoke)
+    p = sub.add_parser(
+        "ingest",
+        help="the HTTP endpoint cameras post reads to (POST /v1/reads on ALPR_INGEST_HOST:ALPR_INGEST_PORT)",
+    )
+    p.set_defaults(func=_ingest)
 
     p = sub.add_parser("match", help="match reads against hot lists offline (no broker)")
     p.add_argument("--hotlist", action="append", required=True, help="NDJSON hot-list entries (repeatable)")
     p.add_argument("--reads", required=True, help="NDJSON reads or read batches")
     p.add_argument("--out", help="write alerts here (NDJSON) instead of standard output")
     p.set_defaults(func=_match)
+
+    p = sub.add_parser(
+        "aggregate",
+        help="daily counts without plates for the annual report (P26), kept after reads expire (P11)",
+        description="Recompute whole closed UTC days from the reads, alerts and audit topics and write "
+        "their counts to the aggregates topic (re-running writes the same records). Without --day or "
+        "--through: every closed day within the read retention not aggregated yet. Run it daily.",
+    )
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--day", help="recompute this UTC day (YYYY-MM-DD)")
+    when.add_argument("--through", help="recompute every day within the read retention up to this one")
+    when.add_argument("--every", help="keep running: aggregate the missing days at this interval, e.g. 24h")
+    p.add_argument(
+        "--late", default="6h", help="uploads up to this long after a day's end count in it (default 6h)"
+    )
+    p.set_defaults(func=_aggregate)
+
+    p = sub.add_parser("report", help="reports the program owes the public (P26)")
+    rep = p.add_subparsers(dest="action", required=True)
+    r = rep.add_parser(
+        "annual",
+        help="the Annual Data Usage Report: reads and hits by location, records accessed, accuracy",
+    )
+    r.add_argument("--year", type=int, required=True)
+    r.add_argument("--out", help="output folder (default ./annual-report-YYYY)")
+    r.set_defaults(func=_report_annual)
 
     p = sub.add_parser("breach", help="data breach notification (P27)")
     br = p.add_subparsers(dest="action", required=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import orjson
 
+from streams.access.directory import User
 from streams.alerts.tail import alert_line, follow_topic
 from streams.codec import entry_from_dict, loads
 from streams.errors import AlprError
@@ -76,8 +77,38 @@ async def simulate(
     feed = CameraFeed(
         cameras, hit_rate, _listed_plates(hotlist), OcrClasses.of(settings.ocr_classes), seed=os.getpid()
     )
+    await register_simulated_cameras(settings, feed)
     async with ReadProducer.for_settings(settings) as producer:
         return await run_feed(producer, feed, rate, duration)
+
+
+#: Who registers the simulated cameras, on the audit trail.
+SIMULATOR = User("alpr simulate", "camera simulator", "-", "SJPD", "administrator", "", "")
+
+
+async def register_simulated_cameras(settings: Settings, feed: CameraFeed) -> int:
+    """Register the feed's cameras (mobile units, agency SJPD) that are not registered yet: the
+    worker screens reads only from registered cameras (issue 9). Returns how many were added."""
+    from streams.access.directory import Agency, DirectoryStore
+    from streams.cameras.registry import Camera, CameraStore
+
+    now = datetime.now(UTC)
+    directory = DirectoryStore(settings)
+    if (await directory.load()).agency("SJPD") is None:
+        await directory.add_agency(
+            Agency("SJPD", settings.profile.agency, "municipal_police", "CA", "home"), "alpr simulate", now
+        )
+    store = CameraStore(settings)
+    registered = (await store.load()).cameras
+    new = [
+        Camera(
+            camera_id, f"simulated patrol unit {camera_id}", "SJPD", "mobile", round(lat, 6), round(lon, 6)
+        )
+        for camera_id, lat, lon in feed.camera_sites()
+        if camera_id not in registered
+    ]
+    await store.add_many(new, SIMULATOR, now)
+    return len(new)
 
 
 DEMO_USER = "demo"
@@ -165,9 +196,7 @@ async def _demo(
 
     async def tail() -> None:
         nonlocal alerts
-        async for _key, alert in follow_topic(
-            settings.bootstrap_servers, settings.topic("alerts"), from_beginning=False
-        ):
+        async for _key, alert in follow_topic(settings.kafka, settings.topic("alerts"), from_beginning=False):
             if alert is not None:
                 alerts += alert.get("event") == "AlertRaised"
                 print(alert_line(alert), flush=True)
@@ -215,6 +244,9 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
         for line in asyncio.run(load_demo_hotlists(settings)):
             print(line)
         sign_in = asyncio.run(demo_user(settings))
+        sites = CameraFeed(cameras, 0.0, [], OcrClasses.of(settings.ocr_classes))
+        registered = asyncio.run(register_simulated_cameras(settings, sites))
+        print(f"camera registry: {registered} simulated cameras registered ({cameras} in the feed)")
         for name in ("worker", "console", "retro-hunt"):
             log_path = settings.state_dir / f"{name}.log"
             processes[name] = (_spawn(name, log_path, settings), log_path)

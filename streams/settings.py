@@ -9,10 +9,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streams.errors import ConfigError
 from streams.retention import Profile, load_profile
+
+if TYPE_CHECKING:
+    from streams.kafka.connection import Connection
 
 __all__ = ["DEFAULT_OCR_CLASSES", "Settings"]
 
@@ -44,6 +47,23 @@ def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: flo
     if not lo < value < hi:
         raise ConfigError(f"{name}={value} must lie between {lo} and {hi}")
     return value
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    return Path(env[name]) if env.get(name) else None
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """A secret from ``NAME`` or from the file ``NAME_FILE`` names (a mounted Kubernetes Secret)."""
+    value, file = env.get(name) or None, env.get(f"{name}_FILE") or None
+    if value and file:
+        raise ConfigError(f"{name} and {name}_FILE are both set: give the secret one way")
+    if file is None:
+        return value
+    try:
+        return Path(file).read_text(encoding="utf-8").rstrip("\r\n") or None
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE={file!r} cannot be read: {exc.strerror}") from exc
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -107,6 +127,21 @@ class Settings:
     #: The GeoJSON file of sensitive sites (P24); None: not configured, and no fixed camera can be placed.
     sensitive_sites: Path | None = None
     sensitive_site_distance_m: float = 150.0  # P24: how near a site a fixed camera may not face it
+    #: Reads only from cameras registered and in service (issue 9); False screens every camera's.
+    require_registered_camera: bool = True
+    ingest_host: str = "127.0.0.1"  # alpr ingest: the cameras' HTTP endpoint (streams/cameras/ingest.py)
+    ingest_port: int = 8082
+    ingest_max_bytes: int = 1024 * 1024  # largest request body; larger: 413
+    ingest_max_reads: int = 1000  # most reads in one request; more: 413
+    ingest_ack_timeout_s: int = 10  # Kafka must acknowledge a request's reads within this, or 503
+    #: TLS and SASL of every Kafka client (streams/kafka/connection.py); the password never in repr.
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = field(default=None, repr=False)
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -145,9 +180,23 @@ class Settings:
             retro_hunt_hours=_int(env, "ALPR_RETRO_HUNT_HOURS", 24, 1),
             sensitive_sites=Path(env["ALPR_SENSITIVE_SITES"]) if env.get("ALPR_SENSITIVE_SITES") else None,
             sensitive_site_distance_m=_float(env, "ALPR_SENSITIVE_SITE_DISTANCE_M", 150.0, 0.0, 10_000.0),
+            require_registered_camera=_bool(env, "ALPR_REQUIRE_REGISTERED_CAMERA", True),
+            ingest_host=env.get("ALPR_INGEST_HOST", "127.0.0.1"),
+            ingest_port=_int(env, "ALPR_INGEST_PORT", 8082, 0),
+            ingest_max_bytes=_int(env, "ALPR_INGEST_MAX_BYTES", 1024 * 1024, 1024),
+            ingest_max_reads=_int(env, "ALPR_INGEST_MAX_READS", 1000, 1),
+            ingest_ack_timeout_s=_int(env, "ALPR_INGEST_ACK_TIMEOUT_S", 10, 1),
+            kafka_security_protocol=env.get("ALPR_KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT",
+            kafka_sasl_mechanism=env.get("ALPR_KAFKA_SASL_MECHANISM") or None,
+            kafka_sasl_username=env.get("ALPR_KAFKA_SASL_USERNAME") or None,
+            kafka_sasl_password=_secret(env, "ALPR_KAFKA_SASL_PASSWORD"),
+            kafka_ssl_cafile=_path(env, "ALPR_KAFKA_SSL_CAFILE"),
+            kafka_ssl_certfile=_path(env, "ALPR_KAFKA_SSL_CERTFILE"),
+            kafka_ssl_keyfile=_path(env, "ALPR_KAFKA_SSL_KEYFILE"),
         )
 
     def __post_init__(self) -> None:
+        self.kafka  # noqa: B018 - a bad TLS/SASL setting stops the process at start, named
         if self.retro_hunt_hours > self.profile.read_retention_days * 24:
             raise ConfigError(
                 f"ALPR_RETRO_HUNT_HOURS={self.retro_hunt_hours} reaches past the "
@@ -164,6 +213,22 @@ class Settings:
             return f"127.0.0.1:{self.embedded_port}"
         parts = self.broker_url.replace(";", ",").split(",")
         return ",".join(part.strip().removeprefix("kafka://") for part in parts if part.strip())
+
+    @property
+    def kafka(self) -> Connection:
+        """How every Kafka client connects (brokers, TLS, SASL)."""
+        from streams.kafka.connection import Connection  # streams.kafka imports the settings
+
+        return Connection(
+            self.bootstrap_servers,
+            self.kafka_security_protocol,
+            self.kafka_sasl_mechanism,
+            self.kafka_sasl_username,
+            self.kafka_sasl_password,
+            self.kafka_ssl_cafile,
+            self.kafka_ssl_certfile,
+            self.kafka_ssl_keyfile,
+        )
 
     @property
     def faust_broker(self) -> str:

@@ -53,6 +53,10 @@ kafka-configs.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-con
 kafka-topics.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --create --if-not-exists --topic alpr.cameras --partitions 1 --replication-factor 3 --config cleanup.policy=compact --config min.insync.replicas=2 --config segment.ms=86400000
 kafka-configs.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --alter --entity-type topics --entity-name alpr.cameras --add-config cleanup.policy=compact,min.insync.replicas=2,segment.ms=86400000
 
+# each camera's ingest key: its sha256 only, active or revoked [registry]
+kafka-topics.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --create --if-not-exists --topic alpr.camera-keys --partitions 1 --replication-factor 3 --config cleanup.policy=compact --config min.insync.replicas=2 --config segment.ms=86400000
+kafka-configs.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --alter --entity-type topics --entity-name alpr.camera-keys --add-config cleanup.policy=compact,min.insync.replicas=2,segment.ms=86400000
+
 # users: role, agency, training, credentials (P18, P21) [registry]
 kafka-topics.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --create --if-not-exists --topic alpr.users --partitions 1 --replication-factor 3 --config cleanup.policy=compact --config min.insync.replicas=2 --config segment.ms=86400000
 kafka-configs.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --alter --entity-type topics --entity-name alpr.users --add-config cleanup.policy=compact,min.insync.replicas=2,segment.ms=86400000
@@ -60,3 +64,7 @@ kafka-configs.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-con
 # agencies and sharing agreements (P19) [registry]
 kafka-topics.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --create --if-not-exists --topic alpr.agencies --partitions 1 --replication-factor 3 --config cleanup.policy=compact --config min.insync.replicas=2 --config segment.ms=86400000
 kafka-configs.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --alter --entity-type topics --entity-name alpr.agencies --add-config cleanup.policy=compact,min.insync.replicas=2,segment.ms=86400000
+
+# counts per camera and day, no plates: reads, hits, accesses, outcomes (P26) [aggregates]
+kafka-topics.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --create --if-not-exists --topic alpr.aggregates --partitions 1 --replication-factor 3 --config cleanup.policy=compact,delete --config min.insync.replicas=2 --config retention.ms=94867200000 --config segment.ms=604800000
+kafka-configs.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --alter --entity-type topics --entity-name alpr.aggregates --add-config 'cleanup.policy=[compact,delete],min.insync.replicas=2,retention.ms=94867200000,segment.ms=604800000'

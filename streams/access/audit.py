@@ -35,6 +35,7 @@ from aiokafka import TopicPartition
 
 from streams.codec import dumps, validator
 from streams.errors import InvalidRecord
+from streams.kafka.connection import Connection
 from streams.kafka.log import TopicWriter, fetch_from, log_ends, started_reader
 from streams.kafka.topics import existing_partitions
 from streams.settings import Settings
@@ -140,13 +141,13 @@ def _hash_of(value: bytes | None) -> str | None:
     return digest if isinstance(digest, str) and len(digest) == 64 else None
 
 
-async def newest_hash(bootstrap_servers: str, topic: str) -> str:
+async def newest_hash(kafka: Connection, topic: str) -> str:
     """The hash of the newest record on the audit topic (by record timestamp), or :data:`GENESIS`.
 
     Looks at each partition's newest records first; reads further back only when none of them
     carries a hash (records of another program, or damaged ones).
     """
-    consumer = await started_reader(bootstrap_servers)
+    consumer = await started_reader(kafka)
     try:
         tps = [TopicPartition(topic, p) for p in await existing_partitions(consumer._client, topic)]  # noqa: SLF001
         consumer.assign(tps)
@@ -186,7 +187,7 @@ class AuditWriter:
     """
 
     def __init__(self, settings: Settings) -> None:
-        self.bootstrap_servers = settings.bootstrap_servers
+        self.kafka = settings.kafka
         self.topic = settings.topic("audit")
         self.chain = str(uuid.uuid4())
         self.seq = 0  # of the next record
@@ -204,7 +205,7 @@ class AuditWriter:
 
     async def start(self) -> None:
         if self._writer is None:
-            writer = TopicWriter(self.bootstrap_servers)
+            writer = TopicWriter(self.kafka)
             await writer.start()
             self._writer = writer
 
@@ -228,7 +229,7 @@ class AuditWriter:
         data = record.to_dict()
         async with self._guard():
             if self._prev is None:
-                self._prev = await newest_hash(self.bootstrap_servers, self.topic)
+                self._prev = await newest_hash(self.kafka, self.topic)
             chained = chain_record(data, self.chain, self.seq, self._prev)
             try:
                 validator("audit_record")(chained)
@@ -238,7 +239,7 @@ class AuditWriter:
             own = out is None
             try:
                 if out is None:
-                    out = TopicWriter(self.bootstrap_servers)
+                    out = TopicWriter(self.kafka)
                     await out.start()
                 await out.write(self.topic, record.user.encode(), dumps(chained))
                 await out.flush()

@@ -585,7 +585,7 @@ async def read_trail(settings: Settings) -> list[tuple[int, int, bytes]]:
     first offset (a tombstone's value is empty)."""
     out: list[tuple[int, int, bytes]] = []
     await read_topic(
-        settings.bootstrap_servers,
+        settings.kafka,
         settings.topic("audit"),
         lambda tp, r: out.append((tp.partition, int(r.offset), r.value or b"")),
     )

@@ -140,15 +140,15 @@ class DirectoryStore:
         self.agencies_topic = settings.topic("agencies")
 
     async def load(self) -> Directory:
-        users = await read_latest(self.settings.bootstrap_servers, self.users_topic)
-        agencies = await read_latest(self.settings.bootstrap_servers, self.agencies_topic)
+        users = await read_latest(self.settings.kafka, self.users_topic)
+        agencies = await read_latest(self.settings.kafka, self.agencies_topic)
         return Directory(
             {k.decode(): _user(orjson.loads(v.value)) for k, v in users.items()},
             {k.decode(): Agency(**orjson.loads(v.value)) for k, v in agencies.items()},
         )
 
     async def _write(self, topic: str, key: str, value: dict[str, Any], audit: AccessRecorded) -> None:
-        writer = TopicWriter(self.settings.bootstrap_servers)
+        writer = TopicWriter(self.settings.kafka)
         await writer.start()
         try:
             await writer.write(topic, key.encode(), orjson.dumps(value))

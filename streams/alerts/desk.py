@@ -107,8 +107,8 @@ class AlertDesk:
         self.topic = settings.topic("alerts")
         self.sources_topic = settings.topic("hotlist-sources")
         self.board = board or AlertBoard()
-        self._log = TopicFollower(settings.bootstrap_servers, [self.topic, self.sources_topic], self._apply)
-        self._writer = TopicWriter(settings.bootstrap_servers)
+        self._log = TopicFollower(settings.kafka, [self.topic, self.sources_topic], self._apply)
+        self._writer = TopicWriter(settings.kafka)
         self.following = False
 
     async def __aenter__(self) -> AlertDesk:

@@ -9,13 +9,14 @@ from typing import Any
 
 from streams.codec import loads
 from streams.errors import InvalidRecord
+from streams.kafka.connection import Connection
 from streams.kafka.log import assign_all, reader
 
 __all__ = ["alert_line", "follow_topic"]
 
 
 async def follow_topic(
-    bootstrap_servers: str,
+    kafka: Connection,
     topic: str,
     *,
     from_beginning: bool = True,
@@ -25,7 +26,7 @@ async def follow_topic(
 
     Stops after ``idle_timeout`` seconds without a record (None: follows forever).
     """
-    consumer = reader(bootstrap_servers)
+    consumer = reader(kafka)
     await consumer.start()
     try:
         await assign_all(consumer, topic, from_beginning=from_beginning)

@@ -60,6 +60,7 @@ __all__ = [
     "register",
     "retire",
     "sensitive_sites",
+    "site_change",
     "standing_line",
     "update",
     "violating",
@@ -389,6 +390,14 @@ def _audit(now: datetime, by: User, action: str, camera_id: str, detail: dict[st
     return AccessRecorded(now, by.name, action, None, PURPOSE, query, 1, badge=by.badge, agency=by.agency)
 
 
+def site_change(now: datetime, by: User, action: str, site: Site) -> AccessRecorded:
+    """The audit record of an administrator's change to the sensitive sites (P24, P14)."""
+    query = {"sensitive_site": site.id, "name": site.name, "category": site.category}
+    return AccessRecorded(
+        now, by.name, action, None, "sensitive sites", query, 1, badge=by.badge, agency=by.agency
+    )
+
+
 class CameraStore:
     """The registry on the cameras topic; each change is checked against the state read just before."""
 
@@ -398,29 +407,73 @@ class CameraStore:
         self.sites: SiteSource = sites or (lambda: sensitive_sites(settings))
 
     async def load(self) -> CameraRegistry:
-        latest = await read_latest(self.settings.bootstrap_servers, self.topic)
+        latest = await read_latest(self.settings.kafka, self.topic)
         return fold((key, record.value) for key, record in latest.items())
 
     async def _known_agency(self, agency: str) -> None:
         if (await DirectoryStore(self.settings).load()).agency(agency) is None:
             raise NotFound(f"no agency {agency}: add it first with 'alpr agency add'")
 
-    async def _write(self, camera: Camera, audit: AccessRecorded) -> None:
+    async def _write(
+        self, camera: Camera, audit: AccessRecorded, also: Sequence[tuple[str, bytes, bytes]] = ()
+    ) -> None:
         value = encode_camera(camera)
-        writer = TopicWriter(self.settings.bootstrap_servers)
+        writer = TopicWriter(self.settings.kafka)
         await writer.start()
         try:
             await writer.write(self.topic, camera.id.encode(), value)
+            for topic, key, other in also:
+                await writer.write(topic, key, other)
             await writer.flush()
             await record_access(self.settings, audit, writer)
         finally:
             await writer.stop()
 
-    async def add(self, camera: Camera, by: User, now: datetime) -> Camera:
+    async def add(
+        self,
+        camera: Camera,
+        by: User,
+        now: datetime,
+        *,
+        also: Sequence[tuple[str, bytes, bytes]] = (),
+        detail: Mapping[str, Any] | None = None,
+    ) -> Camera:
+        """Register the camera. ``also``: (topic, key, value) records written with the camera's, before
+        the audit record, which gets ``detail`` too (the first ingest key, streams/cameras/keys.py)."""
         placed = register(await self.load(), camera, self.sites, self.settings.sensitive_site_distance_m)
         await self._known_agency(placed.agency)
-        detail = {k: v for k, v in camera_to_dict(placed).items() if k not in ("id", "status", "retired_on")}
-        await self._write(placed, _audit(now, by, "camera_add", placed.id, detail))
+        audited = {k: v for k, v in camera_to_dict(placed).items() if k not in ("id", "status", "retired_on")}
+        audited.update(detail or {})
+        await self._write(placed, _audit(now, by, "camera_add", placed.id, audited), also)
+        return placed
+
+    async def add_many(self, cameras: Sequence[Camera], by: User, now: datetime) -> list[Camera]:
+        """Register a fleet in one batch (an import, a simulation): each camera is checked as by
+        :meth:`add`, a refusal of any one refuses them all and writes nothing, and one audit
+        record names them. Returns the cameras written (none when the list is empty)."""
+        ids = [c.id for c in cameras]
+        doubled = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) < len(ids) else []
+        if doubled:
+            raise ConfigError(f"camera ids given twice: {', '.join(doubled[:10])}")
+        registry = await self.load()
+        distance = self.settings.sensitive_site_distance_m
+        placed = [register(registry, camera, self.sites, distance) for camera in cameras]
+        if not placed:
+            return []
+        for agency in sorted({c.agency for c in placed}):
+            await self._known_agency(agency)
+        writer = TopicWriter(self.settings.kafka)
+        await writer.start()
+        try:
+            for camera in placed:
+                await writer.write(self.topic, camera.id.encode(), encode_camera(camera))
+            await writer.flush()
+            detail = {"count": len(placed), "ids": ids}
+            await record_access(
+                self.settings, _audit(now, by, "camera_import", f"{len(ids)} cameras", detail), writer
+            )
+        finally:
+            await writer.stop()
         return placed
 
     async def update(

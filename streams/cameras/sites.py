@@ -505,3 +505,52 @@ def load_sites(path: Path) -> tuple[Site, ...]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SitesInvalid(str(path), [f"not valid JSON: {exc}"]) from exc
     return parse_sites(doc, str(path))
+
+
+# -- maintaining the sites file (alpr camera sites add|remove) ---------------------------------------
+
+
+def point_feature(site_id: str, name: str, category: str, lat: float, lon: float) -> dict[str, object]:
+    """A Point site as a GeoJSON Feature (coordinates are [lon, lat])."""
+    return {
+        "type": "Feature",
+        "id": site_id,
+        "properties": {"name": name, "category": category},
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+    }
+
+
+def _document(path: Path) -> dict[str, object]:
+    load_sites(path)  # the file as it is must be valid before it is changed
+    doc: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
+    return doc
+
+
+def with_site(path: Path, feature: Mapping[str, object]) -> tuple[dict[str, object], Site, tuple[Site, ...]]:
+    """The sites file's document with ``feature`` added, the new site, and all sites; a feature
+    that is not a valid site, or whose id is taken, is refused naming why (nothing is written)."""
+    doc = _document(path)
+    features = cast(list[object], doc["features"])
+    proposed = {**doc, "features": [*features, dict(feature)]}
+    sites = parse_sites(proposed, f"{path} with the new site")
+    return proposed, sites[-1], sites
+
+
+def without_site(path: Path, site_id: str) -> tuple[dict[str, object], Site, tuple[Site, ...]]:
+    """The sites file's document without the site ``site_id``, the site removed, the sites left."""
+    doc = _document(path)
+    sites = parse_sites(doc, str(path))
+    removed = next((s for s in sites if s.id == site_id), None)
+    if removed is None:
+        raise SitesInvalid(str(path), [f"no site {site_id!r} (ids: {', '.join(s.id for s in sites)})"])
+    features = cast(list[object], doc["features"])
+    kept = [f for f, s in zip(features, sites, strict=True) if s.id != site_id]
+    proposed = {**doc, "features": kept}
+    return proposed, removed, parse_sites(proposed, str(path))
+
+
+def write_sites(path: Path, doc: Mapping[str, object]) -> None:
+    """Replace the sites file at once (write beside it, then rename): a reader never sees half."""
+    temporary = path.with_name(f".{path.name}.new")
+    temporary.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    temporary.replace(path)

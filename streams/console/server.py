@@ -1,10 +1,12 @@
 """The dispatch console and the CAD API: one aiohttp app over a live :class:`AlertDesk`.
 
-Pages: ``/login`` and ``/`` (the live queue and the alert view). JSON API under ``/api``:
-sessions, alerts, transitions, and ``/api/events`` (server-sent events: the queue is pushed, never
-polled). Every request needs a session (cookie for the browser, ``Authorization: Bearer`` for a
-CAD system), except sign-in, ``/healthz`` and ``/metrics`` (counts only, no plate data).
-Requests that change state must be JSON, which a cross-site form cannot send.
+Pages: ``/login`` and ``/`` (the live queue and the alert view), ``/search``, ``/cameras`` (the
+camera registry, administrators) and the public ``/transparency`` (no plate-level data). JSON API
+under ``/api``: sessions, alerts, transitions, cameras, and ``/api/events`` (server-sent events:
+the queue is pushed, never polled). Every request needs a session (cookie for the browser,
+``Authorization: Bearer`` for a CAD system), except sign-in, ``/healthz``, ``/metrics`` and
+``/transparency`` (counts only, no plate data). Requests that change state must be JSON, which a
+cross-site form cannot send.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from streams.alerts.desk import AlertDesk
 from streams.alerts.lifecycle import ACTIONS, Actor, AlertEvent, AlertState, TransitionRefused
 from streams.alerts.model import AlertRaised
 from streams.console.auth import Authenticator, Session
+from streams.console.cameras import camera_routes
+from streams.console.transparency import TransparencyFeed, transparency_routes
 from streams.console.views import alert_detail, alert_summary, queue_key
 from streams.errors import AccessDenied, BrokerError, ConfigError, NotFound
 from streams.metrics import LifecycleMetrics
@@ -40,8 +44,16 @@ log = logging.getLogger("alpr.access")
 COOKIE = "alpr_session"
 _SESSION: web.RequestKey[Session] = web.RequestKey("session", Session)
 #: The permission each API area needs (P21: access by role).
-_NEEDS = {"alerts": "alerts", "events": "alerts", "search": "search"}
-_PUBLIC = {("POST", "/api/session"), ("GET", "/login"), ("GET", "/healthz"), ("GET", "/metrics")}
+_NEEDS = {"alerts": "alerts", "events": "alerts", "search": "search", "cameras": "admin"}
+#: No sign-in: the transparency page and its JSON carry counts and policy, no plate-level data.
+_PUBLIC = {
+    ("POST", "/api/session"),
+    ("GET", "/login"),
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+    ("GET", "/transparency"),
+    ("GET", "/transparency.json"),
+}
 _HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
@@ -347,6 +359,8 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
             web.get("/search", page),
             web.get("/metrics", metrics_page),
             web.get("/healthz", healthz),
+            *transparency_routes(TransparencyFeed(settings, clock)),
+            *camera_routes(settings, clock, lambda request: request[_SESSION].user),
         ]
     )
     return app

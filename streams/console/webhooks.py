@@ -125,7 +125,7 @@ async def deliver_forever(settings: Settings, hook: Webhook, board: AlertBoard) 
     """Deliver the agency's alert records, committing each after its receiver took it."""
     consumer = AIOKafkaConsumer(
         settings.topic("alerts"),
-        bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka.options(),
         group_id=f"{settings.app_id}-webhook-{hook.agency}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",

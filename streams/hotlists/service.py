@@ -84,7 +84,7 @@ class HotlistStore:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.writer = TopicWriter(settings.bootstrap_servers)
+        self.writer = TopicWriter(settings.kafka)
         self.hotlist = settings.topic("hotlist")
         self.changes = settings.topic("hotlist-changes")
         self.sources = settings.topic("hotlist-sources")
@@ -101,9 +101,7 @@ class HotlistStore:
 
     async def stored(self, sources: frozenset[str]) -> dict[str, Stored]:
         prefixes = tuple(f"{s}:".encode() for s in sources)
-        latest = await read_latest(
-            self.settings.bootstrap_servers, self.hotlist, lambda k: k.startswith(prefixes)
-        )
+        latest = await read_latest(self.settings.kafka, self.hotlist, lambda k: k.startswith(prefixes))
         out: dict[str, Stored] = {}
         for key, record in latest.items():
             plate = orjson.loads(record.value).get("plate", "")
@@ -113,18 +111,16 @@ class HotlistStore:
     async def entry(self, key: str) -> tuple[HotlistEntry, int] | None:
         """The current entry with this key, read from its partition only."""
         partition = partition_for(key, await self.writer.partition_count(self.hotlist))
-        latest = await read_latest(
-            self.settings.bootstrap_servers, self.hotlist, lambda k: k == key.encode(), partition
-        )
+        latest = await read_latest(self.settings.kafka, self.hotlist, lambda k: k == key.encode(), partition)
         record = latest.get(key.encode())
         return None if record is None else (entry_from_dict(loads(record.value)), record.partition)
 
     async def source_status(self) -> dict[str, dict[str, Any]]:
-        latest = await read_latest(self.settings.bootstrap_servers, self.sources)
+        latest = await read_latest(self.settings.kafka, self.sources)
         return {k.decode(): orjson.loads(v.value) for k, v in latest.items()}
 
     async def pending_entries(self) -> dict[str, dict[str, Any]]:
-        latest = await read_latest(self.settings.bootstrap_servers, self.pending)
+        latest = await read_latest(self.settings.kafka, self.pending)
         return {k.decode(): orjson.loads(v.value) for k, v in latest.items()}
 
     # -- writing ----------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from streams.hotlists.records import apply_hotlist_record, apply_source_record
+from streams.kafka.connection import Connection
 from streams.kafka.log import assign_all, read_to_end, reader
 from streams.matching.matcher import HotlistIndex
 
@@ -27,8 +28,8 @@ log = logging.getLogger(__name__)
 class HotlistView:
     """Follows the hot-list topic (entries) and the sources topic (when each feed was last refreshed)."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, sources_topic: str, index: HotlistIndex) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, kafka: Connection, topic: str, sources_topic: str, index: HotlistIndex) -> None:
+        self.kafka = kafka
         self.topic = topic
         self.sources_topic = sources_topic
         self.index = index
@@ -46,7 +47,7 @@ class HotlistView:
 
     async def run(self) -> None:
         """Load the topic, then follow it until cancelled."""
-        consumer = reader(self.bootstrap_servers, fetch_max_wait_ms=50)  # new entries within ~50 ms
+        consumer = reader(self.kafka, fetch_max_wait_ms=50)  # new entries within ~50 ms
         await consumer.start()
         try:
             await assign_all(consumer, self.sources_topic, self.topic)

@@ -80,6 +80,9 @@ class EmbeddedBroker:
 
     state_dir: Path
     port: int
+    #: The port clients are told to use (metadata), when something in front of the broker (a TLS
+    #: terminator in the security tests) is to be used instead of the broker's own port.
+    advertised_port: int | None = None
 
     @property
     def pid_file(self) -> Path:
@@ -120,9 +123,10 @@ class EmbeddedBroker:
             )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         url = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://127.0.0.1:{self.advertised_port or self.port}"
         with self.log_file.open("ab") as log:
             proc = subprocess.Popen(  # noqa: S603 - fixed binary, fixed arguments
-                [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+                [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", advertised],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -11,6 +11,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.errors import BrokerError
+from streams.kafka.connection import Connection
 from streams.kafka.topics import existing_partitions
 from streams.matching.normalize import partition_for
 
@@ -32,14 +33,14 @@ __all__ = [
 FETCH_DEADLINE_S = 30.0
 
 
-def reader(bootstrap_servers: str, *, fetch_max_wait_ms: int = 100) -> AIOKafkaConsumer:
+def reader(kafka: Connection, *, fetch_max_wait_ms: int = 100) -> AIOKafkaConsumer:
     """A consumer without a group, for reading whole topics.
 
     Its per-partition fetch limit is far above any batch a writer makes: the embedded broker
     never returns a batch larger than the limit, and the partition would stall.
     """
     return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka.options(),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -49,14 +50,14 @@ def reader(bootstrap_servers: str, *, fetch_max_wait_ms: int = 100) -> AIOKafkaC
     )
 
 
-async def started_reader(bootstrap_servers: str) -> AIOKafkaConsumer:
+async def started_reader(kafka: Connection) -> AIOKafkaConsumer:
     """A started :func:`reader`; a broker that does not answer is a :class:`BrokerError`."""
-    consumer = reader(bootstrap_servers)
+    consumer = reader(kafka)
     try:
         await consumer.start()
     except Exception as exc:
         await consumer.stop()
-        raise BrokerError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from exc
+        raise BrokerError(f"cannot reach Kafka at {kafka.bootstrap_servers}: {exc}") from exc
     return consumer
 
 
@@ -142,13 +143,13 @@ async def read_to_end(
 
 
 async def read_topic(
-    bootstrap_servers: str,
+    kafka: Connection,
     topic: str,
     on_record: Callable[[TopicPartition, Any], None],
     partition: int | None = None,
 ) -> None:
     """Feed every record of a topic (or of one partition of it), as of now, to ``on_record``."""
-    consumer = await started_reader(bootstrap_servers)
+    consumer = await started_reader(kafka)
     try:
         if partition is None:
             await assign_all(consumer, topic)
@@ -168,7 +169,7 @@ class Latest:
 
 
 async def read_latest(
-    bootstrap_servers: str,
+    kafka: Connection,
     topic: str,
     keep: Callable[[bytes], bool] | None = None,
     partition: int | None = None,
@@ -188,7 +189,7 @@ async def read_latest(
         else:
             state[record.key] = Latest(record.value, tp.partition)
 
-    await read_topic(bootstrap_servers, topic, apply, partition)
+    await read_topic(kafka, topic, apply, partition)
     return state
 
 
@@ -199,9 +200,9 @@ class TopicWriter:
     batches and waits until Kafka has acknowledged everything written so far.
     """
 
-    def __init__(self, bootstrap_servers: str) -> None:
+    def __init__(self, kafka: Connection) -> None:
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
+            **kafka.options(),
             acks="all",
             max_batch_size=512 * 1024,  # well under every reader's max_partition_fetch_bytes
             max_request_size=8 * 1024 * 1024,
@@ -266,9 +267,9 @@ class TopicFollower:
     """
 
     def __init__(
-        self, bootstrap_servers: str, topics: list[str], apply: Callable[[TopicPartition, Any], None]
+        self, kafka: Connection, topics: list[str], apply: Callable[[TopicPartition, Any], None]
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = kafka
         self.topics = topics
         self._apply = apply
         self._consumer: AIOKafkaConsumer | None = None
@@ -280,7 +281,7 @@ class TopicFollower:
     async def start(self, since_ms: int | None = None) -> None:
         from streams.kafka.timeseek import first_offset_at
 
-        self._consumer = consumer = reader(self.bootstrap_servers, fetch_max_wait_ms=50)
+        self._consumer = consumer = reader(self.kafka, fetch_max_wait_ms=50)
         await consumer.start()
         try:
             await assign_all(consumer, *self.topics)
@@ -320,7 +321,7 @@ class TopicFollower:
         tps = sorted(self._next)
         async with self._probing:  # log_ends moves the probe's positions: one caller at a time
             if self._probe is None:
-                self._probe = reader(self.bootstrap_servers, fetch_max_wait_ms=50)
+                self._probe = reader(self.kafka, fetch_max_wait_ms=50)
                 await self._probe.start()
                 self._probe.assign(tps)
             ends = {tp: end for tp, (_, end) in (await log_ends(self._probe, tps)).items()}

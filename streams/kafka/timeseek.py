@@ -19,6 +19,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.kafka.connection import Connection
 from streams.kafka.log import fetch_from, log_ends, reader
 from streams.kafka.topics import existing_partitions
 
@@ -66,7 +67,7 @@ class Progress:
 
 
 async def scan_by_time(
-    bootstrap_servers: str,
+    kafka: Connection,
     topic: str,
     start_ms: int,
     end_ms: int,
@@ -75,7 +76,7 @@ async def scan_by_time(
     """Yield every record of the topic whose timestamp lies in ``[start_ms, end_ms]``, each partition
     in offset order, from its first such offset to the first record past ``end_ms`` (or the end of
     the log). Partitions are searched and read concurrently, one consumer each."""
-    probe = reader(bootstrap_servers)
+    probe = reader(kafka)
     await probe.start()
     try:
         tps = [TopicPartition(topic, p) for p in await existing_partitions(probe._client, topic)]  # noqa: SLF001
@@ -85,7 +86,7 @@ async def scan_by_time(
     queue: asyncio.Queue[tuple[TopicPartition, list[Any]] | Exception | None] = asyncio.Queue(maxsize=64)
 
     async def read_partition(tp: TopicPartition) -> None:
-        consumer = reader(bootstrap_servers)
+        consumer = reader(kafka)
         try:
             await consumer.start()
             consumer.assign([tp])

@@ -7,6 +7,7 @@ at least two years (P14).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaClient
@@ -19,6 +20,8 @@ from streams.retention.policy import DAY_MS, HOUR_MS, retention_ms_within
 from streams.settings import Settings
 
 __all__ = [
+    "AGGREGATES",
+    "AGGREGATES_RETENTION_DAYS",
     "READ_DATA",
     "TopicSpec",
     "create_topics",
@@ -28,6 +31,10 @@ __all__ = [
 ]
 
 READ_DATA = "read data"
+#: Counts without plates (reads, hits, accesses, outcomes per day) for the annual report (P26).
+AGGREGATES = "aggregates"
+#: The report's year and the one before it stay available all through the following year.
+AGGREGATES_RETENTION_DAYS = 3 * 366
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +120,15 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         ),
         TopicSpec("cameras", 1, "compact", None, DAY_MS, "camera registry", "registry"),
         TopicSpec(
+            "camera-keys",
+            1,
+            "compact",
+            None,
+            DAY_MS,
+            "each camera's ingest key: its sha256 only, active or revoked",
+            "registry",
+        ),
+        TopicSpec(
             "users",
             1,
             "compact",
@@ -124,16 +140,27 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(
             "agencies", 1, "compact", None, DAY_MS, "agencies and sharing agreements (P19)", "registry"
         ),
+        TopicSpec(
+            "aggregates",
+            1,
+            "compact,delete",  # compact: a re-run replaces a day's counts; delete: gone after 3 years
+            AGGREGATES_RETENTION_DAYS * DAY_MS,
+            7 * DAY_MS,
+            "counts per camera and day, no plates: reads, hits, accesses, outcomes (P26)",
+            AGGREGATES,
+        ),
     ]
 
 
 def _admin(settings: Settings) -> AIOKafkaAdminClient:
-    return AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=15000)
+    return AIOKafkaAdminClient(**settings.kafka.options(), request_timeout_ms=15000)
 
 
-async def create_topics(settings: Settings) -> list[str]:
-    """Create missing topics with their configs; return the names created."""
-    specs = topic_specs(settings)
+async def create_topics(settings: Settings, only: Collection[str] | None = None) -> list[str]:
+    """Create missing topics with their configs (``only``: of these declared names); return the
+    names created. A process whose Kafka user may not create topics (ACLs, README "Security")
+    needs them to exist already, as they do when Strimzi's Topic Operator manages them."""
+    specs = [s for s in topic_specs(settings) if only is None or s.name in only]
     admin = _admin(settings)
     try:
         await admin.start()

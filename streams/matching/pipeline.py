@@ -19,6 +19,7 @@ from typing import Any
 from streams.alerts.lifecycle import AlertDispositioned, AlertRejected, AlertSighted
 from streams.alerts.model import AlertRaised, alert_id_for, raise_alert
 from streams.alerts.sightings import SightingWindow, sighting_of
+from streams.cameras.active import ActiveCameras
 from streams.codec import (
     ReadBatch,
     alert_record_from_dict,
@@ -106,6 +107,7 @@ class Pipeline:
         clock: Clock,
         sighting_window: timedelta = timedelta(minutes=5),
         dedup_ttl: timedelta = timedelta(hours=1),
+        cameras: ActiveCameras | None = None,
     ) -> None:
         self.index = index
         self.partitions = partitions
@@ -114,6 +116,8 @@ class Pipeline:
         self.clock = clock
         self.recent = RecentIds(dedup_ttl)
         self.open_alerts = SightingWindow(sighting_window)
+        #: The registry reads must come from; None: reads from any camera are screened.
+        self.cameras = cameras
 
     def _reject(
         self, out: Outcome, error: InvalidRecord, payload: Any, where: tuple[str, int, int], index: int | None
@@ -200,6 +204,11 @@ class Pipeline:
             if batch.earliest is None:
                 return out
             earliest = batch.earliest
+        if self.cameras is not None:
+            batch = self._from_registered(out, self.cameras, batch, where)
+            if batch.earliest is None:
+                return out
+            earliest = batch.earliest
         screened = screen(self.index, list(map(_PLATE, batch.wires)))
         for i, error in screened.refused.items():
             self._reject(out, error, read_to_dict(batch.read(i)), where, batch.positions[i])
@@ -228,6 +237,27 @@ class Pipeline:
                 check_capture_time(read, now, self.max_skew, self.retention)
             except InvalidRecord as exc:
                 self._reject(out, exc, read_to_dict(read), where, position)
+                continue
+            kept.add(batch.wires[i], position, read.captured_at)
+        return kept
+
+    def _from_registered(
+        self, out: Outcome, cameras: ActiveCameras, batch: ReadBatch, where: tuple[str, int, int]
+    ) -> ReadBatch:
+        """The reads of the batch from registered cameras in service; the others are rejected
+        (``unknown_camera``, ``retired_camera``). A batch is usually one camera's: one lookup."""
+        assert batch.earliest is not None  # noqa: S101 - callers pass a batch with reads
+        ids = {w.camera_id for w in batch.wires}
+        if all(cameras.refusal(c, batch.earliest) is None for c in ids) and all(
+            cameras.refusal(c, batch.latest or batch.earliest) is None for c in ids
+        ):
+            return batch
+        kept = ReadBatch()
+        for i, position in enumerate(batch.positions):
+            read = batch.read(i)
+            refused = cameras.refusal(read.camera_id, read.captured_at)
+            if refused is not None:
+                self._reject(out, refused, read_to_dict(read), where, position)
                 continue
             kept.add(batch.wires[i], position, read.captured_at)
         return kept

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 
 from streams.codec import read_to_dict
 from streams.errors import BrokerError
+from streams.kafka.connection import Connection
 from streams.kafka.topics import existing_partitions
 from streams.matching.normalize import partition_for
 from streams.reads.model import Read
@@ -45,7 +46,7 @@ class ReadProducer:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        kafka: Connection,
         topic: str,
         *,
         window_ms: int = 50,
@@ -56,7 +57,7 @@ class ReadProducer:
         self.window_s = window_ms / 1000.0
         self.max_reads = max_reads
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
+            **kafka.options(),
             acks="all",  # a read counts as sent once every in-sync replica has it
             linger_ms=0,
             max_request_size=8 * 1024 * 1024,
@@ -73,7 +74,7 @@ class ReadProducer:
     def for_settings(cls, settings: Settings) -> ReadProducer:
         """To the reads topic, batching as the settings say (ALPR_BATCH_WINDOW_MS, ALPR_BATCH_MAX_READS)."""
         return cls(
-            settings.bootstrap_servers,
+            settings.kafka,
             settings.topic("reads"),
             window_ms=settings.batch_window_ms,
             max_reads=settings.batch_max_reads,
@@ -136,7 +137,10 @@ class ReadProducer:
             now = time.monotonic()
             for partition, batch in list(self._batches.items()):
                 if now - batch.opened >= self.window_s:
-                    await self._send_batch(partition)
+                    try:
+                        await self._send_batch(partition)
+                    except Exception as exc:  # noqa: BLE001 - its waiters have the error; keep the window going
+                        log.error("batch to %s[%d] not sent: %r", self.topic, partition, exc)
 
     async def _send_batch(self, partition: int) -> None:
         batch = self._batches.pop(partition, None)

@@ -35,12 +35,21 @@ class CameraFeed:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)  # noqa: S311 - simulation, not security
-        rng = self._rng
+        # The cameras stand where they stood in every earlier run (they are registered once).
+        place = random.Random("camera-sites")  # noqa: S311 - simulation, not security
         self._camera_pos = [
-            (_CENTER[0] + rng.uniform(-0.08, 0.08), _CENTER[1] + rng.uniform(-0.1, 0.1))
+            (_CENTER[0] + place.uniform(-0.08, 0.08), _CENTER[1] + place.uniform(-0.1, 0.1))
             for _ in range(self.cameras)
         ]
         self._seq = 0
+
+    def camera_sites(self) -> list[tuple[str, float, float]]:
+        """(camera id, lat, lon) of every simulated camera, for the registry."""
+        return [(self.camera_id(n), lat, lon) for n, (lat, lon) in enumerate(self._camera_pos)]
+
+    @staticmethod
+    def camera_id(n: int) -> str:
+        return f"cam-{n:05d}"
 
     def _random_plate(self) -> str:
         rng = self._rng
@@ -72,7 +81,7 @@ class CameraFeed:
         lat, lon = self._camera_pos[camera]
         return {
             "read_id": f"sim-{self.seed}-{self._seq:09d}",
-            "camera_id": f"cam-{camera:05d}",
+            "camera_id": self.camera_id(camera),
             "captured_at": now.isoformat(),
             "plate": plate,
             "plate_state": state,

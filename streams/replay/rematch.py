@@ -58,7 +58,7 @@ async def load_history(settings: Settings) -> list[tuple[datetime, int, dict[str
         data = orjson.loads(record.value)
         events.append((datetime.fromisoformat(data["at"]), len(events), data))
 
-    await read_topic(settings.bootstrap_servers, settings.topic("hotlist-changes"), keep)
+    await read_topic(settings.kafka, settings.topic("hotlist-changes"), keep)
     events.sort(key=lambda e: (e[0], e[1]))
     return events
 

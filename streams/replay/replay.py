@@ -155,9 +155,7 @@ async def replay(
         if progress is not None:
             progress(p)
 
-    async for tp, record in scan_by_time(
-        settings.bootstrap_servers, settings.topic("reads"), start_ms, end_ms, seen
-    ):
+    async for tp, record in scan_by_time(settings.kafka, settings.topic("reads"), start_ms, end_ms, seen):
         for raw in stored_reads(record.value):
             result.reads_scanned += 1
             fits, kind = check.fits(raw)
@@ -180,7 +178,7 @@ async def replay(
 
 
 async def _holds(settings: Settings) -> dict[str, tuple[Read, tuple[str, ...]]]:
-    latest = await read_latest(settings.bootstrap_servers, settings.topic("evidence-holds"))
+    latest = await read_latest(settings.kafka, settings.topic("evidence-holds"))
     out: dict[str, tuple[Read, tuple[str, ...]]] = {}
     for key, record in latest.items():
         data = orjson.loads(record.value)

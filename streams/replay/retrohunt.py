@@ -69,7 +69,7 @@ async def hunt(
     end = max(arrived.values()) + skew
     found: dict[str, AlertRaised] = {}
     async for _tp, record in scan_by_time(
-        settings.bootstrap_servers,
+        settings.kafka,
         settings.topic("reads"),
         int(start.timestamp() * 1000),
         int(end.timestamp() * 1000),
@@ -107,13 +107,13 @@ async def run_retro_hunt(settings: Settings, lookback: timedelta, clock: Callabl
     """Follow the hot-list changes and hunt for each batch of new entries, until cancelled."""
     consumer = AIOKafkaConsumer(
         settings.topic("hotlist-changes"),
-        bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka.options(),
         group_id=f"{settings.app_id}-retro-hunt",
         enable_auto_commit=False,
         auto_offset_reset="latest",  # the first start hunts for what arrives from then on
         max_partition_fetch_bytes=16 * 1024 * 1024,
     )
-    writer = TopicWriter(settings.bootstrap_servers)
+    writer = TopicWriter(settings.kafka)
     await consumer.start()
     await writer.start()
     try:

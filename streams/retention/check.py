@@ -20,7 +20,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
 from streams.errors import BrokerError
-from streams.kafka.topics import READ_DATA, topic_specs
+from streams.kafka.topics import AGGREGATES, READ_DATA, topic_specs
 from streams.retention.policy import (
     BROKER_RETENTION_CHECK_MS,
     DAY_MS,
@@ -53,6 +53,9 @@ KAFKA_DEFAULT_SEGMENT_MS = 7 * DAY_MS
 KAFKA_DEFAULT_CLEANUP = "delete"
 #: P14: audit trails are kept at least two years, whatever the profile says.
 AUDIT_MIN_DAYS = 730
+#: P26: the aggregates (counts, no plates: not read data) must outlive the year the annual report
+#: covers and the year before it, for comparison.
+AGGREGATES_MIN_DAYS = 731
 CHECK_INTERVAL_KEY = "log.retention.check.interval.ms"
 #: DescribeConfigs resources per request: keeps each request small on a busy cluster.
 DESCRIBE_BATCH = 100
@@ -185,6 +188,16 @@ def _judge(
             )
         problems.extend(_bytes_problem(configs))
         return "; ".join(problems) + " (P14)" if problems else ""
+    if data_class == AGGREGATES:
+        problems = []
+        if "delete" in policies and retention != -1 and retention < AGGREGATES_MIN_DAYS * DAY_MS:
+            problems.append(
+                f"retention.ms={retention} deletes the daily counts after {_days(retention)}, before the "
+                f"annual report needs them; set retention.ms to at least {AGGREGATES_MIN_DAYS * DAY_MS} "
+                f"({AGGREGATES_MIN_DAYS} days)"
+            )
+        problems.extend(_bytes_problem(configs))
+        return "; ".join(problems) + " (P26)" if problems else ""
     if data_class == "evidence":
         if policies != {"compact"}:
             return (
@@ -215,7 +228,7 @@ def _judge(
 
 def _has_rule(name: str, data_class: str, settings: Settings) -> bool:
     """Whether any retention rule judges this topic (registries and most hot-list topics: none)."""
-    return data_class in {READ_DATA, "alerts", "audit", "evidence"} or name == settings.topic(
+    return data_class in {READ_DATA, "alerts", "audit", "evidence", AGGREGATES} or name == settings.topic(
         "hotlist-changes"
     )
 
@@ -383,13 +396,13 @@ async def _check_interval(admin: AIOKafkaAdminClient, cluster: Mapping[str, Any]
 
 
 async def run_check(settings: Settings) -> int:
-    """Print the report for the cluster at ``settings.bootstrap_servers``; 0 if all keep the policy, else 1.
+    """Print the report for the cluster at ``settings.kafka``; 0 if all keep the policy, else 1.
 
     Only topics that a rule applies to are described: the others are judged by
     name alone, so a busy shared cluster costs one listing, not a config fetch each.
     Listing all topics never auto-creates one, unlike asking for one by name.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(**settings.kafka.options(), request_timeout_ms=15000)
     try:
         await admin.start()
         cluster = await admin.describe_cluster()

@@ -43,7 +43,7 @@ class HoldDesk:
         self._alert_records: list[dict[str, Any]] | None = None  # read once per desk (one command)
 
     async def holds(self) -> dict[str, Held]:
-        latest = await read_latest(self.settings.bootstrap_servers, self.topic)
+        latest = await read_latest(self.settings.kafka, self.topic)
         out = {}
         for key, record in latest.items():
             data = orjson.loads(record.value)
@@ -61,7 +61,7 @@ class HoldDesk:
                 if record.value is not None:
                     records.append(orjson.loads(record.value))
 
-            await read_topic(self.settings.bootstrap_servers, self.settings.topic("alerts"), keep)
+            await read_topic(self.settings.kafka, self.settings.topic("alerts"), keep)
             self._alert_records = records
         records = self._alert_records
         alert_read = {
@@ -86,7 +86,7 @@ class HoldDesk:
         start = near - skew if near else datetime.fromtimestamp(0, now.tzinfo)
         end = near + timedelta(days=1) if near else now + skew
         async for _tp, record in scan_by_time(
-            self.settings.bootstrap_servers,
+            self.settings.kafka,
             self.settings.topic("reads"),
             int(start.timestamp() * 1000),
             int(end.timestamp() * 1000),
@@ -130,7 +130,7 @@ class HoldDesk:
         current = await self.holds()
         alerts = await self._alerts_by_read({r.read_id for r in reads})
         placed = []
-        writer = TopicWriter(self.settings.bootstrap_servers)
+        writer = TopicWriter(self.settings.kafka)
         await writer.start()
         try:
             for read in reads:
@@ -204,7 +204,7 @@ class HoldDesk:
         if held is None or not any(c["case_number"] == case_number for c in held.cases):
             raise NotFound(f"read {read_id} is not held for case {case_number}")
         cases = [c for c in held.cases if c["case_number"] != case_number]
-        writer = TopicWriter(self.settings.bootstrap_servers)
+        writer = TopicWriter(self.settings.kafka)
         await writer.start()
         try:
             value = None

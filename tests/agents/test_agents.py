@@ -9,6 +9,7 @@ from unittest.mock import patch
 import pytest
 
 from streams.app import create_worker
+from streams.cameras.registry import Camera, encode_camera
 from streams.codec import dumps
 from streams.settings import Settings
 from tests.factories import NOW, local_entry, make_entry, read_dict
@@ -25,6 +26,10 @@ def worker():
         built.pipeline.index.upsert(entry)
     built.view._mark_ready()
     built.remembered.set()  # no alerts topic to read back here
+    assert built.pipeline.cameras is not None  # the camera check is on by default (issue 9)
+    camera = Camera("cam-00001", "test camera", "SJPD", "mobile", 37.33, -121.89)
+    built.pipeline.cameras.apply(camera.id.encode(), encode_camera(camera))
+    built.cameras_loaded.set()
     return built
 
 

@@ -109,7 +109,7 @@ def produce(settings, read_id: str, plate: str, camera: str) -> float:
 
 
 def lifecycle_events(settings, plate: str) -> list[str]:
-    records = in_thread(read_topic(settings.bootstrap_servers, settings.topic("alerts")))
+    records = in_thread(read_topic(settings.kafka, settings.topic("alerts")))
     values = [json.loads(r.value) for r in records]
     ids = {v["alert_id"] for v in values if v["event"] == "AlertRaised" and v["plate_read"] == plate}
     return [v["event"] for v in values if v["alert_id"] in ids and v["event"] != "AlertRaised"]

@@ -29,7 +29,12 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_run_on_the_embedded_broker_shows_alerts_and_cleans_up(env_factory, tmp_path) -> None:
     port = free_port()
-    env = env_factory(ALPR_EMBEDDED_PORT=str(port), ALPR_STATE_DIR=str(tmp_path / "state"))
+    # the worker's camera check at its default: `alpr run` registers its simulated cameras (issue 9)
+    env = env_factory(
+        ALPR_EMBEDDED_PORT=str(port),
+        ALPR_STATE_DIR=str(tmp_path / "state"),
+        ALPR_REQUIRE_REGISTERED_CAMERA="true",
+    )
     del env["ALPR_BROKER_URL"]
     result = run(env, "--duration", "12", "--rate", "300", "--cameras", "100")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
@@ -47,7 +52,9 @@ def test_run_on_the_embedded_broker_shows_alerts_and_cleans_up(env_factory, tmp_
     assert len({line.rsplit("id ", 1)[1] for line in alerts}) == len(alerts)  # no duplicate alert ids
     with socket.socket() as sock:  # the broker it started is stopped again
         assert sock.connect_ex(("127.0.0.1", port)) != 0
-    assert "Traceback" not in (tmp_path / "state" / "worker.log").read_text()
+    worker_log = (tmp_path / "state" / "worker.log").read_text()
+    assert "Traceback" not in worker_log
+    assert "camera registry: 100 cameras" in worker_log
 
 
 def test_run_with_broker_url_uses_that_broker(env_factory, broker) -> None:

@@ -12,13 +12,14 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from streams.kafka.connection import Connection
 from streams.kafka.log import read_topic as read_records
 
 
 async def produce(
-    bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None, int | None]]
+    kafka: Connection, topic: str, records: list[tuple[bytes | None, bytes | None, int | None]]
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=16 * 1024 * 1024)
+    producer = AIOKafkaProducer(**kafka.options(), max_request_size=16 * 1024 * 1024)
     await producer.start()
     try:
         for key, value, partition in records:
@@ -28,21 +29,21 @@ async def produce(
         await producer.stop()
 
 
-async def read_topic(bootstrap: str, topic: str) -> list[Any]:
+async def read_topic(kafka: Connection, topic: str) -> list[Any]:
     """Every record of a topic now, as ConsumerRecords, all partitions."""
     out: list[Any] = []
-    await read_records(bootstrap, topic, lambda _tp, record: out.append(record))
+    await read_records(kafka, topic, lambda _tp, record: out.append(record))
     return out
 
 
 async def wait_for_records(
-    bootstrap: str, topic: str, predicate: Callable[[list[Any]], bool], timeout: float = 60.0
+    kafka: Connection, topic: str, predicate: Callable[[list[Any]], bool], timeout: float = 60.0
 ) -> list[Any]:
     """Decoded values of the topic once ``predicate(values)`` holds."""
     deadline = time.monotonic() + timeout
     values: list[Any] = []
     while time.monotonic() < deadline:
-        values = [orjson.loads(r.value) for r in await read_topic(bootstrap, topic) if r.value is not None]
+        values = [orjson.loads(r.value) for r in await read_topic(kafka, topic) if r.value is not None]
         if predicate(values):
             return values
         await asyncio.sleep(0.5)
@@ -65,7 +66,7 @@ async def send_reads(settings: Any, reads: list[dict[str, Any]]) -> None:
     """Through the project's batching producer; returns once Kafka has every read."""
     from streams.reads.producer import ReadProducer
 
-    async with ReadProducer(settings.bootstrap_servers, settings.topic("reads")) as producer:
+    async with ReadProducer(settings.kafka, settings.topic("reads")) as producer:
         waiters = [await producer.send(r) for r in reads]
         await producer.flush()
     await asyncio.gather(*waiters)
@@ -196,6 +197,6 @@ async def assert_no_alert(settings: Any, silent: tuple[str, str], probe: tuple[s
     reads = [read_dict(read_id=read_id, plate=plate, captured_at=now) for read_id, plate in (silent, probe)]
     await send_reads(settings, reads)
     values = await wait_for_records(
-        settings.bootstrap_servers, settings.topic("alerts"), lambda v: bool(alerts_for(v, {probe[0]}))
+        settings.kafka, settings.topic("alerts"), lambda v: bool(alerts_for(v, {probe[0]}))
     )
     assert alerts_for(values, {silent[0]}) == []

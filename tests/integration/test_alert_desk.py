@@ -48,13 +48,13 @@ async def raise_alert_for(settings, root, read_id: str, plate: str, rows) -> str
         settings, [read_dict(read_id=read_id, plate=plate, captured_at=datetime.now(UTC).isoformat())]
     )
     values = await wait_for_records(
-        settings.bootstrap_servers, settings.topic("alerts"), lambda v: bool(alerts_for(v, {read_id}))
+        settings.kafka, settings.topic("alerts"), lambda v: bool(alerts_for(v, {read_id}))
     )
     return alerts_for(values, {read_id})[0]["alert_id"]
 
 
 def events_of(settings, alert_id: str) -> list[dict]:
-    records = asyncio.run(read_topic(settings.bootstrap_servers, settings.topic("alerts")))
+    records = asyncio.run(read_topic(settings.kafka, settings.topic("alerts")))
     values = [orjson.loads(r.value) for r in records]
     return [v for v in values if v["alert_id"] == alert_id and v["event"] != "AlertRaised"]
 

@@ -16,6 +16,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from streams.access.audit import record_hash
+from streams.kafka.connection import Connection
 from tests.conftest import ROOT, alpr, settings_of
 from tests.integration.kafka_helpers import read_topic
 
@@ -97,9 +98,9 @@ def write_concurrently(env: dict[str, str]) -> None:
         assert proc.returncode == 0, err
 
 
-async def produce_raw(bootstrap: str, topic: str, key: bytes, value: bytes) -> tuple[int, int]:
+async def produce_raw(kafka: Connection, topic: str, key: bytes, value: bytes) -> tuple[int, int]:
     """A record written around the project's code, as someone with access to Kafka could."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    producer = AIOKafkaProducer(**kafka.options())
     await producer.start()
     try:
         sent = await producer.send_and_wait(topic, value, key=key)
@@ -116,7 +117,7 @@ def env(topics_env):
 def test_audit_trail_is_verified_reported_sampled_and_forgery_is_found(env) -> None:
     settings = settings_of(env)
     write_concurrently(env)
-    records = asyncio.run(read_topic(settings.bootstrap_servers, settings.topic("audit")))
+    records = asyncio.run(read_topic(settings.kafka, settings.topic("audit")))
     values = [orjson.loads(r.value) for r in records]
     assert len(values) == 8 and len({v["chain"] for v in values}) == 2
     assert all(r.key == v["user"].encode() for r, v in zip(records, values, strict=True))
@@ -157,7 +158,7 @@ def test_audit_trail_is_verified_reported_sampled_and_forgery_is_found(env) -> N
     # prev_hash links to nothing.
     original = next(v for v in values if v["action"] == "replay")
     forged = {**original, "result_count": 0}
-    bootstrap, topic = settings.bootstrap_servers, settings.topic("audit")
+    bootstrap, topic = settings.kafka, settings.topic("audit")
     where = asyncio.run(produce_raw(bootstrap, topic, forged["user"].encode(), orjson.dumps(forged)))
     last = max((v for v in values if v["chain"] == original["chain"]), key=lambda v: v["seq"])
     dangling = {**last, "at": NOW.isoformat(), "seq": last["seq"] + 1, "prev_hash": "f" * 64}

@@ -48,7 +48,7 @@ def ok(result: Any) -> Any:
 
 def records(env: dict[str, str], topic: str) -> list[tuple[str, dict[str, Any]]]:
     settings = settings_of(env)
-    found = asyncio.run(read_topic(settings.bootstrap_servers, settings.topic(topic)))
+    found = asyncio.run(read_topic(settings.kafka, settings.topic(topic)))
     return [(r.key.decode(), orjson.loads(r.value)) for r in found]
 
 
@@ -199,3 +199,47 @@ def test_sites_check_names_the_cameras_a_new_site_puts_in_violation(
         add(unset, ada, "cam-3", "--name", "C", "--kind", "fixed", *at(AIRPORT), "--facing", "0"),
         "ALPR_SENSITIVE_SITES is not set",
     )
+
+
+def test_adding_a_site_names_the_cameras_it_puts_in_violation_and_is_audited(
+    env: dict[str, str], ada: SignInUser, tmp_path: Path
+) -> None:
+    """``alpr camera sites add`` (administrators) writes the site into ALPR_SENSITIVE_SITES and names
+    every camera that now faces it (exit 1, P24); a site that is not valid or whose id is taken is
+    refused and the file stays as it was; ``remove`` takes it out again; both are audited (P14)."""
+    sites_file = tmp_path / "sites.geojson"
+    sites_file.write_text('{"type": "FeatureCollection", "features": []}')
+    env = {**env, "ALPR_SENSITIVE_SITES": str(sites_file)}
+    ok(add(env, ada, "cam-east", *fixed(AIRPORT, "90", "Airport Blvd EB")))
+    ok(add(env, ada, "cam-west", *fixed(AIRPORT, "270", "Airport Blvd WB")))
+    clinic = destination(*AIRPORT, 90, 100)  # 100 m east of both cameras
+    site = ["--id", "site-new-clinic", "--name", "New Clinic", "--category", "reproductive_health_care"]
+
+    added = alpr_as(env, ada, "camera", "sites", "add", *site, *at(clinic))
+    assert added.returncode == 1, added.stdout + added.stderr
+    assert added.stdout.splitlines() == [
+        "camera cam-east (Airport Blvd EB) is 100 m from New Clinic (reproductive health care facility), "
+        "facing it (P24)",
+        f"added site site-new-clinic: New Clinic (reproductive health care facility) to {sites_file}; "
+        "1 camera(s) now face a sensitive site: move or retire them (P24)",
+    ]
+    written = sites_file.read_text()
+    assert '"site-new-clinic"' in written
+    refused(alpr_as(env, ada, "camera", "sites", "add", *site, *at(clinic)), "repeats feature 1")
+    bad = ["--id", "site-x", "--name", "X", "--category", "school"]
+    refused(alpr_as(env, ada, "camera", "sites", "add", *bad, *at(clinic)), "unknown category 'school'")
+    assert sites_file.read_text() == written
+    listed = ok(alpr(env, "camera", "sites", "list"))
+    assert "site-new-clinic" in listed.stdout and f"1 sensitive sites in {sites_file}" in listed.stdout
+
+    ok(alpr_as(env, ada, "camera", "sites", "remove", "site-new-clinic"))
+    assert ok(alpr(env, "camera", "sites", "check")).stdout.startswith("0 of 2 active fixed cameras")
+    changes = [
+        (v["user"], v["action"], v["query"]["sensitive_site"])
+        for _key, v in records(env, "audit")
+        if v["action"].startswith("sensitive_site_")
+    ]
+    assert changes == [
+        ("ada", "sensitive_site_add", "site-new-clinic"),
+        ("ada", "sensitive_site_remove", "site-new-clinic"),
+    ]

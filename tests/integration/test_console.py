@@ -154,7 +154,7 @@ async def sync_rows(settings, root, rows: list[str]) -> None:
 
 
 async def events_of(settings, alert_id: str) -> list[dict]:
-    records = await read_topic(settings.bootstrap_servers, settings.topic("alerts"))
+    records = await read_topic(settings.kafka, settings.topic("alerts"))
     values = [json.loads(r.value) for r in records]
     return [v for v in values if v["alert_id"] == alert_id and v["event"] != "AlertRaised"]
 
@@ -336,9 +336,10 @@ async def test_an_alert_just_written_is_found_before_the_live_board_has_folded_i
     async with await signed_in(env, lee) as session:
         for n in range(5):
             read = make_read(read_id=f"race-{n}", plate=f"8RACE{n}", captured_at=datetime.now(UTC))
-            [found] = match(make_index(make_entry(plate=f"8RACE{n}")), read)
+            entry = make_entry(plate=f"8RACE{n}", synced_at=datetime.now(UTC) - timedelta(minutes=5))
+            [found] = match(make_index(entry), read)
             alert = raise_alert(read, found, datetime.now(UTC))
-            writer = TopicWriter(settings.bootstrap_servers)
+            writer = TopicWriter(settings.kafka)
             await writer.start()
             try:
                 await writer.write(
@@ -401,9 +402,7 @@ async def test_a_cad_system_uses_a_bearer_token_and_receives_signed_webhooks(
 
 
 async def audit_records(settings) -> list[dict]:
-    return [
-        json.loads(r.value) for r in await read_topic(settings.bootstrap_servers, settings.topic("audit"))
-    ]
+    return [json.loads(r.value) for r in await read_topic(settings.kafka, settings.topic("audit"))]
 
 
 async def test_sign_in_needs_the_second_factor_and_every_attempt_is_audited_p18_p21(

@@ -13,10 +13,12 @@ What this file proves:
   its reason code (an expired read keeping only its id, camera and time, P11), still screens the
   good reads of a mixed batch, and goes on processing: a listed read after all of them alerts.
 
-One strict xfail shows what does not hold yet: a directory extract missing a part file is applied
-(the NCIC layout names no part count; fixing it needs a format decision). Two bugs these tests
-found are fixed: a killed sync could leave entries on the list without their history event, and a
-read with bytes that are not UTF-8 inside a JSON string crashed the screen agent and was dropped.
+- A directory extract missing one of its numbered part files is refused as truncated and changes
+  nothing (schemas/feeds/ncic_lpr_extract.md), although one part in ten is under the removal guard.
+
+Two bugs these tests found are fixed: a killed sync could leave entries on the list without their
+history event, and a read with bytes that are not UTF-8 inside a JSON string crashed the screen
+agent and was dropped.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from streams.codec import MAX_RECORD_BYTES, dumps, entry_to_dict
 from streams.hotlists.adapters import adapter
 from streams.hotlists.records import apply_hotlist_record
 from streams.hotlists.service import HotlistStore
+from streams.kafka.connection import Connection
 from streams.kafka.log import started_reader
 from streams.kafka.topics import create_topics
 from tests.conftest import ROOT, alpr, make_env, settings_of, wait_for
@@ -94,7 +97,7 @@ def summary(stdout: str) -> dict[str, int]:
 
 def records_of(env: dict[str, str], name: str) -> list[Any]:
     settings = settings_of(env)
-    return asyncio.run(read_topic(settings.bootstrap_servers, settings.topic(name)))
+    return asyncio.run(read_topic(settings.kafka, settings.topic(name)))
 
 
 def fold(records: list[Any]) -> dict[str, bytes]:
@@ -142,7 +145,7 @@ async def _sync_killed_mid_apply(
     settings = settings_of(env)
     topic = settings.topic("hotlist")
     tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
-    consumer = await started_reader(settings.bootstrap_servers)
+    consumer = await started_reader(settings.kafka)
     try:
         base = sum((await consumer.end_offsets(tps)).values())
         with log_path.open("wb") as log:
@@ -372,30 +375,35 @@ def test_truncated_extracts_are_refused_and_change_no_entry(topics_env, tmp_path
     assert summary(complete.stdout) == {"added": 0, "updated": N_SMALL, "removed": 0, "unchanged": 0}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a directory extract names no part count (schemas/feeds/ncic_lpr_extract.md), so a part "
-    "file that never arrived is indistinguishable from removals; one part of ten is 10% of the "
-    "entries, under the 20% max_removal_share guard, and its entries are removed",
-)
 def test_directory_extract_missing_a_part_is_refused(topics_env, tmp_path) -> None:
-    """A directory extract of ten part files whose last part never arrived (the download stopped
-    between files) is refused and removes nothing, like a file cut off mid-way."""
+    """A directory extract of ten numbered part files whose last part never arrived (the download
+    stopped between files) is refused as truncated and removes nothing, like a file cut off
+    mid-way, although one part in ten is under the 20% removal guard; the complete ten parts are
+    then applied."""
     env = topics_env
     now = datetime.now(UTC).replace(microsecond=0)
     parts, size = 10, N_SMALL // 10
     for version, generated, count in (("v1", now - timedelta(hours=1), parts), ("v2", now, parts - 1)):
         (tmp_path / version).mkdir()
         for part in range(count):
-            rows = [ncic_row(n) for n in range(part * size, (part + 1) * size)]
-            ncic_extract(tmp_path / version / f"part-{part:02d}.txt", rows, generated)
+            rows = [ncic_row(n, version) for n in range(part * size, (part + 1) * size)]
+            ncic_extract(tmp_path / version / f"part-{part:02d}.txt", rows, generated, (part + 1, parts))
     assert alpr(env, *sync_args(tmp_path / "v1")).returncode == 0
     before = fold(records_of(env, "hotlist"))
     assert len(before) == N_SMALL
 
     result = alpr(env, *sync_args(tmp_path / "v2"))
-    assert fold(records_of(env, "hotlist")) == before, result.stdout
-    assert result.returncode == 2
+    assert result.returncode == 2, result.stdout
+    assert "part 10 of 10 missing (9 of 10 parts arrived)" in result.stderr
+    assert fold(records_of(env, "hotlist")) == before
+    history = [orjson.loads(r.value) for r in records_of(env, "hotlist-changes")]
+    assert [e["reason_code"] for e in history if e["event"] == "HotlistSyncRefused"] == ["truncated"]
+
+    rows = [ncic_row(n, "v2") for n in range(9 * size, 10 * size)]
+    ncic_extract(tmp_path / "v2" / "part-09.txt", rows, now, (10, parts))
+    complete = alpr(env, *sync_args(tmp_path / "v2"))
+    assert complete.returncode == 0, complete.stderr
+    assert summary(complete.stdout) == {"added": 0, "updated": N_SMALL, "removed": 0, "unchanged": 0}
 
 
 # -- bad input on the reads topic ---------------------------------------------------------------------
@@ -478,14 +486,12 @@ def test_bad_input_is_rejected_with_reasons_and_processing_continues(broker, tmp
             orjson.dumps(read("final-listed", "7FIN001")),  # a bare read, after all the bad input
         ]
         assert MAX_RECORD_BYTES < len(big) < 8 * 1024 * 1024  # under every producer's max request size
-        asyncio.run(
-            produce(settings.bootstrap_servers, settings.topic("reads"), [(None, r, 0) for r in records])
-        )
+        asyncio.run(produce(settings.kafka, settings.topic("reads"), [(None, r, 0) for r in records]))
 
         good = {"mix-listed", "time-listed", "skew-ok", "final-listed"}
         alerts = asyncio.run(
             wait_for_records(
-                settings.bootstrap_servers,
+                settings.kafka,
                 settings.topic("alerts"),
                 lambda v: {a.get("read_id") for a in v} >= good,
             )
@@ -503,7 +509,7 @@ def test_bad_input_is_rejected_with_reasons_and_processing_continues(broker, tmp
             (5, 1, "expired"),
         ]
         rejected_raw = asyncio.run(
-            _wait_for_count(settings.bootstrap_servers, settings.topic("reads-rejected"), len(expected))
+            _wait_for_count(settings.kafka, settings.topic("reads-rejected"), len(expected))
         )
         rejected = [orjson.loads(r.value) for r in rejected_raw]
         first = min(r["offset"] for r in rejected)
@@ -550,15 +556,15 @@ def test_bad_input_is_rejected_with_reasons_and_processing_continues(broker, tmp
             )
 
 
-async def _wait_for_count(bootstrap: str, topic: str, count: int, timeout: float = 30) -> list[Any]:
+async def _wait_for_count(kafka: Connection, topic: str, count: int, timeout: float = 30) -> list[Any]:
     """The topic's records once it holds ``count``; then a second look that nothing more came."""
     deadline = time.monotonic() + timeout
     records: list[Any] = []
     while time.monotonic() < deadline:
-        records = await read_topic(bootstrap, topic)
+        records = await read_topic(kafka, topic)
         if len(records) >= count:
             await asyncio.sleep(1)
-            return await read_topic(bootstrap, topic)
+            return await read_topic(kafka, topic)
         await asyncio.sleep(0.5)
     seen = [(v["offset"], v["index"], v["reason_code"]) for v in (orjson.loads(r.value) for r in records)]
     raise AssertionError(f"{topic}: {len(records)} records after {timeout:.0f} s, expected {count}: {seen}")
@@ -575,10 +581,10 @@ def test_invalid_utf8_inside_a_read_is_rejected_not_dropped(broker, tmp_path) ->
         )
         garbage = b"not JSON, but UTF-8 text"
         records = [(None, not_utf8, 0), (None, garbage, 0)]
-        asyncio.run(produce(settings.bootstrap_servers, settings.topic("reads"), records))
+        asyncio.run(produce(settings.kafka, settings.topic("reads"), records))
         rejected = asyncio.run(
             wait_for_records(
-                settings.bootstrap_servers,
+                settings.kafka,
                 settings.topic("reads-rejected"),
                 lambda v: any(r["payload"] == garbage.decode() for r in v),  # processed after not_utf8
             )

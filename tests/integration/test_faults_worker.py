@@ -85,9 +85,7 @@ class Load:
         sighted: Counter[str] = Counter()
         pairs: Counter[tuple] = Counter()
         entry_of: dict[str, str] = {}
-        values = [
-            orjson.loads(r.value) for r in await read_topic(self.settings.bootstrap_servers, self.alerts)
-        ]
+        values = [orjson.loads(r.value) for r in await read_topic(self.settings.kafka, self.alerts)]
         for value in values:
             if value.get("event") == "AlertRaised":
                 raised[value["alert_id"]] += 1
@@ -106,9 +104,9 @@ class Load:
         return self.settings.topic("alerts")
 
     async def committed_to_the_end(self, timeout: float) -> None:
-        probe = reader(self.settings.bootstrap_servers)
+        probe = reader(self.settings.kafka)
         group = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap_servers,
+            **self.settings.kafka.options(),
             group_id=self.settings.app_id,
             enable_auto_commit=False,
         )

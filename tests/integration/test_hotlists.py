@@ -27,9 +27,14 @@ FEEDS = ROOT / "samples" / "feeds"
 NCIC_ROWS = [line for line in (FEEDS / "ncic_lpr_extract.txt").read_text().splitlines()[2:-1]]
 
 
-def ncic_extract(path: Path, rows: list[str], generated: datetime | None = None) -> Path:
+def ncic_extract(
+    path: Path, rows: list[str], generated: datetime | None = None, part: tuple[int, int] | None = None
+) -> Path:
+    """An NCIC extract file; ``part=(n, N)``: part n of an extract in N files."""
     generated = generated or datetime.now(UTC)
     header = f"HDR|NCIC-LPR|1|{generated.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    if part is not None:
+        header += f"|{part[0]}/{part[1]}"
     columns = (FEEDS / "ncic_lpr_extract.txt").read_text().splitlines()[1]
     path.write_text("\n".join([header, columns, *rows, f"TRL|{len(rows)}"]) + "\n")
     return path
@@ -50,7 +55,7 @@ def env(topics_env):
 
 def topic_values(env, name: str) -> list[dict]:
     settings = settings_of(env)
-    records = asyncio.run(read_topic(settings.bootstrap_servers, settings.topic(name)))
+    records = asyncio.run(read_topic(settings.kafka, settings.topic(name)))
     return [orjson.loads(r.value) if r.value is not None else {"tombstone": r.key.decode()} for r in records]
 
 
@@ -60,7 +65,7 @@ def entry_events(env) -> list[tuple[str, str]]:
 
 def current_keys(env) -> set[str]:
     settings = settings_of(env)
-    records = asyncio.run(read_topic(settings.bootstrap_servers, settings.topic("hotlist")))
+    records = asyncio.run(read_topic(settings.kafka, settings.topic("hotlist")))
     state: dict[str, bool] = {}
     for r in records:
         state[r.key.decode()] = r.value is not None

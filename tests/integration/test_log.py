@@ -16,7 +16,7 @@ async def test_read_latest_sees_every_record_written_in_large_batches(env_factor
     settings = settings_of(env_factory())
     await create_topics(settings)
     topic = settings.topic("hotlist")
-    writer = TopicWriter(settings.bootstrap_servers)
+    writer = TopicWriter(settings.kafka)
     await writer.start()
     try:
         for i in range(20_000):
@@ -26,6 +26,6 @@ async def test_read_latest_sees_every_record_written_in_large_batches(env_factor
         await writer.flush()
     finally:
         await writer.stop()
-    state = await read_latest(settings.bootstrap_servers, topic)
+    state = await read_latest(settings.kafka, topic)
     assert len(state) == 10_000
     assert all(int(key[1:]) % 2 == 1 for key in state)

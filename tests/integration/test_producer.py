@@ -24,13 +24,11 @@ async def test_reads_are_batched_per_partition_keeping_camera_order(env_factory)
     await create_topics(settings)
     cameras = [f"cam-{i:03d}" for i in range(20)]
     reads = [read_dict(read_id=f"p-{n}", camera_id=cameras[n % 20]) for n in range(400)]
-    async with ReadProducer(
-        settings.bootstrap_servers, settings.topic("reads"), window_ms=200, max_reads=50
-    ) as producer:
+    async with ReadProducer(settings.kafka, settings.topic("reads"), window_ms=200, max_reads=50) as producer:
         waiters = [await producer.send(r) for r in reads]
     # close() flushed: every future is done and Kafka has every read
     assert all(w.done() and w.exception() is None for w in waiters)
-    records = await read_topic(settings.bootstrap_servers, settings.topic("reads"))
+    records = await read_topic(settings.kafka, settings.topic("reads"))
     assert len(records) < len(reads) / 5  # batched, not one record per read
     seen: dict[str, list[int]] = defaultdict(list)
     for record in records:
@@ -47,7 +45,7 @@ async def test_reads_are_batched_per_partition_keeping_camera_order(env_factory)
 async def test_window_sends_a_partial_batch_without_close(env_factory) -> None:
     settings = settings_of(env_factory())
     await create_topics(settings)
-    async with ReadProducer(settings.bootstrap_servers, settings.topic("reads"), window_ms=50) as producer:
+    async with ReadProducer(settings.kafka, settings.topic("reads"), window_ms=50) as producer:
         waiter = await producer.send(read_dict(read_id="lonely"))
         await asyncio.wait_for(waiter, timeout=5)  # acknowledged by Kafka within the window, no flush
         assert producer.batches_sent == 1
@@ -56,5 +54,5 @@ async def test_window_sends_a_partial_batch_without_close(env_factory) -> None:
 async def test_missing_topic_is_a_clear_error(env_factory) -> None:
     settings = settings_of(env_factory())
     with pytest.raises(BrokerError, match="does not exist"):
-        async with ReadProducer(settings.bootstrap_servers, settings.topic("nope")):
+        async with ReadProducer(settings.kafka, settings.topic("nope")):
             pass

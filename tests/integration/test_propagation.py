@@ -45,7 +45,7 @@ async def test_added_plate_alerts_and_removed_plate_stops(worker) -> None:
     await asyncio.sleep(1.5)  # DESIGN: an added entry is visible to every worker within 1 s (p99)
     await send_reads(settings, [read_dict(read_id="prop-1", plate="6PRP700", captured_at=now())])
     values = await wait_for_records(
-        settings.bootstrap_servers, settings.topic("alerts"), lambda v: bool(alerts_for(v, {"prop-1"}))
+        settings.kafka, settings.topic("alerts"), lambda v: bool(alerts_for(v, {"prop-1"}))
     )
     [alert] = alerts_for(values, {"prop-1"})
     assert (alert["entry_key"], alert["ori"], alert["list_type"]) == (

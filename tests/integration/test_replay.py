@@ -12,6 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.codec import dumps, entry_to_dict
+from streams.kafka.connection import Connection
 from tests.conftest import AlprProcess, alpr, settings_of, wait_for
 from tests.factories import make_entry, read_dict
 from tests.integration.kafka_helpers import SignInUser, add_user, alpr_as, read_topic, send_reads
@@ -26,10 +27,10 @@ def at(hours: float) -> datetime:
 
 
 async def produce_at(
-    bootstrap: str, topic: str, items: list[tuple[datetime, bytes, bytes]], partition: int = 0
+    kafka: Connection, topic: str, items: list[tuple[datetime, bytes, bytes]], partition: int = 0
 ) -> None:
     """Records with explicit timestamps (as if sent then), all on one partition, in this order."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    producer = AIOKafkaProducer(**kafka.options())
     await producer.start()
     try:
         for when, key, value in items:
@@ -59,7 +60,7 @@ def reads_at(env, items: list[tuple[str, str, datetime]], partition: int = 0) ->
         (when, b"cam", dumps({"reads": [read_dict(read_id=rid, plate=plate, captured_at=when.isoformat())]}))
         for rid, plate, when in items
     ]
-    asyncio.run(produce_at(settings.bootstrap_servers, settings.topic("reads"), records, partition))
+    asyncio.run(produce_at(settings.kafka, settings.topic("reads"), records, partition))
 
 
 def replay(env, user, tmp_path, *args: str):
@@ -99,7 +100,7 @@ def test_replay_returns_exactly_the_reads_of_the_window(env, kim, tmp_path) -> N
     settings = settings_of(env)
 
     async def broker_answer() -> int:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+        consumer = AIOKafkaConsumer(**settings.kafka.options())
         await consumer.start()
         try:
             tp = TopicPartition(settings.topic("reads"), 0)
@@ -132,10 +133,7 @@ def test_replay_returns_exactly_the_reads_of_the_window(env, kim, tmp_path) -> N
     assert "old" not in ids and len(ids) == 6
     assert "1 past the retention left out" in everything.stdout
 
-    audit = [
-        json.loads(r.value)
-        for r in asyncio.run(read_topic(settings.bootstrap_servers, settings.topic("audit")))
-    ]
+    audit = [json.loads(r.value) for r in asyncio.run(read_topic(settings.kafka, settings.topic("audit")))]
     replays = [a for a in audit if a["action"] == "replay"]
     assert replays[0]["case_number"] == "SJ-26-0099" and replays[0]["purpose"] == "homicide investigation"
     assert replays[0]["query"]["plate"] == "7ABC123" and replays[0]["result_count"] == 3
@@ -175,10 +173,7 @@ def test_a_replay_without_case_or_purpose_is_refused(env, kim) -> None:
     )
     assert immigration.returncode == 2 and "refused: P22" in immigration.stderr
     settings = settings_of(env)
-    audit = [
-        json.loads(r.value)
-        for r in asyncio.run(read_topic(settings.bootstrap_servers, settings.topic("audit")))
-    ]
+    audit = [json.loads(r.value) for r in asyncio.run(read_topic(settings.kafka, settings.topic("audit")))]
     refused = [a for a in audit if a["action"] == "replay"]
     assert [a["decision"] for a in refused] == ["refused", "refused"]
     assert "P22" in refused[1]["reason"] and refused[1]["user"] == "kim"
@@ -206,7 +201,7 @@ def test_rematch_uses_the_hot_list_of_each_reads_time(env, kim, tmp_path) -> Non
         change("HotlistSourceSynced", at(-2), fresh_as_of=at(-2).isoformat()),
         change("HotlistEntryAdded", at(-2), late),
     ]
-    asyncio.run(produce_at(settings.bootstrap_servers, settings.topic("hotlist-changes"), history))
+    asyncio.run(produce_at(settings.kafka, settings.topic("hotlist-changes"), history))
     reads_at(
         env,
         [
@@ -284,12 +279,9 @@ def test_holds_are_placed_listed_and_released_with_an_audit_trail(env, kim) -> N
     last = alpr_as(env, kim, "hold", "release", "--read-id", "h-1", "--case", "SJ-26-0200", *who)
     assert last.returncode == 0 and "no case holds it now" in last.stdout
     assert "2 held reads" in alpr_as(env, kim, "hold", "list").stdout
-    records = asyncio.run(read_topic(settings.bootstrap_servers, settings.topic("evidence-holds")))
+    records = asyncio.run(read_topic(settings.kafka, settings.topic("evidence-holds")))
     assert any(r.key == b"h-1" and r.value is None for r in records)  # the tombstone
-    audit = [
-        json.loads(r.value)
-        for r in asyncio.run(read_topic(settings.bootstrap_servers, settings.topic("audit")))
-    ]
+    audit = [json.loads(r.value) for r in asyncio.run(read_topic(settings.kafka, settings.topic("audit")))]
     assert [a["action"] for a in audit].count("hold_add") == 3  # one per command: 1 + 0 (already held) + 3
     assert [a["action"] for a in audit].count("hold_release") == 2
     holds = [a for a in audit if a["action"].startswith("hold_")]
@@ -379,8 +371,7 @@ def test_the_retro_hunt_raises_historical_hits_for_a_newly_listed_plate(env, tmp
 
         def historical() -> list[dict]:
             values = [
-                json.loads(r.value)
-                for r in asyncio.run(read_topic(settings.bootstrap_servers, settings.topic("alerts")))
+                json.loads(r.value) for r in asyncio.run(read_topic(settings.kafka, settings.topic("alerts")))
             ]
             return [v for v in values if v.get("historical")]
 
@@ -405,7 +396,7 @@ def test_the_true_end_of_a_partition_despite_the_brokers_latest_offset(env) -> N
     topic = settings.topic("reads")
 
     async def run() -> tuple[int, int, int]:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+        producer = AIOKafkaProducer(**settings.kafka.options())
         await producer.start()
         try:
             for size in (10, 5, 7):
@@ -416,7 +407,7 @@ def test_the_true_end_of_a_partition_despite_the_brokers_latest_offset(env) -> N
                 await (await producer.send_batch(batch, topic, partition=3))
         finally:
             await producer.stop()
-        consumer = reader(settings.bootstrap_servers)
+        consumer = reader(settings.kafka)
         await consumer.start()
         try:
             tp = TopicPartition(topic, 3)
@@ -425,7 +416,7 @@ def test_the_true_end_of_a_partition_despite_the_brokers_latest_offset(env) -> N
             _begin, end = (await log_ends(consumer, [tp]))[tp]
         finally:
             await consumer.stop()
-        seen = [r async for _tp, r in scan_by_time(settings.bootstrap_servers, topic, 0, 2**62)]
+        seen = [r async for _tp, r in scan_by_time(settings.kafka, topic, 0, 2**62)]
         return latest, end, len(seen)
 
     latest, end, seen = asyncio.run(run())

@@ -86,7 +86,7 @@ async def test_read_batches_become_alerts_matching_offline_match(stream, tmp_pat
     await send_reads(settings, reads)
     ids = {r["read_id"] for r in reads}
     values = await wait_for_records(
-        settings.bootstrap_servers, settings.topic("alerts"), lambda v: len(alerts_for(v, ids)) >= 4
+        settings.kafka, settings.topic("alerts"), lambda v: len(alerts_for(v, ids)) >= 4
     )
     await asyncio.sleep(2)  # anything more would be a wrong alert
     values = alerts_for(await _values(settings, "alerts"), ids)
@@ -117,14 +117,14 @@ async def test_read_batches_become_alerts_matching_offline_match(stream, tmp_pat
 
 
 async def _values(settings, name: str) -> list[dict]:
-    return [orjson.loads(r.value) for r in await read_topic(settings.bootstrap_servers, settings.topic(name))]
+    return [orjson.loads(r.value) for r in await read_topic(settings.kafka, settings.topic(name))]
 
 
 async def test_malformed_record_is_rejected_and_processing_continues(stream) -> None:
     env, settings, worker, root = stream
     good = read_dict(read_id="after-garbage", plate="7ABC123", captured_at=datetime.now(UTC).isoformat())
     await produce(
-        settings.bootstrap_servers,
+        settings.kafka,
         settings.topic("reads"),
         [
             (None, b"\x00garbage\xff", 0),
@@ -133,7 +133,7 @@ async def test_malformed_record_is_rejected_and_processing_continues(stream) -> 
         ],
     )
     rejected = await wait_for_records(
-        settings.bootstrap_servers,
+        settings.kafka,
         settings.topic("reads-rejected"),
         lambda v: {"undecodable", "schema"} <= {r["reason_code"] for r in v},
     )
@@ -143,7 +143,7 @@ async def test_malformed_record_is_rejected_and_processing_continues(stream) -> 
     schema = next(r for r in rejected if r["reason_code"] == "schema")
     assert "confidence" in schema["reason"] and json.loads(schema["payload"])["read_id"] == "bad-conf"
     alerts = await wait_for_records(
-        settings.bootstrap_servers, settings.topic("alerts"), lambda v: bool(alerts_for(v, {"after-garbage"}))
+        settings.kafka, settings.topic("alerts"), lambda v: bool(alerts_for(v, {"after-garbage"}))
     )
     assert len(alerts_for(alerts, {"after-garbage"})) == 1
 
@@ -154,7 +154,7 @@ async def test_same_read_delivered_twice_gives_one_alert(stream) -> None:
     for _ in range(2):
         await send_reads(settings, [read])
     values = await wait_for_records(
-        settings.bootstrap_servers, settings.topic("alerts"), lambda v: bool(alerts_for(v, {"twice"}))
+        settings.kafka, settings.topic("alerts"), lambda v: bool(alerts_for(v, {"twice"}))
     )
     await asyncio.sleep(3)
     values = alerts_for(await _values(settings, "alerts"), {"twice"})
@@ -184,7 +184,7 @@ async def test_metrics_endpoint_counts_the_work(stream) -> None:
         settings, [read_dict(read_id="metrics-1", plate="7ABC123", captured_at=datetime.now(UTC).isoformat())]
     )
     await wait_for_records(
-        settings.bootstrap_servers, settings.topic("alerts"), lambda v: bool(alerts_for(v, {"metrics-1"}))
+        settings.kafka, settings.topic("alerts"), lambda v: bool(alerts_for(v, {"metrics-1"}))
     )
     assert (metric(env, "alpr_reads_total") or 0) >= 1
     assert (metric(env, "alpr_read_batches_total") or 0) >= 1

@@ -117,13 +117,49 @@ def test_ncic_bad_records_are_reported_with_line_numbers(tmp_path: Path) -> None
     assert [p.key for p in parsed if p.error] == ["ncic:V2", "ncic:V3", None, "ncic:V5"]
 
 
-def test_ncic_directory_is_one_extract(tmp_path: Path) -> None:
+def ncic_parts(tmp_path: Path, headers: dict[str, str]) -> Path:
+    """A directory extract: file name -> the header's part field ('' for none)."""
     folder = tmp_path / "extract"
     folder.mkdir()
-    (folder / "a.txt").write_text(ncic_file(tmp_path, [ROW]).read_text())
-    (folder / "b.txt").write_text(ncic_file(tmp_path, [ROW.replace("V1|", "V9|")]).read_text())
-    _, parsed = records("ncic", folder)
-    assert [p.entry.entry_id for p in parsed] == ["V1", "V9"]
+    for i, (name, part) in enumerate(headers.items()):
+        lines = ncic_file(tmp_path, [ROW.replace("V1|", f"V{i + 1}|")]).read_text().splitlines()
+        lines[0] += f"|{part}" if part else ""
+        (folder / name).write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_ncic_directory_of_numbered_parts_is_one_extract(tmp_path: Path) -> None:
+    _, parsed = records("ncic", ncic_parts(tmp_path, {"a.txt": "1/2", "b.txt": "2/2"}))
+    assert [p.entry.entry_id for p in parsed] == ["V1", "V2"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "code", "message"),
+    [
+        ({"a.txt": "1/3", "b.txt": "2/3"}, "truncated", "part 3 of 3 missing (2 of 3 parts arrived)"),
+        ({"a.txt": "2/3", "b.txt": "3/3"}, "truncated", "part 1 of 3 missing"),
+        ({"a.txt": "", "b.txt": ""}, "truncated", "a.txt, b.txt carry no part number"),
+        ({"a.txt": "1/2", "b.txt": ""}, "truncated", "b.txt carry no part number"),
+        ({"a.txt": "1/2", "b.txt": "1/2"}, "unparseable", "part 1 of 2 is both a.txt and b.txt"),
+        ({"a.txt": "1/2", "b.txt": "2/3"}, "unparseable", "disagree on their number"),
+        ({"a.txt": "3/2"}, "unparseable", "part '3/2' is not '<n>/<N>'"),
+        ({"a.txt": "2/2"}, "truncated", "part 1 of 2 missing"),
+    ],
+)
+def test_ncic_directory_missing_or_mixed_parts_is_refused(tmp_path: Path, headers, code, message) -> None:
+    """A part that did not arrive would read as removals: an extract in several files must number
+    its parts, and one with a part missing, doubled or unnumbered is refused before any record is
+    read (schemas/feeds/ncic_lpr_extract.md, P3)."""
+    refusal = refused("ncic", ncic_parts(tmp_path, headers))
+    assert refusal.code == code
+    assert message in str(refusal)
+
+
+def test_ncic_parts_of_different_extracts_are_refused(tmp_path: Path) -> None:
+    folder = ncic_parts(tmp_path, {"a.txt": "1/2", "b.txt": "2/2"})
+    b = folder / "b.txt"
+    b.write_text(b.read_text().replace("2026", "2025", 1))
+    assert "different generation times" in str(refused("ncic", folder))
 
 
 # -- CA SVS ------------------------------------------------------------------------------

@@ -197,6 +197,12 @@ def test_broker_settings_agree_with_the_retention_arithmetic() -> None:
         assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false", name
 
 
+def as_compose_runs_it(value: object) -> str:
+    """A compose environment value as a container gets it without a .env file: ``${VAR:-default}``
+    becomes its default."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(value))
+
+
 def compose() -> dict[str, Any]:
     data = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text(encoding="utf-8"))
     assert isinstance(data, dict)
@@ -206,7 +212,7 @@ def compose() -> dict[str, Any]:
 def kafka_services() -> dict[str, dict[str, str]]:
     """The environment of each Apache Kafka service (merge keys resolved), all values as strings."""
     return {
-        name: {k: str(v) for k, v in svc["environment"].items()}
+        name: {k: as_compose_runs_it(v) for k, v in svc["environment"].items()}
         for name, svc in compose()["services"].items()
         if str(svc.get("image", "")).startswith("apache/kafka:") and "KAFKA_NODE_ID" in svc["environment"]
     }
@@ -247,7 +253,7 @@ def test_compose_file_describes_a_three_node_kraft_cluster_with_workers_and_prom
     assert len(workers) >= 2
     volumes: set[str] = set()
     for name, svc in workers.items():
-        env = {k: str(v) for k, v in svc["environment"].items()}
+        env = {k: as_compose_runs_it(v) for k, v in svc["environment"].items()}
         assert svc["build"]["dockerfile"] == "deploy/kafka/Dockerfile"
         assert svc["depends_on"]["topics"]["condition"] == "service_completed_successfully"
         assert Settings.from_env(env).bootstrap_servers.split(",") == [f"{k}:9092" for k in kafka]
@@ -266,23 +272,55 @@ def test_compose_file_describes_a_three_node_kraft_cluster_with_workers_and_prom
     assert {f"{n}:9108" for n in workers} <= targets
 
     text = (DEPLOY / "docker-compose.yml").read_text(encoding="utf-8")
-    assert not re.search(r"(?i)(password|secret|sasl_jaas|keystore)\w*\s*[:=]\s*\S", text)
-    assert "worker.env" in text and "*.env" in (DEPLOY / ".gitignore").read_text(encoding="utf-8")
+    # a secret's value is only ever interpolated from the git-ignored .env, never written here
+    assert not re.search(r"(?im)^\s*[\w-]*(password|secret|sasl_jaas|keystore)\w*\s*[:=]\s*(?!\$\{)\S", text)
+    assert "${ALPR_KAFKA_SASL_PASSWORD:-}" in text
+    assert "*.env" in (DEPLOY / ".gitignore").read_text(encoding="utf-8")
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(DEPLOY / ".env")], cwd=DEPLOY, check=False)
+    assert ignored.returncode == 0, "deploy/kafka/.env must be ignored by git"
 
 
-def test_compose_file_validates_with_docker_compose_where_available() -> None:
-    """Where a Docker client with the compose plugin exists, `docker compose config` accepts the
-    file (here the client has no compose plugin: the structural test above stands in for it)."""
+def compose_command() -> list[str]:
+    """`docker compose` where the v2 plugin exists, else Debian's docker-compose (make test installs it)."""
     docker = shutil.which("docker")
-    if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode:
-        pytest.skip("no `docker compose` plugin on this machine; checked as YAML instead")
+    if (
+        docker
+        and subprocess.run([docker, "compose", "version"], capture_output=True, check=False).returncode == 0
+    ):
+        return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    assert legacy, "neither `docker compose` nor docker-compose: `make test` installs Debian's docker-compose"
+    return [legacy]
+
+
+def test_compose_file_validates_with_docker_compose() -> None:
+    """`docker compose config -q` (Compose's own schema and interpolation check) accepts the file,
+    and rejects a broken copy of it: the check is real."""
+    compose_file = DEPLOY / "docker-compose.yml"
     result = subprocess.run(
-        [docker, "compose", "-f", str(DEPLOY / "docker-compose.yml"), "config", "-q"],
+        [*compose_command(), "-f", str(compose_file), "config", "-q"],
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    broken = DEPLOY / "docker-compose.broken-copy.yml"  # beside it: relative paths resolve the same
+    try:
+        broken.write_text(
+            compose_file.read_text(encoding="utf-8").replace(
+                "    restart: unless-stopped", "    restart: [1, 2]", 1
+            ),
+            encoding="utf-8",
+        )
+        refused = subprocess.run(
+            [*compose_command(), "-f", str(broken), "config", "-q"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        broken.unlink()
+    assert refused.returncode != 0 and "restart" in refused.stderr + refused.stdout
 
 
 def worker_manifests() -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
@@ -291,6 +329,12 @@ def worker_manifests() -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
     [service] = [d for d in docs if d["kind"] == "Service"]
     [config] = [d for d in load_all(DEPLOY / "k8s" / "worker-config.yaml") if d["kind"] == "ConfigMap"]
     return statefulset, service, config["data"]
+
+
+def with_stand_in_secrets(config: dict[str, str]) -> dict[str, str]:
+    """The ConfigMap's settings with the password file (mounted in the pod only) replaced."""
+    env = {k: v for k, v in config.items() if k != "ALPR_KAFKA_SASL_PASSWORD_FILE"}
+    return env | {"ALPR_KAFKA_SASL_PASSWORD": "stand-in"} if len(env) < len(config) else env
 
 
 def test_worker_statefulset_mounts_its_state_dir_and_takes_settings_by_reference() -> None:
@@ -308,7 +352,7 @@ def test_worker_statefulset_mounts_its_state_dir_and_takes_settings_by_reference
     assert container["command"] == ["alpr", "worker"]
     assert "env" not in container
     refs = {next(iter(ref)): ref[next(iter(ref))]["name"] for ref in container["envFrom"]}
-    assert refs == {"configMapRef": "alpr-worker-config", "secretRef": "alpr-worker-secrets"}
+    assert refs == {"configMapRef": "alpr-worker-config"}
     claims = {c["metadata"]["name"] for c in spec["volumeClaimTemplates"]}
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     assert mounts.get(config["ALPR_STATE_DIR"]) in claims
@@ -326,8 +370,8 @@ def test_workers_run_with_the_settings_the_topics_were_rendered_for() -> None:
     count and profile as the committed topic files, so the workers' retention checks and partition
     routing match the topics the cluster really has."""
     _statefulset, _service, config = worker_manifests()
-    envs = [config] + [
-        {k: str(v) for k, v in s["environment"].items()}
+    envs = [with_stand_in_secrets(config)] + [
+        {k: as_compose_runs_it(v) for k, v in s["environment"].items()}
         for s in compose()["services"].values()
         if s.get("command") == ["alpr", "worker"]
     ]
@@ -349,3 +393,46 @@ def test_alpr_topics_render_prints_the_committed_file_and_refuses_unknown_format
     assert bad.returncode != 0
     assert "invalid choice: 'helm'" in bad.stderr
     assert all(fmt in bad.stderr for fmt in FORMATS)
+
+
+def test_kubernetes_workers_connect_with_sasl_ssl_from_strimzi_secrets() -> None:
+    """The ConfigMap selects SASL_SSL with SCRAM as the KafkaUser of kafka-user.yaml, and the CA
+    and password files it names are mounted from the Secrets Strimzi creates (no secret in the
+    repository); the settings parse as the worker would read them."""
+    statefulset, _service, config = worker_manifests()
+    settings = Settings.from_env(with_stand_in_secrets(config))
+    assert settings.kafka.security_protocol == "SASL_SSL"
+    assert settings.kafka.sasl_mechanism == "SCRAM-SHA-512"
+    [user] = load_all(DEPLOY / "k8s" / "kafka-user.yaml")
+    assert user["kind"] == "KafkaUser" and user["apiVersion"] == "kafka.strimzi.io/v1"
+    assert user["metadata"]["name"] == config["ALPR_KAFKA_SASL_USERNAME"]
+    assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+    pod = statefulset["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    secrets = {v["name"]: v["secret"] for v in pod["volumes"] if "secret" in v}
+    for variable, secret_name in (
+        ("ALPR_KAFKA_SSL_CAFILE", "alpr-cluster-ca-cert"),
+        ("ALPR_KAFKA_SASL_PASSWORD_FILE", user["metadata"]["name"]),
+    ):
+        path = config[variable]
+        [volume] = [name for name, secret in secrets.items() if secret["secretName"] == secret_name]
+        assert path.startswith(mounts[volume] + "/")
+        assert path.rsplit("/", 1)[1] in {i["path"] for i in secrets[volume]["items"]}
+
+
+def test_the_workers_kafka_user_may_touch_exactly_the_worker_topics() -> None:
+    """The KafkaUser's ACLs name every topic the worker reads or writes (the topics it creates
+    when missing) with the ConfigMap's prefix, its consumer group by the app id, and nothing else
+    (least privilege, README "Security")."""
+    from streams.app import WORKER_TOPICS
+
+    _statefulset, _service, config = worker_manifests()
+    [user] = load_all(DEPLOY / "k8s" / "kafka-user.yaml")
+    acls = user["spec"]["authorization"]["acls"]
+    topics = {a["resource"]["name"] for a in acls if a["resource"]["type"] == "topic"}
+    assert topics == {config["ALPR_TOPIC_PREFIX"] + t for t in WORKER_TOPICS}
+    groups = [a["resource"] for a in acls if a["resource"]["type"] == "group"]
+    assert groups == [{"type": "group", "name": config["ALPR_APP_ID"], "patternType": "prefix"}]
+    writes = {a["resource"]["name"] for a in acls if "Write" in a["operations"]}
+    assert writes == {config["ALPR_TOPIC_PREFIX"] + t for t in ("candidates", "alerts", "reads-rejected")}

@@ -1,7 +1,6 @@
 """The load-test traffic generator: a realistic shape, and a ground truth equal to what the matcher raises."""
 
 import math
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -226,15 +225,13 @@ def test_shape_refuses_nonsense() -> None:
         Traffic(TrafficShape(cameras=1), HotlistFixture(10, 1, now=NOW), OCR).reads(datetime(2026, 1, 1), 1)
 
 
-def test_speed_and_the_1m_fixture() -> None:
-    """Printed, not asserted tightly: the generator must outrun the matcher (~65 k reads/s)."""
-    started = time.perf_counter()
+def test_the_1m_fixture_has_a_million_distinct_keys_and_feeds_two_minutes_of_traffic() -> None:
+    """The default load-test hot list: 1 M exact entries with distinct ids and plates, plus the
+    partial patterns; two minutes of the default 5,000 reads/s come out of it. How fast it is
+    built and streamed is for the load test's benchmarks to measure, not for a unit test."""
     fixture = HotlistFixture(exact_entries=1_000_000, partial_entries=100, seed=1, now=NOW)
-    build_s = time.perf_counter() - started
+    assert len(fixture.exact) == 1_000_000 and len(fixture.partials) == 100
+    assert len({e.entry_id for e in fixture.exact}) == len({e.plate for e in fixture.exact}) == 1_000_000
     traffic = Traffic(TrafficShape(), fixture, OCR)
-    started = time.perf_counter()
     count = sum(1 for _ in traffic.reads(NOW, 120.0))
-    per_s = count / (time.perf_counter() - started)
-    print(f"\n1 M-entry fixture built in {build_s:.2f} s; {count} reads at {per_s:,.0f} reads/s")
-    assert build_s < 60
-    assert per_s > 50_000
+    assert abs(count - 5000 * 120) < 0.05 * 5000 * 120

@@ -4,6 +4,8 @@ import json
 from datetime import timedelta
 
 from streams.alerts.lifecycle import Actor, AlertRejected
+from streams.cameras.active import ActiveCameras
+from streams.cameras.registry import Camera, encode_camera
 from streams.codec import dumps, event_to_dict
 from streams.matching.normalize import partition_for
 from streams.matching.pipeline import Outcome, Pipeline, RecentIds
@@ -210,3 +212,78 @@ def test_recent_ids_expire_after_ttl_and_are_bounded() -> None:
     for name in "bcde":
         recent.add(name, NOW + timedelta(minutes=21))
     assert len(recent) <= 3
+
+
+def registry_of(*cameras) -> ActiveCameras:
+    """The worker's registry after these cameras' records on the cameras topic."""
+    active = ActiveCameras()
+    for camera in cameras:
+        active.apply(camera.id.encode(), encode_camera(camera))
+    return active
+
+
+def camera(camera_id: str, retired_on=None) -> Camera:
+    return Camera(
+        camera_id,
+        f"{camera_id} test site",
+        "SJPD",
+        "mobile",
+        37.33,
+        -121.89,
+        status="retired" if retired_on else "active",
+        retired_on=retired_on,
+    )
+
+
+def test_reads_from_unknown_or_retired_cameras_are_rejected_with_that_reason() -> None:
+    """Issue 9: a read is screened only when its camera is registered and in service. The other
+    reads of the batch go on; a retired camera's read captured before the day it was retired
+    (a late upload) is still screened; nothing is dropped, the rejected reads are kept whole."""
+    p = pipeline(make_entry(plate="7ABC123"))
+    p.cameras = registry_of(camera("cam-on"), camera("cam-off", retired_on=NOW.date()))
+    reads = [
+        read_dict(read_id="r-on", camera_id="cam-on", plate="7ABC123"),
+        read_dict(read_id="r-unknown", camera_id="cam-nobody", plate="7ABC123"),
+        read_dict(read_id="r-retired", camera_id="cam-off", plate="7ABC123"),
+        read_dict(
+            read_id="r-before",
+            camera_id="cam-off",
+            plate="6KTP118",
+            captured_at=(NOW - timedelta(days=1)).isoformat(),
+        ),
+    ]
+    out = p.screen_record(dumps({"reads": reads}), WHERE)
+    assert out.reads == 2
+    assert [json.loads(v)["read"]["read_id"] for _k, _p, v in out.candidates] == ["r-on"]
+    records = [(code, json.loads(v)) for _k, v, code in out.rejected]
+    rejected = {json.loads(r["payload"])["read_id"]: (code, r) for code, r in records}
+    assert {k: c for k, (c, _r) in rejected.items()} == {
+        "r-unknown": "unknown_camera",
+        "r-retired": "retired_camera",
+    }
+    unknown = rejected["r-unknown"][1]
+    assert "camera 'cam-nobody' is not registered" in unknown["reason"]
+    assert json.loads(unknown["payload"])["plate"] == "7ABC123" and unknown["index"] == 1
+    assert unknown["camera_id"] == "cam-nobody"
+    assert f"retired on {NOW.date().isoformat()}" in rejected["r-retired"][1]["reason"]
+
+
+def test_a_camera_registered_later_or_retired_later_is_judged_by_the_registry_now() -> None:
+    """The registry is folded as compaction would keep it: the newest record of a camera decides,
+    a tombstone removes it, and a record that cannot be read makes it unknown (with the reason)."""
+    p = pipeline(make_entry(plate="7ABC123"))
+    p.cameras = ActiveCameras()
+    read = dumps(read_dict(read_id="r1", camera_id="cam-1", plate="7ABC123"))
+    assert [code for *_, code in p.screen_record(read, WHERE).rejected] == ["unknown_camera"]
+    p.cameras.apply(b"cam-1", encode_camera(camera("cam-1")))
+    assert p.screen_record(read, WHERE).rejected == [] and len(p.cameras) == 1
+    p.cameras.apply(b"cam-1", encode_camera(camera("cam-1", retired_on=NOW.date() - timedelta(days=1))))
+    assert [code for *_, code in p.screen_record(read, WHERE).rejected] == ["retired_camera"]
+    p.cameras.apply(b"cam-1", b'{"id": "cam-1"}')
+    [(_k, value, code)] = p.screen_record(read, WHERE).rejected
+    assert code == "unknown_camera" and "its record cannot be read" in json.loads(value)["reason"]
+    p.cameras.apply(b"cam-1", None)
+    assert (
+        "register it with 'alpr camera add'"
+        in json.loads(p.screen_record(read, WHERE).rejected[0][1])["reason"]
+    )

@@ -14,7 +14,8 @@ document.getElementById("login-form").addEventListener("submit", async (event) =
   });
   if (response.ok) {
     const body = await response.json();
-    window.location.assign(body.user.may.includes("alerts") ? "/" : "/search");
+    const may = body.user.may;
+    window.location.assign(may.includes("alerts") ? "/" : may.includes("admin") ? "/cameras" : "/search");
   } else {
     const body = await response.json().catch(() => ({error: response.statusText}));
     error.textContent = body.error || "sign-in failed";

@@ -75,21 +75,32 @@ class NcicAdapter:
         if source not in (None, "ncic"):
             raise ExtractRefused("usage", f"the ncic format feeds source 'ncic', not {source!r}")
         files = files_of(path, "*.txt")
-        generated = [self._header(f) for f in files]
-        return Extract(self.name, self.sources, min(generated), self._records(files), files)
+        headers = [self._header(f) for f in files]
+        check_parts(path, files, headers)
+        return Extract(self.name, self.sources, headers[0][0], self._records(files), files)
 
     @staticmethod
-    def _header(path: Path) -> datetime:
+    def _header(path: Path) -> tuple[datetime, tuple[int, int] | None]:
+        """The extract's generation time, and (n, N) when the file is part n of N."""
         with path.open(encoding="utf-8", errors="replace") as handle:
             first = handle.readline().rstrip("\r\n")
         if not first:
             raise ExtractRefused("empty", f"{path}: the extract is empty")
         parts = first.split("|")
-        if len(parts) != 4 or parts[0] != "HDR" or parts[1] != "NCIC-LPR" or parts[2] != "1":
+        if len(parts) not in (4, 5) or parts[0] != "HDR" or parts[1] != "NCIC-LPR" or parts[2] != "1":
             raise ExtractRefused(
-                "unparseable", f"{path}:1: expected 'HDR|NCIC-LPR|1|<generated>', got {first[:80]!r}"
+                "unparseable",
+                f"{path}:1: expected 'HDR|NCIC-LPR|1|<generated>[|<part>/<parts>]', got {first[:80]!r}",
             )
-        return parse_time(parts[3], f"{path}:1")
+        generated = parse_time(parts[3], f"{path}:1")
+        if len(parts) == 4:
+            return generated, None
+        n, slash, total = parts[4].partition("/")
+        if not (slash and n.isdigit() and total.isdigit() and 1 <= int(n) <= int(total)):
+            raise ExtractRefused(
+                "unparseable", f"{path}:1: part {parts[4]!r} is not '<n>/<N>' with 1 <= n <= N"
+            )
+        return generated, (int(n), int(total))
 
     def _records(self, files: list[Path]) -> Iterator[Parsed]:
         for path in files:
@@ -157,3 +168,43 @@ class NcicAdapter:
 
 
 ADAPTER = NcicAdapter()
+
+
+def check_parts(
+    path: Path, files: list[Path], headers: list[tuple[datetime, tuple[int, int] | None]]
+) -> None:
+    """An extract in several files is whole only when it says so: every file numbers itself
+    ``n/N`` in its header, all of one generation time, and parts 1..N are each there once. A
+    part that never arrived would otherwise read as the removal of its entries (schemas/feeds/
+    ncic_lpr_extract.md); it is refused as truncated, like a file cut off, and nothing changes."""
+    numbered = [(f, h[1]) for f, h in zip(files, headers, strict=True) if h[1] is not None]
+    if len(files) == 1 and not numbered:
+        return
+    if len(numbered) < len(files):
+        bare = ", ".join(f.name for f, h in zip(files, headers, strict=True) if h[1] is None)
+        raise ExtractRefused(
+            "truncated",
+            f"{path}: {len(files)} files but {bare} carry no part number: each part of an extract "
+            "in several files says 'HDR|NCIC-LPR|1|<generated>|<n>/<N>', so a missing part is seen",
+        )
+    if len({h[0] for h in headers}) > 1:
+        raise ExtractRefused(
+            "unparseable", f"{path}: the parts carry different generation times: they are not one extract"
+        )
+    totals = {part[1] for _f, part in numbered}
+    if len(totals) > 1:
+        raise ExtractRefused("unparseable", f"{path}: the parts disagree on their number ({sorted(totals)})")
+    (total,) = totals
+    seen: dict[int, Path] = {}
+    for file, (n, _total) in numbered:
+        if n in seen:
+            raise ExtractRefused(
+                "unparseable", f"{path}: part {n} of {total} is both {seen[n].name} and {file.name}"
+            )
+        seen[n] = file
+    missing = sorted(set(range(1, total + 1)) - set(seen))
+    if missing:
+        shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        raise ExtractRefused(
+            "truncated", f"{path}: part {shown} of {total} missing ({len(seen)} of {total} parts arrived)"
+        )

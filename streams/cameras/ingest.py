@@ -1,0 +1,409 @@
+"""``alpr ingest``: the HTTP endpoint cameras and vendor gateways post their reads to (issue 9, item 2).
+
+``POST /v1/reads`` with ``Authorization: Bearer <camera key>`` (streams/cameras/keys.py) and a JSON
+body: one read (schemas/read.json) or a list of them. The key says which camera is sending: a read
+without ``camera_id`` gets the key's camera, a read naming another camera is refused.
+
+What a caller is told, in this order of checks:
+
+* 401: no key, or a key that is not one (the same answer whether or not the camera named in it
+  exists, P20). 403: a real key that was revoked, or whose camera is retired.
+* 413: a body over ``ALPR_INGEST_MAX_BYTES`` or more reads than ``ALPR_INGEST_MAX_READS``.
+* 400: a body that is not JSON, or neither an object nor a non-empty list.
+* 403: a read naming a camera other than the key's (each such read's index is listed).
+* 422: reads that fail schemas/read.json (the codec's own check, streams/codec.py) or whose capture
+  time is too far in the future or older than the read retention (P11), each listed with its
+  index and reason. **A request is all or nothing**: when any read is refused, none is stored.
+* 202 ``{"accepted": n}``: only after Kafka (acks=all, through the project's read producer) has
+  acknowledged every read of the request. A read keeps the camera's own capture time.
+* 503 with ``Retry-After``: Kafka did not acknowledge in ``ALPR_INGEST_ACK_TIMEOUT_S``. The answer
+  lists the indexes Kafka did acknowledge (stored); the others may or may not have been stored, and
+  resending them is safe (alert ids are made from read ids: a read sent twice alerts once).
+
+The cameras and keys are followed live (both compacted topics, within ~0.1 s); a key not known yet
+makes the ingest catch up with the topics once before it answers 401, so a camera may post the
+moment its key is issued. Nothing plate-level is logged at info or above.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from aiohttp import web
+from aiokafka import TopicPartition
+
+from streams.cameras.keys import Admitted, CameraKey, Refused, authenticate, decode_key
+from streams.cameras.registry import Camera, decode_camera
+from streams.codec import MAX_BATCH_READS, decode_read_batch
+from streams.errors import AlprError, ConfigError, InvalidRecord
+from streams.kafka.log import TopicFollower
+from streams.matching.pipeline import check_capture_time
+from streams.reads.producer import ReadProducer
+from streams.settings import Settings
+
+__all__ = ["INGEST_TOPICS", "Credentials", "NotStored", "ReadSink", "check_reads", "create_ingest", "serve"]
+
+log = logging.getLogger("alpr.ingest")
+Clock = Callable[[], datetime]
+#: The topics the ingest reads (cameras, camera-keys) and writes (reads); created when missing.
+INGEST_TOPICS = ("reads", "cameras", "camera-keys")
+#: How long a caller is asked to wait after a 503.
+RETRY_AFTER_S = 5
+#: How long a request with an unknown key waits for the ingest to catch up with the key topic.
+REFRESH_TIMEOUT_S = 3.0
+_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+def _json(data: Any, status: int, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data),
+        status=status,
+        content_type="application/json",
+        headers={**_HEADERS, **(headers or {})},
+    )
+
+
+# -- the reads of a request (pure) ----------------------------------------------------------------
+
+
+def check_reads(
+    reads: list[Any], now: datetime, max_skew: timedelta, retention: timedelta
+) -> list[tuple[int, str]]:
+    """(index, reason) of every read that may not be stored; empty when all may.
+
+    The codec's batch check (schemas/read.json, the same code the worker runs); then the capture
+    times the worker would refuse (future beyond the skew, older than the retention, P11).
+    """
+    batch = decode_read_batch(orjson.dumps({"reads": reads}))
+    refused = [(position, str(error)) for position, error, _raw in batch.failed]
+    if batch.wires and (
+        batch.earliest is None
+        or batch.latest is None
+        or batch.earliest < now - retention
+        or batch.latest > now + max_skew
+    ):
+        for i, position in enumerate(batch.positions):
+            try:
+                check_capture_time(batch.read(i), now, max_skew, retention)
+            except InvalidRecord as exc:
+                refused.append((position, str(exc)))
+    return sorted(refused)
+
+
+def _reads_of(data: Any) -> list[Any] | None:
+    if isinstance(data, dict):
+        return [data]
+    if isinstance(data, list):
+        return data
+    return None
+
+
+# -- who may send: the cameras and keys topics, followed ------------------------------------------
+
+
+class Credentials:
+    """The registered cameras and their keys as the two compacted topics say now."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.cameras_topic = settings.topic("cameras")
+        self.keys_topic = settings.topic("camera-keys")
+        self.cameras: dict[str, Camera] = {}
+        self.keys: dict[str, CameraKey] = {}  # camera id -> its current key
+        self.by_digest: dict[str, CameraKey] = {}
+        self.follower = TopicFollower(settings.kafka, [self.cameras_topic, self.keys_topic], self._apply)
+        self._refreshing: asyncio.Future[None] | None = None
+
+    def _apply(self, tp: TopicPartition, record: Any) -> None:
+        if record.key is None:
+            return
+        name = record.key.decode("utf-8", "replace")
+        if tp.topic == self.cameras_topic:
+            self.cameras.pop(name, None)
+            if record.value is not None:
+                try:
+                    self.cameras[name] = decode_camera(record.key, record.value)
+                except InvalidRecord as exc:
+                    log.warning("camera record %s cannot be used (its reads are refused): %s", name, exc)
+            return
+        old = self.keys.pop(name, None)
+        if old is not None:
+            self.by_digest.pop(old.sha256, None)
+        if record.value is None:
+            return
+        try:
+            key = decode_key(record.key, record.value)
+        except InvalidRecord as exc:
+            log.warning("key record of camera %s cannot be used (its reads are refused): %s", name, exc)
+            return
+        self.keys[name] = key
+        self.by_digest[key.sha256] = key
+
+    async def start(self) -> None:
+        await self.follower.start()
+
+    async def follow(self) -> None:
+        await self.follower.run()
+
+    async def stop(self) -> None:
+        await self.follower.stop()
+
+    def check(self, presented: str | None) -> Admitted | Refused:
+        return authenticate(presented, self.by_digest, self.cameras)
+
+    async def refresh(self) -> None:
+        """Catch up with both topics (one catch-up at a time, shared by every waiting request)."""
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.ensure_future(self._catch_up())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._refreshing), REFRESH_TIMEOUT_S)
+
+    async def _catch_up(self) -> None:
+        try:
+            await self.follower.caught_up()
+        except Exception as exc:  # noqa: BLE001 - Kafka unreachable: answer with what is known
+            log.warning("could not catch up with the camera and key topics: %r", exc)
+
+
+# -- where accepted reads go ----------------------------------------------------------------------
+
+
+class NotStored(AlprError):
+    """Kafka did not acknowledge every read of a request; ``acknowledged`` lists those it did."""
+
+    def __init__(self, message: str, acknowledged: list[int]) -> None:
+        super().__init__(message)
+        self.acknowledged = acknowledged
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()  # the request was answered already; do not warn that nobody looked
+
+
+class ReadSink:
+    """The project's batching read producer (acks=all), replaced by a fresh one after a failure:
+    a producer whose batch failed (its window task may have died with it) is not used again."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.timeout_s = float(settings.ingest_ack_timeout_s)
+        self._producer: ReadProducer | None = None
+        self._restarting: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def _new(self) -> ReadProducer:
+        return ReadProducer(
+            self.settings.kafka,
+            self.settings.topic("reads"),
+            window_ms=self.settings.batch_window_ms,
+            max_reads=self.settings.batch_max_reads,
+            request_timeout_ms=int(self.timeout_s * 1000),
+        )
+
+    @property
+    def ready(self) -> bool:
+        return self._producer is not None
+
+    async def start(self) -> None:
+        producer = self._new()
+        await producer.start()
+        self._producer = producer
+
+    async def write(self, reads: list[dict[str, Any]]) -> None:
+        """Return once Kafka has every read; otherwise :class:`NotStored`."""
+        producer = self._producer
+        if producer is None:
+            raise NotStored("Kafka is not reachable now", [])
+        waiters: list[asyncio.Future[None]] = []
+        failure = "Kafka did not acknowledge the reads"
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                for read in reads:
+                    waiters.append(await producer.send(read))
+                for waiter in waiters:  # one camera's reads share a batch: mostly done together
+                    await waiter
+        except TimeoutError:
+            failure = f"Kafka did not acknowledge the reads within {self.timeout_s:g} s"
+        except Exception as exc:  # noqa: BLE001 - any failure of the producer: report, replace it
+            failure = f"Kafka refused the reads: {exc}"
+        acknowledged = [
+            i for i, w in enumerate(waiters) if w.done() and not w.cancelled() and w.exception() is None
+        ]
+        if len(acknowledged) == len(reads):
+            return
+        for waiter in waiters:
+            waiter.add_done_callback(_retrieved)
+        self._replace(producer)
+        raise NotStored(failure, acknowledged)
+
+    def _replace(self, failed: ReadProducer) -> None:
+        if self._producer is not failed:
+            return  # another request replaced it already
+        log.error("the read producer failed; starting a new one")
+        self._producer = None
+        closing = asyncio.create_task(self._close(failed))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+        self._restarting = asyncio.create_task(self._restart())
+
+    async def _close(self, producer: ReadProducer) -> None:
+        try:
+            await asyncio.wait_for(producer.close(), self.timeout_s)
+        except Exception as exc:  # noqa: BLE001 - it failed already; nothing more to do with it
+            log.warning("the failed read producer did not close cleanly: %r", exc)
+
+    async def _restart(self) -> None:
+        delay = 0.5
+        while self._producer is None:
+            try:
+                await asyncio.wait_for(self.start(), self.timeout_s)
+                log.info("read producer running again")
+            except Exception as exc:  # noqa: BLE001 - keep trying; requests get 503 meanwhile
+                log.warning("read producer not started (%r); again in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def close(self) -> None:
+        if self._restarting is not None:
+            self._restarting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._restarting
+        if self._producer is not None:
+            await self._close(self._producer)
+            self._producer = None
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+
+# -- the app --------------------------------------------------------------------------------------
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def create_ingest(
+    settings: Settings, credentials: Credentials, sink: ReadSink, clock: Clock
+) -> web.Application:
+    if settings.ingest_max_reads > MAX_BATCH_READS:
+        raise ConfigError(
+            f"ALPR_INGEST_MAX_READS={settings.ingest_max_reads}: "
+            f"at most {MAX_BATCH_READS} (the limit of a read batch)"
+        )
+    max_reads = settings.ingest_max_reads
+    max_skew = timedelta(seconds=settings.max_clock_skew_s)
+    retention = timedelta(days=settings.profile.read_retention_days)
+
+    async def post_reads(request: web.Request) -> web.Response:
+        presented = _bearer(request)
+        verdict = credentials.check(presented)
+        if isinstance(verdict, Refused) and verdict.status == 401 and presented:
+            await credentials.refresh()  # a key issued a moment ago
+            verdict = credentials.check(presented)
+        if isinstance(verdict, Refused):
+            if verdict.camera_id is not None:
+                log.warning(
+                    "refused camera %s from %s: %s", verdict.camera_id, request.remote, verdict.reason
+                )
+            headers = {"WWW-Authenticate": 'Bearer realm="alpr-ingest"'} if verdict.status == 401 else None
+            return _json({"error": verdict.reason}, verdict.status, headers)
+        camera = verdict.camera
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _json(
+                {"error": f"the body is over {settings.ingest_max_bytes} bytes: send fewer reads"}, 413
+            )
+        try:
+            reads = _reads_of(orjson.loads(body))
+        except orjson.JSONDecodeError as exc:
+            return _json({"error": f"the body is not JSON: {exc}"}, 400)
+        if reads is None:
+            return _json({"error": "the body must be a read (a JSON object) or a list of reads"}, 400)
+        if not reads:
+            return _json({"error": "the list is empty: send at least one read"}, 400)
+        if len(reads) > max_reads:
+            return _json({"error": f"{len(reads)} reads: at most {max_reads} in one request"}, 413)
+        foreign = [
+            {"index": i, "reason": f"camera_id {r['camera_id']!r} is not this key's camera"}
+            for i, r in enumerate(reads)
+            if isinstance(r, dict) and "camera_id" in r and r["camera_id"] != camera.id
+        ]
+        if foreign:
+            log.warning("camera %s sent reads naming another camera; refused", camera.id)
+            message = (
+                f"this key is camera {camera.id}'s: it may send only that camera's reads; nothing was stored"
+            )
+            return _json({"error": message, "reads": foreign}, 403)
+        for read in reads:
+            if isinstance(read, dict):
+                read.setdefault("camera_id", camera.id)
+        refused = check_reads(reads, clock(), max_skew, retention)
+        if refused:
+            message = f"{len(refused)} of {len(reads)} reads refused; nothing was stored"
+            return _json({"error": message, "reads": [{"index": i, "reason": r} for i, r in refused]}, 422)
+        try:
+            await sink.write(reads)
+        except NotStored as exc:
+            log.error("camera %s: %d reads not stored: %s", camera.id, len(reads), exc)
+            answer = {
+                "error": f"{exc}; resend the reads not acknowledged (a read sent twice alerts once)",
+                "acknowledged": exc.acknowledged,
+            }
+            return _json(answer, 503, {"Retry-After": str(RETRY_AFTER_S)})
+        return _json({"accepted": len(reads)}, 202)
+
+    async def healthz(_request: web.Request) -> web.Response:
+        ok = credentials.follower.following and sink.ready
+        return _json(
+            {"following": credentials.follower.following, "producing": sink.ready}, 200 if ok else 503
+        )
+
+    app = web.Application(client_max_size=settings.ingest_max_bytes)
+    app.add_routes([web.post("/v1/reads", post_reads), web.get("/healthz", healthz)])
+    return app
+
+
+async def serve(settings: Settings, clock: Clock) -> None:
+    """Run the ingest until cancelled or sent SIGTERM (requests in progress are answered first)."""
+    from streams.kafka.topics import create_topics
+
+    await create_topics(settings, only=INGEST_TOPICS)
+    credentials = Credentials(settings)
+    await credentials.start()
+    sink = ReadSink(settings)
+    try:
+        await sink.start()
+        app = create_ingest(settings, credentials, sink, clock)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.ingest_ack_timeout_s + 1)
+        await runner.setup()
+        await web.TCPSite(runner, settings.ingest_host, settings.ingest_port).start()
+        log.info(
+            "ingest on %s (%d cameras, %d keys)",
+            ", ".join(f"http://{a[0]}:{a[1]}/v1/reads" for a in runner.addresses),
+            len(credentials.cameras),
+            len(credentials.keys),
+        )
+        following = asyncio.create_task(credentials.follow())
+        with contextlib.suppress(NotImplementedError):  # not on every platform
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, following.cancel)
+        try:
+            await following
+        except asyncio.CancelledError:
+            log.info("ingest stopping")
+        finally:
+            await runner.cleanup()
+    finally:
+        await sink.close()
+        await credentials.stop()

@@ -1,0 +1,234 @@
+"""The camera registry in the console (issue 9, item 1): the ``/cameras`` page and its JSON API.
+
+Administrators only (P21): the console's guard refuses ``/api/cameras`` to every other role, and the
+page answers them 403 saying why. Every change goes through :class:`CameraStore`, exactly as
+``alpr camera add|update|retire`` does: the same checks, the same P24 refusal naming the site and its
+distance, the same audit record; a refused change writes nothing.
+
+* ``GET /api/cameras``: ``{"cameras": [...], "invalid": {...}, "agencies": [...]}``, retired ones too;
+* ``POST /api/cameras`` (a camera): 201 ``{"camera", "ingest_key"}``, the camera's first ingest key
+  (shown once, as the CLI prints it); 409 for a P24 refusal, 400 bad input, 404 unknown agency;
+* ``POST /api/cameras/{id}`` (the fields to change): ``{"camera", "changes"}``; a move is checked
+  against the sensitive sites again (P24);
+* ``POST /api/cameras/{id}/retire`` ``{}``: ``{"camera"}``.
+
+Requests are JSON (the guard refuses anything else, so a cross-site form cannot send them).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from importlib import resources
+from typing import Any, cast
+
+import orjson
+from aiohttp import web
+
+from streams.access.directory import DirectoryStore, User, may
+from streams.cameras.keys import CameraKeyStore
+from streams.cameras.registry import CHANGEABLE, Camera, CameraStore, camera_to_dict, changes_between
+from streams.errors import AlprError, BrokerError, ConfigError, InvalidRecord, NotFound, PolicyViolation
+from streams.settings import Settings
+
+__all__ = ["camera_from_json", "camera_routes", "changes_from_json", "register_camera"]
+
+log = logging.getLogger("alpr.access")
+#: The role permission the registry needs (P21).
+PERMISSION = "admin"
+
+
+def _text(body: Mapping[str, Any], name: str, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ConfigError(f"{name}: required")
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{name}: send text")
+    return value.strip()
+
+
+def _number(body: Mapping[str, Any], name: str, required: bool = True) -> float | None:
+    value = body.get(name)
+    if value is None or value == "":
+        if required:
+            raise ConfigError(f"{name}: required (a number)")
+        return None
+    if isinstance(value, bool):
+        raise ConfigError(f"{name}: {value!r} is not a number")
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: {value!r} is not a number") from exc
+
+
+def _date(body: Mapping[str, Any], name: str) -> date | None:
+    text = _text(body, name, required=False)
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {text!r} is not a date such as 2026-11-02") from exc
+
+
+def camera_from_json(body: Mapping[str, Any]) -> Camera:
+    """The camera a request asks to register; :func:`streams.cameras.registry.register` checks it."""
+    return Camera(
+        id=_text(body, "id") or "",
+        name=_text(body, "name") or "",
+        agency=_text(body, "agency") or "",
+        kind=cast(Any, _text(body, "kind")),  # check_camera names a kind that is not fixed or mobile
+        lat=_number(body, "lat") or 0.0,
+        lon=_number(body, "lon") or 0.0,
+        facing_deg=_number(body, "facing_deg", required=False),
+        install_date=_date(body, "install_date"),
+    )
+
+
+def changes_from_json(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of :data:`CHANGEABLE` a request gives, typed; an unknown field is refused."""
+    unknown = sorted(set(body) - set(CHANGEABLE))
+    if unknown:
+        raise ConfigError(f"{', '.join(unknown)} cannot be changed: give {', '.join(CHANGEABLE)}")
+    changes: dict[str, Any] = {}
+    for name in ("name", "agency"):
+        if name in body:
+            changes[name] = _text(body, name)
+    for name in ("lat", "lon", "facing_deg"):
+        if name in body:
+            changes[name] = _number(body, name)
+    if "install_date" in body:
+        changes["install_date"] = _date(body, "install_date")
+    if not changes:
+        raise ConfigError(f"nothing to change: give one of {', '.join(CHANGEABLE)}")
+    return changes
+
+
+async def register_camera(settings: Settings, camera: Camera, by: User, now: datetime) -> tuple[Camera, str]:
+    """Register the camera as ``alpr camera add`` does: with its first ingest key
+    (:mod:`streams.cameras.keys`), the same P24 check and the same audit record. The key is returned
+    to be shown once; only its hash is stored."""
+    added, issued = await CameraKeyStore(settings).add_camera(camera, by, now)
+    return added, issued.key
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def _refused(exc: AlprError) -> web.Response:
+    """A refusal as the CLI words it: P24 and other policy refusals 409, bad input 400, unknown 404."""
+    if isinstance(exc, PolicyViolation):
+        status = 409
+    elif isinstance(exc, NotFound):
+        status = 404
+    elif isinstance(exc, BrokerError):
+        status = 503
+    else:
+        status = 400
+    return _json({"error": str(exc)}, status)
+
+
+def _forbidden_page(user: User) -> web.Response:
+    text = f"P21: the {user.role} role may not administer cameras; the camera registry is for administrators."
+    body = f"""<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Cameras · not allowed</title>
+<link rel="stylesheet" href="/static/console.css"></head>
+<body><header><h1>Camera registry</h1><a href="/">Console</a></header>
+<main class="cameras"><p id="camera-message" class="error" role="alert">{html.escape(text)}</p></main>
+</body></html>
+"""
+    return web.Response(text=body, status=403, content_type="text/html")
+
+
+async def _object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json(loads=orjson.loads)
+    except ValueError as exc:
+        raise ConfigError("send a JSON object") from exc
+    if not isinstance(body, dict):
+        raise ConfigError("send a JSON object")
+    return body
+
+
+def camera_routes(
+    settings: Settings,
+    clock: Callable[[], datetime],
+    user_of: Callable[[web.Request], User],
+) -> list[web.RouteDef]:
+    """The page and the API; ``user_of`` gives the signed-in user the console's guard found."""
+
+    def cameras() -> CameraStore:
+        return CameraStore(settings)
+
+    static = resources.files("streams.console").joinpath("static")
+
+    async def page(request: web.Request) -> web.Response:
+        user = user_of(request)
+        if not may(user, PERMISSION):
+            return _forbidden_page(user)
+        return web.Response(
+            text=static.joinpath("cameras.html").read_text(encoding="utf-8"), content_type="text/html"
+        )
+
+    async def listing(_request: web.Request) -> web.Response:
+        try:
+            registry = await cameras().load()
+            directory = await DirectoryStore(settings).load()
+        except BrokerError as exc:
+            return _refused(exc)
+        return _json(
+            {
+                "cameras": [camera_to_dict(c) for c in registry.listed(include_retired=True)],
+                "invalid": dict(registry.invalid),
+                "agencies": [
+                    {"agency_id": a.agency_id, "name": a.name}
+                    for a in sorted(directory.agencies.values(), key=lambda a: a.agency_id)
+                ],
+            }
+        )
+
+    async def add(request: web.Request) -> web.Response:
+        user = user_of(request)
+        try:
+            camera = camera_from_json(await _object(request))
+            placed, key = await register_camera(settings, camera, user, clock())
+        except (ConfigError, InvalidRecord, NotFound, PolicyViolation, BrokerError) as exc:
+            log.info("camera add refused for %s: %s", user.name, exc)
+            return _refused(exc)
+        log.info("camera %s added by %s (badge %s)", placed.id, user.name, user.badge)
+        # The key is in this answer only (the page shows it once); it is never logged.
+        return _json({"camera": camera_to_dict(placed), "ingest_key": key}, 201)
+
+    async def change(request: web.Request) -> web.Response:
+        user, camera_id = user_of(request), request.match_info["camera_id"]
+        try:
+            changes = changes_from_json(await _object(request))
+            before, after = await cameras().update(camera_id, changes, user, clock())
+        except (ConfigError, InvalidRecord, NotFound, PolicyViolation, BrokerError) as exc:
+            log.info("camera update of %s refused for %s: %s", camera_id, user.name, exc)
+            return _refused(exc)
+        return _json({"camera": camera_to_dict(after), "changes": changes_between(before, after)})
+
+    async def retire(request: web.Request) -> web.Response:
+        user, camera_id = user_of(request), request.match_info["camera_id"]
+        try:
+            await _object(request)
+            retired = await cameras().retire(camera_id, user, clock())
+        except (ConfigError, InvalidRecord, NotFound, PolicyViolation, BrokerError) as exc:
+            log.info("camera retire of %s refused for %s: %s", camera_id, user.name, exc)
+            return _refused(exc)
+        return _json({"camera": camera_to_dict(retired)})
+
+    return [
+        web.get("/cameras", page),
+        web.get("/api/cameras", listing),
+        web.post("/api/cameras", add),
+        web.post("/api/cameras/{camera_id}", change),
+        web.post("/api/cameras/{camera_id}/retire", retire),
+    ]
