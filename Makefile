@@ -26,9 +26,11 @@ $(CHROMIUM) $(COMPOSE):
 run: $(STAMP)
 	$(BIN)/alpr run
 
+# Two pytest workers, each with its own embedded broker; a file's tests stay on one worker (its
+# module fixtures start once). Measured: 7.5 min against 15 min for one worker.
 test: $(STAMP) $(CHROMIUM) $(COMPOSE)
 	$(BIN)/ruff check streams tests loadtest
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 # A one-minute city-scale run (5,000 cameras, 5,000 reads/s, 1 M hot-list entries); prints the summary.
 loadtest: $(STAMP)
