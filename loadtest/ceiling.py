@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaProducer
 
 from loadtest.generator import HotlistFixture, Traffic, TrafficShape
 from loadtest.run import RESULTS, ROOT, load_hotlist, metric, process_rss_mb, register_cameras
+from streams.dev import stop_process
 from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.topics import create_topics
 from streams.matching.normalize import OcrClasses
@@ -179,8 +180,7 @@ async def one(
             return result
         finally:
             if worker is not None:
-                worker.terminate()
-                worker.wait(30)
+                stop_process(worker, 30)
             broker.stop()
 
 

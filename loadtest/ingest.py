@@ -38,6 +38,7 @@ from loadtest.run import ROOT, Stack, percentile, process_cpu_s
 from streams.cameras.keys import encode_key, new_key
 from streams.cameras.registry import Camera, encode_camera
 from streams.codec import stored_reads
+from streams.dev import stop_process
 from streams.kafka.broker import free_port
 from streams.kafka.log import TopicWriter, read_topic
 from streams.kafka.topics import create_topics
@@ -231,12 +232,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         (folder / "ingest.summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
     finally:
-        if ingest is not None and ingest.poll() is None:
-            ingest.terminate()
-            try:
-                ingest.wait(20)
-            except subprocess.TimeoutExpired:
-                ingest.kill()
+        if ingest is not None:
+            stop_process(ingest, 20)
         stack.stop()
 
 

@@ -37,6 +37,7 @@ import orjson
 from loadtest.generator import HotlistFixture, Traffic, TrafficShape
 from streams.cameras.registry import encode_camera
 from streams.codec import dumps, entry_to_dict
+from streams.dev import stop_process
 from streams.hotlists.records import entry_partition
 from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.log import TopicWriter, assign_all, reader
@@ -360,12 +361,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         write_report(folder, summary, timeline, observed.latencies_ms)
         return summary
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.terminate()
-            try:
-                worker.wait(20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        if worker is not None:
+            stop_process(worker, 20)
         stack.stop()
 
 

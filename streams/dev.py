@@ -28,7 +28,7 @@ from streams.reads.producer import ReadProducer
 from streams.reads.simulator import CameraFeed, run_feed
 from streams.settings import Settings
 
-__all__ = ["run_all", "simulate"]
+__all__ = ["run_all", "simulate", "stop_process"]
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SAMPLE_HOTLIST = SAMPLES / "hotlist.ndjson"
@@ -174,7 +174,8 @@ def _spawn(command: str, log_path: Path, settings: Settings) -> subprocess.Popen
         )
 
 
-def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """SIGTERM (a worker commits and leaves its group), then SIGKILL after ``timeout``."""
     if proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)
@@ -271,6 +272,6 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
         return 0
     finally:
         for proc, _log in processes.values():
-            _stop_process(proc)
+            stop_process(proc)
         if broker is not None and started_broker:
             broker.stop()

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from streams.cameras.registry import Camera, decode_camera
 from streams.errors import InvalidRecord
+from streams.kafka.log import fold_latest
 
 __all__ = ["ActiveCameras"]
 
@@ -32,17 +33,7 @@ class ActiveCameras:
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
         """One record of the cameras topic; as after compaction, a key's newest record decides."""
-        if key is None:
-            return
-        name = key.decode("utf-8", "replace")
-        self._cameras.pop(name, None)
-        self.unreadable.pop(name, None)
-        if value is None:
-            return
-        try:
-            self._cameras[name] = decode_camera(key, value)
-        except InvalidRecord as exc:
-            self.unreadable[name] = str(exc)
+        fold_latest([(key, value)], decode_camera, self._cameras, self.unreadable)
 
     def refusal(self, camera_id: str, captured_at: datetime) -> InvalidRecord | None:
         """Why a read of this camera, captured then, is not accepted; None when it is."""

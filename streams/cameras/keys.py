@@ -36,7 +36,7 @@ from streams.access.directory import User
 from streams.cameras.registry import PURPOSE, Camera, CameraRegistry, CameraStore
 from streams.codec import dumps, loads
 from streams.errors import ConfigError, InvalidRecord, NotFound
-from streams.kafka.log import TopicWriter, read_latest
+from streams.kafka.log import TopicWriter, fold_latest, read_latest
 from streams.settings import Settings
 
 __all__ = [
@@ -193,18 +193,7 @@ def fold(records: Iterable[tuple[bytes | None, bytes | None]], ring: KeyRing | N
     registry, a key's newest record decides; one that cannot be read leaves the camera keyless."""
     keys = dict(ring.keys) if ring else {}
     invalid = dict(ring.invalid) if ring else {}
-    for key, value in records:
-        if key is None:
-            continue
-        name = key.decode("utf-8", "replace")
-        keys.pop(name, None)
-        invalid.pop(name, None)
-        if value is None:
-            continue
-        try:
-            keys[name] = decode_key(key, value)
-        except InvalidRecord as exc:
-            invalid[name] = str(exc)
+    fold_latest(records, decode_key, keys, invalid)
     return KeyRing(keys, invalid)
 
 

@@ -40,7 +40,7 @@ from streams.access.directory import DirectoryStore, User
 from streams.cameras.sites import Site, Violation, load_sites, refusal, violations
 from streams.codec import dumps, loads, validator
 from streams.errors import ConfigError, InvalidRecord, NotFound
-from streams.kafka.log import TopicWriter, read_latest
+from streams.kafka.log import TopicWriter, fold_latest, read_latest
 from streams.settings import Settings
 
 __all__ = [
@@ -256,19 +256,7 @@ def fold(
     """
     cameras = dict(registry.cameras) if registry else {}
     invalid = dict(registry.invalid) if registry else {}
-    for key, value in records:
-        if key is None:
-            invalid["(no key)"] = "a record without a key: the cameras topic is keyed by camera id"
-            continue
-        name = key.decode("utf-8", "replace")
-        cameras.pop(name, None)
-        invalid.pop(name, None)
-        if value is None:
-            continue
-        try:
-            cameras[name] = decode_camera(key, value)
-        except InvalidRecord as exc:
-            invalid[name] = str(exc)
+    fold_latest(records, decode_camera, cameras, invalid)
     return CameraRegistry(cameras, invalid)
 
 

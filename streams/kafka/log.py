@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.errors import BrokerError
+from streams.errors import BrokerError, InvalidRecord
 from streams.kafka.connection import Connection
 from streams.kafka.topics import existing_partitions
 from streams.matching.normalize import partition_for
+
+T = TypeVar("T")
 
 __all__ = [
     "Latest",
@@ -21,6 +23,7 @@ __all__ = [
     "TopicWriter",
     "assign_all",
     "fetch_from",
+    "fold_latest",
     "log_ends",
     "read_latest",
     "read_to_end",
@@ -191,6 +194,32 @@ async def read_latest(
 
     await read_topic(kafka, topic, apply, partition)
     return state
+
+
+def fold_latest(
+    records: Iterable[tuple[bytes | None, bytes | None]],
+    decode: Callable[[bytes, bytes], T],
+    values: dict[str, T],
+    invalid: dict[str, str],
+) -> None:
+    """Apply (key, value) records of a topic compacted by id, in log order, to ``values`` (id ->
+    decoded) and ``invalid`` (id -> why its newest record cannot be used). As after compaction, a
+    key's newest record decides: a tombstone removes the id, and so does a record that cannot be
+    decoded (its reason kept) rather than leaving what an older record said, which compaction may
+    already have removed. Records without a key are skipped (``invalid["(no key)"]`` says so)."""
+    for key, value in records:
+        if key is None:
+            invalid["(no key)"] = "a record without a key: the topic is keyed by id"
+            continue
+        name = key.decode("utf-8", "replace")
+        values.pop(name, None)
+        invalid.pop(name, None)
+        if value is None:
+            continue
+        try:
+            values[name] = decode(key, value)
+        except InvalidRecord as exc:
+            invalid[name] = str(exc)
 
 
 class TopicWriter:

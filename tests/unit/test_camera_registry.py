@@ -184,7 +184,7 @@ def test_a_record_that_cannot_be_used_makes_its_camera_unknown_and_says_why() ->
         registry.get("cam-a")
     again = fold([(b"cam-a", encode_camera(a)), (None, b"{}")], registry)
     assert again.get("cam-a") == a and "cam-a" not in again.invalid
-    assert "keyed by camera id" in again.invalid["(no key)"]
+    assert "the topic is keyed by id" in again.invalid["(no key)"]
 
 
 def test_the_list_leaves_out_retired_cameras_unless_asked() -> None:
