@@ -550,37 +550,9 @@ def _camera_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _camera_sites_check(settings: Settings, args: argparse.Namespace) -> int:
-    """P24: every active fixed camera facing a sensitive site within the distance; exit 1 if any."""
-    from streams.cameras.registry import CameraStore, sensitive_sites, standing_line, violating
-    from streams.cameras.sites import load_sites
-
-    source = Path(args.file) if args.file else settings.sensitive_sites
-    sites = load_sites(Path(args.file)) if args.file else sensitive_sites(settings)
-    registry = asyncio.run(CameraStore(settings).load())
-    distance = settings.sensitive_site_distance_m
-    found = violating(registry, sites, distance)
-    for camera, near in found:
-        for violation in near:
-            print(standing_line(camera, violation))
-    fixed = sum(1 for c in registry.listed() if c.kind == "fixed")
-    print(
-        f"{len(found)} of {fixed} active fixed cameras face a sensitive site within {distance:g} m "
-        f"({len(sites)} sites in {source})"
-    )
-    return 1 if found else 0
-
-
-def _sites_file(settings: Settings) -> Path:
-    from streams.errors import ConfigError
-
-    if settings.sensitive_sites is None:
-        raise ConfigError("ALPR_SENSITIVE_SITES is not set: it names the sites file to change (P24)")
-    return settings.sensitive_sites
-
-
-def _report_standing(settings: Settings, sites: tuple[Site, ...], what: str) -> int:
-    """After a change of the sites: the cameras that now face one (P24); exit 1 if any."""
+def _print_standing(settings: Settings, sites: tuple[Site, ...]) -> tuple[int, int]:
+    """Print each registered camera's violation of these sites (P24); (cameras in violation,
+    active fixed cameras)."""
     from streams.cameras.registry import CameraStore, standing_line, violating
 
     registry = asyncio.run(CameraStore(settings).load())
@@ -588,8 +560,30 @@ def _report_standing(settings: Settings, sites: tuple[Site, ...], what: str) -> 
     for camera, near in found:
         for violation in near:
             print(standing_line(camera, violation))
+    return len(found), sum(1 for c in registry.listed() if c.kind == "fixed")
+
+
+def _camera_sites_check(settings: Settings, args: argparse.Namespace) -> int:
+    """P24: every active fixed camera facing a sensitive site within the distance; exit 1 if any."""
+    from streams.cameras.registry import sites_file
+    from streams.cameras.sites import load_sites
+
+    source = Path(args.file) if args.file else sites_file(settings)
+    sites = load_sites(source)
+    found, fixed = _print_standing(settings, sites)
+    distance = settings.sensitive_site_distance_m
+    print(
+        f"{found} of {fixed} active fixed cameras face a sensitive site within {distance:g} m "
+        f"({len(sites)} sites in {source})"
+    )
+    return 1 if found else 0
+
+
+def _report_standing(settings: Settings, sites: tuple[Site, ...], what: str) -> int:
+    """After a change of the sites: the cameras that now face one (P24); exit 1 if any."""
+    found, _fixed = _print_standing(settings, sites)
     if found:
-        print(f"{what}; {len(found)} camera(s) now face a sensitive site: move or retire them (P24)")
+        print(f"{what}; {found} camera(s) now face a sensitive site: move or retire them (P24)")
         return 1
     distance = settings.sensitive_site_distance_m
     print(f"{what}; no active fixed camera faces a sensitive site within {distance:g} m")
@@ -601,11 +595,11 @@ def _camera_sites_add(settings: Settings, args: argparse.Namespace) -> int:
     import orjson
 
     from streams.access.audit import record_access
-    from streams.cameras.registry import site_change
+    from streams.cameras.registry import site_change, sites_file
     from streams.cameras.sites import point_feature, with_site, write_sites
     from streams.errors import ConfigError
 
-    path = _sites_file(settings)
+    path = sites_file(settings)
     if args.feature:
         feature = orjson.loads(Path(args.feature).read_bytes())
     elif args.lat is not None and args.lon is not None and args.id and args.name and args.category:
@@ -622,10 +616,10 @@ def _camera_sites_add(settings: Settings, args: argparse.Namespace) -> int:
 
 def _camera_sites_remove(settings: Settings, args: argparse.Namespace) -> int:
     from streams.access.audit import record_access
-    from streams.cameras.registry import site_change
+    from streams.cameras.registry import site_change, sites_file
     from streams.cameras.sites import without_site, write_sites
 
-    path = _sites_file(settings)
+    path = sites_file(settings)
     doc, site, _sites = without_site(path, args.id)
     write_sites(path, doc)
     asyncio.run(record_access(settings, site_change(_now(), args.signed_in, "sensitive_site_remove", site)))

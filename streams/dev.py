@@ -82,28 +82,34 @@ async def simulate(
         return await run_feed(producer, feed, rate, duration)
 
 
+#: The demo's home agency: the demo user's and the simulated cameras'.
+HOME = "SJPD"
 #: Who registers the simulated cameras, on the audit trail.
-SIMULATOR = User("alpr simulate", "camera simulator", "-", "SJPD", "administrator", "", "")
+SIMULATOR = User("alpr simulate", "camera simulator", "-", HOME, "administrator", "", "")
+
+
+async def ensure_home_agency(settings: Settings, by: str, now: datetime) -> None:
+    """Register the demo's home agency (the profile's department) unless it is registered."""
+    from streams.access.directory import Agency, DirectoryStore
+
+    store = DirectoryStore(settings)
+    if (await store.load()).agency(HOME) is None:
+        await store.add_agency(
+            Agency(HOME, settings.profile.agency, "municipal_police", "CA", "home"), by, now
+        )
 
 
 async def register_simulated_cameras(settings: Settings, feed: CameraFeed) -> int:
     """Register the feed's cameras (mobile units, agency SJPD) that are not registered yet: the
     worker screens reads only from registered cameras (issue 9). Returns how many were added."""
-    from streams.access.directory import Agency, DirectoryStore
     from streams.cameras.registry import Camera, CameraStore
 
     now = datetime.now(UTC)
-    directory = DirectoryStore(settings)
-    if (await directory.load()).agency("SJPD") is None:
-        await directory.add_agency(
-            Agency("SJPD", settings.profile.agency, "municipal_police", "CA", "home"), "alpr simulate", now
-        )
+    await ensure_home_agency(settings, "alpr simulate", now)
     store = CameraStore(settings)
     registered = (await store.load()).cameras
     new = [
-        Camera(
-            camera_id, f"simulated patrol unit {camera_id}", "SJPD", "mobile", round(lat, 6), round(lon, 6)
-        )
+        Camera(camera_id, f"simulated patrol unit {camera_id}", HOME, "mobile", round(lat, 6), round(lon, 6))
         for camera_id, lat, lon in feed.camera_sites()
         if camera_id not in registered
     ]
@@ -119,23 +125,21 @@ async def demo_user(settings: Settings) -> str:
     authenticator secret are kept in a file only the operator can read."""
     import secrets
 
-    from streams.access.directory import Agency, DirectoryStore
+    from streams.access.directory import DirectoryStore
 
     store = DirectoryStore(settings)
     credentials = settings.state_dir / "demo-credentials.json"
     directory = await store.load()
     if DEMO_USER not in directory.users:
         now = datetime.now(UTC)
-        if "SJPD" not in directory.agencies:
-            home = Agency("SJPD", settings.profile.agency, "municipal_police", "CA", "home")
-            await store.add_agency(home, "alpr run", now)
+        await ensure_home_agency(settings, "alpr run", now)
         password = secrets.token_urlsafe(12)
         user = await store.add_user(
             DEMO_USER,
             password,
             display="Demo Analyst",
             badge="A-101",
-            agency="SJPD",
+            agency=HOME,
             role="analyst",
             by="alpr run",
             now=now,

@@ -142,6 +142,8 @@ class Settings:
     kafka_ssl_cafile: Path | None = None
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
+    #: How every Kafka client connects (brokers, TLS, SASL): made from the fields above, once.
+    kafka: Connection = field(init=False, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -176,9 +178,9 @@ class Settings:
             console_port=_int(env, "ALPR_CONSOLE_PORT", 8080, 0),
             session_hours=_int(env, "ALPR_SESSION_HOURS", 8, 1),
             secure_cookies=_bool(env, "ALPR_SECURE_COOKIES", False),
-            webhooks=Path(env["ALPR_WEBHOOKS"]) if env.get("ALPR_WEBHOOKS") else None,
+            webhooks=_path(env, "ALPR_WEBHOOKS"),
             retro_hunt_hours=_int(env, "ALPR_RETRO_HUNT_HOURS", 24, 1),
-            sensitive_sites=Path(env["ALPR_SENSITIVE_SITES"]) if env.get("ALPR_SENSITIVE_SITES") else None,
+            sensitive_sites=_path(env, "ALPR_SENSITIVE_SITES"),
             sensitive_site_distance_m=_float(env, "ALPR_SENSITIVE_SITE_DISTANCE_M", 150.0, 0.0, 10_000.0),
             require_registered_camera=_bool(env, "ALPR_REQUIRE_REGISTERED_CAMERA", True),
             ingest_host=env.get("ALPR_INGEST_HOST", "127.0.0.1"),
@@ -196,7 +198,20 @@ class Settings:
         )
 
     def __post_init__(self) -> None:
-        self.kafka  # noqa: B018 - a bad TLS/SASL setting stops the process at start, named
+        from streams.kafka.connection import Connection  # streams.kafka imports the settings
+
+        # A bad TLS/SASL setting stops the process here, at start, with the variable named.
+        connection = Connection(
+            self.bootstrap_servers,
+            self.kafka_security_protocol,
+            self.kafka_sasl_mechanism,
+            self.kafka_sasl_username,
+            self.kafka_sasl_password,
+            self.kafka_ssl_cafile,
+            self.kafka_ssl_certfile,
+            self.kafka_ssl_keyfile,
+        )
+        object.__setattr__(self, "kafka", connection)  # frozen: set once, here
         if self.retro_hunt_hours > self.profile.read_retention_days * 24:
             raise ConfigError(
                 f"ALPR_RETRO_HUNT_HOURS={self.retro_hunt_hours} reaches past the "
@@ -213,22 +228,6 @@ class Settings:
             return f"127.0.0.1:{self.embedded_port}"
         parts = self.broker_url.replace(";", ",").split(",")
         return ",".join(part.strip().removeprefix("kafka://") for part in parts if part.strip())
-
-    @property
-    def kafka(self) -> Connection:
-        """How every Kafka client connects (brokers, TLS, SASL)."""
-        from streams.kafka.connection import Connection  # streams.kafka imports the settings
-
-        return Connection(
-            self.bootstrap_servers,
-            self.kafka_security_protocol,
-            self.kafka_sasl_mechanism,
-            self.kafka_sasl_username,
-            self.kafka_sasl_password,
-            self.kafka_ssl_cafile,
-            self.kafka_ssl_certfile,
-            self.kafka_ssl_keyfile,
-        )
 
     @property
     def faust_broker(self) -> str:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -48,6 +48,7 @@ __all__ = [
     "newest_hash",
     "process_chain",
     "record_access",
+    "write_audited",
     "record_hash",
 ]
 
@@ -275,3 +276,19 @@ async def record_access(
 ) -> None:
     """Append the record to the audit topic, on this process's chain, and wait until Kafka has it."""
     await process_chain(settings).append(record, writer)
+
+
+async def write_audited(
+    settings: Settings, records: Iterable[tuple[str, bytes, bytes]], audit: AccessRecorded
+) -> None:
+    """Write (topic, key, value) records, wait until Kafka has them, then append their audit
+    record: a change is audited only once it is made (P14)."""
+    writer = TopicWriter(settings.kafka)
+    await writer.start()
+    try:
+        for topic, key, value in records:
+            await writer.write(topic, key, value)
+        await writer.flush()
+        await record_access(settings, audit, writer)
+    finally:
+        await writer.stop()

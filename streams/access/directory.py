@@ -18,10 +18,10 @@ import orjson
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from streams.access.audit import AccessRecorded, record_access
+from streams.access.audit import AccessRecorded, write_audited
 from streams.access.totp import new_secret
 from streams.errors import ConfigError, NotFound, PolicyViolation
-from streams.kafka.log import TopicWriter, read_latest
+from streams.kafka.log import read_latest
 from streams.settings import Settings
 
 __all__ = [
@@ -148,14 +148,7 @@ class DirectoryStore:
         )
 
     async def _write(self, topic: str, key: str, value: dict[str, Any], audit: AccessRecorded) -> None:
-        writer = TopicWriter(self.settings.kafka)
-        await writer.start()
-        try:
-            await writer.write(topic, key.encode(), orjson.dumps(value))
-            await writer.flush()
-            await record_access(self.settings, audit, writer)
-        finally:
-            await writer.stop()
+        await write_audited(self.settings, [(topic, key.encode(), orjson.dumps(value))], audit)
 
     async def add_agency(self, agency: Agency, by: str, now: datetime) -> Agency:
         _refuse_agency(agency.type, agency.state)

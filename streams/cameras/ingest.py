@@ -43,7 +43,7 @@ from streams.cameras.keys import Admitted, CameraKey, Refused, authenticate, dec
 from streams.cameras.registry import Camera, decode_camera
 from streams.codec import MAX_BATCH_READS, decode_read_batch
 from streams.errors import AlprError, ConfigError, InvalidRecord
-from streams.kafka.log import TopicFollower
+from streams.kafka.log import TopicFollower, fold_latest
 from streams.matching.pipeline import check_capture_time
 from streams.reads.producer import ReadProducer
 from streams.settings import Settings
@@ -108,6 +108,10 @@ def _reads_of(data: Any) -> list[Any] | None:
 # -- who may send: the cameras and keys topics, followed ------------------------------------------
 
 
+def _name(key: bytes | None) -> str:
+    return key.decode("utf-8", "replace") if key is not None else "(no key)"
+
+
 class Credentials:
     """The registered cameras and their keys as the two compacted topics say now."""
 
@@ -117,33 +121,30 @@ class Credentials:
         self.cameras: dict[str, Camera] = {}
         self.keys: dict[str, CameraKey] = {}  # camera id -> its current key
         self.by_digest: dict[str, CameraKey] = {}
+        self.unusable_cameras: dict[str, str] = {}  # camera id -> why its record cannot be used
+        self.unusable_keys: dict[str, str] = {}
         self.follower = TopicFollower(settings.kafka, [self.cameras_topic, self.keys_topic], self._apply)
         self._refreshing: asyncio.Future[None] | None = None
 
     def _apply(self, tp: TopicPartition, record: Any) -> None:
-        if record.key is None:
-            return
-        name = record.key.decode("utf-8", "replace")
+        """A record of either topic, folded as compaction keeps it; the digest index follows the keys."""
+        item = [(record.key, record.value)]
         if tp.topic == self.cameras_topic:
-            self.cameras.pop(name, None)
-            if record.value is not None:
-                try:
-                    self.cameras[name] = decode_camera(record.key, record.value)
-                except InvalidRecord as exc:
-                    log.warning("camera record %s cannot be used (its reads are refused): %s", name, exc)
+            fold_latest(item, decode_camera, self.cameras, self.unusable_cameras)
+            why = self.unusable_cameras.get(_name(record.key))
+            if why:
+                log.warning("a camera record cannot be used (its reads are refused): %s", why)
             return
-        old = self.keys.pop(name, None)
+        name = _name(record.key)
+        old = self.keys.get(name)
+        fold_latest(item, decode_key, self.keys, self.unusable_keys)
         if old is not None:
             self.by_digest.pop(old.sha256, None)
-        if record.value is None:
-            return
-        try:
-            key = decode_key(record.key, record.value)
-        except InvalidRecord as exc:
-            log.warning("key record of camera %s cannot be used (its reads are refused): %s", name, exc)
-            return
-        self.keys[name] = key
-        self.by_digest[key.sha256] = key
+        new = self.keys.get(name)
+        if new is not None:
+            self.by_digest[new.sha256] = new
+        elif name in self.unusable_keys:
+            log.warning("a key record cannot be used (its reads are refused): %s", self.unusable_keys[name])
 
     async def start(self) -> None:
         await self.follower.start()

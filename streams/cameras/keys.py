@@ -31,12 +31,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from streams.access.audit import AccessRecorded, record_access
+from streams.access.audit import AccessRecorded, write_audited
 from streams.access.directory import User
 from streams.cameras.registry import PURPOSE, Camera, CameraRegistry, CameraStore
 from streams.codec import dumps, loads
 from streams.errors import ConfigError, InvalidRecord, NotFound
-from streams.kafka.log import TopicWriter, fold_latest, read_latest
+from streams.kafka.log import fold_latest, read_latest
 from streams.settings import Settings
 
 __all__ = [
@@ -300,14 +300,9 @@ class CameraKeyStore:
         return added, issued
 
     async def _write(self, record: CameraKey, audit: AccessRecorded) -> None:
-        writer = TopicWriter(self.settings.kafka)
-        await writer.start()
-        try:
-            await writer.write(self.topic, record.camera_id.encode(), encode_key(record))
-            await writer.flush()
-            await record_access(self.settings, audit, writer)
-        finally:
-            await writer.stop()
+        await write_audited(
+            self.settings, [(self.topic, record.camera_id.encode(), encode_key(record))], audit
+        )
 
     async def issue(self, camera_id: str, by: User, now: datetime) -> tuple[IssuedKey, CameraKey | None]:
         """A new key for the camera (the old one, returned, stops working)."""

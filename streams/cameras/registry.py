@@ -28,19 +28,21 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import fastjsonschema
 
-from streams.access.audit import AccessRecorded, record_access
+from streams.access.audit import AccessRecorded, write_audited
 from streams.access.directory import DirectoryStore, User
 from streams.cameras.sites import Site, Violation, load_sites, refusal, violations
 from streams.codec import dumps, loads, validator
 from streams.errors import ConfigError, InvalidRecord, NotFound
-from streams.kafka.log import TopicWriter, fold_latest, read_latest
+from streams.kafka.log import fold_latest, read_latest
 from streams.settings import Settings
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "register",
     "retire",
     "sensitive_sites",
+    "sites_file",
     "site_change",
     "standing_line",
     "update",
@@ -362,14 +365,19 @@ def standing_line(camera: Camera, violation: Violation) -> str:
 # -- I/O ------------------------------------------------------------------------------------------
 
 
-def sensitive_sites(settings: Settings) -> tuple[Site, ...]:
-    """The sites of ``ALPR_SENSITIVE_SITES``; a fixed camera cannot be placed without them."""
+def sites_file(settings: Settings) -> Path:
+    """The file of ``ALPR_SENSITIVE_SITES``; a fixed camera cannot be placed without it."""
     if settings.sensitive_sites is None:
         raise ConfigError(
             "ALPR_SENSITIVE_SITES is not set: placing a fixed camera needs the sensitive sites (P24). "
             "Set it to the GeoJSON file of sensitive sites (an empty FeatureCollection if there are none)"
         )
-    return load_sites(settings.sensitive_sites)
+    return settings.sensitive_sites
+
+
+def sensitive_sites(settings: Settings) -> tuple[Site, ...]:
+    """The sites of ``ALPR_SENSITIVE_SITES``."""
+    return load_sites(sites_file(settings))
 
 
 def _audit(now: datetime, by: User, action: str, camera_id: str, detail: dict[str, Any]) -> AccessRecorded:
@@ -403,19 +411,15 @@ class CameraStore:
             raise NotFound(f"no agency {agency}: add it first with 'alpr agency add'")
 
     async def _write(
-        self, camera: Camera, audit: AccessRecorded, also: Sequence[tuple[str, bytes, bytes]] = ()
+        self,
+        cameras: Sequence[Camera],
+        audit: AccessRecorded,
+        also: Sequence[tuple[str, bytes, bytes]] = (),
     ) -> None:
-        value = encode_camera(camera)
-        writer = TopicWriter(self.settings.kafka)
-        await writer.start()
-        try:
-            await writer.write(self.topic, camera.id.encode(), value)
-            for topic, key, other in also:
-                await writer.write(topic, key, other)
-            await writer.flush()
-            await record_access(self.settings, audit, writer)
-        finally:
-            await writer.stop()
+        """The cameras' records (and ``also``), acknowledged, then the audit record."""
+        values = [encode_camera(camera) for camera in cameras]  # nothing is written if one is invalid
+        records = [(self.topic, c.id.encode(), v) for c, v in zip(cameras, values, strict=True)]
+        await write_audited(self.settings, [*records, *also], audit)
 
     async def add(
         self,
@@ -432,7 +436,7 @@ class CameraStore:
         await self._known_agency(placed.agency)
         audited = {k: v for k, v in camera_to_dict(placed).items() if k not in ("id", "status", "retired_on")}
         audited.update(detail or {})
-        await self._write(placed, _audit(now, by, "camera_add", placed.id, audited), also)
+        await self._write([placed], _audit(now, by, "camera_add", placed.id, audited), also)
         return placed
 
     async def add_many(self, cameras: Sequence[Camera], by: User, now: datetime) -> list[Camera]:
@@ -440,7 +444,7 @@ class CameraStore:
         :meth:`add`, a refusal of any one refuses them all and writes nothing, and one audit
         record names them. Returns the cameras written (none when the list is empty)."""
         ids = [c.id for c in cameras]
-        doubled = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) < len(ids) else []
+        doubled = sorted(i for i, n in Counter(ids).items() if n > 1)
         if doubled:
             raise ConfigError(f"camera ids given twice: {', '.join(doubled[:10])}")
         registry = await self.load()
@@ -450,18 +454,8 @@ class CameraStore:
             return []
         for agency in sorted({c.agency for c in placed}):
             await self._known_agency(agency)
-        writer = TopicWriter(self.settings.kafka)
-        await writer.start()
-        try:
-            for camera in placed:
-                await writer.write(self.topic, camera.id.encode(), encode_camera(camera))
-            await writer.flush()
-            detail = {"count": len(placed), "ids": ids}
-            await record_access(
-                self.settings, _audit(now, by, "camera_import", f"{len(ids)} cameras", detail), writer
-            )
-        finally:
-            await writer.stop()
+        detail = {"count": len(placed), "ids": ids}
+        await self._write(placed, _audit(now, by, "camera_import", f"{len(ids)} cameras", detail))
         return placed
 
     async def update(
@@ -474,10 +468,10 @@ class CameraStore:
         if after.agency != before.agency:
             await self._known_agency(after.agency)
         detail = {"changes": changes_between(before, after)}
-        await self._write(after, _audit(now, by, "camera_update", camera_id, detail))
+        await self._write([after], _audit(now, by, "camera_update", camera_id, detail))
         return before, after
 
     async def retire(self, camera_id: str, by: User, now: datetime) -> Camera:
         retired = retire(await self.load(), camera_id, now.date())
-        await self._write(retired, _audit(now, by, "camera_retire", camera_id, {}))
+        await self._write([retired], _audit(now, by, "camera_retire", camera_id, {}))
         return retired

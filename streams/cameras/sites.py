@@ -41,7 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from streams.errors import InvalidRecord, PolicyViolation
 
@@ -496,15 +496,18 @@ def parse_sites(doc: object, source: str = "<sites>") -> tuple[Site, ...]:
     return tuple(sites)
 
 
-def load_sites(path: Path) -> tuple[Site, ...]:
-    """Read a GeoJSON file of sensitive sites."""
+def _read_document(path: Path) -> Any:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise SitesInvalid(str(path), [f"no such file: {path}"]) from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SitesInvalid(str(path), [f"not valid JSON: {exc}"]) from exc
-    return parse_sites(doc, str(path))
+
+
+def load_sites(path: Path) -> tuple[Site, ...]:
+    """Read a GeoJSON file of sensitive sites."""
+    return parse_sites(_read_document(path), str(path))
 
 
 # -- maintaining the sites file (alpr camera sites add|remove) ---------------------------------------
@@ -520,16 +523,16 @@ def point_feature(site_id: str, name: str, category: str, lat: float, lon: float
     }
 
 
-def _document(path: Path) -> dict[str, object]:
-    load_sites(path)  # the file as it is must be valid before it is changed
-    doc: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
-    return doc
+def _document(path: Path) -> tuple[dict[str, object], tuple[Site, ...]]:
+    """The sites file's document and its sites: it must be valid as it is before it is changed."""
+    doc = _read_document(path)
+    return doc, parse_sites(doc, str(path))
 
 
 def with_site(path: Path, feature: Mapping[str, object]) -> tuple[dict[str, object], Site, tuple[Site, ...]]:
     """The sites file's document with ``feature`` added, the new site, and all sites; a feature
     that is not a valid site, or whose id is taken, is refused naming why (nothing is written)."""
-    doc = _document(path)
+    doc, _sites = _document(path)
     features = cast(list[object], doc["features"])
     proposed = {**doc, "features": [*features, dict(feature)]}
     sites = parse_sites(proposed, f"{path} with the new site")
@@ -538,15 +541,14 @@ def with_site(path: Path, feature: Mapping[str, object]) -> tuple[dict[str, obje
 
 def without_site(path: Path, site_id: str) -> tuple[dict[str, object], Site, tuple[Site, ...]]:
     """The sites file's document without the site ``site_id``, the site removed, the sites left."""
-    doc = _document(path)
-    sites = parse_sites(doc, str(path))
+    doc, sites = _document(path)
     removed = next((s for s in sites if s.id == site_id), None)
     if removed is None:
         raise SitesInvalid(str(path), [f"no site {site_id!r} (ids: {', '.join(s.id for s in sites)})"])
     features = cast(list[object], doc["features"])
     kept = [f for f, s in zip(features, sites, strict=True) if s.id != site_id]
     proposed = {**doc, "features": kept}
-    return proposed, removed, parse_sites(proposed, str(path))
+    return proposed, removed, tuple(s for s in sites if s.id != site_id)
 
 
 def write_sites(path: Path, doc: Mapping[str, object]) -> None:

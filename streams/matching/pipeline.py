@@ -245,12 +245,11 @@ class Pipeline:
         self, out: Outcome, cameras: ActiveCameras, batch: ReadBatch, where: tuple[str, int, int]
     ) -> ReadBatch:
         """The reads of the batch from registered cameras in service; the others are rejected
-        (``unknown_camera``, ``retired_camera``). A batch is usually one camera's: one lookup."""
-        assert batch.earliest is not None  # noqa: S101 - callers pass a batch with reads
-        ids = {w.camera_id for w in batch.wires}
-        if all(cameras.refusal(c, batch.earliest) is None for c in ids) and all(
-            cameras.refusal(c, batch.latest or batch.earliest) is None for c in ids
-        ):
+        (``unknown_camera``, ``retired_camera``). A batch is usually one camera's: one lookup, at
+        the latest capture time (a camera that accepts its latest read accepts every earlier one)."""
+        assert batch.latest is not None  # noqa: S101 - callers pass a batch with reads
+        latest = batch.latest
+        if all(cameras.refusal(c, latest) is None for c in {w.camera_id for w in batch.wires}):
             return batch
         kept = ReadBatch()
         for i, position in enumerate(batch.positions):
