@@ -1,5 +1,6 @@
 """``python -m loadtest run ...``: the city-scale load run (see loadtest/run.py);
-``python -m loadtest ingest ...``: the camera ingest endpoint under load (see loadtest/ingest.py)."""
+``python -m loadtest ingest ...``: the camera ingest endpoint under load (see loadtest/ingest.py);
+``python -m loadtest eos ...``: exactly-once against at-least-once (see loadtest/eos.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ if __name__ == "__main__":
         from loadtest.run import main
     elif command == "ingest":
         from loadtest.ingest import main
+    elif command == "eos":
+        from loadtest.eos import main
     else:
         print(
             "usage: python -m loadtest run [--cameras N] [--rate R] [--duration S] [--max] ...\n"
-            "       python -m loadtest ingest [--duration S] [--cameras N] [--batch R] [--concurrency C]",
+            "       python -m loadtest ingest [--duration S] [--cameras N] [--batch R] [--concurrency C]\n"
+            "       python -m loadtest eos [--modes ...] [--rate R] [--duration S] [--kill-after S]",
             file=sys.stderr,
         )
         sys.exit(2)

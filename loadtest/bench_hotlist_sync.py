@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import random
 import resource
 import string
@@ -34,7 +35,7 @@ from streams.hotlists.model import HotlistEntry
 from streams.hotlists.records import entry_partition
 from streams.hotlists.service import HotlistStore
 from streams.hotlists.view import HotlistView
-from streams.kafka.broker import EmbeddedBroker, free_port
+from streams.kafka.broker import KAFKA_VERSION, EmbeddedBroker, free_port
 from streams.kafka.log import TopicWriter
 from streams.kafka.topics import create_topics
 from streams.settings import Settings
@@ -203,7 +204,7 @@ def main() -> None:
     results = asyncio.run(main_async(args.sizes))
     summary = {
         "measured_at": datetime.now(UTC).isoformat(),
-        "machine": "2 cores, embedded broker",
+        "machine": f"{os.cpu_count()} cores, embedded Apache Kafka {KAFKA_VERSION}",
         "runs": results,
     }
     RESULTS.mkdir(exist_ok=True)

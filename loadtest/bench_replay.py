@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
 import string
@@ -29,7 +30,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from streams.kafka.broker import EmbeddedBroker, free_port
+from streams.kafka.broker import KAFKA_VERSION, EmbeddedBroker, free_port
 from streams.kafka.topics import create_topics
 from streams.replay.replay import ReplayQuery, replay
 from streams.settings import Settings
@@ -55,7 +56,9 @@ async def write_reads(settings: Settings, total: int, end: datetime) -> dict[str
     rng = random.Random(7)
     start = end - timedelta(hours=HOURS)
     truth: dict[str, list[datetime]] = {"plate": [], "camera": []}
-    producer = AIOKafkaProducer(**settings.kafka.options(), max_batch_size=512 * 1024, linger_ms=5)
+    producer = AIOKafkaProducer(
+        **settings.kafka.options(), enable_idempotence=True, max_batch_size=512 * 1024, linger_ms=5
+    )
     await producer.start()
     try:
         batches = total // BATCH
@@ -171,7 +174,11 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=1_000_000)
     args = parser.parse_args()
     result = asyncio.run(main_async(args.reads))
-    summary = {"measured_at": datetime.now(UTC).isoformat(), "machine": "2 cores, embedded broker", **result}
+    summary = {
+        "measured_at": datetime.now(UTC).isoformat(),
+        "machine": f"{os.cpu_count()} cores, embedded Apache Kafka {KAFKA_VERSION}",
+        **result,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bench_replay.summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

@@ -30,18 +30,22 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from loadtest.generator import HotlistFixture, Traffic, TrafficShape
-from loadtest.run import RESULTS, ROOT, load_hotlist, metric, process_rss_mb, register_cameras
+from loadtest.run import RESULTS, ROOT, load_hotlist, metric, process_rss_mb, register_cameras, wait_loaded
 from streams.dev import stop_process
-from streams.kafka.broker import EmbeddedBroker, free_port
+from streams.kafka.broker import KAFKA_VERSION, EmbeddedBroker, free_port
 from streams.kafka.topics import create_topics
 from streams.matching.normalize import OcrClasses
 from streams.settings import Settings
 
 
-async def fill(settings: Settings, traffic: Traffic, reads: int, per_record: int) -> int:
-    """Write the reads as records of ``per_record`` reads, round-robin over the partitions."""
+async def fill(
+    settings: Settings, traffic: Traffic, reads: int, per_record: int, read_prefix: str = ""
+) -> int:
+    """Write the reads as records of ``per_record`` reads, round-robin over the partitions;
+    ``read_prefix`` keeps their ids apart from another Traffic's (each numbers its reads from 1)."""
     producer = AIOKafkaProducer(
         **settings.kafka.options(),
+        enable_idempotence=True,  # a retried batch is not written twice (acks=all with it)
         max_batch_size=512 * 1024,
         max_request_size=8 * 1024 * 1024,
     )
@@ -49,12 +53,14 @@ async def fill(settings: Settings, traffic: Traffic, reads: int, per_record: int
     try:
         topic = settings.topic("reads")
         partitions = settings.partitions
-        start = datetime.now(UTC) - timedelta(seconds=reads / 5000)
+        seconds = 1.05 * reads / traffic.shape.rate  # enough traffic for ``reads`` (the rate is a mean)
+        start = datetime.now(UTC) - timedelta(seconds=seconds)
         batches: dict[int, Any] = {}
         pending = []
         chunk: list[bytes] = []
         written = record = 0
-        for _offset, read in traffic.reads(start, reads / 5000):
+        for _offset, read in traffic.reads(start, seconds):
+            read["read_id"] = read_prefix + read["read_id"]
             chunk.append(orjson.dumps(read))
             if len(chunk) < per_record:
                 continue
@@ -79,6 +85,41 @@ async def fill(settings: Settings, traffic: Traffic, reads: int, per_record: int
         return written
     finally:
         await producer.stop()
+
+
+async def time_backlog(
+    port: int, written: int, worker: subprocess.Popen[bytes], limit_s: float = 1800
+) -> dict[str, Any]:
+    """Time a started worker through a backlog of ``written`` reads, from the first read screened
+    to the last (its own counters, polled every 0.1 s); the rate leaves out its start-up."""
+    first = None
+    done = 0.0
+    called = time.monotonic()
+    deadline = called + limit_s
+    while time.monotonic() < deadline and worker.poll() is None:
+        done = metric(port, "alpr_reads_total") + metric(port, "alpr_rejected_total")
+        if first is None and done > 0:
+            # all done at the first look: from the call, a lower bound
+            first = (time.monotonic(), done) if done < written else (called, 0.0)
+        if done >= written:
+            break
+        await asyncio.sleep(0.1)
+    if first is None or done < written:
+        raise RuntimeError(
+            f"the worker screened {done:,.0f} of {written:,} reads"
+            + (
+                f" and exited with {worker.returncode}"
+                if worker.poll() is not None
+                else f" in {limit_s:.0f} s"
+            )
+        )
+    seconds = time.monotonic() - first[0]
+    return {
+        "reads": written,
+        "screened": int(done),
+        "seconds": round(seconds, 1),
+        "reads_per_s": round((done - first[1]) / seconds),
+    }
 
 
 def profile_summary(raw: Path, top: int = 25) -> dict[str, list[str]]:
@@ -138,8 +179,7 @@ async def one(
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            while metric(port, "alpr_active_entries") < len(fixture.entries):
-                await asyncio.sleep(0.2)
+            await wait_loaded(port, len(fixture.entries), worker)
             spy = raw = None
             if profile:
                 raw = output.with_name(f"{output.stem}-{per_record}.raw")  # ignored by git
@@ -149,29 +189,13 @@ async def one(
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
-            first = None
-            done = 0.0
-            deadline = time.monotonic() + 1800
-            while time.monotonic() < deadline:
-                done = metric(port, "alpr_reads_total") + metric(port, "alpr_rejected_total")
-                if first is None and done > 0:
-                    first = (time.monotonic(), done)
-                if done >= written:
-                    break
-                await asyncio.sleep(0.1)
-            if first is None:
-                raise RuntimeError("the worker screened nothing in 30 minutes")
-            seconds = time.monotonic() - first[0]
+            timed = await time_backlog(port, written, worker)
             if spy is not None:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its profile and exits
                 spy.wait(60)
-            rate = (done - first[1]) / seconds
             result = {
                 "reads_per_record": per_record,
-                "reads": written,
-                "screened": int(done),
-                "seconds": round(seconds, 1),
-                "reads_per_s": round(rate),
+                **timed,
                 "worker_rss_mb": round(process_rss_mb(worker.pid)),
             }
             if raw is not None and raw.exists():
@@ -204,7 +228,7 @@ def main() -> None:
     ]
     summary = {
         "measured_at": datetime.now(UTC).isoformat(),
-        "machine": "2 cores, embedded broker",
+        "machine": f"{os.cpu_count()} cores, embedded Apache Kafka {KAFKA_VERSION}",
         "runs": runs,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)

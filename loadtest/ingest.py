@@ -39,7 +39,7 @@ from streams.cameras.keys import encode_key, new_key
 from streams.cameras.registry import Camera, encode_camera
 from streams.codec import stored_reads
 from streams.dev import stop_process
-from streams.kafka.broker import free_port
+from streams.kafka.broker import KAFKA_VERSION, free_port
 from streams.kafka.log import TopicWriter, read_topic
 from streams.kafka.topics import create_topics
 from streams.matching.normalize import OcrClasses
@@ -151,13 +151,16 @@ async def post_for(
 
 
 async def reads_on_topic(settings: Settings) -> int:
+    """Reads stored on the reads and reads-late topics (where the ingest's producer puts a read
+    by how late it arrives)."""
     count = 0
 
     def on_record(_tp: Any, record: Any) -> None:
         nonlocal count
         count += len(stored_reads(record.value))
 
-    await read_topic(settings.kafka, settings.topic("reads"), on_record)
+    for name in ("reads", "reads-late"):
+        await read_topic(settings.kafka, settings.topic(name), on_record)
     return count
 
 
@@ -174,7 +177,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     ingest = None
     summary: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(),
-        "machine": f"{os.cpu_count()} cores, {'embedded broker' if broker else url}, the client on it too",
+        "machine": f"{os.cpu_count()} cores, "
+        f"{f'embedded Apache Kafka {KAFKA_VERSION}' if broker else url}, the client on it too",
         "cameras": args.cameras,
         "batch_reads": args.batch,
         "concurrency": args.concurrency,

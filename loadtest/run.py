@@ -33,14 +33,15 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from aiokafka import AIOKafkaConsumer
 
 from loadtest.generator import HotlistFixture, Traffic, TrafficShape
 from streams.cameras.registry import encode_camera
 from streams.codec import dumps, entry_to_dict
 from streams.dev import stop_process
 from streams.hotlists.records import entry_partition
-from streams.kafka.broker import EmbeddedBroker, free_port
-from streams.kafka.log import TopicWriter, assign_all, reader
+from streams.kafka.broker import KAFKA_VERSION, EmbeddedBroker, free_port
+from streams.kafka.log import TopicWriter, assign_all
 from streams.kafka.topics import create_topics
 from streams.matching.normalize import OcrClasses
 from streams.reads.producer import ReadProducer
@@ -134,11 +135,30 @@ async def register_cameras(settings: Settings, traffic: Traffic) -> None:
         await writer.stop()
 
 
-async def follow_alerts(settings: Settings, observed: Observed, stop: asyncio.Event) -> None:
-    consumer = reader(settings.kafka, fetch_max_wait_ms=20)
+def committed_reader(settings: Settings) -> AIOKafkaConsumer:
+    """A consumer of committed records only, as a dispatcher's should be: records of a transaction
+    that was aborted (``python -m loadtest eos``) never show; without transactions it sees what
+    any consumer sees, as soon."""
+    return AIOKafkaConsumer(
+        **settings.kafka.options(),
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=20,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
+
+
+async def follow_alerts(
+    settings: Settings, observed: Observed, stop: asyncio.Event, *, from_beginning: bool = True
+) -> None:
+    """Record every committed alert and sighting, and its latency from capture to arrival here,
+    until ``stop`` is set; ``from_beginning`` False: only those written after the call."""
+    consumer = committed_reader(settings)
     await consumer.start()
     try:
-        await assign_all(consumer, settings.topic("alerts"))
+        await assign_all(consumer, settings.topic("alerts"), from_beginning=from_beginning)
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=100, max_records=10_000)
             arrived = time.time()
@@ -160,6 +180,20 @@ async def follow_alerts(settings: Settings, observed: Observed, stop: asyncio.Ev
                         observed.latencies_ms.append((arrived - captured) * 1000)
     finally:
         await consumer.stop()
+
+
+async def wait_loaded(
+    port: int, entries: int, worker: subprocess.Popen[bytes], log: Path | None = None
+) -> float:
+    """Wait until a started worker has the whole hot list (its ``alpr_active_entries``); seconds taken."""
+    started = time.perf_counter()
+    while metric(port, "alpr_active_entries") < entries:
+        if worker.poll() is not None:
+            raise RuntimeError(
+                f"the worker exited with {worker.returncode}" + (f"; see {log}" if log else "")
+            )
+        await asyncio.sleep(0.2)
+    return time.perf_counter() - started
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -269,7 +303,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     worker = None
     summary: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(),
-        "machine": f"{os.cpu_count()} cores, {'embedded broker' if broker else url}",
+        "machine": f"{os.cpu_count()} cores, {f'embedded Apache Kafka {KAFKA_VERSION}' if broker else url}",
         "cameras": args.cameras,
         "target_rate": None if args.max else args.rate,
         "duration_s": args.duration,
@@ -300,12 +334,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        t0 = time.perf_counter()
-        while metric(port, "alpr_active_entries") < len(fixture.entries):
-            if worker.poll() is not None:
-                raise RuntimeError(f"the worker exited with {worker.returncode}; see {folder / 'worker.log'}")
-            await asyncio.sleep(0.5)
-        summary["worker_load_s"] = round(time.perf_counter() - t0, 1)
+        summary["worker_load_s"] = round(
+            await wait_loaded(port, len(fixture.entries), worker, folder / "worker.log"), 1
+        )
         summary["worker_rss_mb_loaded"] = round(process_rss_mb(worker.pid))
         print(
             f"worker ready in {summary['worker_load_s']} s, RSS {summary['worker_rss_mb_loaded']} MB",

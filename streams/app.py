@@ -1,7 +1,12 @@
 """The Faust stream app: a thin adapter around :class:`~streams.matching.pipeline.Pipeline`.
 
-reads --screen--> candidates (by canonical key) --confirm--> alerts (raised, or a sighting)
-        \\--> reads-rejected
+reads, reads-late --screen--> candidates (by canonical key) --confirm--> alerts (raised, or a sighting)
+                    \\--> reads-rejected
+
+Rejected records carry their source record's Kafka timestamp (the capture time of its earliest
+read), candidates the time their source read arrived; a rejection of a late read (reads-late),
+and anything whose source is older than its topic accepts, is counted (``alpr_not_stored_total``),
+never stored (P11). The worker's producer is idempotent (acks=all).
 
 Each worker also follows the alerts topic (read back from an hour ago at start): alerts raised
 and sighted there are not raised again when a read is redelivered or a partition changes hands,
@@ -24,15 +29,17 @@ from typing import Any
 
 import faust
 from faust.transport.drivers import aiokafka as faust_kafka
+from prometheus_client import Counter
 
 from streams.cameras.active import ActiveCameras
 from streams.hotlists.view import HotlistView
-from streams.kafka.log import TopicFollower
+from streams.kafka.log import METADATA_MAX_AGE_MS, TopicFollower
 from streams.kafka.topics import create_topics
 from streams.matching.matcher import HotlistIndex, MatchRules
 from streams.matching.normalize import OcrClasses
 from streams.matching.pipeline import Outcome, Pipeline
 from streams.metrics import Metrics
+from streams.reads.lateness import LATE, ON_TIME, SENT_HEADER, StoreBounds
 from streams.settings import Settings
 
 __all__ = ["Worker", "create_worker", "match_rules", "new_index"]
@@ -42,12 +49,22 @@ log = logging.getLogger(__name__)
 
 #: The topics a worker reads or writes: the only ones it creates when missing (its Kafka user's
 #: ACLs cover these and no others; deploy/kafka/k8s/kafka-user.yaml).
-WORKER_TOPICS = ("reads", "candidates", "alerts", "reads-rejected", "hotlist", "hotlist-sources", "cameras")
+WORKER_TOPICS = (
+    "reads",
+    "reads-late",
+    "candidates",
+    "alerts",
+    "reads-rejected",
+    "hotlist",
+    "hotlist-sources",
+    "cameras",
+)
 
 #: faust-streaming creates its consumer with fetch_max_wait_ms=1500 (not a setting): a fetch that
 #: finds nothing waits that long before it asks again, and a read crosses two topics on its way to
 #: an alert (measured: 1.1 s from read to the console). 100 ms keeps an idle worker's polling cheap.
 FETCH_MAX_WAIT_MS = 100
+
 
 
 class _ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
@@ -62,19 +79,55 @@ class _Consumer(faust_kafka.Consumer):
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
+class _Producer(faust_kafka.Producer):
+    """faust-streaming 0.15.3 enables idempotence only with exactly-once processing (transactions,
+    which this app does not use): a send retried after a lost answer must not store twice."""
+
+    def _settings_extra(self) -> Any:
+        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+
+
 class _Transport(faust_kafka.Transport):
     Consumer = _Consumer
+    Producer = _Producer
 
 
 class _App(faust.App):
-    """faust.App with a consumer that asks for new records every 100 ms when idle."""
+    """faust.App with a consumer that asks for new records every 100 ms when idle, and an
+    idempotent producer."""
 
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
 
+    def _new_producer_transport(self) -> Any:
+        return _Transport(self.conf.broker_producer, self)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _seconds(timestamp_ms: int | None) -> float | None:
+    """A Kafka timestamp as faust's ``send`` takes it (seconds; it truncates ``s * 1000``, so half
+    a millisecond more keeps the exact millisecond)."""
+    return None if timestamp_ms is None else (timestamp_ms + 0.5) / 1000
+
+
+def _source_ms(message: Any) -> int | None:
+    """A consumed record's Kafka timestamp in milliseconds (faust gives seconds)."""
+    return None if message.timestamp is None else round(message.timestamp * 1000)
+
+
+def _written_ms(message: Any) -> float:
+    """When a read record was written: the producer's ``sent-ms`` header (its Kafka timestamp is
+    the capture time); without one, now (the registry catch-up is then never skipped)."""
+    for key, value in message.headers or ():
+        if key == SENT_HEADER:
+            try:
+                return float(value)
+            except ValueError:
+                break
+    return time.time() * 1000
 
 
 def match_rules(settings: Settings) -> MatchRules:
@@ -126,20 +179,30 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         producer_max_request_size=8 * 1024 * 1024,
+        producer_acks=-1,  # every in-sync replica (and idempotent: _Producer)
         consumer_max_fetch_size=8 * 1024 * 1024,
+        consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
     )
     index = new_index(settings)
     metrics = Metrics()
     metrics.track_entries(lambda: len(index), lambda: index.partial_count)
+    not_stored = Counter(
+        "alpr_not_stored",
+        "Records not stored because their source read is older than the topic keeps (P11), by kind",
+        ["record"],
+        registry=metrics.registry,
+    )
+    timing = settings.profile.broker
     cameras = ActiveCameras() if settings.require_registered_camera else None
     pipeline = Pipeline(
         index,
         partitions=settings.partitions,
-        retention=timedelta(days=settings.profile.read_retention_days),
+        retention=timedelta(milliseconds=timing.read_retention_ms),
         max_skew=timedelta(seconds=settings.max_clock_skew_s),
         clock=clock,
         sighting_window=timedelta(minutes=settings.profile.dedup_window_minutes),
         cameras=cameras,
+        bounds=StoreBounds.of(settings),
     )
     view = HotlistView(settings.kafka, settings.topic("hotlist"), settings.topic("hotlist-sources"), index)
     metrics.track_sources(index, settings.profile.hotlist_max_staleness_s, clock)
@@ -147,15 +210,25 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
     def raw_topic(name: str) -> faust.TopicT:
         return app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw")
 
-    reads, candidates = raw_topic("reads"), raw_topic("candidates")
+    # One agent screens both (concurrency 1): the reads-late topic is partitioned by camera too.
+    reads = app.topic(
+        settings.topic(ON_TIME), settings.topic(LATE), key_serializer="raw", value_serializer="raw"
+    )
+    late_topic = settings.topic(LATE)
+    candidates = raw_topic("candidates")
     alerts, rejected = raw_topic("alerts"), raw_topic("reads-rejected")
 
     async def emit(out: Outcome) -> None:
         """Send what a record produced and wait until Kafka has it all: only then does the agent
-        take the next event, and faust commit the offset (at least once, even across a crash)."""
-        sent = [await rejected.send(key=key, value=value) for key, value, _reason in out.rejected]
+        take the next event, and faust commit the offset (at least once, even across a crash).
+        Rejected records keep their source's timestamp (the capture time), candidates their source's
+        arrival (P11)."""
+        stamp, arrived = _seconds(out.timestamp_ms), _seconds(out.candidate_ms)
+        sent = [
+            await rejected.send(key=key, value=value, timestamp=stamp) for key, value, _reason in out.rejected
+        ]
         for key, partition, value in out.candidates:
-            sent.append(await candidates.send(key=key, value=value, partition=partition))
+            sent.append(await candidates.send(key=key, value=value, partition=partition, timestamp=arrived))
         for key, value, _alert in out.alerts:
             sent.append(await alerts.send(key=key, value=value))
         for key, value, _sighting in out.sightings:
@@ -164,6 +237,11 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
             )  # keyed by alert id: its AlertRaised's partition
         if sent:
             await asyncio.gather(*sent)
+        for reason in out.unstored_rejected:
+            metrics.rejected.labels(reason).inc()
+            not_stored.labels("rejected").inc()
+        if out.unstored_candidates:
+            not_stored.labels("candidate").inc(out.unstored_candidates)
 
     # Every alert and event on the alerts topic, this worker's or another's: read back from the
     # pipeline's memory span at start, then followed. See Pipeline.remember.
@@ -183,6 +261,9 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
         else None
     )
     registry_loaded = asyncio.Event()
+    metrics.track_followed(
+        lambda: {**view.positions, **memory.positions(), **(registry.positions() if registry else {})}
+    )
     registry_checked_ms = 0.0  # every registration written before this time is applied
 
     async def registry_as_of(record_ms: float) -> bool:
@@ -201,15 +282,17 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
     async def screen_reads(stream: faust.StreamT[bytes]) -> None:
         await view.wait_ready()
         await registry_loaded.wait()
+        metrics.screening.set(1)  # readiness: `alpr run` starts its feed once this (and the group) says so
         async for event in stream.events():
             started = time.perf_counter()
             msg = event.message
             where = (msg.topic, msg.partition, msg.offset)
-            out = pipeline.screen_record(event.value, where)
-            if any(code == "unknown_camera" for *_, code in out.rejected) and await registry_as_of(
-                msg.timestamp * 1000
-            ):
-                out = pipeline.screen_record(event.value, where)
+            source, arrival = _source_ms(msg), round(_written_ms(msg))
+            late = msg.topic == late_topic
+            out = pipeline.screen_record(event.value, where, source, arrival_ms=arrival, late=late)
+            codes = [code for *_, code in out.rejected] + out.unstored_rejected
+            if "unknown_camera" in codes and await registry_as_of(_written_ms(msg)):
+                out = pipeline.screen_record(event.value, where, source, arrival_ms=arrival, late=late)
             await emit(out)
             metrics.observe(out, batch_seconds=time.perf_counter() - started)
 
@@ -219,7 +302,9 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
         await remembered.wait()
         async for event in stream.events():
             msg = event.message
-            out = pipeline.confirm_record(event.value, (msg.topic, msg.partition, msg.offset))
+            out = pipeline.confirm_record(
+                event.value, (msg.topic, msg.partition, msg.offset), _source_ms(msg)
+            )
             await emit(out)
             metrics.observe(out)
 

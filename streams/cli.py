@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -35,10 +36,16 @@ def _broker(settings: Settings, args: argparse.Namespace) -> int:
     if settings.broker_url is not None and args.action == "start":
         print(f"ALPR_BROKER_URL={settings.broker_url} is set: using that Kafka, no embedded broker started")
         return 0
-    broker = EmbeddedBroker(settings.state_dir, args.port or settings.embedded_port)
+    broker = EmbeddedBroker(settings.state_dir, args.port or settings.embedded_port, nodes=args.brokers)
     if args.action == "start":
+        started = time.monotonic()
         pid = broker.start()
-        print(f"embedded broker running on {broker.bootstrap} (pid {pid}); log {broker.log_file}")
+        print(
+            f"embedded Kafka running on {broker.bootstrap} (pid {pid}, {args.brokers} node(s), ready in "
+            f"{time.monotonic() - started:.1f} s); data and logs in {broker.folder}"
+        )
+        if args.brokers > 1:
+            print(f"use ALPR_BROKER_URL=kafka://{broker.bootstrap} ALPR_REPLICATION_FACTOR=3 with it")
     elif args.action == "stop":
         print("stopped" if broker.stop() else "not running")
     else:
@@ -67,8 +74,6 @@ def _topics(settings: Settings, args: argparse.Namespace) -> int:
             f"{name:<28} {cfg.get('partitions', '?'):>5} {cfg.get('cleanup.policy', '?'):<8} "
             f"{cfg.get('retention.ms', '-'):>14} {cfg.get('segment.ms', '-'):>11}  {spec.holds}"
         )
-    if settings.broker_url is None:
-        print("note: the embedded broker stores these configs but does not enforce retention or compaction")
     return 0
 
 
@@ -91,6 +96,27 @@ def _retention_check(settings: Settings, args: argparse.Namespace) -> int:
     from streams.retention.check import run_check
 
     return asyncio.run(run_check(settings))
+
+
+def _retention_roll(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.hotlists.feeder import parse_duration
+    from streams.retention.roll import roll_every, roll_once
+
+    if args.every is None:
+        written = asyncio.run(roll_once(settings))
+        print(f"rolled: a tombstone of the roll key on {written} partitions of the compacted topics")
+        return 0
+    every = parse_duration(args.every)
+    print(f"rolling the compacted topics' segments every {args.every} (Ctrl-C stops)", flush=True)
+
+    def report(written: int) -> None:
+        print(f"{datetime.now(UTC).isoformat(timespec='seconds')} rolled {written} partitions", flush=True)
+
+    try:
+        asyncio.run(roll_every(settings, every, report))
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 def _when(text: str, name: str) -> datetime:
@@ -962,9 +988,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cameras", type=int, default=490)
     p.set_defaults(func=_run)
 
-    p = sub.add_parser("broker", help="the embedded broker (Tansu) on 127.0.0.1")
+    p = sub.add_parser("broker", help="the embedded Apache Kafka broker on 127.0.0.1 (KRaft)")
     p.add_argument("action", choices=["start", "stop", "status"])
     p.add_argument("--port", type=int, default=None, help="default: ALPR_EMBEDDED_PORT or 19092")
+    p.add_argument(
+        "--brokers",
+        type=int,
+        choices=[1, 3],
+        default=1,
+        help="nodes: 1, or 3 (on ports PORT..PORT+2: replication factor 3, min.insync.replicas 2)",
+    )
     p.set_defaults(func=_broker)
 
     p = sub.add_parser(
@@ -975,15 +1008,19 @@ def build_parser() -> argparse.ArgumentParser:
     top = p.add_subparsers(dest="action", metavar="render")
     t = top.add_parser(
         "render",
-        help="print the declared topics as deployment files (deploy/kafka/); needs no broker",
+        help="print the declared topics or Kafka users as deployment files (deploy/kafka/); needs no broker",
         description="Render the topic declaration (streams/kafka/topics.py) for ALPR_TOPIC_PREFIX, "
-        "ALPR_PARTITIONS and the profile, with replication factor 3 and min.insync.replicas 2.",
+        "ALPR_PARTITIONS and the profile, with replication factor 3 and min.insync.replicas 2; or the "
+        "services' Kafka principals and ACLs (streams/kafka/principals.py) for ALPR_TOPIC_PREFIX and "
+        "ALPR_APP_ID.",
     )
     t.add_argument(
         "--format",
         required=True,
-        choices=["strimzi", "kafka-configs"],
-        help="strimzi: KafkaTopic resources (kafka.strimzi.io/v1); kafka-configs: a kafka-topics.sh script",
+        choices=["strimzi", "kafka-configs", "strimzi-users", "kafka-acls"],
+        help="strimzi: KafkaTopic resources (kafka.strimzi.io/v1); kafka-configs: a kafka-topics.sh "
+        "script; strimzi-users: KafkaUser resources (SCRAM-SHA-512, ACLs); kafka-acls: a kafka-acls.sh "
+        "script",
     )
     t.add_argument("--profile", help="agency profile to render for (default: ALPR_PROFILE, else san_jose)")
     t.add_argument("--cluster", default="alpr", help="Strimzi Kafka cluster name (default: alpr)")
@@ -997,6 +1034,13 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="exit non-zero naming every topic that can keep data longer than allowed"
     )
     r.set_defaults(func=_retention_check)
+    r = ret.add_parser(
+        "roll",
+        help="append a no-op tombstone to every compacted topic's partitions so that quiet ones "
+        "roll their segments and released holds, old credentials and keys get compacted away",
+    )
+    r.add_argument("--every", help="repeat at this interval (e.g. 1h; at most the compacted segment.ms)")
+    r.set_defaults(func=_retention_roll)
 
     p = sub.add_parser(
         "hold", help="evidence holds: reads tied to an investigation, kept past retention (P12)"

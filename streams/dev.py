@@ -9,15 +9,19 @@ import re
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import orjson
+from aiokafka import TopicPartition
 
 from streams.access.directory import User
-from streams.alerts.tail import alert_line, follow_topic
+from streams.alerts.tail import alert_line
 from streams.codec import entry_from_dict, loads
-from streams.errors import AlprError
+from streams.errors import AlprError, InvalidRecord
 from streams.hotlists.model import Person
 from streams.hotlists.records import load_entries_file, ndjson_lines
 from streams.hotlists.service import HotlistStore
@@ -29,6 +33,8 @@ from streams.reads.simulator import CameraFeed, run_feed
 from streams.settings import Settings
 
 __all__ = ["run_all", "simulate", "stop_process"]
+
+T = TypeVar("T")
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SAMPLE_HOTLIST = SAMPLES / "hotlist.ndjson"
@@ -171,7 +177,7 @@ def demo_code(settings: Settings) -> str:
 def _spawn(command: str, log_path: Path, settings: Settings) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as log:
         return subprocess.Popen(  # noqa: S603 - our own entry point
-            [sys.executable, "-m", "streams.cli", command],
+            [sys.executable, "-m", "streams.cli", *command.split()],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "ALPR_BROKER_URL": settings.faust_broker},
@@ -197,14 +203,25 @@ async def _demo(
     rate: float,
     cameras: int,
 ) -> tuple[int, int]:
+    """Gate, feed, drain: the feed starts when the worker screens (``--duration`` counts from then)
+    and the demo ends when the worker has committed all it was sent and every alert it raised has
+    been shown. A process that exits ends the demo at once, with its log named."""
+    from streams.kafka.log import TopicFollower
+    from streams.readiness import DRAIN_TIMEOUT_S, wait_worker_drained, wait_worker_ready
+
     alerts = 0
 
-    async def tail() -> None:
+    def show(_tp: TopicPartition, record: object) -> None:
         nonlocal alerts
-        async for _key, alert in follow_topic(settings.kafka, settings.topic("alerts"), from_beginning=False):
-            if alert is not None:
-                alerts += alert.get("event") == "AlertRaised"
-                print(alert_line(alert), flush=True)
+        value = getattr(record, "value", None)
+        try:
+            alert = loads(value) if value is not None else None
+        except InvalidRecord:
+            print(f"  (a record on {settings.topic('alerts')} that is not an alert: skipped)", flush=True)
+            return
+        if isinstance(alert, dict):
+            alerts += alert.get("event") == "AlertRaised"
+            print(alert_line(alert), flush=True)
 
     async def watch_processes() -> None:
         while True:
@@ -213,20 +230,43 @@ async def _demo(
                     raise AlprError(f"the {name} exited with status {proc.returncode}; see {log_path}")
             await asyncio.sleep(0.5)
 
-    tailing = asyncio.create_task(tail())
-    watching = asyncio.create_task(watch_processes())
-    feeding = asyncio.create_task(simulate(settings, cameras, rate, duration, 0.01, SAMPLE_HOTLIST))
-    try:
-        done, _ = await asyncio.wait({feeding, watching}, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            task.result()
-        await asyncio.sleep(3)  # let the last alerts arrive
-        return feeding.result(), alerts
-    finally:
-        for task in (tailing, watching, feeding):
+    async def unless_a_process_exits(step: Coroutine[Any, Any, T]) -> T:
+        task = asyncio.create_task(step)
+        try:
+            await asyncio.wait({task, watching}, return_when=asyncio.FIRST_COMPLETED)
+            if watching.done():
+                watching.result()  # raises: a process exited
+            return task.result()
+        finally:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, AlprError):
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    shown = TopicFollower(settings.kafka, [settings.topic("alerts")], show)
+    watching = asyncio.create_task(watch_processes())
+    following: asyncio.Task[None] | None = None
+    try:
+        await unless_a_process_exits(wait_worker_ready(settings))
+        print("worker ready: partitions assigned, hot list loaded; starting the camera feed", flush=True)
+        await shown.start(since_ms=int(time.time() * 1000))  # alerts raised from now on
+        following = asyncio.create_task(shown.run())
+        feed = simulate(settings, cameras, rate, duration, 0.01, SAMPLE_HOTLIST)
+        sent = await unless_a_process_exits(feed)
+        await unless_a_process_exits(wait_worker_drained(settings))
+        try:
+            await unless_a_process_exits(asyncio.wait_for(shown.caught_up(), DRAIN_TIMEOUT_S))
+        except TimeoutError as exc:
+            raise AlprError(
+                f"the alerts topic was not read to its end within {DRAIN_TIMEOUT_S:.0f} s"
+            ) from exc
+        return sent, alerts
+    finally:
+        for task in (following, watching):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, AlprError):
+                    await task
+        await shown.stop()
 
 
 def run_all(settings: Settings, *, duration: float | None, rate: float, cameras: int) -> int:
@@ -252,9 +292,18 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
         sites = CameraFeed(cameras, 0.0, [], OcrClasses.of(settings.ocr_classes))
         registered = asyncio.run(register_simulated_cameras(settings, sites))
         print(f"camera registry: {registered} simulated cameras registered ({cameras} in the feed)")
-        for name in ("worker", "console", "retro-hunt"):
+        # The compacted topics' segments rolled at least every half compacted segment.ms, so that
+        # released holds and replaced credentials are compacted away on time (retention/roll.py).
+        roll_every = f"{settings.profile.broker.compact_segment_ms // 2000}s"
+        commands = {
+            "worker": "worker",
+            "console": "console",
+            "retro-hunt": "retro-hunt",
+            "retention-roll": f"retention roll --every {roll_every}",
+        }
+        for name, command in commands.items():
             log_path = settings.state_dir / f"{name}.log"
-            processes[name] = (_spawn(name, log_path, settings), log_path)
+            processes[name] = (_spawn(command, log_path, settings), log_path)
         worker, console = processes["worker"][0], processes["console"][0]
         print(
             "\n"
@@ -263,6 +312,7 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
             f"  console       http://{settings.console_host}:{settings.console_port}/  pid {console.pid}\n"
             f"                {sign_in}\n"
             f"  retro-hunt    new entries looked up in the last {settings.retro_hunt_hours} h of reads\n"
+            f"  retention     compacted topics' segments rolled every {roll_every} (alpr retention roll)\n"
             f"  alerts topic  {settings.topic('alerts')}   (also: .venv/bin/alpr alerts)\n"
             f"  rejected      {settings.topic('reads-rejected')}\n"
             f"  camera feed   {cameras} cameras, {rate:g} reads/s, 1% of reads of listed plates\n"

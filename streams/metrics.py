@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -54,6 +54,11 @@ class Metrics:
             "alpr_active_entries", "Hot-list entries loaded in this worker", registry=r
         )
         self.partial_entries = Gauge("alpr_partial_entries", "Partial-plate patterns loaded", registry=r)
+        self.screening = Gauge(
+            "alpr_screening",
+            "1 once the worker screens reads (hot list and camera registry loaded): a readiness signal",
+            registry=r,
+        )
         self.hotlist_refused = Counter("alpr_hotlist_refused", "Hot-list records refused at load", registry=r)
         self.read_age = Histogram(
             "alpr_read_age_seconds",
@@ -96,6 +101,24 @@ class Metrics:
                 )
 
         self.registry.register(SourceAges())
+
+    def track_followed(self, positions: Callable[[], Mapping[tuple[str, int], int]]) -> None:
+        """Per partition of each topic the worker follows whole (hot list, sources, alerts, cameras):
+        one past the last record applied. A test or a probe compares it with the log's end to know
+        that a change it wrote is now known to the worker, instead of waiting a while."""
+
+        class Followed(Collector):
+            def collect(self) -> Iterator[Metric]:
+                family = GaugeMetricFamily(
+                    "alpr_followed_offset",
+                    "One past the last record applied, per followed topic and partition",
+                    labels=["topic", "partition"],
+                )
+                for (topic, partition), offset in sorted(positions().items()):
+                    family.add_metric([topic, str(partition)], offset)
+                yield family
+
+        self.registry.register(Followed())
 
     def track_entries(self, total: Callable[[], int], partial: Callable[[], int]) -> None:
         self.active_entries.set_function(total)

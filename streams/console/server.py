@@ -382,11 +382,14 @@ async def serve(settings: Settings, clock: Clock) -> None:
     """Run the console (and the agencies' webhooks) until cancelled."""
     from streams.console.auth import DirectoryAuthenticator
     from streams.console.webhooks import deliver_forever, load_webhooks
+    from streams.kafka.principals import principal
     from streams.kafka.topics import create_topics
 
     auth = DirectoryAuthenticator(settings, timedelta(hours=settings.session_hours))
     hooks = load_webhooks(settings.webhooks) if settings.webhooks else []
-    await create_topics(settings)
+    # Only its own topics: under ACLs (streams/kafka/principals.py) the others are not even visible.
+    console = principal("alpr-console")
+    await create_topics(settings, only={*console.reads, *console.writes})
     desk = AlertDesk(settings)
     app = create_console(settings, desk, auth, clock)
     # Sign-ins and searches are audited as they happen: keep one producer open for them.

@@ -34,12 +34,14 @@ class HotlistView:
         self.sources_topic = sources_topic
         self.index = index
         self.refused = 0
+        self.positions: dict[tuple[str, int], int] = {}  # one past the last record applied
         self._ready = asyncio.Event()
 
     async def wait_ready(self) -> None:
         await self._ready.wait()
 
     def _apply(self, tp: TopicPartition, record: Any) -> None:
+        self.positions[tp.topic, tp.partition] = record.offset + 1
         if tp.topic == self.sources_topic:
             apply_source_record(self.index, record.value)
         elif apply_hotlist_record(self.index, record.key, record.value).outcome == "refused":

@@ -22,6 +22,7 @@ __all__ = [
     "TopicFollower",
     "TopicWriter",
     "assign_all",
+    "METADATA_MAX_AGE_MS",
     "fetch_from",
     "fold_latest",
     "log_ends",
@@ -32,16 +33,18 @@ __all__ = [
     "started_reader",
 ]
 
+#: How often clients refresh their metadata. aiokafka 0.14 does not refresh it when a ListOffsets
+#: request fails with NOT_LEADER: it retries the old leader, and sends no fetch to that node for
+#: any partition, until the periodic refresh (5 minutes by default). After a broker failover a
+#: third of a worker's partitions stalled for minutes (tests/integration/test_faults_cluster.py).
+METADATA_MAX_AGE_MS = 5_000
 #: A fetch below the end of the log must bring a record within this time, or the broker is unwell.
 FETCH_DEADLINE_S = 30.0
 
 
 def reader(kafka: Connection, *, fetch_max_wait_ms: int = 100) -> AIOKafkaConsumer:
-    """A consumer without a group, for reading whole topics.
-
-    Its per-partition fetch limit is far above any batch a writer makes: the embedded broker
-    never returns a batch larger than the limit, and the partition would stall.
-    """
+    """A consumer without a group, for reading whole topics, with fetch limits above the largest
+    record a producer of ours may write (topics.MAX_MESSAGE_BYTES)."""
     return AIOKafkaConsumer(
         **kafka.options(),
         group_id=None,
@@ -50,6 +53,7 @@ def reader(kafka: Connection, *, fetch_max_wait_ms: int = 100) -> AIOKafkaConsum
         fetch_max_wait_ms=fetch_max_wait_ms,
         fetch_max_bytes=64 * 1024 * 1024,
         max_partition_fetch_bytes=16 * 1024 * 1024,
+        metadata_max_age_ms=METADATA_MAX_AGE_MS,  # failover: see METADATA_MAX_AGE_MS
     )
 
 
@@ -99,36 +103,19 @@ async def fetch_from(
 async def log_ends(
     consumer: AIOKafkaConsumer, tps: list[TopicPartition]
 ) -> dict[TopicPartition, tuple[int, int]]:
-    """Each partition's first offset and true end (one past its last record), now.
-
-    The embedded broker's "latest offset" is the base offset of the partition's last record batch
-    plus one (measured: batches of 10, 5 and 7 records gave 1, 11 and 16). The true end is one past
-    the last record of the batch found at ``latest - 1``; on Apache Kafka that is ``latest``.
-    Moves the consumer's positions of ``tps``.
-    """
+    """Each partition's first offset and end (one past its last record), now: Kafka's log start
+    offset and high watermark (no producer of ours is transactional, so the high watermark is
+    also the last stable offset)."""
     starts = await consumer.beginning_offsets(tps)
-    latest = await consumer.end_offsets(tps)
-    ends = {tp: (int(starts[tp]), int(starts[tp])) for tp in tps}
-    waiting = {tp for tp in tps if latest[tp] > starts[tp]}
-    for tp in waiting:
-        consumer.seek(tp, latest[tp] - 1)
-    deadline = time.monotonic() + FETCH_DEADLINE_S
-    while waiting:  # each has a record to bring: no answer depends on a timeout
-        if time.monotonic() > deadline:
-            raise BrokerError(f"no record at the last batch of {sorted(map(str, waiting))}")
-        batch = await consumer.getmany(*waiting, timeout_ms=1000, max_records=1_000_000)
-        for tp, records in batch.items():
-            if records:
-                ends[tp] = (int(starts[tp]), max(int(r.offset) for r in records) + 1)
-                waiting.discard(tp)
-    return ends
+    ends = await consumer.end_offsets(tps)
+    return {tp: (int(starts[tp]), int(ends[tp])) for tp in tps}
 
 
 async def read_to_end(
     consumer: AIOKafkaConsumer, on_record: Callable[[TopicPartition, Any], None], max_records: int = 50_000
 ) -> None:
-    """Feed every record of the assigned partitions, from their positions to their true ends as of
-    the call (see :func:`log_ends`), to ``on_record``."""
+    """Feed every record of the assigned partitions, from their positions to their ends as of the
+    call (see :func:`log_ends`), to ``on_record``."""
     tps = list(consumer.assignment())
     positions = {tp: await consumer.position(tp) for tp in tps}
     ends = {tp: end for tp, (_start, end) in (await log_ends(consumer, tps)).items()}
@@ -233,6 +220,7 @@ class TopicWriter:
         self._producer = AIOKafkaProducer(
             **kafka.options(),
             acks="all",
+            enable_idempotence=True,  # a retried batch is written once (the broker drops the copy)
             max_batch_size=512 * 1024,  # well under every reader's max_partition_fetch_bytes
             max_request_size=8 * 1024 * 1024,
         )
@@ -329,6 +317,10 @@ class TopicFollower:
     @property
     def following(self) -> bool:
         return self._consumer is not None
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """Per (topic, partition): one past the last record applied (for a worker's metrics)."""
+        return {(tp.topic, tp.partition): offset for tp, offset in list(self._next.items())}
 
     def _record(self, tp: TopicPartition, record: Any) -> None:
         self._next[tp] = record.offset + 1

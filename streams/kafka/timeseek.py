@@ -1,19 +1,18 @@
-"""Reading a topic by time, correctly on any broker.
+"""Reading topics by record time.
 
-The embedded broker answers ListOffsets-by-timestamp (``offsets_for_times``) with wrong offsets
-and under-reports a partition's end, so nothing here trusts either: the true end comes from
-:func:`streams.kafka.log.log_ends`, and the first offset at or after a time is found by binary
-search over offsets, reading the record timestamp at each probe. No decision waits on a timeout: a fetch below
-the end always has a record to bring. Record timestamps are the producer's send times,
-non-decreasing within a partition up to the skew between producers; callers seek a margin earlier
-and filter on the data's own times.
+Kafka's ListOffsets by timestamp (``offsets_for_times``) gives the first offset whose record
+timestamp is at or after a time: exact even when timestamps are not in offset order (a read's
+timestamp is its capture time, and reads arrive late), because the broker's time index holds the
+largest timestamp so far. A scan then reads on to the first record past the end of the window:
+records that arrive later than that with an earlier timestamp are the callers' margin to choose
+(they seek a margin earlier or later and filter on the data's own times).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,23 +29,10 @@ async def first_offset_at(
     consumer: AIOKafkaConsumer, tp: TopicPartition, ts_ms: int, lo: int, end: int
 ) -> int:
     """The first offset in ``[lo, end)`` whose record timestamp is >= ``ts_ms``; ``end`` if none is."""
-
-    async def later(offset: int) -> bool:  # monotone in offset: False ... False True ... True
-        if offset >= end:
-            return True
-        [record, *_] = await fetch_from(consumer, tp, offset, 1)
-        return int(record.timestamp) >= ts_ms
-
-    if await later(lo):
-        return lo
-    hi = end  # later(lo) is False, later(end) is True
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if await later(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    found = (await consumer.offsets_for_times({tp: max(0, ts_ms)})).get(tp)
+    if found is None:
+        return end
+    return min(end, max(lo, int(found.offset)))
 
 
 @dataclass
@@ -68,18 +54,24 @@ class Progress:
 
 async def scan_by_time(
     kafka: Connection,
-    topic: str,
+    topics: str | Sequence[str],
     start_ms: int,
     end_ms: int,
     progress: Callable[[Progress], None] | None = None,
 ) -> AsyncIterator[tuple[TopicPartition, Any]]:
-    """Yield every record of the topic whose timestamp lies in ``[start_ms, end_ms]``, each partition
-    in offset order, from its first such offset to the first record past ``end_ms`` (or the end of
-    the log). Partitions are searched and read concurrently, one consumer each."""
+    """Yield every record of the topics (e.g. ``Settings.read_topics``: reads and late reads) whose
+    timestamp lies in ``[start_ms, end_ms]``, each partition in offset order, from its first such
+    offset to the first record past ``end_ms`` (or the end of the log). Partitions are searched and
+    read concurrently, one consumer each."""
+    names = [topics] if isinstance(topics, str) else list(topics)
     probe = reader(kafka)
     await probe.start()
     try:
-        tps = [TopicPartition(topic, p) for p in await existing_partitions(probe._client, topic)]  # noqa: SLF001
+        tps = [
+            TopicPartition(topic, p)
+            for topic in names
+            for p in await existing_partitions(probe._client, topic)  # noqa: SLF001
+        ]
     finally:
         await probe.stop()
     state = Progress(partitions=len(tps))

@@ -5,10 +5,15 @@
 sightings of an open alert. Every alert decision about a plate is made on the candidates
 partition that owns its canonical key, so duplicate suppression (P9) sees all reads of the plate.
 Agents only move its output to topics; tests drive it directly.
+
+Rejected records and candidates carry their source record's Kafka timestamp (the capture time of
+its earliest read, streams/reads/lateness.py): a derived record whose source is already older than
+its topic accepts is counted, not stored (P11), so no copy of a read outlives the read.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,9 +40,12 @@ from streams.codec import (
 from streams.errors import InvalidRecord
 from streams.matching.matcher import HotlistIndex, Match, confirm, partial_matches, screen
 from streams.matching.normalize import normalize_plate, partition_for
+from streams.reads.lateness import StoreBounds, check_capture_time, storable
 from streams.reads.model import Read
 
 __all__ = ["Outcome", "Pipeline", "RecentIds", "check_capture_time"]
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 _PLATE = attrgetter("plate")
@@ -54,6 +62,26 @@ class Outcome:
     sightings: list[tuple[bytes, bytes, AlertSighted]] = field(default_factory=list)  # key, value, event
     suppressed: int = 0  # alerts or sightings already emitted for the same read and entry
     oldest_read_age_s: float | None = None  # how long after capture the batch's oldest read was screened
+    #: The Kafka timestamp of rejected records (their source record's: the capture time of reads
+    #: on time), None: send time.
+    timestamp_ms: int | None = None
+    #: The Kafka timestamp of candidates: when their source read arrived (None: send time).
+    candidate_ms: int | None = None
+    #: False when rejected records may not be stored at all: their source is a late read (its
+    #: lateness plus the rejected topic's retention would outlive P11) or a candidate.
+    rejected_storable: bool = True
+    unstored_rejected: list[str] = field(default_factory=list)  # reason codes, counted not stored (P11)
+    unstored_candidates: int = 0  # Bloom positives whose source was too old to be passed on (P11)
+
+
+def _not_stored(what: str, read: dict[str, Any]) -> None:
+    """Log a record not stored because its source is too old to keep (P11): only what "expired"
+    keeps of the read, never its plate."""
+    log.warning(
+        "%s not stored, its source record is too old to keep (P11): read %s, camera %s, captured_at %s",
+        what,
+        *(read.get(k) for k in ("read_id", "camera_id", "captured_at")),
+    )
 
 
 class RecentIds:
@@ -80,22 +108,6 @@ class RecentIds:
         return True
 
 
-def check_capture_time(read: Read, now: datetime, max_skew: timedelta, retention: timedelta) -> None:
-    """Refuse reads from the future (a wrong camera clock) and reads older than the retention (P11)."""
-    if read.captured_at > now + max_skew:
-        raise InvalidRecord(
-            "future_timestamp",
-            f"captured_at {read.captured_at.isoformat()} is more than {max_skew} ahead of the "
-            "server clock; check the camera's clock",
-        )
-    if read.captured_at < now - retention:
-        raise InvalidRecord(
-            "expired",
-            f"captured_at {read.captured_at.isoformat()} is older than the read retention "
-            f"({retention.days} days); the read was not kept (P11)",
-        )
-
-
 class Pipeline:
     def __init__(
         self,
@@ -108,6 +120,7 @@ class Pipeline:
         sighting_window: timedelta = timedelta(minutes=5),
         dedup_ttl: timedelta = timedelta(hours=1),
         cameras: ActiveCameras | None = None,
+        bounds: StoreBounds | None = None,
     ) -> None:
         self.index = index
         self.partitions = partitions
@@ -118,11 +131,30 @@ class Pipeline:
         self.open_alerts = SightingWindow(sighting_window)
         #: The registry reads must come from; None: reads from any camera are screened.
         self.cameras = cameras
+        #: How old a source record may be for what it produces to be stored; None: no bound.
+        self.bounds = bounds
+
+    def _storable(self, out: Outcome, *, rejected: bool) -> bool:
+        """Whether a record made from this outcome's source may be stored with its timestamp on the
+        rejected topic (``rejected``) or the candidates topic."""
+        if rejected and not out.rejected_storable:
+            return False
+        stamp = out.timestamp_ms if rejected else out.candidate_ms
+        if stamp is None or self.bounds is None:
+            return True
+        bound = self.bounds.rejected_ms if rejected else self.bounds.candidates_ms
+        return storable(stamp, int(self.clock().timestamp() * 1000), bound)
 
     def _reject(
         self, out: Outcome, error: InvalidRecord, payload: Any, where: tuple[str, int, int], index: int | None
     ) -> None:
         topic, partition, offset = where
+        if not self._storable(out, rejected=True):
+            # P11: the source is older than the rejected topic keeps: counted, not stored, logged
+            # with what "expired" keeps (no plate).
+            out.unstored_rejected.append(error.code)
+            _not_stored(f"rejected ({error.code})", payload if isinstance(payload, dict) else {})
+            return
         if error.code == "expired" and isinstance(payload, dict):
             # P11: an expired read is not stored again, not even on the rejected topic.
             payload = {k: payload.get(k) for k in ("read_id", "camera_id", "captured_at")}
@@ -181,13 +213,27 @@ class Pipeline:
         elif isinstance(record, AlertRejected | AlertDispositioned):
             self.open_alerts.close(record.alert_id)
 
-    def screen_record(self, payload: bytes | None, where: tuple[str, int, int]) -> Outcome:
-        """One record of the reads topic: reject, screen, forward Bloom positives and partial fits.
+    def screen_record(
+        self,
+        payload: bytes | None,
+        where: tuple[str, int, int],
+        source_ms: int | None = None,
+        *,
+        arrival_ms: int | None = None,
+        late: bool = False,
+    ) -> Outcome:
+        """One record of the reads or reads-late (``late``) topic, with its Kafka timestamp
+        ``source_ms`` and the time it was written ``arrival_ms`` (which candidates carry): reject,
+        screen, forward Bloom positives and partial fits.
 
         The common case (every read good and within the time bounds) costs a few C calls per
         batch; only a batch with something wrong in it is looked at read by read.
         """
-        out = Outcome()
+        out = Outcome(
+            timestamp_ms=source_ms,
+            candidate_ms=source_ms if arrival_ms is None else arrival_ms,
+            rejected_storable=not late,
+        )
         now = self.clock()
         try:
             batch = decode_read_batch(payload)
@@ -214,6 +260,11 @@ class Pipeline:
             self._reject(out, error, read_to_dict(batch.read(i)), where, batch.positions[i])
         out.reads += len(batch) - len(screened.refused)
         out.oldest_read_age_s = (now - earliest).total_seconds()
+        if screened.candidates and not self._storable(out, rejected=False):
+            out.unstored_candidates = len(screened.candidates)
+            for i in screened.candidates:
+                _not_stored("a Bloom positive", read_to_dict(batch.read(i)))
+            return out
         for i in screened.candidates:
             canonical = screened.canonical[i]
             value = dumps(
@@ -261,10 +312,15 @@ class Pipeline:
             kept.add(batch.wires[i], position, read.captured_at)
         return kept
 
-    def confirm_record(self, payload: bytes | None, where: tuple[str, int, int]) -> Outcome:
-        """One candidate, on the partition that owns its plate: the authoritative exact check, the
-        partial patterns, and the decision between a new alert and a sighting of an open one."""
-        out = Outcome()
+    def confirm_record(
+        self, payload: bytes | None, where: tuple[str, int, int], source_ms: int | None = None
+    ) -> Outcome:
+        """One candidate (Kafka timestamp ``source_ms``), on the partition that owns its plate: the
+        authoritative exact check, the partial patterns, and the decision between a new alert and
+        a sighting of an open one. Alerts are stamped when sent (the alerts topic's own retention)."""
+        # A candidate that cannot be read is the worker's own fault, not a camera's: its read may be
+        # late, so it is counted and logged without the plate, never stored (P11).
+        out = Outcome(timestamp_ms=source_ms, rejected_storable=False)
         try:
             data = loads(payload or b"")
             read = read_from_dict(data["read"])

@@ -5,6 +5,13 @@ per-camera order holds. A partition's batch is sent when it has been open for
 the window (50 ms by default) or is full, whichever comes first, and on close.
 ``send`` returns a future that completes when Kafka has acknowledged the batch
 holding the read, so an ingest service can acknowledge only what Kafka has.
+
+A record's Kafka timestamp is the capture time of its earliest read (CreateTime), so the broker's
+retention counts from capture (P11). Each read goes by its lateness (arrival - capture) to ``reads``
+or ``reads-late`` (kept shorter), each with batches of its own; a read too late for either is not
+sent: its future fails with :class:`InvalidRecord` ``too_late`` and ``reads_too_late`` counts it
+(see streams/reads/lateness.py). The producer is idempotent (acks=all): a retried batch is not
+stored twice.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -24,7 +31,17 @@ from streams.errors import BrokerError
 from streams.kafka.connection import Connection
 from streams.kafka.topics import existing_partitions
 from streams.matching.normalize import partition_for
+from streams.reads.lateness import (
+    LATE,
+    ON_TIME,
+    SENT_HEADER,
+    Lateness,
+    capture_ms,
+    record_timestamp_ms,
+    too_late,
+)
 from streams.reads.model import Read
+from streams.retention.policy import Timing
 from streams.settings import Settings
 
 __all__ = ["ReadProducer"]
@@ -33,57 +50,88 @@ log = logging.getLogger(__name__)
 
 
 class _Batch:
-    __slots__ = ("opened", "payloads", "waiters")
+    __slots__ = ("earliest_ms", "opened", "payloads", "waiters")
 
     def __init__(self) -> None:
         self.opened = time.monotonic()
         self.payloads: list[bytes] = []
         self.waiters: list[asyncio.Future[None]] = []
+        self.earliest_ms: int | None = None  # None: no read with a usable capture time yet
+
+    def add(self, payload: bytes, waiter: asyncio.Future[None], captured: int | None) -> None:
+        self.payloads.append(payload)
+        self.waiters.append(waiter)
+        if captured is not None and (self.earliest_ms is None or captured < self.earliest_ms):
+            self.earliest_ms = captured
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 class ReadProducer:
-    """Batching producer of reads. Use as ``async with ReadProducer(...) as producer:``."""
+    """Batching producer of reads. Use as ``async with ReadProducer(...) as producer:``.
+
+    ``topic`` is the reads topic, ``late_topic`` the reads-late one (default ``<topic>-late``);
+    ``timing`` the profile's (default: the default profile's, as :class:`Settings` has it);
+    ``clock`` gives epoch milliseconds (tests pass a fake one).
+    """
 
     def __init__(
         self,
         kafka: Connection,
         topic: str,
         *,
+        late_topic: str | None = None,
+        timing: Timing | None = None,
         window_ms: int = 50,
         max_reads: int = 500,
+        clock: Callable[[], int] = _now_ms,
         **producer_options: Any,
     ) -> None:
         self.topic = topic
+        self.late_topic = late_topic or f"{topic}-late"
+        self.lateness = Lateness.of(timing if timing is not None else Settings().profile.broker)
         self.window_s = window_ms / 1000.0
         self.max_reads = max_reads
+        self.clock = clock
         self._producer = AIOKafkaProducer(
             **kafka.options(),
             acks="all",  # a read counts as sent once every in-sync replica has it
+            enable_idempotence=True,  # a batch retried after a lost answer is stored once
             linger_ms=0,
             max_request_size=8 * 1024 * 1024,
             **producer_options,
         )
-        self._partitions = 0
-        self._batches: dict[int, _Batch] = {}
+        self._topics = {ON_TIME: topic, LATE: self.late_topic}
+        self._partitions: dict[str, int] = {ON_TIME: 0, LATE: 0}
+        self._batches: dict[tuple[str, int], _Batch] = {}
         self._in_flight: set[asyncio.Future[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self.reads_sent = 0
         self.batches_sent = 0
+        self.reads_late = 0  # sent to the reads-late topic
+        self.reads_too_late = 0  # not sent: too late to be kept within the retention (P11)
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> ReadProducer:
-        """To the reads topic, batching as the settings say (ALPR_BATCH_WINDOW_MS, ALPR_BATCH_MAX_READS)."""
+    def for_settings(cls, settings: Settings, **producer_options: Any) -> ReadProducer:
+        """To the reads and reads-late topics with the profile's timing, batching as the settings
+        say (ALPR_BATCH_WINDOW_MS, ALPR_BATCH_MAX_READS)."""
         return cls(
             settings.kafka,
-            settings.topic("reads"),
+            settings.topic(ON_TIME),
+            late_topic=settings.topic(LATE),
+            timing=settings.profile.broker,
             window_ms=settings.batch_window_ms,
             max_reads=settings.batch_max_reads,
+            **producer_options,
         )
 
     async def start(self) -> None:
         try:
             await self._producer.start()
-            self._partitions = len(await existing_partitions(self._producer.client, self.topic))
+            for route, topic in self._topics.items():
+                self._partitions[route] = len(await existing_partitions(self._producer.client, topic))
         except BrokerError:
             await self._producer.stop()
             raise
@@ -100,23 +148,41 @@ class ReadProducer:
         await self.close()
 
     async def send(self, read: Read | Mapping[str, Any]) -> asyncio.Future[None]:
-        """Queue a read; the returned future completes once Kafka has it."""
+        """Queue a read; the returned future completes once Kafka has it, or fails at once with
+        :class:`InvalidRecord` ``too_late`` when the read cannot be stored within the retention."""
         data = read_to_dict(read) if isinstance(read, Read) else read
-        partition = partition_for(str(data["camera_id"]), self._partitions)
-        batch = self._batches.get(partition)
-        if batch is None:
-            batch = self._batches[partition] = _Batch()
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        batch.payloads.append(orjson.dumps(data))
-        batch.waiters.append(waiter)
+        captured = capture_ms(data)
+        now = self.clock()
+        route = self.lateness.route(captured, now)
+        if route is None:
+            assert captured is not None  # noqa: S101 - a read without a capture time goes to reads
+            self.reads_too_late += 1
+            log.debug(  # counted; the ingest logs one line per request (a backlog is many reads)
+                "read %s of camera %s captured %d s ago not sent: too late to be kept (P11)",
+                data.get("read_id"),
+                data.get("camera_id"),
+                (now - captured) // 1000,
+            )
+            waiter.set_exception(too_late(captured, now, self.lateness.too_late_ms))
+            return waiter
+        if captured is not None and captured > now:
+            captured = None  # from the future: stamped when sent (the worker judges the clock)
+        partition = partition_for(str(data["camera_id"]), self._partitions[route])
+        batch = self._batches.get((route, partition))
+        if batch is None:
+            batch = self._batches[route, partition] = _Batch()
+        batch.add(orjson.dumps(data), waiter, captured)
+        if route == LATE:
+            self.reads_late += 1
         if len(batch.payloads) >= self.max_reads:
-            await self._send_batch(partition)
+            await self._send_batch((route, partition))
         return waiter
 
     async def flush(self) -> None:
         """Send every open batch and wait until Kafka has acknowledged all of them."""
-        for partition in list(self._batches):
-            await self._send_batch(partition)
+        for key in list(self._batches):
+            await self._send_batch(key)
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
 
@@ -135,23 +201,36 @@ class ReadProducer:
         while True:
             await asyncio.sleep(self.window_s / 2)
             now = time.monotonic()
-            for partition, batch in list(self._batches.items()):
+            for key, batch in list(self._batches.items()):
                 if now - batch.opened >= self.window_s:
                     try:
-                        await self._send_batch(partition)
+                        await self._send_batch(key)
                     except Exception as exc:  # noqa: BLE001 - its waiters have the error; keep the window going
-                        log.error("batch to %s[%d] not sent: %r", self.topic, partition, exc)
+                        log.error("batch to %s[%d] not sent: %r", self._topics[key[0]], key[1], exc)
 
-    async def _send_batch(self, partition: int) -> None:
-        batch = self._batches.pop(partition, None)
+    async def _send_batch(self, key: tuple[str, int]) -> None:
+        batch = self._batches.pop(key, None)
         if batch is None or not batch.payloads:
             return
+        route, partition = key
+        topic = self._topics[route]
         value = b'{"reads":[' + b",".join(batch.payloads) + b"]}"
+        now = self.clock()
+        # On time: the capture time (the broker refuses it past the lateness bound); late: the send
+        # time, since reads-late keeps a record a day after it arrives (streams/kafka/topics.py).
+        stamp = (
+            record_timestamp_ms(batch.earliest_ms, now, self.lateness.before_max_ms(route))
+            if route == ON_TIME
+            else now
+        )
+        headers = [(SENT_HEADER, str(now).encode())]
         try:
-            delivery = await self._producer.send(self.topic, value, partition=partition)
+            delivery = await self._producer.send(
+                topic, value, partition=partition, timestamp_ms=stamp, headers=headers
+            )
         except Exception as exc:
             for waiter in batch.waiters:
-                waiter.set_exception(BrokerError(f"batch to {self.topic}[{partition}] failed: {exc}"))
+                waiter.set_exception(BrokerError(f"batch to {topic}[{partition}] failed: {exc}"))
             raise
         self._in_flight.add(delivery)
         count = len(batch.payloads)
@@ -163,13 +242,13 @@ class ReadProducer:
                 self.reads_sent += count
                 self.batches_sent += 1
             else:
-                log.error("batch of %d reads to %s[%d] failed: %r", count, self.topic, partition, error)
+                log.error("batch of %d reads to %s[%d] failed: %r", count, topic, partition, error)
             for waiter in batch.waiters:
                 if waiter.done():
                     continue
                 if error is None:
                     waiter.set_result(None)
                 else:
-                    waiter.set_exception(BrokerError(f"batch to {self.topic}[{partition}] failed: {error!r}"))
+                    waiter.set_exception(BrokerError(f"batch to {topic}[{partition}] failed: {error!r}"))
 
         delivery.add_done_callback(done)

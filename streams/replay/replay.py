@@ -155,7 +155,7 @@ async def replay(
         if progress is not None:
             progress(p)
 
-    async for tp, record in scan_by_time(settings.kafka, settings.topic("reads"), start_ms, end_ms, seen):
+    async for tp, record in scan_by_time(settings.kafka, settings.read_topics, start_ms, end_ms, seen):
         for raw in stored_reads(record.value):
             result.reads_scanned += 1
             fits, kind = check.fits(raw)

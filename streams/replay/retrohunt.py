@@ -70,7 +70,7 @@ async def hunt(
     found: dict[str, AlertRaised] = {}
     async for _tp, record in scan_by_time(
         settings.kafka,
-        settings.topic("reads"),
+        settings.read_topics,
         int(start.timestamp() * 1000),
         int(end.timestamp() * 1000),
     ):

@@ -472,7 +472,7 @@ async def _read_day(settings: Settings, day: date, late: timedelta, skew: timede
     retention = timedelta(days=settings.profile.read_retention_days)
     tally = ReadTally(day, skew, retention)
     start, end = day_start(day) - skew, day_start(day) + _DAY + late
-    async for _tp, record in scan_by_time(settings.kafka, settings.topic("reads"), _ms(start), _ms(end)):
+    async for _tp, record in scan_by_time(settings.kafka, settings.read_topics, _ms(start), _ms(end)):
         tally.add_record(record.value, int(record.timestamp))
     return tally
 

@@ -21,6 +21,7 @@ from streams.kafka.log import TopicWriter, read_latest, read_topic
 from streams.kafka.timeseek import scan_by_time
 from streams.reads.model import Read
 from streams.replay.replay import ReplayQuery, replay
+from streams.retention.judge import duration
 from streams.settings import Settings
 
 __all__ = ["Held", "HoldDesk"]
@@ -41,6 +42,11 @@ class HoldDesk:
         self.settings = settings
         self.topic = settings.topic("evidence-holds")
         self._alert_records: list[dict[str, Any]] | None = None  # read once per desk (one command)
+
+    @property
+    def _retention(self) -> timedelta:
+        """The read retention in the profile's own clock (the retention-test profile's is seconds)."""
+        return timedelta(milliseconds=self.settings.profile.read_retention_ms)
 
     async def holds(self) -> dict[str, Held]:
         latest = await read_latest(self.settings.kafka, self.topic)
@@ -87,7 +93,7 @@ class HoldDesk:
         end = near + timedelta(days=1) if near else now + skew
         async for _tp, record in scan_by_time(
             self.settings.kafka,
-            self.settings.topic("reads"),
+            self.settings.read_topics,
             int(start.timestamp() * 1000),
             int(end.timestamp() * 1000),
         ):
@@ -119,13 +125,13 @@ class HoldDesk:
         """Hold these reads for the case; returns the read ids newly held for it."""
         if not case_number.strip() or not reason.strip() or not by.strip():
             raise PolicyViolation("P12", "a hold needs a case number, a reason and who places it")
-        oldest = now - timedelta(days=self.settings.profile.read_retention_days)
+        oldest = now - self._retention
         expired = [r.read_id for r in reads if r.captured_at < oldest]
         if expired:
             raise PolicyViolation(
                 "P11",
-                f"read {expired[0]} is older than the {self.settings.profile.read_retention_days}-day "
-                "retention: it must already be gone and cannot be held",
+                f"read {expired[0]} is older than the {duration(self.settings.profile.read_retention_ms)} "
+                "read retention: it must already be gone and cannot be held",
             )
         current = await self.holds()
         alerts = await self._alerts_by_read({r.read_id for r in reads})
@@ -182,11 +188,7 @@ class HoldDesk:
         """Hold every read of a plate (exact or OCR-equivalent) captured in the window."""
         query = ReplayQuery(start, end, case_number, f"evidence hold: {reason}", plate=plate)
         found = await replay(self.settings, query, now)
-        reads = [
-            s.read
-            for s in found.sightings
-            if s.read.captured_at >= now - timedelta(days=self.settings.profile.read_retention_days)
-        ]
+        reads = [s.read for s in found.sightings if s.read.captured_at >= now - self._retention]
         return await self.add(
             reads,
             case_number,

@@ -13,12 +13,54 @@ from importlib import resources
 
 from streams.errors import ConfigError
 
-__all__ = ["Profile", "load_profile", "max_record_age_ms", "retention_ms_within"]
+__all__ = ["Profile", "Timing", "load_profile", "max_record_age_ms", "retention_ms_within"]
 
 DAY_MS = 24 * 3600 * 1000
 HOUR_MS = 3600 * 1000
 #: Apache Kafka's default log.retention.check.interval.ms; deploy/kafka sets it explicitly.
 BROKER_RETENTION_CHECK_MS = 5 * 60 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """How the broker keeps read data within the profile's retention, in milliseconds.
+
+    Kafka deletes a segment once its *newest* record is older than ``retention.ms``, so a record
+    lives up to (its arrival + the producers' clock skew) + retention.ms + segment.ms + the broker's
+    check interval, whatever its own timestamp. A read arriving ``lateness`` after capture therefore
+    only stays within the policy if ``lateness`` is bounded: reads up to ``read_lateness_ms`` late
+    go to the reads topic (whose retention is shortened by that much), later ones to the
+    reads-late topic (kept ``late_read_retention_ms``), and reads later than
+    ``read_retention_ms - late_read_retention_ms`` are counted, never stored (P11).
+
+    Real profiles use the defaults; the ``retention-test`` profile scales them down to seconds so
+    the tests can watch the broker delete (its ``[timing]`` table).
+    """
+
+    read_retention_ms: int
+    read_lateness_ms: int = DAY_MS
+    late_read_retention_ms: int = DAY_MS
+    read_segment_ms: int = HOUR_MS
+    #: segment.ms of compacted topics: a closed segment is what the log cleaner compacts.
+    compact_segment_ms: int = DAY_MS
+    #: delete.retention.ms of compacted topics: how long a tombstone itself stays readable.
+    tombstone_retention_ms: int = DAY_MS
+    #: max.compaction.lag.ms of compacted topics: a replaced or deleted value (a released hold's
+    #: read copy, a user's old password hash) is compacted away within this time.
+    max_compaction_lag_ms: int = DAY_MS
+    #: The broker's log.retention.check.interval.ms this profile counts on (alpr retention check
+    #: compares it with the broker's).
+    retention_check_ms: int = BROKER_RETENTION_CHECK_MS
+
+    @property
+    def late_reads_from_ms(self) -> int:
+        """Reads at least this late (arrival - capture) go to the reads-late topic."""
+        return self.read_lateness_ms
+
+    @property
+    def too_late_ms(self) -> int:
+        """Reads at least this late cannot be kept within the retention: counted, not stored."""
+        return self.read_retention_ms - self.late_read_retention_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,16 +74,34 @@ class Profile:
     audit_retention_days: int
     hotlist_max_staleness_hours: int
     dedup_window_minutes: int
+    timing: Timing | None = None  # None: Timing(read_retention_ms=read_retention_days days)
 
     def __post_init__(self) -> None:
         if self.read_retention_days < 1:
             raise ConfigError(f"profile {self.name}: read_retention_days must be at least 1")
         if self.audit_retention_days < 730:
             raise ConfigError(f"profile {self.name}: audit_retention_days must be at least 730 (P14)")
+        if self.timing is None:
+            object.__setattr__(self, "timing", Timing(self.read_retention_days * DAY_MS))
+        t = self.broker
+        if t.read_retention_ms > self.read_retention_days * DAY_MS:
+            raise ConfigError(f"profile {self.name}: [timing] read_retention_ms exceeds read_retention_days")
+        if t.read_lateness_ms + t.late_read_retention_ms >= t.read_retention_ms:
+            raise ConfigError(
+                f"profile {self.name}: read lateness ({t.read_lateness_ms} ms) plus the late-read "
+                f"retention ({t.late_read_retention_ms} ms) must stay under the read retention "
+                f"({t.read_retention_ms} ms)"
+            )
+
+    @property
+    def broker(self) -> Timing:
+        """The broker timing (never None after construction)."""
+        assert self.timing is not None  # noqa: S101 - set in __post_init__
+        return self.timing
 
     @property
     def read_retention_ms(self) -> int:
-        return self.read_retention_days * DAY_MS
+        return self.broker.read_retention_ms
 
     @property
     def hotlist_max_staleness_s(self) -> float:
@@ -58,14 +118,19 @@ def load_profile(name: str) -> Profile:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     hit = data.get("hit_retention_days")
     try:
+        days = int(data["read_retention_days"])
+        timing = data.get("timing")
         return Profile(
             name=str(data["name"]),
             agency=str(data["agency"]),
-            read_retention_days=int(data["read_retention_days"]),
+            read_retention_days=days,
             hit_retention_days=None if hit in (None, "indefinite") else int(hit),
             audit_retention_days=int(data["audit_retention_days"]),
             hotlist_max_staleness_hours=int(data["hotlist_max_staleness_hours"]),
             dedup_window_minutes=int(data["dedup_window_minutes"]),
+            timing=None
+            if timing is None
+            else Timing(**{"read_retention_ms": days * DAY_MS, **{k: int(v) for k, v in timing.items()}}),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise ConfigError(f"profile file {name}.toml is malformed: {exc!r}") from exc

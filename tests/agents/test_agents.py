@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from datetime import timedelta
 from unittest.mock import patch
 
 import pytest
@@ -72,3 +74,51 @@ async def test_agents_emit_to_the_right_topics(worker) -> None:
     )
     assert metrics.get_sample_value("alpr_bloom_positives_total") == 2
     assert metrics.get_sample_value("alpr_active_entries") == 2
+
+
+async def test_derived_records_keep_the_source_timestamp_and_too_old_rejects_are_counted(worker) -> None:
+    """P11: rejections are stamped with their read record's timestamp (the capture time), candidates
+    with the read record's arrival (its sent-ms header; none here: when screened); a rejection whose
+    source is older than the rejected topic takes (a day, profile san_jose) is counted and not
+    sent, while its batch's candidates still go on."""
+    screen = worker.app.agents["screen-reads"]
+    fresh, old = NOW - timedelta(minutes=1), NOW - timedelta(days=2)
+    started_ms = time.time() * 1000
+    started_ms = time.time() * 1000
+    with patch("faust.topics.Topic.send", autospec=True) as send:
+        delivered = asyncio.get_running_loop().create_future()
+        delivered.set_result(None)
+        send.return_value = delivered
+        async with screen.test_context() as ctx:
+            for at, tag in ((fresh, "fresh"), (old, "old")):
+                batch = {
+                    "reads": [
+                        read_dict(read_id=tag, plate="8D0G512"),
+                        read_dict(read_id=f"{tag}-bad", lat=123),
+                    ]
+                }
+                await ctx.put(dumps(batch), timestamp=at.timestamp())
+    sent = [(call.args[0].get_topic_name(), call.kwargs) for call in send.await_args_list]
+    assert [topic for topic, _ in sent] == ["agents.reads-rejected", "agents.candidates", "agents.candidates"]
+    fresh_ms, old_ms = (int(t.timestamp() * 1000) for t in (fresh, old))
+    # faust sends int(timestamp * 1000) milliseconds: exactly the source's
+    stamps = [int(kw["timestamp"] * 1000) for _, kw in sent]
+    assert stamps[0] == fresh_ms and old_ms < fresh_ms
+    assert all(started_ms - 1 <= stamp <= time.time() * 1000 for stamp in stamps[1:])
+    assert json.loads(sent[0][1]["value"])["reason_code"] == "schema"
+    metrics = worker.metrics.registry
+    assert metrics.get_sample_value("alpr_not_stored_total", {"record": "rejected"}) == 1
+    assert metrics.get_sample_value("alpr_rejected_total", {"reason": "schema"}) == 2
+
+
+def test_the_workers_producer_is_idempotent_and_waits_for_every_replica(worker) -> None:
+    """faust enables idempotence only with transactions; the worker's producer has it anyway."""
+
+    async def build() -> tuple[bool, int]:
+        producer = worker.app.producer._new_producer()  # noqa: SLF001 - the aiokafka producer faust starts
+        try:
+            return producer._txn_manager is not None, producer._sender._acks  # noqa: SLF001
+        finally:
+            await producer.stop()  # never started
+
+    assert asyncio.run(build()) == (True, -1)  # enable_idempotence=True, acks="all"

@@ -54,3 +54,33 @@ def test_a_tiny_load_run_loses_nothing_and_finds_every_hit(tmp_path) -> None:
         and (out / "latency.png").is_file()
         and (out / "throughput_lag.png").is_file()
     )
+
+
+def test_transactions_survive_a_worker_sigkill_without_loss_or_duplicates(tmp_path) -> None:
+    """The exactly-once comparison's transactional worker (loadtest/eos_worker.py), killed twice
+    mid-stream and restarted at once each time: every expected alert arrives once, and no
+    candidate is committed twice (what at-least-once cannot promise: it relies on alert ids to
+    drop the repeats)."""
+    output = tmp_path / "eos.summary.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "loadtest", "eos", "--modes", "transactions"]
+        + ["--entries", "5000", "--cameras", "50", "--backlog", "20000", "--rate", "300"]
+        + ["--hit-rate", "0.05", "--duration", "5", "--kill-duration", "12", "--kill-after", "4"]
+        + ["--kills", "2", "--kill-every", "4", "--rebalance-duration", "0"]
+        + ["--limit", "90", "--output", str(output), "--logs", str(tmp_path / "logs")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=420,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    mode = json.loads(output.read_text())["modes"]["transactions"]
+    assert "failed" not in mode, mode
+    kill = mode["kill"]
+    print({k: kill[k] for k in ("reads_sent", "expected_alerts", "events_at_s", "latency_ms_max")})
+    assert kill["expected_alerts"] >= 20 and "unsettled" not in kill
+    assert kill["lost_alerts"] == 0 and kill["false_alerts"] == 0
+    assert kill["duplicate_alert_ids"] == 0 and mode["duplicate_candidates"] == 0
+    assert mode["latency"]["lost_alerts"] == 0
+    assert mode["ceiling"]["screened"] == mode["ceiling"]["reads"] >= 15_000

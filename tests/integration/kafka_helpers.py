@@ -66,7 +66,7 @@ async def send_reads(settings: Any, reads: list[dict[str, Any]]) -> None:
     """Through the project's batching producer; returns once Kafka has every read."""
     from streams.reads.producer import ReadProducer
 
-    async with ReadProducer(settings.kafka, settings.topic("reads")) as producer:
+    async with ReadProducer.for_settings(settings) as producer:  # routed by the profile's lateness
         waiters = [await producer.send(r) for r in reads]
         await producer.flush()
     await asyncio.gather(*waiters)
@@ -163,9 +163,10 @@ def console_up(env: dict[str, str]) -> bool:
 def running_worker(
     broker: Any, root: Any, *, console: bool = False, **extra_env: str
 ) -> Iterator[tuple[dict[str, str], Any, Any]]:
-    """Fresh topics and a real worker process on them, ready (metrics answer) before use; with
-    ``console``, also the console process."""
+    """Fresh topics and a real worker process on them, ready before use (it screens and its group
+    holds the partitions: streams.readiness); with ``console``, also the console process."""
     from streams.kafka.topics import create_topics
+    from streams.readiness import wait_worker_ready
     from tests.conftest import AlprProcess, make_env, settings_of, wait_for
 
     env = make_env(broker, root, **extra_env)
@@ -177,6 +178,7 @@ def running_worker(
             processes.append(AlprProcess(env, root / "console.log", "console"))
             wait_for(lambda: console_up(env), 60, "the console")
         wait_for(lambda: metric(env, "alpr_active_entries") is not None, 60, "the worker's metrics")
+        asyncio.run(wait_worker_ready(settings, 60))  # hot list loaded, partitions assigned
         yield env, settings, root
     finally:
         for process in processes:
@@ -184,19 +186,75 @@ def running_worker(
 
 
 async def assert_no_alert(settings: Any, silent: tuple[str, str], probe: tuple[str, str]) -> None:
-    """Send a read that must not alert, then a probe that must; once the probe's alert is on the
-    topic the first read has been processed, and it must have raised nothing.
+    """Send a read that must not alert, then a probe that must, on the same path; see
+    :func:`tests.integration.probes.assert_no_alert` (it refuses a probe on another candidates
+    partition: choose one with ``probes.same_path_plate``)."""
+    from tests.integration.probes import assert_no_alert as on_the_same_path
 
-    Each is ``(read_id, plate)``, captured now.
-    """
-    from datetime import UTC, datetime
+    await on_the_same_path(settings, silent, probe)
 
-    from tests.factories import read_dict
 
-    now = datetime.now(UTC).isoformat()
-    reads = [read_dict(read_id=read_id, plate=plate, captured_at=now) for read_id, plate in (silent, probe)]
-    await send_reads(settings, reads)
-    values = await wait_for_records(
-        settings.kafka, settings.topic("alerts"), lambda v: bool(alerts_for(v, {probe[0]}))
-    )
-    assert alerts_for(values, {silent[0]}) == []
+def free_ports(count: int, attempts: int = 50) -> int:
+    """A free port whose next ``count - 1`` ports are free too (a cluster's nodes take port..port+n-1)."""
+    import socket
+
+    from streams.kafka.broker import free_port
+
+    for _ in range(attempts):
+        base = free_port()
+        taken = False
+        for port in range(base + 1, base + count):
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    taken = True
+                    break
+        if not taken:
+            return base
+    raise AssertionError(f"no run of {count} free ports found in {attempts} attempts")
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    """One partition as a Metadata request describes it."""
+
+    leader: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+async def partition_states(
+    kafka: Connection, topic: str, bootstrap: str | None = None
+) -> dict[int, PartitionState]:
+    """Leader, replicas and in-sync replicas of every partition of an existing topic, now, as the
+    brokers of ``bootstrap`` (default: the connection's) see it. During a fault, pass only the nodes
+    that answer: a frozen node accepts connections and never replies."""
+    from aiokafka import AIOKafkaClient
+
+    options = {**kafka.options(), "request_timeout_ms": 5000}
+    if bootstrap is not None:
+        options["bootstrap_servers"] = bootstrap
+    client = AIOKafkaClient(**options)
+    await client.bootstrap()
+    try:
+        metadata = await client.fetch_all_metadata()
+        return {
+            p: PartitionState(m.leader, tuple(m.replicas), tuple(m.isr))
+            for p, m in metadata._partitions.get(topic, {}).items()  # noqa: SLF001 - no public accessor
+        }
+    finally:
+        await client.close()
+
+
+async def group_coordinator(kafka: Connection, group: str) -> int:
+    """The node id of the broker coordinating a consumer group (FindCoordinator)."""
+    from aiokafka import AIOKafkaClient
+    from aiokafka.client import CoordinationType
+
+    client = AIOKafkaClient(**kafka.options())
+    await client.bootstrap()
+    try:
+        return int(await client.coordinator_lookup(CoordinationType.GROUP, group))
+    finally:
+        await client.close()

@@ -1,4 +1,4 @@
-"""``alpr aggregate`` and ``alpr report annual`` as real processes on the embedded broker: the daily
+"""``alpr aggregate`` and ``alpr report annual`` as real processes on Apache Kafka: the daily
 counts are exact however often they are computed, and they survive the expiry of the reads (P11),
 so the annual report (P26) still has them. The aggregates topic is judged by ``alpr retention
 check`` as counts, not read data, and must outlive the report's year."""
@@ -13,15 +13,16 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.access.audit import AccessRecorded, record_access
 from streams.alerts.lifecycle import Actor, AlertRejected
 from streams.alerts.model import AlertRaised, alert_id_for
 from streams.codec import alert_to_dict, dumps, event_to_dict
 from streams.kafka.log import read_latest
-from streams.kafka.topics import topic_specs
+from streams.kafka.topics import existing_partitions, topic_specs
 from streams.settings import Settings
 from tests.conftest import alpr, settings_of
 from tests.factories import make_entry, make_read, read_dict
@@ -43,15 +44,31 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 
 
 async def produce_at(settings: Settings, topic: str, records: list[tuple[bytes, bytes, datetime]]) -> None:
-    """Records stamped with the given send times, as cameras uploading on time would stamp them."""
+    """Records stamped with the given times, as cameras uploading on time then would have stamped
+    them. The broker refuses records older than a topic's lateness bound (P11), which is what
+    makes back-dating impossible in production; here it is lifted while the test writes its past
+    days, and the declared configs are put back afterwards."""
+    declared = {s.name: s for s in topic_specs(settings)}[topic.removeprefix(settings.topic_prefix)]
+    await set_configs(settings, topic, {"message.timestamp.before.max.ms": str(2**62)})
     producer = AIOKafkaProducer(**settings.kafka.options())
     await producer.start()
     try:
         for key, value, when in records:
-            await producer.send(topic, value, key=key, timestamp_ms=int(when.timestamp() * 1000))
-        await producer.flush()
+            await (await producer.send(topic, value, key=key, timestamp_ms=int(when.timestamp() * 1000)))
     finally:
         await producer.stop()
+        await set_configs(settings, topic, declared.configs())
+
+
+async def set_configs(settings: Settings, topic: str, configs: dict[str, str]) -> None:
+    admin = AIOKafkaAdminClient(**settings.kafka.options())
+    await admin.start()
+    try:
+        current = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        dynamic = {e[0]: e[1] for r in current for res in r.resources for e in res[4] if e[3] == 1}
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, {**dynamic, **configs})])
+    finally:
+        await admin.close()
 
 
 def batch(*reads: dict[str, Any]) -> bytes:
@@ -120,22 +137,19 @@ def counts_only(records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]
 
 
 async def expire_reads(settings: Settings) -> None:
-    """What the read retention does on Apache Kafka (P11), which the embedded broker does not enforce:
-    the reads and rejected reads are gone. Simulated by deleting the topics and creating them empty."""
-    names = [settings.topic("reads"), settings.topic("reads-rejected")]
-    specs = {settings.topic(s.name): s for s in topic_specs(settings)}
+    """What the read retention does (P11), at once: every record of the reads and rejected reads
+    topics deleted (Kafka's DeleteRecords up to each partition's end)."""
     admin = AIOKafkaAdminClient(**settings.kafka.options())
+    consumer = AIOKafkaConsumer(**settings.kafka.options())
     await admin.start()
+    await consumer.start()
     try:
-        await admin.delete_topics(names)
-        for _ in range(50):
-            if not set(names) & set(await admin.list_topics()):
-                break
-            await asyncio.sleep(0.1)
-        await admin.create_topics(
-            [NewTopic(n, specs[n].partitions, 1, topic_configs=specs[n].configs()) for n in names]
-        )
+        for topic in (*settings.read_topics, settings.topic("reads-rejected")):
+            tps = [TopicPartition(topic, p) for p in await existing_partitions(consumer._client, topic)]
+            ends = await consumer.end_offsets(tps)
+            await admin.delete_records({tp: RecordsToDelete(ends[tp]) for tp in tps if ends[tp]})
     finally:
+        await consumer.stop()
         await admin.close()
 
 

@@ -21,6 +21,7 @@ from tests.integration.kafka_helpers import (
     send_reads,
     wait_for_records,
 )
+from tests.integration.probes import worker_follows
 from tests.integration.test_hotlists import NCIC_ROWS, ncic_extract
 from tests.unit.test_schemas import validator
 
@@ -43,7 +44,7 @@ async def raise_alert_for(settings, root, read_id: str, plate: str, rows) -> str
         await store.sync(
             "ncic", ncic_extract(root / f"{read_id}.txt", rows), None, datetime.now(UTC), force=True
         )
-    await asyncio.sleep(1)
+    await worker_follows(settings, ["hotlist", "hotlist-sources"])  # the worker holds the entry now
     await send_reads(
         settings, [read_dict(read_id=read_id, plate=plate, captured_at=datetime.now(UTC).isoformat())]
     )

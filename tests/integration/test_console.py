@@ -25,6 +25,7 @@ from tests.integration.kafka_helpers import (
     running_worker,
     send_reads,
 )
+from tests.integration.probes import worker_follows
 from tests.integration.test_alert_desk import raise_alert_for
 from tests.integration.test_hotlists import NCIC_ROWS, ncic_extract
 
@@ -144,13 +145,13 @@ def listed(plate: str, n: int) -> list[str]:
 
 
 async def sync_rows(settings, root, rows: list[str]) -> None:
-    """Sync the NCIC feed to exactly these rows (forced) and give the worker a moment."""
+    """Sync the NCIC feed to exactly these rows (forced); return once the worker has applied it."""
     from streams.hotlists.service import HotlistStore
 
     async with HotlistStore(settings) as store:
         path = ncic_extract(root / f"ncic-{time.monotonic_ns()}.txt", rows)
         await store.sync("ncic", path, None, datetime.now(UTC), force=True)
-    await asyncio.sleep(1)
+    await worker_follows(settings, ["hotlist", "hotlist-sources"])
 
 
 async def events_of(settings, alert_id: str) -> list[dict]:
@@ -268,7 +269,7 @@ async def test_the_same_plate_again_adds_a_sighting_until_the_alert_is_closed(co
         detail = await poll_alert(session, alert_id, lambda d: d["sightings"] == 1)
         assert detail["sighting_list"][0]["camera_id"] == "curtner-malone"
         assert (await transition(session, alert_id, action="reject", reason="misread"))[0] == 200
-        await asyncio.sleep(1)  # the worker hears of the closing
+        await worker_follows(settings, ["alerts"])  # the worker has heard of the closing (P9)
         third = read_dict(
             read_id="seen-3", plate="6SEEN88", captured_at=(now + timedelta(seconds=60)).isoformat()
         )

@@ -45,9 +45,10 @@ from streams.codec import MAX_RECORD_BYTES, dumps, entry_to_dict
 from streams.hotlists.adapters import adapter
 from streams.hotlists.records import apply_hotlist_record
 from streams.hotlists.service import HotlistStore
-from streams.kafka.connection import Connection
 from streams.kafka.log import started_reader
 from streams.kafka.topics import create_topics
+from streams.readiness import wait_worker_drained
+from streams.settings import Settings
 from tests.conftest import ROOT, alpr, make_env, settings_of, wait_for
 from tests.factories import make_index, read_dict
 from tests.integration.kafka_helpers import (
@@ -509,7 +510,7 @@ def test_bad_input_is_rejected_with_reasons_and_processing_continues(broker, tmp
             (5, 1, "expired"),
         ]
         rejected_raw = asyncio.run(
-            _wait_for_count(settings.kafka, settings.topic("reads-rejected"), len(expected))
+            _wait_for_count(settings, settings.topic("reads-rejected"), len(expected))
         )
         rejected = [orjson.loads(r.value) for r in rejected_raw]
         first = min(r["offset"] for r in rejected)
@@ -556,18 +557,15 @@ def test_bad_input_is_rejected_with_reasons_and_processing_continues(broker, tmp
             )
 
 
-async def _wait_for_count(kafka: Connection, topic: str, count: int, timeout: float = 30) -> list[Any]:
-    """The topic's records once it holds ``count``; then a second look that nothing more came."""
-    deadline = time.monotonic() + timeout
-    records: list[Any] = []
-    while time.monotonic() < deadline:
-        records = await read_topic(kafka, topic)
-        if len(records) >= count:
-            await asyncio.sleep(1)
-            return await read_topic(kafka, topic)
-        await asyncio.sleep(0.5)
-    seen = [(v["offset"], v["index"], v["reason_code"]) for v in (orjson.loads(r.value) for r in records)]
-    raise AssertionError(f"{topic}: {len(records)} records after {timeout:.0f} s, expected {count}: {seen}")
+async def _wait_for_count(settings: Settings, topic: str, count: int, timeout: float = 60) -> list[Any]:
+    """The topic's records once the worker's group has committed everything it holds: a record's
+    outputs are acknowledged by Kafka before its offset is committed, so nothing more can come."""
+    await wait_worker_drained(settings, timeout)
+    records = await read_topic(settings.kafka, topic)
+    if len(records) != count:
+        seen = [(v["offset"], v["index"], v["reason_code"]) for v in (orjson.loads(r.value) for r in records)]
+        raise AssertionError(f"{topic}: {len(records)} records once drained, expected {count}: {seen}")
+    return records
 
 
 def test_invalid_utf8_inside_a_read_is_rejected_not_dropped(broker, tmp_path) -> None:

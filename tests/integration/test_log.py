@@ -1,4 +1,4 @@
-"""Reading topics to their end on the embedded broker, whose latest offsets are wrong for batches."""
+"""Reading topics to their end on Apache Kafka: batched writes and tombstones, nothing missed."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_read_latest_sees_every_record_written_in_large_batches(env_factory) -> None:
-    """Regression: ListOffsets(latest) under-reports after batched produce; nothing may be missed."""
+    """Large batches with tombstones in the same partitions: the latest state, nothing missed."""
     settings = settings_of(env_factory())
     await create_topics(settings)
     topic = settings.topic("hotlist")

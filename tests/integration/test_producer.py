@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -23,7 +24,8 @@ async def test_reads_are_batched_per_partition_keeping_camera_order(env_factory)
     settings = settings_of(env_factory())
     await create_topics(settings)
     cameras = [f"cam-{i:03d}" for i in range(20)]
-    reads = [read_dict(read_id=f"p-{n}", camera_id=cameras[n % 20]) for n in range(400)]
+    now = datetime.now(UTC).isoformat()  # on time: the reads topic (older ones go to reads-late)
+    reads = [read_dict(read_id=f"p-{n}", camera_id=cameras[n % 20], captured_at=now) for n in range(400)]
     async with ReadProducer(settings.kafka, settings.topic("reads"), window_ms=200, max_reads=50) as producer:
         waiters = [await producer.send(r) for r in reads]
     # close() flushed: every future is done and Kafka has every read
@@ -46,7 +48,7 @@ async def test_window_sends_a_partial_batch_without_close(env_factory) -> None:
     settings = settings_of(env_factory())
     await create_topics(settings)
     async with ReadProducer(settings.kafka, settings.topic("reads"), window_ms=50) as producer:
-        waiter = await producer.send(read_dict(read_id="lonely"))
+        waiter = await producer.send(read_dict(read_id="lonely", captured_at=datetime.now(UTC).isoformat()))
         await asyncio.wait_for(waiter, timeout=5)  # acknowledged by Kafka within the window, no flush
         assert producer.batches_sent == 1
 

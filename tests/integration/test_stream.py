@@ -18,6 +18,7 @@ from streams.codec import entry_to_dict
 from streams.hotlists.model import Person
 from streams.hotlists.service import HotlistStore
 from streams.kafka.topics import create_topics
+from streams.readiness import wait_worker_drained
 from tests.conftest import AlprProcess, alpr, make_env, settings_of, wait_for
 from tests.factories import local_entry, make_entry, read_dict
 from tests.integration.kafka_helpers import (
@@ -29,6 +30,7 @@ from tests.integration.kafka_helpers import (
     send_reads,
     wait_for_records,
 )
+from tests.integration.probes import same_path_plate
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +90,7 @@ async def test_read_batches_become_alerts_matching_offline_match(stream, tmp_pat
     values = await wait_for_records(
         settings.kafka, settings.topic("alerts"), lambda v: len(alerts_for(v, ids)) >= 4
     )
-    await asyncio.sleep(2)  # anything more would be a wrong alert
+    await wait_worker_drained(settings)  # every read screened, every candidate confirmed: all is here
     values = alerts_for(await _values(settings, "alerts"), ids)
 
     hotlist = tmp_path / "hotlist.ndjson"
@@ -156,7 +158,7 @@ async def test_same_read_delivered_twice_gives_one_alert(stream) -> None:
     values = await wait_for_records(
         settings.kafka, settings.topic("alerts"), lambda v: bool(alerts_for(v, {"twice"}))
     )
-    await asyncio.sleep(3)
+    await wait_worker_drained(settings)  # both deliveries screened and confirmed
     values = alerts_for(await _values(settings, "alerts"), {"twice"})
     assert len({a["alert_id"] for a in values}) == 1
     assert len(values) == 1
@@ -175,7 +177,8 @@ async def test_removed_entry_stops_alerting(stream) -> None:
         return metric(env, "alpr_active_entries") == len(ENTRIES) - 1
 
     wait_for(entries_loaded, 30, "the worker to apply the tombstone")
-    await assert_no_alert(settings, ("gone-read", "9GONE99"), ("probe-after-removal", "7ABC123"))
+    probe = same_path_plate(settings, "9GONE99", [e.plate for e in remaining])  # its candidates partition
+    await assert_no_alert(settings, ("gone-read", "9GONE99"), ("probe-after-removal", probe))
 
 
 async def test_metrics_endpoint_counts_the_work(stream) -> None:

@@ -4,9 +4,12 @@ so that a request is stored whole or not at all."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
-from streams.cameras.ingest import check_reads
+from streams.cameras.ingest import ReadSink, check_reads
+from streams.errors import InvalidRecord
+from streams.settings import Settings
 from tests.factories import NOW, read_dict
 
 SKEW = timedelta(minutes=5)
@@ -59,3 +62,31 @@ def test_capture_times_the_worker_would_refuse_are_refused_here() -> None:
     assert [i for i, _ in refused] == [0, 2]
     assert "older than the read retention (30 days); the read was not kept (P11)" in refused[0][1]
     assert "ahead of the server clock; check the camera's clock" in refused[1][1]
+
+
+class TooLateForOne:
+    """A read producer that refuses the read ``too_late`` at once and acknowledges the others."""
+
+    def __init__(self, too_late: str) -> None:
+        self.too_late = too_late
+        self.sent: list[str] = []
+
+    async def send(self, read: dict[str, object]) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if read["read_id"] == self.too_late:
+            done.set_exception(InvalidRecord("too_late", "captured_at ... is 80 s old; not stored (P11)"))
+        else:
+            self.sent.append(str(read["read_id"]))
+            done.set_result(None)
+        return done
+
+
+async def test_a_read_too_late_to_keep_is_reported_and_the_rest_of_the_request_stored() -> None:
+    """P11: the producer refuses a read that arrives too late to be kept; the ingest reports it by
+    index and reason (not a 503: resending cannot help) and stores the others."""
+    sink = ReadSink(Settings())
+    fake = TooLateForOne("r-1")
+    sink._producer = fake  # type: ignore[assignment]  # noqa: SLF001
+    refused = await sink.write([read_dict(read_id=f"r-{i}") for i in range(3)])
+    assert refused == [(1, "captured_at ... is 80 s old; not stored (P11)")]
+    assert fake.sent == ["r-0", "r-2"] and sink.ready  # the producer is kept

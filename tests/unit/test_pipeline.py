@@ -1,7 +1,8 @@
 """The stream's per-record work, without Kafka: rejection, forwarding, alerts, duplicates."""
 
 import json
-from datetime import timedelta
+import logging
+from datetime import datetime, timedelta
 
 from streams.alerts.lifecycle import Actor, AlertRejected
 from streams.cameras.active import ActiveCameras
@@ -9,6 +10,9 @@ from streams.cameras.registry import Camera, encode_camera
 from streams.codec import dumps, event_to_dict
 from streams.matching.normalize import partition_for
 from streams.matching.pipeline import Outcome, Pipeline, RecentIds
+from streams.reads.lateness import StoreBounds
+from streams.retention import load_profile
+from streams.settings import Settings
 from tests.factories import NOW, local_entry, make_entry, make_index, read_dict
 
 WHERE = ("alpr.reads", 3, 41)
@@ -199,9 +203,98 @@ def test_expired_reads_are_rejected_without_keeping_the_plate_p11() -> None:
     assert payload == {"read_id": "old", "camera_id": "cam-00001", "captured_at": old}
 
 
-def test_bad_candidate_is_rejected_not_fatal() -> None:
+def _ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def timed_pipeline(*entries, retention=timedelta(days=30)) -> Pipeline:
+    """The retention_test profile's bounds (the topics' message.timestamp.before.max.ms): rejected
+    records of reads captured up to 20 s before, candidates of reads that arrived up to 21 s before."""
+    settings = Settings().with_(profile=load_profile("retention_test"), max_clock_skew_s=2)
+    return Pipeline(
+        make_index(*entries),
+        partitions=12,
+        retention=retention,
+        max_skew=timedelta(seconds=2),
+        clock=lambda: NOW,
+        bounds=StoreBounds.of(settings),
+    )
+
+
+def test_derived_records_carry_the_capture_time_or_the_arrival() -> None:
+    """P11: a rejected record is stamped with its read record's capture time (so it goes when the
+    read goes); a candidate with its read's arrival (reads-late keeps a day from arrival, and a
+    candidate stamped with an older capture time would be deleted before it was confirmed)."""
+    p = timed_pipeline(make_entry(plate="7ABC123"))
+    source, arrival = _ms(NOW - timedelta(seconds=10)), _ms(NOW - timedelta(seconds=1))
+    batch = {"reads": [read_dict(plate="7ABC123"), read_dict(confidence=3)]}
+    out = p.screen_record(dumps(batch), WHERE, source, arrival_ms=arrival)
+    assert out.timestamp_ms == source and out.candidate_ms == arrival
+    assert len(out.candidates) == 1 and len(out.rejected) == 1
+    assert out.unstored_rejected == [] and out.unstored_candidates == 0
+    [(_, _, candidate)] = out.candidates
+    assert p.confirm_record(candidate, ("alpr.candidates", 0, 0), arrival).timestamp_ms == arrival
+    assert pipeline().screen_record(dumps(batch), WHERE).timestamp_ms is None  # no source: send time
+
+
+def test_rejects_of_a_read_captured_before_the_rejected_topic_takes_are_counted_not_stored(caplog) -> None:
+    """P11: a rejection of a read captured 40 s before (the rejected topic takes 20 s) is counted and
+    logged with read id, camera and capture time only; its candidates still go on (they carry the
+    arrival)."""
+    caplog.set_level(logging.INFO)
+    p = timed_pipeline(make_entry(plate="7ABC123"))
+    source = _ms(NOW - timedelta(seconds=40))
+    bad = read_dict(read_id="late-bad", plate="7XYZ999", confidence=3)
+    out = p.screen_record(
+        dumps({"reads": [read_dict(plate="7ABC123"), bad]}), WHERE, source, arrival_ms=_ms(NOW)
+    )
+    assert out.rejected == [] and out.unstored_rejected == ["schema"]
+    assert len(out.candidates) == 1 and out.unstored_candidates == 0
+    assert "late-bad" in caplog.text and bad["captured_at"] in caplog.text
+    assert "7XYZ999" not in caplog.text and "7ABC123" not in caplog.text
+    garbage = p.screen_record(b"\xff not json", WHERE, source)
+    assert garbage.rejected == [] and garbage.unstored_rejected == ["undecodable"]
+    assert [c for *_, c in p.screen_record(b"\xff", WHERE, _ms(NOW) - 18_000).rejected] == ["undecodable"]
+
+
+def test_rejects_of_a_late_read_are_counted_not_stored() -> None:
+    """P11: a record of reads-late arrived up to too_late after capture; a rejection stamped with
+    its arrival would outlive the read's retention on the rejected topic, so it is only counted."""
+    p = timed_pipeline(make_entry(plate="7ABC123"))
+    bad = read_dict(read_id="late-bad", confidence=3)
+    out = p.screen_record(dumps({"reads": [bad]}), WHERE, _ms(NOW), arrival_ms=_ms(NOW), late=True)
+    assert out.rejected == [] and out.unstored_rejected == ["schema"]
+    on_time = p.screen_record(dumps({"reads": [bad]}), WHERE, _ms(NOW), arrival_ms=_ms(NOW))
+    assert [c for *_, c in on_time.rejected] == ["schema"]
+
+
+def test_candidates_of_a_read_that_arrived_before_the_candidates_topic_keeps_are_not_passed_on(
+    caplog,
+) -> None:
+    caplog.set_level(logging.INFO)
+    p = timed_pipeline(make_entry(plate="7ABC123"))
+    out = p.screen_record(
+        dumps(read_dict(read_id="too-old", plate="7ABC123")),
+        WHERE,
+        _ms(NOW),
+        arrival_ms=_ms(NOW - timedelta(seconds=21)),
+    )
+    assert out.candidates == [] and out.unstored_candidates == 1 and out.reads == 1
+    assert "too-old" in caplog.text and "7ABC123" not in caplog.text
+
+
+def test_expired_names_a_retention_under_a_day_in_seconds() -> None:
+    p = timed_pipeline(make_entry(), retention=timedelta(seconds=90))
+    old = (NOW - timedelta(seconds=91)).isoformat()
+    [(_, value, code)] = p.screen_record(dumps(read_dict(captured_at=old)), WHERE).rejected
+    assert code == "expired" and "older than the read retention (90 s)" in json.loads(value)["reason"]
+
+
+def test_bad_candidate_is_counted_not_fatal_and_not_stored() -> None:
+    """A candidate the worker cannot read is its own fault; its read may be late, so it is counted,
+    not stored on the rejected topic (P11)."""
     out = pipeline().confirm_record(b'{"canonical": "X"}', ("alpr.candidates", 0, 5))
-    assert [code for _, _, code in out.rejected] == ["schema"]
+    assert out.rejected == [] and out.unstored_rejected == ["schema"]
 
 
 def test_recent_ids_expire_after_ttl_and_are_bounded() -> None:

@@ -1,4 +1,5 @@
-"""``alpr retention check`` judges live topic configs against the profile (P11-P14), without a broker."""
+"""``alpr retention check`` judges live topic configs, the brokers' check interval and the oldest
+read held against the profile (P11-P14), without a broker."""
 
 from __future__ import annotations
 
@@ -7,23 +8,10 @@ from dataclasses import replace
 import pytest
 
 from streams.kafka.topics import READ_DATA, topic_specs
-from streams.retention.check import (
-    EMBEDDED_NOTE,
-    INTERNAL,
-    OTHER,
-    Verdict,
-    assess,
-    assess_cluster,
-    classify,
-    format_report,
-)
-from streams.retention.policy import (
-    BROKER_RETENTION_CHECK_MS,
-    DAY_MS,
-    HOUR_MS,
-    Profile,
-    retention_ms_within,
-)
+from streams.retention.check import BrokerCheck, assess_cluster, format_report, judge_oldest
+from streams.retention.judge import INTERNAL, OTHER, Verdict, assess, classify
+from streams.retention.policy import BROKER_RETENTION_CHECK_MS, DAY_MS, HOUR_MS, Profile, retention_ms_within
+from streams.retention.probe import OldestRecord
 from streams.settings import Settings
 
 SJ = Settings.from_env({})  # san_jose: reads and hits 30 days
@@ -31,12 +19,30 @@ HAYWARD = Settings.from_env({"ALPR_PROFILE": "hayward"})  # hits kept indefinite
 CHECK = BROKER_RETENTION_CHECK_MS
 
 
+#: What the San José reads topic accepts: reads up to a day late, clocks up to 5 minutes ahead.
+LATE_MS, SKEW_MS = DAY_MS, 300_000
+#: The retention.ms that keeps a San José read within 30 days of its capture.
+SJ_READS = retention_ms_within(30 * DAY_MS - LATE_MS - SKEW_MS, HOUR_MS, CHECK)
+OK_BROKER = BrokerCheck({"1": CHECK}, CHECK, CHECK)
+
+
 def _profile(read_days: int) -> Profile:
-    return replace(SJ.profile, read_retention_days=read_days)
+    return replace(SJ.profile, read_retention_days=read_days, timing=None)
 
 
 def delete(retention_ms: int, segment_ms: int = HOUR_MS) -> dict[str, str]:
     return {"cleanup.policy": "delete", "retention.ms": str(retention_ms), "segment.ms": str(segment_ms)}
+
+
+def reads(
+    retention_ms: int = SJ_READS, segment_ms: int = HOUR_MS, before_ms: int = LATE_MS
+) -> dict[str, str]:
+    """A read-data topic's configs: delete by age, timestamps = capture times within bounds."""
+    return delete(retention_ms, segment_ms) | {
+        "message.timestamp.type": "CreateTime",
+        "message.timestamp.before.max.ms": str(before_ms),
+        "message.timestamp.after.max.ms": str(SKEW_MS),
+    }
 
 
 def declared(settings: Settings) -> dict[str, dict[str, str]]:
@@ -77,49 +83,74 @@ def test_double_underscore_topics_are_internal_and_the_rest_other() -> None:
 # read data (P11)
 
 
-def test_read_data_within_the_retention_passes() -> None:
-    retention = retention_ms_within(30 * DAY_MS, HOUR_MS, CHECK)
-    verdict = assess("alpr.reads", delete(retention), SJ, CHECK)
+def test_read_data_within_the_retention_of_capture_passes() -> None:
+    """P11: a read lives at most before.max.ms + after.max.ms + retention.ms + segment.ms + the
+    check interval after its capture; the San José reads topic is sized to exactly 30 days."""
+    verdict = assess("alpr.reads", reads(), SJ, CHECK)
     assert verdict.ok, verdict.problem
     assert verdict.worst_case_ms == 30 * DAY_MS
     assert verdict.data_class == READ_DATA and verdict.cleanup == "delete"
 
 
 def test_read_data_one_millisecond_over_fails_naming_p11_and_the_fix() -> None:
-    retention = retention_ms_within(30 * DAY_MS, HOUR_MS, CHECK) + 1
-    verdict = assess("alpr.reads", delete(retention), SJ, CHECK)
+    verdict = assess("alpr.reads", reads(SJ_READS + 1), SJ, CHECK)
     assert not verdict.ok
-    assert "(P11)" in verdict.problem
-    assert f"retention.ms at most {retention - 1}" in verdict.problem
+    assert "(P11)" in verdict.problem and "after capture" in verdict.problem
+    assert f"retention.ms at most {SJ_READS}" in verdict.problem
+
+
+def test_the_accepted_lateness_counts_towards_the_worst_case() -> None:
+    """A topic sized as if reads arrived on time fails: a read a day late lives a day longer."""
+    sized_for_arrival = retention_ms_within(30 * DAY_MS, HOUR_MS, CHECK)
+    verdict = assess("alpr.reads", reads(sized_for_arrival), SJ, CHECK)
+    assert not verdict.ok and verdict.worst_case_ms == 31 * DAY_MS + SKEW_MS
+    assert "message.timestamp.before.max.ms=86400000" in verdict.problem
+    shorter_window = assess("alpr.reads", reads(sized_for_arrival - LATE_MS - SKEW_MS), SJ, CHECK)
+    assert shorter_window.ok, shorter_window.problem
 
 
 def test_the_broker_check_interval_counts_towards_the_worst_case() -> None:
-    retention = retention_ms_within(30 * DAY_MS, HOUR_MS, CHECK)
-    assert assess("alpr.reads", delete(retention), SJ, CHECK).ok
-    slow_broker = assess("alpr.reads", delete(retention), SJ, CHECK + 1)
+    assert assess("alpr.reads", reads(), SJ, CHECK).ok
+    slow_broker = assess("alpr.reads", reads(), SJ, CHECK + 1)
     assert not slow_broker.ok and slow_broker.worst_case_ms == 30 * DAY_MS + 1
 
 
+def test_a_broker_that_accepts_reads_of_any_age_fails() -> None:
+    """Kafka's default before.max.ms is unbounded: a read captured months ago is stored and kept a
+    full retention.ms, so no worst case from capture exists (P11)."""
+    configs = reads()
+    del configs["message.timestamp.before.max.ms"]
+    verdict = assess("alpr.reads", configs, SJ, CHECK)
+    assert not verdict.ok and verdict.worst_case_ms is None
+    assert "before.max.ms is unbounded" in verdict.problem and "(P11)" in verdict.problem
+    assert "message.timestamp.before.max.ms=86400000" in verdict.problem
+
+
+def test_log_append_time_counts_from_arrival_and_fails() -> None:
+    verdict = assess("alpr.reads", reads() | {"message.timestamp.type": "LogAppendTime"}, SJ, CHECK)
+    assert not verdict.ok and verdict.worst_case_ms is None
+    assert "LogAppendTime counts the retention from a read's arrival" in verdict.problem
+
+
 def test_forty_days_of_reads_fail_for_san_jose_but_pass_for_hayward() -> None:
-    configs = delete(40 * DAY_MS)
+    configs = reads(40 * DAY_MS)
     assert not assess("alpr.reads", configs, SJ, CHECK).ok
     assert assess("alpr.reads", configs, HAYWARD, CHECK).ok
 
 
 def test_compacted_read_data_is_kept_forever_and_fails() -> None:
-    verdict = assess("alpr.reads", {"cleanup.policy": "compact", "segment.ms": str(HOUR_MS)}, SJ, CHECK)
+    verdict = assess("alpr.reads", reads() | {"cleanup.policy": "compact"}, SJ, CHECK)
     assert not verdict.ok and verdict.worst_case_ms is None
     assert "cleanup.policy=compact" in verdict.problem and "cleanup.policy=delete" in verdict.problem
 
 
 def test_read_data_with_infinite_retention_fails() -> None:
-    verdict = assess("alpr.candidates", delete(-1), SJ, CHECK)
+    verdict = assess("alpr.candidates", reads(-1), SJ, CHECK)
     assert not verdict.ok and verdict.worst_case_ms is None and "P11" in verdict.problem
 
 
 def test_compact_and_delete_is_deletable_by_age() -> None:
-    configs = delete(retention_ms_within(30 * DAY_MS, HOUR_MS)) | {"cleanup.policy": "compact,delete"}
-    verdict = assess("alpr.reads", configs, SJ, CHECK)
+    verdict = assess("alpr.reads", reads() | {"cleanup.policy": "compact,delete"}, SJ, CHECK)
     assert verdict.ok and verdict.cleanup == "compact,delete"
 
 
@@ -130,24 +161,41 @@ def test_faust_changelog_compacted_by_plate_fails_as_read_data() -> None:
 
 
 def test_huge_segments_get_a_fix_that_shrinks_them() -> None:
-    verdict = assess("alpr.reads", delete(DAY_MS, segment_ms=40 * DAY_MS), SJ, CHECK)
+    verdict = assess("alpr.reads", reads(DAY_MS, segment_ms=40 * DAY_MS), SJ, CHECK)
     assert not verdict.ok and f"segment.ms={HOUR_MS}" in verdict.problem
+
+
+def test_late_reads_are_kept_shorter_and_their_declaration_passes() -> None:
+    """P11: reads-late accepts reads up to 29 days old, so it keeps them less than a day."""
+    specs = {s.name: s for s in topic_specs(SJ)}
+    late = assess("alpr.reads-late", specs["reads-late"].configs(), SJ, CHECK)
+    assert late.ok and late.worst_case_ms == 30 * DAY_MS
+    as_long_as_reads = assess("alpr.reads-late", specs["reads"].configs() | {
+        "message.timestamp.before.max.ms": specs["reads-late"].configs()["message.timestamp.before.max.ms"]
+    }, SJ, CHECK)  # fmt: skip
+    assert not as_long_as_reads.ok
+    assert f"retention.ms at most {specs['reads-late'].retention_ms}" in as_long_as_reads.problem
 
 
 # defaults
 
 
 def test_missing_configs_take_kafkas_defaults() -> None:
+    """Kafka's defaults keep a read 7 + 7 days after arrival but accept reads of any age (P11)."""
     verdict = assess("alpr.reads", {}, SJ, CHECK)
     assert (verdict.cleanup, verdict.retention_ms, verdict.segment_ms) == ("delete", 7 * DAY_MS, 7 * DAY_MS)
-    assert verdict.worst_case_ms == 14 * DAY_MS + CHECK
-    assert verdict.ok  # 14 days and 5 minutes is within 30 days
-    assert not assess("alpr.reads", {}, SJ.with_(profile=_profile(read_days=10)), CHECK).ok
+    assert verdict.worst_case_ms is None and not verdict.ok
+    bounded = {"message.timestamp.before.max.ms": str(LATE_MS)}
+    with_bound = assess("alpr.reads", bounded, SJ, CHECK)  # after.max.ms: Kafka 4's one hour
+    assert with_bound.worst_case_ms == 15 * DAY_MS + 3_600_000 + CHECK and with_bound.ok
+    assert not assess("alpr.reads", bounded, SJ.with_(profile=_profile(read_days=10)), CHECK).ok
 
 
 def test_a_config_that_is_not_a_number_fails_a_topic_of_ours() -> None:
     verdict = assess("alpr.reads", {"retention.ms": "forever"}, SJ, CHECK)
     assert not verdict.ok and "'forever'" in verdict.problem and verdict.retention_ms is None
+    bad_bound = assess("alpr.reads", reads() | {"message.timestamp.before.max.ms": "a day"}, SJ, CHECK)
+    assert not bad_bound.ok and "message.timestamp.before.max.ms='a day'" in bad_bound.problem
 
 
 # alerts (P13)
@@ -194,19 +242,42 @@ def test_audit_size_limit_fails() -> None:
     assert not verdict.ok and "retention.bytes=-1" in verdict.problem
 
 
-# evidence (P12)
+# evidence (P12) and credentials: compacted topics whose old values must not linger
+
+COMPACT_DAY = {"cleanup.policy": "compact", "max.compaction.lag.ms": str(DAY_MS)}
 
 
 def test_evidence_must_be_compacted_not_deleted() -> None:
-    assert assess("alpr.evidence-holds", {"cleanup.policy": "compact"}, SJ, CHECK).ok
+    assert assess("alpr.evidence-holds", COMPACT_DAY, SJ, CHECK).ok
     for cleanup in ("delete", "compact,delete"):
-        verdict = assess("alpr.evidence-holds", {"cleanup.policy": cleanup}, SJ, CHECK)
+        verdict = assess("alpr.evidence-holds", COMPACT_DAY | {"cleanup.policy": cleanup}, SJ, CHECK)
         assert not verdict.ok and "(P12)" in verdict.problem, cleanup
 
 
 def test_evidence_with_kafkas_default_policy_fails() -> None:
     verdict = assess("alpr.evidence-holds", {}, SJ, CHECK)
     assert not verdict.ok and "cleanup.policy=compact" in verdict.problem
+
+
+@pytest.mark.parametrize(
+    ("topic", "what"),
+    [
+        ("alpr.evidence-holds", "a released hold's read copy"),
+        ("alpr.users", "a replaced password hash"),
+        ("alpr.camera-keys", "a replaced camera key hash"),
+    ],
+)
+def test_compacted_read_copies_and_credentials_need_a_compaction_deadline(topic: str, what: str) -> None:
+    """P11/P12: a released hold's read copy, P18: a replaced secret, must be compacted away within
+    the profile's max_compaction_lag_ms; Kafka's default (no deadline) keeps them indefinitely."""
+    unset = assess(topic, {"cleanup.policy": "compact"}, SJ, CHECK)
+    assert not unset.ok and what in unset.problem and "indefinitely" in unset.problem
+    assert f"max.compaction.lag.ms at most {DAY_MS}" in unset.problem
+    late = assess(topic, {"cleanup.policy": "compact", "max.compaction.lag.ms": str(DAY_MS + 1)}, SJ, CHECK)
+    assert not late.ok and "up to 1.0 days" in late.problem
+    assert assess(topic, COMPACT_DAY, SJ, CHECK).ok
+    junk = assess(topic, {"cleanup.policy": "compact", "max.compaction.lag.ms": "soon"}, SJ, CHECK)
+    assert not junk.ok and "'soon' is not a number" in junk.problem
 
 
 # hot list
@@ -245,53 +316,51 @@ def test_topics_without_a_rule_never_fail(name: str) -> None:
         assert assess(name, configs, SJ, CHECK).ok, (name, configs)
 
 
-# the whole cluster and the report
+# the whole cluster, the oldest read held, the brokers' check interval and the report
 
 
 def test_declared_topics_pass_and_the_report_says_so() -> None:
     verdicts = assess_cluster(declared(SJ) | {"payroll": delete(-1)}, SJ, CHECK)
     assert all(v.ok for v in verdicts)
-    report = format_report(verdicts, SJ, embedded=False, check_ms_note="interval")
+    report = format_report(verdicts, SJ, OK_BROKER)
     lines = report.splitlines()
     count = len(topic_specs(Settings.from_env({})))
     assert lines[-1] == f"all {count} topics within policy for profile san_jose (San José Police Department)"
     assert "other topics: 1 " in report and "payroll" not in report
-    assert EMBEDDED_NOTE not in report
-    [reads] = [line for line in lines if line.startswith("alpr.reads ")]
-    assert reads.split()[-3:] == ["30.0", "d", "OK"]
+    assert "log.retention.check.interval.ms: broker 1: 300000; the profile counts on 300000: OK" in lines
+    [reads_line] = [line for line in lines if line.startswith("alpr.reads ")]
+    assert reads_line.split()[-4:] == ["30.0", "d", "-", "OK"]
 
 
 def test_missing_declared_topics_fail() -> None:
     configs = declared(SJ)
-    del configs["alpr.audit"]
+    del configs["alpr.reads-late"]
     verdicts = assess_cluster(configs, SJ, CHECK)
-    [audit] = [v for v in verdicts if v.name == "alpr.audit"]
-    assert not audit.ok and audit.problem == "missing: run 'alpr topics --create'"
-    assert audit.data_class == "audit"
-    report = format_report(verdicts, SJ, embedded=False, check_ms_note="")
+    [late] = [v for v in verdicts if v.name == "alpr.reads-late"]
+    assert not late.ok and late.problem == "missing: run 'alpr topics --create'"
+    assert late.data_class == READ_DATA
+    report = format_report(verdicts, SJ, OK_BROKER)
     assert report.splitlines()[-1] == (
-        "FAIL: 1 topic can keep data longer than the san_jose profile allows: alpr.audit"
+        "FAIL: 1 topic can keep data longer than the san_jose profile allows: alpr.reads-late"
     )
 
 
 def test_the_report_names_every_failing_topic_and_why() -> None:
     configs = declared(SJ) | {
-        "alpr.reads": delete(40 * DAY_MS),
+        "alpr.reads": reads(40 * DAY_MS),
         "alpr-matcher-sightings-changelog": {"cleanup.policy": "compact"},
         "__consumer_offsets": {"cleanup.policy": "compact"},
         "other-team.reads": delete(-1),
     }
     verdicts = assess_cluster(configs, SJ, CHECK)
-    report = format_report(verdicts, SJ, embedded=True, check_ms_note="interval assumed")
+    report = format_report(verdicts, SJ, OK_BROKER)
     lines = report.splitlines()
-    assert lines[-2] == (
+    assert lines[-1] == (
         "FAIL: 2 topics can keep data longer than the san_jose profile allows: "
         "alpr.reads, alpr-matcher-sightings-changelog"
     )
-    assert lines[-1] == EMBEDDED_NOTE and "embedded broker (Tansu)" in lines[-1]
-    assert "interval assumed" in lines
-    [reads] = [line for line in lines if line.startswith("alpr.reads ")]
-    assert "FAIL" in reads and "40.0 days" in reads and "P11" in reads
+    [reads_line] = [line for line in lines if line.startswith("alpr.reads ")]
+    assert "FAIL" in reads_line and "41.0 days after capture" in reads_line and "P11" in reads_line
     [changelog] = [line for line in lines if line.startswith("alpr-matcher-sightings-changelog ")]
     assert "forever" in changelog and "FAIL" in changelog
     assert "other topics: 2 (not this app's; no rule applies, 1 broker-internal)" in report
@@ -301,12 +370,65 @@ def test_the_report_names_every_failing_topic_and_why() -> None:
 def test_undeclared_topics_under_our_prefix_are_named_not_failed() -> None:
     verdicts = assess_cluster(declared(SJ) | {"alpr.reads-v0": delete(-1)}, SJ, CHECK)
     assert all(v.ok for v in verdicts)
-    report = format_report(verdicts, SJ, embedded=False, check_ms_note="")
+    report = format_report(verdicts, SJ, OK_BROKER)
     assert "under our prefix 'alpr.': alpr.reads-v0" in report
 
 
 def test_missing_topics_show_no_numbers() -> None:
     verdict = Verdict("alpr.reads", READ_DATA, "-", None, None, None, False, "missing")
-    report = format_report([verdict], SJ, embedded=False, check_ms_note="")
+    report = format_report([verdict], SJ, OK_BROKER)
     [line] = [line for line in report.splitlines() if line.startswith("alpr.reads")]
-    assert "forever" not in line and line.split()[3:7] == ["-", "-", "-", "-"]
+    assert "forever" not in line and line.split()[3:8] == ["-", "-", "-", "-", "-"]
+
+
+NOW_MS = 1_800_000_000_000
+
+
+def test_a_read_older_than_the_retention_fails_naming_topic_partition_and_age() -> None:
+    """P11: compliant configs do not make an expired read already on the topic go away (a topic
+    made with a long retention and altered later); the oldest record held is judged too."""
+    verdicts = assess_cluster(declared(SJ), SJ, CHECK)
+    oldest = {
+        "alpr.reads": [
+            OldestRecord(0, 17, NOW_MS - 2 * DAY_MS),
+            OldestRecord(1, 4, NOW_MS - 35 * DAY_MS),
+        ],
+        "alpr.candidates": [OldestRecord(0, 0, NOW_MS - 29 * DAY_MS)],
+        "alpr.audit": [OldestRecord(0, 0, NOW_MS - 400 * DAY_MS)],  # not read data: no read age rule
+    }
+    judged = judge_oldest(verdicts, oldest, SJ, NOW_MS)
+    by_name = {v.name: v for v in judged}
+    reads_verdict = by_name["alpr.reads"]
+    assert not reads_verdict.ok and reads_verdict.oldest_age_ms == 35 * DAY_MS
+    assert "partition 1 still holds a read 35.0 days old (offset 4)" in reads_verdict.problem
+    assert "past the 30.0 days read retention" in reads_verdict.problem and "(P11)" in reads_verdict.problem
+    assert by_name["alpr.candidates"].ok and by_name["alpr.candidates"].oldest_age_ms == 29 * DAY_MS
+    assert by_name["alpr.audit"].ok and by_name["alpr.audit"].oldest_age_ms is None
+    report = format_report(judged, SJ, OK_BROKER)
+    [line] = [line for line in report.splitlines() if line.startswith("alpr.reads ")]
+    assert "35.0 d  FAIL partition 1" in line
+    assert report.splitlines()[-1].endswith("allows: alpr.reads")
+
+
+def test_a_read_exactly_at_the_retention_passes() -> None:
+    verdicts = assess_cluster(declared(SJ), SJ, CHECK)
+    judged = judge_oldest(verdicts, {"alpr.reads": [OldestRecord(0, 0, NOW_MS - 30 * DAY_MS)]}, SJ, NOW_MS)
+    assert all(v.ok for v in judged)
+    over = judge_oldest(verdicts, {"alpr.reads": [OldestRecord(0, 0, NOW_MS - 30 * DAY_MS - 1)]}, SJ, NOW_MS)
+    assert not all(v.ok for v in over)
+
+
+def test_a_broker_that_checks_less_often_than_the_profile_counts_on_fails() -> None:
+    """P11: the read topics are sized for the profile's check interval; a slower broker keeps
+    every read longer. Any broker of the cluster counts; one not reporting gets Kafka's default."""
+    slow = BrokerCheck({"1": CHECK, "2": CHECK + 1}, CHECK, CHECK)
+    assert not slow.ok and slow.effective_ms == CHECK + 1
+    assert "broker 2: 300001" in slow.line() and "FAIL" in slow.line()
+    assert BrokerCheck({"1": 1000}, CHECK, CHECK).ok
+    test_profile = BrokerCheck({"1": None}, 2000, CHECK)
+    assert not test_profile.ok and "not reported, default 300000" in test_profile.line()
+    verdicts = assess_cluster(declared(SJ), SJ, slow.effective_ms)
+    report = format_report(verdicts, SJ, slow)
+    assert report.splitlines()[-1] == (
+        "FAIL: the brokers check retention less often than the san_jose profile counts on"
+    )
