@@ -42,7 +42,7 @@ from streams.metrics import Metrics
 from streams.reads.lateness import LATE, ON_TIME, SENT_HEADER, StoreBounds
 from streams.settings import Settings
 
-__all__ = ["Worker", "create_worker", "match_rules", "new_index"]
+__all__ = ["Worker", "create_worker", "match_rules", "new_index", "rewind_to_committed"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,28 @@ WORKER_TOPICS = (
 FETCH_MAX_WAIT_MS = 100
 
 
+async def rewind_to_committed(consumer: Any) -> dict[Any, int | None]:
+    """Seek every assigned partition back to its committed offset, and one with none (or 0) back to
+    where the consumer's reset policy starts it (the earliest record here): what faust means by
+    "seek to committed".
+
+    faust-streaming 0.15.3 drops records it has already fetched when a rebalance stops the flow
+    (``Consumer.getmany``: "Seek back to committed offsets"; or a generation change mid-batch) and
+    relies on this seek to fetch them again; aiokafka's ``seek_to_committed`` skips a partition
+    without a committed offset, so its position stayed past the dropped records, and the offsets
+    acked after them were committed over them (faust-streaming issues 216 and 221: a partition
+    taken over from a worker that died before its first commit lost its first records).
+    """
+    committed: dict[Any, int | None] = await consumer.seek_to_committed()
+    fresh = [tp for tp, offset in committed.items() if not offset]
+    if fresh:
+        fetcher = consumer._fetcher  # noqa: SLF001 - what aiokafka does for a partition never read
+        reset = fetcher.request_offset_reset(fresh, fetcher._default_reset_strategy)  # noqa: SLF001
+        # Not awaited (a failover must not hold up the rebalance): the fetcher resolves it before
+        # its next fetch of those partitions; a reset cancelled by the next rebalance is no error.
+        reset.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return committed
+
 
 class _ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
@@ -73,10 +95,24 @@ class _ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # noqa: SLF001 - read by start()
         return consumer
 
+    async def seek_to_committed(self) -> Any:
+        """See :func:`rewind_to_committed` (faust-streaming issues 216, 221)."""
+        return await self.call_thread(rewind_to_committed, self._ensure_consumer())
+
 
 class _Consumer(faust_kafka.Consumer):
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def ack(self, message: Any) -> bool:
+        """Never acknowledge a record fetched before a rebalance (an earlier generation) or while
+        the flow is stopped: faust-streaming's stream skips such a record and still acks it (PR
+        223), which would let the commit pass it before its copy, fetched again from the committed
+        offset, is processed; a crash then would lose it. Not acking costs at most a redelivery,
+        which alert ids make harmless."""
+        if message.generation_id != self.app.consumer_generation_id or not self.app.flow_control.is_active():
+            return False
+        return bool(super().ack(message))
 
 
 class _Producer(faust_kafka.Producer):

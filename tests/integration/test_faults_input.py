@@ -509,9 +509,7 @@ def test_bad_input_is_rejected_with_reasons_and_processing_continues(broker, tmp
             (5, 0, "future_timestamp"),
             (5, 1, "expired"),
         ]
-        rejected_raw = asyncio.run(
-            _wait_for_count(settings, settings.topic("reads-rejected"), len(expected))
-        )
+        rejected_raw = asyncio.run(_wait_for_count(settings, settings.topic("reads-rejected"), len(expected)))
         rejected = [orjson.loads(r.value) for r in rejected_raw]
         first = min(r["offset"] for r in rejected)
         assert Counter((r["offset"] - first, r["index"], r["reason_code"]) for r in rejected) == Counter(
