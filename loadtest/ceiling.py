@@ -30,7 +30,16 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from loadtest.generator import HotlistFixture, Traffic, TrafficShape
-from loadtest.run import RESULTS, ROOT, load_hotlist, metric, process_rss_mb, register_cameras, wait_loaded
+from loadtest.run import (
+    RESULTS,
+    ROOT,
+    isolated_env,
+    load_hotlist,
+    metric,
+    process_rss_mb,
+    register_cameras,
+    wait_loaded,
+)
 from streams.dev import stop_process
 from streams.kafka.broker import KAFKA_VERSION, EmbeddedBroker, free_port
 from streams.kafka.topics import create_topics
@@ -151,15 +160,13 @@ async def one(
         broker = EmbeddedBroker(Path(tmp), free_port())
         broker.start()
         port = free_port()
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("ALPR_")},
-            "ALPR_BROKER_URL": f"kafka://{broker.bootstrap}",
-            "ALPR_TOPIC_PREFIX": f"ceil{per_record}.",
-            "ALPR_APP_ID": f"alpr-ceiling-{per_record}",
-            "ALPR_METRICS_PORT": str(port),
-            "ALPR_STATE_DIR": str(Path(tmp) / "state"),
-            "ALPR_LOG_LEVEL": "warn",
-        }
+        env = isolated_env(
+            f"kafka://{broker.bootstrap}",
+            Path(tmp) / "state",
+            f"ceil{per_record}.",
+            ALPR_APP_ID=f"alpr-ceiling-{per_record}",
+            ALPR_METRICS_PORT=str(port),
+        )
         settings = Settings.from_env(env)
         worker = None
         try:

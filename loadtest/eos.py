@@ -49,6 +49,7 @@ from loadtest.run import (
     Observed,
     committed_reader,
     follow_alerts,
+    isolated_env,
     load_hotlist,
     metric,
     percentile,
@@ -240,7 +241,7 @@ async def duplicate_candidates(settings: Settings) -> tuple[int, int]:
     """(candidate records, records repeating a (read id, canonical key) already written): the
     committed records of the candidates topic; at-least-once re-sends what a killed worker had
     sent but not committed."""
-    consumer = committed_reader(settings)
+    consumer = committed_reader(settings.kafka)
     await consumer.start()
     try:
         topic = settings.topic("candidates")
@@ -267,15 +268,13 @@ async def one_mode(
         broker = EmbeddedBroker(Path(tmp), free_port())
         broker.start()
         port = free_port()
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("ALPR_")},
-            "ALPR_BROKER_URL": f"kafka://{broker.bootstrap}",
-            "ALPR_TOPIC_PREFIX": "eos.",
-            "ALPR_APP_ID": "alpr-eos",
-            "ALPR_METRICS_PORT": str(port),
-            "ALPR_STATE_DIR": str(Path(tmp) / "state"),
-            "ALPR_LOG_LEVEL": "warn",
-        }
+        env = isolated_env(
+            f"kafka://{broker.bootstrap}",
+            Path(tmp) / "state",
+            "eos.",
+            ALPR_APP_ID="alpr-eos",
+            ALPR_METRICS_PORT=str(port),
+        )
         bench = Bench(mode, env, Settings.from_env(env), port, folder / f"{mode}.log", broker)
         result: dict[str, Any] = {}
         try:

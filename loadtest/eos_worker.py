@@ -34,6 +34,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from loadtest.run import committed_reader
 from streams.app import FETCH_MAX_WAIT_MS, WORKER_TOPICS, create_worker, utcnow
 from streams.kafka.connection import Connection
 from streams.kafka.log import TopicFollower
@@ -59,15 +60,7 @@ class CommittedFollower:
         self.kafka = kafka
         self.topic = topic
         self.apply = apply
-        self.consumer = AIOKafkaConsumer(
-            **kafka.options(),
-            group_id=None,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=50,
-            max_partition_fetch_bytes=16 * 1024 * 1024,
-        )
+        self.consumer = committed_reader(kafka, fetch_max_wait_ms=50)
 
     async def start(self, since_ms: int) -> None:
         """Seek to ``since_ms`` and apply everything up to the last stable offset as of now."""

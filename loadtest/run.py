@@ -41,6 +41,7 @@ from streams.codec import dumps, entry_to_dict
 from streams.dev import stop_process
 from streams.hotlists.records import entry_partition
 from streams.kafka.broker import KAFKA_VERSION, EmbeddedBroker, free_port
+from streams.kafka.connection import Connection
 from streams.kafka.log import TopicWriter, assign_all
 from streams.kafka.topics import create_topics
 from streams.matching.normalize import OcrClasses
@@ -135,17 +136,17 @@ async def register_cameras(settings: Settings, traffic: Traffic) -> None:
         await writer.stop()
 
 
-def committed_reader(settings: Settings) -> AIOKafkaConsumer:
+def committed_reader(kafka: Connection, fetch_max_wait_ms: int = 20) -> AIOKafkaConsumer:
     """A consumer of committed records only, as a dispatcher's should be: records of a transaction
     that was aborted (``python -m loadtest eos``) never show; without transactions it sees what
     any consumer sees, as soon."""
     return AIOKafkaConsumer(
-        **settings.kafka.options(),
+        **kafka.options(),
         group_id=None,
         enable_auto_commit=False,
         isolation_level="read_committed",
         auto_offset_reset="earliest",
-        fetch_max_wait_ms=20,
+        fetch_max_wait_ms=fetch_max_wait_ms,
         max_partition_fetch_bytes=16 * 1024 * 1024,
     )
 
@@ -155,7 +156,7 @@ async def follow_alerts(
 ) -> None:
     """Record every committed alert and sighting, and its latency from capture to arrival here,
     until ``stop`` is set; ``from_beginning`` False: only those written after the call."""
-    consumer = committed_reader(settings)
+    consumer = committed_reader(settings.kafka)
     await consumer.start()
     try:
         await assign_all(consumer, settings.topic("alerts"), from_beginning=from_beginning)
@@ -249,6 +250,19 @@ async def stream(
     return sent
 
 
+def isolated_env(url: str, state_dir: Path, prefix: str, **settings: str) -> dict[str, str]:
+    """The environment of a load tool's processes: the caller's without its ALPR_* settings, this
+    broker, a fresh topic prefix and state directory, quiet logs, and ``settings`` (ALPR_* names)."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("ALPR_")},
+        "ALPR_BROKER_URL": url,
+        "ALPR_TOPIC_PREFIX": prefix,
+        "ALPR_STATE_DIR": str(state_dir),
+        "ALPR_LOG_LEVEL": "warn",
+        **settings,
+    }
+
+
 @dataclass
 class Stack:
     """Where a load run happens: its results folder, a scratch directory, the broker (the embedded
@@ -272,14 +286,7 @@ class Stack:
             broker = EmbeddedBroker(Path(tmp.name), free_port())
             broker.start()
             url = f"kafka://{broker.bootstrap}"
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("ALPR_")},
-            "ALPR_BROKER_URL": url,
-            "ALPR_TOPIC_PREFIX": f"{tag}.",
-            "ALPR_STATE_DIR": str(Path(tmp.name) / "state"),
-            "ALPR_LOG_LEVEL": "warn",
-        }
-        return cls(folder, tmp, broker, url, env)
+        return cls(folder, tmp, broker, url, isolated_env(url, Path(tmp.name) / "state", f"{tag}."))
 
     def stop(self) -> None:
         if self.broker is not None:

@@ -228,12 +228,11 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
         ["record"],
         registry=metrics.registry,
     )
-    timing = settings.profile.broker
     cameras = ActiveCameras() if settings.require_registered_camera else None
     pipeline = Pipeline(
         index,
         partitions=settings.partitions,
-        retention=timedelta(milliseconds=timing.read_retention_ms),
+        retention=settings.profile.read_retention,
         max_skew=timedelta(seconds=settings.max_clock_skew_s),
         clock=clock,
         sighting_window=timedelta(minutes=settings.profile.dedup_window_minutes),
@@ -327,7 +326,7 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
             late = msg.topic == late_topic
             out = pipeline.screen_record(event.value, where, source, arrival_ms=arrival, late=late)
             codes = [code for *_, code in out.rejected] + out.unstored_rejected
-            if "unknown_camera" in codes and await registry_as_of(_written_ms(msg)):
+            if "unknown_camera" in codes and await registry_as_of(arrival):
                 out = pipeline.screen_record(event.value, where, source, arrival_ms=arrival, late=late)
             await emit(out)
             metrics.observe(out, batch_seconds=time.perf_counter() - started)

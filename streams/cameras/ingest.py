@@ -318,7 +318,7 @@ def create_ingest(
         )
     max_reads = settings.ingest_max_reads
     max_skew = timedelta(seconds=settings.max_clock_skew_s)
-    retention = timedelta(milliseconds=settings.profile.broker.read_retention_ms)
+    retention = settings.profile.read_retention
 
     async def post_reads(request: web.Request) -> web.Response:
         presented = _bearer(request)

@@ -18,11 +18,11 @@ from streams.matching.normalize import partition_for
 T = TypeVar("T")
 
 __all__ = [
+    "METADATA_MAX_AGE_MS",
     "Latest",
     "TopicFollower",
     "TopicWriter",
     "assign_all",
-    "METADATA_MAX_AGE_MS",
     "fetch_from",
     "fold_latest",
     "log_ends",

@@ -249,12 +249,15 @@ async def _wait_for_leaders(settings: Settings, names: list[str], timeout_ms: in
         await consumer.start()
         tps: list[TopicPartition] = []
         for name in names:
+            partitions: set[int] | None = None
             for _ in range(timeout_ms // 50):  # a moment before every broker's metadata lists it
                 partitions = (await consumer._client.fetch_all_metadata()).partitions_for_topic(name)  # noqa: SLF001
                 if partitions:
                     break
                 await asyncio.sleep(0.05)
-            tps += [TopicPartition(name, p) for p in await existing_partitions(consumer._client, name)]  # noqa: SLF001
+            if not partitions:
+                raise BrokerError(f"topic {name} was created but no broker lists it")
+            tps += [TopicPartition(name, p) for p in sorted(partitions)]
         await consumer.end_offsets(tps)
     finally:
         fetcher_log.setLevel(level)

@@ -6,9 +6,10 @@ sightings of an open alert. Every alert decision about a plate is made on the ca
 partition that owns its canonical key, so duplicate suppression (P9) sees all reads of the plate.
 Agents only move its output to topics; tests drive it directly.
 
-Rejected records and candidates carry their source record's Kafka timestamp (the capture time of
-its earliest read, streams/reads/lateness.py): a derived record whose source is already older than
-its topic accepts is counted, not stored (P11), so no copy of a read outlives the read.
+Rejected records carry their source record's Kafka timestamp (the capture time of its earliest
+read), candidates the time their read arrived (streams/reads/lateness.py); a rejection of a late
+read, and a derived record whose source is already older than its topic accepts, is counted, not
+stored (P11), so no copy of a read outlives the read.
 """
 
 from __future__ import annotations

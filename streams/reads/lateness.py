@@ -1,10 +1,11 @@
 """Where a read may be stored, and with which Kafka timestamp, so that none outlives P11.
 
-A read record's Kafka timestamp is the capture time of its earliest read (CreateTime). The broker
-refuses a record older than the topic's ``message.timestamp.before.max.ms``, and the topics'
-retention is sized on that bound (streams/retention/policy.py, ``Timing``): a read up to
-``read_lateness_ms`` late goes to ``reads``, up to ``too_late_ms`` late to ``reads-late``, and a
-later one cannot be kept within the retention at all: it is counted, never stored.
+The topics' retention is sized on a bound of lateness (streams/retention/policy.py, ``Timing``): a
+read up to ``read_lateness_ms`` late goes to ``reads``, whose record timestamp is the capture time
+of its earliest read (CreateTime: the broker refuses one older than the topic's
+``message.timestamp.before.max.ms``); a read up to ``too_late_ms`` late goes to ``reads-late``,
+stamped when sent (that topic keeps a record a day from its arrival); a later one cannot be kept
+within the retention at all: it is counted, never stored.
 
 Every limit is applied with a safety margin below the topic's bound: between the decision here and
 the broker's append lie the batching window, retries and the difference between this host's clock
@@ -63,8 +64,9 @@ def record_timestamp_ms(earliest_ms: int | None, now_ms: int, before_max_ms: int
 
 
 def storable(source_ms: int, now_ms: int, before_max_ms: int) -> bool:
-    """Whether a record derived from a record stamped ``source_ms`` (its capture time) may still be
-    written, stamped the same, to a topic of bound ``before_max_ms`` (P11). Half the producer's
+    """Whether a record derived from a source stamped ``source_ms`` (a rejection: the read's
+    capture time; a candidate: the read's arrival) may still be written, stamped the same, to a
+    topic of bound ``before_max_ms`` (P11). Half the producer's
     margin: a read the producer stamped at the edge leaves the worker half a margin to pass it on."""
     return now_ms - source_ms <= before_max_ms - margin_ms(before_max_ms) // 2
 
@@ -119,7 +121,8 @@ def too_late(captured: int, now_ms: int, limit_ms: int) -> InvalidRecord:
 
 @dataclass(frozen=True, slots=True)
 class Lateness:
-    """The routing bounds of a profile: the ``reads`` and ``reads-late`` topics' before.max.ms."""
+    """The routing bounds of a profile: how late a read may arrive for ``reads`` (its topic's
+    before.max.ms) and for ``reads-late``."""
 
     late_from_ms: int
     too_late_ms: int
@@ -127,10 +130,6 @@ class Lateness:
     @classmethod
     def of(cls, timing: Timing) -> Lateness:
         return cls(timing.late_reads_from_ms, timing.too_late_ms)
-
-    def before_max_ms(self, topic: str) -> int:
-        """The bound of ``reads`` or ``reads-late`` (without prefix)."""
-        return self.late_from_ms if topic == ON_TIME else self.too_late_ms
 
     def route(self, captured: int | None, now_ms: int) -> str | None:
         """``reads``, ``reads-late``, or None (too late: not stored). A read without a usable

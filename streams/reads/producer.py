@@ -6,9 +6,10 @@ the window (50 ms by default) or is full, whichever comes first, and on close.
 ``send`` returns a future that completes when Kafka has acknowledged the batch
 holding the read, so an ingest service can acknowledge only what Kafka has.
 
-A record's Kafka timestamp is the capture time of its earliest read (CreateTime), so the broker's
-retention counts from capture (P11). Each read goes by its lateness (arrival - capture) to ``reads``
-or ``reads-late`` (kept shorter), each with batches of its own; a read too late for either is not
+Each read goes by its lateness (arrival - capture) to ``reads`` or ``reads-late`` (kept shorter),
+each with batches of its own. A ``reads`` record's Kafka timestamp is the capture time of its
+earliest read (CreateTime), so the broker's retention counts from capture (P11); a ``reads-late``
+record is stamped when sent (see streams/reads/lateness.py); a read too late for either is not
 sent: its future fails with :class:`InvalidRecord` ``too_late`` and ``reads_too_late`` counts it
 (see streams/reads/lateness.py). The producer is idempotent (acks=all): a retried batch is not
 stored twice.
@@ -219,7 +220,7 @@ class ReadProducer:
         # On time: the capture time (the broker refuses it past the lateness bound); late: the send
         # time, since reads-late keeps a record a day after it arrives (streams/kafka/topics.py).
         stamp = (
-            record_timestamp_ms(batch.earliest_ms, now, self.lateness.before_max_ms(route))
+            record_timestamp_ms(batch.earliest_ms, now, self.lateness.late_from_ms)
             if route == ON_TIME
             else now
         )

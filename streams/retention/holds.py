@@ -43,11 +43,6 @@ class HoldDesk:
         self.topic = settings.topic("evidence-holds")
         self._alert_records: list[dict[str, Any]] | None = None  # read once per desk (one command)
 
-    @property
-    def _retention(self) -> timedelta:
-        """The read retention in the profile's own clock (the retention-test profile's is seconds)."""
-        return timedelta(milliseconds=self.settings.profile.read_retention_ms)
-
     async def holds(self) -> dict[str, Held]:
         latest = await read_latest(self.settings.kafka, self.topic)
         out = {}
@@ -125,7 +120,7 @@ class HoldDesk:
         """Hold these reads for the case; returns the read ids newly held for it."""
         if not case_number.strip() or not reason.strip() or not by.strip():
             raise PolicyViolation("P12", "a hold needs a case number, a reason and who places it")
-        oldest = now - self._retention
+        oldest = now - self.settings.profile.read_retention
         expired = [r.read_id for r in reads if r.captured_at < oldest]
         if expired:
             raise PolicyViolation(
@@ -188,7 +183,11 @@ class HoldDesk:
         """Hold every read of a plate (exact or OCR-equivalent) captured in the window."""
         query = ReplayQuery(start, end, case_number, f"evidence hold: {reason}", plate=plate)
         found = await replay(self.settings, query, now)
-        reads = [s.read for s in found.sightings if s.read.captured_at >= now - self._retention]
+        reads = [
+            s.read
+            for s in found.sightings
+            if s.read.captured_at >= now - self.settings.profile.read_retention
+        ]
         return await self.add(
             reads,
             case_number,

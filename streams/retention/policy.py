@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib import resources
 
 from streams.errors import ConfigError
@@ -102,6 +103,11 @@ class Profile:
     @property
     def read_retention_ms(self) -> int:
         return self.broker.read_retention_ms
+
+    @property
+    def read_retention(self) -> timedelta:
+        """The read retention in the profile's own clock (the retention-test profile's: seconds)."""
+        return timedelta(milliseconds=self.read_retention_ms)
 
     @property
     def hotlist_max_staleness_s(self) -> float:
