@@ -199,8 +199,12 @@ class Worker:
 
 
 def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
+    from streams.access.secretbox import private_dir
+
+    private_dir(settings.state_dir)  # faust's data folder goes here, not into the current directory
     app = _App(
         settings.app_id,
+        datadir=str(settings.state_dir / f"{settings.app_id}-data"),
         broker=settings.faust_broker,
         broker_credentials=settings.kafka.faust_credentials(),
         store="memory://",

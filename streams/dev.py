@@ -18,13 +18,12 @@ from typing import Any, TypeVar
 import orjson
 from aiokafka import TopicPartition
 
-from streams.access.directory import User
+from streams.access.principal import Principal
+from streams.access.secretbox import private_dir, private_file
 from streams.alerts.tail import alert_line
 from streams.codec import entry_from_dict, loads
 from streams.errors import AlprError, InvalidRecord
-from streams.hotlists.model import Person
 from streams.hotlists.records import load_entries_file, ndjson_lines
-from streams.hotlists.service import HotlistStore
 from streams.kafka.broker import EmbeddedBroker
 from streams.kafka.topics import create_topics
 from streams.matching.normalize import OcrClasses
@@ -38,7 +37,6 @@ T = TypeVar("T")
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SAMPLE_HOTLIST = SAMPLES / "hotlist.ndjson"
-DEMO_LIEUTENANT = Person("Lt. Marcus Hale", "2210", "Southern Division", "lieutenant")
 
 
 def _listed_plates(path: Path) -> list[tuple[str, str | None]]:
@@ -50,31 +48,57 @@ def _fresh_copy(sample: Path, folder: Path, now: datetime) -> Path:
     """A sample extract as the feed would deliver it now: the same records, generated now."""
     lines = sample.read_text(encoding="utf-8").splitlines(keepends=True)
     lines[0] = re.sub(r"[^|,]+$", now.strftime("%Y-%m-%dT%H:%M:%SZ"), lines[0].rstrip("\r\n")) + "\n"
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / sample.name
-    target.write_text("".join(lines), encoding="utf-8")
+    private_file(target, "".join(lines).encode())  # plates: owner-only, like the rest of .alpr/
     return target
 
 
-async def load_demo_hotlists(settings: Settings) -> list[str]:
-    """Sync the sample feeds, propose the sample department entries and approve them (P2)."""
+async def load_demo_hotlists(settings: Settings, admin: Principal | None) -> list[str]:
+    """Sync the sample feeds (as the demo administrator), propose the sample department entries
+    (as the demo analyst) and approve them (as the demo lieutenant), through the use cases (P2)."""
+    import dataclasses
+
+    from streams.access.directory import DirectoryStore
+    from streams.hotlists import usecases
+
+    if admin is None:
+        return ["  (the directory has its own users: sync and approve with yours)"]
     now = datetime.now(UTC)
     feeds = settings.state_dir / "feeds"
     lines = []
-    async with HotlistStore(settings) as store:
-        for fmt, name in (("ncic", "ncic_lpr_extract.txt"), ("svs", "svs_slr.csv"), ("svs", "svs_sfr.csv")):
-            report = await store.sync(fmt, _fresh_copy(SAMPLES / "feeds" / name, feeds, now), None, now)
-            lines.append(f"  {', '.join(sorted(report.plan.sources))}: {report.plan.summary}")
-            lines += [f"    {problem}" for problem in report.plan.dropped + report.plan.errors]
-        for _, line in ndjson_lines(SAMPLES / "department.ndjson"):
-            entry = entry_from_dict(loads(line))
-            await store.propose(entry, "demo", now)
-            await store.approve(entry.key, DEMO_LIEUTENANT, now)
-            lines.append(
-                f"  {entry.key}: proposed by {entry.entered_by.name if entry.entered_by else '?'}, "
-                f"approved by {DEMO_LIEUTENANT.name}"
-            )
+    for fmt, name in (("ncic", "ncic_lpr_extract.txt"), ("svs", "svs_slr.csv"), ("svs", "svs_sfr.csv")):
+        copy = _fresh_copy(SAMPLES / "feeds" / name, feeds, now)
+        report = await usecases.sync(admin, settings, fmt, copy, None, now)
+        lines.append(f"  {', '.join(sorted(report.plan.sources))}: {report.plan.summary}")
+        lines += [f"    {problem}" for problem in report.plan.dropped + report.plan.errors]
+    directory = await DirectoryStore(settings).load()
+    analyst = directory.user(DEMO_USER).principal()
+    lieutenant = directory.user(DEMO_LIEUTENANT_USER).principal()
+    pending = await usecases.pending(lieutenant, settings, now)
+    for _, line in ndjson_lines(SAMPLES / "department.ndjson"):
+        # the sample names its own officers; in the demo the analyst enters it (P2: never typed)
+        entry = dataclasses.replace(entry_from_dict(loads(line)), entered_by=None)
+        if entry.key not in pending:
+            await usecases.propose(analyst, settings, entry, "demo", now)
+        await usecases.approve(lieutenant, settings, entry.key, now)
+        lines.append(f"  {entry.key}: proposed by {analyst.display}, approved by {lieutenant.display}")
     return lines
+
+
+async def demo_service(settings: Settings, admin: Principal, name: str, role: str) -> str:
+    """A demo service account's token (automation never runs as a person, P18), created once and
+    kept in the owner-only credentials file."""
+    from streams.access.directory import DirectoryStore
+
+    path = _credentials_path(settings)
+    saved: dict[str, Any] = orjson.loads(path.read_bytes()) if path.is_file() else {}
+    tokens: dict[str, str] = dict(saved.get("services", {}))
+    store = DirectoryStore(settings)
+    account = (await store.load()).services.get(name)
+    if name not in tokens or account is None or not account.active:
+        tokens[name] = await store.add_service(name, role, HOME, admin, datetime.now(UTC))
+        private_file(path, orjson.dumps({**saved, "services": tokens}, option=orjson.OPT_INDENT_2))
+    return tokens[name]
 
 
 async def simulate(
@@ -88,13 +112,14 @@ async def simulate(
         return await run_feed(producer, feed, rate, duration)
 
 
-#: The demo's home agency: the demo user's and the simulated cameras'.
+#: The demo's home agency: the demo users' and the simulated cameras'.
 HOME = "SJPD"
-#: Who registers the simulated cameras, on the audit trail.
-SIMULATOR = User("alpr simulate", "camera simulator", "-", HOME, "administrator", "", "")
+#: Who registers the simulated cameras of ``alpr simulate`` on the audit trail: a development tool
+#: that writes reads straight to Kafka (``alpr run`` registers them as its demo administrator).
+SIMULATOR = Principal("alpr-simulate", "camera simulator", HOME, "administrator", "service")
 
 
-async def ensure_home_agency(settings: Settings, by: str, now: datetime) -> None:
+async def ensure_home_agency(settings: Settings, by: Principal, now: datetime) -> None:
     """Register the demo's home agency (the profile's department) unless it is registered."""
     from streams.access.directory import Agency, DirectoryStore
 
@@ -105,13 +130,13 @@ async def ensure_home_agency(settings: Settings, by: str, now: datetime) -> None
         )
 
 
-async def register_simulated_cameras(settings: Settings, feed: CameraFeed) -> int:
+async def register_simulated_cameras(settings: Settings, feed: CameraFeed, by: Principal = SIMULATOR) -> int:
     """Register the feed's cameras (mobile units, agency SJPD) that are not registered yet: the
     worker screens reads only from registered cameras (issue 9). Returns how many were added."""
     from streams.cameras.registry import Camera, CameraStore
 
     now = datetime.now(UTC)
-    await ensure_home_agency(settings, "alpr simulate", now)
+    await ensure_home_agency(settings, by, now)
     store = CameraStore(settings)
     registered = (await store.load()).cameras
     new = [
@@ -119,68 +144,110 @@ async def register_simulated_cameras(settings: Settings, feed: CameraFeed) -> in
         for camera_id, lat, lon in feed.camera_sites()
         if camera_id not in registered
     ]
-    await store.add_many(new, SIMULATOR, now)
+    await store.add_many(new, by, now)
     return len(new)
 
 
+DEMO_ADMIN = "demo-admin"
 DEMO_USER = "demo"
+DEMO_LIEUTENANT_USER = "demo-lt"
+#: The demo's people: (name, display, badge, role, rank, assignment). The administrator is
+#: bootstrapped; the others are added by it through the directory's use cases (P18, P21).
+DEMO_PEOPLE = (
+    (DEMO_USER, "Demo Analyst", "A-101", "analyst", None, "Crime Analysis Unit"),
+    (
+        DEMO_LIEUTENANT_USER,
+        "Lt. Marcus Hale",
+        "2210",
+        "lieutenant",
+        "lieutenant",
+        "Southern Division",
+    ),
+)
 
 
-async def demo_user(settings: Settings) -> str:
-    """The home agency and one analyst for the demo, created once per broker; the password and the
-    authenticator secret are kept in a file only the operator can read."""
+def _credentials_path(settings: Settings) -> Path:
+    return settings.state_dir / "demo-credentials.json"
+
+
+async def demo_people(settings: Settings) -> tuple[str, Principal | None]:
+    """The demo's directory, created once per broker: bootstrap a demo administrator while the
+    directory is empty, then add the demo analyst and lieutenant acting as that administrator.
+    Passwords go to an owner-only file (0600 in the 0700 state directory); authenticator secrets
+    stay sealed in the directory (``alpr demo-code`` opens them). Returns the line to print and
+    the administrator's principal (None when the directory belongs to someone else)."""
     import secrets
 
-    from streams.access.directory import DirectoryStore
+    from streams.access.directory import Agency, DirectoryStore
 
     store = DirectoryStore(settings)
-    credentials = settings.state_dir / "demo-credentials.json"
+    path = _credentials_path(settings)
+    saved: dict[str, Any] = orjson.loads(path.read_bytes()) if path.is_file() else {}
+    passwords: dict[str, str] = dict(saved.get("passwords", {}))
     directory = await store.load()
-    if DEMO_USER not in directory.users:
-        now = datetime.now(UTC)
-        await ensure_home_agency(settings, "alpr run", now)
-        password = secrets.token_urlsafe(12)
-        user = await store.add_user(
-            DEMO_USER,
-            password,
-            display="Demo Analyst",
-            badge="A-101",
-            agency=HOME,
-            role="analyst",
-            by="alpr run",
-            now=now,
-        )
-        await store.record_training(
-            DEMO_USER, "ALPR user training (demo)", now.date().isoformat(), "alpr run", now
-        )
-        credentials.write_text(
-            orjson.dumps({"user": DEMO_USER, "password": password, "totp_secret": user.totp_secret}).decode()
-        )
-        credentials.chmod(0o600)
-    return (
-        f"user {DEMO_USER}, password and authenticator secret in {credentials}; "
-        "current code: .venv/bin/alpr demo-code"
+    now = datetime.now(UTC)
+    training = ("ALPR user training (demo)", now.date().isoformat())
+    if not directory.users:
+        home = Agency(HOME, settings.profile.agency, "municipal_police", "CA", "home")
+        passwords[DEMO_ADMIN] = secrets.token_urlsafe(12)
+        admin, _secret = await store.bootstrap(
+            home, DEMO_ADMIN, passwords[DEMO_ADMIN], display="Demo Administrator", badge="ADM-100",
+            rank=None, now=now,
+        )  # fmt: skip
+        await store.record_training(DEMO_ADMIN, *training, admin.principal(), now)
+        directory = await store.load()
+    admin_user = directory.users.get(DEMO_ADMIN)
+    if admin_user is None or admin_user.role != "administrator" or not admin_user.active:
+        return "the directory has its own users: sign in with yours (alpr login)", None
+    by = admin_user.principal()
+    for name, display, badge, role, rank, assignment in DEMO_PEOPLE:
+        if name in directory.users:
+            continue
+        passwords[name] = secrets.token_urlsafe(12)
+        await store.add_user(
+            name, passwords[name], display=display, badge=badge, agency=HOME, role=role, by=by,
+            now=now, rank=rank, assignment=assignment,
+        )  # fmt: skip
+        await store.record_training(name, *training, by, now)
+    if passwords != saved.get("passwords"):
+        demo = {"user": DEMO_USER, "password": passwords.get(DEMO_USER), "passwords": passwords}
+        private_file(path, orjson.dumps(demo, option=orjson.OPT_INDENT_2))
+    line = (
+        f"user {DEMO_USER} (analyst; also {DEMO_LIEUTENANT_USER}, {DEMO_ADMIN}), passwords in {path}; "
+        "current code: .venv/bin/alpr demo-code [--user NAME]"
     )
+    return line, by
 
 
-def demo_code(settings: Settings) -> str:
-    """The demo user's current authenticator code (a development convenience)."""
+def demo_code(settings: Settings, user: str = DEMO_USER) -> str:
+    """A demo user's current authenticator code (a development convenience): the secret is opened
+    from the directory with the directory key, or read from an older credentials file."""
+    from streams.access.directory import DirectoryStore
     from streams.access.totp import code_at
 
-    credentials = settings.state_dir / "demo-credentials.json"
+    credentials = _credentials_path(settings)
     if not credentials.is_file():
         raise AlprError(f"{credentials} does not exist: run 'alpr run' first")
     data = orjson.loads(credentials.read_bytes())
-    return code_at(str(data["totp_secret"]), datetime.now(UTC))
+    if user == data.get("user") and data.get("totp_secret"):
+        return code_at(str(data["totp_secret"]), datetime.now(UTC))
+    if user not in data.get("passwords", {}):
+        raise AlprError(f"{user} is not a demo user of {credentials}")
+    store = DirectoryStore(settings)
+    secret = store.totp_secret(asyncio.run(store.load()).user(user))
+    return code_at(secret, datetime.now(UTC))
 
 
-def _spawn(command: str, log_path: Path, settings: Settings) -> subprocess.Popen[bytes]:
-    with log_path.open("ab") as log:
+def _spawn(
+    command: str, log_path: Path, settings: Settings, extra: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # owner-only from creation
+    with os.fdopen(fd, "ab") as log:
         return subprocess.Popen(  # noqa: S603 - our own entry point
             [sys.executable, "-m", "streams.cli", *command.split()],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "ALPR_BROKER_URL": settings.faust_broker},
+            env={**os.environ, "ALPR_BROKER_URL": settings.faust_broker, **(extra or {})},
         )
 
 
@@ -271,7 +338,7 @@ async def _demo(
 
 def run_all(settings: Settings, *, duration: float | None, rate: float, cameras: int) -> int:
     """Broker (unless ALPR_BROKER_URL), topics, sample hot list, worker, camera feed, alerts on screen."""
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.state_dir)  # 0700: session, keys, credentials and logs live here
     broker = None
     if settings.broker_url is None:
         broker = EmbeddedBroker(settings.state_dir, settings.embedded_port)
@@ -285,12 +352,12 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
     try:
         created = asyncio.run(create_topics(settings))
         print(f"topics ready ({len(created)} created)")
+        sign_in, admin = asyncio.run(demo_people(settings))
         print("sample hot lists (feeds synced as diffs, department entries approved):")
-        for line in asyncio.run(load_demo_hotlists(settings)):
+        for line in asyncio.run(load_demo_hotlists(settings, admin)):
             print(line)
-        sign_in = asyncio.run(demo_user(settings))
         sites = CameraFeed(cameras, 0.0, [], OcrClasses.of(settings.ocr_classes))
-        registered = asyncio.run(register_simulated_cameras(settings, sites))
+        registered = asyncio.run(register_simulated_cameras(settings, sites, admin or SIMULATOR))
         print(f"camera registry: {registered} simulated cameras registered ({cameras} in the feed)")
         # The compacted topics' segments rolled at least every half compacted segment.ms, so that
         # released holds and replaced credentials are compacted away on time (retention/roll.py).
@@ -301,9 +368,14 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
             "retro-hunt": "retro-hunt",
             "retention-roll": f"retention roll --every {roll_every}",
         }
+        # the retro-hunt is automation: its own service account (role retro-hunt), not a person's
+        hunter = (
+            asyncio.run(demo_service(settings, admin, "demo-retro-hunt", "retro-hunt")) if admin else None
+        )
         for name, command in commands.items():
             log_path = settings.state_dir / f"{name}.log"
-            processes[name] = (_spawn(command, log_path, settings), log_path)
+            extra = {"ALPR_SERVICE_TOKEN": hunter} if name == "retro-hunt" and hunter else None
+            processes[name] = (_spawn(command, log_path, settings, extra), log_path)
         worker, console = processes["worker"][0], processes["console"][0]
         print(
             "\n"

@@ -14,6 +14,7 @@ __all__ = [
     "EntryRefused",
     "InvalidRecord",
     "NotFound",
+    "NotSignedIn",
     "PolicyViolation",
 ]
 
@@ -64,3 +65,7 @@ class AccessDenied(AlprError):
 
 class NotFound(AlprError):
     """The thing named does not exist."""
+
+
+class NotSignedIn(AccessDenied):
+    """Nobody is signed in, or the session has ended (expired, signed out, revoked)."""

@@ -18,7 +18,7 @@ from streams.alerts.lifecycle import (
     AlertState,
 )
 from streams.alerts.model import AlertRaised
-from streams.matching.matcher import HotlistIndex
+from streams.matching.matcher import HotlistIndex, source_stale
 from streams.matching.pipeline import Outcome
 
 __all__ = ["LifecycleMetrics", "Metrics"]
@@ -97,7 +97,9 @@ class Metrics:
                 yield GaugeMetricFamily(
                     "alpr_hotlist_sources_stale",
                     "Feeds not refreshed within the max staleness: their entries do not match",
-                    value=sum(1 for a in ages.values() if a > max_staleness_s),
+                    value=sum(
+                        1 for t in index.source_fresh_at.values() if source_stale(t, now, max_staleness_s)
+                    ),
                 )
 
         self.registry.register(SourceAges())

@@ -122,7 +122,20 @@ class Settings:
     console_port: int = 8080
     session_hours: int = 8
     secure_cookies: bool = False
-    webhooks: Path | None = None  # None: no outgoing webhooks (the default)
+    #: The key that encrypts authenticator secrets on the users topic (P18), kept outside Kafka:
+    #: ALPR_DIRECTORY_KEY (base64 of 32 bytes) or, when unset, a 0600 file in the state directory.
+    directory_key: str | None = field(default=None, repr=False)
+    #: Where ``alpr login`` keeps the CLI's session token (None: session in the state directory).
+    session_file: Path | None = None
+    #: A service account's token (automation: feed syncs, CAD); never a person's credentials.
+    service_token: str | None = field(default=None, repr=False)
+    #: Sign-in throttling (P18, CJIS): failures per (user, source) that lock for lockout_minutes.
+    signin_max_failures: int = 5
+    signin_lockout_minutes: int = 10
+    #: A source address with this many failures in lockout_minutes is refused for that long.
+    signin_source_limit: int = 20
+    #: Idle minutes after which a session locks (CJIS: at most 30).
+    session_idle_minutes: int = 30
     retro_hunt_hours: int = 24
     #: The GeoJSON file of sensitive sites (P24); None: not configured, and no fixed camera can be placed.
     sensitive_sites: Path | None = None
@@ -148,6 +161,11 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
+        if env.get("ALPR_WEBHOOKS"):
+            raise ConfigError(
+                "ALPR_WEBHOOKS is no longer read: a signed-in administrator sets webhooks with "
+                "'alpr webhook add' (the recipient must be an eligible agency, P19)"
+            )
         level = env.get("ALPR_LOG_LEVEL", "info").lower()
         if level not in {"crit", "error", "warn", "info", "debug"}:
             raise ConfigError(f"ALPR_LOG_LEVEL={level!r}: use crit, error, warn, info or debug")
@@ -178,7 +196,13 @@ class Settings:
             console_port=_int(env, "ALPR_CONSOLE_PORT", 8080, 0),
             session_hours=_int(env, "ALPR_SESSION_HOURS", 8, 1),
             secure_cookies=_bool(env, "ALPR_SECURE_COOKIES", False),
-            webhooks=_path(env, "ALPR_WEBHOOKS"),
+            directory_key=_secret(env, "ALPR_DIRECTORY_KEY"),
+            session_file=_path(env, "ALPR_SESSION_FILE"),
+            service_token=_secret(env, "ALPR_SERVICE_TOKEN"),
+            signin_max_failures=_int(env, "ALPR_SIGNIN_MAX_FAILURES", 5, 1),
+            signin_lockout_minutes=_int(env, "ALPR_SIGNIN_LOCKOUT_MINUTES", 10, 1),
+            signin_source_limit=_int(env, "ALPR_SIGNIN_SOURCE_LIMIT", 20, 1),
+            session_idle_minutes=_int(env, "ALPR_SESSION_IDLE_MINUTES", 30, 1),
             retro_hunt_hours=_int(env, "ALPR_RETRO_HUNT_HOURS", 24, 1),
             sensitive_sites=_path(env, "ALPR_SENSITIVE_SITES"),
             sensitive_site_distance_m=_float(env, "ALPR_SENSITIVE_SITE_DISTANCE_M", 150.0, 0.0, 10_000.0),

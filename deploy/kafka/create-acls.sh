@@ -28,6 +28,7 @@ add_acl --allow-principal User:alpr-worker --operation Describe --operation Read
 # alpr console (streams/console/): dispatch console, CAD API, webhooks; audits every access
 add_acl --allow-principal User:alpr-console --operation Describe --operation Read --resource-pattern-type literal --topic alpr.reads
 add_acl --allow-principal User:alpr-console --operation Describe --operation Read --resource-pattern-type literal --topic alpr.reads-late
+add_acl --allow-principal User:alpr-console --operation Describe --operation Read --resource-pattern-type literal --topic alpr.hotlist
 add_acl --allow-principal User:alpr-console --operation Describe --operation Read --resource-pattern-type literal --topic alpr.hotlist-sources
 add_acl --allow-principal User:alpr-console --operation Describe --operation Read --operation Write --resource-pattern-type literal --topic alpr.alerts
 add_acl --allow-principal User:alpr-console --operation Describe --operation Read --resource-pattern-type literal --topic alpr.evidence-holds
@@ -36,6 +37,9 @@ add_acl --allow-principal User:alpr-console --operation Describe --operation Rea
 add_acl --allow-principal User:alpr-console --operation Describe --operation Read --operation Write --resource-pattern-type literal --topic alpr.camera-keys
 add_acl --allow-principal User:alpr-console --operation Describe --operation Read --resource-pattern-type literal --topic alpr.users
 add_acl --allow-principal User:alpr-console --operation Describe --operation Read --resource-pattern-type literal --topic alpr.agencies
+add_acl --allow-principal User:alpr-console --operation Describe --operation Read --resource-pattern-type literal --topic alpr.services
+add_acl --allow-principal User:alpr-console --operation Describe --operation Read --resource-pattern-type literal --topic alpr.webhooks
+add_acl --allow-principal User:alpr-console --operation Describe --operation Read --operation Write --resource-pattern-type literal --topic alpr.signins
 add_acl --allow-principal User:alpr-console --operation Describe --operation Read --resource-pattern-type prefixed --group alpr-matcher-webhook-
 
 # alpr ingest (streams/cameras/ingest.py): the HTTP endpoint cameras post reads to
@@ -48,8 +52,10 @@ add_acl --allow-principal User:alpr-ingest --operation Describe --operation Read
 add_acl --allow-principal User:alpr-hotlist-sync --operation Describe --operation Write --resource-pattern-type literal --topic alpr.hotlist-changes
 add_acl --allow-principal User:alpr-hotlist-sync --operation Describe --operation Read --operation Write --resource-pattern-type literal --topic alpr.hotlist
 add_acl --allow-principal User:alpr-hotlist-sync --operation Describe --operation Read --operation Write --resource-pattern-type literal --topic alpr.hotlist-sources
+add_acl --allow-principal User:alpr-hotlist-sync --operation Describe --operation Read --operation Write --resource-pattern-type literal --topic alpr.audit
+add_acl --allow-principal User:alpr-hotlist-sync --operation Describe --operation Read --resource-pattern-type literal --topic alpr.services
 
-# signed-in alpr commands (streams/cli.py): replay, holds, retro-hunt, audit, users, cameras, hot-list review, aggregates and reports, topic and retention checks; each audited
+# signed-in alpr commands (streams/cli/): replay, holds, retro-hunt, audit, users, cameras, hot-list review, aggregates and reports, topic and retention checks; each audited
 add_acl --allow-principal User:alpr-operator --operation Describe --operation Read --operation DescribeConfigs --resource-pattern-type literal --topic alpr.reads
 add_acl --allow-principal User:alpr-operator --operation Describe --operation Read --operation DescribeConfigs --resource-pattern-type literal --topic alpr.reads-late
 add_acl --allow-principal User:alpr-operator --operation Describe --operation Read --operation DescribeConfigs --resource-pattern-type literal --topic alpr.reads-rejected
@@ -64,6 +70,9 @@ add_acl --allow-principal User:alpr-operator --operation Describe --operation Re
 add_acl --allow-principal User:alpr-operator --operation Describe --operation Read --operation Write --operation DescribeConfigs --resource-pattern-type literal --topic alpr.camera-keys
 add_acl --allow-principal User:alpr-operator --operation Describe --operation Read --operation Write --operation DescribeConfigs --resource-pattern-type literal --topic alpr.users
 add_acl --allow-principal User:alpr-operator --operation Describe --operation Read --operation Write --operation DescribeConfigs --resource-pattern-type literal --topic alpr.agencies
+add_acl --allow-principal User:alpr-operator --operation Describe --operation Read --operation Write --operation DescribeConfigs --resource-pattern-type literal --topic alpr.services
+add_acl --allow-principal User:alpr-operator --operation Describe --operation Read --operation Write --operation DescribeConfigs --resource-pattern-type literal --topic alpr.webhooks
+add_acl --allow-principal User:alpr-operator --operation Describe --operation Read --operation Write --operation DescribeConfigs --resource-pattern-type literal --topic alpr.signins
 add_acl --allow-principal User:alpr-operator --operation Describe --operation Read --operation Write --operation DescribeConfigs --resource-pattern-type literal --topic alpr.aggregates
 add_acl --allow-principal User:alpr-operator --operation Describe --operation Read --resource-pattern-type literal --group alpr-matcher-retro-hunt
 add_acl --allow-principal User:alpr-operator --operation DescribeConfigs --cluster

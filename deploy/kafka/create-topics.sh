@@ -69,6 +69,18 @@ kafka-configs.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-con
 kafka-topics.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --create --if-not-exists --topic alpr.agencies --partitions 1 --replication-factor 3 --config cleanup.policy=compact --config delete.retention.ms=86400000 --config max.compaction.lag.ms=86400000 --config min.cleanable.dirty.ratio=0.1 --config min.insync.replicas=2 --config segment.ms=86400000
 kafka-configs.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --alter --entity-type topics --entity-name alpr.agencies --add-config cleanup.policy=compact,delete.retention.ms=86400000,max.compaction.lag.ms=86400000,min.cleanable.dirty.ratio=0.1,min.insync.replicas=2,segment.ms=86400000
 
+# service accounts: role, agency, token sha256 (P18) [registry]
+kafka-topics.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --create --if-not-exists --topic alpr.services --partitions 1 --replication-factor 3 --config cleanup.policy=compact --config delete.retention.ms=86400000 --config max.compaction.lag.ms=86400000 --config min.cleanable.dirty.ratio=0.1 --config min.insync.replicas=2 --config segment.ms=86400000
+kafka-configs.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --alter --entity-type topics --entity-name alpr.services --add-config cleanup.policy=compact,delete.retention.ms=86400000,max.compaction.lag.ms=86400000,min.cleanable.dirty.ratio=0.1,min.insync.replicas=2,segment.ms=86400000
+
+# which eligible agency receives which cameras' alerts where (P19) [registry]
+kafka-topics.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --create --if-not-exists --topic alpr.webhooks --partitions 1 --replication-factor 3 --config cleanup.policy=compact --config delete.retention.ms=86400000 --config max.compaction.lag.ms=86400000 --config min.cleanable.dirty.ratio=0.1 --config min.insync.replicas=2 --config segment.ms=86400000
+kafka-configs.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --alter --entity-type topics --entity-name alpr.webhooks --add-config cleanup.policy=compact,delete.retention.ms=86400000,max.compaction.lag.ms=86400000,min.cleanable.dirty.ratio=0.1,min.insync.replicas=2,segment.ms=86400000
+
+# sign-in state every process follows: used codes, failures, sessions, revocations (P18) [registry]
+kafka-topics.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --create --if-not-exists --topic alpr.signins --partitions 1 --replication-factor 3 --config cleanup.policy=delete --config min.insync.replicas=2 --config retention.ms=604800000 --config segment.ms=86400000
+kafka-configs.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --alter --entity-type topics --entity-name alpr.signins --add-config cleanup.policy=delete,min.insync.replicas=2,retention.ms=604800000,segment.ms=86400000
+
 # counts per camera and day, no plates: reads, hits, accesses, outcomes (P26) [aggregates]
 kafka-topics.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --create --if-not-exists --topic alpr.aggregates --partitions 1 --replication-factor 3 --config cleanup.policy=compact,delete --config min.insync.replicas=2 --config retention.ms=94867200000 --config segment.ms=604800000
 kafka-configs.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --alter --entity-type topics --entity-name alpr.aggregates --add-config 'cleanup.policy=[compact,delete],min.insync.replicas=2,retention.ms=94867200000,segment.ms=604800000'

@@ -44,6 +44,7 @@ __all__ = [
     "GENESIS",
     "AccessRecorded",
     "AuditWriter",
+    "capped",
     "chain_record",
     "newest_hash",
     "process_chain",
@@ -74,18 +75,20 @@ class AccessRecorded:
     crime_type: str | None = None  # the presumed crime (P16)
 
     def to_dict(self) -> dict[str, Any]:
+        """The record as written: every text field capped (:func:`capped`), so that nobody can
+        fill the two-year audit topic with megabytes typed into a form (P14)."""
         return {
             "event": "AccessRecorded",
             "at": self.at.isoformat(),
-            "user": self.user,
-            "badge": self.badge,
-            "agency": self.agency,
-            "action": self.action,
-            "case_number": self.case_number,
-            "purpose": self.purpose,
-            "crime_type": self.crime_type,
-            "reason": self.reason,
-            "query": self.query,
+            "user": capped(self.user),
+            "badge": capped(self.badge),
+            "agency": capped(self.agency),
+            "action": capped(self.action),
+            "case_number": capped(self.case_number),
+            "purpose": capped(self.purpose),
+            "crime_type": capped(self.crime_type),
+            "reason": capped(self.reason),
+            "query": capped(self.query),
             "result_count": self.result_count,
             "decision": self.decision,
         }
@@ -113,6 +116,27 @@ class AccessRecorded:
             agency=data.get("agency"),
             crime_type=data.get("crime_type"),
         )
+
+
+#: The longest text an audit field keeps; longer text keeps its start and says how much was cut.
+MAX_FIELD = 200
+#: The most items a list in a record's query keeps (a view of many alerts writes several records).
+MAX_ITEMS = 1000
+
+
+def capped(value: Any, depth: int = 0) -> Any:
+    """``value`` with every string cut to :data:`MAX_FIELD` characters and lists to
+    :data:`MAX_ITEMS` items, at most three levels deep."""
+    if isinstance(value, str):
+        return value if len(value) <= MAX_FIELD else f"{value[:MAX_FIELD]}...[{len(value) - MAX_FIELD} more]"
+    if depth >= 3 and isinstance(value, dict | list | tuple):
+        return "...[nested too deep]"
+    if isinstance(value, dict):
+        return {capped(str(k)): capped(v, depth + 1) for k, v in list(value.items())[:MAX_ITEMS]}
+    if isinstance(value, list | tuple):
+        items = [capped(v, depth + 1) for v in value[:MAX_ITEMS]]
+        return items + ([f"...[{len(value) - MAX_ITEMS} more]"] if len(value) > MAX_ITEMS else [])
+    return value
 
 
 def record_hash(data: Mapping[str, Any]) -> str:
@@ -242,7 +266,7 @@ class AuditWriter:
                 if out is None:
                     out = TopicWriter(self.kafka)
                     await out.start()
-                await out.write(self.topic, record.user.encode(), dumps(chained))
+                await out.write(self.topic, chained["user"].encode(), dumps(chained))
                 await out.flush()
             except BaseException:
                 self._begin_new_chain()

@@ -36,6 +36,8 @@ import fastjsonschema
 import orjson
 
 from streams.access.audit import GENESIS, AccessRecorded, record_hash
+from streams.access.permissions import require
+from streams.access.principal import Principal
 from streams.access.purpose import case_numbers, is_vague, normalize_purpose
 from streams.codec import validator
 from streams.errors import InvalidRecord
@@ -606,29 +608,48 @@ def _warn_if_broken(result: VerifyResult) -> None:
         )
 
 
-async def run_verify(settings: Settings) -> int:
+async def _audited(settings: Settings, by: Principal, action: str, query: dict[str, Any], count: int) -> None:
+    """The auditor's own access to the trail is on the trail too (P15): who, when, what, how many."""
+    from streams.access.audit import record_access
+
+    await record_access(settings, by.audit(datetime.now(UTC), action, query, count, purpose="audit"))
+
+
+async def run_verify(settings: Settings, by: Principal) -> int:
     """``alpr audit verify``: 0 when the trail is intact, 1 naming the first broken link."""
+    require(by, "audit.read")
     result = await _checked(settings, datetime.now(UTC))
     for line in format_verify(result):
         print(line)
+    await _audited(settings, by, "audit_verify", {"intact": result.intact}, len(result.accepted))
     return 0 if result.intact else 1
 
 
-async def run_report(settings: Settings, start: datetime, end: datetime) -> int:
+async def run_report(settings: Settings, start: datetime, end: datetime, by: Principal) -> int:
     """``alpr audit report``: accesses in [start, end] by user, agency, purpose and action (P15)."""
+    require(by, "audit.read")
     result = await _checked(settings, datetime.now(UTC))
     _warn_if_broken(result)
-    for line in format_report(summarize(result.accepted, start, end)):
+    report = summarize(result.accepted, start, end)
+    for line in format_report(report):
         print(line)
+    period = {"from": start.isoformat(), "to": end.isoformat()}
+    await _audited(settings, by, "audit_report", period, sum(t.accesses for t in report.by_action.values()))
     return 0
 
 
-async def run_sample(settings: Settings, n: int, months: int, seed: int | None, now: datetime) -> int:
-    """``alpr audit sample``: the periodic random audit of searches (P23)."""
+async def run_sample(
+    settings: Settings, n: int, months: int, seed: int | None, now: datetime, by: Principal
+) -> int:
+    """``alpr audit sample``: the periodic random audit of searches (P23). It prints what was
+    searched (plates): the sample itself is an access, audited with the auditor (P15)."""
+    require(by, "audit.read")
     result = await _checked(settings, now)
     _warn_if_broken(result)
     since = months_before(now, months)
     sample, population = draw_sample(result.accepted, n, since, now, seed)
     for line in format_sample(sample, population, since, now, seed):
         print(line)
+    query = {"n": n, "months": months, "seed": seed, "population": population}
+    await _audited(settings, by, "audit_sample", query, len(sample))
     return 0

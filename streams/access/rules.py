@@ -13,7 +13,9 @@ from datetime import date, datetime
 from typing import Any
 
 from streams.access.audit import AccessRecorded
-from streams.access.directory import NEVER_ELIGIBLE, Directory, User, may
+from streams.access.directory import NEVER_ELIGIBLE, Directory
+from streams.access.permissions import may
+from streams.access.principal import Principal
 from streams.access.purpose import forbidden_purpose
 
 __all__ = ["ALLOWED", "Decision", "Justification", "access_record", "authorize"]
@@ -46,7 +48,7 @@ ALLOWED = Decision(True)
 
 def access_record(
     now: datetime,
-    user: User,
+    user: Principal,
     action: str,
     why: Justification,
     query: dict[str, Any],
@@ -75,11 +77,12 @@ def _refused(reason: str) -> Decision:
     return Decision(False, reason)
 
 
-def authorize(user: User, action: str, why: Justification, directory: Directory) -> Decision:
+def authorize(user: Principal, action: str, why: Justification, directory: Directory) -> Decision:
     """May this user make this search (``search``, ``replay``, ``hold``) for this reason?"""
-    if not user.active:
-        return _refused("P21: the account is disabled")
-    if not user.trained:
+    person = directory.users.get(user.name) if user.kind == "user" else None
+    if user.kind != "user" or person is None or not person.active:
+        return _refused("P21: searches are made by signed-in, active people")
+    if not person.trained:
         return _refused("P21: the required ALPR training is not on record for this user")
     if not may(user, action):
         return _refused(f"P21: the {user.role} role may not {action}")

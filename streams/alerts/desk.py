@@ -29,6 +29,7 @@ from streams.alerts.lifecycle import (
     evolve,
 )
 from streams.alerts.model import AlertRaised
+from streams.cameras.registry import decode_camera
 from streams.codec import alert_record_from_dict, dumps, event_to_dict, loads
 from streams.errors import BrokerError, InvalidRecord, NotFound
 from streams.hotlists.records import source_freshness
@@ -53,6 +54,8 @@ class AlertBoard:
         self.source_fresh: dict[str, datetime] = {}
         self.refused: dict[str, str] = {}  # event id -> why the fold did not take it
         self.listeners: list[Listener] = []
+        #: camera id -> the agency operating it (the cameras topic): whose alerts these are (P19)
+        self.camera_agency: dict[str, str] = {}
 
     def apply(self, partition: int, value: bytes | None) -> AlertState | None:
         """One record of the alerts topic; returns the alert's new state (None: nothing changed)."""
@@ -88,6 +91,23 @@ class AlertBoard:
         if found is not None:
             self.source_fresh[found[0]] = found[1]
 
+    def apply_camera(self, key: bytes | None, value: bytes | None) -> None:
+        """A record of the cameras topic: which agency operates the camera, so each alert has an
+        owner (agency scope, P19). A tombstone or an unreadable record forgets the camera: its
+        alerts then belong to no agency but the one that entered a local entry."""
+        if key is None:
+            return
+        camera_id = key.decode()
+        self.camera_agency.pop(camera_id, None)
+        if value is None:
+            return
+        try:
+            camera = decode_camera(key, value)
+        except (InvalidRecord, KeyError, TypeError, ValueError) as exc:
+            log.warning("unreadable record of camera %s on the cameras topic: %s", camera_id, exc)
+            return
+        self.camera_agency[camera_id] = camera.agency
+
     def get(self, alert_id: str) -> AlertState:
         state = self.states.get(alert_id)
         if state is None:
@@ -106,8 +126,11 @@ class AlertDesk:
         self.settings = settings
         self.topic = settings.topic("alerts")
         self.sources_topic = settings.topic("hotlist-sources")
+        self.cameras_topic = settings.topic("cameras")
         self.board = board or AlertBoard()
-        self._log = TopicFollower(settings.kafka, [self.topic, self.sources_topic], self._apply)
+        self._log = TopicFollower(
+            settings.kafka, [self.topic, self.sources_topic, self.cameras_topic], self._apply
+        )
         self._writer = TopicWriter(settings.kafka)
         self.following = False
 
@@ -127,6 +150,8 @@ class AlertDesk:
     def _apply(self, tp: TopicPartition, record: Any) -> None:
         if tp.topic == self.sources_topic:
             self.board.apply_source(record.value)
+        elif tp.topic == self.cameras_topic:
+            self.board.apply_camera(record.key, record.value)
         else:
             self.board.apply(tp.partition, record.value)
 
@@ -134,6 +159,13 @@ class AlertDesk:
         """Apply new records as they arrive (within ~50 ms), until cancelled."""
         self.following = True
         await self._log.run()
+
+    async def caught_up(self, timeout: float = 5.0) -> None:
+        """The board has folded everything on its topics now (a camera registered a moment ago)."""
+        try:
+            await asyncio.wait_for(self._log.caught_up(), timeout)
+        except TimeoutError as exc:
+            raise BrokerError(f"the alert board is more than {timeout:.0f} s behind its topics") from exc
 
     async def find(self, alert_id: str, timeout: float = 5.0) -> AlertState:
         """The alert's state; an id the board does not know yet is looked up again once the board has

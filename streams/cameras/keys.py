@@ -32,7 +32,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from streams.access.audit import AccessRecorded, write_audited
-from streams.access.directory import User
+from streams.access.permissions import require
+from streams.access.principal import Principal
 from streams.cameras.registry import PURPOSE, Camera, CameraRegistry, CameraStore
 from streams.codec import dumps, loads
 from streams.errors import ConfigError, InvalidRecord, NotFound
@@ -268,10 +269,11 @@ def authenticate(
 # -- I/O ------------------------------------------------------------------------------------------
 
 
-def _audit(now: datetime, by: User, action: str, camera_id: str, detail: dict[str, Any]) -> AccessRecorded:
+def _audit(
+    now: datetime, by: Principal, action: str, camera_id: str, detail: dict[str, Any]
+) -> AccessRecorded:
     # The registry's shape ("registered_camera", not "camera": audit_tools counts that as a search).
-    query = {"registered_camera": camera_id, **detail}
-    return AccessRecorded(now, by.name, action, None, PURPOSE, query, 1, badge=by.badge, agency=by.agency)
+    return by.audit(now, action, {"registered_camera": camera_id, **detail}, 1, purpose=PURPOSE)
 
 
 class CameraKeyStore:
@@ -286,9 +288,11 @@ class CameraKeyStore:
         latest = await read_latest(self.settings.kafka, self.topic)
         return fold((key, record.value) for key, record in latest.items())
 
-    async def add_camera(self, camera: Camera, by: User, now: datetime) -> tuple[Camera, IssuedKey]:
+    async def add_camera(self, camera: Camera, by: Principal, now: datetime) -> tuple[Camera, IssuedKey]:
         """Register the camera with its first key: both records are written before the one audit
-        record of the registration (which names the key's fingerprint); a refusal writes neither."""
+        record of the registration (which names the key's fingerprint); a refusal writes neither.
+        Administrators only (P21)."""
+        require(by, "camera.admin")
         issued = new_key(camera.id, by.name, now)
         added = await self.cameras.add(
             camera,
@@ -304,14 +308,16 @@ class CameraKeyStore:
             self.settings, [(self.topic, record.camera_id.encode(), encode_key(record))], audit
         )
 
-    async def issue(self, camera_id: str, by: User, now: datetime) -> tuple[IssuedKey, CameraKey | None]:
-        """A new key for the camera (the old one, returned, stops working)."""
+    async def issue(self, camera_id: str, by: Principal, now: datetime) -> tuple[IssuedKey, CameraKey | None]:
+        """A new key for the camera (the old one, returned, stops working); administrators (P21)."""
+        require(by, "camera.admin")
         issued, old = issue(await self.cameras.load(), await self.load(), camera_id, by.name, now)
         detail = {"key": issued.record.fingerprint, "replaces": old.fingerprint if old else None}
         await self._write(issued.record, _audit(now, by, "camera_key_issue", camera_id, detail))
         return issued, old
 
-    async def revoke(self, camera_id: str, by: User, now: datetime) -> CameraKey:
+    async def revoke(self, camera_id: str, by: Principal, now: datetime) -> CameraKey:
+        require(by, "camera.admin")
         revoked = revoke(await self.load(), camera_id, by.name, now)
         await self._write(
             revoked, _audit(now, by, "camera_key_revoke", camera_id, {"key": revoked.fingerprint})

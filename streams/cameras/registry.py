@@ -38,7 +38,9 @@ from typing import Any, Literal
 import fastjsonschema
 
 from streams.access.audit import AccessRecorded, write_audited
-from streams.access.directory import DirectoryStore, User
+from streams.access.directory import DirectoryStore
+from streams.access.permissions import require
+from streams.access.principal import Principal
 from streams.cameras.sites import Site, Violation, load_sites, refusal, violations
 from streams.codec import dumps, loads, validator
 from streams.errors import ConfigError, InvalidRecord, NotFound
@@ -380,18 +382,18 @@ def sensitive_sites(settings: Settings) -> tuple[Site, ...]:
     return load_sites(sites_file(settings))
 
 
-def _audit(now: datetime, by: User, action: str, camera_id: str, detail: dict[str, Any]) -> AccessRecorded:
+def _audit(
+    now: datetime, by: Principal, action: str, camera_id: str, detail: dict[str, Any]
+) -> AccessRecorded:
     # "registered_camera", not "camera": audit_tools counts a query naming a camera as a search (P23).
-    query = {"registered_camera": camera_id, **detail}
-    return AccessRecorded(now, by.name, action, None, PURPOSE, query, 1, badge=by.badge, agency=by.agency)
+    return by.audit(now, action, {"registered_camera": camera_id, **detail}, 1, purpose=PURPOSE)
 
 
-def site_change(now: datetime, by: User, action: str, site: Site) -> AccessRecorded:
+def site_change(now: datetime, by: Principal, action: str, site: Site) -> AccessRecorded:
     """The audit record of an administrator's change to the sensitive sites (P24, P14)."""
+    require(by, "camera.admin")  # P21, P24: only administrators change the sites
     query = {"sensitive_site": site.id, "name": site.name, "category": site.category}
-    return AccessRecorded(
-        now, by.name, action, None, "sensitive sites", query, 1, badge=by.badge, agency=by.agency
-    )
+    return by.audit(now, action, query, 1, purpose="sensitive sites")
 
 
 class CameraStore:
@@ -424,14 +426,16 @@ class CameraStore:
     async def add(
         self,
         camera: Camera,
-        by: User,
+        by: Principal,
         now: datetime,
         *,
         also: Sequence[tuple[str, bytes, bytes]] = (),
         detail: Mapping[str, Any] | None = None,
     ) -> Camera:
         """Register the camera. ``also``: (topic, key, value) records written with the camera's, before
-        the audit record, which gets ``detail`` too (the first ingest key, streams/cameras/keys.py)."""
+        the audit record, which gets ``detail`` too (the first ingest key, streams/cameras/keys.py).
+        Administrators only (P21), checked before anything is read."""
+        require(by, "camera.admin")
         placed = register(await self.load(), camera, self.sites, self.settings.sensitive_site_distance_m)
         await self._known_agency(placed.agency)
         audited = {k: v for k, v in camera_to_dict(placed).items() if k not in ("id", "status", "retired_on")}
@@ -439,10 +443,11 @@ class CameraStore:
         await self._write([placed], _audit(now, by, "camera_add", placed.id, audited), also)
         return placed
 
-    async def add_many(self, cameras: Sequence[Camera], by: User, now: datetime) -> list[Camera]:
+    async def add_many(self, cameras: Sequence[Camera], by: Principal, now: datetime) -> list[Camera]:
         """Register a fleet in one batch (an import, a simulation): each camera is checked as by
         :meth:`add`, a refusal of any one refuses them all and writes nothing, and one audit
         record names them. Returns the cameras written (none when the list is empty)."""
+        require(by, "camera.admin")
         ids = [c.id for c in cameras]
         doubled = sorted(i for i, n in Counter(ids).items() if n > 1)
         if doubled:
@@ -459,9 +464,10 @@ class CameraStore:
         return placed
 
     async def update(
-        self, camera_id: str, changes: Mapping[str, Any], by: User, now: datetime
+        self, camera_id: str, changes: Mapping[str, Any], by: Principal, now: datetime
     ) -> tuple[Camera, Camera]:
-        """The camera before and after the change."""
+        """The camera before and after the change (administrators, P21)."""
+        require(by, "camera.admin")
         registry = await self.load()
         after = update(registry, camera_id, changes, self.sites, self.settings.sensitive_site_distance_m)
         before = registry.get(camera_id)
@@ -471,7 +477,8 @@ class CameraStore:
         await self._write([after], _audit(now, by, "camera_update", camera_id, detail))
         return before, after
 
-    async def retire(self, camera_id: str, by: User, now: datetime) -> Camera:
+    async def retire(self, camera_id: str, by: Principal, now: datetime) -> Camera:
+        require(by, "camera.admin")
         retired = retire(await self.load(), camera_id, now.date())
         await self._write([retired], _audit(now, by, "camera_retire", camera_id, {}))
         return retired

@@ -27,7 +27,9 @@ from typing import Any, cast
 import orjson
 from aiohttp import web
 
-from streams.access.directory import DirectoryStore, User, may
+from streams.access.directory import DirectoryStore
+from streams.access.permissions import may
+from streams.access.principal import Principal
 from streams.cameras.keys import CameraKeyStore
 from streams.cameras.registry import CHANGEABLE, Camera, CameraStore, camera_to_dict, changes_between
 from streams.errors import AlprError, BrokerError, ConfigError, InvalidRecord, NotFound, PolicyViolation
@@ -37,7 +39,7 @@ __all__ = ["camera_from_json", "camera_routes", "changes_from_json", "register_c
 
 log = logging.getLogger("alpr.access")
 #: The role permission the registry needs (P21).
-PERMISSION = "admin"
+PERMISSION = "camera.admin"
 
 
 def _text(body: Mapping[str, Any], name: str, required: bool = True) -> str | None:
@@ -108,7 +110,9 @@ def changes_from_json(body: Mapping[str, Any]) -> dict[str, Any]:
     return changes
 
 
-async def register_camera(settings: Settings, camera: Camera, by: User, now: datetime) -> tuple[Camera, str]:
+async def register_camera(
+    settings: Settings, camera: Camera, by: Principal, now: datetime
+) -> tuple[Camera, str]:
     """Register the camera as ``alpr camera add`` does: with its first ingest key
     (:mod:`streams.cameras.keys`), the same P24 check and the same audit record. The key is returned
     to be shown once; only its hash is stored."""
@@ -133,7 +137,7 @@ def _refused(exc: AlprError) -> web.Response:
     return _json({"error": str(exc)}, status)
 
 
-def _forbidden_page(user: User) -> web.Response:
+def _forbidden_page(user: Principal) -> web.Response:
     text = f"P21: the {user.role} role may not administer cameras; the camera registry is for administrators."
     body = f"""<!doctype html>
 <html lang="en">
@@ -159,7 +163,7 @@ async def _object(request: web.Request) -> dict[str, Any]:
 def camera_routes(
     settings: Settings,
     clock: Callable[[], datetime],
-    user_of: Callable[[web.Request], User],
+    user_of: Callable[[web.Request], Principal],
 ) -> list[web.RouteDef]:
     """The page and the API; ``user_of`` gives the signed-in user the console's guard found."""
 
@@ -176,7 +180,10 @@ def camera_routes(
             text=static.joinpath("cameras.html").read_text(encoding="utf-8"), content_type="text/html"
         )
 
-    async def listing(_request: web.Request) -> web.Response:
+    async def listing(request: web.Request) -> web.Response:
+        user = user_of(request)
+        if not may(user, "camera.view"):  # P21: administrators, analysts, auditors
+            return _json({"error": f"P21: the {user.role} role may not camera.view"}, 403)
         try:
             registry = await cameras().load()
             directory = await DirectoryStore(settings).load()

@@ -7,6 +7,11 @@ the queue is pushed, never polled). Every request needs a session (cookie for th
 ``Authorization: Bearer`` for a CAD system), except sign-in, ``/healthz``, ``/metrics`` and
 ``/transparency`` (counts only, no plate data). Requests that change state must be JSON, which a
 cross-site form cannot send.
+
+The app is a thin adapter: who is signed in comes from the shared
+:class:`~streams.access.authn.Authenticator` (P18), what they may do from the one permission table
+(P21), and which alerts they see and act on from :mod:`streams.alerts.usecases` (agency scope P19,
+every view audited P15). Tokens, cookies and Authorization headers never reach a log.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -23,28 +29,27 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.access.audit import process_chain, record_access
-from streams.access.directory import ROLES, DirectoryStore, may
-from streams.access.rules import Justification, access_record, authorize
+from streams.access.audit import process_chain
+from streams.access.authn import Authenticator
+from streams.access.permissions import PERMISSIONS, require
+from streams.access.principal import Principal
+from streams.alerts import usecases
 from streams.alerts.desk import AlertDesk
-from streams.alerts.lifecycle import ACTIONS, Actor, AlertEvent, AlertState, TransitionRefused
+from streams.alerts.lifecycle import ACTIONS, AlertEvent, AlertState, TransitionRefused
 from streams.alerts.model import AlertRaised
-from streams.console.auth import Authenticator, Session
 from streams.console.cameras import camera_routes
 from streams.console.transparency import TransparencyFeed, transparency_routes
 from streams.console.views import alert_detail, alert_summary, queue_key
-from streams.errors import AccessDenied, BrokerError, ConfigError, NotFound
+from streams.errors import AccessDenied, BrokerError, ConfigError, NotFound, NotSignedIn
 from streams.metrics import LifecycleMetrics
-from streams.replay.replay import ReplayQuery, replay
 from streams.settings import Settings
 
 __all__ = ["COOKIE", "LiveQueue", "create_console", "serve"]
 
 log = logging.getLogger("alpr.access")
 COOKIE = "alpr_session"
-_SESSION: web.RequestKey[Session] = web.RequestKey("session", Session)
-#: The permission each API area needs (P21: access by role).
-_NEEDS = {"alerts": "alerts", "events": "alerts", "search": "search", "cameras": "admin"}
+_PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
+_TOKEN: web.RequestKey[str] = web.RequestKey("token", str)
 #: No sign-in: the transparency page and its JSON carry counts and policy, no plate-level data.
 _PUBLIC = {
     ("POST", "/api/session"),
@@ -60,6 +65,11 @@ _HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+#: Sign-in fields (P14, P15: what is typed is bounded before anything is checked or written).
+MAX_USER, MAX_PASSWORD, CODE_LENGTHS = 64, 1024, range(6, 9)
+#: How often a live stream re-checks its session: a revoked session or a disabled user's stream
+#: ends within this (P18).
+RECHECK_S = 2.0
 Clock = Callable[[], datetime]
 
 
@@ -71,40 +81,71 @@ def _error(status: int, message: str) -> web.Response:
     return _json({"error": message}, status)
 
 
-class LiveQueue:
-    """Pushes each changed alert to every connected console (server-sent events)."""
+# -- the live stream ------------------------------------------------------------------------------
 
-    def __init__(self, view: Callable[[AlertState], dict[str, Any]]) -> None:
-        self.view = view
-        self.clients: set[asyncio.Queue[bytes]] = set()
+
+@dataclass(eq=False)
+class LiveClient:
+    """One connected console: whose it is (re-checked while it runs) and what waits for it."""
+
+    principal: Principal
+    queue: asyncio.Queue[AlertState] = field(default_factory=lambda: asyncio.Queue(maxsize=10_000))
+    dropped: bool = False
+
+
+class LiveQueue:
+    """Pushes each changed alert to the connected consoles whose principal may see it (P19)."""
+
+    def __init__(self, in_scope: Callable[[Principal, AlertState], bool]) -> None:
+        self.in_scope = in_scope
+        self.clients: set[LiveClient] = set()
 
     def on_change(
         self, _before: AlertState | None, _record: AlertRaised | AlertEvent, after: AlertState
     ) -> None:
-        if not self.clients:
-            return
-        message = b"event: alert\ndata: " + orjson.dumps(self.view(after)) + b"\n\n"
-        for queue in list(self.clients):
+        for client in list(self.clients):
+            if not self.in_scope(client.principal, after):
+                continue
             try:
-                queue.put_nowait(message)
+                client.queue.put_nowait(after)
             except asyncio.QueueFull:
-                self.clients.discard(queue)  # a console that stopped reading; it reconnects
+                client.dropped = True  # a console that stopped reading: its stream ends; it reconnects
+                self.clients.discard(client)
 
     @contextlib.asynccontextmanager
-    async def client(self) -> AsyncIterator[asyncio.Queue[bytes]]:
-        queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=10_000)
-        self.clients.add(queue)
+    async def client(self, principal: Principal) -> AsyncIterator[LiveClient]:
+        client = LiveClient(principal)
+        self.clients.add(client)
         try:
-            yield queue
+            yield client
         finally:
-            self.clients.discard(queue)
+            self.clients.discard(client)
+
+
+def _principal_view(principal: Principal) -> dict[str, Any]:
+    return {
+        "name": principal.name,
+        "display": principal.display,
+        "badge": principal.badge,
+        "agency": principal.agency,
+        "role": principal.role,
+        "kind": principal.kind,
+        "rank": principal.rank,
+        "may": sorted(PERMISSIONS.get(principal.role, frozenset())),
+    }
+
+
+def _token_of(request: web.Request) -> str | None:
+    bearer = request.headers.get("Authorization", "")
+    if bearer.startswith("Bearer "):
+        return bearer.removeprefix("Bearer ").strip() or None
+    return request.cookies.get(COOKIE) or None
 
 
 def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clock: Clock) -> web.Application:
-    """Build the app around a desk that has not started yet, so the lifecycle metrics see the
-    whole retained history as the desk folds it."""
+    """Build the app around a desk (and an authenticator) that have not started yet, so the
+    lifecycle metrics see the whole retained history as the desk folds it."""
     board = desk.board
-    directory = DirectoryStore(settings)
     max_staleness = timedelta(seconds=settings.profile.hotlist_max_staleness_s)
 
     def summary(state: AlertState) -> dict[str, Any]:
@@ -113,7 +154,10 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
     def detail(state: AlertState) -> dict[str, Any]:
         return alert_detail(state, clock(), board.source_fresh.get(state.raised.entry.source), max_staleness)
 
-    live = LiveQueue(summary)
+    def in_scope(principal: Principal, state: AlertState) -> bool:
+        return usecases.in_scope(principal, state, auth.directory, board.camera_agency)
+
+    live = LiveQueue(in_scope)
     board.listeners.append(live.on_change)
     metrics = LifecycleMetrics(lambda: list(board.states.values()), clock)
     board.listeners.append(metrics.observe)
@@ -124,32 +168,32 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         public = (request.method, request.path) in _PUBLIC or request.path.startswith("/static/")
+        api = request.path.startswith("/api/")
         if not public:
-            bearer = request.headers.get("Authorization", "")
-            token = bearer.removeprefix("Bearer ").strip() if bearer.startswith("Bearer ") else None
+            token, now = _token_of(request), clock()
             try:
-                session = auth.session(token or request.cookies.get(COOKIE), clock())
-            except AccessDenied as exc:
-                if request.path.startswith("/api/"):
+                principal = auth.principal(token, now)
+            except NotSignedIn as exc:
+                if api:
                     return _error(401, str(exc))
                 raise web.HTTPSeeOther("/login") from exc
+            token = token or ""  # a principal was found, so there was a token
+            await auth.touch(token, now)  # P18: the idle lock counts from the last request
             if request.method in {"POST", "DELETE", "PUT"} and request.content_type != "application/json":
                 return _error(415, "send JSON (Content-Type: application/json)")
-            request[_SESSION] = session
-            needed = _NEEDS.get(request.path.split("/")[2] if request.path.startswith("/api/") else "")
-            if needed is not None and not may(session.user, needed):
-                return _error(403, f"P21: the {session.user.role} role may not use this ({needed})")
-        response = await handler(request)
-        response.headers.update(_HEADERS)
-        if not public and request.path.startswith("/api/"):
-            user = request[_SESSION].user
+            request[_PRINCIPAL] = principal
+            request[_TOKEN] = token
+        try:
+            response = await handler(request)
+        except NotSignedIn as exc:
+            response = _error(401, str(exc))
+        except AccessDenied as exc:
+            response = _error(403, str(exc))
+        if not response.prepared:
+            response.headers.update(_HEADERS)
+        if not public and api:
             log.info(
-                "%s %s %s by %s (badge %s)",
-                request.method,
-                request.path,
-                response.status,
-                user.name,
-                user.badge,
+                "%s %s %s by %s", request.method, request.path, response.status, request[_PRINCIPAL].label
             )
         return response
 
@@ -167,57 +211,77 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
         return web.Response(text=item.read_text(encoding="utf-8"), content_type=kind)
 
     async def sign_in(request: web.Request) -> web.Response:
+        """P18: password and code; every field bounded before anything is checked or written."""
+        usage = 'send {"user": ..., "password": ..., "code": "<6-digit authenticator code>"} as JSON'
         try:
             body = await request.json(loads=orjson.loads)
-            name, password, code = str(body["user"]), str(body["password"]), str(body["code"])
-        except (ValueError, KeyError, TypeError):
-            return _error(400, 'send {"user": ..., "password": ..., "code": "<6-digit TOTP code>"} as JSON')
+        except ValueError:
+            return _error(400, usage)
+        if not isinstance(body, dict):
+            return _error(400, usage)
+        name, password, code = body.get("user"), body.get("password"), body.get("code")
+        if not (isinstance(name, str) and isinstance(password, str) and isinstance(code, str)):
+            return _error(400, usage)
+        if len(name) > MAX_USER or len(password) > MAX_PASSWORD or len(code) not in CODE_LENGTHS:
+            return _error(
+                400,
+                f"the user name has at most {MAX_USER} characters, the password at most {MAX_PASSWORD}, "
+                "the code 6 to 8 digits",
+            )
         channel = "console" if request.headers.get("X-ALPR-Client") == "console" else "api"
         try:
-            session = await auth.sign_in(name, password, code, clock(), channel)
+            signed = await auth.sign_in(
+                name, password, code, source=request.remote or "unknown", channel=channel, now=clock()
+            )
         except AccessDenied as exc:
             return _error(401, str(exc))
         response = _json(
-            {"token": session.token, "expires_at": session.expires_at.isoformat(), "user": _user(session)}
+            {
+                "token": signed.token,
+                "expires_at": signed.expires_at.isoformat(),
+                "user": _principal_view(signed.principal),
+            }
         )
         response.set_cookie(
             COOKIE,
-            session.token,
+            signed.token,
             httponly=True,
             samesite="Strict",
             secure=settings.secure_cookies,
-            max_age=int((session.expires_at - clock()).total_seconds()),
+            max_age=int((signed.expires_at - clock()).total_seconds()),
         )
         return response
 
     async def sign_out(request: web.Request) -> web.Response:
-        auth.sign_out(request[_SESSION].token)
+        await auth.sign_out(request[_TOKEN], clock())
         response = _json({"signed_out": True})
         response.del_cookie(COOKIE)
         return response
 
     async def me(request: web.Request) -> web.Response:
-        return _json(_user(request[_SESSION]))
+        return _json(_principal_view(request[_PRINCIPAL]))
 
     async def list_alerts(request: web.Request) -> web.Response:
-        which = request.query.get("state", "open")
-        states = list(board.states.values())
-        if which == "open":
-            states = [s for s in states if s.is_open]
-        elif which != "all":
-            states = [s for s in states if s.status == which]
+        now = clock()
+        states = await usecases.list_alerts(
+            settings, request[_PRINCIPAL], board, auth.directory, now, request.query.get("state", "open")
+        )
         rows = sorted((summary(s) for s in states), key=queue_key)
-        return _json({"alerts": rows, "server_time": clock().isoformat()})
+        return _json({"alerts": rows, "server_time": now.isoformat()})
 
     async def get_alert(request: web.Request) -> web.Response:
         try:
-            return _json(detail(await desk.find(request.match_info["alert_id"])))
+            state = await usecases.alert_detail(
+                settings, request[_PRINCIPAL], desk, auth.directory, request.match_info["alert_id"], clock()
+            )
         except NotFound as exc:
             return _error(404, str(exc))
         except BrokerError as exc:
             return _error(503, str(exc))
+        return _json(detail(state))
 
     async def post_transition(request: web.Request) -> web.Response:
+        principal = require(request[_PRINCIPAL], "alert.act")
         alert_id = request.match_info["alert_id"]
         try:
             body = await request.json(loads=orjson.loads)
@@ -229,12 +293,14 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
         if action not in ACTIONS:
             return _error(400, f"action {action!r}: use one of {', '.join(ACTIONS)}")
         fields = {name: str(body[name]) for name in ACTIONS[action][1] if body.get(name) not in (None, "")}
-        user = request[_SESSION].user
         try:
-            state = await desk.transition(
+            state = await usecases.transition(
+                settings,
+                principal,
+                desk,
+                auth.directory,
                 alert_id,
                 action,
-                Actor(user.display, user.badge),
                 clock(),
                 str(body.get("note", "")),
                 **fields,
@@ -244,95 +310,77 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
         except BrokerError as exc:
             return _error(503, str(exc))
         except TransitionRefused as exc:
-            log.info("refused %s on %s by %s: %s", action, alert_id, user.name, exc)
+            log.info("refused %s on %s by %s: %s", action, alert_id, principal.label, exc)
             return _error(409, str(exc))
         return _json(detail(state))
 
     async def search(request: web.Request) -> web.Response:
-        """Sightings within the retention, for a justified search (P15-P17, P19-P22). Refusals are
-        decided before any data is read and are the same whether or not data exists (P20)."""
-        user = request[_SESSION].user
+        """The justified search (P15-P17, P19-P22): one use case, shared with the CLI; it checks,
+        refuses, bounds and audits; this handler only carries JSON in and out."""
+        from streams.access.search import search as justified_search
+
         try:
             body = await request.json(loads=orjson.loads)
             if not isinstance(body, dict):
                 raise TypeError("not an object")
-            start = datetime.fromisoformat(str(body["from"]))
-            end = datetime.fromisoformat(str(body["to"]))
-            approved = body.get("approved_on")
-            why = Justification(
-                str(body.get("purpose", "")),
-                str(body.get("crime_type", "")),
-                str(body.get("case_number", "")),
-                body.get("on_behalf_of") or None,
-                body.get("commander") or None,
-                date.fromisoformat(approved) if approved else None,
-            )
-            plate, partial = body.get("plate") or None, body.get("partial") or None
-            cameras = frozenset(str(c) for c in body.get("cameras") or [])
-        except (ValueError, KeyError, TypeError) as exc:
-            return _error(
-                400,
-                f"bad search ({exc}): send from, to (RFC 3339), purpose, crime_type, case_number, "
-                "and plate, partial or cameras",
-            )
-        now = clock()
-        query = {
-            "plate": plate,
-            "partial": partial,
-            "cameras": sorted(cameras),
-            "from": start.isoformat(),
-            "to": end.isoformat(),
-            "on_behalf_of": why.on_behalf_of,
-            "commander": why.commander,
-            "approved_on": approved,
-        }
-        decision = authorize(user, "search", why, await directory.load())
-        rows: list[dict[str, Any]] = []
-        if decision.allowed:
-            try:
-                found = await replay(
-                    settings,
-                    ReplayQuery(
-                        start,
-                        end,
-                        why.case_number,
-                        why.purpose,
-                        plate=plate,
-                        partial=partial,
-                        cameras=cameras,
-                    ),
-                    now,
-                )
-                rows = [s.to_dict() for s in found.sightings]
-            except ConfigError as exc:
-                return _error(400, str(exc))
-        await record_access(settings, access_record(now, user, "search", why, query, len(rows), decision))
-        if not decision.allowed:
-            return _error(403, f"refused: {decision.reason}")
-        return _json({"sightings": rows, "count": len(rows)})
+        except (ValueError, TypeError):
+            body = {"malformed": True}  # the use case refuses it, and audits the refusal
+        try:
+            found = await justified_search(settings, request[_PRINCIPAL], body, clock(), auth.directory)
+        except ConfigError as exc:
+            return _error(400, str(exc))
+        return _json(found)
 
     async def events(request: web.Request) -> web.StreamResponse:
+        """The live queue (server-sent events): a snapshot of the open alerts in scope, then each
+        change in scope. Each delivery is audited (P15); the session is re-checked every
+        :data:`RECHECK_S` seconds and the stream ends when it is no longer valid (P18)."""
+        principal, token = request[_PRINCIPAL], request[_TOKEN]
+        require(principal, "alert.view")
         response = web.StreamResponse(
             headers={
+                **_HEADERS,
                 "Content-Type": "text/event-stream",
                 "Cache-Control": "no-store",
                 "X-Accel-Buffering": "no",
             }
         )
-        await response.prepare(request)
-        async with live.client() as queue:
-            rows = sorted((summary(s) for s in board.states.values() if s.is_open), key=queue_key)
+        async with live.client(principal) as client:
+            now = clock()
+            states = await usecases.list_alerts(
+                settings, principal, board, auth.directory, now, "open", action="alert_live_snapshot"
+            )
+            await response.prepare(request)
+            rows = sorted((summary(s) for s in states), key=queue_key)
             await response.write(
                 b"event: snapshot\ndata: "
-                + orjson.dumps({"alerts": rows, "server_time": clock().isoformat()})
+                + orjson.dumps({"alerts": rows, "server_time": now.isoformat()})
                 + b"\n\n"
             )
-            while True:
+            while not client.dropped:
                 try:
-                    message = await asyncio.wait_for(queue.get(), timeout=15)
+                    batch = [await asyncio.wait_for(client.queue.get(), timeout=RECHECK_S)]
                 except TimeoutError:
-                    message = b": keep-alive\n\n"
-                await response.write(message)
+                    batch = []
+                while not client.queue.empty() and len(batch) < usecases.AUDIT_CHUNK:
+                    batch.append(client.queue.get_nowait())
+                now = clock()
+                try:
+                    client.principal = auth.principal(token, now)
+                except NotSignedIn as exc:
+                    await response.write(
+                        b"event: signed_out\ndata: " + orjson.dumps({"reason": str(exc)}) + b"\n\n"
+                    )
+                    break
+                batch = [s for s in batch if in_scope(client.principal, s)]
+                if not batch:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                await usecases.record_shown(settings, client.principal, now, "alert_live", batch)
+                await response.write(
+                    b"".join(b"event: alert\ndata: " + orjson.dumps(summary(s)) + b"\n\n" for s in batch)
+                )
+        return response
 
     async def metrics_page(_request: web.Request) -> web.Response:
         return web.Response(
@@ -360,52 +408,36 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
             web.get("/metrics", metrics_page),
             web.get("/healthz", healthz),
             *transparency_routes(TransparencyFeed(settings, clock)),
-            *camera_routes(settings, clock, lambda request: request[_SESSION].user),
+            *camera_routes(settings, clock, lambda request: request[_PRINCIPAL]),
         ]
     )
     return app
 
 
-def _user(session: Session) -> dict[str, Any]:
-    u = session.user
-    return {
-        "name": u.name,
-        "display": u.display,
-        "badge": u.badge,
-        "agency": u.agency,
-        "role": u.role,
-        "may": sorted(ROLES.get(u.role, frozenset())),
-    }
-
-
 async def serve(settings: Settings, clock: Clock) -> None:
     """Run the console (and the agencies' webhooks) until cancelled."""
-    from streams.console.auth import DirectoryAuthenticator
-    from streams.console.webhooks import deliver_forever, load_webhooks
+    from streams.console.webhooks import run_webhooks
     from streams.kafka.principals import principal
     from streams.kafka.topics import create_topics
 
-    auth = DirectoryAuthenticator(settings, timedelta(hours=settings.session_hours))
-    hooks = load_webhooks(settings.webhooks) if settings.webhooks else []
     # Only its own topics: under ACLs (streams/kafka/principals.py) the others are not even visible.
     console = principal("alpr-console")
     await create_topics(settings, only={*console.reads, *console.writes})
+    auth = Authenticator(settings)
     desk = AlertDesk(settings)
     app = create_console(settings, desk, auth, clock)
-    # Sign-ins and searches are audited as they happen: keep one producer open for them.
-    async with desk, process_chain(settings):
+    # Sign-ins and views are audited as they happen: keep one producer open for them.
+    async with auth, desk, process_chain(settings):
         runner = web.AppRunner(app, shutdown_timeout=1.0)
         await runner.setup()
         await web.TCPSite(runner, settings.console_host, settings.console_port).start()
         log.info(
-            "console on http://%s:%d (%d alerts folded, %d webhooks)",
+            "console on http://%s:%d (%d alerts folded)",
             settings.console_host,
             settings.console_port,
             len(desk.board.states),
-            len(hooks),
         )
-        tasks = [asyncio.create_task(desk.follow())]
-        tasks += [asyncio.create_task(deliver_forever(settings, hook, desk.board)) for hook in hooks]
+        tasks = [asyncio.create_task(desk.follow()), asyncio.create_task(run_webhooks(settings, desk.board))]
         try:
             await asyncio.gather(*tasks)
         finally:

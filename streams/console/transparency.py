@@ -22,7 +22,7 @@ import html
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -33,6 +33,7 @@ from streams.access.directory import NEVER_ELIGIBLE, Agency, DirectoryStore
 from streams.cameras.registry import CameraRegistry, CameraStore
 from streams.errors import BrokerError
 from streams.kafka.log import read_latest
+from streams.matching.matcher import source_stale
 from streams.retention.policy import Profile
 from streams.settings import Settings
 
@@ -125,7 +126,6 @@ def summarize(
 ) -> dict[str, Any]:
     """The public figures. Only aggregates and policy go in: nothing keyed by a plate."""
     active = registry.listed()
-    max_staleness = timedelta(seconds=profile.hotlist_max_staleness_s)
     feeds = []
     for name, status in sorted(sources.items()):
         last_sync = _iso(status.get("last_success"))
@@ -138,7 +138,9 @@ def summarize(
                 "name": SOURCE_NAMES.get(name, name),
                 "last_sync": last_sync,
                 "fresh_as_of": fresh,
-                "stale": fresh is None or now - datetime.fromisoformat(fresh) > max_staleness,  # P4
+                "stale": source_stale(
+                    datetime.fromisoformat(fresh) if fresh else None, now, profile.hotlist_max_staleness_s
+                ),
             }
         )
     return {

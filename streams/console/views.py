@@ -21,7 +21,7 @@ from streams.alerts.lifecycle import (
 )
 from streams.alerts.model import PERSON_LIST_TYPES
 from streams.codec import event_to_dict
-from streams.matching.matcher import EXACT, OCR_EQUIVALENT, PARTIAL
+from streams.matching.matcher import EXACT, OCR_EQUIVALENT, PARTIAL, source_stale
 
 __all__ = ["BANNER", "alert_detail", "alert_summary", "queue_key"]
 
@@ -55,7 +55,7 @@ def match_notes(
         notes.append(
             "Historical hit: captured before the entry was listed (retro-hunt); the vehicle may be gone"
         )
-    if fresh_at is None or now - fresh_at > max_staleness:
+    if source_stale(fresh_at, now, max_staleness.total_seconds()):
         age = "never refreshed" if fresh_at is None else f"last refreshed {fresh_at.isoformat()}"
         notes.append(f"Stale source: {raised.entry.source} {age}; confirm the entry before acting (P4)")
     return notes

@@ -1,4 +1,8 @@
-"""``alpr hotlist sync --every``: keep a feed in sync (P3), retry while unreachable, flag staleness (P4)."""
+"""``alpr hotlist sync --every``: keep a feed in sync (P3), retry while unreachable, flag staleness (P4).
+
+It runs unattended, as a feed-sync service account (never a person's session, P18): the principal
+is asked for again before every round, so a service account disabled in the directory stops the
+loop at its next round instead of syncing on for good."""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from streams.access.principal import Principal
 from streams.errors import BrokerError, ConfigError
+from streams.hotlists import usecases
 from streams.hotlists.adapters import ExtractRefused, adapter
 from streams.hotlists.service import HotlistStore
 from streams.settings import Settings
@@ -35,13 +41,17 @@ async def keep_in_sync(
     source: str | None,
     every: timedelta,
     *,
+    actor: Callable[[datetime], Principal],
     clock: Callable[[], datetime],
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     max_backoff_s: float = 60.0,
     rounds: int | None = None,
 ) -> None:
     """Sync every ``every``; after a failure retry at once-doubling intervals (1 s .. ``max_backoff_s``),
-    so a feed or broker that comes back is synced at the first retry after it does."""
+    so a feed or broker that comes back is synced at the first retry after it does.
+
+    ``actor(now)`` is the principal each round syncs as (audited, P15); when it raises
+    (:class:`~streams.errors.NotSignedIn`: the service account was disabled) the loop ends."""
     feed = adapter(fmt)
     names = {source} if source else set(feed.sources) if len(feed.sources) == 1 else set()
     max_age = timedelta(seconds=settings.profile.hotlist_max_staleness_s)
@@ -50,8 +60,8 @@ async def keep_in_sync(
     while rounds is None or done < rounds:
         done += 1
         try:
-            async with HotlistStore(settings) as store:
-                report = await store.sync(fmt, path, source, clock())
+            now = clock()
+            report = await usecases.sync(actor(now), settings, fmt, path, source, now)
             names |= set(report.plan.sources)
             log.info(
                 "synced %s from %s: %s", ", ".join(sorted(report.plan.sources)), path, report.plan.summary

@@ -19,6 +19,7 @@ __all__ = [
     "SOURCES",
     "HotlistEntry",
     "Person",
+    "approving_rank",
     "check_entry",
     "missing_p2_fields",
 ]
@@ -44,9 +45,10 @@ LIST_TYPES = frozenset(
 #: P5: never loaded, never enabled. The schema lets these through so the refusal is explicit.
 IMMIGRATION_LIST_TYPES = frozenset({"immigration_violator", "immigration"})
 _IMMIGRATION_WORDS = ("immigration", "deportation", "ice detainer", "illegal alien", "removal order")
-#: P2: "approval of a lieutenant" -- that rank or above.
+#: P2: "approval of a lieutenant" -- that rank or above. The same set as the directory's
+#: (streams.access.directory.APPROVING_RANKS, where ranks come from; a unit test keeps them equal).
 APPROVING_RANKS = frozenset(
-    {"lieutenant", "captain", "commander", "deputy_chief", "assistant_chief", "chief"}
+    {"lieutenant", "captain", "commander", "deputy chief", "assistant chief", "chief"}
 )
 MIN_KNOWN_PARTIAL_CHARS = 3
 
@@ -91,6 +93,11 @@ class HotlistEntry:
     def is_shared(self) -> bool:
         """Shared (external) data is subject to the 24-hour refresh rule (P4)."""
         return self.source != LOCAL_SOURCE
+
+
+def approving_rank(rank: str | None) -> bool:
+    """Lieutenant or above (P2); ``deputy_chief`` and ``Deputy Chief`` name the same rank."""
+    return " ".join((rank or "").replace("_", " ").lower().split()) in APPROVING_RANKS
 
 
 def check_entry(entry: HotlistEntry, *, require_p2: bool = True) -> None:
@@ -156,6 +163,6 @@ def missing_p2_fields(entry: HotlistEntry) -> list[str]:
     ok = entry.approved_by
     if ok is None or not ok.name.strip() or not ok.badge.strip():
         missing.append("approved_by (lieutenant's approval)")
-    elif (ok.rank or "").lower() not in APPROVING_RANKS:
+    elif not approving_rank(ok.rank):
         missing.append(f"approved_by.rank of lieutenant or above (got {ok.rank!r})")
     return missing

@@ -27,16 +27,17 @@ from streams.errors import AccessDenied, ConfigError, NotFound, PolicyViolation
 from streams.hotlists.adapters import ExtractRefused, adapter
 from streams.hotlists.adapters.flock import FlockAdapter
 from streams.hotlists.model import (
-    APPROVING_RANKS,
     LOCAL_SOURCE,
     HotlistEntry,
     Person,
+    approving_rank,
     check_entry,
     missing_p2_fields,
 )
 from streams.hotlists.records import entry_partition
 from streams.hotlists.sync import REMOVED, Stored, SyncPlan, fingerprint, plan_sync
 from streams.kafka.log import TopicWriter, read_latest
+from streams.matching.matcher import source_stale
 from streams.matching.normalize import partition_for
 from streams.settings import Settings
 
@@ -286,7 +287,7 @@ class HotlistStore:
         if status is None:
             return False
         fresh = status.get("fresh_as_of")
-        if fresh is not None and now - datetime.fromisoformat(fresh) <= max_age:
+        if not source_stale(datetime.fromisoformat(fresh) if fresh else None, now, max_age.total_seconds()):
             return False
         if "stale_flagged_for" in status and status["stale_flagged_for"] == fresh:
             return False
@@ -306,8 +307,13 @@ class HotlistStore:
 
     # -- department entries (P2) --------------------------------------------------------
 
-    async def propose(self, entry: HotlistEntry, origin: str, now: datetime) -> list[str]:
-        """Record a department entry as pending; return what it still lacks. Refusals (P1, P5, P6) raise."""
+    async def propose(
+        self, entry: HotlistEntry, origin: str, now: datetime, *, entered_by_user: str | None = None
+    ) -> list[str]:
+        """Record a department entry as pending; return what it still lacks. Refusals (P1, P5, P6) raise.
+
+        ``entered_by_user`` is the entering member's directory user name (from their sign-in): the
+        approval compares it with the approver's (P2), which a badge typed anywhere cannot fake."""
         if entry.source != LOCAL_SOURCE:
             raise PolicyViolation("P2", f"department entries have source 'local', not {entry.source!r}")
         if entry.approved_by is not None:
@@ -322,6 +328,7 @@ class HotlistStore:
             "missing": missing,
             "proposed_at": now.isoformat(),
             "origin": origin,
+            "entered_by_user": entered_by_user,
         }
         await self.writer.write(self.pending, entry.key.encode(), orjson.dumps(record))
         await self._entry_event(
@@ -337,19 +344,35 @@ class HotlistStore:
         await self.writer.flush()
         return missing
 
-    async def approve(self, key: str, approver: Person, now: datetime) -> HotlistEntry:
-        """A lieutenant (or above) approves a complete pending entry; it becomes active."""
-        if (approver.rank or "").lower() not in APPROVING_RANKS:
+    async def approve(
+        self, key: str, approver: Person, now: datetime, *, approver_user: str | None = None
+    ) -> tuple[HotlistEntry, str | None]:
+        """A lieutenant (or above) approves a complete pending entry; it becomes active. Returns
+        the active entry and the entering member's directory user name.
+
+        ``approver`` and ``approver_user`` come from the approver's sign-in (the directory), never
+        from what was typed (P2)."""
+        if not approving_rank(approver.rank):
             raise AccessDenied(
                 f"{approver.name} ({approver.rank or 'no rank'}) cannot approve: "
                 "a lieutenant or above must (P2)"
             )
         pending = (await self.pending_entries()).get(key)
         if pending is None:
-            raise NotFound(f"no pending entry {key}")
+            raise NotFound(f"no pending entry {key}: see 'alpr hotlist pending'")
         entry = entry_from_dict(pending["entry"])
-        if entry.entered_by is not None and entry.entered_by.badge == approver.badge:
-            raise AccessDenied("the entering member cannot approve their own entry (P2)")
+        entered_by_user = pending.get("entered_by_user")
+        own = (
+            entered_by_user == approver_user
+            if entered_by_user is not None and approver_user is not None
+            # a record written before sign-in names no user (or a tool approves): compare badges
+            else entry.entered_by is not None and entry.entered_by.badge == approver.badge
+        )
+        if own:
+            raise AccessDenied(
+                f"{approver_user or approver.name} entered {key}: the entering member cannot approve "
+                "their own entry; another lieutenant must (P2)"
+            )
         approved = dataclasses.replace(entry, approved_by=approver)
         check_entry(approved)  # names what is still missing (P2)
         value = orjson.dumps(entry_to_dict(approved))
@@ -360,7 +383,7 @@ class HotlistStore:
         await self.writer.write(self.hotlist, key.encode(), value, partition)
         await self.writer.write(self.pending, key.encode(), None)
         await self.writer.flush()
-        return approved
+        return approved, entered_by_user
 
     async def remove(
         self, key: str, by: Person, now: datetime, *, designee_of: str | None, reason: str
@@ -402,7 +425,13 @@ class HotlistStore:
         await self.writer.flush()
 
     async def import_pending(
-        self, fmt: str, path: Path, entered_by: Person | None, now: datetime
+        self,
+        fmt: str,
+        path: Path,
+        entered_by: Person | None,
+        now: datetime,
+        *,
+        entered_by_user: str | None = None,
     ) -> ImportReport:
         """Import a vendor's hot list as pending department entries: never silently activated (P2)."""
         feed = adapter(fmt)
@@ -433,7 +462,9 @@ class HotlistStore:
                 report.problems.append(record.error or f"{record.line}: unusable")
             else:
                 try:
-                    missing = await self.propose(record.entry, f"{fmt}-import", now)
+                    missing = await self.propose(
+                        record.entry, f"{fmt}-import", now, entered_by_user=entered_by_user
+                    )
                 except PolicyViolation as exc:
                     report.counts["dropped_p5" if exc.rule == "P5" else "refused"] += 1
                     report.problems.append(f"{record.line}: {exc}")

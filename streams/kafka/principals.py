@@ -89,6 +89,7 @@ PRINCIPALS: tuple[Principal, ...] = (
             "reads",
             "reads-late",
             "alerts",
+            "hotlist",  # validating an alert re-reads its entry (P7)
             "evidence-holds",
             "audit",
             "hotlist-sources",
@@ -96,8 +97,11 @@ PRINCIPALS: tuple[Principal, ...] = (
             "camera-keys",
             "users",
             "agencies",
+            "services",
+            "signins",
+            "webhooks",
         ),
-        writes=("alerts", "audit", "cameras", "camera-keys"),
+        writes=("alerts", "audit", "cameras", "camera-keys", "signins"),
         groups=(("-webhook-", PREFIX),),  # one group per agency's webhook (console/webhooks.py)
     ),
     Principal(
@@ -109,12 +113,14 @@ PRINCIPALS: tuple[Principal, ...] = (
     Principal(
         "alpr-hotlist-sync",
         "alpr hotlist sync (streams/hotlists/): the unattended feed sync (NCIC, SVS)",
-        reads=("hotlist", "hotlist-sources"),
-        writes=("hotlist", "hotlist-changes", "hotlist-sources"),
+        # services: its service account's token is checked there; audit: each sync is recorded
+        # (the chain's anchor is read from the topic's tail)
+        reads=("hotlist", "hotlist-sources", "services", "audit"),
+        writes=("hotlist", "hotlist-changes", "hotlist-sources", "audit"),
     ),
     Principal(
         "alpr-operator",
-        "signed-in alpr commands (streams/cli.py): replay, holds, retro-hunt, audit, users, cameras, "
+        "signed-in alpr commands (streams/cli/): replay, holds, retro-hunt, audit, users, cameras, "
         "hot-list review, aggregates and reports, topic and retention checks; each audited",
         reads=(
             "reads",
@@ -131,6 +137,9 @@ PRINCIPALS: tuple[Principal, ...] = (
             "camera-keys",
             "users",
             "agencies",
+            "services",
+            "signins",
+            "webhooks",
             "aggregates",
         ),
         writes=(
@@ -145,6 +154,9 @@ PRINCIPALS: tuple[Principal, ...] = (
             "camera-keys",
             "users",
             "agencies",
+            "services",
+            "signins",
+            "webhooks",
             "aggregates",
         ),
         groups=(("-retro-hunt", LITERAL),),

@@ -37,6 +37,8 @@ READ_DATA = "read data"
 SEND_SLACK_MS = 60_000
 #: max.message.bytes of read-data topics: the producers' max request size (Kafka's default is 1 MB).
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+#: Sign-in state outlives the longest session and lockout; the audit topic keeps the sign-ins (P14).
+SIGNIN_RETENTION_DAYS = 7
 #: Counts without plates (reads, hits, accesses, outcomes per day) for the annual report (P26).
 AGGREGATES = "aggregates"
 #: The report's year and the one before it stay available all through the following year.
@@ -190,6 +192,19 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         ),
         compacted("users", 1, "users: role, agency, training, credentials (P18, P21)", "registry"),
         compacted("agencies", 1, "agencies and sharing agreements (P19)", "registry"),
+        compacted("services", 1, "service accounts: role, agency, token sha256 (P18)", "registry"),
+        compacted(
+            "webhooks", 1, "which eligible agency receives which cameras' alerts where (P19)", "registry"
+        ),
+        TopicSpec(
+            "signins",
+            1,  # one partition: one order of claims, so a code signs in once system-wide (P18)
+            "delete",
+            SIGNIN_RETENTION_DAYS * DAY_MS,
+            DAY_MS,
+            "sign-in state every process follows: used codes, failures, sessions, revocations (P18)",
+            "registry",
+        ),
         TopicSpec(
             "aggregates",
             1,

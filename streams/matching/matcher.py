@@ -37,6 +37,7 @@ __all__ = [
     "Screened",
     "confirm",
     "entry_in_force",
+    "source_stale",
     "match",
     "PlateQuery",
     "partial_matches",
@@ -72,6 +73,12 @@ class Screened:
     refused: dict[int, InvalidRecord] = field(default_factory=dict)
 
 
+def source_stale(fresh_at: datetime | None, at: datetime, max_staleness_s: float) -> bool:
+    """P4, the one place it is decided: shared hot-list data refreshed more than
+    ``max_staleness_s`` before ``at`` (or never) is stale and must not be used."""
+    return fresh_at is None or (at - fresh_at).total_seconds() > max_staleness_s
+
+
 def entry_in_force(
     entry: HotlistEntry,
     captured_at: datetime,
@@ -90,7 +97,7 @@ def entry_in_force(
         return False
     if entry.is_shared:
         fresh = max((t for t in (entry.synced_at, source_fresh_at) if t is not None), default=None)
-        if fresh is None or (captured_at - fresh).total_seconds() > max_staleness_s:
+        if source_stale(fresh, captured_at, max_staleness_s):
             return False
     return True
 

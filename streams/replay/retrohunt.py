@@ -21,7 +21,9 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from streams.access.audit import AccessRecorded, record_access
+from streams.access.audit import record_access
+from streams.access.permissions import require
+from streams.access.principal import Principal
 from streams.alerts.model import AlertRaised, raise_alert
 from streams.codec import alert_to_dict, dumps, entry_from_dict, read_from_dict, stored_reads
 from streams.errors import EntryRefused, InvalidRecord
@@ -103,8 +105,13 @@ def arrivals_of(values: Iterable[bytes | None]) -> list[tuple[HotlistEntry, date
     return out
 
 
-async def run_retro_hunt(settings: Settings, lookback: timedelta, clock: Callable[[], datetime]) -> None:
-    """Follow the hot-list changes and hunt for each batch of new entries, until cancelled."""
+async def run_retro_hunt(
+    settings: Settings, lookback: timedelta, clock: Callable[[], datetime], by: Principal
+) -> None:
+    """Follow the hot-list changes and hunt for each batch of new entries, until cancelled. The
+    hunt runs for ``by`` (P21: a role that may ``retro_hunt``), and each pass is audited in its
+    name with how many entries it hunted and how many reads it found (P15)."""
+    require(by, "retro_hunt")
     consumer = AIOKafkaConsumer(
         settings.topic("hotlist-changes"),
         **settings.kafka.options(),
@@ -140,14 +147,12 @@ async def run_retro_hunt(settings: Settings, lookback: timedelta, clock: Callabl
                 await writer.flush()
                 await record_access(
                     settings,
-                    AccessRecorded(
+                    by.audit(
                         now,
-                        "retro-hunt",
                         "retro_hunt",
-                        None,
-                        "look back for newly listed plates",
                         {"entries": len(arrivals), "lookback_hours": lookback.total_seconds() / 3600},
                         len(alerts),
+                        purpose="look back for newly listed plates",
                     ),
                     writer,
                 )

@@ -3,7 +3,9 @@
 A hold copies the full read, and every record of its alerts, into the compacted evidence-holds
 topic keyed by read id, with the cases that hold it. Releasing the last case writes a tombstone.
 A read already past the retention cannot be held: it must already be gone (P11). Every hold
-action is written to the audit trail before the command reports success.
+action - placing, releasing, listing (it shows plates) - is done by a :class:`Principal` whose role
+may ``hold`` (P21), checked first, and is written to the audit trail with who did it (user, badge,
+agency) before the command reports success (P15).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Any
 
 import orjson
 
-from streams.access.audit import AccessRecorded, record_access
+from streams.access.audit import record_access
+from streams.access.permissions import require
+from streams.access.principal import Principal
 from streams.codec import dumps, read_from_dict, read_to_dict, stored_reads, validator
 from streams.errors import InvalidRecord, NotFound, PolicyViolation
 from streams.kafka.log import TopicWriter, read_latest, read_topic
@@ -43,7 +47,18 @@ class HoldDesk:
         self.topic = settings.topic("evidence-holds")
         self._alert_records: list[dict[str, Any]] | None = None  # read once per desk (one command)
 
+    async def listing(self, by: Principal, now: datetime) -> dict[str, Held]:
+        """The held reads, for a person who may see them (P21); the listing shows plates, so it is
+        audited with how many reads it showed (P15)."""
+        require(by, "hold")
+        held = await self.holds()
+        await record_access(
+            self.settings, by.audit(now, "hold_list", {}, len(held), purpose="evidence hold review")
+        )
+        return held
+
     async def holds(self) -> dict[str, Held]:
+        """Every held read, as stored (no permission check: for the use cases here and tools)."""
         latest = await read_latest(self.settings.kafka, self.topic)
         out = {}
         for key, record in latest.items():
@@ -110,16 +125,16 @@ class HoldDesk:
         reads: list[Read],
         case_number: str,
         reason: str,
-        by: str,
+        by: Principal,
         now: datetime,
         *,
         query: dict[str, Any],
-        agency: str | None = None,
         crime_type: str | None = None,
     ) -> list[str]:
         """Hold these reads for the case; returns the read ids newly held for it."""
-        if not case_number.strip() or not reason.strip() or not by.strip():
-            raise PolicyViolation("P12", "a hold needs a case number, a reason and who places it")
+        require(by, "hold")  # P21, before anything is read
+        if not case_number.strip() or not reason.strip():
+            raise PolicyViolation("P12", "a hold needs a case number and a reason")
         oldest = now - self.settings.profile.read_retention
         expired = [r.read_id for r in reads if r.captured_at < oldest]
         if expired:
@@ -140,7 +155,12 @@ class HoldDesk:
                 if any(c["case_number"] == case_number for c in cases):
                     continue  # already held for this case
                 cases.append(
-                    {"case_number": case_number, "reason": reason, "held_by": by, "held_at": now.isoformat()}
+                    {
+                        "case_number": case_number,
+                        "reason": reason,
+                        "held_by": by.name,
+                        "held_at": now.isoformat(),
+                    }
                 )
                 value = {"read": read_to_dict(read), "cases": cases, "alerts": alerts.get(read.read_id, [])}
                 validator("evidence_hold")(value)
@@ -149,16 +169,14 @@ class HoldDesk:
             await writer.flush()
             await record_access(
                 self.settings,
-                AccessRecorded(
+                by.audit(
                     now,
-                    by,
                     "hold_add",
-                    case_number,
-                    "evidence hold",
                     query,
                     len(placed),
+                    case_number=case_number,
+                    purpose="evidence hold",
                     reason=reason,
-                    agency=agency,
                     crime_type=crime_type,
                 ),
                 writer,
@@ -174,13 +192,13 @@ class HoldDesk:
         end: datetime,
         case_number: str,
         reason: str,
-        by: str,
+        by: Principal,
         now: datetime,
         *,
-        agency: str | None = None,
         crime_type: str | None = None,
     ) -> list[str]:
         """Hold every read of a plate (exact or OCR-equivalent) captured in the window."""
+        require(by, "hold")  # P21, before the reads are searched
         query = ReplayQuery(start, end, case_number, f"evidence hold: {reason}", plate=plate)
         found = await replay(self.settings, query, now)
         reads = [
@@ -195,12 +213,14 @@ class HoldDesk:
             by,
             now,
             query={"plate": plate, "from": start.isoformat(), "to": end.isoformat()},
-            agency=agency,
             crime_type=crime_type,
         )
 
-    async def release(self, read_id: str, case_number: str, reason: str, by: str, now: datetime) -> bool:
+    async def release(
+        self, read_id: str, case_number: str, reason: str, by: Principal, now: datetime
+    ) -> bool:
         """Release the case's hold; True when no case holds the read any more (tombstone written)."""
+        require(by, "hold")  # P21, before anything is read
         held = (await self.holds()).get(read_id)
         if held is None or not any(c["case_number"] == case_number for c in held.cases):
             raise NotFound(f"read {read_id} is not held for case {case_number}")
@@ -215,14 +235,13 @@ class HoldDesk:
             await writer.flush()
             await record_access(
                 self.settings,
-                AccessRecorded(
+                by.audit(
                     now,
-                    by,
                     "hold_release",
-                    case_number,
-                    "evidence hold",
                     {"read_id": read_id},
                     1,
+                    case_number=case_number,
+                    purpose="evidence hold",
                     reason=reason,
                 ),
                 writer,

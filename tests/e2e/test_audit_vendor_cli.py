@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -20,17 +19,76 @@ SAMPLES = ROOT / "samples" / "vendor"
 EXPECTED = SEARCH_AUDIT_COUNTS
 
 
-def alpr_audit_vendor(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALPR_")}  # defaults; no broker needed
+@pytest.fixture(scope="module")
+def auditor_env(broker, tmp_path_factory) -> dict[str, str]:
+    """A signed-in auditor's session (P21: ``audit.read``), once for the module: a code signs in once."""
+    import asyncio
+
+    from streams.kafka.topics import create_topics
+    from tests.conftest import make_env, settings_of
+    from tests.integration.kafka_helpers import add_user, login
+
+    env = make_env(broker, tmp_path_factory.mktemp("vendor-audit"))
+    settings = settings_of(env)
+    asyncio.run(create_topics(settings))
+    return login(env, asyncio.run(add_user(settings, "ray", "auditor", badge="X-3")))
+
+
+_ENV: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _signed_in(auditor_env: dict[str, str]) -> None:
+    _ENV.clear()
+    _ENV.update(auditor_env)
+
+
+def alpr_audit_vendor(
+    *args: str | Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "streams.cli", "audit", "vendor", "--format", "flock", *map(str, args)],
-        env=env,
+        env=env if env is not None else _ENV,
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def test_only_a_signed_in_auditor_may_audit_a_vendor_export(auditor_env, tmp_path: Path) -> None:
+    """P21: without a session the command exits 2 before it reads the export; an analyst is refused;
+    the auditor's run is on the audit trail (P15)."""
+    import asyncio
+
+    from tests.conftest import settings_of
+    from tests.integration.kafka_helpers import add_user, alpr_as, read_topic
+
+    out = tmp_path / "nobody"
+    nobody = {**auditor_env, "ALPR_SESSION_FILE": str(tmp_path / "no-session")}
+    result = alpr_audit_vendor(SAMPLES / "flock_search_audit.csv", "--out", out, env=nobody)
+    assert result.returncode == 2 and "sign in first" in result.stderr and not out.exists()
+    settings = settings_of(auditor_env)
+    kim = asyncio.run(add_user(settings, "kim-vendor", "analyst", badge="A-7"))
+    args = (
+        "audit",
+        "vendor",
+        "--format",
+        "flock",
+        str(SAMPLES / "flock_search_audit.csv"),
+        "--out",
+        str(out),
+    )
+    refused = alpr_as(auditor_env, kim, *args)
+    assert refused.returncode == 2 and "P21: the analyst role may not audit.read" in refused.stderr
+    assert not out.exists()
+    assert alpr_audit_vendor(SAMPLES / "flock_search_audit.csv", "--seed", "1").returncode == 0
+    records = asyncio.run(read_topic(settings.kafka, settings.topic("audit")))
+    import orjson
+
+    vendor = [orjson.loads(r.value) for r in records if r.value and b"audit_vendor" in r.value]
+    assert [(v["user"], v["badge"]) for v in vendor] == [("ray", "X-3")]
 
 
 def test_the_samples_give_the_documented_report_and_outputs(tmp_path: Path) -> None:

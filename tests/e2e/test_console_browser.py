@@ -19,8 +19,15 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.factories import read_dict
-from tests.integration.kafka_helpers import SignInUser, add_user, read_topic, running_worker, send_reads
-from tests.integration.test_console import listed, sync_rows
+from tests.integration.kafka_helpers import (
+    SignInUser,
+    add_user,
+    ensure_home,
+    read_topic,
+    running_worker,
+    send_reads,
+)
+from tests.integration.test_console import listed, register_cameras, sync_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -31,8 +38,18 @@ WANTED = "W|W800000501|CA0431000|4WANT01|CA|2027|PC||2015|FORD|F15|PK|BLK|SJ-26-
 
 @pytest.fixture(scope="module")
 def stack(broker, tmp_path_factory):
-    with running_worker(broker, tmp_path_factory.mktemp("browser"), console=True) as running:
+    """Worker and console; the cameras the tests read from are San José's, so its dispatchers see
+    their alerts (agency scope, P19)."""
+    root = tmp_path_factory.mktemp("browser")
+    with running_worker(broker, root, console=True) as running:
+        cameras = dict.fromkeys(("curtner-monterey", "story-king"), "SJPD")
+        in_thread(register_home_cameras(running[1], cameras))
         yield running
+
+
+async def register_home_cameras(settings, cameras: dict[str, str]) -> None:
+    await ensure_home(settings)
+    await register_cameras(settings, cameras)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +108,7 @@ def sign_in(page, env, user: SignInUser) -> None:
     page.fill("#code", "000000" if user.code() != "000000" else "111111")
     page.click("#sign-in")
     page.wait_for_selector("#login-error:has-text('wrong user name, password or code')")
-    page.fill("#code", user.code())
+    page.fill("#code", user.fresh_code())  # a code signs in once, system-wide
     page.click("#sign-in")
     page.wait_for_url("**/")
     page.wait_for_selector("#live-status:has-text('live')")

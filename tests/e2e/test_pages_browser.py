@@ -40,7 +40,7 @@ def people(stack) -> dict[str, SignInUser]:
     async def make() -> dict[str, SignInUser]:
         ada = await add_user(settings, "ada", "administrator", display="Admin Ada", badge="A-1")
         lee = await add_user(settings, "lee", "dispatcher", display="Dispatcher Lee", badge="D-101")
-        user = (await DirectoryStore(settings).load()).user("ada")
+        user = (await DirectoryStore(settings).load()).user("ada").principal()
         store, now = CameraStore(settings), datetime.now(UTC)
         await store.add(Camera("pre-fixed", "Airport Blvd", "SJPD", "fixed", *AIRPORT, 90.0), user, now)
         await store.add(Camera("pre-mobile", "Patrol car 7", "SJPD", "mobile", *AIRPORT), user, now)
@@ -99,7 +99,7 @@ def sign_in_to_cameras(tab, env, user: SignInUser) -> None:
     assert tab.url.endswith("/login")  # not signed in: sent to the sign-in page
     tab.fill("#user", user.name)
     tab.fill("#password", user.password)
-    tab.fill("#code", user.code())
+    tab.fill("#code", user.fresh_code())  # a code signs in once, system-wide
     tab.click("#sign-in")
     tab.wait_for_url("**/cameras")
     tab.wait_for_selector("body[data-ready='true']")

@@ -89,6 +89,10 @@ def metric(env: dict[str, str], name: str, labels: str = "") -> float | None:
     return None
 
 
+#: TOTP secret -> the newest TOTP step a sign-in of this test process used
+_USED_STEPS: dict[str, int] = {}
+
+
 @dataclass(frozen=True)
 class SignInUser:
     name: str
@@ -105,8 +109,41 @@ class SignInUser:
 
         return code_at(self.totp_secret, datetime.now(UTC))
 
+    def fresh_code(self) -> str:
+        """A code of a time step no sign-in of this user has used yet in this test process (a
+        code signs in once, system-wide): waits for the next 30-second step when needed."""
+        import time
+        from datetime import UTC, datetime
+
+        from streams.access.totp import STEP_S, code_at
+
+        while True:
+            now = datetime.now(UTC)
+            step = int(now.timestamp()) // STEP_S
+            if _USED_STEPS.get(self.totp_secret, -1) < step:
+                _USED_STEPS[self.totp_secret] = step
+                return code_at(self.totp_secret, now)
+            time.sleep(STEP_S - now.timestamp() % STEP_S + 0.05)  # noqa: TID251 - the clock's next step
+
 
 HOME = "SJPD"
+
+
+def admin_principal() -> Any:
+    from streams.access.principal import Principal
+
+    return Principal("tests-admin", "Tests Admin", HOME, "administrator", badge="ADM-1")
+
+
+async def ensure_home(settings: Any) -> None:
+    from datetime import UTC, datetime
+
+    from streams.access.directory import Agency, DirectoryStore
+
+    store = DirectoryStore(settings)
+    if HOME not in (await store.load()).agencies:
+        home = Agency(HOME, "San José Police Department", "municipal_police", "CA", "home")
+        await store.add_agency(home, admin_principal(), datetime.now(UTC))
 
 
 async def add_user(
@@ -118,32 +155,116 @@ async def add_user(
     badge: str = "B-1",
     agency: str = HOME,
     trained: bool = True,
+    rank: str | None = None,
 ) -> SignInUser:
     """A user in the directory (and the home agency, once), with a known password and TOTP secret."""
     from datetime import UTC, datetime
 
-    from streams.access.directory import Agency, DirectoryStore
+    from streams.access.directory import DirectoryStore
 
     store = DirectoryStore(settings)
     now = datetime.now(UTC)
-    if HOME not in (await store.load()).agencies:
-        home = Agency(HOME, "San José Police Department", "municipal_police", "CA", "home")
-        await store.add_agency(home, "tests", now)
-    password = f"pw-{name}-correct-horse"
-    user = await store.add_user(
-        name, password, display=display or name, badge=badge, agency=agency, role=role, by="tests", now=now
+    await ensure_home(settings)
+    password = f"correct-horse-battery-{len(name)}"
+    user, secret = await store.add_user(
+        name,
+        password,
+        display=display or name,
+        badge=badge,
+        agency=agency,
+        role=role,
+        by=admin_principal(),
+        now=now,
+        rank=rank,
     )
     if trained:
-        await store.record_training(name, "ALPR user training", "2026-10-01", "tests", now)
-    return SignInUser(name, password, user.totp_secret, user.display, user.badge)
+        await store.record_training(name, "ALPR user training", "2026-10-01", admin_principal(), now)
+    return SignInUser(name, password, secret, user.display, user.badge)
+
+
+async def register_cameras(settings: Any, cameras: dict[str, str]) -> None:
+    """Mobile cameras (no P24 placement to check) operated by the given agencies (P19 scope)."""
+    from datetime import UTC, datetime
+
+    from streams.cameras.registry import Camera, CameraStore
+
+    store = CameraStore(settings)
+    known = (await store.load()).cameras
+    fresh = [
+        Camera(camera_id, camera_id, agency, "mobile", 37.33, -121.89)
+        for camera_id, agency in cameras.items()
+        if camera_id not in known
+    ]
+    if fresh:
+        await store.add_many(fresh, admin_principal(), datetime.now(UTC))
+
+
+def feed_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` acting as a feed-sync service account: automation syncs feeds with its own token,
+    never a person's session (P18)."""
+    return service_env(env, "feed-sync")
+
+
+def service_env(env: dict[str, str], role: str) -> dict[str, str]:
+    """``env`` acting as a service account of ``role`` (created once per topic prefix)."""
+    from tests.conftest import settings_of
+
+    key = (env["ALPR_TOPIC_PREFIX"], role)
+    if key not in _SERVICE_TOKENS:
+        _SERVICE_TOKENS[key] = asyncio.run(service_token(settings_of(env), role))
+    return {**env, "ALPR_SERVICE_TOKEN": _SERVICE_TOKENS[key]}
+
+
+async def service_token(settings: Any, role: str) -> str:
+    """A new service account of ``role`` in the home agency; its token."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from streams.access.directory import DirectoryStore
+
+    await ensure_home(settings)
+    name = f"{role}-{uuid.uuid4().hex[:6]}"
+    return await DirectoryStore(settings).add_service(name, role, HOME, admin_principal(), datetime.now(UTC))
+
+
+#: (topic prefix, service account) -> its token
+_SERVICE_TOKENS: dict[tuple[str, str], str] = {}
+
+
+def session_env(env: dict[str, str], user: SignInUser) -> dict[str, str]:
+    """The environment of ``user``'s CLI session: its own session file (``alpr login`` writes it)."""
+    from pathlib import Path
+
+    state = Path(env.get("ALPR_STATE_DIR", ".alpr"))
+    return {**env, "ALPR_SESSION_FILE": str(state / f"session-{user.name}")}
+
+
+def login(env: dict[str, str], user: SignInUser) -> dict[str, str]:
+    """``alpr login`` as the user (password and code from the environment, P18); returns the
+    environment whose commands run in that session. A code signs in once: wait for a fresh one."""
+    from tests.conftest import alpr
+
+    signed = session_env(env, user)
+    result = alpr(
+        {**signed, "ALPR_PASSWORD": user.password, "ALPR_TOTP_CODE": user.fresh_code()},
+        "login",
+        "--user",
+        user.name,
+    )
+    assert result.returncode == 0, result.stderr
+    return signed
 
 
 def alpr_as(env: dict[str, str], user: SignInUser, *args: str) -> Any:
-    """Run ``alpr`` signed in as the user (password and a fresh code from the environment, P18)."""
+    """Run ``alpr`` in the user's session, signing in first if it has none yet."""
+    from pathlib import Path
+
     from tests.conftest import alpr
 
-    signed = {**env, "ALPR_PASSWORD": user.password, "ALPR_TOTP_CODE": user.code()}
-    return alpr(signed, *args, "--user", user.name)
+    signed = session_env(env, user)
+    if not Path(signed["ALPR_SESSION_FILE"]).exists():
+        signed = login(env, user)
+    return alpr(signed, *args)
 
 
 def console_up(env: dict[str, str]) -> bool:

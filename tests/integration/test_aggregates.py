@@ -26,7 +26,7 @@ from streams.kafka.topics import existing_partitions, topic_specs
 from streams.settings import Settings
 from tests.conftest import alpr, settings_of
 from tests.factories import make_entry, make_read, read_dict
-from tests.integration.kafka_helpers import read_topic
+from tests.integration.kafka_helpers import read_topic, service_env
 
 pytestmark = pytest.mark.integration
 
@@ -166,7 +166,7 @@ def test_aggregates_are_exact_on_rerun_and_survive_the_expiry_of_reads(topics_en
     d1, d2 = two_closed_days()
     asyncio.run(seed(settings, d1, d2))
 
-    first = alpr(env, "aggregate")
+    first = alpr(service_env(env, "reporting"), "aggregate")
     assert first.returncode == 0, first.stdout + first.stderr
     assert f"aggregated {d1}: 8 reads from 2 cameras, 0 rejected, 2 hits" in first.stdout
     assert f"aggregated {d2}: 2 reads from 1 cameras, 0 rejected, 0 hits" in first.stdout
@@ -182,19 +182,24 @@ def test_aggregates_are_exact_on_rerun_and_survive_the_expiry_of_reads(topics_en
     raw = asyncio.run(read_topic(settings.kafka, settings.topic("aggregates")))
     assert raw and all(b"7ABC123" not in (r.value or b"") + (r.key or b"") for r in raw)  # no plates
 
-    again = alpr(env, "aggregate")  # the daily run: nothing new is closed
+    again = alpr(service_env(env, "reporting"), "aggregate")  # the daily run: nothing new is closed
     assert again.returncode == 0 and "aggregated already" in again.stdout, again.stdout + again.stderr
-    rerun = alpr(env, "aggregate", "--day", d1.isoformat())  # recomputed: the same counts, not doubled
+    rerun = alpr(
+        service_env(env, "reporting"), "aggregate", "--day", d1.isoformat()
+    )  # recomputed: the same counts, not doubled
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert f"aggregated {d1}: 8 reads from 2 cameras, 0 rejected, 2 hits" in rerun.stdout
     assert counts_only(latest(settings)) == counts_only(records)
 
     asyncio.run(expire_reads(settings))
     assert asyncio.run(read_topic(settings.kafka, settings.topic("reads"))) == []
-    after = alpr(env, "aggregate")  # the next daily run, with the reads gone, changes nothing
+    # the next daily run, with the reads gone, changes nothing
+    after = alpr(service_env(env, "reporting"), "aggregate")
     assert after.returncode == 0 and "aggregated already" in after.stdout, after.stdout + after.stderr
     out = tmp_path / "report"
-    report = alpr(env, "report", "annual", "--year", str(d1.year), "--out", str(out))
+    report = alpr(
+        service_env(env, "reporting"), "report", "annual", "--year", str(d1.year), "--out", str(out)
+    )
 
     assert report.returncode == 0, report.stdout + report.stderr
     done = sorted(
@@ -220,7 +225,7 @@ def test_a_day_whose_reads_have_expired_is_not_recomputed(topics_env) -> None:
     """P11: re-counting a day whose reads have begun to expire would replace its counts with smaller
     ones; it is refused (exit 2) and the aggregates stay as they are."""
     old = datetime.now(UTC).date() - timedelta(days=40)
-    result = alpr(topics_env, "aggregate", "--day", old.isoformat())
+    result = alpr(service_env(topics_env, "reporting"), "aggregate", "--day", old.isoformat())
     assert result.returncode == 2, result.stdout + result.stderr
     assert "begun to expire" in result.stderr and "kept, not replaced" in result.stderr
     assert latest(settings_of(topics_env)) == {}

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import ROOT, alpr, settings_of
+from tests.conftest import ROOT, settings_of
 from tests.integration.kafka_helpers import SignInUser, add_user, alpr_as, read_topic
 from tests.unit.test_schemas import validator
 from tests.unit.test_sites import destination
@@ -85,7 +85,7 @@ def test_an_administrator_adds_lists_updates_and_retires_cameras(
     assert "added camera cam-00012: fixed, Airport Blvd EB, SJPD" in added.stdout
     ok(add(env, ada, "unit-7", *mobile(SOUTH_OF_CHURCH, "Patrol car 7")))  # no facing, not held to P24
 
-    listing = alpr(env, "camera", "list")
+    listing = alpr_as(env, ada, "camera", "list")
     assert listing.returncode == 0, listing.stderr
     lines = listing.stdout.splitlines()
     assert [line.split()[0] for line in lines[1:-1]] == ["cam-00012", "unit-7"]
@@ -101,11 +101,11 @@ def test_an_administrator_adds_lists_updates_and_retires_cameras(
     assert retired.returncode == 0, retired.stderr
     assert retired.stdout.startswith("retired camera unit-7 (Patrol car 7) on ")
 
-    active = alpr(env, "camera", "list").stdout.splitlines()
+    active = alpr_as(env, ada, "camera", "list").stdout.splitlines()
     assert [line.split()[0] for line in active[1:-1]] == ["cam-00012"]
     assert "Airport Blvd WB" in active[1] and " 270 " in active[1]
     assert active[-1] == "cameras: 1 active, 1 retired"
-    every = alpr(env, "camera", "list", "--all").stdout.splitlines()
+    every = alpr_as(env, ada, "camera", "list", "--all").stdout.splitlines()
     assert [line.split()[0] for line in every[1:-1]] == ["cam-00012", "unit-7"]
     assert "retired 20" in every[2]
 
@@ -144,7 +144,7 @@ def test_refused_commands_exit_2_and_write_nothing(env: dict[str, str], ada: Sig
         "--installed '30/06/2025': use a date such as",
     )
     officer = asyncio.run(add_user(settings_of(env), "olu", "officer", badge="O-7"))
-    refused(add(env, officer, "cam-3", *mobile(AIRPORT)), "P21: the officer role may not admin")
+    refused(add(env, officer, "cam-3", *mobile(AIRPORT)), "P21: the officer role may not camera.admin")
     assert (records(env, "cameras"), camera_changes(env)) == before
 
 
@@ -162,7 +162,7 @@ def test_placing_a_fixed_camera_facing_a_sensitive_site_is_refused_and_changes_n
         f"alpr: error: camera cam-2 would be 60 m from {CHURCH}, facing it (P24)",
     )
     assert (records(env, "cameras"), camera_changes(env)) == before
-    listing = alpr(env, "camera", "list").stdout.splitlines()
+    listing = alpr_as(env, ada, "camera", "list").stdout.splitlines()
     assert listing[1].split()[:4] == ["cam-1", "fixed", "37.36390", "-121.92890"]
     assert listing[-1] == "cameras: 1 active"
 
@@ -179,13 +179,13 @@ def test_sites_check_names_the_cameras_a_new_site_puts_in_violation(
     for camera_id, facing in (("cam-north", "0"), ("cam-south", "180")):
         ok(add(before_sites, ada, camera_id, *fixed(SOUTH_OF_CHURCH, facing, f"Church St {facing}")))
 
-    clean = ok(alpr(before_sites, "camera", "sites", "check"))
+    clean = ok(alpr_as(before_sites, ada, "camera", "sites", "check"))
     assert clean.stdout.splitlines() == [
         f"0 of 2 active fixed cameras face a sensitive site within 150 m (0 sites in {empty})"
     ]
 
-    proposed = alpr(before_sites, "camera", "sites", "check", "--file", str(SAMPLE))
-    configured = alpr(env, "camera", "sites", "check")
+    proposed = alpr_as(before_sites, ada, "camera", "sites", "check", "--file", str(SAMPLE))
+    configured = alpr_as(env, ada, "camera", "sites", "check")
     for check in (proposed, configured):
         assert check.returncode == 1, check.stderr
         assert check.stdout.splitlines() == [
@@ -194,7 +194,7 @@ def test_sites_check_names_the_cameras_a_new_site_puts_in_violation(
         ]
 
     unset = {k: v for k, v in env.items() if k != "ALPR_SENSITIVE_SITES"}
-    refused(alpr(unset, "camera", "sites", "check"), "ALPR_SENSITIVE_SITES is not set")
+    refused(alpr_as(unset, ada, "camera", "sites", "check"), "ALPR_SENSITIVE_SITES is not set")
     refused(
         add(unset, ada, "cam-3", "--name", "C", "--kind", "fixed", *at(AIRPORT), "--facing", "0"),
         "ALPR_SENSITIVE_SITES is not set",
@@ -229,11 +229,11 @@ def test_adding_a_site_names_the_cameras_it_puts_in_violation_and_is_audited(
     bad = ["--id", "site-x", "--name", "X", "--category", "school"]
     refused(alpr_as(env, ada, "camera", "sites", "add", *bad, *at(clinic)), "unknown category 'school'")
     assert sites_file.read_text() == written
-    listed = ok(alpr(env, "camera", "sites", "list"))
+    listed = ok(alpr_as(env, ada, "camera", "sites", "list"))
     assert "site-new-clinic" in listed.stdout and f"1 sensitive sites in {sites_file}" in listed.stdout
 
     ok(alpr_as(env, ada, "camera", "sites", "remove", "site-new-clinic"))
-    assert ok(alpr(env, "camera", "sites", "check")).stdout.startswith("0 of 2 active fixed cameras")
+    assert ok(alpr_as(env, ada, "camera", "sites", "check")).stdout.startswith("0 of 2 active fixed cameras")
     changes = [
         (v["user"], v["action"], v["query"]["sensitive_site"])
         for _key, v in records(env, "audit")

@@ -13,7 +13,14 @@ import pytest
 from streams.codec import entry_to_dict
 from tests.conftest import AlprProcess, alpr, settings_of
 from tests.factories import make_entry, read_dict
-from tests.integration.kafka_helpers import add_user, alerts_for, alpr_as, send_reads, wait_for_records
+from tests.integration.kafka_helpers import (
+    add_user,
+    alerts_for,
+    alpr_as,
+    feed_env,
+    send_reads,
+    wait_for_records,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +49,9 @@ def test_reads_of_unknown_and_retired_cameras_are_rejected_and_a_new_camera_is_s
     register("cam-reg")
     feed = tmp_path / "feed.ndjson"
     feed.write_bytes(orjson.dumps(entry_to_dict(make_entry(entry_id="V-CAM-1", plate=PLATE, synced_at=None))))
-    synced = alpr(env, "hotlist", "sync", "--format", "ndjson", "--from", str(feed), "--source", "ncic")
+    synced = alpr(
+        feed_env(env), "hotlist", "sync", "--format", "ndjson", "--from", str(feed), "--source", "ncic"
+    )
     assert synced.returncode == 0, synced.stderr
 
     def reads(camera_id: str, read_id: str) -> None:

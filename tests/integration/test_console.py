@@ -1,29 +1,34 @@
-"""The dispatch console and the CAD API, as real processes (worker + console) on the embedded broker."""
+"""The dispatch console and the CAD API, as real processes (worker + console) on the embedded broker.
+
+Who may do what comes from the shared authenticator and the permission table (P18, P21); which
+alerts a principal sees and acts on from its agency's scope (P19); every view is audited (P15).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
+import dataclasses
 import json
-import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import aiohttp
 import pytest
 
-from streams.kafka.broker import free_port
-from tests.conftest import alpr
+from streams.access.authn import UNKNOWN_USER, Authenticator
+from streams.access.directory import Agency, DirectoryStore
 from tests.factories import read_dict
 from tests.integration.kafka_helpers import (
     SignInUser,
     add_user,
+    admin_principal,
+    ensure_home,
     metric,
     read_topic,
+    register_cameras,
     running_worker,
     send_reads,
+    wait_for_records,
 )
 from tests.integration.probes import worker_follows
 from tests.integration.test_alert_desk import raise_alert_for
@@ -31,51 +36,26 @@ from tests.integration.test_hotlists import NCIC_ROWS, ncic_extract
 
 pytestmark = pytest.mark.integration
 
-WEBHOOK_SECRET = "test-webhook-secret"  # noqa: S105 - a test fixture
-
-
-class Receiver(BaseHTTPRequestHandler):
-    """A CAD system's webhook endpoint: keeps what it was sent."""
-
-    received: list[tuple[dict[str, str], bytes]] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        Receiver.received.append((dict(self.headers), body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
+#: Another agency whose camera feeds this system: its alerts are its own until it shares them (P19).
+SHERIFF = Agency("CA0430000", "Santa Clara County Sheriff", "county_sheriff", "CA", "signed", "2026-01-15")
+HOME_CAMERAS = ("cam-00001", "sj-0001", "sj-0042", "curtner-malone")
+SHERIFF_CAMERA = "sc-0001"
 
 
 @pytest.fixture(scope="module")
-def receiver():
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def console(broker, receiver, tmp_path_factory):
+def console(broker, tmp_path_factory):
     root = tmp_path_factory.mktemp("console")
-    hooks = root / "webhooks.toml"
-    hooks.write_text(
-        "[[webhook]]\n"
-        'agency = "SJPD"\n'
-        f'url = "http://127.0.0.1:{receiver.server_address[1]}/alpr"\n'
-        'secret_env = "ALPR_TEST_WEBHOOK_SECRET"\n'
-        'cameras = ["sj-*"]\n'
-    )
-    with running_worker(
-        broker,
-        root,
-        console=True,
-        ALPR_WEBHOOKS=str(hooks),
-        ALPR_TEST_WEBHOOK_SECRET=WEBHOOK_SECRET,
-    ) as running:
+    with running_worker(broker, root, console=True) as running:
+        settings = running[1]
+
+        async def setup() -> None:
+            await ensure_home(settings)
+            await DirectoryStore(settings).add_agency(SHERIFF, admin_principal(), datetime.now(UTC))
+            await register_cameras(
+                settings, {**dict.fromkeys(HOME_CAMERAS, "SJPD"), SHERIFF_CAMERA: SHERIFF.agency_id}
+            )
+
+        asyncio.run(setup())
         yield running
 
 
@@ -86,9 +66,13 @@ def people(console) -> dict[str, SignInUser]:
     async def make() -> dict[str, SignInUser]:
         return {
             "lee": await add_user(settings, "lee", "dispatcher", display="Dispatcher Lee", badge="D-101"),
-            "cad": await add_user(settings, "cad", "dispatcher", display="CAD gateway", badge="CAD-1"),
             "kim": await add_user(settings, "kim", "analyst", display="Det. Kim Tran", badge="A-7"),
             "new": await add_user(settings, "new", "analyst", trained=False),
+            "aud": await add_user(settings, "aud", "auditor", display="Auditor Ames", badge="AU-1"),
+            "dis": await add_user(settings, "dis", "dispatcher", display="Dispatcher Dee", badge="D-102"),
+            "twice": await add_user(settings, "twice", "officer", badge="O-2"),
+            "locked": await add_user(settings, "locked", "officer", badge="O-3"),
+            "ext": await add_user(settings, "ext", "external", badge="X-1", agency=SHERIFF.agency_id),
         }
 
     return asyncio.run(make())
@@ -97,14 +81,14 @@ def people(console) -> dict[str, SignInUser]:
 @pytest.fixture(scope="module")
 def lee(console, people) -> str:
     """Dispatcher Lee's session token: one sign-in (password + TOTP code) for the module, since a
-    code cannot be used twice."""
+    code signs in once."""
     return sign_in_once(console[0], people["lee"])
 
 
 def sign_in_once(env, user: SignInUser) -> str:
     import urllib.request
 
-    body = json.dumps({"user": user.name, "password": user.password, "code": user.code()}).encode()
+    body = json.dumps({"user": user.name, "password": user.password, "code": user.fresh_code()}).encode()
     request = urllib.request.Request(
         base(env) + "/api/session", data=body, headers={"Content-Type": "application/json"}
     )
@@ -121,10 +105,13 @@ async def signed_in(env, token: str) -> aiohttp.ClientSession:
 
 
 async def next_event(stream: aiohttp.StreamReader, timeout: float) -> tuple[str, dict]:
-    """The next server-sent event (keep-alive comments skipped)."""
+    """The next server-sent event (keep-alive comments skipped); ("end", {}) when the stream ends."""
     kind, data = "", ""
     while True:
-        line = (await asyncio.wait_for(stream.readline(), timeout)).decode().rstrip("\n")
+        raw = await asyncio.wait_for(stream.readline(), timeout)
+        if not raw:
+            return "end", {}
+        line = raw.decode().rstrip("\n")
         if line.startswith("event: "):
             kind = line.removeprefix("event: ")
         elif line.startswith("data: "):
@@ -321,6 +308,52 @@ async def test_requests_without_a_session_or_not_json_are_refused(console, lee) 
             assert resp.status == 400 and "verify" in (await resp.json())["error"]
         async with session.get("/") as resp:
             assert resp.status == 200 and "default-src 'self'" in resp.headers["Content-Security-Policy"]
+        async with session.get("/api/me") as resp:
+            me = await resp.json()
+        assert me["name"] == "lee" and me["badge"] == "D-101" and me["agency"] == "SJPD"
+        assert "alert.act" in me["may"] and "search" not in me["may"]
+
+
+async def test_unauthenticated_and_wrong_role_calls_are_refused_and_change_nothing_p21(
+    console, people, lee
+) -> None:
+    """No session: 401; an auditor listing, opening or working alerts, or a dispatcher searching:
+    403 naming the role (P21); the alert and the alerts topic are unchanged afterwards."""
+    env, settings, root = console
+    alert_id = await raise_alert_for(settings, root, "role-1", "7ROLE01", listed("7ROLE01", 11))
+    auditor = sign_in_once(env, people["aud"])
+    async with aiohttp.ClientSession(base(env)) as anonymous:
+        async with anonymous.post(f"/api/alerts/{alert_id}/transitions", json={"action": "verify"}) as resp:
+            assert resp.status == 401
+        async with anonymous.get(f"/api/alerts/{alert_id}") as resp:
+            assert resp.status == 401
+        async with anonymous.get("/api/events") as resp:
+            assert resp.status == 401
+    async with await signed_in(env, auditor) as aud:
+        for method, path, body in (
+            ("GET", "/api/alerts", None),
+            ("GET", f"/api/alerts/{alert_id}", None),
+            ("GET", "/api/events", None),
+            ("POST", f"/api/alerts/{alert_id}/transitions", {"action": "verify"}),
+        ):
+            async with aud.request(method, path, json=body) as resp:
+                assert resp.status == 403, (path, await resp.text())
+                assert "P21: the auditor role may not alert." in (await resp.json())["error"]
+    async with await signed_in(env, lee) as dispatcher:
+        now = datetime.now(UTC)
+        search = {
+            "from": (now - timedelta(hours=1)).isoformat(),
+            "to": now.isoformat(),
+            "plate": "7ROLE01",
+            "purpose": "armed robbery suspect vehicle",
+            "crime_type": "PC 211 robbery",
+            "case_number": "SJ-26-004512",
+        }
+        async with dispatcher.post("/api/search", json=search) as resp:
+            assert resp.status == 403 and "P21" in (await resp.json())["error"]
+        async with dispatcher.get(f"/api/alerts/{alert_id}") as resp:
+            assert (await resp.json())["status"] == "unverified"  # nothing changed
+    assert await events_of(settings, alert_id) == []
 
 
 async def test_an_alert_just_written_is_found_before_the_live_board_has_folded_it(console, lee) -> None:
@@ -354,52 +387,38 @@ async def test_an_alert_just_written_is_found_before_the_live_board_has_folded_i
                 assert (await resp.json())["alert_id"] == alert.alert_id
 
 
-async def test_a_cad_system_uses_a_bearer_token_and_receives_signed_webhooks(
-    console, people, receiver
+async def test_a_cad_system_reads_alerts_with_its_service_token_but_acting_needs_a_person_p7(
+    console, lee
 ) -> None:
+    """A CAD system signs in as a service account (its own token and role, never a person's, P18):
+    it lists and opens its agency's alerts; a step on an alert is a person's (P7), so it is refused
+    and the alert is unchanged."""
     env, settings, root = console
-    cad_user = people["cad"]
-    async with aiohttp.ClientSession(base(env)) as cad:
-        body = {"user": cad_user.name, "password": cad_user.password, "code": cad_user.code()}
-        async with cad.post("/api/session", json=body) as resp:
-            assert resp.status == 200, await resp.text()
-            token = (await resp.json())["token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        read = read_dict(read_id="hook-1", plate="8HOOK01", camera_id="sj-0042")
-        read["captured_at"] = datetime.now(UTC).isoformat()
-        await sync_rows(settings, root, listed("8HOOK01", 3))
-        await send_reads(settings, [read])
+    token = await DirectoryStore(settings).add_service(
+        "cad-gw", "cad", "SJPD", admin_principal(), datetime.now(UTC)
+    )
+    alert_id = await raise_alert_for(settings, root, "cad-1", "8CADS01", listed("8CADS01", 3))
+    async with await signed_in(env, token) as cad:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            async with cad.get("/api/alerts", headers=headers) as resp:
-                assert resp.status == 200
-                mine = [a for a in (await resp.json())["alerts"] if a["camera_id"] == "sj-0042"]
-            if mine:
+        while True:
+            async with cad.get("/api/alerts") as resp:
+                assert resp.status == 200, await resp.text()
+                ids = {a["alert_id"] for a in (await resp.json())["alerts"]}
+            if alert_id in ids or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.3)
-        [alert] = mine
-        async with cad.post(
-            f"/api/alerts/{alert['alert_id']}/transitions", json={"action": "verify"}, headers=headers
-        ) as resp:
+        assert alert_id in ids
+        async with cad.get(f"/api/alerts/{alert_id}") as resp:
             assert resp.status == 200
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        delivered = [
-            (h, json.loads(b)) for h, b in Receiver.received if json.loads(b)["alert_id"] == alert["alert_id"]
-        ]
-        if len(delivered) >= 2:
-            break
-        await asyncio.sleep(0.3)
-    assert [body["event"] for _h, body in delivered] == ["AlertRaised", "AlertVisuallyVerified"]
-    for headers_in, raw in [
-        (h, b) for h, b in Receiver.received if json.loads(b)["alert_id"] == alert["alert_id"]
-    ]:
-        expected = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
-        assert headers_in["X-ALPR-Signature"] == expected
-        assert json.loads(raw)["agency"] == "SJPD"
-    # only the agency's cameras: alerts read by cameras outside "sj-*" are not sent
-    raised = [json.loads(b) for _h, b in Receiver.received if json.loads(b)["event"] == "AlertRaised"]
-    assert raised and all(body["camera_id"].startswith("sj-") for body in raised)
+        status, body = await transition(cad, alert_id, action="verify")
+        assert status == 403 and "P21: the cad role may not alert.act" in body["error"]
+    assert await events_of(settings, alert_id) == []
+    views = [
+        a
+        for a in await audit_records(settings)
+        if a["user"] == "cad-gw" and alert_id in a["query"].get("alerts", [])
+    ]
+    assert {a["action"] for a in views} >= {"alert_list", "alert_view"}
 
 
 async def audit_records(settings) -> list[dict]:
@@ -424,16 +443,67 @@ async def test_sign_in_needs_the_second_factor_and_every_attempt_is_audited_p18_
         async with client.post("/api/session", json={"user": "kim", "password": kim.password}) as resp:
             assert resp.status == 400 and "code" in (await resp.json())["error"]  # no second factor, no entry
         async with client.post(
-            "/api/session", json={"user": "new", "password": new.password, "code": new.code()}
+            "/api/session", json={"user": "new", "password": new.password, "code": new.fresh_code()}
         ) as resp:
             assert resp.status == 401 and "training" in (await resp.json())["error"]
     sign_ins = [a for a in await audit_records(settings) if a["action"] == "sign_in"]
     refused = [a for a in sign_ins if a["decision"] == "refused"]
     assert {a["user"] for a in refused} >= {"kim", "new"} and all(a["reason"] for a in refused)
     assert any(a["user"] == "lee" and a["decision"] == "allowed" and a["agency"] == "SJPD" for a in sign_ins)
+    assert all(kim.password not in json.dumps(a) for a in sign_ins)
+
+
+async def test_oversize_sign_in_fields_are_refused_with_nothing_written_and_typed_names_not_kept(
+    console,
+) -> None:
+    """P14/P15: a megabyte typed as a name is refused before anything is checked or written; an
+    unknown name (it may be a password typed into the wrong field) is never stored."""
+    env, settings, _root = console
+    started = datetime.now(UTC)
+    before = len(await audit_of_action(settings, "sign_in"))
+    signins_before = len(await read_topic(settings.kafka, settings.topic("signins")))
+    async with aiohttp.ClientSession(base(env)) as client:
+        for body in (
+            {"user": "x" * 65, "password": "p", "code": "123456"},
+            {"user": "kim", "password": "p" * 1025, "code": "123456"},
+            {"user": "kim", "password": "p", "code": "12345"},
+            {"user": "kim", "password": "p", "code": "123456789"},
+            {"user": "kim", "password": "p", "code": 123456},
+        ):
+            async with client.post("/api/session", json=body) as resp:
+                assert resp.status == 400, body
+        assert len(await audit_of_action(settings, "sign_in")) == before
+        assert len(await read_topic(settings.kafka, settings.topic("signins"))) == signins_before
+        typed = "Hunter2-my-real-password"
+        async with client.post(
+            "/api/session", json={"user": typed, "password": "x", "code": "123456"}
+        ) as resp:
+            assert resp.status == 401 and "wrong user name, password or code" in (await resp.json())["error"]
+    await wait_for_records(
+        settings.kafka,
+        settings.topic("audit"),
+        lambda v: len([r for r in v if r["action"] == "sign_in"]) > before,
+    )
+    [refusal] = [
+        a for a in await audit_of_action(settings, "sign_in") if datetime.fromisoformat(a["at"]) >= started
+    ]
+    assert refusal["user"] == UNKNOWN_USER and refusal["decision"] == "refused"
+    for topic in ("audit", "signins"):  # what was typed as a name may be a password: never kept
+        raw = [r.value for r in await read_topic(settings.kafka, settings.topic(topic)) if r.value]
+        assert not any(typed.lower().encode() in value.lower() for value in raw), f"kept on {topic}"
+
+
+async def audit_of_action(settings, action: str) -> list[dict]:
+    return [a for a in await audit_records(settings) if a["action"] == action]
+
+
+async def audit_of(settings, user: str, action: str) -> list[dict]:
+    return [a for a in await audit_records(settings) if a["user"] == user and a["action"] == action]
 
 
 async def test_a_justified_search_and_what_is_refused_p15_p16_p20_p22(console, people, lee) -> None:
+    """The console carries the search to the one search use case (streams/access/search.py):
+    refusals are the same whether or not data exists (P20); every call is audited once (P15)."""
     env, settings, _root = console
     now = datetime.now(UTC)
     await send_reads(
@@ -456,11 +526,15 @@ async def test_a_justified_search_and_what_is_refused_p15_p16_p20_p22(console, p
         "case_number": "SJ-26-004512",
     }
     async with await signed_in(env, token) as kim:
-        async with kim.post("/api/search", json={**window, **why, "plate": "5SRCH55"}) as resp:
-            assert resp.status == 200, await resp.text()
-            found = await resp.json()
+        deadline = time.monotonic() + 20
+        while True:  # the reads are on the reads topic once the worker has taken them
+            async with kim.post("/api/search", json={**window, **why, "plate": "5SRCH55"}) as resp:
+                assert resp.status == 200, await resp.text()
+                found = await resp.json()
+            if found["count"] == 2 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
         assert found["count"] == 2 and {s["read_id"] for s in found["sightings"]} == {"srch-5", "srch-10"}
-        # P20: a refused search answers the same whether or not matching reads exist
         answers = []
         for plate in ("5SRCH55", "0NONE00"):
             async with kim.post(
@@ -472,36 +546,189 @@ async def test_a_justified_search_and_what_is_refused_p15_p16_p20_p22(console, p
             "/api/search", json={**window, **why, "purpose": "immigration status check", "plate": "5SRCH55"}
         ) as resp:
             assert resp.status == 403 and "P22" in (await resp.json())["error"]
-    async with await signed_in(env, lee) as dispatcher:
-        async with dispatcher.post("/api/search", json={**window, **why, "plate": "5SRCH55"}) as resp:
-            assert resp.status == 403 and "P21" in (await resp.json())["error"]
-    searches = [a for a in await audit_records(settings) if a["action"] == "search"]
-    assert [(a["decision"], a["result_count"]) for a in searches] == [
-        ("allowed", 2),
-        ("refused", 0),
-        ("refused", 0),
-        ("refused", 0),
-    ]
-    allowed = searches[0]
+        async with kim.post("/api/search", json={**window, **why}) as resp:  # unbounded: no plate
+            assert resp.status in (400, 403)
+    searches = await audit_of(settings, "kim", "search")
+    assert searches[-1]["decision"] == "refused"
+    allowed = [a for a in searches if a["decision"] == "allowed" and a["result_count"] == 2][-1]
     assert (allowed["user"], allowed["agency"], allowed["crime_type"], allowed["case_number"]) == (
         "kim",
         "SJPD",
         "PC 211 robbery",
         "SJ-26-004512",
     )
-    assert allowed["query"]["plate"] == "5SRCH55" and "P22" in searches[3]["reason"]
+    assert any("P22" in (a["reason"] or "") for a in searches)
 
 
-def test_federal_commercial_and_out_of_state_agencies_are_never_registered_p19(console) -> None:
+async def board_has(env, count: int, timeout: float = 20) -> None:
+    """The console's board holds at least ``count`` alerts (so each listener has run for them)."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession(base(env)) as client:
+        while True:
+            async with client.get("/healthz") as resp:
+                if (await resp.json())["alerts"] >= count:
+                    return
+            assert time.monotonic() < deadline, f"the console's board never reached {count} alerts"
+            await asyncio.sleep(0.2)
+
+
+async def alerts_folded(env) -> int:
+    async with aiohttp.ClientSession(base(env)) as client, client.get("/healthz") as resp:
+        return int((await resp.json())["alerts"])
+
+
+async def raise_at(settings, read_id: str, plate: str, camera: str) -> str:
+    """A read of a listed plate at this camera; the id of the alert it raised."""
+    read = read_dict(
+        read_id=read_id, plate=plate, camera_id=camera, captured_at=datetime.now(UTC).isoformat()
+    )
+    await send_reads(settings, [read])
+    values = await wait_for_records(
+        settings.kafka, settings.topic("alerts"), lambda v: any(x.get("read_id") == read_id for x in v)
+    )
+    return next(v["alert_id"] for v in values if v.get("read_id") == read_id)
+
+
+async def test_agency_scope_holds_in_list_detail_transition_and_live_stream_p19_p20(
+    console, people, lee
+) -> None:
+    """The sheriff's camera's alert is the sheriff's: a San José dispatcher does not list it, gets
+    the very 404 of a missing alert on its detail (P20), cannot work it (the alert is unchanged),
+    and the live stream does not carry it; once the sheriff shares with San José under its
+    agreement (P19), it is listed, opened, worked and streamed. External users see no alerts.
+    Every view writes an access record naming the alerts and plates shown (P15)."""
+    env, settings, root = console
+    rows = [*NCIC_ROWS[:4], *(listed(f"7SCOP0{n}", 20 + n)[-1] for n in (1, 2, 3))]
+    await sync_rows(settings, root, rows)
+    async with await signed_in(env, lee) as session, session.get("/api/events") as stream:
+        kind, _snapshot = await next_event(stream.content, 10)
+        assert kind == "snapshot"
+        folded = await alerts_folded(env)
+        theirs = await raise_at(settings, "scope-sc-1", "7SCOP01", SHERIFF_CAMERA)
+        await board_has(env, folded + 1)  # the console applied it: a delivery would be queued now
+        ours = await raise_at(settings, "scope-sj-1", "7SCOP02", "sj-0001")
+        seen = []
+        while ours not in seen:
+            kind, alert = await next_event(stream.content, 10)
+            assert kind == "alert", kind
+            seen.append(alert["alert_id"])
+        assert theirs not in seen
+
+        async with session.get("/api/alerts?state=all") as resp:
+            listed_ids = {a["alert_id"] for a in (await resp.json())["alerts"]}
+        assert ours in listed_ids and theirs not in listed_ids
+        async with session.get(f"/api/alerts/{theirs}") as resp:
+            out_of_scope = (resp.status, (await resp.json())["error"].replace(theirs, "ID"))
+        async with session.get("/api/alerts/0000-no-such-alert") as resp:
+            missing = (resp.status, (await resp.json())["error"].replace("0000-no-such-alert", "ID"))
+        assert out_of_scope == missing == (404, "no alert ID")
+        status, body = await transition(session, theirs, action="verify")
+        assert (status, body["error"]) == (404, f"no alert {theirs}")
+        assert await events_of(settings, theirs) == []  # the refusal changed nothing
+
+        shared = dataclasses.replace(SHERIFF, shares_with=("SJPD",))
+        await DirectoryStore(settings).add_agency(shared, admin_principal(), datetime.now(UTC))
+        deadline = time.monotonic() + 20
+        while True:
+            async with session.get(f"/api/alerts/{theirs}") as resp:
+                if resp.status == 200:
+                    break
+            assert time.monotonic() < deadline, "the sharing agreement never took effect"
+            await asyncio.sleep(0.3)
+        assert (await transition(session, theirs, action="verify"))[0] == 200
+        again = await raise_at(settings, "scope-sc-2", "7SCOP03", SHERIFF_CAMERA)
+        while True:
+            kind, alert = await next_event(stream.content, 10)
+            assert kind == "alert"
+            if alert["alert_id"] == again:
+                break
+    # restore: the sheriff does not share (other tests rely on the default)
+    await DirectoryStore(settings).add_agency(SHERIFF, admin_principal(), datetime.now(UTC))
+
+    external = sign_in_once(env, people["ext"])
+    async with await signed_in(env, external) as ext, ext.get("/api/alerts") as resp:
+        assert resp.status == 403 and "external" in (await resp.json())["error"]
+
+    records = await audit_records(settings)
+    mine = [a for a in records if a["user"] == "lee" and a["agency"] == "SJPD"]
+
+    def shown(action: str) -> set[str]:
+        return {i for a in mine if a["action"] == action for i in a["query"].get("alerts", [])}
+
+    assert ours in shown("alert_list") and theirs not in shown("alert_list") - shown("alert_view")
+    assert ours in shown("alert_live") and again in shown("alert_live")
+    assert theirs in shown("alert_view")
+    live = [a for a in mine if a["action"] == "alert_live" and ours in a["query"]["alerts"]]
+    assert live[0]["query"]["plates"][live[0]["query"]["alerts"].index(ours)] == "7SCOP02"
+    assert live[0]["result_count"] == len(live[0]["query"]["alerts"]) and live[0]["badge"] == "D-101"
+    refusals = [a for a in mine if a["decision"] == "refused" and a["query"].get("alert") == theirs]
+    assert refusals and all("P19" in a["reason"] for a in refusals)
+
+
+async def test_a_disabled_users_session_stops_working_in_the_api_and_the_live_stream_p18(
+    console, people
+) -> None:
     env, settings, _root = console
-    for extra in (
-        ("--type", "federal"),
-        ("--type", "commercial"),
-        ("--type", "municipal_police", "--state", "NV"),
-    ):
-        result = alpr(
-            env, "agency", "add", "X1", "--name", "Someone", "--agreement", "signed", "--by", "admin", *extra
+    token = sign_in_once(env, people["dis"])
+    async with await signed_in(env, token) as session:
+        async with session.get("/api/alerts") as resp:
+            assert resp.status == 200
+        async with session.get("/api/events") as stream:
+            assert (await next_event(stream.content, 10))[0] == "snapshot"
+            await DirectoryStore(settings).set_active("dis", False, admin_principal(), datetime.now(UTC))
+            started = time.monotonic()
+            while True:
+                kind, _data = await next_event(stream.content, 10)
+                if kind in ("signed_out", "end"):
+                    break
+            assert time.monotonic() - started < 8
+        async with session.get("/api/alerts") as resp:
+            assert resp.status == 401
+
+
+async def test_a_code_used_by_another_process_is_refused_by_the_console_p18(console, people) -> None:
+    """A second authenticator (as `alpr login` in another process would) signs in with the code;
+    the console refuses the same code: a code signs in once, system-wide."""
+    env, settings, _root = console
+    twice = people["twice"]
+    code = twice.fresh_code()
+    async with Authenticator(settings) as elsewhere:
+        signed = await elsewhere.sign_in(
+            twice.name, twice.password, code, source="cli:test-host", channel="cli", now=datetime.now(UTC)
         )
-        assert result.returncode == 2 and "P19" in result.stderr, result.stderr
-    listing = alpr(env, "agency", "list").stdout
-    assert "X1" not in listing and "SJPD" in listing  # a refused command changed nothing
+        assert signed.principal.name == "twice"
+    async with aiohttp.ClientSession(base(env)) as client:
+        body = {"user": twice.name, "password": twice.password, "code": code}
+        async with client.post("/api/session", json=body) as resp:
+            assert resp.status == 401 and "used already" in (await resp.json())["error"]
+
+
+async def test_wrong_codes_from_one_address_lock_that_address_only_p18(console, people) -> None:
+    """CJIS: 5 wrong codes from the console's client address lock the user there; the right
+    credentials from another address still sign in, so nobody can keep the user out. (That
+    attempts during a lock do not extend it is proven with explicit times in
+    tests/unit/test_access.py.)"""
+    env, settings, _root = console
+    user = people["locked"]
+    right = user.fresh_code()
+    wrong = "000000" if right != "000000" else "111111"
+    async with aiohttp.ClientSession(base(env)) as client:
+        for _ in range(5):
+            async with client.post(
+                "/api/session", json={"user": user.name, "password": user.password, "code": wrong}
+            ) as resp:
+                assert resp.status == 401
+        async with client.post(
+            "/api/session", json={"user": user.name, "password": user.password, "code": right}
+        ) as resp:
+            assert resp.status == 401 and "locked" in (await resp.json())["error"]
+    async with Authenticator(settings) as desk:
+        signed = await desk.sign_in(
+            user.name,
+            user.password,
+            right,  # not claimed: the lock refused it before the code was checked
+            source="10.9.9.9",
+            channel="api",
+            now=datetime.now(UTC),
+        )
+    assert signed.principal.name == "locked"

@@ -53,6 +53,7 @@ from tests.conftest import ROOT, alpr, make_env, settings_of, wait_for
 from tests.factories import make_index, read_dict
 from tests.integration.kafka_helpers import (
     alerts_for,
+    feed_env,
     metric,
     produce,
     read_topic,
@@ -152,7 +153,7 @@ async def _sync_killed_mid_apply(
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "streams.cli", *sync_args(path)],
-                env=env,
+                env=feed_env(env),
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -207,7 +208,7 @@ def interrupted_sync(broker, tmp_path_factory) -> InterruptedSync:
     now = datetime.now(UTC).replace(microsecond=0)
 
     first = ncic_extract(root / "old.txt", [ncic_row(n) for n in range(N_OLD)], now - timedelta(hours=2))
-    loaded = alpr(env, *sync_args(first))
+    loaded = alpr(feed_env(env), *sync_args(first))
     assert loaded.returncode == 0 and summary(loaded.stdout)["added"] == N_OLD, loaded.stderr
     old = fold(records_of(env, "hotlist"))
     assert len(old) == N_OLD
@@ -237,7 +238,7 @@ def interrupted_sync(broker, tmp_path_factory) -> InterruptedSync:
     worker_view = {e.key: dumps(entry_to_dict(e)) for e in index.entries()}
     status_after_kill = source_status(env)
 
-    rerun = alpr(env, *sync_args(second))
+    rerun = alpr(feed_env(env), *sync_args(second))
     return InterruptedSync(
         old=old,
         new=new,
@@ -327,7 +328,7 @@ def test_truncated_extracts_are_refused_and_change_no_entry(topics_env, tmp_path
     env = topics_env
     now = datetime.now(UTC).replace(microsecond=0)
     v1 = ncic_extract(tmp_path / "v1.txt", [ncic_row(n) for n in range(N_SMALL)], now - timedelta(hours=1))
-    loaded = alpr(env, *sync_args(v1))
+    loaded = alpr(feed_env(env), *sync_args(v1))
     assert loaded.returncode == 0, loaded.stderr
     before = fold(records_of(env, "hotlist"))
     status_before = source_status(env)
@@ -356,7 +357,7 @@ def test_truncated_extracts_are_refused_and_change_no_entry(topics_env, tmp_path
     for name, text, code in cases:
         path = tmp_path / f"{name}.txt"
         path.write_text(text)
-        result = alpr(env, *sync_args(path))
+        result = alpr(feed_env(env), *sync_args(path))
         assert result.returncode == 2, (name, result.stdout, result.stderr)
         if code is None:
             assert f"would remove {N_SMALL - N_SMALL // 100} of {N_SMALL} ncic entries" in result.stderr
@@ -371,7 +372,7 @@ def test_truncated_extracts_are_refused_and_change_no_entry(topics_env, tmp_path
     assert {k: status[k] for k in kept} == {k: status_before[k] for k in kept}
     assert status["last_error"].startswith("too_many_removals:")
 
-    complete = alpr(env, *sync_args(tmp_path / "v2.txt"))
+    complete = alpr(feed_env(env), *sync_args(tmp_path / "v2.txt"))
     assert complete.returncode == 0, complete.stderr
     assert summary(complete.stdout) == {"added": 0, "updated": N_SMALL, "removed": 0, "unchanged": 0}
 
@@ -389,11 +390,11 @@ def test_directory_extract_missing_a_part_is_refused(topics_env, tmp_path) -> No
         for part in range(count):
             rows = [ncic_row(n, version) for n in range(part * size, (part + 1) * size)]
             ncic_extract(tmp_path / version / f"part-{part:02d}.txt", rows, generated, (part + 1, parts))
-    assert alpr(env, *sync_args(tmp_path / "v1")).returncode == 0
+    assert alpr(feed_env(env), *sync_args(tmp_path / "v1")).returncode == 0
     before = fold(records_of(env, "hotlist"))
     assert len(before) == N_SMALL
 
-    result = alpr(env, *sync_args(tmp_path / "v2"))
+    result = alpr(feed_env(env), *sync_args(tmp_path / "v2"))
     assert result.returncode == 2, result.stdout
     assert "part 10 of 10 missing (9 of 10 parts arrived)" in result.stderr
     assert fold(records_of(env, "hotlist")) == before
@@ -402,7 +403,7 @@ def test_directory_extract_missing_a_part_is_refused(topics_env, tmp_path) -> No
 
     rows = [ncic_row(n, "v2") for n in range(9 * size, 10 * size)]
     ncic_extract(tmp_path / "v2" / "part-09.txt", rows, now, (10, parts))
-    complete = alpr(env, *sync_args(tmp_path / "v2"))
+    complete = alpr(feed_env(env), *sync_args(tmp_path / "v2"))
     assert complete.returncode == 0, complete.stderr
     assert summary(complete.stdout) == {"added": 0, "updated": N_SMALL, "removed": 0, "unchanged": 0}
 

@@ -1,30 +1,124 @@
-"""Hot-list sync, department entries, imports and the HTTP endpoint, on the embedded broker (P1-P6)."""
+"""Hot-list sync, department entries and imports through the CLI, on the real broker (P1-P6).
+
+Every command acts as the principal of a sign-in (P18, P21): a person's session (``alpr login``)
+or a feed-sync service account (ALPR_SERVICE_TOKEN). Who entered and who approved an entry come
+from the directory, never from an option (P2). Refused calls change nothing.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
-import urllib.error
-import urllib.request
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import pytest
 
+from streams.access.principal import Principal
+from streams.errors import NotSignedIn
 from streams.hotlists.feeder import keep_in_sync
 from streams.hotlists.service import HotlistStore
-from streams.kafka.broker import free_port
-from tests.conftest import ROOT, alpr, settings_of, wait_for
-from tests.integration.kafka_helpers import read_topic
+from tests.conftest import ROOT, alpr, settings_of
+from tests.integration.kafka_helpers import HOME, SignInUser, admin_principal, ensure_home, read_topic
 from tests.unit.test_schemas import validator
 
 pytestmark = pytest.mark.integration
 
 FEEDS = ROOT / "samples" / "feeds"
 NCIC_ROWS = [line for line in (FEEDS / "ncic_lpr_extract.txt").read_text().splitlines()[2:-1]]
+
+#: The people of a test: key -> (role, display name, badge, rank, assignment), as the directory has them.
+PEOPLE: dict[str, tuple[str, str, str, str | None, str | None]] = {
+    "reyes": ("officer", "Officer Dana Reyes", "4417", None, "Southern Division patrol"),
+    "kim": ("officer", "Officer Kim Tran", "5555", None, "Homicide"),
+    "hale": ("lieutenant", "Lt. Sam Hale", "2210", "lieutenant", "Southern Division"),
+    "cruz": ("lieutenant", "Lt. Ana Cruz", "2230", "lieutenant", "Central Division"),
+    "acting": ("lieutenant", "Sgt. Bo Lee", "3001", "sergeant", "Central Division"),
+    "lee": ("dispatcher", "Disp. Pat Lee", "7001", None, "Communications"),
+    "admin": ("administrator", "Adm. Jo Park", "9001", None, "Technology"),
+}
+
+
+@dataclass
+class Cast:
+    """Signed-in people (their tokens and CLI environments) and a feed-sync service account."""
+
+    env: dict[str, str]
+    users: dict[str, SignInUser]
+    tokens: dict[str, str]
+    service_token: str
+    suffix: str
+
+    def as_(self, key: str) -> dict[str, str]:
+        """The environment of ``key``'s CLI session."""
+        return {**self.env, "ALPR_SESSION_FILE": str(Path(self.env["ALPR_STATE_DIR"]) / f"session-{key}")}
+
+    @property
+    def nobody(self) -> dict[str, str]:
+        """No session file and no service token: not signed in."""
+        return {**self.env, "ALPR_SESSION_FILE": str(Path(self.env["ALPR_STATE_DIR"]) / "no-session")}
+
+    @property
+    def feed(self) -> dict[str, str]:
+        return {**self.env, "ALPR_SERVICE_TOKEN": self.service_token}
+
+    def name(self, key: str) -> str:
+        return self.users[key].name
+
+
+def cast(env: dict[str, str], channel: str = "cli") -> Cast:
+    """Everyone in PEOPLE added to the directory (trained, P21) and signed in with a password and
+    a fresh code, each session saved as ``alpr login`` saves it (0600); and a feed-sync account."""
+    from streams.access.authn import Authenticator
+    from streams.access.directory import DirectoryStore
+    from streams.cli.common import save_session
+
+    settings = settings_of(env)
+    suffix = uuid.uuid4().hex[:6]  # a code signs in once: new names need no wait for a fresh one
+    result = Cast(env, {}, {}, "", suffix)
+
+    async def setup() -> None:
+        await ensure_home(settings)
+        store = DirectoryStore(settings)
+        now = datetime.now(UTC)
+        for key, (role, display, badge, rank, assignment) in PEOPLE.items():
+            name = f"{key}-{suffix}"
+            password = f"correct-horse-battery-{uuid.uuid4().hex[:8]}"
+            user, secret = await store.add_user(
+                name,
+                password,
+                display=display,
+                badge=badge,
+                agency=HOME,
+                role=role,
+                by=admin_principal(),
+                now=now,
+                rank=rank,
+                assignment=assignment,
+            )
+            await store.record_training(name, "ALPR user training", "2026-10-01", admin_principal(), now)
+            result.users[key] = SignInUser(name, password, secret, user.display, user.badge)
+        result.service_token = await store.add_service(
+            f"feed-{suffix}", "feed-sync", HOME, admin_principal(), now
+        )
+        async with Authenticator(settings) as auth:
+            await auth.caught_up()
+            for key, user in result.users.items():
+                signed = await auth.sign_in(
+                    user.name,
+                    user.password,
+                    user.fresh_code(),
+                    source="test",
+                    channel=channel,
+                    now=datetime.now(UTC),
+                )
+                result.tokens[key] = signed.token
+                save_session(settings_of(result.as_(key)), signed.token, user.name, signed.expires_at)
+
+    asyncio.run(setup())
+    return result
 
 
 def ncic_extract(
@@ -40,17 +134,18 @@ def ncic_extract(
     return path
 
 
-def sync_ncic(env, path: Path, *extra: str):
-    return alpr(env, "hotlist", "sync", "--format", "ncic", "--from", str(path), *extra)
-
-
-def approve(env, key: str, name: str, badge: str, rank: str):
-    return alpr(env, "hotlist", "approve", key, "--by", name, "--badge", badge, "--rank", rank)
-
-
 @pytest.fixture()
 def env(topics_env):
     return topics_env
+
+
+@pytest.fixture()
+def people(env) -> Cast:
+    return cast(env)
+
+
+def sync_ncic(people: Cast, path: Path, *extra: str, env: dict[str, str] | None = None):
+    return alpr(env or people.feed, "hotlist", "sync", "--format", "ncic", "--from", str(path), *extra)
 
 
 def topic_values(env, name: str) -> list[dict]:
@@ -72,8 +167,52 @@ def current_keys(env) -> set[str]:
     return {k for k, alive in state.items() if alive}
 
 
-def test_sync_is_a_diff_and_resync_emits_nothing(env, tmp_path) -> None:
-    first = sync_ncic(env, ncic_extract(tmp_path / "a.txt", NCIC_ROWS))
+def pending_keys(env) -> set[str]:
+    state: dict[str, bool] = {}
+    for value in topic_values(env, "hotlist-pending"):
+        if "tombstone" in value:
+            state[value["tombstone"]] = False
+        else:
+            state[f"local:{value['entry']['entry_id']}"] = True
+    return {k for k, alive in state.items() if alive}
+
+
+def validate_pending(value: dict) -> None:
+    """The pending record against its schema, which names the entering member's directory user
+    (``entered_by_user``, P2: the approver must be someone else)."""
+    assert isinstance(value["entered_by_user"], str) and 0 < len(value["entered_by_user"]) <= 64
+    validator("hotlist_pending").validate(value)
+
+
+def audits(env, action: str) -> list[dict]:
+    return [v for v in topic_values(env, "audit") if v.get("action") == action]
+
+
+def test_sync_needs_a_feed_sync_account_or_an_administrator(env, people, tmp_path) -> None:
+    """Unauthenticated and wrong-role syncs are refused and change nothing (P21); an
+    administrator's sync is audited with their name (P15)."""
+    path = ncic_extract(tmp_path / "a.txt", NCIC_ROWS)
+    nobody = sync_ncic(people, path, env=people.nobody)
+    assert nobody.returncode == 2 and "sign in" in nobody.stderr
+    officer = sync_ncic(people, path, env=people.as_("reyes"))
+    assert officer.returncode == 2 and "P21" in officer.stderr and "hotlist.sync" in officer.stderr
+    bad_token = sync_ncic(people, path, env={**people.env, "ALPR_SERVICE_TOKEN": "alpr-svc-forged"})
+    assert bad_token.returncode == 2
+    assert current_keys(env) == set() and entry_events(env) == []
+    assert topic_values(env, "hotlist-sources") == []
+    unsigned = alpr(people.nobody, "hotlist", "sources")
+    assert unsigned.returncode == 2 and "sign in" in unsigned.stderr
+
+    admin = sync_ncic(people, path, env=people.as_("admin"))
+    assert admin.returncode == 0, admin.stderr
+    assert len(current_keys(env)) == 4
+    [record] = audits(env, "hotlist_sync")
+    assert record["user"] == people.name("admin") and record["badge"] == "9001" and record["agency"] == HOME
+    assert record["query"]["counts"]["added"] == 4 and record["decision"] == "allowed"
+
+
+def test_sync_is_a_diff_and_resync_emits_nothing(env, people, tmp_path) -> None:
+    first = sync_ncic(people, ncic_extract(tmp_path / "a.txt", NCIC_ROWS))
     assert first.returncode == 0, first.stderr
     assert "synced ncic" in first.stdout and "4 added" in first.stdout and "1 dropped (P5)" in first.stdout
     assert "Immigration Violator" in first.stderr
@@ -81,13 +220,13 @@ def test_sync_is_a_diff_and_resync_emits_nothing(env, tmp_path) -> None:
     before = entry_events(env)
     assert len(before) == 4
 
-    again = sync_ncic(env, ncic_extract(tmp_path / "b.txt", NCIC_ROWS))
+    again = sync_ncic(people, ncic_extract(tmp_path / "b.txt", NCIC_ROWS))
     assert again.returncode == 0 and "0 added, 0 updated, 0 removed, 4 unchanged" in again.stdout
     assert len(entry_events(env)) == 4  # nothing new in the history
 
     changed = [r.replace("|Felony warrant", "|Felony warrant (updated)") for r in NCIC_ROWS[:4]]
     changed.append("L|L600000444|CA0431000|6NEW600|CA|2027|PC|||||||SJ-26-009999|")
-    third = sync_ncic(env, ncic_extract(tmp_path / "c.txt", changed))
+    third = sync_ncic(people, ncic_extract(tmp_path / "c.txt", changed))
     assert "1 added, 1 updated, 0 removed" in third.stdout, third.stdout + third.stderr
     after = entry_events(env)
     assert len(after) == 6 and set(after) - set(before) == {
@@ -99,120 +238,173 @@ def test_sync_is_a_diff_and_resync_emits_nothing(env, tmp_path) -> None:
         validator("hotlist_change").validate(value)
     for value in topic_values(env, "hotlist-sources"):
         validator("hotlist_source").validate(value)
-    sources = alpr(env, "hotlist", "sources")
+    sources = alpr(people.as_("lee"), "hotlist", "sources")
     assert sources.returncode == 0
     line = next(line for line in sources.stdout.splitlines() if line.startswith("ncic"))
     assert line.split()[1] == "5" and "fresh" in line
     assert "checksum sha256:" in sources.stdout
 
 
-def test_removal_guard_and_force(env, tmp_path) -> None:
-    assert sync_ncic(env, ncic_extract(tmp_path / "a.txt", NCIC_ROWS)).returncode == 0
+def test_removal_guard_and_force(env, people, tmp_path) -> None:
+    assert sync_ncic(people, ncic_extract(tmp_path / "a.txt", NCIC_ROWS)).returncode == 0
     smaller = ncic_extract(tmp_path / "b.txt", NCIC_ROWS[:2])  # removes 2 of 4
-    refused = sync_ncic(env, smaller)
+    refused = sync_ncic(people, smaller)
     assert refused.returncode == 2
     assert "would remove 2 of 4 ncic entries" in refused.stderr and "--force" in refused.stderr
     assert len(current_keys(env)) == 4  # nothing changed
-    status = alpr(env, "hotlist", "sources").stdout
+    status = alpr(people.as_("lee"), "hotlist", "sources").stdout
     assert "too_many_removals" in status
-    forced = sync_ncic(env, smaller, "--force")
+    forced = sync_ncic(people, smaller, "--force")
     assert forced.returncode == 0 and "2 removed" in forced.stdout
     assert current_keys(env) == {"ncic:V123456789", "ncic:V223456780"}
 
 
-def test_truncated_and_older_extracts_change_nothing(env, tmp_path) -> None:
-    assert sync_ncic(env, ncic_extract(tmp_path / "a.txt", NCIC_ROWS)).returncode == 0
+def test_truncated_and_older_extracts_change_nothing(env, people, tmp_path) -> None:
+    assert sync_ncic(people, ncic_extract(tmp_path / "a.txt", NCIC_ROWS)).returncode == 0
     truncated = tmp_path / "t.txt"
     truncated.write_text(
         "\n".join(ncic_extract(tmp_path / "full.txt", NCIC_ROWS[:1]).read_text().splitlines()[:-1])
     )
-    result = sync_ncic(env, truncated)
+    result = sync_ncic(people, truncated)
     assert result.returncode == 2 and "truncated" in result.stderr
     older = ncic_extract(tmp_path / "old.txt", NCIC_ROWS[:1], generated=datetime.now(UTC) - timedelta(days=2))
-    result = sync_ncic(env, older)
+    result = sync_ncic(people, older)
     assert result.returncode == 2 and "older than the ncic extract already loaded" in result.stderr
     assert len(current_keys(env)) == 4
     refusals = [v for v in topic_values(env, "hotlist-changes") if v.get("event") == "HotlistSyncRefused"]
     assert [r["reason_code"] for r in refusals] == ["truncated", "older"]
 
 
-def test_svs_lists_sync_as_their_own_sources(env) -> None:
+def test_svs_lists_sync_as_their_own_sources(env, people) -> None:
     for name in ("svs_slr.csv", "svs_sfr.csv"):
-        result = alpr(env, "hotlist", "sync", "--format", "svs", "--from", str(FEEDS / name))
+        result = alpr(people.feed, "hotlist", "sync", "--format", "svs", "--from", str(FEEDS / name))
         assert result.returncode == 0, result.stderr
     assert current_keys(env) == {"slr:SLR-2026-000981", "sfr:SFR-2026-004410"}
     mismatch = alpr(
-        env, "hotlist", "sync", "--format", "svs", "--source", "svs", "--from", str(FEEDS / "svs_slr.csv")
+        people.feed,
+        "hotlist",
+        "sync",
+        "--format",
+        "svs",
+        "--source",
+        "svs",
+        "--from",
+        str(FEEDS / "svs_slr.csv"),
     )
     assert mismatch.returncode == 2 and "holds list SLR" in mismatch.stderr
 
 
-DEPT = [
-    "hotlist",
-    "add",
-    "--plate",
-    "8BOL042",
-    "--state",
-    "CA",
-    "--reason",
-    "PC 211 robbery suspect vehicle",
-    "--case",
-    "SJ-26-005120",
-    "--entered-by",
-    "Officer Dana Reyes",
-    "--badge",
-    "4417",
-    "--assignment",
-    "Southern Division patrol",
-    "--entry-id",
-    "BOLO-T1",
-    "--expires",
-    "7d",
-]
-
-
-def test_department_entry_needs_a_lieutenants_approval_p2(env) -> None:
-    added = alpr(env, *DEPT)
-    assert added.returncode == 0, added.stderr
-    assert "local:BOLO-T1 pending; still missing: approved_by" in added.stdout
-    assert current_keys(env) == set()  # not active yet
-    assert "local:BOLO-T1" in alpr(env, "hotlist", "pending").stdout
-
-    sergeant = approve(env, "local:BOLO-T1", "Sgt. Lee", "3001", "sergeant")
-    assert sergeant.returncode == 2 and "lieutenant or above" in sergeant.stderr
-    own = approve(env, "local:BOLO-T1", "Dana Reyes", "4417", "lieutenant")
-    assert own.returncode == 2 and "own entry" in own.stderr
-    assert current_keys(env) == set()
-
-    approved = approve(env, "local:BOLO-T1", "Lt. Hale", "2210", "lieutenant")
-    assert approved.returncode == 0, approved.stderr
-    assert current_keys(env) == {"local:BOLO-T1"}
-    assert "0 pending" in alpr(env, "hotlist", "pending").stdout
-    [entry] = [v for v in topic_values(env, "hotlist") if "entry_id" in v]
-    assert entry["approved_by"]["name"] == "Lt. Hale" and entry["expires_at"] is not None
-
-    other = alpr(
-        env,
-        "hotlist",
-        "remove",
-        "local:BOLO-T1",
-        "--by",
-        "Officer Kim",
-        "--badge",
-        "5555",
+def add_entry(
+    people: Cast,
+    who: str,
+    entry_id: str = "BOLO-T1",
+    *extra: str,
+    reason: str = "PC 211 robbery suspect vehicle",
+):
+    """`alpr hotlist add` signed in as ``who``: no --entered-by, --badge or --assignment (P2)."""
+    args = [
+        "--plate",
+        "8BOL042",
+        "--state",
+        "CA",
         "--reason",
-        "done",
+        reason,
+        "--entry-id",
+        entry_id,
+        "--expires",
+        "7d",
+    ]
+    return alpr(people.as_(who) if who else people.nobody, "hotlist", "add", *args, *extra)
+
+
+def approve(people: Cast, who: str, key: str = "local:BOLO-T1"):
+    return alpr(people.as_(who) if who else people.nobody, "hotlist", "approve", key)
+
+
+def test_department_entry_needs_a_lieutenants_approval_p2(env, people) -> None:
+    # refused proposals change nothing: not signed in, and a dispatcher (P21)
+    nobody = add_entry(people, "", "BOLO-X", "--case", "SJ-26-005120")
+    assert nobody.returncode == 2 and "sign in" in nobody.stderr
+    dispatcher = add_entry(people, "lee", "BOLO-X", "--case", "SJ-26-005120")
+    assert (
+        dispatcher.returncode == 2 and "P21" in dispatcher.stderr and "hotlist.propose" in dispatcher.stderr
     )
+    assert pending_keys(env) == set() and entry_events(env) == []
+
+    added = add_entry(people, "reyes", "BOLO-T1", "--case", "SJ-26-005120")
+    assert added.returncode == 0, added.stderr
+    assert "local:BOLO-T1 pending" in added.stdout and "still missing: approved_by" in added.stdout
+    assert "alpr hotlist approve local:BOLO-T1" in added.stdout and "--by" not in added.stdout
+    assert current_keys(env) == set()  # not active yet
+    [record] = [v for v in topic_values(env, "hotlist-pending") if "entry" in v]
+    assert record["entry"]["entered_by"] == {  # from the directory, never typed (P2)
+        "name": "Officer Dana Reyes",
+        "badge": "4417",
+        "assignment": "Southern Division patrol",
+        "rank": None,
+    }
+    assert record["entered_by_user"] == people.name("reyes")
+    validate_pending(record)
+
+    assert "local:BOLO-T1" in alpr(people.as_("kim"), "hotlist", "pending").stdout
+    unsigned = alpr(people.nobody, "hotlist", "pending")
+    assert unsigned.returncode == 2 and "8BOL042" not in unsigned.stdout
+    dispatcher = alpr(people.as_("lee"), "hotlist", "pending")
+    assert dispatcher.returncode == 2 and "8BOL042" not in dispatcher.stdout
+    pending_reads = audits(env, "hotlist_pending")  # P15: who saw which plates, and how many
+    assert [(a["user"], a["decision"], a["result_count"]) for a in pending_reads] == [
+        (people.name("kim"), "allowed", 1)
+    ]
+
+    # refused approvals change nothing: not signed in, an officer (P21), a sergeant holding the
+    # lieutenant role (rank from the directory, P2), and the option that named an approver is gone
+    assert approve(people, "").returncode == 2
+    officer = approve(people, "kim")
+    assert officer.returncode == 2 and "hotlist.approve" in officer.stderr
+    sergeant = approve(people, "acting")
+    assert sergeant.returncode == 2 and "lieutenant or above" in sergeant.stderr
+    typed = alpr(
+        people.as_("kim"), "hotlist", "approve", "local:BOLO-T1", "--by", "Lt. Hale", "--rank", "chief"
+    )
+    assert typed.returncode == 2 and "unrecognized arguments" in typed.stderr
+    assert current_keys(env) == set() and pending_keys(env) == {"local:BOLO-T1"}
+
+    approved = approve(people, "hale")
+    assert approved.returncode == 0, approved.stderr
+    assert "approved by Lt. Sam Hale (badge 2210, lieutenant)" in approved.stdout
+    assert current_keys(env) == {"local:BOLO-T1"} and pending_keys(env) == set()
+    assert "0 pending" in alpr(people.as_("kim"), "hotlist", "pending").stdout
+    [entry] = [v for v in topic_values(env, "hotlist") if "entry_id" in v]
+    assert entry["approved_by"] == {
+        "name": "Lt. Sam Hale",
+        "badge": "2210",
+        "assignment": "Southern Division",
+        "rank": "lieutenant",
+    }
+    assert entry["expires_at"] is not None
+    approvals = audits(env, "hotlist_approve")
+    assert [a["decision"] for a in approvals] == ["refused", "allowed"]  # the sergeant's, then Hale's
+    done = approvals[1]
+    assert (done["user"], done["badge"], done["agency"]) == (people.name("hale"), "2210", HOME)
+    assert done["query"]["approver_rank"] == "lieutenant"
+    assert (
+        done["query"]["entered_by_user"] == people.name("reyes")
+        and done["query"]["entered_by_badge"] == "4417"
+    )
+    assert done["case_number"] == "SJ-26-005120"
+
+    other = alpr(people.as_("kim"), "hotlist", "remove", "local:BOLO-T1", "--reason", "done")
     assert other.returncode == 2 and "only the entering member" in other.stderr
+    dispatcher = alpr(
+        people.as_("lee"), "hotlist", "remove", "local:BOLO-T1", "--designee-of", "4417", "--reason", "x"
+    )
+    assert dispatcher.returncode == 2 and "P21" in dispatcher.stderr
+    assert current_keys(env) == {"local:BOLO-T1"}
     designee = alpr(
-        env,
+        people.as_("kim"),
         "hotlist",
         "remove",
         "local:BOLO-T1",
-        "--by",
-        "Officer Kim",
-        "--badge",
-        "5555",
         "--designee-of",
         "4417",
         "--reason",
@@ -230,145 +422,69 @@ def test_department_entry_needs_a_lieutenants_approval_p2(env) -> None:
         "HotlistEntryApproved",
         "HotlistEntryRemoved",
     ]
+    assert events[0]["by"]["badge"] == "4417" and events[1]["by"]["badge"] == "2210"
     assert events[2]["by"]["badge"] == "5555" and events[2]["designee_of"] == "4417"
+    [removal] = audits(env, "hotlist_remove")
+    assert removal["user"] == people.name("kim") and removal["query"]["designee_of"] == "4417"
 
 
-def test_incomplete_entry_cannot_be_approved(env) -> None:
-    no_case = [a for a in DEPT if a not in ("--case", "SJ-26-005120")]
-    assert alpr(env, *no_case).returncode == 0
-    result = approve(env, "local:BOLO-T1", "Lt. Hale", "2210", "lieutenant")
+def test_a_lieutenant_cannot_approve_their_own_entry_p2(env, people) -> None:
+    """Compared by directory user name: the entering lieutenant is refused, another approves."""
+    added = add_entry(people, "cruz", "BOLO-T2", "--case", "SJ-26-005121")
+    assert added.returncode == 0, added.stderr
+    own = approve(people, "cruz", "local:BOLO-T2")
+    assert own.returncode == 2 and "own entry" in own.stderr and "(P2)" in own.stderr
+    assert current_keys(env) == set() and pending_keys(env) == {"local:BOLO-T2"}
+    [refused] = audits(env, "hotlist_approve")
+    assert refused["decision"] == "refused" and refused["user"] == people.name("cruz")
+    assert approve(people, "hale", "local:BOLO-T2").returncode == 0
+    assert current_keys(env) == {"local:BOLO-T2"}
+
+
+def test_incomplete_entry_cannot_be_approved(env, people) -> None:
+    assert add_entry(people, "reyes").returncode == 0  # no case number
+    result = approve(people, "hale")
     assert result.returncode == 2 and "case_number" in result.stderr and "(P2)" in result.stderr
     assert current_keys(env) == set()
 
 
-def test_immigration_purpose_is_refused_for_department_entries_p5(env) -> None:
-    args = [a if a != "PC 211 robbery suspect vehicle" else "Immigration status check" for a in DEPT]
-    result = alpr(env, *args)
+def test_immigration_purpose_is_refused_for_department_entries_p5(env, people) -> None:
+    result = add_entry(people, "reyes", "BOLO-T1", "--case", "SJ-26-1", reason="Immigration status check")
     assert result.returncode == 2 and "(P5)" in result.stderr
-    assert "0 pending" in alpr(env, "hotlist", "pending").stdout
+    assert "0 pending" in alpr(people.as_("reyes"), "hotlist", "pending").stdout
 
 
-def test_flock_import_is_pending_and_reports_outcomes(env) -> None:
-    result = alpr(
-        env,
-        "hotlist",
-        "import",
-        "--format",
-        "flock",
-        str(FEEDS / "flock_export.csv"),
-        "--entered-by",
-        "Officer Dana Reyes",
-        "--badge",
-        "4417",
-        "--assignment",
-        "Southern patrol",
-    )
+def test_flock_import_is_pending_and_reports_outcomes(env, people) -> None:
+    args = ["hotlist", "import", "--format", "flock", str(FEEDS / "flock_export.csv")]
+    assert alpr(people.nobody, *args).returncode == 2
+    assert alpr(people.as_("lee"), *args).returncode == 2
+    assert pending_keys(env) == set()
+    result = alpr(people.as_("reyes"), *args)
     assert result.returncode == 0, result.stderr
     assert "1 dropped p5" in result.stdout and "1 errors" in result.stdout
     assert "1 pending approval" in result.stdout and "2 pending incomplete" in result.stdout
     assert "nothing was activated" in result.stdout
     assert current_keys(env) == set()
-    changelog = alpr(env, "hotlist", "import", "--format", "flock", str(FEEDS / "flock_changelog.csv"))
+    changelog = alpr(
+        people.as_("reyes"), "hotlist", "import", "--format", "flock", str(FEEDS / "flock_changelog.csv")
+    )
     assert changelog.returncode == 0 and "1 removed" in changelog.stdout
-    pending = alpr(env, "hotlist", "pending").stdout
+    pending = alpr(people.as_("reyes"), "hotlist", "pending").stdout
     assert "2QRS345" not in pending and "8BOL042" in pending and "2 pending" in pending
     for value in topic_values(env, "hotlist-pending"):
         if "tombstone" not in value:
-            validator("hotlist_pending").validate(value)
+            validate_pending(value)
+            assert value["entry"]["entered_by"]["badge"] == "4417"
+            assert value["entered_by_user"] == people.name("reyes")
+    imports = audits(env, "hotlist_import")
+    assert [a["user"] for a in imports] == [people.name("reyes")] * 2
 
 
-def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        url, method=method, data=json.dumps(body).encode() if body is not None else None
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def test_http_endpoint(env) -> None:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "hotlist", "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}/hotlist"
-    try:
-        wait_for(lambda: http("GET", f"{base}/sources")[0] == 200 if _up(port) else False, 30, "the endpoint")
-        entry = {
-            "source": "local",
-            "entry_id": "HTTP-1",
-            "plate": "7GH?2*",
-            "plate_state": "CA",
-            "list_type": "bolo",
-            "reason": "PC 187 homicide: partial plate from a witness",
-            "case_number": "SJ-26-005333",
-            "entered_by": {"name": "Det. Kim Tran", "badge": "3981", "assignment": "Homicide"},
-        }
-        assert http("POST", f"{base}/entries", entry) == (
-            202,
-            {
-                "entry_key": "local:HTTP-1",
-                "status": "pending",
-                "missing": ["approved_by (lieutenant's approval)"],
-            },
-        )
-        assert http("POST", f"{base}/entries", {**entry, "plate": "7*"})[0] == 422  # P6
-        assert http("POST", f"{base}/entries", {**entry, "plate_state": "California"})[0] == 400
-        status, body = http(
-            "POST",
-            f"{base}/entries/local:HTTP-1/approve",
-            {"by": {"name": "Sgt. B", "badge": "9", "rank": "sergeant"}},
-        )
-        assert status == 403 and "lieutenant" in body["error"]
-        status, body = http(
-            "POST",
-            f"{base}/entries/local:HTTP-1/approve",
-            {"by": {"name": "Lt. O", "badge": "1875", "rank": "lieutenant"}},
-        )
-        assert status == 200 and body["status"] == "active"
-        assert (
-            http(
-                "DELETE", f"{base}/entries/local:HTTP-1", {"by": {"name": "X", "badge": "1"}, "reason": "x"}
-            )[0]
-            == 403
-        )
-        assert (
-            http("DELETE", f"{base}/entries/local:NOPE", {"by": {"name": "X", "badge": "1"}, "reason": "x"})[
-                0
-            ]
-            == 404
-        )
-        assert (
-            http(
-                "DELETE",
-                f"{base}/entries/local:HTTP-1",
-                {"by": {"name": "Det. Kim Tran", "badge": "3981"}, "reason": "arrest made"},
-            )[0]
-            == 200
-        )
-        assert current_keys(env) == set()
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
-def _up(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def test_keep_in_sync_retries_then_syncs_and_flags_staleness(env, tmp_path) -> None:
+def test_keep_in_sync_retries_then_syncs_and_flags_staleness(env, people, tmp_path) -> None:
     """The feed is missing at first (retry with backoff), arrives (synced at the next try), then goes
     stale: one HotlistSourceStale per stale period, not one per round."""
     settings = settings_of(env)
+    feed_sync = Principal(f"feed-{people.suffix}", f"feed-{people.suffix}", HOME, "feed-sync", "service")
     path = tmp_path / "feed" / "extract.txt"
     sleeps: list[float] = []
     start = datetime.now(UTC).replace(microsecond=0)
@@ -389,6 +505,7 @@ def test_keep_in_sync_retries_then_syncs_and_flags_staleness(env, tmp_path) -> N
             path,
             None,
             timedelta(hours=12),
+            actor=lambda now: feed_sync,
             clock=lambda: clock["now"],
             sleep=sleep,
             rounds=6,
@@ -403,3 +520,40 @@ def test_keep_in_sync_retries_then_syncs_and_flags_staleness(env, tmp_path) -> N
     assert asyncio.run(status())["entry_count"] == 4
     stale = [v for v in topic_values(env, "hotlist-changes") if v.get("event") == "HotlistSourceStale"]
     assert [v["fresh_as_of"] for v in stale] == [None, start.isoformat()]  # never synced; then a day old
+    synced = audits(env, "hotlist_sync")
+    assert [a["user"] for a in synced if a["decision"] == "allowed"] == [feed_sync.name] * 4  # P15
+    assert [a["decision"] for a in synced].count("refused") == 2  # the two rounds without the file
+
+
+def test_keep_in_sync_stops_when_its_account_is_refused(env, people, tmp_path) -> None:
+    """A disabled service account (its principal no longer resolves) stops the loop: no sync."""
+
+    def disabled(now: datetime) -> Principal:
+        raise NotSignedIn("unknown or disabled service token")
+
+    path = ncic_extract(tmp_path / "extract.txt", NCIC_ROWS)
+    with pytest.raises(NotSignedIn):
+        asyncio.run(
+            keep_in_sync(
+                settings_of(env),
+                "ncic",
+                path,
+                None,
+                timedelta(hours=1),
+                actor=disabled,
+                clock=lambda: datetime.now(UTC),
+                rounds=1,
+            )
+        )
+    assert current_keys(env) == set()
+
+
+def test_unattended_sync_runs_only_as_a_service_account(env, people, tmp_path) -> None:
+    """`hotlist sync --every` with a person's session (even an administrator's) is refused: an
+    unattended loop runs as a feed-sync service account (ALPR_SERVICE_TOKEN), never as a person."""
+    path = ncic_extract(tmp_path / "a.txt", NCIC_ROWS)
+    result = alpr(
+        people.as_("admin"), "hotlist", "sync", "--format", "ncic", "--from", str(path), "--every", "1h"
+    )
+    assert result.returncode == 2 and "service account" in result.stderr
+    assert current_keys(env) == set()

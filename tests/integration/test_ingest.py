@@ -168,7 +168,7 @@ def test_camera_add_issues_a_key_once_stores_only_its_hash_and_audits_it(site: S
 
     officer = asyncio.run(add_user(settings, "olu", "officer", badge="O-7"))
     refused = site.run(officer, "camera", "key", "issue", "cam-1")
-    assert refused.returncode == 2 and "P21: the officer role may not admin" in refused.stderr
+    assert refused.returncode == 2 and "P21: the officer role may not camera.admin" in refused.stderr
     assert len(asyncio.run(read_topic(settings.kafka, settings.topic("camera-keys")))) == 1
 
     reissued = ok(site.run(site.admin, "camera", "key", "issue", "cam-1"))
@@ -232,6 +232,28 @@ def test_who_may_send_missing_unknown_and_foreign_keys(site: Site) -> None:
     assert post(site.env, key_a, probe).status == 202
     on_topic = stored(site.env)
     assert probe["read_id"] in on_topic and not {r["read_id"] for r in foreign + [read]} & set(on_topic)
+
+
+def test_a_malformed_request_never_writes_the_cameras_key_to_the_log(site: Site) -> None:
+    """aiohttp logs a request it cannot parse with the offending header line: a camera's bearer
+    key in a malformed Authorization header must not reach ingest.log (issue 15, item 11)."""
+    import socket
+
+    key = site.camera("cam-log")
+    port = int(site.env["ALPR_INGEST_PORT"])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(
+            b"POST /v1/reads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            + key.encode()
+            + b"\x01\r\nContent-Length: 2\r\n\r\n{}"
+        )
+        answer = conn.recv(4096)
+    assert answer.startswith(b"HTTP/1.0 400") or answer.startswith(b"HTTP/1.1 400"), answer
+    secret = key.split(".", 1)[1]
+    wait_for(lambda: "Error handling request" in site.process.log(), 10, "aiohttp's bad-request log")
+    log = site.process.log()
+    assert "Authorization: Bearer [redacted]" in log or "Authorization: [redacted]" in log
+    assert secret not in log and key not in log
 
 
 def test_a_revoked_key_or_a_retired_camera_is_refused_within_seconds(site: Site) -> None:

@@ -49,7 +49,7 @@ from streams.kafka.principals import PRINCIPALS, principal
 from streams.kafka.render import render
 from tests.conftest import ROOT, AlprProcess, alpr, make_env, settings_of, wait_for
 from tests.factories import make_entry, read_dict
-from tests.integration.kafka_helpers import alerts_for, send_reads, wait_for_records
+from tests.integration.kafka_helpers import alerts_for, feed_env, send_reads, wait_for_records
 
 pytestmark = pytest.mark.integration
 
@@ -265,8 +265,10 @@ def test_each_service_works_over_sasl_ssl_as_its_own_principal(secure_cluster: S
     feed.write_bytes(
         orjson.dumps(entry_to_dict(make_entry(entry_id="V-SASL-1", plate="6SSL001", synced_at=None)))
     )
+    # the feed sync acts as a feed-sync service account (P18), created by the cluster's admin
+    token = feed_env(cluster.env(ADMIN))["ALPR_SERVICE_TOKEN"]
     synced = alpr(
-        cluster.env("alpr-hotlist-sync"),
+        {**cluster.env("alpr-hotlist-sync"), "ALPR_SERVICE_TOKEN": token},
         "hotlist",
         "sync",
         "--format",

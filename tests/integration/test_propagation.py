@@ -20,6 +20,7 @@ from tests.integration.kafka_helpers import (
     metric,
     running_worker,
     send_reads,
+    service_token,
     wait_for_records,
 )
 from tests.integration.probes import probe_plate_for, same_path_plate, worker_follows
@@ -104,7 +105,8 @@ async def test_stale_feed_stops_matching_p4(worker, tmp_path) -> None:
     probe = same_path_plate(settings, "5TRK901", plates(rows))
     await assert_no_alert(settings, ("stale-1", "5TRK901"), ("stale-probe", probe))
     assert (metric(env, "alpr_hotlist_source_age_seconds", '{source="slr"}') or 0) > 24 * 3600
-    sources = alpr(env, "hotlist", "sources").stdout
+    feed = {**env, "ALPR_SERVICE_TOKEN": await service_token(settings, "feed-sync")}
+    sources = alpr(feed, "hotlist", "sources").stdout
     assert any(line.startswith("slr") and "STALE" in line for line in sources.splitlines())
 
 

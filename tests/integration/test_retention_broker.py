@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import InvalidTimestampError
 
 from streams.access.directory import Agency, DirectoryStore
+from streams.access.principal import Principal
 from streams.cameras.registry import Camera, CameraStore, encode_camera
 from streams.codec import dumps, entry_to_dict
 from streams.hotlists.service import HotlistStore
@@ -39,7 +40,7 @@ from streams.retention.roll import ROLL_KEY, roll_every
 from streams.settings import Settings
 from tests.conftest import make_env, settings_of, wait_for
 from tests.factories import make_entry, read_dict
-from tests.integration.kafka_helpers import read_topic
+from tests.integration.kafka_helpers import admin_principal, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -131,13 +132,12 @@ async def _hold(settings: Settings, written: Written) -> None:
     other held then released (its copy, then a tombstone)."""
     desk = HoldDesk(settings)
     now = datetime.now(UTC)
+    det = Principal("det-test", "Det. Test", "SJPD", "analyst", badge="A-1")  # P21: may hold
     for read_id in (written.kept, written.released):
         read: Read = await desk.find_read(read_id, now - timedelta(seconds=20), now)
-        await desk.add([read], "RT-26-0001", "retention test", "det-test", now, query={"read_id": read_id})
-    await desk.add(
-        [(await desk.holds())[written.kept].read], "RT-26-0002", "second case", "det-test", now, query={}
-    )
-    assert await desk.release(written.released, "RT-26-0001", "case closed", "det-test", now)
+        await desk.add([read], "RT-26-0001", "retention test", det, now, query={"read_id": read_id})
+    await desk.add([(await desk.holds())[written.kept].read], "RT-26-0002", "second case", det, now, query={})
+    assert await desk.release(written.released, "RT-26-0001", "case closed", det, now)
 
 
 async def _versions(settings: Settings, written: Written) -> None:
@@ -146,12 +146,12 @@ async def _versions(settings: Settings, written: Written) -> None:
     store = DirectoryStore(settings)
     now = datetime.now(UTC)
     await store.add_agency(
-        Agency("SJPD", "San José Police Department", "municipal_police", "CA", "home"), "t", now
+        Agency("SJPD", "San José Police Department", "municipal_police", "CA", "home"), admin_principal(), now
     )
-    await store.add_user("ana", "pw-ana-correct-horse", display="Ana", badge="B-1", agency="SJPD",
-                         role="analyst", by="t", now=now)  # fmt: skip
+    await store.add_user("ana", "pw-correct-horse-battery", display="Ana", badge="B-1", agency="SJPD",
+                         role="analyst", by=admin_principal(), now=now)  # fmt: skip
     for course in ("ALPR user training", "CJIS security awareness"):
-        await store.record_training("ana", course, "2026-10-01", "t", now)
+        await store.record_training("ana", course, "2026-10-01", admin_principal(), now)
     writer = TopicWriter(settings.kafka)
     await writer.start()
     try:

@@ -18,6 +18,7 @@ from streams.cameras.registry import Camera, CameraStore
 from tests.factories import read_dict
 from tests.integration.kafka_helpers import (
     add_user,
+    admin_principal,
     alerts_for,
     produce,
     read_topic,
@@ -100,9 +101,11 @@ async def populate(settings, root) -> dict[str, set[str]]:
     sheriff = Agency(
         "CA0430000", "Santa Clara County Sheriff's Office", "county_sheriff", "CA", "signed", "2026-01-15"
     )
-    await directory.add_agency(sheriff, "tests", now)
+    await directory.add_agency(sheriff, admin_principal(), now)
     await directory.add_agency(
-        Agency("CA0431200", "Milpitas Police Department", "municipal_police", "CA", "none"), "tests", now
+        Agency("CA0431200", "Milpitas Police Department", "municipal_police", "CA", "none"),
+        admin_principal(),
+        now,
     )
     # Written around the directory (which refuses them, P19): a public list of partners still leaves them out.
     smuggled = [
@@ -116,7 +119,7 @@ async def populate(settings, root) -> dict[str, set[str]]:
         [(a.agency_id.encode(), orjson.dumps(dataclasses.asdict(a)), None) for a in smuggled],
     )
 
-    user = (await directory.load()).user(admin.name)
+    user = (await directory.load()).user(admin.name).principal()
     store = CameraStore(settings)
     lat, lon = AIRPORT
     for n, kind in enumerate(("fixed", "fixed", "fixed", "mobile", "mobile")):

@@ -1,4 +1,5 @@
-"""Access rules without Kafka: TOTP (P18), sign-in checks (P18, P21), justified searches (P15-P22)."""
+"""Access rules without Kafka: TOTP (P18), the shared sign-in state (codes once, lockout per source,
+revocation: P18), the permission table (P21), justified searches (P15-P22)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from argon2 import PasswordHasher
 
-from streams.access.directory import Agency, Directory, User, may
+from streams.access.directory import Agency, Directory, User
+from streams.access.permissions import may, require
 from streams.access.rules import Justification, authorize
+from streams.access.signins import SigninState, token_hash
 from streams.access.totp import code_at, new_secret, verify
-from streams.console.auth import check_credentials
-from streams.errors import AccessDenied
+from streams.errors import AccessDenied, NotSignedIn
 from tests.factories import NOW
 
 SECRET = new_secret()
@@ -55,37 +57,83 @@ def test_totp_matches_rfc_6238_and_accepts_one_step_of_drift() -> None:
     assert verify(SECRET, "12345", now) is None and verify(SECRET, "abcdef", now) is None
 
 
-def test_sign_in_needs_the_password_and_the_code_p18() -> None:
-    used: dict[str, int] = {}
-    code = code_at(SECRET, NOW)
-    for name, password, given in (
-        ("kim", "wrong password!", code),
-        ("kim", "correct-horse-battery", "000000" if code != "000000" else "111111"),
-        ("kim", "correct-horse-battery", ""),
-        ("nobody", "correct-horse-battery", code),
-    ):
-        with pytest.raises(AccessDenied, match="wrong user name, password or code"):
-            check_credentials(DIRECTORY, name, password, given, NOW, used)
-    assert check_credentials(DIRECTORY, "kim", "correct-horse-battery", code, NOW, used).name == "kim"
-    with pytest.raises(AccessDenied, match="used already"):  # a code signs in once
-        check_credentials(DIRECTORY, "kim", "correct-horse-battery", code, NOW, used)
+def failed(state: SigninState, user: str, source: str, at: datetime) -> None:
+    state.apply({"event": "signin_failed", "user": user, "source": source, "at": at.isoformat()})
 
 
-def test_untrained_or_disabled_users_cannot_sign_in_p21() -> None:
-    code = code_at(SECRET, NOW)
-    with pytest.raises(AccessDenied, match="P21: the required ALPR training"):
-        check_credentials(DIRECTORY, "new", "correct-horse-battery", code, NOW, {})
-    disabled = Directory({"kim": dataclasses.replace(person(), active=False)}, DIRECTORY.agencies)
-    with pytest.raises(AccessDenied, match="disabled"):
-        check_credentials(disabled, "kim", "correct-horse-battery", code, NOW, {})
+def opened(state: SigninState, token: str, user: str, at: datetime, source: str = "desk") -> None:
+    state.apply(
+        {
+            "event": "session_opened",
+            "session": f"s-{token}",
+            "token_hash": token_hash(token),
+            "user": user,
+            "role": "analyst",
+            "agency": "SJPD",
+            "channel": "console",
+            "source": source,
+            "expires_at": (at + timedelta(hours=8)).isoformat(),
+            "at": at.isoformat(),
+        }
+    )
+
+
+def test_a_code_signs_in_once_system_wide_the_first_claim_wins_p18() -> None:
+    """Every process folds the same signins topic in the same order: the first claim of a code's
+    time step wins, wherever the second one came from (CLI, console, a second authenticator)."""
+    step = verify(SECRET, code_at(SECRET, NOW), NOW)
+    assert step is not None
+    state = SigninState()
+    for claim_id in ("console-claim", "cli-claim"):
+        state.apply({"event": "claimed", "claim": f"code:kim:{step}", "id": claim_id, "at": NOW.isoformat()})
+    assert state.claims[f"code:kim:{step}"] == "console-claim"
+
+
+def test_five_wrong_codes_from_x_lock_x_while_y_still_signs_in_and_the_lock_is_not_extended_p18() -> None:
+    """CJIS: 5 failures lock for 10 minutes, per user and source, so an attacker at X cannot keep
+    the user at Y out; attempts during the lock are not counted and do not extend it."""
+    state = SigninState()
+    for i in range(5):
+        failed(state, "kim", "10.0.0.66", NOW + timedelta(seconds=i))
+    until = state.locked("kim", "10.0.0.66", NOW + timedelta(seconds=5))
+    assert until == NOW + timedelta(minutes=10, seconds=4)
+    assert state.locked("kim", "10.0.0.7", NOW + timedelta(seconds=5)) is None  # Y is not locked
+    opened(state, "tok-y", "kim", NOW + timedelta(seconds=6), source="10.0.0.7")
+    assert state.session("tok-y", NOW + timedelta(seconds=7)) is not None
+    for minute in range(1, 10):  # one attempt a minute from X during the lock
+        failed(state, "kim", "10.0.0.66", NOW + timedelta(minutes=minute))
+    assert state.locked("kim", "10.0.0.66", NOW + timedelta(minutes=9, seconds=30)) == until
+    assert state.locked("kim", "10.0.0.66", until) is None
+
+
+def test_disabling_a_user_revokes_their_open_sessions_p18() -> None:
+    state = SigninState()
+    opened(state, "tok-1", "kim", NOW)
+    assert state.session("tok-1", NOW + timedelta(minutes=1)) is not None
+    state.apply({"event": "sessions_revoked", "user": "kim", "at": (NOW + timedelta(minutes=2)).isoformat()})
+    assert state.session("tok-1", NOW + timedelta(minutes=3)) is None
+    opened(state, "tok-2", "kim", NOW + timedelta(minutes=4))  # a new sign-in after re-enabling works
+    assert state.session("tok-2", NOW + timedelta(minutes=5)) is not None
+
+
+def test_untrained_users_and_the_roles_table_p21() -> None:
+    assert not person("new", trained=False).trained and person().trained
+    assert require(person().principal(), "search").name == "kim"
+    with pytest.raises(NotSignedIn):
+        require(None, "alert.view")
+    with pytest.raises(AccessDenied, match="P21: the auditor role may not alert.view"):
+        require(person("aud", "auditor").principal(), "alert.view")
 
 
 def test_access_is_by_role_p21() -> None:
-    assert may(person(role="analyst"), "replay") and may(person(role="officer"), "search")
-    assert not may(person(role="dispatcher"), "search")
-    assert not may(person(role="auditor"), "search") and may(person(role="auditor"), "audit")
-    assert not may(person(role="administrator"), "replay")
-    refused = authorize(person("lee", "dispatcher"), "search", WHY, DIRECTORY)
+    analyst, officer = person(role="analyst").principal(), person(role="officer").principal()
+    dispatcher, auditor = person(role="dispatcher").principal(), person(role="auditor").principal()
+    assert may(analyst, "replay") and may(officer, "search")
+    assert not may(dispatcher, "search") and may(dispatcher, "alert.act")
+    assert not may(auditor, "search") and may(auditor, "audit.read") and not may(auditor, "alert.view")
+    assert not may(person(role="administrator").principal(), "replay")
+    assert not may(person("ext", "external", "CA0010900").principal(), "alert.view")
+    refused = authorize(person("lee", "dispatcher").principal(), "search", WHY, DIRECTORY)
     assert not refused.allowed and refused.reason.startswith("P21")
 
 
@@ -101,12 +149,12 @@ def test_access_is_by_role_p21() -> None:
     ],
 )
 def test_a_search_needs_a_lawful_stated_reason(why, rule) -> None:
-    decision = authorize(person(), "search", why, DIRECTORY)
+    decision = authorize(person().principal(), "search", why, DIRECTORY)
     assert not decision.allowed and decision.reason.startswith(rule) and decision.decision == "refused"
 
 
 def test_searching_for_another_agency_p17_p19() -> None:
-    kim = person()
+    kim = person().principal()
     assert authorize(kim, "search", dataclasses.replace(WHY, on_behalf_of="CA0010900"), DIRECTORY).allowed
     no_access = dataclasses.replace(WHY, on_behalf_of="CA0010800")
     refused = authorize(kim, "search", no_access, DIRECTORY)
@@ -119,7 +167,11 @@ def test_searching_for_another_agency_p17_p19() -> None:
 
 
 def test_external_users_need_an_eligible_agency_with_an_agreement_p19() -> None:
-    assert authorize(person("ext", "external", "CA0010900"), "search", WHY, DIRECTORY).allowed
-    assert not authorize(person("ext", "external", "CA0010800"), "search", WHY, DIRECTORY).allowed
-    assert not authorize(person("ext", "external", "NV0160000"), "search", WHY, DIRECTORY).allowed
-    assert not authorize(person("ext", "external", "CA0010900"), "replay", WHY, DIRECTORY).allowed
+    def verdict(agency: str, action: str = "search") -> bool:
+        ext = person("ext", "external", agency)
+        directory = Directory({**DIRECTORY.users, "ext": ext}, DIRECTORY.agencies)
+        return authorize(ext.principal(), action, WHY, directory).allowed
+
+    assert verdict("CA0010900")
+    assert not verdict("CA0010800") and not verdict("NV0160000")
+    assert not verdict("CA0010900", "replay")

@@ -189,3 +189,26 @@ def test_no_string_but_the_key_itself_is_admitted(presented: str) -> None:
     issued = new_key("cam-1", "ada", NOW)
     verdict = answer(presented, [issued.record], [camera("cam-1")])
     assert isinstance(verdict, Refused) == (presented != issued.key)
+
+
+@pytest.mark.parametrize("role", ["dispatcher", "officer", "analyst", "lieutenant", "auditor", "feed-sync"])
+def test_only_administrators_issue_or_revoke_keys_checked_before_anything_is_read(role: str) -> None:
+    """P21: issuing, revoking and the first key of a new camera are refused to any other role
+    before a topic is read (the broker address points nowhere, so a read would fail otherwise)."""
+    import asyncio
+
+    from streams.access.principal import Principal
+    from streams.cameras.keys import CameraKeyStore
+    from streams.errors import AccessDenied
+    from streams.settings import Settings
+
+    store = CameraKeyStore(Settings.from_env({"ALPR_BROKER_URL": "kafka://127.0.0.1:9"}))
+    who = Principal("x", "X", "SJPD", role, badge="X-1")
+    now = datetime(2026, 11, 2, tzinfo=UTC)
+    for attempt in (
+        store.add_camera(camera(), who, now),
+        store.issue("cam-1", who, now),
+        store.revoke("cam-1", who, now),
+    ):
+        with pytest.raises(AccessDenied, match=f"P21: the {role} role may not camera.admin"):
+            asyncio.run(attempt)

@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.access.audit_tools import is_search
-from streams.access.directory import User
+from streams.access.principal import Principal
 from streams.cameras.registry import (
     Camera,
     CameraRegistry,
@@ -346,9 +346,37 @@ def test_the_distance_is_a_setting_of_150_m_by_default() -> None:
 
 
 def test_a_registry_change_is_audited_without_counting_as_a_search_of_alpr_data() -> None:
-    admin = User("ada", "Ada", "A-1", "SJPD", "administrator", "hash", "secret")
+    admin = Principal("ada", "Ada", "SJPD", "administrator", badge="A-1")
     record = _audit(datetime(2026, 11, 2, tzinfo=UTC), admin, "camera_add", "cam-1", {"kind": "fixed"})
     assert record.query == {"registered_camera": "cam-1", "kind": "fixed"}
     assert (record.user, record.badge, record.agency) == ("ada", "A-1", "SJPD")
     assert record.purpose == "camera registry"
     assert not is_search(record)  # a query key "camera" would put it in the P23 sample of searches
+
+
+@pytest.mark.parametrize(
+    "role", ["dispatcher", "officer", "analyst", "lieutenant", "auditor", "external", "cad"]
+)
+def test_only_administrators_change_the_registry_checked_before_anything_is_read(role: str) -> None:
+    """P21: the use cases refuse any other role before they read the topic (no broker is needed
+    to refuse: ALPR_BROKER_URL points nowhere), and nobody signed in is a 401, not a 403."""
+    import asyncio
+
+    from streams.cameras.registry import CameraStore, site_change
+    from streams.errors import AccessDenied, NotSignedIn
+
+    store = CameraStore(Settings.from_env({"ALPR_BROKER_URL": "kafka://127.0.0.1:9"}))
+    who = Principal("x", "X", "SJPD", role, badge="X-1")
+    now = datetime(2026, 11, 2, tzinfo=UTC)
+    for attempt in (
+        store.add(camera(), who, now),
+        store.add_many([camera()], who, now),
+        store.update("cam-1", {"name": "B"}, who, now),
+        store.retire("cam-1", who, now),
+    ):
+        with pytest.raises(AccessDenied, match=f"P21: the {role} role may not camera.admin"):
+            asyncio.run(attempt)
+    with pytest.raises(NotSignedIn):
+        asyncio.run(store.retire("cam-1", None, now))  # type: ignore[arg-type]
+    with pytest.raises(AccessDenied, match="camera.admin"):
+        site_change(now, who, "sensitive_site_add", SITES[0])

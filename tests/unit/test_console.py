@@ -1,16 +1,18 @@
-"""The console's pure parts: what an alert shows (P4, P7, P10), queue order, webhook config."""
+"""The console's pure parts: what an alert shows (P4, P7, P10), queue order, agency scope (P19),
+the audit of views (P15) and the live queue's filter."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
-import pytest
-
+from streams.access.directory import Agency, Directory
+from streams.access.principal import Principal
 from streams.alerts.lifecycle import Actor, AlertStatusValidated, AlertVisuallyVerified, evolve
 from streams.alerts.model import raise_alert
+from streams.alerts.usecases import AUDIT_CHUNK, audit_shown, in_scope, owners
+from streams.console.server import LiveQueue
 from streams.console.views import BANNER, alert_detail, alert_summary, queue_key
-from streams.console.webhooks import load_webhooks, signature
-from streams.errors import ConfigError
 from streams.matching.matcher import match
 from tests.factories import NOW, make_entry, make_index, make_read
 
@@ -77,18 +79,83 @@ def test_the_queue_puts_overdue_then_nearest_deadline_then_person_entries_then_n
     assert order == ["overdue", "due soon", "due later", "wanted", "new stolen", "old stolen"]
 
 
-def test_webhook_config_needs_https_and_a_secret_from_the_environment(tmp_path) -> None:
-    path = tmp_path / "hooks.toml"
-    hook = '[[webhook]]\nagency = "SJPD"\nurl = "{url}"\nsecret_env = "HOOK_SECRET"\ncameras = ["sj-*"]\n'
-    path.write_text(hook.format(url="https://cad.example/alpr"))
-    [loaded] = load_webhooks(path, {"HOOK_SECRET": "s3cret"})
-    assert loaded.wants("sj-0001") and not loaded.wants("oak-0001")
-    assert signature(b"s3cret", b"{}") == signature(loaded.secret, b"{}") != signature(b"other", b"{}")
-    with pytest.raises(ConfigError, match="HOOK_SECRET"):
-        load_webhooks(path, {})
-    path.write_text(hook.format(url="http://cad.example/alpr"))
-    with pytest.raises(ConfigError, match="https"):
-        load_webhooks(path, {"HOOK_SECRET": "s3cret"})
-    path.write_text('[[webhook]]\nagency = "SJPD"\n')
-    with pytest.raises(ConfigError, match="lacks url, secret_env, cameras"):
-        load_webhooks(path, {})
+SJPD = Agency("SJPD", "San José Police Department", "municipal_police", "CA", "home")
+OAK = Agency("OAK", "Oakland Police Department", "municipal_police", "CA", "signed")
+CAMERAS = {"sj-1": "SJPD", "oak-1": "OAK"}
+
+
+def principal(agency: str = "SJPD", role: str = "dispatcher") -> Principal:
+    return Principal(f"u-{agency.lower()}", "U", agency, role, badge="B-1")
+
+
+def directory(*agencies: Agency) -> Directory:
+    return Directory({}, {a.agency_id: a for a in agencies or (SJPD, OAK)})
+
+
+def at_camera(camera: str, **entry):
+    """An alert read by this camera; ``entry`` changes the matched entry after matching (a local
+    entry's P2 fields are not the subject here)."""
+    read = make_read(plate="7ABC123", camera_id=camera, captured_at=NOW)
+    [found] = match(make_index(make_entry(plate="7ABC123")), read)
+    raised = raise_alert(read, found, NOW)
+    return evolve(None, dataclasses.replace(raised, entry=dataclasses.replace(raised.entry, **entry)))
+
+
+def test_an_alert_belongs_to_its_cameras_agency_and_to_the_entering_agency_of_a_local_entry_p19() -> None:
+    sj, oak = at_camera("sj-1"), at_camera("oak-1")
+    assert owners(sj.raised, CAMERAS) == {"SJPD"}
+    assert owners(at_camera("nobody-knows").raised, CAMERAS) == frozenset()
+    local = at_camera("sj-1", source="local", ori="OAK")
+    assert owners(local.raised, CAMERAS) == {"SJPD", "OAK"}
+    ncic = at_camera("sj-1", ori="OAK")  # an NCIC entry's ORI is who confirms, not an owner
+    assert owners(ncic.raised, CAMERAS) == {"SJPD"}
+    dirs = directory()
+    assert in_scope(principal("OAK"), oak, dirs, CAMERAS) and not in_scope(
+        principal("OAK"), sj, dirs, CAMERAS
+    )
+    assert in_scope(principal("OAK"), local, dirs, CAMERAS)
+    assert not in_scope(principal("SJPD"), oak, dirs, CAMERAS)
+
+
+def test_sharing_under_an_agreement_opens_the_owners_alerts_to_the_eligible_viewer_only_p19() -> None:
+    sj = at_camera("sj-1")
+    sharing = directory(dataclasses.replace(SJPD, shares_with=("OAK",)), OAK)
+    assert in_scope(principal("OAK"), sj, sharing, CAMERAS)
+    no_agreement = directory(
+        dataclasses.replace(SJPD, shares_with=("OAK",)), dataclasses.replace(OAK, agreement="none")
+    )
+    assert not in_scope(principal("OAK"), sj, no_agreement, CAMERAS)
+
+
+def test_external_users_see_no_alerts_even_of_their_own_agency() -> None:
+    oak = at_camera("oak-1")
+    assert not in_scope(principal("OAK", "external"), oak, directory(), CAMERAS)
+
+
+def test_each_view_is_audited_with_every_alert_and_plate_shown_in_chunks_p15() -> None:
+    states = [at_camera("sj-1", entry_id=f"V{i:09d}") for i in range(AUDIT_CHUNK + 3)]
+    records = audit_shown(principal(), NOW, "alert_list", states, which="open")
+    assert [r.result_count for r in records] == [AUDIT_CHUNK, 3]
+    assert sum((r.query["alerts"] for r in records), []) == [s.alert_id for s in states]
+    assert records[0].query["plates"][0] == "7ABC123" and records[0].user == "u-sjpd"
+    assert records[0].agency == "SJPD" and records[0].badge == "B-1" and records[0].query["which"] == "open"
+    [empty] = audit_shown(principal(), NOW, "alert_list", [])
+    assert empty.result_count == 0 and empty.query["alerts"] == []  # the view itself is an access
+
+
+async def test_the_live_queue_sends_each_client_only_what_its_principal_may_see() -> None:
+    dirs = directory()
+    live = LiveQueue(lambda p, s: in_scope(p, s, dirs, CAMERAS))
+    async with live.client(principal("SJPD")) as sj, live.client(principal("OAK")) as oak:
+        for state in (at_camera("sj-1"), at_camera("oak-1")):
+            live.on_change(None, state.raised, state)
+        assert [s.raised.read.camera_id for s in drain(sj.queue)] == ["sj-1"]
+        assert [s.raised.read.camera_id for s in drain(oak.queue)] == ["oak-1"]
+    assert not live.clients
+
+
+def drain(queue) -> list:
+    out = []
+    while not queue.empty():
+        out.append(queue.get_nowait())
+    return out

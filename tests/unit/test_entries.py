@@ -90,3 +90,96 @@ def test_tombstone_removes() -> None:
     index = make_index(entry)
     assert apply_hotlist_record(index, entry.key.encode(), None).outcome == "removed"
     assert len(index) == 0
+
+
+def test_approving_ranks_are_the_directorys_p2() -> None:
+    """The ranks a department entry's approval needs are the ranks the directory gives (P2)."""
+    import dataclasses
+
+    from streams.access.directory import APPROVING_RANKS as DIRECTORY_RANKS
+    from streams.hotlists.model import APPROVING_RANKS, approving_rank
+
+    assert APPROVING_RANKS == DIRECTORY_RANKS
+    assert approving_rank("Deputy_Chief") and approving_rank("deputy chief") and approving_rank("LIEUTENANT")
+    assert not approving_rank("sergeant") and not approving_rank(None) and not approving_rank("")
+    deputy = dataclasses.replace(local_entry(), approved_by=Person("Dep. Chief A", "12", rank="deputy chief"))
+    check_entry(deputy)
+
+
+# -- the use cases check the principal first (P21), before any data is read -------------------------
+
+
+def _principal(role: str, rank: str | None = None):
+    from streams.access.principal import Principal
+
+    return Principal(f"u-{role}", f"User {role}", "SJPD", role, badge="1", rank=rank, assignment="Patrol")
+
+
+@pytest.mark.parametrize(
+    ("call", "who", "refusal"),
+    [
+        ("propose", None, "NotSignedIn"),
+        ("propose", "dispatcher", "hotlist.propose"),
+        ("approve", None, "NotSignedIn"),
+        ("approve", "officer", "hotlist.approve"),
+        ("remove", "dispatcher", "hotlist.propose"),
+        ("import", "auditor", "hotlist.propose"),
+        ("sync", "officer", "hotlist.sync"),
+        ("sync", "lieutenant", "hotlist.sync"),
+        ("sources", "auditor", "hotlist.sources"),
+    ],
+)
+def test_use_cases_refuse_before_touching_kafka(call: str, who: str | None, refusal: str) -> None:
+    """Settings point at a broker nobody runs: a use case that read or wrote anything before its
+    permission check would fail with a broker error instead of the refusal."""
+    import asyncio
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from streams.errors import AccessDenied, NotSignedIn
+    from streams.hotlists import usecases
+    from streams.settings import Settings
+
+    settings = Settings(broker_url="kafka://127.0.0.1:9", topic_prefix="unit.")
+    principal = None if who is None else _principal(who)
+    now = datetime.now(UTC)
+    draft = _draft()
+    calls = {
+        "propose": lambda: usecases.propose(principal, settings, draft, "unit", now),
+        "approve": lambda: usecases.approve(principal, settings, "local:X", now),
+        "remove": lambda: usecases.remove(principal, settings, "local:X", now, designee_of=None, reason="x"),
+        "import": lambda: usecases.import_entries(principal, settings, "flock", Path("x.csv"), now),
+        "sync": lambda: usecases.sync(principal, settings, "ncic", Path("x.txt"), None, now),
+        "sources": lambda: usecases.sources(principal, settings),
+    }
+    with pytest.raises(AccessDenied) as info:
+        asyncio.run(calls[call]())
+    if refusal == "NotSignedIn":
+        assert isinstance(info.value, NotSignedIn)
+    else:
+        assert "P21" in str(info.value) and refusal in str(info.value)
+
+
+def _draft():
+    """A department entry as a front end proposes it: no entering member, no approval."""
+    import dataclasses
+
+    return dataclasses.replace(local_entry(), entered_by=None, approved_by=None)
+
+
+def test_a_draft_naming_its_own_entering_member_is_refused_p2() -> None:
+    """The entering member is whoever is signed in: a draft that names one is refused, unread."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from streams.errors import InvalidRecord
+    from streams.hotlists import usecases
+    from streams.settings import Settings
+
+    settings = Settings(broker_url="kafka://127.0.0.1:9", topic_prefix="unit.")
+    typed = local_entry()  # carries entered_by and approved_by
+    with pytest.raises(InvalidRecord, match="entered_by"):
+        asyncio.run(usecases.propose(_principal("officer"), settings, typed, "unit", datetime.now(UTC)))
+    assert usecases.member(_principal("lieutenant", "lieutenant")) == Person(
+        "User lieutenant", "1", "Patrol", "lieutenant"
+    )

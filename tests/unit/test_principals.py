@@ -146,18 +146,24 @@ def test_the_worker_and_the_ingest_are_granted_exactly_the_topics_their_code_nam
 
 
 def test_the_console_is_granted_exactly_the_topics_its_code_names() -> None:
-    """Everything the console runs: its pages and API, sign-in, the alert desk, camera
-    administration, the transparency page, webhooks, searches (replay) and the audit trail."""
+    """Everything the console runs: its pages and API, sign-in and the sign-in state, the alert
+    desk and its use cases, camera administration, the transparency page, webhooks, the justified
+    search and the audit trail; and the current hot-list entry, which validating an alert re-reads
+    (streams/alerts/desk.py: HotlistStore.entry, the hot list only)."""
     console = [f"streams.console.{p.stem}" for p in (STREAMS / "console").glob("*.py")]
     used = named_topics(
         *console,
         "streams.alerts.desk",
+        "streams.alerts.usecases",
+        "streams.access.authn",
+        "streams.access.signins",
         "streams.access.directory",
         "streams.access.audit",
+        "streams.access.search",
         "streams.cameras.registry",
         "streams.cameras.keys",
         "streams.replay.replay",
-    )
+    ) | {"hotlist"}
     assert_matches_code(principal("alpr-console"), used)
 
 
@@ -170,10 +176,18 @@ def test_the_operator_is_granted_the_topics_of_every_command_it_runs() -> None:
 
 def test_the_feed_sync_is_granted_only_hot_list_topics() -> None:
     """The feed sync writes the hot list, its history and the sources' status through the hot-list
-    store and reads nothing else (its real run under these ACLs: test_kafka_tls.py)."""
+    use case, which checks its service account on the services topic (token hashes only, never the
+    users topic's password hashes, P18) and audits each sync (its real run under these ACLs:
+    test_kafka_tls.py)."""
     sync = principal("alpr-hotlist-sync")
-    assert sync.topics <= named_topics("streams.hotlists.service")
-    assert sync.topics == {"hotlist", "hotlist-changes", "hotlist-sources"}
+    assert sync.topics <= named_topics(
+        "streams.hotlists.service",
+        "streams.hotlists.usecases",
+        "streams.access.authn",
+        "streams.access.audit",
+    )
+    assert sync.topics == {"hotlist", "hotlist-changes", "hotlist-sources", "services", "audit"}
+    assert set(sync.writes) == {"hotlist", "hotlist-changes", "hotlist-sources", "audit"}
 
 
 def test_read_data_and_users_are_readable_only_by_the_worker_and_audited_tools_p11_p21() -> None:

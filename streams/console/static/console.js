@@ -219,6 +219,11 @@ function connect() {
     renderQueue();
     if (a.alert_id === selected) select(selected, false);
   });
+  source.addEventListener("signed_out", () => {
+    // The session ended (signed out, expired, idle, revoked or the account disabled): P18.
+    source.close();
+    window.location.assign("/login");
+  });
 }
 
 async function start() {

@@ -15,7 +15,7 @@ document.getElementById("login-form").addEventListener("submit", async (event) =
   if (response.ok) {
     const body = await response.json();
     const may = body.user.may;
-    window.location.assign(may.includes("alerts") ? "/" : may.includes("admin") ? "/cameras" : "/search");
+    window.location.assign(may.includes("alert.view") ? "/" : may.includes("camera.admin") ? "/cameras" : "/search");
   } else {
     const body = await response.json().catch(() => ({error: response.statusText}));
     error.textContent = body.error || "sign-in failed";

@@ -16,7 +16,7 @@ async function start() {
   if (!me.ok) return window.location.assign("/login");
   const user = await me.json();
   document.getElementById("who").textContent = user.display + " · " + user.badge + " · " + user.agency;
-  document.getElementById("alerts-link").hidden = !user.may.includes("alerts");
+  document.getElementById("alerts-link").hidden = !user.may.includes("alert.view");
   document.getElementById("sign-out").addEventListener("click", async () => {
     await fetch("/api/session", {method: "DELETE", headers: {"Content-Type": "application/json"}});
     window.location.assign("/login");

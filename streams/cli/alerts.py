@@ -1,0 +1,187 @@
+"""``alpr alerts`` and ``alpr alert``: follow alerts and work them through their lifecycle (P7-P9).
+
+Thin adapters over :mod:`streams.alerts.usecases`, like the console: the signed-in principal
+(``alpr login``) must hold ``alert.view`` / ``alert.act`` (P21), sees only its agency's alerts
+(P19), and every listing is audited (P15)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable
+
+from streams.access.directory import Directory
+from streams.alerts.lifecycle import AlertState
+from streams.cli.common import Subparsers, _needs, _now, register_commands
+from streams.settings import Settings
+
+
+async def _scope(settings: Settings) -> tuple[Directory, dict[str, str]]:
+    """The directory and each camera's agency, for agency scope outside the console (P19)."""
+    from streams.access.directory import DirectoryStore
+    from streams.cameras.registry import CameraStore
+
+    directory = await DirectoryStore(settings).load()
+    cameras = await CameraStore(settings).load()
+    return directory, {c.id: c.agency for c in cameras.cameras.values()}
+
+
+def _alerts(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the alerts of the principal's scope as they come (P19); each one printed is audited
+    first (P15). Lifecycle events follow their alert: shown when the alert was."""
+    from streams.access.audit import record_access
+    from streams.access.permissions import require
+    from streams.alerts.model import AlertRaised
+    from streams.alerts.tail import alert_line, follow_topic
+    from streams.alerts.usecases import PURPOSE, in_scope
+    from streams.codec import alert_record_from_dict
+
+    principal = require(args.signed_in, "alert.view")
+
+    async def run() -> int:
+        directory, cameras = await _scope(settings)
+        shown: dict[str, bool] = {}  # alert id -> in scope
+        count = 0
+        async for _key, alert in follow_topic(
+            settings.kafka,
+            settings.topic("alerts"),
+            from_beginning=not args.new,
+            idle_timeout=args.timeout,
+        ):
+            if not isinstance(alert, dict):
+                continue
+            alert_id = str(alert.get("alert_id"))
+            if alert.get("event") == "AlertRaised":
+                raised = alert_record_from_dict(alert)
+                if not isinstance(raised, AlertRaised):
+                    continue
+                if raised.read.camera_id not in cameras:  # registered after this command began
+                    directory, cameras = await _scope(settings)
+                shown[alert_id] = in_scope(principal, raised, directory, cameras)
+            if not shown.get(alert_id, False):
+                continue
+            plate = alert.get("plate_read") or alert.get("plate")
+            query = {"alerts": [alert_id], "plates": [plate] if plate else [], "event": alert.get("event")}
+            await record_access(settings, principal.audit(_now(), "alert_tail", query, 1, purpose=PURPOSE))
+            print(alert_line(alert), flush=True)
+            count += 1
+            if args.max and count >= args.max:
+                break
+        return count
+
+    asyncio.run(run())
+    return 0
+
+
+def _alert_list(settings: Settings, args: argparse.Namespace) -> int:
+    """The alerts of the principal's scope, newest first (P19); the listing is audited (P15)."""
+    from streams.alerts.desk import AlertDesk
+    from streams.alerts.usecases import list_alerts
+
+    now = _now()
+
+    async def fold() -> list[AlertState]:
+        directory, _cameras = await _scope(settings)
+        async with AlertDesk(settings) as desk:
+            which = "open" if args.open else "all"
+            return await list_alerts(settings, args.signed_in, desk.board, directory, now, which)
+
+    shown = 0
+    for state in sorted(asyncio.run(fold()), key=lambda s: s.raised.raised_at, reverse=True):
+        raised = state.raised
+        left = state.time_left(now)
+        clock = (
+            "" if left is None else (" OVERDUE" if left.total_seconds() < 0 else f" confirm within {left}")
+        )
+        print(
+            f"{state.alert_id}  {state.status:<13} {raised.entry.list_type} {raised.match_kind}: "
+            f"{raised.read.plate} ~ {raised.entry.plate} at {raised.read.camera_id} "
+            f"{raised.read.captured_at.isoformat()} ({len(state.sightings)} sightings){clock}"
+        )
+        shown += 1
+    print(f"{shown} alerts")
+    return 0
+
+
+def _alert_transition(settings: Settings, args: argparse.Namespace) -> int:
+    """One step on an alert of the principal's scope (P7-P9, P19); the actor is the signed-in
+    person as the directory knows them."""
+    from streams.alerts.desk import AlertDesk
+    from streams.alerts.usecases import transition
+
+    options = {
+        "reason": "reason",
+        "priority": "priority",
+        "agency": "confirming_agency",
+        "outcome": "disposition",
+    }
+    fields = {name: getattr(args, o) for o, name in options.items() if getattr(args, o, None) is not None}
+
+    async def apply() -> AlertState:
+        directory, _cameras = await _scope(settings)
+        async with AlertDesk(settings) as desk:
+            return await transition(
+                settings,
+                args.signed_in,
+                desk,
+                directory,
+                args.alert_id,
+                args.action,
+                _now(),
+                args.note,
+                **fields,
+            )
+
+    state = asyncio.run(apply())
+    print(f"{args.alert_id}: {state.status.replace('_', ' ')}")
+    return 0
+
+
+def _add_alerts(sub: Subparsers) -> None:
+    p = sub.add_parser("alerts", help="print alerts from the alerts topic")
+    p.add_argument("--new", action="store_true", help="only alerts raised from now on")
+    p.add_argument("--max", type=int, default=0, help="stop after this many")
+    p.add_argument("--timeout", type=float, default=None, help="stop after this many idle seconds")
+    _needs(p, "alert.view")
+    p.set_defaults(func=_alerts)
+
+
+def _add_alert(sub: Subparsers) -> None:
+    p = sub.add_parser("alert", help="work alerts: verify, validate, confirm, disposition (P7-P9)")
+    acts = p.add_subparsers(dest="action", required=True)
+    a = acts.add_parser("list", help="alerts, newest first, with their state and confirmation clock")
+    a.add_argument("--open", action="store_true", help="only alerts still open")
+    _needs(a, "alert.view")
+    a.set_defaults(func=_alert_list)
+    for name, text in (
+        ("verify", "the plate characters and state match the image: Tentative Hit"),
+        ("reject", "close the alert: misread, wrong state, not the vehicle, entry no longer active"),
+        ("validate", "the entry is active per CLETS/dispatch: Live Query Transaction"),
+        ("confirm", "the entering agency confirmed: Confirmed Hit"),
+        ("disposition", "record what happened (P9)"),
+    ):
+        a = acts.add_parser(name, help=text)
+        a.add_argument("alert_id")
+        a.add_argument("--note", default="")
+        _needs(a, "alert.act")
+        if name == "reject":
+            a.add_argument("--reason", required=True)
+        if name == "validate":
+            a.add_argument("--priority", choices=["urgent", "routine"], default="routine")
+        if name == "confirm":
+            a.add_argument("--agency", required=True, help="confirming agency (ORI)")
+        if name == "disposition":
+            a.add_argument("--outcome", required=True)
+        a.set_defaults(func=_alert_transition)
+
+
+_COMMANDS: dict[str, Callable[[Subparsers], None]] = {
+    "alerts": _add_alerts,
+    "alert": _add_alert,
+}
+
+
+def register(sub: Subparsers, *names: str) -> None:
+    """Add the commands named (all of this module's by default), in the order given: `alpr --help`
+    lists the commands in the order build_parser registers them."""
+    register_commands(sub, _COMMANDS, names)

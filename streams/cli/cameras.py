@@ -1,0 +1,290 @@
+"""``alpr camera``: the camera registry, sensitive sites (P24) and cameras' ingest keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from streams.cli.common import Subparsers, _day, _needs, _now, register_commands
+from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from streams.cameras.sites import Site
+
+
+def _camera_add(settings: Settings, args: argparse.Namespace) -> int:
+    """Register a camera (administrators, P21); a fixed one facing a sensitive site is refused (P24).
+    The camera's first ingest key is issued with it and printed once."""
+    from streams.cameras.keys import CameraKeyStore
+    from streams.cameras.registry import Camera
+
+    installed = _day(args.installed, "--installed") if args.installed else None
+    camera = Camera(args.id, args.name, args.agency, args.kind, args.lat, args.lon, args.facing, installed)
+    added, issued = asyncio.run(CameraKeyStore(settings).add_camera(camera, args.signed_in, _now()))
+    print(f"added camera {added.id}: {added.kind}, {added.name}, {added.agency}")
+    print(f"  {added.line()}")
+    _print_key(issued.key, issued.record.fingerprint)
+    return 0
+
+
+def _print_key(key: str, fingerprint: str) -> None:
+    print(f"ingest key {fingerprint} (shown only now: it cannot be shown again; put it in the camera):")
+    print(f"  {key}")
+
+
+def _camera_key_issue(settings: Settings, args: argparse.Namespace) -> int:
+    """A new ingest key for the camera (administrators, P21); the old key stops working."""
+    from streams.cameras.keys import CameraKeyStore
+
+    issued, old = asyncio.run(CameraKeyStore(settings).issue(args.id, args.signed_in, _now()))
+    replaced = f"; key {old.fingerprint} no longer works" if old is not None else ""
+    print(f"issued a new ingest key for camera {args.id}{replaced}")
+    _print_key(issued.key, issued.record.fingerprint)
+    return 0
+
+
+def _camera_key_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    """Revoke the camera's ingest key (administrators, P21): its reads are refused until a new one."""
+    from streams.cameras.keys import CameraKeyStore
+
+    revoked = asyncio.run(CameraKeyStore(settings).revoke(args.id, args.signed_in, _now()))
+    print(
+        f"revoked ingest key {revoked.fingerprint} of camera {args.id}: its reads are refused "
+        f"until 'alpr camera key issue {args.id}'"
+    )
+    return 0
+
+
+def _camera_update(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.cameras.registry import CameraStore, changes_between
+
+    given = {
+        "name": args.name,
+        "agency": args.agency,
+        "lat": args.lat,
+        "lon": args.lon,
+        "facing_deg": args.facing,
+        "install_date": _day(args.installed, "--installed") if args.installed else None,
+    }
+    changes = {k: v for k, v in given.items() if v is not None}
+    if not changes:
+        from streams.errors import ConfigError
+
+        raise ConfigError("nothing to change: give --name, --agency, --lat, --lon, --facing or --installed")
+    before, after = asyncio.run(CameraStore(settings).update(args.id, changes, args.signed_in, _now()))
+    done = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changes_between(before, after).items())
+    print(f"updated camera {after.id}: {done}")
+    return 0
+
+
+def _camera_retire(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.cameras.registry import CameraStore
+
+    retired = asyncio.run(CameraStore(settings).retire(args.id, args.signed_in, _now()))
+    print(f"retired camera {retired.id} ({retired.name}) on {retired.retired_on}")
+    return 0
+
+
+def _camera_list(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.cameras.registry import CameraStore
+
+    registry = asyncio.run(CameraStore(settings).load())
+    for key, why in sorted(registry.invalid.items()):
+        print(f"camera record {key} cannot be used: {why}", file=sys.stderr)
+    cameras = registry.listed(include_retired=args.all)
+    print(f"{'id':<16} {'kind':<6} {'lat':>10} {'lon':>11} {'facing':>6} {'installed':<10} {'agency':<10} "
+          f"{'status':<18} name")  # fmt: skip
+    for camera in cameras:
+        print(camera.line())
+    active = sum(1 for c in registry.cameras.values() if c.active)
+    retired = len(registry.cameras) - active
+    print(f"cameras: {active} active" + (f", {retired} retired" if retired else ""))
+    return 0
+
+
+def _print_standing(settings: Settings, sites: tuple[Site, ...]) -> tuple[int, int]:
+    """Print each registered camera's violation of these sites (P24); (cameras in violation,
+    active fixed cameras)."""
+    from streams.cameras.registry import CameraStore, standing_line, violating
+
+    registry = asyncio.run(CameraStore(settings).load())
+    found = violating(registry, sites, settings.sensitive_site_distance_m)
+    for camera, near in found:
+        for violation in near:
+            print(standing_line(camera, violation))
+    return len(found), sum(1 for c in registry.listed() if c.kind == "fixed")
+
+
+def _camera_sites_check(settings: Settings, args: argparse.Namespace) -> int:
+    """P24: every active fixed camera facing a sensitive site within the distance; exit 1 if any."""
+    from streams.cameras.registry import sites_file
+    from streams.cameras.sites import load_sites
+
+    source = Path(args.file) if args.file else sites_file(settings)
+    sites = load_sites(source)
+    found, fixed = _print_standing(settings, sites)
+    distance = settings.sensitive_site_distance_m
+    print(
+        f"{found} of {fixed} active fixed cameras face a sensitive site within {distance:g} m "
+        f"({len(sites)} sites in {source})"
+    )
+    return 1 if found else 0
+
+
+def _report_standing(settings: Settings, sites: tuple[Site, ...], what: str) -> int:
+    """After a change of the sites: the cameras that now face one (P24); exit 1 if any."""
+    found, _fixed = _print_standing(settings, sites)
+    if found:
+        print(f"{what}; {found} camera(s) now face a sensitive site: move or retire them (P24)")
+        return 1
+    distance = settings.sensitive_site_distance_m
+    print(f"{what}; no active fixed camera faces a sensitive site within {distance:g} m")
+    return 0
+
+
+def _camera_sites_add(settings: Settings, args: argparse.Namespace) -> int:
+    """Add a sensitive site (administrators) and name the cameras it puts in violation (P24)."""
+    import orjson
+
+    from streams.access.audit import record_access
+    from streams.cameras.registry import site_change, sites_file
+    from streams.cameras.sites import point_feature, with_site, write_sites
+    from streams.errors import ConfigError
+
+    path = sites_file(settings)
+    if args.feature:
+        feature = orjson.loads(Path(args.feature).read_bytes())
+    elif args.lat is not None and args.lon is not None and args.id and args.name and args.category:
+        feature = point_feature(args.id, args.name, args.category, args.lat, args.lon)
+    else:
+        raise ConfigError(
+            "give --feature FILE (a GeoJSON Feature), or --id, --name, --category, --lat and --lon"
+        )
+    doc, site, sites = with_site(path, feature)
+    write_sites(path, doc)
+    asyncio.run(record_access(settings, site_change(_now(), args.signed_in, "sensitive_site_add", site)))
+    return _report_standing(settings, sites, f"added site {site.id}: {site.name} ({site.label}) to {path}")
+
+
+def _camera_sites_remove(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.access.audit import record_access
+    from streams.cameras.registry import site_change, sites_file
+    from streams.cameras.sites import without_site, write_sites
+
+    path = sites_file(settings)
+    doc, site, _sites = without_site(path, args.id)
+    write_sites(path, doc)
+    asyncio.run(record_access(settings, site_change(_now(), args.signed_in, "sensitive_site_remove", site)))
+    print(f"removed site {site.id}: {site.name} ({site.label}) from {path}")
+    return 0
+
+
+def _camera_sites_list(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.cameras.registry import sensitive_sites
+
+    sites = sensitive_sites(settings)
+    for site in sites:
+        print(f"{site.id:<20} {site.category:<26} {type(site.geometry).__name__:<8} {site.name}")
+    print(f"{len(sites)} sensitive sites in {settings.sensitive_sites}")
+    return 0
+
+
+def _add_camera(sub: Subparsers) -> None:
+    p = sub.add_parser("camera", help="the camera registry; sensitive sites (P24)")
+    cams = p.add_subparsers(dest="action", required=True)
+    c = cams.add_parser(
+        "add",
+        help="register a camera (administrators); a fixed camera facing a sensitive site is refused (P24)",
+        description="A fixed camera within ALPR_SENSITIVE_SITE_DISTANCE_M (default 150 m) of a site of "
+        "ALPR_SENSITIVE_SITES, facing it, is refused (exit 2) naming the site and the distance.",
+    )
+    c.add_argument("--id", required=True, help="the camera_id its reads carry")
+    c.add_argument("--name", required=True, help="where it is, e.g. 'N 1st St & E Santa Clara St, NB'")
+    c.add_argument("--agency", required=True, help="id of the operating agency (alpr agency list)")
+    c.add_argument("--kind", required=True, choices=["fixed", "mobile"])
+    c.add_argument("--lat", required=True, type=float, help="latitude, degrees (WGS84)")
+    c.add_argument("--lon", required=True, type=float, help="longitude, degrees (WGS84)")
+    c.add_argument(
+        "--facing", type=float, help="compass bearing it faces, 0-360 (0 north, 90 east); fixed: required"
+    )
+    c.add_argument("--installed", help="install date, YYYY-MM-DD (default: not recorded)")
+    _needs(c, "camera.admin")
+    c.set_defaults(func=_camera_add)
+    c = cams.add_parser(
+        "update", help="change a camera (administrators); a new position or facing is checked again (P24)"
+    )
+    c.add_argument("id")
+    c.add_argument("--name")
+    c.add_argument("--agency")
+    c.add_argument("--lat", type=float)
+    c.add_argument("--lon", type=float)
+    c.add_argument("--facing", type=float)
+    c.add_argument("--installed", help="YYYY-MM-DD")
+    _needs(c, "camera.admin")
+    c.set_defaults(func=_camera_update)
+    c = cams.add_parser("retire", help="retire a camera (administrators): it stays listed with --all")
+    c.add_argument("id")
+    _needs(c, "camera.admin")
+    c.set_defaults(func=_camera_retire)
+    c = cams.add_parser("list", help="active cameras (--all: retired ones too)")
+    c.add_argument("--all", action="store_true", help="include retired cameras")
+    _needs(c, "camera.view")
+    c.set_defaults(func=_camera_list)
+    c = cams.add_parser("sites", help="sensitive sites (P24)")
+    sites = c.add_subparsers(dest="sites_action", required=True)
+    c = sites.add_parser(
+        "check",
+        help="name every active fixed camera facing a sensitive site within the distance; exit 1 if any",
+        description="Run after changing the sensitive sites, or with --file on a proposed sites file "
+        "before putting it in place at ALPR_SENSITIVE_SITES.",
+    )
+    c.add_argument("--file", help="a GeoJSON sites file to check instead of ALPR_SENSITIVE_SITES")
+    _needs(c, "camera.view")
+    c.set_defaults(func=_camera_sites_check)
+    c = sites.add_parser(
+        "add",
+        help="add a sensitive site to ALPR_SENSITIVE_SITES (administrators); exit 1 naming the cameras "
+        "that now face it",
+    )
+    c.add_argument("--id", help="the site's id")
+    c.add_argument("--name")
+    c.add_argument(
+        "--category", help="reproductive_health_care, religious_observance or consulate_or_embassy"
+    )
+    c.add_argument("--lat", type=float)
+    c.add_argument("--lon", type=float)
+    c.add_argument("--feature", help="a GeoJSON Feature file (a Polygon site) instead of the fields above")
+    _needs(c, "camera.admin")
+    c.set_defaults(func=_camera_sites_add)
+    c = sites.add_parser("remove", help="remove a sensitive site (administrators)")
+    c.add_argument("id")
+    _needs(c, "camera.admin")
+    c.set_defaults(func=_camera_sites_remove)
+    c = sites.add_parser("list", help="the sensitive sites of ALPR_SENSITIVE_SITES")
+    _needs(c, "camera.view")
+    c.set_defaults(func=_camera_sites_list)
+    c = cams.add_parser("key", help="a camera's key for alpr ingest (administrators)")
+    keys = c.add_subparsers(dest="key_action", required=True)
+    c = keys.add_parser("issue", help="a new key, printed once; the camera's old key stops working")
+    c.add_argument("id")
+    _needs(c, "camera.admin")
+    c.set_defaults(func=_camera_key_issue)
+    c = keys.add_parser("revoke", help="revoke the camera's key: its reads are refused (403)")
+    c.add_argument("id")
+    _needs(c, "camera.admin")
+    c.set_defaults(func=_camera_key_revoke)
+
+
+_COMMANDS: dict[str, Callable[[Subparsers], None]] = {
+    "camera": _add_camera,
+}
+
+
+def register(sub: Subparsers, *names: str) -> None:
+    """Add the commands named (all of this module's by default), in the order given: `alpr --help`
+    lists the commands in the order build_parser registers them."""
+    register_commands(sub, _COMMANDS, names)

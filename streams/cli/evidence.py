@@ -1,0 +1,219 @@
+"""``alpr`` commands that reach back into reads for an investigation: evidence holds (P12),
+incident replay (P11, P15-P17) and the retro-hunt.
+
+They act for the signed-in principal (``alpr login``; P18, P21), never for a name typed on the
+command line. Their justification, authorization and audit go through the same use case as the
+console's search (:mod:`streams.access.search`), so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from streams.cli.common import Subparsers, _justification, _needs, _now, _when, register_commands
+from streams.settings import Settings
+
+
+def _why_body(args: argparse.Namespace, purpose: str) -> dict[str, object]:
+    """The justification fields of a search body (P15-P17), from the command line."""
+    return {
+        "purpose": purpose,
+        "crime_type": args.crime_type,
+        "case_number": args.case,
+        "on_behalf_of": args.on_behalf_of,
+        "commander": args.commander,
+        "approved_on": args.approved_on,
+    }
+
+
+def _hold_add(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.access.search import justify, parse_request
+    from streams.errors import ConfigError
+    from streams.retention.holds import HoldDesk
+
+    desk = HoldDesk(settings)
+    now = _now()
+    by = args.signed_in
+    if args.read_id:
+        start, end = now - timedelta(seconds=1), now  # no window: the read is named
+        query: dict[str, object] = {"read_id": args.read_id}
+    elif not args.start or not args.end:
+        raise ConfigError("hold add --plate needs --from and --to: the range of reads to hold")
+    else:
+        start, end = _when(args.start, "--from"), _when(args.end, "--to")
+        query = {"plate": args.plate, "from": start.isoformat(), "to": end.isoformat()}
+    body = {"from": start.isoformat(), "to": end.isoformat(), **_why_body(args, args.reason)}
+    why = parse_request(body).why
+
+    async def run() -> list[str]:
+        await justify(settings, by, "hold", why, query, now)  # P15-P17, P19-P22; refusals audited
+        if args.read_id:
+            near = _when(args.captured_at, "--captured-at") if args.captured_at else None
+            read = await desk.find_read(args.read_id, near, now)
+            return await desk.add(
+                [read], args.case, args.reason, by, now, query=query, crime_type=args.crime_type
+            )
+        return await desk.add_by_plate(
+            args.plate, start, end, args.case, args.reason, by, now, crime_type=args.crime_type
+        )
+
+    placed = asyncio.run(run())
+    print(f"held {len(placed)} reads for case {args.case}" + (f": {', '.join(placed)}" if placed else ""))
+    return 0
+
+
+def _hold_release(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.retention.holds import HoldDesk
+
+    gone = asyncio.run(
+        HoldDesk(settings).release(args.read_id, args.case, args.reason, args.signed_in, _now())
+    )
+    print(f"released {args.read_id} from case {args.case}" + ("; no case holds it now" if gone else ""))
+    return 0
+
+
+def _hold_list(settings: Settings, args: argparse.Namespace) -> int:
+    """The held reads with their plates: audited with how many it showed (P15)."""
+    from streams.retention.holds import HoldDesk
+
+    now = _now()
+    holds = asyncio.run(HoldDesk(settings).listing(args.signed_in, now))
+    for read_id, held in sorted(holds.items(), key=lambda kv: kv[1].read.captured_at):
+        cases = ", ".join(f"{c['case_number']} ({c['held_by']}: {c['reason']})" for c in held.cases)
+        print(
+            f"{read_id}  {held.read.plate:<8} {held.read.camera_id} {held.read.captured_at.isoformat()}  "
+            f"held {held.age(now).days} d  {len(held.alerts)} alert records  cases: {cases}"
+        )
+    print(f"{len(holds)} held reads")
+    return 0
+
+
+def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    """Incident reconstruction: admitted, and audited with its count, by the justified search's
+    own use case (streams.access.search), so replay and the console's search are one rule set."""
+    from streams.access.search import admit, record_search
+    from streams.codec import dumps
+    from streams.hotlists.feeder import parse_duration
+    from streams.replay.rematch import load_history, rematch
+    from streams.replay.replay import print_progress, replay, write_outputs
+
+    now = _now()
+    body = {
+        "from": _when(args.start, "--from").isoformat(),
+        "to": _when(args.end, "--to").isoformat(),
+        "plate": args.plate,
+        "partial": args.partial,
+        "cameras": args.camera or [],
+        **_why_body(args, args.purpose),
+    }
+    late = parse_duration(args.late)
+    out = Path(args.out) if args.out else Path("replays") / now.strftime("%Y%m%dT%H%M%SZ")
+
+    async def run() -> int:
+        by, request = await admit(settings, args.signed_in, "replay", body, now, bounded=False)
+        query = request.replay_query(late)
+        result = await replay(settings, query, now, print_progress)
+        print(file=sys.stderr)
+        files = write_outputs(result, query, out)
+        matches = []
+        if args.rematch:
+            from streams.app import new_index
+
+            matches = rematch(
+                new_index(settings), [s.read for s in result.sightings], await load_history(settings)
+            )
+            rematched = out / "rematch.ndjson"
+            rematched.write_bytes(b"".join(dumps(m.to_dict()) + b"\n" for m in matches))
+            files.append(rematched)
+        asked = {**request.asked(), "rematch": bool(args.rematch)}
+        await record_search(settings, by, "replay", request.why, asked, len(result.sightings), now)
+        rate = result.reads_scanned / result.seconds if result.seconds else 0.0
+        print(
+            f"{len(result.sightings)} sightings from {result.reads_scanned:,} reads scanned in "
+            f"{result.seconds:.1f} s ({rate:,.0f} reads/s); "
+            f"{result.expired_skipped} past the retention left out (P11)"
+        )
+        if args.rematch:
+            print(f"rematch: {len(matches)} would have alerted against the hot list of their time")
+        for path in files:
+            print(f"  {path}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def _retro_hunt(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.replay.retrohunt import run_retro_hunt
+
+    asyncio.run(run_retro_hunt(settings, timedelta(hours=settings.retro_hunt_hours), _now, args.signed_in))
+    return 0
+
+
+def _add_hold(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "hold", help="evidence holds: reads tied to an investigation, kept past retention (P12)"
+    )
+    holds = p.add_subparsers(dest="action", required=True)
+    h = holds.add_parser("add", help="hold a read (by id) or every read of a plate in a time range")
+    which = h.add_mutually_exclusive_group(required=True)
+    which.add_argument("--read-id")
+    which.add_argument("--plate")
+    h.add_argument("--captured-at", help="about when the read was captured: narrows the search")
+    h.add_argument("--from", dest="start", help="with --plate: start of the range (RFC 3339 or now-2h)")
+    h.add_argument("--to", dest="end", help="with --plate: end of the range")
+    h.add_argument("--reason", required=True, help="why the read is evidence (the purpose, P15)")
+    _justification(h)
+    _needs(h, "hold")
+    h.set_defaults(func=_hold_add)
+    h = holds.add_parser("release", help="release a case's hold (the last release deletes the copy)")
+    h.add_argument("--read-id", required=True)
+    h.add_argument("--case", required=True)
+    h.add_argument("--reason", required=True)
+    _needs(h, "hold")
+    h.set_defaults(func=_hold_release)
+    h = holds.add_parser("list", help="held reads with their cases and age")
+    _needs(h, "hold")
+    h.set_defaults(func=_hold_list)
+
+
+def _add_replay(sub: Subparsers) -> None:
+    p = sub.add_parser("replay", help="reconstruct an incident: the sightings of a time window (P11, P12)")
+    p.add_argument("--from", dest="start", required=True, help="RFC 3339 time or now-2h")
+    p.add_argument("--to", dest="end", required=True, help="RFC 3339 time or now")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--plate", help="one plate (OCR-equivalent reads included)")
+    what.add_argument("--partial", help="a partial plate: ? one character, * any")
+    p.add_argument("--camera", action="append", help="only these cameras (repeatable)")
+    p.add_argument("--purpose", required=True, help="why (P15)")
+    _justification(p)
+    _needs(p, "replay")
+    p.add_argument("--late", default="1h", help="how late a camera may upload a read (default 1h)")
+    p.add_argument(
+        "--rematch", action="store_true", help="what would have alerted, on the hot list of the time"
+    )
+    p.add_argument("--out", help="output folder (default replays/<time>)")
+    p.set_defaults(func=_replay)
+
+
+def _add_retro_hunt(sub: Subparsers) -> None:
+    p = sub.add_parser("retro-hunt", help="look back through recent reads for each newly listed plate")
+    _needs(p, "retro_hunt")
+    p.set_defaults(func=_retro_hunt)
+
+
+_COMMANDS: dict[str, Callable[[Subparsers], None]] = {
+    "hold": _add_hold,
+    "replay": _add_replay,
+    "retro-hunt": _add_retro_hunt,
+}
+
+
+def register(sub: Subparsers, *names: str) -> None:
+    """Add the commands named (all of this module's by default), in the order given: `alpr --help`
+    lists the commands in the order build_parser registers them."""
+    register_commands(sub, _COMMANDS, names)
