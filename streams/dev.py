@@ -102,21 +102,27 @@ async def demo_service(settings: Settings, admin: Principal, name: str, role: st
 
 
 async def simulate(
-    settings: Settings, cameras: int, rate: float, duration: float | None, hit_rate: float, hotlist: Path
+    settings: Settings,
+    cameras: int,
+    rate: float,
+    duration: float | None,
+    hit_rate: float,
+    hotlist: Path,
+    by: Principal | None,
 ) -> int:
+    """A simulated feed; its cameras are registered first by the signed-in administrator ``by``
+    (None: they are registered already, as ``alpr run`` does before the feed starts)."""
     feed = CameraFeed(
         cameras, hit_rate, _listed_plates(hotlist), OcrClasses.of(settings.ocr_classes), seed=os.getpid()
     )
-    await register_simulated_cameras(settings, feed)
+    if by is not None:
+        await register_simulated_cameras(settings, feed, by)
     async with ReadProducer.for_settings(settings) as producer:
         return await run_feed(producer, feed, rate, duration)
 
 
 #: The demo's home agency: the demo users' and the simulated cameras'.
 HOME = "SJPD"
-#: Who registers the simulated cameras of ``alpr simulate`` on the audit trail: a development tool
-#: that writes reads straight to Kafka (``alpr run`` registers them as its demo administrator).
-SIMULATOR = Principal("alpr-simulate", "camera simulator", HOME, "administrator", "service")
 
 
 async def ensure_home_agency(settings: Settings, by: Principal, now: datetime) -> None:
@@ -130,7 +136,7 @@ async def ensure_home_agency(settings: Settings, by: Principal, now: datetime) -
         )
 
 
-async def register_simulated_cameras(settings: Settings, feed: CameraFeed, by: Principal = SIMULATOR) -> int:
+async def register_simulated_cameras(settings: Settings, feed: CameraFeed, by: Principal) -> int:
     """Register the feed's cameras (mobile units, agency SJPD) that are not registered yet: the
     worker screens reads only from registered cameras (issue 9). Returns how many were added."""
     from streams.cameras.registry import Camera, CameraStore
@@ -317,7 +323,7 @@ async def _demo(
         print("worker ready: partitions assigned, hot list loaded; starting the camera feed", flush=True)
         await shown.start(since_ms=int(time.time() * 1000))  # alerts raised from now on
         following = asyncio.create_task(shown.run())
-        feed = simulate(settings, cameras, rate, duration, 0.01, SAMPLE_HOTLIST)
+        feed = simulate(settings, cameras, rate, duration, 0.01, SAMPLE_HOTLIST, None)
         sent = await unless_a_process_exits(feed)
         await unless_a_process_exits(wait_worker_drained(settings))
         try:
@@ -357,8 +363,13 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
         for line in asyncio.run(load_demo_hotlists(settings, admin)):
             print(line)
         sites = CameraFeed(cameras, 0.0, [], OcrClasses.of(settings.ocr_classes))
-        registered = asyncio.run(register_simulated_cameras(settings, sites, admin or SIMULATOR))
-        print(f"camera registry: {registered} simulated cameras registered ({cameras} in the feed)")
+        if admin is not None:
+            registered = asyncio.run(register_simulated_cameras(settings, sites, admin))
+            print(f"camera registry: {registered} simulated cameras registered ({cameras} in the feed)")
+        else:
+            print(
+                "camera registry: not changed (the directory has its own users; register cameras with yours)"
+            )
         # The compacted topics' segments rolled at least every half compacted segment.ms, so that
         # released holds and replaced credentials are compacted away on time (retention/roll.py).
         roll_every = f"{settings.profile.broker.compact_segment_ms // 2000}s"

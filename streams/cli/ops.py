@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from streams.cli.common import SAMPLES, Subparsers, _now, register_commands
+from streams.cli.common import SAMPLES, Subparsers, _needs, _now, register_commands
 from streams.settings import Settings
 
 
@@ -136,7 +136,15 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
     from streams.dev import simulate
 
     sent = asyncio.run(
-        simulate(settings, args.cameras, args.rate, args.duration, args.hit_rate, Path(args.hotlist))
+        simulate(
+            settings,
+            args.cameras,
+            args.rate,
+            args.duration,
+            args.hit_rate,
+            Path(args.hotlist),
+            args.signed_in,
+        )
     )
     print(f"sent {sent} reads")
     return 0
@@ -251,6 +259,7 @@ def _add_simulate(sub: Subparsers) -> None:
     p.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
     p.add_argument("--hit-rate", type=float, default=0.01, help="share of reads of listed plates")
     p.add_argument("--hotlist", default=str(SAMPLES / "hotlist.ndjson"))
+    _needs(p, "camera.admin")  # it registers its cameras (P21): a signed-in administrator
     p.set_defaults(func=_simulate)
 
 

@@ -369,3 +369,18 @@ def test_roles_prints_the_permission_table(topics_env) -> None:
 
     result = alpr(topics_env, "roles")
     assert result.returncode == 0 and result.stdout.strip() == roles_table()
+
+
+def test_simulate_registers_cameras_only_for_a_signed_in_administrator(topics_env) -> None:
+    """`alpr simulate` registers its cameras (P21: camera.admin): nobody signed in and an officer
+    are refused before a camera is registered or a read is sent."""
+    from tests.integration.kafka_helpers import add_user, alpr_as
+
+    settings = Settings.from_env(topics_env)
+    officer = asyncio.run(add_user(settings, "olu", "officer", badge="O-7"))
+    args = ("simulate", "--cameras", "3", "--rate", "5", "--duration", "1")
+    nobody = {**topics_env, "ALPR_SESSION_FILE": str(Path(topics_env["ALPR_STATE_DIR"]) / "none")}
+    _refused(alpr(nobody, *args), "sign in first")
+    _refused(alpr_as(topics_env, officer, *args), "P21: the officer role may not camera.admin")
+    for topic in ("cameras", "reads"):
+        assert asyncio.run(read_topic(settings.kafka, settings.topic(topic))) == [], topic

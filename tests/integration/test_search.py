@@ -39,10 +39,9 @@ def env(topics_env):
 async def signed_in(settings: Any, user: SignInUser) -> Principal:
     """The principal of a real session (P18): password and authenticator code."""
     async with Authenticator(settings) as auth:
+        code = user.fresh_code()  # may wait for the clock's next step: the time is taken after it
         now = datetime.now(UTC)
-        session = await auth.sign_in(
-            user.name, user.password, user.fresh_code(), source="tests", channel="api", now=now
-        )
+        session = await auth.sign_in(user.name, user.password, code, source="tests", channel="api", now=now)
         return auth.principal(session.token, now)
 
 

@@ -196,8 +196,9 @@ def test_unauthenticated_and_wrong_role_cli_calls_are_refused_and_change_nothing
         sessions = {}
         async with Authenticator(settings) as auth:
             for user in (admin, lee, lt):
+                code = user.fresh_code()  # the code of the clock's step now, checked at that time
                 signed = await auth.sign_in(
-                    user.name, user.password, user.fresh_code(), source="cli:test", channel="cli", now=now
+                    user.name, user.password, code, source="cli:test", channel="cli", now=datetime.now(UTC)
                 )
                 path = tmp_path / f"session-{user.name}"
                 save_session(
