@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer
 
 from loadtest.generator import HotlistFixture, Traffic, TrafficShape
 from loadtest.run import load_hotlist
+from streams.errors import BrokerError
 from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.log import log_ends, reader
 from streams.kafka.topics import create_topics, existing_partitions
@@ -66,10 +67,26 @@ class Load:
         return process
 
     async def send(self, first: int, last: int) -> None:
-        """Reads [first, last) through the project's batching producer; returns once Kafka has them."""
-        async with ReadProducer.for_settings(self.settings) as producer:
+        """Reads [first, last) through the project's batching producer; returns once Kafka has them.
+
+        Like a camera (whose ingest answers 503 meanwhile), the sender retries connecting while a
+        resumed broker re-registers with its controller (fenced after a long freeze, it serves no
+        metadata for a few seconds); nothing is sent before the producer has started."""
+        deadline = time.monotonic() + 90
+        while True:
+            producer = ReadProducer.for_settings(self.settings)
+            try:
+                await producer.start()
+                break
+            except BrokerError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(1)
+        try:
             waiters = [await producer.send(read) for read in self.reads[first:last]]
             await producer.flush()
+        finally:
+            await producer.close()
         await asyncio.gather(*waiters)
 
     def stop(self) -> None:

@@ -185,7 +185,9 @@ def validate_pending(value: dict) -> None:
 
 
 def audits(env, action: str) -> list[dict]:
-    return [v for v in topic_values(env, "audit") if v.get("action") == action]
+    """The action's audit records in the order they were made (the topic is keyed by user, so
+    two users' records come back from different partitions in no fixed order)."""
+    return sorted((v for v in topic_values(env, "audit") if v.get("action") == action), key=lambda v: v["at"])
 
 
 def test_sync_needs_a_feed_sync_account_or_an_administrator(env, people, tmp_path) -> None:
