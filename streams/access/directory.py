@@ -418,6 +418,25 @@ class DirectoryStore:
         )
         return token
 
+    async def set_service_active(
+        self, name: str, active: bool, by: Principal, now: datetime
+    ) -> ServiceAccount:
+        """Disable a service account (its token stops working in every process as soon as each
+        has applied the change) or enable it again; audited with the actor."""
+        require(by, "directory.admin")
+        account = (await self.load()).services.get(name)
+        if account is None:
+            raise NotFound(f"no service account {name}")
+        updated = dataclasses.replace(account, active=active)
+        action = "service_enable" if active else "service_disable"
+        await self._write(
+            self.services_topic,
+            name,
+            dataclasses.asdict(updated),
+            by.audit(now, action, {"service": name}, 1, purpose="directory"),
+        )
+        return updated
+
     async def record_training(
         self, name: str, course: str, completed: str, by: Principal, now: datetime
     ) -> User:

@@ -410,15 +410,29 @@ def _add_user(sub: Subparsers) -> None:
     u.set_defaults(func=_user_list)
 
 
+def _service_active(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.access.directory import DirectoryStore
+
+    active = args.action == "enable"
+    asyncio.run(DirectoryStore(settings).set_service_active(args.name, active, args.signed_in, _now()))
+    print(f"service account {args.name} {'enabled' if active else 'disabled: its token no longer works'}")
+    return 0
+
+
 def _add_service(sub: Subparsers) -> None:
     p = sub.add_parser("service", help="service accounts for automation (feed syncs, CAD): never a person's")
     sv = p.add_subparsers(dest="action", required=True)
     s = sv.add_parser("add", help="add a service account; prints its token once")
     s.add_argument("name")
-    s.add_argument("--role", required=True, help="feed-sync or cad (alpr roles)")
+    s.add_argument("--role", required=True, help="feed-sync, cad, retro-hunt or reporting (alpr roles)")
     s.add_argument("--agency", required=True)
     _needs(s, "directory.admin")
     s.set_defaults(func=_service_add)
+    for action, text in (("disable", "its token stops working at once"), ("enable", "enable it again")):
+        s = sv.add_parser(action, help=f"{action} a service account: {text}")
+        s.add_argument("name")
+        _needs(s, "directory.admin")
+        s.set_defaults(func=_service_active)
 
 
 _COMMANDS: dict[str, Callable[[Subparsers], None]] = {

@@ -15,6 +15,7 @@ import pytest
 import streams.access.authn as authn_module
 from streams.access.authn import UNKNOWN_USER, WRONG, Authenticator
 from streams.access.directory import Agency, DirectoryStore
+from streams.access.principal import Principal
 from streams.errors import AccessDenied, NotSignedIn
 from streams.settings import Settings
 from tests.conftest import settings_of
@@ -154,3 +155,34 @@ async def test_bootstrap_only_while_the_directory_is_empty(topics_env: dict[str,
     assert set(directory.users) == {"root-admin"}
     # the users topic holds no authenticator secret in clear
     assert secret.encode() not in b"".join(await values(settings, "users"))
+
+
+async def test_a_disabled_service_account_token_stops_working_everywhere(topics_env: dict[str, str]) -> None:
+    """A leaked automation token is revoked by disabling its account (P18): the console's view and
+    the CLI's (services topic alone) both refuse it; a wrong role may not disable it."""
+    from streams.access.authn import service_principal
+
+    settings = settings_of(topics_env)
+    await add_user(settings, "kim", "analyst")  # the home agency
+    store = DirectoryStore(settings)
+    token = await store.add_service("cad-gw", "cad", "SJPD", admin_principal(), now())
+    async with Authenticator(settings) as console:
+        await console.caught_up()
+        assert console.principal(token, now()).role == "cad"
+        assert (await service_principal(settings, token)).name == "cad-gw"
+        dispatcher = Principal("lee", "Lee", "SJPD", "dispatcher", badge="D-1")
+        with pytest.raises(AccessDenied, match="P21"):
+            await store.set_service_active("cad-gw", False, dispatcher, now())
+        assert (await store.load()).services["cad-gw"].active
+        await store.set_service_active("cad-gw", False, admin_principal(), now())
+
+        def refused() -> bool:
+            try:
+                console.principal(token, now())
+            except NotSignedIn:
+                return True
+            return False
+
+        await wait_until(refused, 5, "the console refuses the disabled service's token")
+        with pytest.raises(NotSignedIn):
+            await service_principal(settings, token)
