@@ -118,9 +118,9 @@ class Authenticator:
         """A session for a person whose password and code are right (P18); every attempt audited."""
         name = name.strip().lower()
         source = source[:MAX_NAME]
-        if not name or len(name) > MAX_NAME or not set(name) <= NAME_CHARS or len(password) > MAX_PASSWORD:
-            await self._audit(UNKNOWN_USER, now, channel, source, "refused", "malformed sign-in")
-            raise AccessDenied(WRONG)
+        malformed = (
+            not name or len(name) > MAX_NAME or not set(name) <= NAME_CHARS or len(password) > MAX_PASSWORD
+        )
         await self.caught_up()
         state = self.signins.state
         until = state.throttled(source, now)
@@ -128,6 +128,10 @@ class Authenticator:
             reason: str | None = "too many failed sign-ins from this address"
             await self._audit(self._known(name), now, channel, source, "refused", reason)
             raise AccessDenied(f"{reason}: try again after {until:%H:%M:%S} UTC")
+        if malformed:  # counted against the source like any failure: no flood of refusals for free
+            await self._failed(UNKNOWN_USER, source, now)
+            await self._audit(UNKNOWN_USER, now, channel, source, "refused", "malformed sign-in")
+            raise AccessDenied(WRONG)
         until = state.locked(name, source, now)
         if until is not None:
             reason = "locked after repeated failures (P18)"
@@ -142,9 +146,7 @@ class Authenticator:
         if user is None or not password_ok or step is None:
             # an unknown name may be a password typed in the wrong field: never kept (P18)
             known = self._known(name)
-            await self.signins.write(
-                known, {"event": "signin_failed", "user": known, "source": source, "at": now.isoformat()}
-            )
+            await self._failed(known, source, now)
             await self._audit(known, now, channel, source, "refused", WRONG)
             raise AccessDenied(WRONG)
         reason = None
@@ -181,6 +183,11 @@ class Authenticator:
         log.info("sign-in: %s via %s (session %s)", principal.label, channel, session)
         await self._audit(name, now, channel, source, "allowed", None, principal)
         return SignedIn(token, principal, expires)
+
+    async def _failed(self, user: str, source: str, now: datetime) -> None:
+        await self.signins.write(
+            user, {"event": "signin_failed", "user": user, "source": source, "at": now.isoformat()}
+        )
 
     def _known(self, name: str) -> str:
         """The name for the audit record: a real user's, else a placeholder (it may be a password)."""

@@ -186,3 +186,19 @@ async def test_a_disabled_service_account_token_stops_working_everywhere(topics_
         await wait_until(refused, 5, "the console refuses the disabled service's token")
         with pytest.raises(NotSignedIn):
             await service_principal(settings, token)
+
+
+async def test_malformed_sign_ins_count_against_their_source(topics_env: dict[str, str]) -> None:
+    """A flood of malformed sign-ins (a megabyte of name) is throttled like wrong passwords: after
+    the source's limit even the right credentials from there are refused; elsewhere they work."""
+    settings = settings_of(topics_env)
+    kim = await add_user(settings, "kim", "analyst")
+    async with Authenticator(settings) as auth:
+        for _ in range(settings.signin_source_limit):
+            with pytest.raises(AccessDenied, match=WRONG):
+                await auth.sign_in("x" * 100_000, "p", "1", source="flood", channel="api", now=now())
+        code = kim.fresh_code()
+        with pytest.raises(AccessDenied, match="too many failed sign-ins from this address"):
+            await auth.sign_in(kim.name, kim.password, code, source="flood", channel="api", now=now())
+        signed = await auth.sign_in(kim.name, kim.password, code, source="kim-desk", channel="api", now=now())
+        assert signed.principal.name == "kim"
