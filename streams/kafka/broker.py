@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -65,10 +66,24 @@ logger.request.level = warn
 """
 
 
+#: Ports handed out by :func:`free_port`: below Linux's ephemeral range (32768-60999), so that no
+#: outgoing connection of another process takes the port between the check and the bind (a
+#: broker then failed to start with "Address already in use" in a busy test run).
+_FREE_PORTS = range(20_000, 32_000)  # room for a cluster's port + 1, + 2
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port on 127.0.0.1 that nothing listens on now, outside the ephemeral range."""
+    chooser = random.SystemRandom()
+    for _ in range(200):
+        port = chooser.choice(_FREE_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise BrokerError(f"no free port in {_FREE_PORTS.start}-{_FREE_PORTS.stop - 1} on 127.0.0.1")
 
 
 def _cache_dir() -> Path:
