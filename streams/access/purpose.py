@@ -10,9 +10,34 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
-__all__ = ["case_numbers", "forbidden_purpose", "is_vague", "normalize_purpose"]
+__all__ = ["Finding", "case_numbers", "classify", "forbidden_purpose", "is_vague", "normalize_purpose"]
+
+IMMIGRATION = "immigration"
+REPRODUCTIVE = "reproductive"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Why a text reads as serving a forbidden purpose: the topic and the words that said so."""
+
+    topic: str  # IMMIGRATION or REPRODUCTIVE
+    term: str  # the triggering words, as normalized, for the refusal message
+
+    @property
+    def message(self) -> str:
+        if self.topic == IMMIGRATION:
+            return (
+                f"P22: ALPR data may not be used for immigration enforcement (SB 54, Civil Code "
+                f"1798.90.55); the text names {self.term!r}"
+            )
+        return (
+            "P22: ALPR data may not be used to investigate reproductive health care; "
+            f"the text names {self.term!r}"
+        )
+
 
 _IMMIGRATION = re.compile(
     r"\b(?:immigration|immigrants?|ice|i\.c\.e\.?|hsi|ero|deport\w*|removal proceedings?|illegal aliens?"
@@ -65,14 +90,23 @@ def normalize_purpose(text: str | None) -> str:
     return " ".join(folded.lower().split())
 
 
-def forbidden_purpose(text: str | None) -> str | None:
-    """The rule a purpose breaks (P22), or None."""
+def classify(text: str | None) -> Finding | None:
+    """Whether a text (a purpose, a case field, a hot-list reason or list name) serves immigration
+    enforcement or the investigation of reproductive health care (P5, P22), and which words say so."""
     purpose = normalize_purpose(text)
-    if _IMMIGRATION.search(purpose):
-        return "P22: ALPR data may not be used for immigration enforcement (SB 54, Civil Code 1798.90.55)"
-    if _REPRODUCTIVE.search(purpose):
-        return "P22: ALPR data may not be used to investigate reproductive health care"
+    found = _IMMIGRATION.search(purpose)
+    if found:
+        return Finding(IMMIGRATION, found.group(0))
+    found = _REPRODUCTIVE.search(purpose)
+    if found:
+        return Finding(REPRODUCTIVE, found.group(0))
     return None
+
+
+def forbidden_purpose(text: str | None) -> str | None:
+    """The rule a purpose breaks (P22), naming the words that triggered it, or None."""
+    found = classify(text)
+    return found.message if found else None
 
 
 def case_numbers(text: str | None) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from streams.access.purpose import IMMIGRATION, classify
 from streams.errors import EntryRefused
 
 __all__ = [
@@ -44,7 +45,6 @@ LIST_TYPES = frozenset(
 )
 #: P5: never loaded, never enabled. The schema lets these through so the refusal is explicit.
 IMMIGRATION_LIST_TYPES = frozenset({"immigration_violator", "immigration"})
-_IMMIGRATION_WORDS = ("immigration", "deportation", "ice detainer", "illegal alien", "removal order")
 #: P2: "approval of a lieutenant" -- that rank or above. The same set as the directory's
 #: (streams.access.directory.APPROVING_RANKS, where ranks come from; a unit test keeps them equal).
 APPROVING_RANKS = frozenset(
@@ -106,12 +106,24 @@ def check_entry(entry: HotlistEntry, *, require_p2: bool = True) -> None:
     ``require_p2=False`` checks everything but the department-entry fields, for
     entries that wait for completion and approval (see :func:`missing_p2_fields`).
     """
-    purpose = f"{entry.list_type} {entry.reason}".lower()
-    if entry.list_type in IMMIGRATION_LIST_TYPES or any(w in purpose for w in _IMMIGRATION_WORDS):
+    if entry.list_type in IMMIGRATION_LIST_TYPES:
         raise EntryRefused(
             "P5",
-            f"entry {entry.key}: hot lists may never serve immigration enforcement; "
-            "this entry cannot be loaded or enabled",
+            f"entry {entry.key}: hot lists may never serve immigration enforcement (list type "
+            f"{entry.list_type!r}); this entry cannot be loaded or enabled",
+        )
+    found = classify(f"{entry.reason} {entry.case_number or ''}")
+    if found is not None and found.topic == IMMIGRATION:
+        raise EntryRefused(
+            "P5",
+            f"entry {entry.key}: hot lists may never serve immigration enforcement (the entry names "
+            f"{found.term!r}); this entry cannot be loaded or enabled",
+        )
+    if found is not None:
+        raise EntryRefused(
+            "P22",
+            f"entry {entry.key}: hot lists may not serve the investigation of reproductive health care "
+            f"(the entry names {found.term!r})",
         )
     if entry.source not in SOURCES:
         raise EntryRefused(

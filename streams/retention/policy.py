@@ -7,10 +7,12 @@ holding read data are sized so that sum stays within the agency's retention (P11
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import resources
+from typing import Any
 
 from streams.errors import ConfigError
 
@@ -76,12 +78,77 @@ class Profile:
     hotlist_max_staleness_hours: int
     dedup_window_minutes: int
     timing: Timing | None = None  # None: Timing(read_retention_ms=read_retention_days days)
+    #: P16, P2, P12: the agency's case and incident number formats, as regular expressions matched
+    #: against the whole (upper-cased, trimmed) value. A value matching none is refused.
+    case_number_formats: tuple[str, ...] = (r"[A-Z]{1,4}-?\d{2}-\d{4,8}", r"\d{7}", r"\d{9}")
+    #: P2, P16: purposes that are not a crime but justify an entry or a search.
+    non_criminal_purposes: tuple[str, ...] = (
+        "amber alert",
+        "missing person",
+        "endangered missing",
+        "silver alert",
+        "feather alert",
+        "ebony alert",
+        "stolen vehicle recovery",
+    )
+    #: P6: partial plates may be entered only for these major crimes (words or code sections).
+    partial_plate_crimes: tuple[str, ...] = (
+        "homicide",
+        "murder",
+        "187",
+        "attempted murder",
+        "robbery",
+        "211",
+        "carjacking",
+        "215",
+        "kidnapping",
+        "207",
+        "rape",
+        "261",
+        "sexual assault",
+        "assault with a deadly weapon",
+        "245",
+        "shooting",
+        "246",
+        "hit and run",
+        "20001",
+        "arson",
+        "451",
+        "amber alert",
+        "human trafficking",
+        "236.1",
+    )
+    #: P12: an evidence hold must be renewed within this many days or it ends (with notice).
+    hold_review_days: int = 90
+    #: P17: a Commander's approval is valid from its date for this many days (never future-dated).
+    commander_approval_max_days: int = 30
+    #: Late reads: a read older than this on arrival raises a historical alert, never a live one.
+    live_alert_max_age_minutes: int = 15
+    #: P7: below this read confidence, "verify" needs an explicit acknowledgement.
+    low_confidence: float = 0.8
+    #: P7/P8: validation (CLETS query) and confirmation must be made by different people.
+    separate_validation: bool = False
 
     def __post_init__(self) -> None:
         if self.read_retention_days < 1:
             raise ConfigError(f"profile {self.name}: read_retention_days must be at least 1")
         if self.audit_retention_days < 730:
             raise ConfigError(f"profile {self.name}: audit_retention_days must be at least 730 (P14)")
+        if self.hold_review_days < 1 or self.commander_approval_max_days < 1:
+            raise ConfigError(
+                f"profile {self.name}: hold_review_days and commander_approval_max_days must be >= 1"
+            )
+        if self.live_alert_max_age_minutes < 1:
+            raise ConfigError(f"profile {self.name}: live_alert_max_age_minutes must be at least 1")
+        if not 0.0 <= self.low_confidence <= 1.0:
+            raise ConfigError(f"profile {self.name}: low_confidence must be between 0 and 1")
+        for pattern in self.case_number_formats:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(
+                    f"profile {self.name}: case_number_formats has a bad pattern {pattern!r}: {exc}"
+                ) from exc
         if self.timing is None:
             object.__setattr__(self, "timing", Timing(self.read_retention_days * DAY_MS))
         t = self.broker
@@ -137,9 +204,33 @@ def load_profile(name: str) -> Profile:
             timing=None
             if timing is None
             else Timing(**{"read_retention_ms": days * DAY_MS, **{k: int(v) for k, v in timing.items()}}),
+            **_policy_fields(data),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise ConfigError(f"profile file {name}.toml is malformed: {exc!r}") from exc
+
+
+_TUPLE_FIELDS = ("case_number_formats", "non_criminal_purposes", "partial_plate_crimes")
+_INT_FIELDS = ("hold_review_days", "commander_approval_max_days", "live_alert_max_age_minutes")
+
+
+def _policy_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The optional policy settings a profile file gives; absent ones keep the defaults."""
+    out: dict[str, Any] = {}
+    for key in _TUPLE_FIELDS:
+        if key in data:
+            value = data[key]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{key} must be a list of strings")
+            out[key] = tuple(value)
+    for key in _INT_FIELDS:
+        if key in data:
+            out[key] = int(data[key])
+    if "low_confidence" in data:
+        out["low_confidence"] = float(data["low_confidence"])
+    if "separate_validation" in data:
+        out["separate_validation"] = bool(data["separate_validation"])
+    return out
 
 
 def max_record_age_ms(retention_ms: int, segment_ms: int, check_ms: int = BROKER_RETENTION_CHECK_MS) -> int:
