@@ -127,7 +127,7 @@ _ORIS = ("CA0431400", "CA0430000", "CA0010900", "CA0190000", "CA0380100", "CA041
 _BOLOS = (
     ("bolo", "PC 211 robbery suspect vehicle"),
     ("felony_vehicle", "PC 245(a)(1) assault with a deadly weapon, suspect vehicle"),
-    ("bolo", "PC 459 burglary series, vehicle seen leaving"),
+    ("bolo", "PC 215 carjacking series, vehicle seen leaving"),
     ("felony_vehicle", "VC 20001 hit and run with injury"),
 )
 _OFFICER = Person("Officer Dana Reyes", "4417", "Southern Division patrol")

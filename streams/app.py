@@ -31,7 +31,10 @@ import faust
 from faust.transport.drivers import aiokafka as faust_kafka
 from prometheus_client import Counter
 
+from streams.access.checkpoint import keep_checkpointing
 from streams.cameras.active import ActiveCameras
+from streams.cameras.registry import site_watch
+from streams.hotlists.sync import refresh_span_s
 from streams.hotlists.view import HotlistView
 from streams.kafka.log import METADATA_MAX_AGE_MS, TopicFollower
 from streams.kafka.topics import create_topics
@@ -58,6 +61,8 @@ WORKER_TOPICS = (
     "hotlist",
     "hotlist-sources",
     "cameras",
+    "audit",  # read: its head is signed on a timer (P14)
+    "audit-checkpoints",
 )
 
 #: faust-streaming creates its consumer with fetch_max_wait_ms=1500 (not a setting): a fetch that
@@ -167,10 +172,13 @@ def _written_ms(message: Any) -> float:
 
 
 def match_rules(settings: Settings) -> MatchRules:
+    profile = settings.profile
     return MatchRules(
         OcrClasses.of(settings.ocr_classes),
         settings.ocr_max_substitutions,
-        settings.profile.hotlist_max_staleness_s,
+        profile.hotlist_max_staleness_s,
+        live_alert_max_age_s=profile.live_alert_max_age_minutes * 60.0,
+        refresh_span_s=refresh_span_s(profile),
     )
 
 
@@ -232,7 +240,8 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
         ["record"],
         registry=metrics.registry,
     )
-    cameras = ActiveCameras() if settings.require_registered_camera else None
+    sites = site_watch(settings)  # P24: reads inside an exclusion zone are never stored
+    cameras = ActiveCameras(sites) if settings.require_registered_camera else None
     pipeline = Pipeline(
         index,
         partitions=settings.partitions,
@@ -241,6 +250,7 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
         clock=clock,
         sighting_window=timedelta(minutes=settings.profile.dedup_window_minutes),
         cameras=cameras,
+        sites=sites,
         bounds=StoreBounds.of(settings),
     )
     view = HotlistView(settings.kafka, settings.topic("hotlist"), settings.topic("hotlist-sources"), index)
@@ -389,6 +399,18 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
             log.critical("the hot-list view failed; stopping the worker: %r", exc)
             await app.crash(exc)
             raise
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def sign_audit_head() -> None:
+        """P14: the audit trail's head signed at start and every ALPR_AUDIT_CHECKPOINT_S, with the
+        key kept outside Kafka, so a rewrite or a cut of the trail shows (alpr audit verify)."""
+        if settings.audit_checkpoint_s:
+            await keep_checkpointing(
+                settings,
+                settings.audit_checkpoint_s,
+                settings.topic("audit"),
+                settings.topic("audit-checkpoints"),
+            )
 
     @app.task  # type: ignore[untyped-decorator]
     async def serve_metrics() -> None:

@@ -554,6 +554,8 @@ def alert_to_dict(alert: AlertRaised) -> Json:
         "historical": alert.historical,
         "occupant_check_required": alert.occupant_check_required,
         "advisory": alert.advisory,
+        # a late read's age on arrival (a HISTORICAL READ alert); absent on a live alert
+        **({"captured_age_s": alert.captured_age_s} if alert.captured_age_s is not None else {}),
     }
 
 
@@ -573,6 +575,10 @@ _EXTRA = (
     "priority",
     "confirming_agency",
     "disposition",
+    "evidence_shown",
+    "characters_match",
+    "state_match",
+    "acknowledged",
     "read_id",
     "camera_id",
     "plate",
@@ -613,6 +619,7 @@ def alert_from_dict(data: dict[str, Any]) -> AlertRaised:
         match_kind=data["match_kind"],
         state_mismatch=bool(data["state_mismatch"]),
         historical=bool(data.get("historical", False)),
+        captured_age_s=float(data["captured_age_s"]) if data.get("captured_age_s") is not None else None,
     )
 
 
@@ -644,6 +651,8 @@ def event_from_dict(data: dict[str, Any]) -> AlertEvent:
         "note": data.get("note", ""),
     }
     fields.update({k: data[k] for k in _EXTRA if k in data and k in cls.__dataclass_fields__})
+    if "acknowledged" in fields:  # P7: a JSON list on the wire, a tuple in the frozen event
+        fields["acknowledged"] = tuple(fields["acknowledged"])
     if cls is AlertSighted and data.get("captured_at"):
         fields["captured_at"] = datetime.fromisoformat(data["captured_at"])
     return cls(**fields)

@@ -378,14 +378,24 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
             "console": "console",
             "retro-hunt": "retro-hunt",
             "retention-roll": f"retention roll --every {roll_every}",
+            "hold-review": "hold review --every 1h",
         }
-        # the retro-hunt is automation: its own service account (role retro-hunt), not a person's
-        hunter = (
-            asyncio.run(demo_service(settings, admin, "demo-retro-hunt", "retro-hunt")) if admin else None
+        # automation runs as service accounts, never as a person: the retro-hunt (role retro-hunt) and
+        # the periodic review that ends unrenewed evidence holds (role retention, P12)
+        tokens = (
+            {
+                "retro-hunt": asyncio.run(demo_service(settings, admin, "demo-retro-hunt", "retro-hunt")),
+                "hold-review": asyncio.run(demo_service(settings, admin, "demo-retention", "retention")),
+            }
+            if admin
+            else {}
         )
         for name, command in commands.items():
             log_path = settings.state_dir / f"{name}.log"
-            extra = {"ALPR_SERVICE_TOKEN": hunter} if name == "retro-hunt" and hunter else None
+            token = tokens.get(name)
+            if name == "hold-review" and not token:
+                continue  # the directory has its own users: its administrators run the review
+            extra = {"ALPR_SERVICE_TOKEN": token} if token else None
             processes[name] = (_spawn(command, log_path, settings, extra), log_path)
         worker, console = processes["worker"][0], processes["console"][0]
         print(
@@ -396,6 +406,7 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
             f"                {sign_in}\n"
             f"  retro-hunt    new entries looked up in the last {settings.retro_hunt_hours} h of reads\n"
             f"  retention     compacted topics' segments rolled every {roll_every} (alpr retention roll)\n"
+            "  hold review   evidence holds not renewed in time end, hourly (alpr hold review, P12)\n"
             f"  alerts topic  {settings.topic('alerts')}   (also: .venv/bin/alpr alerts)\n"
             f"  rejected      {settings.topic('reads-rejected')}\n"
             f"  camera feed   {cameras} cameras, {rate:g} reads/s, 1% of reads of listed plates\n"

@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "EntryRefused",
     "InvalidRecord",
+    "JustificationRefused",
     "NotFound",
     "NotSignedIn",
     "PolicyViolation",
@@ -53,6 +54,10 @@ class PolicyViolation(AlprError):
 
 class EntryRefused(PolicyViolation):
     """A hot-list entry that may not be loaded; it never becomes active."""
+
+
+class JustificationRefused(PolicyViolation):
+    """A case number, crime type or reason that gives an auditor nothing to check (P2, P12, P16, P17)."""
 
 
 class BrokerError(AlprError):

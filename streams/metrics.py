@@ -21,7 +21,7 @@ from streams.alerts.model import AlertRaised
 from streams.matching.matcher import HotlistIndex, source_stale
 from streams.matching.pipeline import Outcome
 
-__all__ = ["LifecycleMetrics", "Metrics"]
+__all__ = ["IngestMetrics", "LifecycleMetrics", "Metrics"]
 
 
 class Metrics:
@@ -34,6 +34,12 @@ class Metrics:
         )
         self.rejected = Counter(
             "alpr_rejected", "Reads or records rejected, by reason", ["reason"], registry=r
+        )
+        self.excluded = Counter(
+            "alpr_reads_excluded",
+            "Reads captured inside a sensitive site's exclusion zone, dropped unstored, by category (P24)",
+            ["category"],
+            registry=r,
         )
         self.bloom_positives = Counter(
             "alpr_bloom_positives",
@@ -130,6 +136,8 @@ class Metrics:
         self.reads.inc(out.reads)
         for _key, _value, reason in out.rejected:
             self.rejected.labels(reason).inc()
+        for category in out.excluded:
+            self.excluded.labels(category).inc()
         for _key, _value, alert in out.alerts:
             self.hits.labels(alert.entry.list_type, alert.match_kind).inc()
             self.alert_latency.observe(max(0.0, (alert.raised_at - alert.read.captured_at).total_seconds()))
@@ -148,6 +156,19 @@ class Metrics:
 
     def serve(self, host: str, port: int) -> None:
         start_http_server(port, addr=host, registry=self.registry)
+
+
+class IngestMetrics:
+    """What ``alpr ingest`` drops without storing, served on its ``/metrics``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.excluded = Counter(
+            "alpr_reads_excluded",
+            "Reads captured inside a sensitive site's exclusion zone, dropped unstored, by category (P24)",
+            ["category"],
+            registry=self.registry,
+        )
 
 
 class LifecycleMetrics:

@@ -137,6 +137,12 @@ class Settings:
     #: Idle minutes after which a session locks (CJIS: at most 30).
     session_idle_minutes: int = 30
     retro_hunt_hours: int = 24
+    #: P14: the Ed25519 key that signs audit checkpoints, kept outside Kafka (None: a 0600 file
+    #: audit-signing.key in the state directory); the published public keys a verifier trusts; how
+    #: often the worker signs the audit trail's head (seconds, 0: never).
+    audit_signing_key_file: Path | None = None
+    audit_public_keys: tuple[str, ...] = ()
+    audit_checkpoint_s: int = 3600
     #: The GeoJSON file of sensitive sites (P24); None: not configured, and no fixed camera can be placed.
     sensitive_sites: Path | None = None
     sensitive_site_distance_m: float = 150.0  # P24: how near a site a fixed camera may not face it
@@ -204,6 +210,11 @@ class Settings:
             signin_source_limit=_int(env, "ALPR_SIGNIN_SOURCE_LIMIT", 20, 1),
             session_idle_minutes=_int(env, "ALPR_SESSION_IDLE_MINUTES", 30, 1),
             retro_hunt_hours=_int(env, "ALPR_RETRO_HUNT_HOURS", 24, 1),
+            audit_signing_key_file=_path(env, "ALPR_AUDIT_SIGNING_KEY_FILE"),
+            audit_public_keys=tuple(
+                k.strip() for k in env.get("ALPR_AUDIT_PUBLIC_KEYS", "").split(",") if k.strip()
+            ),
+            audit_checkpoint_s=_int(env, "ALPR_AUDIT_CHECKPOINT_S", 3600, 0),
             sensitive_sites=_path(env, "ALPR_SENSITIVE_SITES"),
             sensitive_site_distance_m=_float(env, "ALPR_SENSITIVE_SITE_DISTANCE_M", 150.0, 0.0, 10_000.0),
             require_registered_camera=_bool(env, "ALPR_REQUIRE_REGISTERED_CAMERA", True),

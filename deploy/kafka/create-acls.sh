@@ -22,6 +22,8 @@ add_acl --allow-principal User:alpr-worker --operation Describe --operation Read
 add_acl --allow-principal User:alpr-worker --operation Describe --operation Read --resource-pattern-type literal --topic alpr.hotlist
 add_acl --allow-principal User:alpr-worker --operation Describe --operation Read --resource-pattern-type literal --topic alpr.hotlist-sources
 add_acl --allow-principal User:alpr-worker --operation Describe --operation Read --operation Write --resource-pattern-type literal --topic alpr.alerts
+add_acl --allow-principal User:alpr-worker --operation Describe --operation Read --resource-pattern-type literal --topic alpr.audit
+add_acl --allow-principal User:alpr-worker --operation Describe --operation Write --resource-pattern-type literal --topic alpr.audit-checkpoints
 add_acl --allow-principal User:alpr-worker --operation Describe --operation Read --resource-pattern-type literal --topic alpr.cameras
 add_acl --allow-principal User:alpr-worker --operation Describe --operation Read --resource-pattern-type literal --group alpr-matcher
 
@@ -33,6 +35,7 @@ add_acl --allow-principal User:alpr-console --operation Describe --operation Rea
 add_acl --allow-principal User:alpr-console --operation Describe --operation Read --operation Write --resource-pattern-type literal --topic alpr.alerts
 add_acl --allow-principal User:alpr-console --operation Describe --operation Read --resource-pattern-type literal --topic alpr.evidence-holds
 add_acl --allow-principal User:alpr-console --operation Describe --operation Read --operation Write --resource-pattern-type literal --topic alpr.audit
+add_acl --allow-principal User:alpr-console --operation Describe --operation Read --resource-pattern-type literal --topic alpr.audit-checkpoints
 add_acl --allow-principal User:alpr-console --operation Describe --operation Read --operation Write --resource-pattern-type literal --topic alpr.cameras
 add_acl --allow-principal User:alpr-console --operation Describe --operation Read --operation Write --resource-pattern-type literal --topic alpr.camera-keys
 add_acl --allow-principal User:alpr-console --operation Describe --operation Read --resource-pattern-type literal --topic alpr.users
@@ -66,6 +69,7 @@ add_acl --allow-principal User:alpr-operator --operation Describe --operation Re
 add_acl --allow-principal User:alpr-operator --operation Describe --operation Read --operation Write --operation DescribeConfigs --resource-pattern-type literal --topic alpr.alerts
 add_acl --allow-principal User:alpr-operator --operation Describe --operation Read --operation Write --operation DescribeConfigs --resource-pattern-type literal --topic alpr.evidence-holds
 add_acl --allow-principal User:alpr-operator --operation Describe --operation Read --operation Write --operation DescribeConfigs --resource-pattern-type literal --topic alpr.audit
+add_acl --allow-principal User:alpr-operator --operation Describe --operation Read --operation Write --operation DescribeConfigs --resource-pattern-type literal --topic alpr.audit-checkpoints
 add_acl --allow-principal User:alpr-operator --operation Describe --operation Read --operation Write --operation DescribeConfigs --resource-pattern-type literal --topic alpr.cameras
 add_acl --allow-principal User:alpr-operator --operation Describe --operation Read --operation Write --operation DescribeConfigs --resource-pattern-type literal --topic alpr.camera-keys
 add_acl --allow-principal User:alpr-operator --operation Describe --operation Read --operation Write --operation DescribeConfigs --resource-pattern-type literal --topic alpr.users

@@ -53,6 +53,10 @@ kafka-configs.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-con
 kafka-topics.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --create --if-not-exists --topic alpr.audit --partitions 3 --replication-factor 3 --config cleanup.policy=delete --config min.insync.replicas=2 --config retention.ms=63158400000 --config segment.ms=604800000
 kafka-configs.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --alter --entity-type topics --entity-name alpr.audit --add-config cleanup.policy=delete,min.insync.replicas=2,retention.ms=63158400000,segment.ms=604800000
 
+# the audit trail's head signed with a key kept outside Kafka (P14) [audit]
+kafka-topics.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --create --if-not-exists --topic alpr.audit-checkpoints --partitions 1 --replication-factor 3 --config cleanup.policy=delete --config min.insync.replicas=2 --config retention.ms=65750400000 --config segment.ms=86400000
+kafka-configs.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --alter --entity-type topics --entity-name alpr.audit-checkpoints --add-config cleanup.policy=delete,min.insync.replicas=2,retention.ms=65750400000,segment.ms=86400000
+
 # camera registry [registry]
 kafka-topics.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --create --if-not-exists --topic alpr.cameras --partitions 1 --replication-factor 3 --config cleanup.policy=compact --config delete.retention.ms=86400000 --config max.compaction.lag.ms=86400000 --config min.cleanable.dirty.ratio=0.1 --config min.insync.replicas=2 --config segment.ms=86400000
 kafka-configs.sh --bootstrap-server "$BOOTSTRAP" ${COMMAND_CONFIG:+--command-config "$COMMAND_CONFIG"} --alter --entity-type topics --entity-name alpr.cameras --add-config cleanup.policy=compact,delete.retention.ms=86400000,max.compaction.lag.ms=86400000,min.cleanable.dirty.ratio=0.1,min.insync.replicas=2,segment.ms=86400000

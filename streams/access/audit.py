@@ -16,7 +16,10 @@ its hash, removing one breaks its chain's sequence, removing a whole chain break
 ``alpr audit verify`` (:mod:`streams.access.audit_tools`) finds the first broken link.
 
 What a hash chain without a secret cannot prove: that nobody appended well-formed records of
-their own, or cut the newest records of the newest chain before anything anchored on them.
+their own, or cut the newest records of the newest chain before anything anchored on them. The
+signed checkpoints of :mod:`streams.access.checkpoint` narrow that to what was written since the
+last checkpoint (P14): a chain re-anchored on genesis, a back-dated record, a record rewritten or
+cut after a checkpoint, and a head cut as if by retention are found by ``alpr audit verify``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import hashlib
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import fastjsonschema
@@ -73,11 +76,21 @@ class AccessRecorded:
     reason: str | None = None  # why it was refused (or the reason given for a hold)
     agency: str | None = None  # the person's department or agency (P15)
     crime_type: str | None = None  # the presumed crime (P16)
+    #: P17: the agency a search was made for, the Commander who approved it and the approval's
+    #: date. Written only when set, so records without them hash as they always did.
+    on_behalf_of: str | None = None
+    commander: str | None = None
+    approved_on: date | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as written: every text field capped (:func:`capped`), so that nobody can
         fill the two-year audit topic with megabytes typed into a form (P14)."""
-        return {
+        served = {
+            "on_behalf_of": capped(self.on_behalf_of),
+            "commander": capped(self.commander),
+            "approved_on": self.approved_on.isoformat() if self.approved_on else None,
+        }
+        record = {
             "event": "AccessRecorded",
             "at": self.at.isoformat(),
             "user": capped(self.user),
@@ -92,6 +105,8 @@ class AccessRecorded:
             "result_count": self.result_count,
             "decision": self.decision,
         }
+        record.update((k, v) for k, v in served.items() if v is not None)
+        return record
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AccessRecorded:
@@ -115,6 +130,9 @@ class AccessRecorded:
             reason=data.get("reason"),
             agency=data.get("agency"),
             crime_type=data.get("crime_type"),
+            on_behalf_of=data.get("on_behalf_of"),
+            commander=data.get("commander"),
+            approved_on=date.fromisoformat(data["approved_on"]) if data.get("approved_on") else None,
         )
 
 

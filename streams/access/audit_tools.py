@@ -2,13 +2,28 @@
 
 The audit trail is only worth keeping two years if an auditor can tell that nothing was altered or
 removed, so :func:`verify_chain` recomputes every hash and walks every writer's chain (see
-:mod:`streams.access.audit` for how they are written). Kafka's delete policy removes whole
-segments from the head of each partition once they are older than the retention; a missing
-record that may have gone that way is "before the retained window", not a broken link:
+:mod:`streams.access.audit` for how they are written), and holds the trail to the signed
+checkpoints of its head (:mod:`streams.access.checkpoint`):
 
-* the retained window starts at the newest first record among the partitions that have lost
-  their head (first offset above 0), and never later than ``kept_since`` (now minus the audit
-  retention: nothing younger can have expired);
+* a partition whose first records are gone (first offset above 0) is broken ("missing head")
+  unless a signed checkpoint shows the partition reached the offset before its first record,
+  and shows that record older than the audit retention (``kept_since``): only then did
+  retention remove the range, not a person;
+* a record that differs from the one a checkpoint signed at its offset, or a partition that
+  now ends before an offset a checkpoint signed, is broken ("rewritten", "truncated");
+* a record dated more than the slack before the record before it in its partition, or before
+  a checkpoint signed before it was written, is broken ("backdated");
+* a chain may anchor on "genesis" only at the very beginning of the topic: not after records
+  older than it on its partition, nor after a checkpoint that counted records ("genesis");
+* a checkpoint with a bad signature, or signed by a key not published, is broken; a published
+  digest (``alpr audit verify --published``) that is not among the signed checkpoints is broken.
+
+Kafka's delete policy removes whole segments from the head of each partition once they are older
+than the retention; a missing record that may have gone that way is "before the retained window":
+
+* the retained window starts at the newest first record among the partitions whose lost head a
+  checkpoint excuses, and never later than ``kept_since`` (now minus the audit retention: nothing
+  younger can have expired);
 * a gap in a chain is allowed when the record before it is older than that; a chain whose first
   records are missing is allowed when any partition has lost its head;
 * an anchor that names no record is allowed when its chain began before the newest lost head.
@@ -23,10 +38,12 @@ so when the trail does not verify. Pure functions first; the Kafka reading is at
 
 from __future__ import annotations
 
+import bisect
 import random
+import re
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -34,14 +51,25 @@ from typing import Any
 
 import fastjsonschema
 import orjson
+from aiokafka import TopicPartition
 
 from streams.access.audit import GENESIS, AccessRecorded, record_hash
+from streams.access.checkpoint import (
+    Checkpoint,
+    Mark,
+    decode_checkpoint,
+    latest,
+    published_line,
+    read_checkpoints,
+    trusted_keys,
+)
 from streams.access.permissions import require
 from streams.access.principal import Principal
 from streams.access.purpose import case_numbers, is_vague, normalize_purpose
 from streams.codec import validator
 from streams.errors import InvalidRecord
-from streams.kafka.log import read_topic
+from streams.kafka.log import log_ends, read_to_end, started_reader
+from streams.kafka.topics import existing_partitions
 from streams.settings import Settings
 
 __all__ = [
@@ -50,14 +78,19 @@ __all__ = [
     "BrokenLink",
     "Report",
     "Tally",
+    "Trail",
     "VerifyResult",
+    "check_trail",
     "draw_sample",
     "format_report",
     "format_sample",
     "format_verify",
     "is_search",
     "missing_case_number",
+    "checked_trail",
     "months_before",
+    "published_digests",
+    "read_audit",
     "read_trail",
     "run_report",
     "run_sample",
@@ -100,7 +133,9 @@ class AuditEntry:
 @dataclass(frozen=True, slots=True)
 class BrokenLink:
     """Where the trail cannot be trusted, and why; ``kind`` is a stable code for tests and scripts:
-    unreadable, altered, inserted, removed, prev_hash, unknown_anchor."""
+    unreadable, altered, inserted, removed, prev_hash, unknown_anchor, missing_head, rewritten,
+    truncated, backdated, genesis (P14); checkpoint (a checkpoint that does not verify) and
+    published (a published digest not found) name the checkpoints topic instead."""
 
     partition: int
     offset: int
@@ -111,6 +146,12 @@ class BrokenLink:
     at: datetime = _LONG_AGO  # where it sits in time, to name the first one
 
     def line(self) -> str:
+        if self.kind == "published":
+            return f"published checkpoint: {self.what}"
+        if self.kind == "checkpoint":
+            return f"audit-checkpoints partition {self.partition} offset {self.offset}: {self.what}"
+        if self.chain is None and self.seq is None and self.kind != "unreadable":
+            return f"partition {self.partition} offset {self.offset}: {self.what}"
         chain = "?" if self.chain is None else self.chain
         seq = "?" if self.seq is None else str(self.seq)
         return f"partition {self.partition} offset {self.offset} (chain {chain}, seq {seq}): {self.what}"
@@ -127,6 +168,9 @@ class VerifyResult:
     before_window: int = 0  # gaps and anchors explained by retention
     window_start: datetime | None = None  # None: no partition has lost its head
     accepted: tuple[AccessRecorded, ...] = ()  # what the chains vouch for, one per chain and seq
+    checkpoints: int = 0  # signed by a trusted key
+    latest: Checkpoint | None = None  # the newest of them: its digest is what gets published
+    published: tuple[str, ...] = ()  # published digests found among them
 
     @property
     def intact(self) -> bool:
@@ -192,44 +236,266 @@ def _short(digest: str) -> str:
 
 
 #: Problems that make a record's content untrustworthy: the report and the sample leave it out.
-#: (After a removal or a dangling anchor the record named is genuine; what is missing is not.)
-_SUSPECT = frozenset({"unreadable", "altered", "inserted", "prev_hash"})
+#: (After a removal or a dangling anchor the record named is genuine; what is missing is not. A
+#: back-dated record is kept: its time is what is wrong, and the broken link says so. Every record
+#: of a chain re-anchored on genesis is left out: nothing attests any of it.)
+_SUSPECT = frozenset({"unreadable", "altered", "inserted", "prev_hash", "rewritten"})
 
 
 @dataclass(frozen=True, slots=True)
 class _Window:
     """What retention may have removed: see the module docstring."""
 
-    start: datetime | None  # the newest first record of a partition that lost its head
+    start: datetime | None  # the newest first record of a partition whose lost head is excused
     gap_edge: datetime | None  # a gap after a record older than this may be expiry
     slack: timedelta
 
 
-def _decode_all(
-    records: Iterable[tuple[int, int, bytes]], kept_since: datetime | None, slack: timedelta
-) -> tuple[list[AuditEntry], list[BrokenLink], _Window]:
-    """Decode every record; place the unreadable ones in time; find where the retained window starts."""
-    by_partition: dict[int, list[tuple[int, AuditEntry | BrokenLink]]] = defaultdict(list)
+Bounds = Mapping[int, tuple[int, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    entries: list[AuditEntry]
+    unreadable: list[BrokenLink]
+    by_partition: dict[int, dict[int, AuditEntry | BrokenLink]]  # partition -> offset -> item
+    bounds: dict[int, tuple[int, int]]  # partition -> (first offset, end)
+
+
+def _decode_all(records: Iterable[tuple[int, int, bytes]], bounds: Bounds | None) -> _Decoded:
+    """Decode every record and place the unreadable ones in time. Without ``bounds`` (each
+    partition's first offset and end, from Kafka) they are taken from the records."""
+    by_partition: dict[int, dict[int, AuditEntry | BrokenLink]] = defaultdict(dict)
     for partition, offset, raw in records:
-        by_partition[partition].append((offset, _decode(partition, offset, raw)))
+        by_partition[partition][offset] = _decode(partition, offset, raw)
     entries: list[AuditEntry] = []
     unreadable: list[BrokenLink] = []
-    heads: list[datetime] = []
     for items in by_partition.values():
-        items.sort(key=lambda pair: pair[0])
         when = _LONG_AGO
-        for _offset, item in items:
+        for offset in sorted(items):
+            item = items[offset]
             if isinstance(item, AuditEntry):
                 when = item.record.at
                 entries.append(item)
             else:
                 unreadable.append(_located(item, when))
-        first = next((item for _o, item in items if isinstance(item, AuditEntry)), None)
-        if items[0][0] > 0 and first is not None:
-            heads.append(first.record.at)  # the partition lost its head: retention (or deletion)
-    start = max(heads) if heads else None
-    gap_edge = start if start is None or kept_since is None else min(start, kept_since)
-    return entries, unreadable, _Window(start, gap_edge, slack)
+    seen = {p: (min(items), max(items) + 1) for p, items in by_partition.items() if items}
+    known = dict(bounds) if bounds is not None else {}
+    for p, (first, end) in seen.items():
+        start, stop = known.get(p, (first, end))
+        known[p] = (min(start, first), max(stop, end))
+    return _Decoded(entries, unreadable, dict(by_partition), known)
+
+
+def _first_entry(items: Mapping[int, AuditEntry | BrokenLink]) -> AuditEntry | None:
+    entries = [item for _, item in sorted(items.items()) if isinstance(item, AuditEntry)]
+    return entries[0] if entries else None
+
+
+def _marks(checkpoints: Iterable[Checkpoint], partition: int) -> list[tuple[Checkpoint, Mark]]:
+    """Every record the checkpoints signed in ``partition``, with the checkpoint."""
+    out = []
+    for c in checkpoints:
+        head = c.partition(partition)
+        if head is not None:
+            out += [(c, m) for m in (head.first, head.head) if m is not None]
+    return out
+
+
+def _heads(
+    decoded: _Decoded, checkpoints: Sequence[Checkpoint], kept_since: datetime | None, slack: timedelta
+) -> tuple[list[datetime], list[BrokenLink]]:
+    """P14: a partition's lost head is retention only when a signed checkpoint shows the partition
+    reached the offset before its first record, and that record older than the retention. Return
+    the first records' times of the excused partitions and the problems of the others."""
+    excused: list[datetime] = []
+    problems: list[BrokenLink] = []
+    for p, (start, _end) in sorted(decoded.bounds.items()):
+        if start == 0:
+            continue
+        cut = f"records 0-{start - 1} of partition {p} are gone"
+        reached = [(c, m) for c, m in _marks(checkpoints, p) if m.offset >= start - 1]
+        if not reached:
+            problems.append(
+                BrokenLink(
+                    p,
+                    start,
+                    None,
+                    None,
+                    "missing_head",
+                    f"missing head: {cut} and no signed checkpoint shows the partition reached "
+                    f"offset {start - 1}: a cut of the partition's head, not retention",
+                )
+            )
+            continue
+        checkpoint, mark = min(reached, key=lambda cm: (cm[1].offset, cm[0].signed_at))
+        newest_gone = mark.at or checkpoint.signed_at  # at or after the last record removed
+        if kept_since is not None and newest_gone > kept_since + slack:
+            problems.append(
+                BrokenLink(
+                    p,
+                    start,
+                    None,
+                    None,
+                    "missing_head",
+                    f"missing head: {cut}, but the checkpoint signed {_time(checkpoint.signed_at)} shows "
+                    f"offset {mark.offset} written {_time(newest_gone)}, within the audit retention "
+                    f"(kept since {_time(kept_since)}): removed, not expired",
+                )
+            )
+            continue
+        first = _first_entry(decoded.by_partition.get(p, {}))
+        if first is not None:
+            excused.append(first.record.at)
+    return excused, problems
+
+
+def _against_checkpoints(decoded: _Decoded, checkpoints: Sequence[Checkpoint]) -> list[BrokenLink]:
+    """P14: every record a checkpoint signed that retention has not removed is still there, as signed."""
+    problems: list[BrokenLink] = []
+    seen: set[tuple[int, int, str]] = set()
+    partitions = set(decoded.bounds) | {h.partition for c in checkpoints for h in c.partitions}
+    for p in sorted(partitions):
+        start, end = decoded.bounds.get(p, (0, 0))
+        for checkpoint, mark in _marks(checkpoints, p):
+            if mark.offset < start or (p, mark.offset, mark.hash) in seen:
+                continue
+            seen.add((p, mark.offset, mark.hash))
+            signed = f"the checkpoint signed {_time(checkpoint.signed_at)}"
+            when = mark.at or checkpoint.signed_at
+            if mark.offset >= end:
+                problems.append(
+                    BrokenLink(
+                        p,
+                        mark.offset,
+                        None,
+                        None,
+                        "truncated",
+                        f"truncated: {signed} names offset {mark.offset} (hash {_short(mark.hash)}) but the "
+                        f"partition now ends at offset {end - 1}: records were removed or the topic rebuilt",
+                        when,
+                    )
+                )
+                continue
+            item = decoded.by_partition.get(p, {}).get(mark.offset)
+            now_hash = item.hash if isinstance(item, AuditEntry) else None
+            if isinstance(item, AuditEntry) and item.intact and item.hash == mark.hash:
+                continue
+            problems.append(
+                BrokenLink(
+                    p,
+                    mark.offset,
+                    item.chain if item is not None else None,
+                    item.seq if item is not None else None,
+                    "rewritten",
+                    f"rewritten: {signed} says this offset holds hash {_short(mark.hash)}; it now holds "
+                    f"{'no audit record' if now_hash is None else _short(now_hash)}: the record was replaced "
+                    "after the checkpoint",
+                    when,
+                )
+            )
+    return problems
+
+
+def _backdated(decoded: _Decoded, checkpoints: Sequence[Checkpoint], slack: timedelta) -> list[BrokenLink]:
+    """P14: records are appended, so a record's time does not go back by more than the slack from
+    the record before it in its partition, nor from a checkpoint signed before it was written."""
+    problems: list[BrokenLink] = []
+    for p, items in sorted(decoded.by_partition.items()):
+        signed = sorted(
+            (h.end, c.signed_at) for c in checkpoints if (h := c.partition(p)) is not None
+        )  # a record at offset >= end was written after the checkpoint
+        ends = [end for end, _ in signed]
+        newest: list[datetime] = []
+        for _, at in signed:
+            newest.append(max(at, newest[-1]) if newest else at)
+        before: AuditEntry | None = None
+        for offset in sorted(items):
+            entry = items[offset]
+            if not isinstance(entry, AuditEntry):
+                continue
+            at = entry.record.at
+            if before is not None and at < before.record.at - slack:
+                problems.append(
+                    _link(
+                        entry,
+                        "backdated",
+                        f"back-dated: dated {_time(at)}, {_ago(before.record.at - at)} before the record "
+                        f"before it ({_where(before)}, {_time(before.record.at)})",
+                    )
+                )
+            else:
+                i = bisect.bisect_right(ends, offset)
+                if i and at < newest[i - 1] - slack:
+                    problems.append(
+                        _link(
+                            entry,
+                            "backdated",
+                            f"back-dated: dated {_time(at)} but written after the checkpoint signed "
+                            f"{_time(newest[i - 1])}",
+                        )
+                    )
+            before = entry
+    return problems
+
+
+def _genesis(
+    head: AuditEntry,
+    decoded: _Decoded,
+    checkpoints: Sequence[Checkpoint],
+    slack: timedelta,
+    oldest: AuditEntry,
+) -> BrokenLink | None:
+    """P14: "genesis" is the anchor of a chain begun on an empty topic, so everything else on the
+    topic was written after the chain looked and found nothing: nothing is older than its first
+    record by more than the slack, and no checkpoint signed before it counted records. Otherwise
+    the chain was re-anchored on genesis mid-stream. (Dating the record earlier to hide that makes
+    it back-dated. ``oldest`` is the oldest record not named back-dated already.)"""
+    start, _end = decoded.bounds.get(head.partition, (0, 0))
+    if head.offset > 0 and start > 0:
+        return _link(
+            head,
+            "genesis",
+            f"anchored on genesis at offset {head.offset}, after records 0-{start - 1} that are gone: "
+            "a chain re-anchored on genesis mid-stream",
+        )
+    if oldest.record.at < head.record.at - slack:
+        return _link(
+            head,
+            "genesis",
+            f"anchored on genesis, but {_where(oldest)} ({_time(oldest.record.at)}) is older: the topic was "
+            "not empty when this chain began, so it was re-anchored on genesis mid-stream",
+        )
+    counted = [c for c in checkpoints if c.records and c.signed_at < head.record.at - slack]
+    if counted:
+        first = min(counted, key=lambda c: c.signed_at)
+        return _link(
+            head,
+            "genesis",
+            f"anchored on genesis, but the checkpoint signed {_time(first.signed_at)} already counted "
+            f"{first.records} audit records: a chain re-anchored on genesis mid-stream",
+        )
+    return None
+
+
+def _ago(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
+def _checkpoints(
+    raw: Iterable[tuple[int, int, bytes]], trusted: Collection[str]
+) -> tuple[list[Checkpoint], list[BrokenLink]]:
+    """The checkpoints that verify with a trusted key, and a problem for each that does not."""
+    good: list[Checkpoint] = []
+    problems: list[BrokenLink] = []
+    for partition, offset, value in sorted(raw):
+        found = decode_checkpoint(value, trusted, (partition, offset))
+        if isinstance(found, Checkpoint):
+            good.append(found)
+        else:
+            problems.append(BrokenLink(partition, offset, None, None, "checkpoint", found))
+    return good, problems
 
 
 def _pick(chain: dict[int, list[AuditEntry]]) -> tuple[dict[int, AuditEntry], list[BrokenLink], int]:
@@ -333,17 +599,35 @@ def verify_chain(
     *,
     kept_since: datetime | None = None,
     slack: timedelta = DEFAULT_SLACK,
+    bounds: Bounds | None = None,
+    checkpoints: Iterable[tuple[int, int, bytes]] = (),
+    trusted: Collection[str] = frozenset(),
+    published: Iterable[str] = (),
 ) -> VerifyResult:
     """Check the whole audit topic, given as (partition, offset, value) from each partition's first
-    offset, in any order.
+    offset, in any order, against the signed checkpoints of its head (P14).
 
-    ``kept_since`` (now minus the audit retention) bounds what may have expired: without it a
-    partition whose head was cut off (DeleteRecords) excuses every gap before its new head.
-    ``slack`` allows for clock skew between writers and for the time between an action and its
-    record. Every problem is a :class:`BrokenLink`; the first is the earliest in time (the record's
-    ``at``; an unreadable record takes the time of the record before it in its partition).
+    ``bounds``: each partition's first offset and end as Kafka reports them (a partition retention
+    or a cut emptied shows only there); without them they are taken from the records.
+    ``checkpoints``: the records of the checkpoints topic; those not signed by one of the
+    ``trusted`` public keys are broken links. ``published``: digests published earlier, each of
+    which must be among the signed checkpoints. ``kept_since`` (now minus the audit retention)
+    bounds what may have expired. ``slack`` allows for clock skew between writers and for the
+    time between an action and its record. Every problem is a :class:`BrokenLink`; the first is the
+    earliest in time (the record's ``at``; an unreadable record takes the time of the record before
+    it in its partition; problems of the checkpoints and of a partition's head come first; of two
+    problems at one record, its back-dating is named second).
     """
-    entries, problems, window = _decode_all(records, kept_since, slack)
+    signed, problems = _checkpoints(checkpoints, trusted)
+    decoded = _decode_all(records, bounds)
+    entries = decoded.entries
+    problems += decoded.unreadable
+    excused, lost = _heads(decoded, signed, kept_since, slack)
+    backdated = _backdated(decoded, signed, slack)
+    problems += lost + _against_checkpoints(decoded, signed) + backdated
+    start = max(excused) if excused else None
+    gap_edge = start if start is None or kept_since is None else min(start, kept_since)
+    window = _Window(start, gap_edge, slack)
     problems += [
         _link(
             e,
@@ -360,13 +644,38 @@ def verify_chain(
     known = {e.hash for e in entries}
     duplicates = before_window = 0
     kept: list[AuditEntry] = []
-    for chain in chains.values():
+    forged_chains: set[str] = set()
+    misdated = {(b.partition, b.offset) for b in backdated}
+    dated = [e for e in entries if (e.partition, e.offset) not in misdated]
+    oldest = min(dated, key=lambda e: (e.record.at, e.partition, e.offset), default=None)
+    for name, chain in chains.items():
         chosen, inserted, copies = _pick(chain)
         broken, explained = _walk(chosen, known, window)
+        first = chosen.get(0)
+        if first is not None and first.intact and first.prev_hash == GENESIS:
+            reanchored = _genesis(first, decoded, signed, slack, oldest or first)
+            if reanchored is not None:
+                broken.append(reanchored)
+                forged_chains.add(name)  # nothing in it is attested
         problems += inserted + broken
         duplicates += copies
         before_window += explained
         kept += [chosen[seq] for seq in sorted(chosen)]
+    found = {c.digest for c in signed}
+    wanted = list(dict.fromkeys(d.lower() for d in published))
+    problems += [
+        BrokenLink(
+            0,
+            -1,
+            None,
+            None,
+            "published",
+            f"{digest} is not among the signed checkpoints on the audit-checkpoints topic: the "
+            "checkpoints, and so perhaps the trail, were rewritten or removed after it was published",
+        )
+        for digest in wanted
+        if digest not in found
+    ]
     suspect = {(p.partition, p.offset) for p in problems if p.kind in _SUSPECT}
     times = [e.record.at for e in entries]
     return VerifyResult(
@@ -374,11 +683,16 @@ def verify_chain(
         chains=len(chains),
         oldest=min(times, default=None),
         newest=max(times, default=None),
-        problems=tuple(sorted(problems, key=lambda p: (p.at, p.partition, p.offset))),
+        problems=tuple(sorted(problems, key=lambda p: (p.at, p.partition, p.offset, p.kind == "backdated"))),
         duplicates=duplicates,
         before_window=before_window,
         window_start=window.start,
-        accepted=tuple(e.record for e in kept if (e.partition, e.offset) not in suspect),
+        accepted=tuple(
+            e.record for e in kept if (e.partition, e.offset) not in suspect and e.chain not in forged_chains
+        ),
+        checkpoints=len(signed),
+        latest=latest(signed),
+        published=tuple(d for d in wanted if d in found),
     )
 
 
@@ -412,6 +726,14 @@ def format_verify(result: VerifyResult) -> list[str]:
         )
     if result.duplicates:
         lines.append(f"{result.duplicates} identical copies of records (producer retries) counted once")
+    if result.latest is None:
+        lines.append(
+            "no signed checkpoint: nothing attests the trail's head (P14); the worker signs one every "
+            "ALPR_AUDIT_CHECKPOINT_S, or run 'alpr audit checkpoint'"
+        )
+    else:
+        lines.append(f"{result.checkpoints} signed checkpoint(s); latest: {published_line(result.latest)}")
+    lines += [f"published checkpoint {d} found, signed and matching" for d in result.published]
     return lines
 
 
@@ -582,21 +904,67 @@ def format_sample(
 # -- Kafka I/O and the commands ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Trail:
+    """The audit topic as read now, with each partition's bounds, and the checkpoints topic."""
+
+    records: list[tuple[int, int, bytes]]  # (partition, offset, value) from each first offset
+    bounds: dict[int, tuple[int, int]]  # partition -> (first offset, end)
+    checkpoints: list[tuple[int, int, bytes]]
+
+
+async def read_audit(settings: Settings) -> Trail:
+    """Read the audit topic whole (a tombstone's value is empty), its partitions' bounds first (a
+    partition emptied entirely shows only there), and every checkpoint."""
+    topic = settings.topic("audit")
+    records: list[tuple[int, int, bytes]] = []
+    consumer = await started_reader(settings.kafka)
+    try:
+        partitions = await existing_partitions(consumer._client, topic)  # noqa: SLF001
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        bounds = {tp.partition: ends for tp, ends in (await log_ends(consumer, tps)).items()}
+        await consumer.seek_to_beginning(*tps)
+        await read_to_end(
+            consumer, lambda tp, r: records.append((tp.partition, int(r.offset), r.value or b""))
+        )
+    finally:
+        await consumer.stop()
+    checkpoints = await read_checkpoints(settings, settings.topic("audit-checkpoints"))
+    return Trail(records, bounds, checkpoints)
+
+
 async def read_trail(settings: Settings) -> list[tuple[int, int, bytes]]:
-    """Every record of the audit topic now, as (partition, offset, value), from each partition's
-    first offset (a tombstone's value is empty)."""
-    out: list[tuple[int, int, bytes]] = []
-    await read_topic(
-        settings.kafka,
-        settings.topic("audit"),
-        lambda tp, r: out.append((tp.partition, int(r.offset), r.value or b"")),
+    """Every record of the audit topic now, as (partition, offset, value)."""
+    return (await read_audit(settings)).records
+
+
+def check_trail(
+    trail: Trail, settings: Settings, now: datetime, published: Iterable[str] = ()
+) -> VerifyResult:
+    """:func:`verify_chain` with this deployment's retention and trusted keys (P14)."""
+    return verify_chain(
+        trail.records,
+        kept_since=now - timedelta(days=settings.profile.audit_retention_days),
+        bounds=trail.bounds,
+        checkpoints=trail.checkpoints,
+        trusted=trusted_keys(settings),
+        published=published,
     )
-    return out
 
 
-async def _checked(settings: Settings, now: datetime) -> VerifyResult:
-    kept_since = now - timedelta(days=settings.profile.audit_retention_days)
-    return verify_chain(await read_trail(settings), kept_since=kept_since)
+async def checked_trail(settings: Settings, now: datetime, published: Iterable[str] = ()) -> VerifyResult:
+    """The audit trail read and checked against its signed checkpoints."""
+    return check_trail(await read_audit(settings), settings, now, published)
+
+
+_DIGEST = re.compile(r"\b[0-9a-fA-F]{64}\b")
+
+
+def published_digests(text: str) -> list[str]:
+    """The sha256 digests in published text: a bare digest, or lines copied from the transparency
+    page or the annual report."""
+    return [d.lower() for d in _DIGEST.findall(text)]
 
 
 def _warn_if_broken(result: VerifyResult) -> None:
@@ -615,20 +983,22 @@ async def _audited(settings: Settings, by: Principal, action: str, query: dict[s
     await record_access(settings, by.audit(datetime.now(UTC), action, query, count, purpose="audit"))
 
 
-async def run_verify(settings: Settings, by: Principal) -> int:
-    """``alpr audit verify``: 0 when the trail is intact, 1 naming the first broken link."""
+async def run_verify(settings: Settings, by: Principal, published: Sequence[str] = ()) -> int:
+    """``alpr audit verify``: 0 when the trail is intact (and holds every ``published`` checkpoint
+    digest), 1 naming the first broken link."""
     require(by, "audit.read")
-    result = await _checked(settings, datetime.now(UTC))
+    result = await checked_trail(settings, datetime.now(UTC), published)
     for line in format_verify(result):
         print(line)
-    await _audited(settings, by, "audit_verify", {"intact": result.intact}, len(result.accepted))
+    query = {"intact": result.intact, "published": list(published)}
+    await _audited(settings, by, "audit_verify", query, len(result.accepted))
     return 0 if result.intact else 1
 
 
 async def run_report(settings: Settings, start: datetime, end: datetime, by: Principal) -> int:
     """``alpr audit report``: accesses in [start, end] by user, agency, purpose and action (P15)."""
     require(by, "audit.read")
-    result = await _checked(settings, datetime.now(UTC))
+    result = await checked_trail(settings, datetime.now(UTC))
     _warn_if_broken(result)
     report = summarize(result.accepted, start, end)
     for line in format_report(report):
@@ -644,7 +1014,7 @@ async def run_sample(
     """``alpr audit sample``: the periodic random audit of searches (P23). It prints what was
     searched (plates): the sample itself is an access, audited with the auditor (P15)."""
     require(by, "audit.read")
-    result = await _checked(settings, now)
+    result = await checked_trail(settings, now)
     _warn_if_broken(result)
     since = months_before(now, months)
     sample, population = draw_sample(result.accepted, n, since, now, seed)
@@ -652,4 +1022,24 @@ async def run_sample(
         print(line)
     query = {"n": n, "months": months, "seed": seed, "population": population}
     await _audited(settings, by, "audit_sample", query, len(sample))
+    return 0
+
+
+async def run_checkpoint(settings: Settings, by: Principal, public_key: bool) -> int:
+    """``alpr audit checkpoint``: sign the audit trail's head now and print what to publish
+    (P14); with ``public_key``, print the signing key's public half instead (it is published
+    with the checkpoints, so that anyone can check them). The checkpoint is itself audited."""
+    from streams.access.checkpoint import make_checkpoint, public_key_text, signing_key
+
+    require(by, "audit.checkpoint")
+    if public_key:
+        print(public_key_text(signing_key(settings)))
+        return 0
+    made = await make_checkpoint(
+        settings, settings.topic("audit"), settings.topic("audit-checkpoints"), datetime.now(UTC)
+    )
+    print(f"audit checkpoint {published_line(made)}")
+    print(f"signed with key {made.key}")
+    query = {"digest": made.digest, "records": made.records}
+    await _audited(settings, by, "audit_checkpoint", query, made.records)
     return 0

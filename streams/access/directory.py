@@ -23,6 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from streams.access.audit import AccessRecorded, write_audited
 from streams.access.permissions import PEOPLE_ROLES, SERVICE_ROLES, require
 from streams.access.principal import Principal
+from streams.access.purpose import IMMIGRATION, classify
 from streams.access.secretbox import SecretBox
 from streams.access.signins import token_hash
 from streams.access.totp import new_secret
@@ -303,6 +304,15 @@ class DirectoryStore:
         _refuse_agency(agency.type, agency.state)
         _check_name(agency.agency_id.lower(), "agency id")
         _check_text(agency.name, "the agency's name")
+        named = classify(agency.name)
+        if named is not None and named.topic == IMMIGRATION:
+            # P19 (SB 54): a federal immigration-enforcement office ("ICE ERO San Francisco Field
+            # Office") is never eligible, whatever agency type it was entered with.
+            raise PolicyViolation(
+                "P19",
+                f"agency {agency.name!r} names {named.term!r}: ALPR data is never shared for immigration "
+                "enforcement (SB 54); such an agency cannot be added",
+            )
         if agency.agreement not in ("home", "signed", "none"):
             raise ConfigError(f"agreement {agency.agreement!r}: use home, signed or none")
         directory = await self.load()

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 PEOPLE_ROLES = ("dispatcher", "officer", "analyst", "lieutenant", "administrator", "auditor", "external")
-SERVICE_ROLES = ("feed-sync", "cad", "retro-hunt", "reporting")
+SERVICE_ROLES = ("feed-sync", "cad", "retro-hunt", "reporting", "retention")
 ROLES = PEOPLE_ROLES + SERVICE_ROLES
 
 #: action -> (what it is, the roles that may do it)
@@ -50,7 +50,11 @@ ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
         "look back through recent reads for newly listed plates",
         frozenset({"analyst", "retro-hunt"}),
     ),
-    "hold": ("place, release and list evidence holds (P12)", frozenset({"analyst", "lieutenant"})),
+    "hold": ("place, renew, release and list evidence holds (P12)", frozenset({"analyst", "lieutenant"})),
+    "hold.review": (
+        "end evidence holds whose periodic review lapsed, with notice (P12)",
+        frozenset({"administrator", "retention"}),
+    ),
     "hotlist.propose": (
         "propose or import a department hot-list entry (P2); remove one's own",
         frozenset({"officer", "analyst", "lieutenant"}),
@@ -82,6 +86,10 @@ ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
     "audit.read": (
         "verify, report on and sample the audit trail; audit vendor exports (P14, P15, P23)",
         frozenset({"auditor"}),
+    ),
+    "audit.checkpoint": (
+        "sign the audit trail's head with the key kept outside Kafka; print its public key (P14)",
+        frozenset({"administrator", "auditor", "reporting"}),
     ),
     "report.publish": (
         "daily aggregates and the annual report (P26)",

@@ -1,9 +1,31 @@
-"""What a stated purpose may be (P15, P16, P22): words, not people, so it is pure and shared by the
-query rules and the vendor audit.
+"""What a stated purpose may be (P5, P15, P16, P22): words, not people, so it is pure and shared by the
+hot-list loaders, the query rules, holds, sharing and the vendor audit.
 
-A purpose naming immigration enforcement or reproductive health care is refused (P22; California
-SB 54 and SB 34, Civil Code 1798.90.55). A query needs a case or incident number (P16). A purpose
-of one vague word ("investigation", "bolo") cannot be audited (P23).
+A text naming immigration enforcement or the investigation of reproductive health care is refused
+(P5, P22; California SB 54 and SB 34, Civil Code 1798.90.55). A query needs a case or incident number
+(P16). A purpose of one vague word ("investigation", "bolo") cannot be audited (P23).
+
+How :func:`classify` reads a text, and why:
+
+* People who want around a word filter write it another way, so the text is read in folded views:
+  Unicode NFKC (full-width and styled letters), invisible characters removed, case and accents
+  folded, look-alike Cyrillic and Greek letters read as Latin ("Іmmigration"), digits and symbols
+  inside words read as letters ("1mmigration", "mifepri$tone"), and separators inside a word
+  dropped ("I.C.E.", "I C E", "Im-mi-gra-tion", "ICE_ERO").  Statutes and forms (8 USC 1326, I-205,
+  287(g)) are matched on a view whose digits are left alone, so folding digits never hides them.
+* Terms cover English, Spanish, Tagalog, Vietnamese, Chinese, Korean and Russian, the federal
+  statutes and forms, the agencies and their acronyms and the NCIC Immigration Violator File.
+* A crime investigation may name such words: the agency impersonated ("posing as ICE", "ICE
+  impersonation series"), the office or clinic robbed, burned or threatened, the immigrant defrauded
+  or kidnapped. A term is therefore not a finding when a crime context makes it the victim, the
+  target or the impersonated identity. A crime word alone neutralizes nothing: "Deported felon
+  re-entry 8 USC 1326" and "ICE detainer for DUI suspect" are immigration enforcement.  Statutes,
+  forms and non-Latin terms are never neutralized.
+* Decided: human trafficking (PC 236.1) is a state crime with victims and is allowed; "human
+  smuggling" and 8 USC 1324 (bringing in and harboring aliens) are federal immigration law and are
+  refused, unless the smuggled people are named as the victims ("victims of human smuggling").
+  A California citation ("written notice to appear", VC 40500) is not the immigration Notice to
+  Appear (form I-862). The highway I-205 is not form I-205.
 """
 
 from __future__ import annotations
@@ -13,7 +35,17 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
-__all__ = ["Finding", "case_numbers", "classify", "forbidden_purpose", "is_vague", "normalize_purpose"]
+__all__ = [
+    "IMMIGRATION",
+    "REPRODUCTIVE",
+    "Finding",
+    "case_numbers",
+    "classify",
+    "classify_fields",
+    "forbidden_purpose",
+    "is_vague",
+    "normalize_purpose",
+]
 
 IMMIGRATION = "immigration"
 REPRODUCTIVE = "reproductive"
@@ -24,7 +56,7 @@ class Finding:
     """Why a text reads as serving a forbidden purpose: the topic and the words that said so."""
 
     topic: str  # IMMIGRATION or REPRODUCTIVE
-    term: str  # the triggering words, as normalized, for the refusal message
+    term: str  # the triggering words as the user wrote them (normalized when they cannot be located)
 
     @property
     def message(self) -> str:
@@ -39,14 +71,344 @@ class Finding:
         )
 
 
-_IMMIGRATION = re.compile(
-    r"\b(?:immigration|immigrants?|ice|i\.c\.e\.?|hsi|ero|deport\w*|removal proceedings?|illegal aliens?"
-    r"|undocumented|border patrol|cbp|visa overstays?|overstay\w*|287 ?\(?g\)?|detainers?|migrants?)(?!\w)"
+# -- folding ---------------------------------------------------------------------------------------
+
+#: Zero-width and other invisible characters that split a word without showing.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]"
 )
-_REPRODUCTIVE = re.compile(
-    r"\b(?:abortion\w*|reproductive|planned parenthood|family planning|pregnan\w*|miscarriage\w*"
-    r"|contracepti\w*|mifepristone|misoprostol)\b"
+#: Letters that look like Latin ones (after case folding): Cyrillic, Greek, and a few Latin variants.
+_HOMOGLYPHS = str.maketrans(
+    "авеёһіїјкмнорстухѕԁԛԝӏɡүѵԍԑ"  # Cyrillic
+    "αβεηικμνορτυχζϲϳϒ"  # Greek
+    "ıɪɩɑðđłøǀⅰօꓲꭵս",  # Latin variants, Armenian and Lisu look-alikes that NFKC keeps
+    "abeehiijkmhopctyxsdqwigyvgeabehikmnoptyxzcjyiiiaddloiioiiu",
 )
+#: Digits read as letters inside a word ("1mmigration", "ab0rt1on").
+_LEET = str.maketrans({"1": "i", "0": "o", "3": "e", "4": "a", "5": "s", "7": "t"})
+_SYMBOL_LETTERS = (
+    (re.compile(r"@(?=[^\W\d_])|(?<=[^\W\d_])@"), "a"),
+    (re.compile(r"\$(?=[^\W\d_])|(?<=[^\W\d_])\$"), "s"),
+    (re.compile(r"[|!](?=[^\W\d_])"), "i"),
+)
+_TOKEN = re.compile(r"[^\W_]+")
+_SYMBOLS = re.compile(r"[@$|!]")
+#: Separators people put inside a word ("I.C.E.", "Im-mi-gra-tion", "ICE_ERO").
+_INNER_SEPARATORS = re.compile(r"(?<=[^\W\d_])[-._·'’‘`*~/\\+=]+(?=[^\W\d_])")
+#: A run of single letters is one spelled-out word ("I C E", "i.c.e.").
+_SPELLED = re.compile(r"(?<!\S)[a-z](?: [a-z](?!\S))+")
+_SPELLED_HINT = re.compile(r"\b[a-z] [a-z]\b")
+
+
+def _strip_marks(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFC", kept)
+
+
+def _plain(text: str) -> str:
+    """NFKC, invisible characters gone, case folded: the view in which non-Latin terms are read."""
+    text = unquote_plus(text)
+    if text.isascii():
+        return text.lower()
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).casefold()
+
+
+def _latin(plain: str) -> str:
+    """Accents stripped, look-alike letters read as Latin: statutes and forms are read here."""
+    if plain.isascii():
+        return plain
+    return _strip_marks(plain).translate(_HOMOGLYPHS)
+
+
+def _words(latin: str) -> str:
+    """Single-spaced words, digits and symbols inside a word read as letters, spelled-out runs joined."""
+    if _SYMBOLS.search(latin):
+        for pattern, letter in _SYMBOL_LETTERS:
+            latin = pattern.sub(letter, latin)
+    tokens = _TOKEN.findall(latin)
+    words = " ".join(t.translate(_LEET) if not (t.isalpha() or t.isdigit()) else t for t in tokens)
+    if _SPELLED_HINT.search(words):
+        words = _SPELLED.sub(lambda m: m.group(0).replace(" ", ""), words)
+    return words
+
+
+def _fold_char(char: str) -> str:
+    folded = _latin(_plain(char)) if not char.isascii() else char.lower()
+    return "".join(c for c in folded.translate(_LEET) if c.isalnum())
+
+
+def _as_written(text: str, term: str) -> str:
+    """The words of the original text that a normalized term came from ("Іmmigration", "I.C.E")."""
+    original = unquote_plus(text)
+    skeleton: list[str] = []
+    where: list[int] = []
+    for index, char in enumerate(original):
+        for folded in _fold_char(char):
+            skeleton.append(folded)
+            where.append(index)
+    wanted = "".join(_fold_char(c) for c in term)
+    at = "".join(skeleton).find(wanted) if wanted else -1
+    if at < 0:
+        return term
+    return original[where[at] : where[at + len(wanted) - 1] + 1]
+
+
+# -- terms -----------------------------------------------------------------------------------------
+# Patterns over the word views: lower-case ASCII words separated by single spaces, longest first.
+
+_IMMIGRATION_WORDS = r"""
+immigration\w* | immigrants? | immigrate[ds]? | [il]mmigra\w* | emigrants? | migrants? | migrant\w*
+| inmigra\w* | migracion\w* | migratori[oa]s? | la migra | migra | imigra\w* | imigrasyon
+| deport\w*(?<!deportment) | deportasyon | expulsion (?:order|proceeding\w*)
+| removable (?:alien|noncitizen|immigrant|foreign\w*|person|individual)s?
+| (?:expedited|final order of) removal | orders? of removal
+| removal (?:orders?|proceeding\w*|targets?|operations?|flights?|hearings?|cases?|officers?|priorit\w*)
+| (?:targets?|targeted|candidates?|slated|scheduled|marked) for (?:removal|deportation)
+| (?:immigration|residency|legal|citizenship) status | status illegal
+| enforcement and removal | voluntary departure | self deport\w*
+| (?:illegal|criminal|undocumented|removable|deportable|excludable|inadmissible|resident|nonresident) aliens?
+| aliens? | illegals
+| illegal (?:immigra\w*|entry|entrant\w*|re ?entry|border crossing|crossing|status|migrants?)
+| unlawful (?:presence|entry|re ?entry|status) | unlawfully present | out of status | overstay\w*
+| visa (?:overstay\w*|violat\w*|status|expir\w*|revo\w*) | expired visas? | green cards? | daca
+| undocumented | indocumentad[oa]s? | sin (?:papeles|documentos) | no papers | noncitizens? | non citizens?
+| (?:inmigrantes?|extranjer[oa]s?|personas?|trabajador(?:es)?|un|una|los|las) ilegal(?:es)?
+| ilegal na (?:dayuhan|imigrante) | walang (?:papeles|dokumento)
+| estatus migratorio | permanencia ilegal | orden(?:es)? de (?:deportacion|expulsion|remocion)
+| patrulla fronteriza | solicitantes? de asilo | asilad[oa]s?
+| asylum\w* | asylee\w* | refugee status | naturali[sz]ation | citizenship (?:status|check|verification)
+| proof of citizenship
+| detainers? | administrative (?:arrest )?warrants? | warrants? of (?:removal|deportation)
+| notice to appear | ntas?
+| human smuggling | (?:people|person|persons|human|alien|migrant) smuggl\w*
+| smuggling of (?:persons|people|humans|aliens|migrants)
+| border (?:patrol|crossing|crossers?|jumpers?|lookouts?|wall|agents?) | crossed the border\w*
+| entered without inspection
+| wetbacks? | anchor bab(?:y|ies)
+| ice | ero | hsi | cbp | usbp | uscis | dhs | eoir
+| homeland security | customs and border protection | customs border protection
+| secure communities | immigration violators? | ncic iv | iv file | ivf file
+| di tru | nhap cu | truc xuat | khong giay to
+"""
+_REPRODUCTIVE_WORDS = r"""
+abortion\w* | abortifacient\w* | abortiv[oa]s? | aborto\w* | abortar | aborsyon | pagpapalaglag | pha thai
+| mifepristone | mifeprex | misoprostol | cytotec | plan b | morning after pills? | day after pills?
+| emergency contracepti\w* | contracepti\w* | anticonceptiv\w* | birth control
+| planned parenthood | reproductive\w* | salud reproductiva | family planning | planificacion familiar
+| women s (?:health )?(?:clinics?|centers?|centres?) | womens (?:health )?(?:clinics?|centers?|centres?)
+| (?:women s|womens) health | fertility clinics? | clinica de (?:aborto\w*|mujeres|la mujer)
+| pregnancy terminations? | (?:terminat|abort)\w* (?:of )?(?:(?:a|her|the|their) )?pregnanc\w*
+| interrupcion (?:voluntaria )?del embarazo
+| (?:pildora|pastilla)s? del dia (?:siguiente|despues) | miscarriage\w* | stillbirth investigation\w*
+"""
+
+
+def _alternatives(words: str) -> str:
+    return re.sub(r"\s*\|\s*", "|", "".join(words.split("\n")).strip())
+
+
+#: One scan finds either topic; the group that matched names it.
+_TERMS = re.compile(
+    rf"(?<![^\W_])(?:(?P<{IMMIGRATION}>{_alternatives(_IMMIGRATION_WORDS)})"
+    rf"|(?P<{REPRODUCTIVE}>{_alternatives(_REPRODUCTIVE_WORDS)}))(?![^\W_])"
+)
+
+#: Statutes, forms and file codes, on the accent-folded view whose digits are untouched.
+_STATUTES = re.compile(
+    r"(?<![\w.])8\W{0,3}u\W{0,2}s\W{0,2}c(?:\W{0,2}a)?\W{0,3}(?:§+|sec(?:tion)?s?\.?|ss\.?)?\W{0,3}\d{3,4}"
+    r"|(?<![\w.])8\W{0,3}c\W{0,2}f\W{0,2}r\W{0,3}(?:§+|part|sec(?:tion)?\.?)?\W{0,3}\d{3}"
+    r"|\btitle\W+8\W+(?:of\W+the\W+)?(?:u\W{0,2}s\W{0,2}c|united states code|u\W{0,2}s\W+code)"
+    r"|\b18\W{0,3}u\W{0,2}s\W{0,2}c\W{0,3}(?:§+\W{0,3})?1546\b"
+    r"|\bu\W{0,2}s\W{0,2}c\W{0,3}(?:§+\W{0,3})?13(?:2[3-6]|57)\b"
+    r"|\bina\W{0,3}(?:§+|sec(?:tion)?\.?)?\W{0,3}\d{3}\b"
+    r"|\b287\W{0,2}\(?\W{0,2}g\b\W{0,2}\)?"
+    r"|\b212\W{0,2}\(\W{0,2}a\W{0,2}\)\W{0,2}\(\W{0,2}\d"
+    r"|\b(?:form\W+)?i\W{0,2}(?:200|203|213|216|247\W?[adnx]?|286|862|94|130|485|551|589|765|797[a-z]?)\b"
+    r"|\bi\W{0,2}205\b"
+)
+#: Every statute above starts with one of these words: most texts skip the long pattern.
+_STATUTE_HINT = re.compile(
+    r"(?<![\w.])(?:1?8\W{0,3}[uc]|title|u\W{0,2}s\W{0,2}c|ina|287|212|form|i\W{0,2}\d)"
+)
+#: Immigration and reproductive terms of the other scripts, on the NFKC case-folded view.
+_SCRIPT_TERMS = (
+    (
+        IMMIGRATION,
+        re.compile(
+            r"移民|驱逐|驅逐|遣返|递解|遞解|非法入境|无证|無證|偷渡|国土安全|國土安全"
+            r"|이민(?:국|자|법|단속|세관|청|관|신분|(?![가-힣]))|추방|불법\s?체류|미등록\s?이주|서류\s?미비|국토안보"
+            r"|иммигра\w*|мигрант\w*|депорт\w*|нелегал\w*"
+        ),
+    ),
+    (
+        REPRODUCTIVE,
+        re.compile(
+            r"堕胎|墮胎|人工流产|人工流產|流产药|流產藥|中絶|计划生育|計劃生育|낙태|임신\s?중절|аборт\w*"
+        ),
+    ),
+)
+
+# -- what a term is not ----------------------------------------------------------------------------
+
+#: "ice" the frozen water or the drug, not the agency.
+_ICE_NOT_AGENCY_AFTER = re.compile(
+    r" (?:cream\w*|rink\w*|skat\w*|hockey|machines?|makers?|chests?|cubes?|storms?|age|berg\w*|picks?"
+    r"|buckets?|box\w*|plant|house|chips?|road\w*|patch\w*|bath|packs?|dispensers?|vending|tea|coffee"
+    r"|water|sheets?|fishing|sculpture\w*|pipe|baggies?|dealer\w*|dealing|sales|crystals?)\b"
+    r"| on (?:the )?(?:road\w*|bridges?|freeway|highway|overpass|pavement|windshield)\b"
+)
+_ICE_NOT_AGENCY_BEFORE = re.compile(
+    r"\b(?:dry|black|shaved|crushed|bagged|bags? of|blocks? of|thin|crystal|meth|methamphetamine"
+    r"|narcotics?|drugs?|possession of|sales? of|selling|grams? of|ounces? of|oz of|pounds? of"
+    r"|gram|ounce|oz|lb|lbs|hs 1137\d|11377|11378|11379) $"
+)
+_NOT_IMMIGRATION_BEFORE = {
+    "removal": re.compile(
+        r"\b(?:vehicle|tow|towing|graffiti|tree|debris|snow|trash|abatement|sign|property) $"
+    ),
+    "notice to appear": re.compile(
+        r"\b(?:written|signed|promise|citation|cite|cited|traffic|vc|40500|misdemeanor|issued a|issued) $"
+    ),
+    "detainer": re.compile(r"\b(?:agreement on|interstate) $"),
+}
+_NOT_IMMIGRATION_AFTER = {
+    "notice to appear": re.compile(r" (?:in court|citation|cite|for (?:a )?(?:traffic|vc|misdemeanor))\b"),
+}
+#: Interstate 205 (Tracy), not the removal warrant form I-205.
+_I205_HIGHWAY = re.compile(
+    r"\b(?:on|off|via|to|from|take|took|hwy|highway|fwy|freeway|interstate|along) \W*i\W{0,2}205\b"
+    r"|\bi\W{0,2}205\W{0,2}(?:n|s|e|w|nb|sb|eb|wb|north\w*|south\w*|east\w*|west\w*|fwy|freeway"
+    r"|exit\w*|ramps?|on ?ramp|off ?ramp|at|near|corridor|interchange|overpass|mile)\b"
+)
+
+#: A crime context that makes the next term its victim, target or impersonated identity.
+_FILLER = (
+    r"(?:a|an|the|of|as|at|on|to|be|by|in|into|from|federal|us|u s|local|officers?|agents?|law|de|del|la|el"
+    r"|los|las|un|una|contra|en|agentes?|oficina|clinica|immigration|ice|ero|hsi|cbp|dhs|border|patrol"
+    r"|purported|alleged|self described|so called|his|her|their|its|against|targeting|near|outside"
+    r"|is|was|are|were|calls?|letters?|messages?|emails?|fired|nurses?|staff|workers?|employees?)"
+)
+_NEUTRAL_BEFORE = re.compile(
+    r"\b(?:impersonat\w*|posing as|poses as|posed as|pose as|pretend\w*(?: to be)?|claim\w* to be|fake|phony"
+    r"|bogus|false|counterfeit|imposters?|impostors?|sham|fraud\w*|scam\w*|defraud\w*|swindl\w*|extort\w*"
+    r"|rob|robs|robbed|robber\w*|burglar\w*|assault\w*|attack\w*|threat\w*|vandali\w*|arson\w*|firebomb\w*"
+    r"|bomb\w*|shoot\w*|shots?|kidnap\w*|missing|stalk\w*|harass\w*|torch\w*|break ins?|broke into"
+    r"|breaking into|broken into|trespass\w*|blockad\w*|obstruct\w*|intimidat\w*|murder\w*|homicide"
+    r"|stabb\w*|carjack\w*"
+    r"|theft|thefts|stole|stolen|smash\w*|battery|hate crimes?|face act|victim\w*|blocking|blocked|"
+    r"robo|asalto|fraude|estafa\w*|suplantacion|haciendose pasar por|se hizo pasar por|falsos?|falsas?"
+    r"|victimas?|incendio|amenazas?)"
+    rf"(?: {_FILLER}){{0,5}} $"
+)
+_NEUTRAL_AFTER = re.compile(
+    r"^(?: (?:clinics?|offices?|law|attorneys?|attorney s|lawyers?|centers?|centres?|buildings?|facilit\w*"
+    r"|staff|employees?|workers?|officers?|agents?|uniforms?|badges?|vests?|jackets?|raids?|providers?"
+    r"|doctors?|patients?|volunteers?|escorts?|ice|ero|hsi|cbp|dhs|consultants?|notarios?|services|preparers?"
+    r"|farmworkers?|laborers?|day laborers?|families|family|man|woman|men|women|couple|students?|drivers?"
+    r"|s|federal|falso|falsos|falsa|oficina|clinica|agente|agentes)){0,3}"
+    r" (?:impersonat\w*|imposters?|impostors?|robber\w*|robbed|burglar\w*|arson\w*|vandal\w*|break ins?"
+    r"|firebomb\w*|bombing\w*|shooting\w*|attack\w*|assault\w*|threats?|threatened|intimidat\w*|harass\w*"
+    r"|blockade\w*|victims?|defrauded|scammed|extorted|kidnapp\w*|fraud|frauds|scams?|swindl\w*"
+    r"|falso|falsos|robo|asalto|estafa\w*|fraude|beaten|stabbed|shot|attacked|assaulted|threatened"
+    r"|held (?:for ransom|hostage|captive)|stalked)\b"
+)
+#: An agency acronym followed by a number is that agency's case or file number (P22: case fields).
+_AGENCY_ACRONYMS = frozenset({"ice", "ero", "hsi", "cbp", "usbp", "uscis", "dhs", "eoir"})
+_NUMBER_NEXT = re.compile(r" \d")
+#: A fraud named right after a term is the person's ("immigration fraud", visa fraud): only a
+#: consultant's, notario's or preparer's scheme (matched above with its noun) makes immigrants victims.
+_FRAUD_BY_THE_PERSON = re.compile(r"^ (?:fraud|frauds|scams?|fraude|estafa\w*)\b")
+
+
+def _excused(term: str, before: str, after: str) -> bool:
+    """Whether the words around a term make it something other than a forbidden purpose."""
+    if term in _AGENCY_ACRONYMS and _NUMBER_NEXT.match(after):
+        return False  # "ERO-26-000001": that agency's own case number, whatever words precede it
+    if term == "ice" and (_ICE_NOT_AGENCY_AFTER.match(after) or _ICE_NOT_AGENCY_BEFORE.search(before)):
+        return True
+    for head, pattern in _NOT_IMMIGRATION_BEFORE.items():
+        if term.startswith(head) and pattern.search(before):
+            return True
+    for head, pattern in _NOT_IMMIGRATION_AFTER.items():
+        if term.startswith(head) and pattern.match(after):
+            return True
+    if _NEUTRAL_AFTER.match(after):
+        return not _FRAUD_BY_THE_PERSON.match(after)
+    return bool(_NEUTRAL_BEFORE.search(before))
+
+
+def _find_words(view: str) -> tuple[str, str] | None:
+    """The first term of a word view that no context excuses: (topic, term as normalized)."""
+    for found in _TERMS.finditer(view):
+        term = found.group(0)
+        before = view[max(0, found.start() - 120) : found.start()]
+        after = view[found.end() : found.end() + 120]
+        if not _excused(term, before, after):
+            return found.lastgroup or IMMIGRATION, term
+    return None
+
+
+def _find_statute(latin: str) -> str | None:
+    """The first immigration statute, form or file code of the text (never excused but I-205 the road)."""
+    if not _STATUTE_HINT.search(latin):
+        return None
+    for found in _STATUTES.finditer(latin):
+        if (
+            "205" in found.group(0)
+            and not found.group(0).startswith("form")
+            and _I205_HIGHWAY.search(latin[max(0, found.start() - 20) : found.end() + 20])
+        ):
+            continue
+        return found.group(0).strip()
+    return None
+
+
+def classify(text: str | None) -> Finding | None:
+    """Whether a text (a purpose, a case field, a hot-list reason or list name, an agency name) serves
+    immigration enforcement or the investigation of reproductive health care (P5, P22), and which words
+    say so. See the module docstring for how texts are folded and which crime contexts excuse a term."""
+    if not text:
+        return None
+    plain = _plain(text)
+    latin = _latin(plain)
+    statute = _find_statute(latin)
+    if statute is not None:
+        return Finding(IMMIGRATION, _as_written(text, statute))
+    if not plain.isascii():
+        for topic, pattern in _SCRIPT_TERMS:
+            found = pattern.search(plain)
+            if found:
+                return Finding(topic, found.group(0))
+    result = _find_words(_words(latin))
+    if result is None and _INNER_SEPARATORS.search(latin):
+        result = _find_words(_words(_INNER_SEPARATORS.sub("", latin)))
+    if result is None:
+        return None
+    topic, term = result
+    return Finding(topic, _as_written(text, term))
+
+
+def classify_fields(*texts: str | None) -> Finding | None:
+    """:func:`classify` over the fields of one request (purpose, crime type, case number; an entry's
+    reason and case): each field on its own, so a crime word in one field cannot excuse a term in
+    another, then all together, so a term split across fields is still found."""
+    for text in texts:
+        found = classify(text)
+        if found is not None:
+            return found
+    return classify(" ".join(t for t in texts if t))
+
+
+def forbidden_purpose(*texts: str | None) -> str | None:
+    """The rule the fields of a purpose break (P22), naming the words that triggered it, or None."""
+    found = classify_fields(*texts)
+    return found.message if found else None
+
+
+# -- case numbers and vague purposes ---------------------------------------------------------------
+
 _VAGUE = frozenset(
     {
         "",
@@ -88,25 +450,6 @@ def normalize_purpose(text: str | None) -> str:
     raw = unquote_plus(text or "")
     folded = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode()
     return " ".join(folded.lower().split())
-
-
-def classify(text: str | None) -> Finding | None:
-    """Whether a text (a purpose, a case field, a hot-list reason or list name) serves immigration
-    enforcement or the investigation of reproductive health care (P5, P22), and which words say so."""
-    purpose = normalize_purpose(text)
-    found = _IMMIGRATION.search(purpose)
-    if found:
-        return Finding(IMMIGRATION, found.group(0))
-    found = _REPRODUCTIVE.search(purpose)
-    if found:
-        return Finding(REPRODUCTIVE, found.group(0))
-    return None
-
-
-def forbidden_purpose(text: str | None) -> str | None:
-    """The rule a purpose breaks (P22), naming the words that triggered it, or None."""
-    found = classify(text)
-    return found.message if found else None
 
 
 def case_numbers(text: str | None) -> list[str]:

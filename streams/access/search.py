@@ -9,7 +9,9 @@ One path for every front end, so the rules and the audit trail cannot drift apar
 3. it is bounded (:func:`check_bounds`): a plate, a partial plate with at least three known
    characters, or a camera list, over a window no longer than the read retention, so nobody can
    pull every read of a month in one go;
-4. the justification is judged by :func:`streams.access.rules.authorize` (P15-P17, P19-P22);
+4. the justification is judged by :func:`streams.access.rules.authorize` (P15-P17, P19-P22):
+   a case number in the served agency's formats, a crime type and purpose that name something,
+   a real and current Commander's approval for an agency without access;
 5. only then are reads looked at, and at most :data:`PAGE_SIZE` are returned, with a cursor for
    the next page.
 
@@ -43,6 +45,8 @@ from streams.settings import Settings
 
 __all__ = [
     "MAX_CAMERAS",
+    "MAX_EXPORT",
+    "MAX_OPEN_WINDOW",
     "MIN_KNOWN",
     "PAGE_SIZE",
     "SearchRequest",
@@ -61,6 +65,11 @@ PAGE_SIZE = 200
 MIN_KNOWN = 3
 #: The most cameras one search may name.
 MAX_CAMERAS = 500
+#: P25, no bulk export: a replay that names no plate and no camera covers at most this long a
+#: window (an incident's hours, not a city's month) ...
+MAX_OPEN_WINDOW = timedelta(hours=24)
+#: ... and no replay writes more than this many sightings (the rest are left out, and it says so).
+MAX_EXPORT = 20_000
 #: The body keys a search understands (anything else is refused as malformed).
 _KEYS = frozenset(
     {
@@ -234,6 +243,20 @@ def check_partial(partial: str) -> None:
         )
 
 
+def check_export(request: SearchRequest) -> None:
+    """Replay's bound (P25, no bulk export): a replay of every camera covers at most
+    :data:`MAX_OPEN_WINDOW`; naming a plate, a partial plate or cameras allows a longer one."""
+    if request.partial is not None:
+        check_partial(request.partial)
+    if request.plate is None and request.partial is None and not request.cameras:
+        if request.end - request.start > MAX_OPEN_WINDOW:
+            raise ConfigError(
+                f"refused: a replay of every camera covers at most {MAX_OPEN_WINDOW} "
+                f"(asked: {request.end - request.start}); name a plate, a partial plate or cameras "
+                "for a longer window (P25: ALPR data is not exported in bulk)"
+            )
+
+
 def check_bounds(request: SearchRequest, retention: timedelta) -> None:
     """A search must be narrow: a plate, a partial with :data:`MIN_KNOWN` known characters, or a
     camera list, over a window no longer than the read retention (P11; issue 15 item 8)."""
@@ -293,7 +316,7 @@ async def justify(
     except AccessDenied as exc:
         await record_search(settings, principal, action, why, query, 0, now, Decision(False, str(exc)))
         raise
-    decision = authorize(principal, action, why, await _load(settings, directory))
+    decision = authorize(principal, action, why, await _load(settings, directory), settings.profile, now)
     if not decision.allowed:
         await record_search(settings, principal, action, why, query, 0, now, decision)
         raise AccessDenied(f"refused: {decision.reason}")
@@ -335,8 +358,8 @@ async def admit(
     or a malformed request is audited (once) and raised.
 
     ``bounded=False`` is replay's incident reconstruction (analysts and lieutenants only): every
-    read of a window may be asked for, and the window may reach past the retention for held reads
-    (P12); a partial plate must still say something (:func:`check_partial`).
+    read of a window of up to a day may be asked for, and the window may reach past the retention
+    for held reads (P12); a partial plate must still say something (:func:`check_export`).
     """
     if principal is None:
         raise NotSignedIn("sign in first (alpr login, or the console's sign-in page)")
@@ -346,8 +369,8 @@ async def admit(
         request = parse_request(body)
         if bounded:
             check_bounds(request, settings.profile.read_retention)
-        elif request.partial is not None:
-            check_partial(request.partial)
+        else:
+            check_export(request)
     except (AccessDenied, ConfigError) as exc:
         await record_search(
             settings, principal, action, why, _raw_query(body), 0, now, Decision(False, str(exc)[:200])

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from streams.errors import ConfigError
 from streams.settings import Settings
 
-__all__ = ["SecretBox", "private_dir", "private_file"]
+__all__ = ["SecretBox", "create_key_file", "private_dir", "private_file"]
 
 _PREFIX = "v1:"
 
@@ -43,6 +43,20 @@ def private_file(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
+def create_key_file(path: Path, data: bytes) -> None:
+    """Create the owner-only key file ``path`` holding ``data`` unless it exists. It is written whole
+    under another name and then linked, so two processes starting at once agree on one key (the
+    second link fails and that process reads the first's key)."""
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    private_file(draft, data)
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+
+
 class SecretBox:
     def __init__(self, key: bytes) -> None:
         if len(key) != 32:
@@ -60,16 +74,7 @@ class SecretBox:
                 raise ConfigError("ALPR_DIRECTORY_KEY is not base64 (use `openssl rand -base64 32`)") from exc
         path = settings.state_dir / "directory.key"
         if not path.exists():
-            # Written whole under another name, then linked: two processes starting at once
-            # agree on one key (the second link fails and that process reads the first's key).
-            draft = path.with_name(f".directory.key.{os.getpid()}")
-            private_file(draft, base64.b64encode(AESGCM.generate_key(bit_length=256)))
-            try:
-                os.link(draft, path)
-            except FileExistsError:
-                pass
-            finally:
-                draft.unlink()
+            create_key_file(path, base64.b64encode(AESGCM.generate_key(bit_length=256)))
         try:
             return cls(base64.b64decode(path.read_bytes().strip(), validate=True))
         except binascii.Error as exc:

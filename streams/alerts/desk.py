@@ -25,8 +25,11 @@ from streams.alerts.lifecycle import (
     AlertEvent,
     AlertState,
     AlertStatusValidated,
+    StepRules,
     TransitionRefused,
+    check_step,
     evolve,
+    step_fields,
 )
 from streams.alerts.model import AlertRaised
 from streams.cameras.registry import decode_camera
@@ -182,19 +185,31 @@ class AlertDesk:
         return self.board.get(alert_id)
 
     async def transition(
-        self, alert_id: str, action: str, by: Actor, now: datetime, note: str = "", **fields: Any
+        self,
+        alert_id: str,
+        action: str,
+        by: Actor,
+        now: datetime,
+        note: str = "",
+        *,
+        rules: StepRules | None = None,
+        **fields: Any,
     ) -> AlertState:
         """Apply and record a person's step; raise :class:`TransitionRefused` and write nothing when it
-        does not fit the alert's state (or, for a validation, the current hot list)."""
+        does not fit the alert's state, the step rules (P7, P8: evidence, ticks, flags, the
+        entering agency, separate validation) or, for a validation, the current hot list.
+
+        ``rules`` is what :func:`streams.alerts.usecases.transition` (the one way people's steps
+        come in) passes for the deployment; without it only the order and each event's own fields
+        are checked, as when a recorded history is folded."""
         if action not in ACTIONS:
             raise TransitionRefused(f"unknown action {action!r}: use one of {', '.join(ACTIONS)}")
-        kind, names = ACTIONS[action]
-        unknown = set(fields) - set(names)
-        if unknown:
-            raise TransitionRefused(f"{action} takes no {', '.join(sorted(unknown))}")
+        kind = ACTIONS[action][0]
         state = await self.find(alert_id)
-        event = kind(str(uuid.uuid4()), alert_id, now, by, note, **fields)
+        event = kind(str(uuid.uuid4()), alert_id, now, by, note, **step_fields(action, fields))
         after = evolve(state, event)  # refuses out-of-order and incomplete transitions
+        if rules is not None:
+            check_step(state, event, rules)
         if kind is AlertStatusValidated:
             await self._recheck(state, now)
         await self._writer.write(

@@ -6,19 +6,41 @@ validated active through CLETS/dispatch) -> Confirmed Hit (confirmed by the ente
 at any step before confirmation. A transition out of order is refused and changes nothing.
 Every event says who, when, and a note. Applying an event twice (at-least-once delivery)
 changes nothing the second time.
+
+:func:`evolve` folds what was recorded, as it was recorded: events written before a rule existed
+(a verification without the evidence fields) still replay. :func:`check_step` decides whether a
+person's *new* step may be recorded under the deployment's :class:`StepRules`; every front end
+reaches it through the alert desk:
+
+* P7 verify: says which evidence was shown (the read's image, or the plate text, state and
+  confidence as read when there is no image to show), with both boxes ticked: the characters and
+  the state on the evidence match the listed entry. A person who sees a mismatch rejects instead.
+  Each flag the alert carries (state mismatch, OCR-equivalent or partial match, read confidence
+  below the profile's threshold) is acknowledged by name, with a note.
+* P8 confirm: the confirming agency is the entry's entering agency (its ORI; for a department
+  entry without one, the home agency); the record carries it.
+* P7/P8 separation of duties (profile ``separate_validation``): the person who validated the entry
+  through CLETS may not also record the entering agency's confirmation, so no one person takes an
+  alert from Alert to Confirmed Hit alone.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from streams.alerts.model import AlertRaised
 from streams.errors import AlprError
+from streams.matching.matcher import OCR_EQUIVALENT, PARTIAL
 
 __all__ = [
     "CONFIRMATION_DEADLINES",
     "DISPOSITIONS",
+    "EVIDENCE",
+    "FLAGS",
     "REJECTION_REASONS",
     "STATES",
     "Actor",
@@ -30,10 +52,15 @@ __all__ = [
     "AlertState",
     "AlertStatusValidated",
     "AlertVisuallyVerified",
+    "StepRules",
     "TransitionRefused",
     "ACTIONS",
+    "alert_flags",
     "allowed_actions",
+    "check_step",
     "evolve",
+    "flag_text",
+    "step_fields",
 ]
 
 UNVERIFIED, TENTATIVE_HIT, LIVE_QUERY, CONFIRMED_HIT = (
@@ -68,6 +95,15 @@ DISPOSITIONS = (
 CONFIRMATION_DEADLINES = {"urgent": timedelta(minutes=10), "routine": timedelta(hours=1)}
 
 
+#: P7: what a verification was made against: the read's captured image, or (a read without an
+#: image) the plate text, state and confidence as the camera read them.
+EVIDENCE = ("image", "read-text")
+#: P7: what an alert may be flagged with; each flag present must be acknowledged by this name.
+FLAGS = ("state-mismatch", "ocr-equivalent", "partial", "low-confidence")
+#: An NCIC/CLETS ORI: two letters (the state) and seven letters or digits, e.g. CA0431000.
+_ORI = re.compile(r"[A-Z]{2}[A-Z0-9]{7}")
+
+
 class TransitionRefused(AlprError):
     """The event does not fit the alert's current state; nothing changed."""
 
@@ -76,6 +112,9 @@ class TransitionRefused(AlprError):
 class Actor:
     user: str
     badge: str
+
+    def label(self) -> str:
+        return f"{self.user} ({self.badge})" if self.badge else self.user
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +141,16 @@ class AlertSighted(AlertEvent):
 
 @dataclass(frozen=True, slots=True)
 class AlertVisuallyVerified(AlertEvent):
-    """Plate characters and state match the captured image: Tentative Hit (P7, P8)."""
+    """Plate characters and state match the captured image: Tentative Hit (P7, P8).
+
+    The fields say what the person was shown and what they checked, so that the record is
+    evidence of a verification rather than a click. Events recorded before these fields existed
+    fold with their defaults (nothing shown, nothing ticked): the history replays as it was."""
+
+    evidence_shown: str = ""  # one of EVIDENCE
+    characters_match: bool = False
+    state_match: bool = False
+    acknowledged: tuple[str, ...] = ()  # the alert's FLAGS the person acknowledged
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +168,7 @@ class AlertStatusValidated(AlertEvent):
 
 @dataclass(frozen=True, slots=True)
 class AlertConfirmed(AlertEvent):
-    confirming_agency: str = ""
+    confirming_agency: str = ""  # the entering agency's ORI (P8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +299,10 @@ def _hint(status: str) -> str:
 
 #: A person's steps by the name the CLI, the API and the console use, with the fields each takes.
 ACTIONS: dict[str, tuple[type[AlertEvent], tuple[str, ...]]] = {
-    "verify": (AlertVisuallyVerified, ()),
+    "verify": (
+        AlertVisuallyVerified,
+        ("evidence_shown", "characters_match", "state_match", "acknowledged"),
+    ),
     "validate": (AlertStatusValidated, ("priority",)),
     "confirm": (AlertConfirmed, ("confirming_agency",)),
     "disposition": (AlertDispositioned, ("disposition",)),
@@ -262,3 +313,155 @@ ACTIONS: dict[str, tuple[type[AlertEvent], tuple[str, ...]]] = {
 def allowed_actions(state: AlertState) -> list[str]:
     """The steps that fit the alert's current state, in the order a dispatcher takes them."""
     return [name for name, (kind, _fields) in ACTIONS.items() if state.status in _NEXT[kind][0]]
+
+
+@dataclass(frozen=True, slots=True)
+class StepRules:
+    """What a new step must satisfy beyond fitting the alert's state: the deployment's settings
+    (the profile) and what the directory says about the entry."""
+
+    #: P7: a read below this confidence is flagged "low-confidence" (profile ``low_confidence``).
+    low_confidence: float
+    #: P7/P8: the validator may not record the confirmation (profile ``separate_validation``).
+    separate_validation: bool
+    #: P8: who must confirm: the entry's ORI, or the home agency for a department entry without
+    #: one; None when the entry names no agency (the confirmation then names an ORI).
+    entering_agency: str | None
+
+
+def alert_flags(raised: AlertRaised, low_confidence: float) -> tuple[str, ...]:
+    """The flags a verification must acknowledge by name (P7), in :data:`FLAGS` order."""
+    found = {
+        "state-mismatch": raised.state_mismatch,
+        "ocr-equivalent": raised.match_kind == OCR_EQUIVALENT,
+        "partial": raised.match_kind == PARTIAL,
+        "low-confidence": raised.read.confidence < low_confidence,
+    }
+    return tuple(flag for flag in FLAGS if found[flag])
+
+
+def step_fields(action: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A step's fields as the event holds them, from a form, JSON or the command line: the tick
+    boxes are true or false (never a word that looks like one), acknowledgements a list of names,
+    the other fields text. Raises :class:`TransitionRefused` naming the field that is wrong."""
+    if action not in ACTIONS:
+        raise TransitionRefused(f"unknown action {action!r}: use one of {', '.join(ACTIONS)}")
+    names = ACTIONS[action][1]
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise TransitionRefused(
+            f"{action} takes no {', '.join(unknown)}" + (f"; it takes {', '.join(names)}" if names else "")
+        )
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name in ("characters_match", "state_match"):
+            if not isinstance(value, bool):
+                raise TransitionRefused(f"{name} is true or false (a tick box), not {value!r}")
+            out[name] = value
+        elif name == "acknowledged":
+            if isinstance(value, str) or not isinstance(value, list | tuple):
+                raise TransitionRefused(f"acknowledged is a list of flag names ({', '.join(FLAGS)})")
+            if not all(isinstance(v, str) for v in value):
+                raise TransitionRefused(f"acknowledged holds flag names ({', '.join(FLAGS)})")
+            out[name] = tuple(dict.fromkeys(v.strip().lower() for v in value))
+        elif name == "confirming_agency":
+            out[name] = str(value).strip().upper()
+        else:
+            out[name] = str(value)
+    return out
+
+
+def check_step(state: AlertState, event: AlertEvent, rules: StepRules) -> None:
+    """Raise :class:`TransitionRefused` when a person's new step may not be recorded (P7, P8);
+    the message says what is missing and what to do. Order and the fields every event needs are
+    :func:`evolve`'s; this adds what the recorded history does not have to satisfy."""
+    if isinstance(event, AlertVisuallyVerified):
+        _check_verification(state.raised, event, rules)
+    elif isinstance(event, AlertConfirmed):
+        _check_confirmation(state, event, rules)
+
+
+def _check_verification(raised: AlertRaised, event: AlertVisuallyVerified, rules: StepRules) -> None:
+    read = raised.read
+    if event.evidence_shown not in EVIDENCE:
+        raise TransitionRefused(
+            "P7: a visual verification says what it was made against: evidence_shown 'image' (the "
+            "read's captured image) or 'read-text' (the plate, state and confidence as read). "
+            "Look at the evidence first"
+        )
+    if event.evidence_shown == "image" and not read.image_ref:
+        raise TransitionRefused(
+            "P7: this read has no captured image; verify against the plate text, state and "
+            "confidence as read (evidence_shown 'read-text')"
+        )
+    unticked = [
+        text
+        for text, ticked in (
+            ("the characters match", event.characters_match),
+            ("the state matches", event.state_match),
+        )
+        if not ticked
+    ]
+    if unticked:
+        raise TransitionRefused(
+            f"P7: not verified: tick that {' and that '.join(unticked)} (the evidence against the "
+            "listed entry). If they do not match, reject the alert (misread or wrong_state) instead"
+        )
+    unknown = [a for a in event.acknowledged if a not in FLAGS]
+    if unknown:
+        raise TransitionRefused(f"P7: no flag {', '.join(unknown)}: the flags are {', '.join(FLAGS)}")
+    flags = alert_flags(raised, rules.low_confidence)
+    missing = [f for f in flags if f not in event.acknowledged]
+    if missing:
+        said = ", ".join(flag_text(raised, f, rules.low_confidence) for f in flags)
+        raise TransitionRefused(
+            f"P7: this alert is flagged {said}: "
+            f"acknowledge {', '.join(missing)} by name and say in the note why the plate is the listed one"
+        )
+    if flags and not event.note.strip():
+        raise TransitionRefused(
+            f"P7: a verification of an alert flagged {', '.join(flags)} needs a note saying why the "
+            "plate is the listed one"
+        )
+
+
+def flag_text(raised: AlertRaised, flag: str, low_confidence: float) -> str:
+    """A flag said with what raised it, e.g. "low-confidence (0.40, below 0.80)"."""
+    read, entry = raised.read, raised.entry
+    states = f"read {read.plate_state or '?'}, listed {entry.plate_state or '?'}"
+    return {
+        "state-mismatch": f"state-mismatch ({states})",
+        "ocr-equivalent": f"ocr-equivalent (read {read.plate}, listed {entry.plate})",
+        "partial": f"partial (listed {entry.plate})",
+        "low-confidence": f"low-confidence ({read.confidence:.2f}, below {low_confidence:.2f})",
+    }[flag]
+
+
+def _check_confirmation(state: AlertState, event: AlertConfirmed, rules: StepRules) -> None:
+    named = event.confirming_agency.strip().upper()
+    expected = (rules.entering_agency or "").strip().upper()
+    if expected and named != expected:
+        raise TransitionRefused(
+            f"P8: the confirmation comes from the entering agency {expected} (the entry's ORI), not "
+            f"{event.confirming_agency!r}: confirm the hit with {expected} and record its ORI, or "
+            "reject the alert (not_confirmed_by_agency)"
+        )
+    if not expected and not _ORI.fullmatch(named):
+        raise TransitionRefused(
+            f"P8: the entry names no entering agency, so the confirmation records the ORI of the "
+            f"agency that confirmed it: two letters and seven letters or digits (e.g. CA0431000), "
+            f"not {event.confirming_agency!r}"
+        )
+    if rules.separate_validation and event.by is not None:
+        validations = [e for e in state.history if isinstance(e, AlertStatusValidated)]
+        if validations and _same_person(validations[-1].by, event.by):
+            raise TransitionRefused(
+                f"P7/P8 separate validation: {event.by.label()} validated this alert through CLETS "
+                f"at {validations[-1].at.isoformat(timespec='seconds')}; the entering agency's "
+                "confirmation is recorded by another person"
+            )
+
+
+def _same_person(a: Actor | None, b: Actor | None) -> bool:
+    """One person: the directory's display name and badge that every event records."""
+    return a is not None and b is not None and (a.user, a.badge) == (b.user, b.badge)

@@ -14,7 +14,7 @@ from streams.hotlists.model import HotlistEntry
 from streams.matching.matcher import OCR_EQUIVALENT, PARTIAL, Match
 from streams.reads.model import Read
 
-__all__ = ["PERSON_LIST_TYPES", "UNVERIFIED", "AlertRaised", "alert_id_for", "raise_alert"]
+__all__ = ["PERSON_LIST_TYPES", "UNVERIFIED", "AlertRaised", "alert_id_for", "format_age", "raise_alert"]
 
 _ALERT_NAMESPACE = uuid.UUID("3f1c8a52-5e1b-4a0e-9a55-6a1f0c2d7b10")
 #: P8: Alert (not visually verified) -> Tentative Hit -> Live Query Transaction -> Confirmed Hit.
@@ -24,6 +24,16 @@ _P7_ADVISORY = (
     "ALERT ONLY - not grounds for a stop. Follow the vehicle if needed; before any action, "
     "visually verify the plate characters and state against the captured image, then confirm "
     "the entry is still current through CLETS/dispatch (P7)."
+)
+#: P7 for a read of the past (a late read, a retro-hunt find): nothing to follow.
+_P7_PAST_ADVISORY = (
+    "ALERT ONLY - not grounds for a stop. Before any action, visually verify the plate characters "
+    "and state against the captured image, then confirm the entry is still current through "
+    "CLETS/dispatch (P7)."
+)
+_LATE_ADVISORY = (
+    "HISTORICAL READ: captured {age} before it arrived; the vehicle was there then, not necessarily "
+    "now \u2014 do not follow on this alert. "
 )
 _OCR_ADVISORY = " Matched through OCR-equivalent characters: compare each character with extra care."
 _PARTIAL_ADVISORY = " Partial-plate match: the listed plate is incomplete; many vehicles may fit."
@@ -40,6 +50,20 @@ def alert_id_for(read_id: str, entry_key: str) -> str:
     return str(uuid.uuid5(_ALERT_NAMESPACE, f"{read_id}\x1f{entry_key}"))
 
 
+def format_age(seconds: float) -> str:
+    """An age as a dispatcher says it, two units at most: "40 s", "12 min", "3 h 12 min", "2 days 4 h"."""
+    whole = max(0, int(seconds))
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        text = f"{days} day" if days == 1 else f"{days} days"
+        return f"{text} {hours} h" if hours else text
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min" if minutes else f"{secs} s"
+
+
 @dataclass(frozen=True, slots=True)
 class AlertRaised:
     """A read matched an active hot-list entry; status starts unverified (P7, P8)."""
@@ -52,6 +76,13 @@ class AlertRaised:
     state_mismatch: bool
     status: str = UNVERIFIED
     historical: bool = False  # found by the retro-hunt: captured before the entry was listed
+    #: A late read: how long before it arrived (the alert was raised) it was captured, set when
+    #: that exceeded the profile's live-alert age; None: a live alert. Never followed on.
+    captured_age_s: float | None = None
+
+    @property
+    def late(self) -> bool:
+        return self.captured_age_s is not None
 
     @property
     def occupant_check_required(self) -> bool:
@@ -59,7 +90,10 @@ class AlertRaised:
 
     @property
     def advisory(self) -> str:
-        text = _P7_ADVISORY
+        if self.captured_age_s is not None:
+            text = _LATE_ADVISORY.format(age=format_age(self.captured_age_s)) + _P7_PAST_ADVISORY
+        else:
+            text = _P7_PAST_ADVISORY if self.historical else _P7_ADVISORY
         if self.match_kind == OCR_EQUIVALENT:
             text += _OCR_ADVISORY
         elif self.match_kind == PARTIAL:
@@ -73,7 +107,20 @@ class AlertRaised:
         return text
 
 
-def raise_alert(read: Read, found: Match, now: datetime, *, historical: bool = False) -> AlertRaised:
+def raise_alert(
+    read: Read,
+    found: Match,
+    now: datetime,
+    *,
+    live_max_age_s: float | None = None,
+    historical: bool = False,
+) -> AlertRaised:
+    """The alert of ``found`` for ``read``, raised at ``now``, the read's arrival. A read captured
+    more than ``live_max_age_s`` before it arrived is a late read: a HISTORICAL READ alert that
+    carries its age and never says to follow the vehicle (None: no age check, the retro-hunt's
+    finds are historical by nature)."""
+    age = (now - read.captured_at).total_seconds()
+    late = live_max_age_s is not None and age > live_max_age_s
     return AlertRaised(
         alert_id=alert_id_for(read.read_id, found.entry.key),
         raised_at=now,
@@ -82,4 +129,5 @@ def raise_alert(read: Read, found: Match, now: datetime, *, historical: bool = F
         match_kind=found.kind,
         state_mismatch=found.state_mismatch,
         historical=historical,
+        captured_age_s=age if late else None,
     )

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from streams.alerts.model import format_age
 from streams.codec import loads
 from streams.errors import InvalidRecord
 from streams.kafka.connection import Connection
@@ -68,6 +69,10 @@ def alert_line(alert: dict[str, Any]) -> str:
         flags.append("CHECK OCCUPANT")
     if alert.get("historical"):
         flags.append("HISTORICAL: captured before the entry was listed")
+    if alert.get("captured_age_s") is not None:
+        flags.append(
+            f"HISTORICAL READ: captured {format_age(float(alert['captured_age_s']))} before it arrived"
+        )
     extra = f" [{', '.join(flags)}]" if flags else ""
     return (
         f"ALERT ({str(alert.get('status', '?')).upper()}) "

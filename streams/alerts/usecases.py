@@ -16,6 +16,9 @@ these functions; none of them decides on its own who may see or act on what.
 * P15: every view (list, detail, each live delivery) writes an access record naming the
   principal, the alerts and plates shown and their count; long lists are written in chunks so
   that no id is cut off by the audit record's field caps.
+* P7/P8: a person's step is checked against :class:`~streams.alerts.lifecycle.StepRules` built
+  here from the profile (low-confidence threshold, separate validation) and the directory (the
+  entering agency of a department entry without an ORI is the home agency).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from streams.access.directory import Directory
 from streams.access.permissions import require
 from streams.access.principal import Principal
 from streams.alerts.desk import AlertBoard, AlertDesk
-from streams.alerts.lifecycle import ACTIONS, Actor, AlertState, TransitionRefused
+from streams.alerts.lifecycle import ACTIONS, Actor, AlertState, StepRules, TransitionRefused
 from streams.alerts.model import AlertRaised
 from streams.errors import NotFound
 from streams.hotlists.model import LOCAL_SOURCE
@@ -39,10 +42,12 @@ __all__ = [
     "AUDIT_CHUNK",
     "alert_detail",
     "audit_shown",
+    "entering_agency",
     "in_scope",
     "list_alerts",
     "owners",
     "record_shown",
+    "step_rules",
     "transition",
     "visible",
 ]
@@ -63,6 +68,27 @@ def owners(raised: AlertRaised, camera_agency: Mapping[str, str]) -> frozenset[s
     if entry.source == LOCAL_SOURCE and entry.ori:
         found.add(entry.ori)
     return frozenset(found)
+
+
+def entering_agency(raised: AlertRaised, directory: Directory) -> str | None:
+    """Who confirms a hit (P8): the entry's ORI; for a department (local) entry without one, the
+    home agency of the directory; None when neither says (an external entry without an ORI)."""
+    entry = raised.entry
+    if entry.ori:
+        return entry.ori
+    if entry.source == LOCAL_SOURCE:
+        return next((a.agency_id for a in directory.agencies.values() if a.agreement == "home"), None)
+    return None
+
+
+def step_rules(settings: Settings, raised: AlertRaised, directory: Directory) -> StepRules:
+    """The rules a person's step on this alert must satisfy in this deployment (P7, P8)."""
+    profile = settings.profile
+    return StepRules(
+        low_confidence=profile.low_confidence,
+        separate_validation=profile.separate_validation,
+        entering_agency=entering_agency(raised, directory),
+    )
 
 
 def in_scope(
@@ -197,13 +223,22 @@ async def transition(
 ) -> AlertState:
     """A person's step on an alert of their scope (P7-P9). The actor written on the lifecycle
     event is the principal's name and badge from the directory, never typed; the step is audited
-    once written. A step that does not fit the alert raises :class:`TransitionRefused` and
-    writes nothing."""
+    once written. A step that does not fit the alert or the deployment's step rules (P7: evidence
+    shown, boxes ticked, flags acknowledged; P8: the entering agency, separate validation) raises
+    :class:`TransitionRefused` and writes nothing."""
     who = require(principal, "alert.act")
     if action not in ACTIONS:
         raise TransitionRefused(f"unknown action {action!r}: use one of {', '.join(ACTIONS)}")
-    await _scoped(settings, who, desk, directory, alert_id, now, f"alert_{action}")
-    after = await desk.transition(alert_id, action, Actor(who.display, who.badge or ""), now, note, **fields)
+    state = await _scoped(settings, who, desk, directory, alert_id, now, f"alert_{action}")
+    after = await desk.transition(
+        alert_id,
+        action,
+        Actor(who.display, who.badge or ""),
+        now,
+        note,
+        rules=step_rules(settings, state.raised, directory),
+        **fields,
+    )
     await record_shown(
         settings, who, now, f"alert_{action}", [after], **{k: str(v) for k, v in fields.items()}
     )

@@ -20,6 +20,13 @@ What a caller is told, in this order of checks:
 * 202 ``{"accepted": n, "refused": k, "reads": [{"index": i, "reason": ...}]}``: the k reads listed
   arrived too late to be kept within the read retention (reason code ``too_late``, P11) and were
   not stored, and never will be (resending does not help); Kafka has acknowledged the n others.
+* 202 ``{"accepted": n, "excluded": k, "reads": [{"index": i, "reason": ...}]}``: the k reads
+  listed were captured inside a sensitive site's exclusion zone (reason code ``sensitive_site``,
+  P24) and were dropped: never stored, not kept anywhere with their plate or position, counted by
+  the site's category (``alpr_reads_excluded_total`` on ``/metrics``). It is not an error: resending
+  them does not help. A request may carry both ``excluded`` and ``refused`` reads.
+* 403: the camera is suspended (P24): it is fixed and faces a site of the current sites file
+  (streams/cameras/registry.py); nothing of the request is stored until it is moved.
 * 503 with ``Retry-After``: Kafka did not acknowledge in ``ALPR_INGEST_ACK_TIMEOUT_S``. The answer
   lists the indexes Kafka did acknowledge (stored); the others may or may not have been stored, and
   resending them is safe (alert ids are made from read ids: a read sent twice alerts once).
@@ -42,17 +49,29 @@ from typing import Any
 import orjson
 from aiohttp import web
 from aiokafka import TopicPartition
+from prometheus_client import generate_latest
 
 from streams.cameras.keys import Admitted, CameraKey, Refused, authenticate, decode_key
-from streams.cameras.registry import Camera, decode_camera
+from streams.cameras.registry import Camera, decode_camera, site_watch, status_of, suspended_for
+from streams.cameras.sites import SiteWatch
 from streams.codec import MAX_BATCH_READS, decode_read_batch
 from streams.errors import AlprError, ConfigError, InvalidRecord
 from streams.kafka.log import TopicFollower, fold_latest
+from streams.metrics import IngestMetrics
 from streams.reads.lateness import check_capture_time
 from streams.reads.producer import ReadProducer
 from streams.settings import Settings
 
-__all__ = ["INGEST_TOPICS", "Credentials", "NotStored", "ReadSink", "check_reads", "create_ingest", "serve"]
+__all__ = [
+    "INGEST_TOPICS",
+    "Credentials",
+    "NotStored",
+    "ReadSink",
+    "check_reads",
+    "create_ingest",
+    "excluded_reads",
+    "serve",
+]
 
 log = logging.getLogger("alpr.ingest")
 Clock = Callable[[], datetime]
@@ -100,6 +119,26 @@ def check_reads(
             except InvalidRecord as exc:
                 refused.append((position, str(exc)))
     return sorted(refused)
+
+
+def excluded_reads(reads: list[dict[str, Any]], sites: SiteWatch | None) -> list[tuple[int, str, str]]:
+    """(index, site category, reason) of every read captured inside a sensitive site's exclusion
+    zone (P24), for reads the schema check passed."""
+    if sites is None:
+        return []
+    zones = sites.zones()
+    if not len(zones):
+        return []
+    found: list[tuple[int, str, str]] = []
+    for i, read in enumerate(reads):
+        site = zones.excluded(float(read["lat"]), float(read["lon"]))
+        if site is not None:
+            reason = (
+                f"sensitive_site: captured within {zones.max_distance_m:g} m of site {site.id} "
+                f"({site.label}); not stored (P24), do not resend"
+            )
+            found.append((i, site.category, reason))
+    return found
 
 
 def _reads_of(data: Any) -> list[Any] | None:
@@ -309,8 +348,15 @@ def _bearer(request: web.Request) -> str | None:
 
 
 def create_ingest(
-    settings: Settings, credentials: Credentials, sink: ReadSink, clock: Clock
+    settings: Settings,
+    credentials: Credentials,
+    sink: ReadSink,
+    clock: Clock,
+    sites: SiteWatch | None = None,
+    metrics: IngestMetrics | None = None,
 ) -> web.Application:
+    """The app; ``sites``: the sensitive sites whose exclusion zones drop reads and whose presence
+    suspends fixed cameras (P24), None when none are configured."""
     if settings.ingest_max_reads > MAX_BATCH_READS:
         raise ConfigError(
             f"ALPR_INGEST_MAX_READS={settings.ingest_max_reads}: "
@@ -319,6 +365,19 @@ def create_ingest(
     max_reads = settings.ingest_max_reads
     max_skew = timedelta(seconds=settings.max_clock_skew_s)
     retention = settings.profile.read_retention
+    counts = metrics or IngestMetrics()
+
+    def suspension(camera: Camera) -> str | None:
+        if sites is None:
+            return None
+        zones = sites.zones()
+        faced = suspended_for(camera, zones.sites, zones.max_distance_m)
+        if not faced:
+            return None
+        return (
+            f"camera {camera.id} is {status_of(camera, faced)}: its reads are refused and not stored "
+            "until an administrator moves it"
+        )
 
     async def post_reads(request: web.Request) -> web.Response:
         presented = _bearer(request)
@@ -334,6 +393,10 @@ def create_ingest(
             headers = {"WWW-Authenticate": 'Bearer realm="alpr-ingest"'} if verdict.status == 401 else None
             return _json({"error": verdict.reason}, verdict.status, headers)
         camera = verdict.camera
+        suspended = suspension(camera)
+        if suspended is not None:
+            log.warning("refused camera %s: suspended (P24)", camera.id)
+            return _json({"error": suspended}, 403)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
@@ -368,28 +431,42 @@ def create_ingest(
         if refused:
             message = f"{len(refused)} of {len(reads)} reads refused; nothing was stored"
             return _json({"error": message, "reads": [{"index": i, "reason": r} for i, r in refused]}, 422)
-        try:
-            too_late = await sink.write(reads)
-        except NotStored as exc:
-            log.error("camera %s: %d reads not stored: %s", camera.id, len(reads), exc)
-            answer: dict[str, Any] = {
-                "error": f"{exc}; resend the reads not acknowledged (a read sent twice alerts once)",
-                "acknowledged": exc.acknowledged,
-            }
-            if exc.refused:
-                answer["reads"] = [{"index": i, "reason": r} for i, r in exc.refused]
-            return _json(answer, 503, {"Retry-After": str(RETRY_AFTER_S)})
+        excluded = excluded_reads(reads, sites)
+        if excluded:
+            # P24: dropped here, before anything is written; only the count is kept.
+            for _i, category, _reason in excluded:
+                counts.excluded.labels(category).inc()
+            log.warning(
+                "camera %s: %d reads inside a sensitive site's zone dropped (P24)", camera.id, len(excluded)
+            )
+        dropped = {i for i, _category, _reason in excluded}
+        indexes = [i for i in range(len(reads)) if i not in dropped]  # request index of each read sent
+        too_late: list[tuple[int, str]] = []
+        if indexes:
+            try:
+                too_late = [(indexes[i], r) for i, r in await sink.write([reads[i] for i in indexes])]
+            except NotStored as exc:
+                log.error("camera %s: %d reads not stored: %s", camera.id, len(indexes), exc)
+                answer: dict[str, Any] = {
+                    "error": f"{exc}; resend the reads not acknowledged (a read sent twice alerts once)",
+                    "acknowledged": [indexes[i] for i in exc.acknowledged],
+                }
+                listed = [(i, r) for i, _c, r in excluded] + [(indexes[i], r) for i, r in exc.refused]
+                if listed:
+                    answer["reads"] = [{"index": i, "reason": r} for i, r in sorted(listed)]
+                return _json(answer, 503, {"Retry-After": str(RETRY_AFTER_S)})
+        if not too_late and not excluded:
+            return _json({"accepted": len(reads)}, 202)
         if too_late:
             log.warning("camera %s: %d reads too late to be kept, not stored (P11)", camera.id, len(too_late))
-            return _json(
-                {
-                    "accepted": len(reads) - len(too_late),
-                    "refused": len(too_late),
-                    "reads": [{"index": i, "reason": r} for i, r in too_late],
-                },
-                202,
-            )
-        return _json({"accepted": len(reads)}, 202)
+        result: dict[str, Any] = {"accepted": len(indexes) - len(too_late)}
+        if excluded:
+            result["excluded"] = len(excluded)
+        if too_late:
+            result["refused"] = len(too_late)
+        listed = [(i, r) for i, _c, r in excluded] + too_late
+        result["reads"] = [{"index": i, "reason": r} for i, r in sorted(listed)]
+        return _json(result, 202)
 
     async def healthz(_request: web.Request) -> web.Response:
         ok = credentials.follower.following and sink.ready
@@ -397,8 +474,13 @@ def create_ingest(
             {"following": credentials.follower.following, "producing": sink.ready}, 200 if ok else 503
         )
 
+    async def metrics_page(_request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(counts.registry), content_type="text/plain")
+
     app = web.Application(client_max_size=settings.ingest_max_bytes)
-    app.add_routes([web.post("/v1/reads", post_reads), web.get("/healthz", healthz)])
+    app.add_routes(
+        [web.post("/v1/reads", post_reads), web.get("/healthz", healthz), web.get("/metrics", metrics_page)]
+    )
     return app
 
 
@@ -412,7 +494,12 @@ async def serve(settings: Settings, clock: Clock) -> None:
     sink = ReadSink(settings)
     try:
         await sink.start()
-        app = create_ingest(settings, credentials, sink, clock)
+        sites = site_watch(settings)
+        if sites is None:
+            log.warning(
+                "ALPR_SENSITIVE_SITES is not set: reads are not screened against sensitive sites (P24)"
+            )
+        app = create_ingest(settings, credentials, sink, clock, sites)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.ingest_ack_timeout_s + 1)
         await runner.setup()
         await web.TCPSite(runner, settings.ingest_host, settings.ingest_port).start()

@@ -10,11 +10,22 @@ change then goes to the audit trail; a refused command writes nothing.
 
 P24: registering a *fixed* camera, or giving one a new position or facing, within
 ``ALPR_SENSITIVE_SITE_DISTANCE_M`` (default 150 m) of a sensitive site, facing it, is refused with
-:func:`streams.cameras.sites.refusal`'s message. A *mobile* camera is not held to the rule here: it
-has no standing position or direction (its lat/lon is where it is based, its facing optional), so
-the rule cannot be decided when it is registered; it belongs where its reads are taken. Renaming a
-camera or changing its agency does not move it and is not checked: :func:`violating` (``alpr camera
-sites check``) names every active fixed camera that a site added later puts in violation.
+:func:`streams.cameras.sites.refusal`'s message. A *mobile* camera has no standing direction; its
+lat/lon is where it is based, and a base inside a site's exclusion zone (any direction) is refused;
+where it drives is judged read by read: a read captured inside an exclusion zone is never stored
+(:class:`streams.cameras.sites.ExclusionZones`, at the ingest, the producer and the worker).
+
+Suspension (P24 after a site-list change): an active fixed camera that faces a site of the *current*
+sites file is **suspended**, a state distinct from retired: its reads are refused
+(``camera_suspended``) without keeping the plate. The state is derived from the camera record and
+the sites file, never stored apart from them, so it cannot drift from the sites, however the file
+was changed (``alpr camera sites add``, or a file put in place by hand). ``alpr camera sites add``
+audits one ``camera_suspend`` record per camera it suspends, by the administrator who added the
+site, and names each. Moving the camera (``alpr camera update`` with a position and facing that
+pass) reinstates it, audited as ``camera_reinstate``. Removing a site would reinstate the cameras
+it suspended: ``alpr camera sites remove`` refuses unless given ``--reinstate`` naming that
+decision, and then audits one ``camera_reinstate`` record per camera, so no camera comes back
+silently. Renaming a camera or changing its agency does not move it and is not checked.
 
 The sites are read from the GeoJSON file named by ``ALPR_SENSITIVE_SITES``. With none configured no
 fixed camera can be placed (an agency without sensitive sites says so with an empty
@@ -37,13 +48,13 @@ from typing import Any, Literal
 
 import fastjsonschema
 
-from streams.access.audit import AccessRecorded, write_audited
+from streams.access.audit import AccessRecorded, record_access, write_audited
 from streams.access.directory import DirectoryStore
 from streams.access.permissions import require
 from streams.access.principal import Principal
-from streams.cameras.sites import Site, Violation, load_sites, refusal, violations
+from streams.cameras.sites import Site, SiteWatch, Violation, excluded, load_sites, refusal, violations
 from streams.codec import dumps, loads, validator
-from streams.errors import ConfigError, InvalidRecord, NotFound
+from streams.errors import ConfigError, InvalidRecord, NotFound, PolicyViolation
 from streams.kafka.log import fold_latest, read_latest
 from streams.settings import Settings
 
@@ -53,6 +64,7 @@ __all__ = [
     "CameraRegistry",
     "CameraStore",
     "SiteSource",
+    "SitesChanged",
     "camera_problems",
     "camera_to_dict",
     "changes_between",
@@ -66,7 +78,11 @@ __all__ = [
     "sensitive_sites",
     "sites_file",
     "site_change",
+    "site_watch",
+    "sites_changed",
     "standing_line",
+    "status_of",
+    "suspended_for",
     "update",
     "violating",
 ]
@@ -107,10 +123,11 @@ class Camera:
     def active(self) -> bool:
         return self.status == "active"
 
-    def line(self) -> str:
+    def line(self, suspended: Sequence[Violation] = ()) -> str:
+        """One row of ``alpr camera list``; ``suspended``: the sites it faces now (P24)."""
         facing = "-" if self.facing_deg is None else f"{self.facing_deg:g}"
         installed = self.install_date.isoformat() if self.install_date else "-"
-        state = self.status if self.retired_on is None else f"retired {self.retired_on.isoformat()}"
+        state = status_of(self, suspended)
         return (
             f"{self.id:<16} {self.kind:<6} {self.lat:>10.5f} {self.lon:>11.5f} {facing:>6} "
             f"{installed:<10} {self.agency:<10} {state:<18} {self.name}"
@@ -275,8 +292,33 @@ def placement_violations(camera: Camera, sites: Sequence[Site], max_distance_m: 
     return violations(camera.lat, camera.lon, camera.facing_deg, sites, max_distance_m)
 
 
+def suspended_for(camera: Camera, sites: Sequence[Site], max_distance_m: float) -> list[Violation]:
+    """The sites an active fixed camera faces now: non-empty means it is suspended (P24)."""
+    return placement_violations(camera, sites, max_distance_m)
+
+
+def status_of(camera: Camera, suspended: Sequence[Violation] = ()) -> str:
+    """The camera's state in words: active, ``suspended (P24: faces <site>)``, or retired."""
+    if camera.retired_on is not None:
+        return f"retired {camera.retired_on.isoformat()}"
+    if suspended:
+        return f"suspended (P24: faces {', '.join(v.site.name for v in suspended)})"
+    return camera.status
+
+
 def _placed(camera: Camera, sites: SiteSource, max_distance_m: float) -> None:
     if camera.kind != "fixed":
+        try:
+            listed = sites()
+        except ConfigError:
+            return  # no sites configured: no zone to judge the base by (a fixed camera is refused)
+        site = excluded(camera.lat, camera.lon, listed, max_distance_m)
+        if site is not None:
+            raise PolicyViolation(
+                "P24",
+                f"camera {camera.id} would be based within {max_distance_m:g} m of {site.name} "
+                f"({site.label}), inside its exclusion zone: base the camera elsewhere",
+            )
         return
     found = placement_violations(camera, sites(), max_distance_m)
     if found:
@@ -353,6 +395,28 @@ def violating(
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class SitesChanged:
+    """What a change of the sites list does to the registry (P24): the cameras it suspends and
+    those it would reinstate, each with the sites it faces (before the change, for the latter)."""
+
+    suspended: list[tuple[Camera, list[Violation]]]
+    reinstated: list[tuple[Camera, list[Violation]]]
+
+
+def sites_changed(
+    registry: CameraRegistry, before: Sequence[Site], after: Sequence[Site], max_distance_m: float
+) -> SitesChanged:
+    """The cameras suspended by going from the sites ``before`` to ``after``, and those reinstated."""
+    was = {c.id: found for c, found in violating(registry, before, max_distance_m)}
+    now = {c.id: found for c, found in violating(registry, after, max_distance_m)}
+    cameras = registry.cameras
+    return SitesChanged(
+        [(cameras[i], found) for i, found in now.items() if i not in was],
+        [(cameras[i], found) for i, found in was.items() if i not in now],
+    )
+
+
 def standing_line(camera: Camera, violation: Violation) -> str:
     """An existing camera's violation, in words (:meth:`Violation.describe` speaks of a proposal)."""
     where = f"{violation.site.name} ({violation.site.label})"
@@ -380,6 +444,14 @@ def sites_file(settings: Settings) -> Path:
 def sensitive_sites(settings: Settings) -> tuple[Site, ...]:
     """The sites of ``ALPR_SENSITIVE_SITES``."""
     return load_sites(sites_file(settings))
+
+
+def site_watch(settings: Settings) -> SiteWatch | None:
+    """The sites of ``ALPR_SENSITIVE_SITES`` followed as the file changes, for the processes that
+    screen reads (ingest, producers, worker); None when the setting is not given."""
+    if settings.sensitive_sites is None:
+        return None
+    return SiteWatch(settings.sensitive_sites, settings.sensitive_site_distance_m)
 
 
 def _audit(
@@ -466,16 +538,41 @@ class CameraStore:
     async def update(
         self, camera_id: str, changes: Mapping[str, Any], by: Principal, now: datetime
     ) -> tuple[Camera, Camera]:
-        """The camera before and after the change (administrators, P21)."""
+        """The camera before and after the change (administrators, P21). Moving a suspended camera
+        to a position and facing that pass P24 reinstates it: audited as ``camera_reinstate``,
+        naming the sites it faced."""
         require(by, "camera.admin")
         registry = await self.load()
-        after = update(registry, camera_id, changes, self.sites, self.settings.sensitive_site_distance_m)
+        distance = self.settings.sensitive_site_distance_m
+        after = update(registry, camera_id, changes, self.sites, distance)
         before = registry.get(camera_id)
         if after.agency != before.agency:
             await self._known_agency(after.agency)
-        detail = {"changes": changes_between(before, after)}
-        await self._write([after], _audit(now, by, "camera_update", camera_id, detail))
+        detail: dict[str, Any] = {"changes": changes_between(before, after)}
+        action = "camera_update"
+        if before.kind == "fixed" and any(getattr(after, f) != getattr(before, f) for f in PLACEMENT):
+            faced = suspended_for(before, self.sites(), distance)
+            if faced:  # the move passed _placed: the camera faces no site now
+                action = "camera_reinstate"
+                detail["was_suspended_for"] = [v.site.id for v in faced]
+        await self._write([after], _audit(now, by, action, camera_id, detail))
         return before, after
+
+    async def audit_sites_change(
+        self, change: SitesChanged, by: Principal, now: datetime, site: Site
+    ) -> None:
+        """One audit record per camera a change of the sites suspends (``camera_suspend``) or
+        reinstates (``camera_reinstate``), by the administrator who changed the sites (P24, P14)."""
+        require(by, "camera.admin")
+        acts = (("camera_suspend", change.suspended), ("camera_reinstate", change.reinstated))
+        for action, cameras in acts:
+            for camera, faced in cameras:
+                detail = {
+                    "sensitive_site": site.id,
+                    "faces": [v.site.id for v in faced],
+                    "reason": "; ".join(standing_line(camera, v) for v in faced),
+                }
+                await record_access(self.settings, _audit(now, by, action, camera.id, detail))
 
     async def retire(self, camera_id: str, by: Principal, now: datetime) -> Camera:
         require(by, "camera.admin")

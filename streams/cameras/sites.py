@@ -30,14 +30,23 @@ Geometry, and why it is accurate enough:
   site's nearest point is off to its side. A camera inside (or on the edge of) a polygon site
   always violates, whichever way it faces.
 
-Everything here is pure except :func:`load_sites`, which reads a file.
+Exclusion zones (P24 for every camera, mobile ones included): a read captured inside a polygon
+site, or within ``max_distance_m`` of any site in any direction, is inside the site's exclusion
+zone and is never stored (:class:`ExclusionZones`). A moving camera has no facing to judge, so
+the zone is a disk (or the polygon grown by the distance), not a field of view.
+
+Everything here is pure except :func:`load_sites`, which reads a file, and :class:`SiteWatch`,
+which re-reads it when it changes.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -51,12 +60,15 @@ __all__ = [
     "DEFAULT_MAX_DISTANCE_M",
     "EARTH_RADIUS_M",
     "Category",
+    "ExclusionZones",
     "Nearest",
     "Point",
     "Polygon",
     "Site",
+    "SiteWatch",
     "SitesInvalid",
     "Violation",
+    "excluded",
     "haversine_m",
     "initial_bearing_deg",
     "load_sites",
@@ -66,6 +78,8 @@ __all__ = [
     "refusal",
     "violations",
 ]
+
+log = logging.getLogger(__name__)
 
 #: IUGG mean Earth radius R1, metres.
 EARTH_RADIUS_M = 6_371_008.8
@@ -352,6 +366,121 @@ def violations(
         if _faces(camera_lat, camera_lon, site, near, facing, half, max_distance_m):
             found.append(Violation(site, near.distance_m, near.bearing_deg, near.inside))
     return sorted(found, key=lambda v: v.distance_m)
+
+
+def excluded(lat: float, lon: float, sites: Iterable[Site], max_distance_m: float) -> Site | None:
+    """The nearest site in whose exclusion zone (lat, lon) lies, whatever the direction (P24): inside
+    a polygon site, or within ``max_distance_m`` of the site; None when the position is outside
+    every zone or is not a position at all (a read's schema check refuses those)."""
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90.0 < lat < 90.0 and -180 <= lon <= 180):
+        return None
+    best: tuple[float, Site] | None = None
+    for site in sites:
+        d = nearest_point(lat, lon, site).distance_m
+        if d <= max_distance_m and (best is None or d < best[0]):
+            best = (d, site)
+    return None if best is None else best[1]
+
+
+@dataclass(frozen=True, slots=True)
+class _Box:
+    south: float
+    north: float
+    west: float
+    east: float
+
+    def holds(self, lat: float, lon: float) -> bool:
+        return self.south <= lat <= self.north and self.west <= lon <= self.east
+
+
+def _box(site: Site, margin_m: float) -> _Box | None:
+    """A latitude/longitude box holding the site's exclusion zone, grown by a 10 % margin; None
+    (no shortcut: every position is measured) near the poles or the antimeridian."""
+    geom = site.geometry
+    positions = [(geom.lon, geom.lat)] if isinstance(geom, Point) else [p for r in geom.rings for p in r]
+    lats, lons = [p[1] for p in positions], [p[0] for p in positions]
+    dlat = math.degrees(1.1 * margin_m / EARTH_RADIUS_M)
+    south, north = min(lats) - dlat, max(lats) + dlat
+    if north >= 89.0 or south <= -89.0:
+        return None
+    dlon = dlat / math.cos(math.radians(max(abs(south), abs(north))))
+    west, east = min(lons) - dlon, max(lons) + dlon
+    if west < -180.0 or east > 180.0 or max(lons) - min(lons) > 180.0:
+        return None
+    return _Box(south, north, west, east)
+
+
+class ExclusionZones:
+    """The sites' exclusion zones, checked fast enough for every read: a position outside a site's
+    bounding box is not measured (most reads are far from every site)."""
+
+    def __init__(self, sites: Sequence[Site], max_distance_m: float = DEFAULT_MAX_DISTANCE_M) -> None:
+        if not max_distance_m > 0:
+            raise ValueError(f"distance {max_distance_m} must be a positive number of metres")
+        self.sites = tuple(sites)
+        self.max_distance_m = max_distance_m
+        self._boxes = [(_box(site, max_distance_m), site) for site in self.sites]
+
+    def __len__(self) -> int:
+        return len(self.sites)
+
+    def excluded(self, lat: float, lon: float) -> Site | None:
+        """As :func:`excluded`, for these sites and distance."""
+        near = [s for box, s in self._boxes if box is None or box.holds(lat, lon)]
+        return excluded(lat, lon, near, self.max_distance_m) if near else None
+
+
+class SiteWatch:
+    """The sites of a GeoJSON file as it is now: re-read when the file changes (``alpr camera sites
+    add`` replaces it at once), looked at no more than every ``every_s`` seconds. A file that becomes
+    unusable is reported in the log and the last good sites stay in force: a broken edit must not
+    lift the exclusion zones (P24)."""
+
+    def __init__(
+        self,
+        path: Path,
+        max_distance_m: float = DEFAULT_MAX_DISTANCE_M,
+        every_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = path
+        self.every_s = every_s
+        self.clock = clock
+        self.max_distance_m = max_distance_m
+        self._stamp: tuple[int, int, int] | None = None
+        self._checked = -math.inf
+        self.version = 0  # counts the site lists taken into use
+        self._zones = ExclusionZones(load_sites(path), max_distance_m)
+        self._stamp = self._stat()
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
+    def zones(self) -> ExclusionZones:
+        """The exclusion zones of the file's current sites."""
+        now = self.clock()
+        if now - self._checked < self.every_s:
+            return self._zones
+        self._checked = now
+        stamp = self._stat()
+        if stamp == self._stamp:
+            return self._zones
+        self._stamp = stamp
+        try:
+            self._zones = ExclusionZones(load_sites(self.path), self.max_distance_m)
+        except SitesInvalid as exc:
+            log.error("the sensitive sites file changed but cannot be used; the previous sites stay: %s", exc)
+            return self._zones
+        self.version += 1
+        log.info("sensitive sites reloaded: %d sites in %s", len(self._zones), self.path)
+        return self._zones
+
+    def sites(self) -> tuple[Site, ...]:
+        return self.zones().sites
 
 
 def refusal(camera_id: str, found: Sequence[Violation]) -> PolicyViolation:

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 
 from streams.access.directory import Directory
-from streams.alerts.lifecycle import AlertState
+from streams.alerts.lifecycle import FLAGS, AlertState
 from streams.cli.common import Subparsers, _needs, _now, register_commands
 from streams.settings import Settings
 
@@ -103,11 +103,34 @@ def _alert_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _evidence(state: AlertState, low_confidence: float) -> None:
+    """P7: what the person verifies against, printed before the step: the plate, state and
+    confidence as read, the camera and time, the image's address when the read has one, the
+    listed entry, and each flag the verification must acknowledge."""
+    from streams.alerts.lifecycle import alert_flags, flag_text
+
+    raised = state.raised
+    read, entry = raised.read, raised.entry
+    print(f"EVIDENCE for alert {state.alert_id} (compare it with the listed entry before verifying):")
+    print(f"  plate as read   {read.plate}")
+    print(f"  state as read   {read.plate_state or '?'}")
+    print(f"  confidence      {read.confidence:.2f}")
+    print(f"  camera          {read.camera_id} at {read.captured_at.isoformat()}")
+    image = read.image_ref or "none (verify against the read text above)"
+    print(f"  image           {image}")
+    print(f"  listed          {entry.plate} {entry.plate_state or '?'} ({entry.list_type}, {entry.key})")
+    for flag in alert_flags(raised, low_confidence):
+        print(f"  FLAG            {flag_text(raised, flag, low_confidence)}: acknowledge with --ack {flag}")
+    print(raised.advisory, flush=True)
+
+
 def _alert_transition(settings: Settings, args: argparse.Namespace) -> int:
     """One step on an alert of the principal's scope (P7-P9, P19); the actor is the signed-in
-    person as the directory knows them."""
+    person as the directory knows them. ``verify`` first prints the evidence (an audited view of
+    the alert) and records what was shown: "read-text", or "image" when the person says they
+    opened the read's image (--image-viewed); a terminal cannot show it."""
     from streams.alerts.desk import AlertDesk
-    from streams.alerts.usecases import transition
+    from streams.alerts.usecases import alert_detail, transition
 
     options = {
         "reason": "reason",
@@ -116,10 +139,20 @@ def _alert_transition(settings: Settings, args: argparse.Namespace) -> int:
         "outcome": "disposition",
     }
     fields = {name: getattr(args, o) for o, name in options.items() if getattr(args, o, None) is not None}
+    if args.action == "verify":
+        fields.update(
+            evidence_shown="image" if args.image_viewed else "read-text",
+            characters_match=args.characters_match,
+            state_match=args.state_match,
+            acknowledged=args.ack,
+        )
 
     async def apply() -> AlertState:
         directory, _cameras = await _scope(settings)
         async with AlertDesk(settings) as desk:
+            if args.action == "verify":
+                shown = await alert_detail(settings, args.signed_in, desk, directory, args.alert_id, _now())
+                _evidence(shown, settings.profile.low_confidence)
             return await transition(
                 settings,
                 args.signed_in,
@@ -168,8 +201,32 @@ def _add_alert(sub: Subparsers) -> None:
             a.add_argument("--reason", required=True)
         if name == "validate":
             a.add_argument("--priority", choices=["urgent", "routine"], default="routine")
+        if name == "verify":
+            a.add_argument(
+                "--characters-match",
+                action="store_true",
+                help="the plate characters on the evidence match the listed plate (P7)",
+            )
+            a.add_argument(
+                "--state-match", action="store_true", help="the state on the evidence matches the listed one"
+            )
+            a.add_argument(
+                "--ack",
+                action="append",
+                default=[],
+                choices=FLAGS,
+                metavar="FLAG",
+                help=f"acknowledge a flag of the alert ({', '.join(FLAGS)}); needs --note",
+            )
+            a.add_argument(
+                "--image-viewed",
+                action="store_true",
+                help="you opened the read's image (its address is printed) and verified against it",
+            )
         if name == "confirm":
-            a.add_argument("--agency", required=True, help="confirming agency (ORI)")
+            a.add_argument(
+                "--agency", required=True, help="the entering agency's ORI, which confirmed the hit (P8)"
+            )
         if name == "disposition":
             a.add_argument("--outcome", required=True)
         a.set_defaults(func=_alert_transition)

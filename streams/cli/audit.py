@@ -14,9 +14,34 @@ from streams.settings import Settings
 
 
 def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.access.audit_tools import run_verify
+    """P14: the chains, held to the signed checkpoints and to the digests published earlier."""
+    from streams.access.audit_tools import published_digests, run_verify
+    from streams.errors import ConfigError
 
-    return asyncio.run(run_verify(settings, args.signed_in))
+    published = []
+    for given in args.published:
+        found = published_digests(given)
+        if not found:
+            raise ConfigError(f"--published {given!r} is not a sha256 digest (64 hexadecimal digits)")
+        published += found
+    if args.published_file:
+        try:
+            text = Path(args.published_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"--published-file {args.published_file}: {exc.strerror}") from exc
+        found = published_digests(text)
+        if not found:
+            raise ConfigError(
+                f"--published-file {args.published_file} holds no sha256 digest (64 hex digits)"
+            )
+        published += found
+    return asyncio.run(run_verify(settings, args.signed_in, published))
+
+
+def _audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.access.audit_tools import run_checkpoint
+
+    return asyncio.run(run_checkpoint(settings, args.signed_in, args.public_key))
 
 
 def _audit_report(settings: Settings, args: argparse.Namespace) -> int:
@@ -88,11 +113,41 @@ def _report_annual(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _add_audit(sub: Subparsers) -> None:
-    p = sub.add_parser("audit", help="the audit trail: verify, report, sample (P14, P15, P23); vendor audits")
+    p = sub.add_parser(
+        "audit", help="the audit trail: verify, checkpoint, report, sample (P14, P15, P23); vendor audits"
+    )
     aud = p.add_subparsers(dest="action", required=True)
-    a = aud.add_parser("verify", help="check the audit trail's hash chains; name the first broken link")
+    a = aud.add_parser(
+        "verify",
+        help="check the audit trail's hash chains against its signed checkpoints; name the first broken link",
+    )
+    a.add_argument(
+        "--published",
+        action="append",
+        default=[],
+        metavar="DIGEST",
+        help="a checkpoint digest published earlier (transparency page, annual report) that the "
+        "trail must still hold; repeatable",
+    )
+    a.add_argument(
+        "--published-file", help="a file of published digests (any text; every sha256 digest in it counts)"
+    )
     _needs(a, "audit.read")
     a.set_defaults(func=_audit_verify)
+    a = aud.add_parser(
+        "checkpoint",
+        help="sign the audit trail's head now with the key kept outside Kafka (P14)",
+        description="Sign each audit partition's first and newest record (offset, hash, time) with the "
+        "Ed25519 key in ALPR_AUDIT_SIGNING_KEY_FILE or the state directory's audit-signing.key "
+        "(created 0600 on first use), write it to the audit-checkpoints topic and print the digest "
+        "to publish. The worker signs one every ALPR_AUDIT_CHECKPOINT_S (default 1 h); a cron job "
+        "can run this as a reporting service account.",
+    )
+    a.add_argument(
+        "--public-key", action="store_true", help="print the signing key's public half (to publish) and exit"
+    )
+    _needs(a, "audit.checkpoint")
+    a.set_defaults(func=_audit_checkpoint)
     a = aud.add_parser("report", help="access by user, agency, purpose over a period")
     a.add_argument("--from", dest="start", required=True, help="RFC 3339 time or now-30d")
     a.add_argument("--to", dest="end", default="now")

@@ -13,6 +13,7 @@ from streams.cli.common import Subparsers, _day, _needs, _now, register_commands
 from streams.settings import Settings
 
 if TYPE_CHECKING:
+    from streams.cameras.registry import CameraStore
     from streams.cameras.sites import Site
 
 
@@ -75,10 +76,27 @@ def _camera_update(settings: Settings, args: argparse.Namespace) -> int:
         from streams.errors import ConfigError
 
         raise ConfigError("nothing to change: give --name, --agency, --lat, --lon, --facing or --installed")
-    before, after = asyncio.run(CameraStore(settings).update(args.id, changes, args.signed_in, _now()))
+    store = CameraStore(settings)
+    faced = _suspension(settings, store, args.id)
+    before, after = asyncio.run(store.update(args.id, changes, args.signed_in, _now()))
     done = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changes_between(before, after).items())
     print(f"updated camera {after.id}: {done}")
+    moved = any(getattr(before, f) != getattr(after, f) for f in ("lat", "lon", "facing_deg"))
+    if faced and moved:
+        print(f"reinstated camera {after.id}: it no longer faces {', '.join(faced)}; reads accepted (P24)")
     return 0
+
+
+def _suspension(settings: Settings, store: CameraStore, camera_id: str) -> list[str]:
+    """The names of the sites a camera faces now (P24): it is suspended when there are any."""
+    from streams.cameras.registry import suspended_for
+
+    if settings.sensitive_sites is None:
+        return []
+    camera = asyncio.run(store.load()).cameras.get(camera_id)
+    if camera is None:
+        return []
+    return [v.site.name for v in suspended_for(camera, store.sites(), settings.sensitive_site_distance_m)]
 
 
 def _camera_retire(settings: Settings, args: argparse.Namespace) -> int:
@@ -90,19 +108,29 @@ def _camera_retire(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _camera_list(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.cameras.registry import CameraStore
+    """The registry; a fixed camera facing a site of ALPR_SENSITIVE_SITES shows as suspended (P24)."""
+    from streams.cameras.registry import CameraStore, sensitive_sites, suspended_for
 
     registry = asyncio.run(CameraStore(settings).load())
+    sites = sensitive_sites(settings) if settings.sensitive_sites is not None else ()
+    distance = settings.sensitive_site_distance_m
     for key, why in sorted(registry.invalid.items()):
         print(f"camera record {key} cannot be used: {why}", file=sys.stderr)
     cameras = registry.listed(include_retired=args.all)
     print(f"{'id':<16} {'kind':<6} {'lat':>10} {'lon':>11} {'facing':>6} {'installed':<10} {'agency':<10} "
           f"{'status':<18} name")  # fmt: skip
+    suspended = 0
     for camera in cameras:
-        print(camera.line())
+        faced = suspended_for(camera, sites, distance)
+        suspended += bool(faced)
+        print(camera.line(faced))
     active = sum(1 for c in registry.cameras.values() if c.active)
     retired = len(registry.cameras) - active
-    print(f"cameras: {active} active" + (f", {retired} retired" if retired else ""))
+    print(
+        f"cameras: {active} active"
+        + (f" ({suspended} suspended, P24)" if suspended else "")
+        + (f", {retired} retired" if retired else "")
+    )
     return 0
 
 
@@ -135,24 +163,14 @@ def _camera_sites_check(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if found else 0
 
 
-def _report_standing(settings: Settings, sites: tuple[Site, ...], what: str) -> int:
-    """After a change of the sites: the cameras that now face one (P24); exit 1 if any."""
-    found, _fixed = _print_standing(settings, sites)
-    if found:
-        print(f"{what}; {found} camera(s) now face a sensitive site: move or retire them (P24)")
-        return 1
-    distance = settings.sensitive_site_distance_m
-    print(f"{what}; no active fixed camera faces a sensitive site within {distance:g} m")
-    return 0
-
-
 def _camera_sites_add(settings: Settings, args: argparse.Namespace) -> int:
-    """Add a sensitive site (administrators) and name the cameras it puts in violation (P24)."""
+    """Add a sensitive site (administrators); every fixed camera that now faces a site is suspended,
+    audited one record per camera and named (P24); exit 1 if any."""
     import orjson
 
     from streams.access.audit import record_access
-    from streams.cameras.registry import site_change, sites_file
-    from streams.cameras.sites import point_feature, with_site, write_sites
+    from streams.cameras.registry import CameraStore, site_change, sites_changed, sites_file, standing_line
+    from streams.cameras.sites import load_sites, point_feature, with_site, write_sites
     from streams.errors import ConfigError
 
     path = sites_file(settings)
@@ -165,21 +183,57 @@ def _camera_sites_add(settings: Settings, args: argparse.Namespace) -> int:
             "give --feature FILE (a GeoJSON Feature), or --id, --name, --category, --lat and --lon"
         )
     doc, site, sites = with_site(path, feature)
+    now, by = _now(), args.signed_in
+    audit = site_change(now, by, "sensitive_site_add", site)  # administrators only, before any change
+    store = CameraStore(settings)
+    distance = settings.sensitive_site_distance_m
+    change = sites_changed(asyncio.run(store.load()), load_sites(path), sites, distance)
     write_sites(path, doc)
-    asyncio.run(record_access(settings, site_change(_now(), args.signed_in, "sensitive_site_add", site)))
-    return _report_standing(settings, sites, f"added site {site.id}: {site.name} ({site.label}) to {path}")
+    asyncio.run(record_access(settings, audit))
+    asyncio.run(store.audit_sites_change(change, by, now, site))
+    print(f"added site {site.id}: {site.name} ({site.label}) to {path}")
+    for camera, faced in change.suspended:
+        for violation in faced:
+            print(f"suspended: {standing_line(camera, violation)}")
+    if change.suspended:
+        print(
+            f"{len(change.suspended)} camera(s) suspended: their reads are refused until they are moved "
+            "('alpr camera update ID --lat --lon --facing') or retired (P24)"
+        )
+        return 1
+    print(f"no camera suspended: no active fixed camera newly faces a sensitive site within {distance:g} m")
+    return 0
 
 
 def _camera_sites_remove(settings: Settings, args: argparse.Namespace) -> int:
+    """Remove a sensitive site (administrators). Cameras it suspended would be reinstated: that is
+    refused, writing nothing, unless ``--reinstate`` says so; each is then audited (P24)."""
     from streams.access.audit import record_access
-    from streams.cameras.registry import site_change, sites_file
-    from streams.cameras.sites import without_site, write_sites
+    from streams.cameras.registry import CameraStore, site_change, sites_changed, sites_file
+    from streams.cameras.sites import load_sites, without_site, write_sites
+    from streams.errors import ConfigError
 
     path = sites_file(settings)
-    doc, site, _sites = without_site(path, args.id)
+    doc, site, sites = without_site(path, args.id)
+    now, by = _now(), args.signed_in
+    audit = site_change(now, by, "sensitive_site_remove", site)  # administrators only, before any change
+    store = CameraStore(settings)
+    distance = settings.sensitive_site_distance_m
+    change = sites_changed(asyncio.run(store.load()), load_sites(path), sites, distance)
+    names = ", ".join(camera.id for camera, _faced in change.reinstated)
+    if change.reinstated and not args.reinstate:
+        raise ConfigError(
+            f"removing site {site.id} would reinstate suspended camera(s) {names} (P24): give --reinstate "
+            "to remove it and reinstate them, or move them first; nothing was changed"
+        )
     write_sites(path, doc)
-    asyncio.run(record_access(settings, site_change(_now(), args.signed_in, "sensitive_site_remove", site)))
+    asyncio.run(record_access(settings, audit))
+    asyncio.run(store.audit_sites_change(change, by, now, site))
     print(f"removed site {site.id}: {site.name} ({site.label}) from {path}")
+    if change.reinstated:
+        print(
+            f"reinstated camera(s) {names}: they face no sensitive site now; their reads are accepted (P24)"
+        )
     return 0
 
 
@@ -247,8 +301,8 @@ def _add_camera(sub: Subparsers) -> None:
     c.set_defaults(func=_camera_sites_check)
     c = sites.add_parser(
         "add",
-        help="add a sensitive site to ALPR_SENSITIVE_SITES (administrators); exit 1 naming the cameras "
-        "that now face it",
+        help="add a sensitive site to ALPR_SENSITIVE_SITES (administrators); every fixed camera that now "
+        "faces it is suspended (its reads refused until moved, P24), audited and named; exit 1 if any",
     )
     c.add_argument("--id", help="the site's id")
     c.add_argument("--name")
@@ -260,8 +314,17 @@ def _add_camera(sub: Subparsers) -> None:
     c.add_argument("--feature", help="a GeoJSON Feature file (a Polygon site) instead of the fields above")
     _needs(c, "camera.admin")
     c.set_defaults(func=_camera_sites_add)
-    c = sites.add_parser("remove", help="remove a sensitive site (administrators)")
+    c = sites.add_parser(
+        "remove",
+        help="remove a sensitive site (administrators); cameras it suspended are reinstated only "
+        "with --reinstate",
+    )
     c.add_argument("id")
+    c.add_argument(
+        "--reinstate",
+        action="store_true",
+        help="confirm that cameras suspended for this site alone are reinstated (P24)",
+    )
     _needs(c, "camera.admin")
     c.set_defaults(func=_camera_sites_remove)
     c = sites.add_parser("list", help="the sensitive sites of ALPR_SENSITIVE_SITES")

@@ -143,7 +143,8 @@ def _justification(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crime-type", required=True, help="the crime investigated, e.g. 'PC 211 robbery'")
     parser.add_argument("--on-behalf-of", help="agency id, when searching for another agency (P17)")
     parser.add_argument(
-        "--commander", help="the Commander who approved a search for an agency without access"
+        "--commander",
+        help="directory user name of the Commander who approved searching for an agency without access (P17)",
     )
     parser.add_argument("--approved-on", help="date of the Commander's approval (YYYY-MM-DD)")
 

@@ -14,9 +14,14 @@ import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from streams.cli.common import Subparsers, _justification, _needs, _now, _when, register_commands
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from streams.access.principal import Principal
+    from streams.retention.holds import Held
 
 
 def _why_body(args: argparse.Namespace, purpose: str) -> dict[str, object]:
@@ -64,6 +69,60 @@ def _hold_add(settings: Settings, args: argparse.Namespace) -> int:
 
     placed = asyncio.run(run())
     print(f"held {len(placed)} reads for case {args.case}" + (f": {', '.join(placed)}" if placed else ""))
+    if placed:
+        due = (now + desk.review_period).date().isoformat()
+        print(f"review due {due}: renew with alpr hold renew before then, or the hold ends (P12)")
+    return 0
+
+
+def _hold_renew(settings: Settings, args: argparse.Namespace) -> int:
+    """P12: the periodic review - the case still needs the read, so its hold runs on."""
+    from streams.retention.holds import HoldDesk
+
+    due = asyncio.run(HoldDesk(settings).renew(args.read_id, args.case, args.reason, args.signed_in, _now()))
+    print(f"renewed the hold of {args.read_id} for case {args.case}: review due {due.isoformat()}")
+    return 0
+
+
+def _hold_review(settings: Settings, args: argparse.Namespace) -> int:
+    """P12: end every hold case whose review lapsed, each with its notice on the audit trail; with
+    --every, again at that interval (the retention service account's timer)."""
+    from streams.cli.common import load_token, resolve_principal
+    from streams.errors import ConfigError
+    from streams.hotlists.feeder import parse_duration
+    from streams.retention.holds import lapse_unreviewed
+
+    async def once(by: Principal) -> None:
+        now = _now()
+        lapses = await lapse_unreviewed(settings, now, by)
+        for lapse in lapses:
+            print(
+                f"lapsed: {lapse.read_id} case {lapse.case_number} (held by {lapse.held_by} on "
+                f"{lapse.held_at.date().isoformat()}, review was due {lapse.review_due.date().isoformat()})"
+                + ("; no case holds it now" if lapse.gone else "")
+            )
+        print(f"{now.isoformat()} review sweep: {len(lapses)} hold cases lapsed", flush=True)
+
+    if args.every is None:
+        asyncio.run(once(args.signed_in))
+        return 0
+    if args.signed_in.kind != "service":
+        raise ConfigError(
+            "hold review --every runs as the retention service account (ALPR_SERVICE_TOKEN), "
+            "not in a person's session; run it without --every to sweep once"
+        )
+    every, token = parse_duration(args.every), settings.service_token
+
+    async def sweep() -> None:
+        while True:
+            # the account as it is now: a disabled service account stops the timer at once (P18)
+            await once(await resolve_principal(settings, token or load_token(settings), "hold.review"))
+            await asyncio.sleep(every.total_seconds())
+
+    try:
+        asyncio.run(sweep())
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
@@ -78,25 +137,54 @@ def _hold_release(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _hold_list(settings: Settings, args: argparse.Namespace) -> int:
-    """The held reads with their plates: audited with how many it showed (P15)."""
-    from streams.retention.holds import HoldDesk
+    """The held reads with their plates (audited with how many it showed, P15), each case's review
+    date (P12, flagged when due within two weeks), and the holds that lapsed recently (their
+    notices on the audit trail)."""
+    from streams.retention.holds import RECENT_LAPSES, REVIEW_NOTICE, HoldDesk
 
     now = _now()
-    holds = asyncio.run(HoldDesk(settings).listing(args.signed_in, now))
+    desk = HoldDesk(settings)
+
+    async def run() -> tuple[dict[str, Held], list[dict[str, Any]]]:
+        return await desk.listing(args.signed_in, now), await desk.recent_lapses(args.signed_in, now)
+
+    holds, lapsed = asyncio.run(run())
+    due_soon = 0
+
+    def case_text(case: dict[str, Any]) -> str:
+        nonlocal due_soon
+        due = desk.review_due(case)
+        flag = ""
+        if due - now <= REVIEW_NOTICE:
+            due_soon += 1
+            flag = f"; REVIEW DUE in {max(0, (due - now).days)} d"
+        review = f"review due {due.date().isoformat()}{flag}"
+        return f"{case['case_number']} ({case['held_by']}: {case['reason']}; {review})"
+
     for read_id, held in sorted(holds.items(), key=lambda kv: kv[1].read.captured_at):
-        cases = ", ".join(f"{c['case_number']} ({c['held_by']}: {c['reason']})" for c in held.cases)
+        cases = ", ".join(case_text(c) for c in held.cases)
         print(
             f"{read_id}  {held.read.plate:<8} {held.read.camera_id} {held.read.captured_at.isoformat()}  "
             f"held {held.age(now).days} d  {len(held.alerts)} alert records  cases: {cases}"
         )
     print(f"{len(holds)} held reads")
+    if due_soon:
+        print(f"{due_soon} hold cases due for review within {REVIEW_NOTICE.days} d: renew them, or they end")
+    for notice in lapsed:
+        query = notice.get("query") or {}
+        print(
+            f"lapsed {notice['at'][:10]}: {query.get('read_id')} case {notice.get('case_number')} "
+            f"(held by {query.get('held_by')} on {str(query.get('held_at'))[:10]}, "
+            f"review was due {str(query.get('review_due'))[:10]})"
+        )
+    print(f"{len(lapsed)} holds lapsed in the last {RECENT_LAPSES.days} d (review not renewed, P12)")
     return 0
 
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
     """Incident reconstruction: admitted, and audited with its count, by the justified search's
     own use case (streams.access.search), so replay and the console's search are one rule set."""
-    from streams.access.search import admit, record_search
+    from streams.access.search import MAX_EXPORT, admit, record_search
     from streams.codec import dumps
     from streams.hotlists.feeder import parse_duration
     from streams.replay.rematch import load_history, rematch
@@ -119,8 +207,17 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         query = request.replay_query(late)
         result = await replay(settings, query, now, print_progress)
         print(file=sys.stderr)
+        left_out = len(result.sightings) - MAX_EXPORT
+        if left_out > 0:  # P25: no bulk export; the earliest sightings of the window are written
+            result.sightings = result.sightings[:MAX_EXPORT]
         files = write_outputs(result, query, out)
         matches = []
+        if left_out > 0:
+            print(
+                f"capped at {MAX_EXPORT:,} sightings (P25: no bulk export): {left_out:,} later ones were not "
+                "written; narrow the window or name a plate or cameras",
+                file=sys.stderr,
+            )
         if args.rematch:
             from streams.app import new_index
 
@@ -166,7 +263,7 @@ def _add_hold(sub: Subparsers) -> None:
     h.add_argument("--captured-at", help="about when the read was captured: narrows the search")
     h.add_argument("--from", dest="start", help="with --plate: start of the range (RFC 3339 or now-2h)")
     h.add_argument("--to", dest="end", help="with --plate: end of the range")
-    h.add_argument("--reason", required=True, help="why the read is evidence (the purpose, P15)")
+    h.add_argument("--reason", required=True, help="why the read is evidence, in words (P12, P15)")
     _justification(h)
     _needs(h, "hold")
     h.set_defaults(func=_hold_add)
@@ -176,9 +273,23 @@ def _add_hold(sub: Subparsers) -> None:
     h.add_argument("--reason", required=True)
     _needs(h, "hold")
     h.set_defaults(func=_hold_release)
-    h = holds.add_parser("list", help="held reads with their cases and age")
+    h = holds.add_parser(
+        "renew", help="the periodic review (P12): the case still needs the read, keep holding it"
+    )
+    h.add_argument("--read-id", required=True)
+    h.add_argument("--case", required=True, help="a case that holds the read")
+    h.add_argument("--reason", required=True, help="why the case still needs the read, in words")
+    _needs(h, "hold")
+    h.set_defaults(func=_hold_renew)
+    h = holds.add_parser("list", help="held reads with their cases, review dates and recent lapses")
     _needs(h, "hold")
     h.set_defaults(func=_hold_list)
+    h = holds.add_parser(
+        "review", help="end the holds whose review lapsed, each with a notice on the audit trail (P12)"
+    )
+    h.add_argument("--every", help="repeat at this interval (e.g. 1h): the retention service's timer")
+    _needs(h, "hold.review")
+    h.set_defaults(func=_hold_review)
 
 
 def _add_replay(sub: Subparsers) -> None:

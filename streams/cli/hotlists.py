@@ -181,7 +181,12 @@ def _add_hotlist(sub: Subparsers) -> None:
     p = sub.add_parser("hotlist", help="hot lists: feeds, department entries, imports")
     hot = p.add_subparsers(dest="action", required=True)
     h = hot.add_parser("sync", help="sync a feed extract as a diff (P3)")
-    h.add_argument("--format", required=True, help="ncic, svs or ndjson")
+    h.add_argument(
+        "--format",
+        required=True,
+        help="ncic, svs or ndjson (ndjson only as the feed-sync service account: a person's file "
+        "could make shared entries that skip approval, P2)",
+    )
     h.add_argument("--from", dest="path", required=True, help="extract file or directory")
     h.add_argument("--source", help="the source it feeds (default: what the extract says)")
     h.add_argument(
@@ -199,11 +204,24 @@ def _add_hotlist(sub: Subparsers) -> None:
     h.set_defaults(func=_hotlist_pending)
     _needs(h, "hotlist.review")
     h = hot.add_parser("add", help="propose a department entry (P2): active after a lieutenant approves it")
-    h.add_argument("--plate", required=True, help="plate, or a partial pattern with ? and * (P6)")
+    h.add_argument(
+        "--plate",
+        required=True,
+        help="plate, or a partial pattern with ? and * (P6: only for a major crime the profile lists)",
+    )
     h.add_argument("--state", default=None)
     h.add_argument("--list-type", default="bolo")
-    h.add_argument("--reason", required=True, help="synopsis naming the presumed crime or other purpose")
-    h.add_argument("--case", default=None, help="case number")
+    h.add_argument(
+        "--reason",
+        required=True,
+        help="synopsis naming the presumed crime ('PC 211 robbery', '10851 VC stolen vehicle') or a "
+        "non-criminal purpose the profile lists (AMBER alert, missing person) (P2)",
+    )
+    h.add_argument(
+        "--case",
+        default=None,
+        help="case or incident number in the agency's format, e.g. SJ-26-004512 (P2); needed before approval",
+    )
     h.add_argument("--expires", default="30d", help="duration (30d), RFC 3339 time, or never")
     h.add_argument("--entry-id", default=None)
     h.set_defaults(func=_hotlist_add)

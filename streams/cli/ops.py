@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from streams.cli.common import SAMPLES, Subparsers, _needs, _now, register_commands
+from streams.cli.common import SAMPLES, Subparsers, _needs, _now, _when, register_commands
 from streams.settings import Settings
 
 
@@ -151,21 +151,31 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _match(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
     from streams.app import new_index
-    from streams.matching.offline import match_files
+    from streams.matching.offline import Arrival, match_files
+    from streams.reads.lateness import Lateness
 
     index = new_index(settings)
-    now = datetime.now(UTC)
+    arrival = Arrival(
+        as_of=_when(args.as_of, "--as-of"),
+        retention=settings.profile.read_retention,
+        max_skew=timedelta(seconds=settings.max_clock_skew_s),
+        lateness=Lateness.of(settings.profile.broker),
+    )
     hotlists = [Path(p) for p in args.hotlist]
     if args.out:
         with open(args.out, "wb") as out:
-            report = match_files(index, hotlists, Path(args.reads), out, sys.stderr, now)
+            report = match_files(index, hotlists, Path(args.reads), out, sys.stderr, arrival)
     else:
-        report = match_files(index, hotlists, Path(args.reads), sys.stdout.buffer, sys.stderr, now)
+        report = match_files(index, hotlists, Path(args.reads), sys.stdout.buffer, sys.stderr, arrival)
         sys.stdout.flush()
     print(
         f"{report.entries} entries ({report.refused} refused), {report.reads} reads "
-        f"({report.rejected} rejected), {report.alerts} alerts",
+        f"({report.rejected} rejected), {report.alerts} alerts ({report.historical} historical: "
+        f"captured more than {settings.profile.live_alert_max_age_minutes} min before "
+        f"{arrival.as_of.isoformat()})",
         file=sys.stderr,
     )
     return 0
@@ -284,9 +294,22 @@ def _add_ingest(sub: Subparsers) -> None:
 
 def _add_match(sub: Subparsers) -> None:
     p = sub.add_parser("match", help="match reads against hot lists offline (no broker)")
-    p.add_argument("--hotlist", action="append", required=True, help="NDJSON hot-list entries (repeatable)")
+    p.add_argument(
+        "--hotlist",
+        action="append",
+        required=True,
+        help="NDJSON hot-list entries (repeatable, oldest first: each file is a refresh as of its oldest "
+        "synced_at; P4 is judged as of each read; files without synced_at are taken as current at each read)",
+    )
     p.add_argument("--reads", required=True, help="NDJSON reads or read batches")
     p.add_argument("--out", help="write alerts here (NDJSON) instead of standard output")
+    p.add_argument(
+        "--as-of",
+        default="now",
+        help="the time the reads are taken to arrive (RFC 3339, now, now-2h; default now): reads "
+        "older than the profile's live-alert age then raise HISTORICAL READ alerts, reads past "
+        "the retention are rejected, as in the stream",
+    )
     p.set_defaults(func=_match)
 
 

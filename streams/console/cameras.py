@@ -6,10 +6,14 @@ page answers them 403 saying why. Every change goes through :class:`CameraStore`
 distance, the same audit record; a refused change writes nothing.
 
 * ``GET /api/cameras``: ``{"cameras": [...], "invalid": {...}, "agencies": [...]}``, retired ones too;
+  each camera's ``suspended`` says why it is suspended (``suspended (P24: faces <site>)``: a fixed
+  camera facing a site of the current sensitive sites, its reads refused until it is moved), or is
+  null; the page lists the suspended cameras above the table;
 * ``POST /api/cameras`` (a camera): 201 ``{"camera", "ingest_key"}``, the camera's first ingest key
   (shown once, as the CLI prints it); 409 for a P24 refusal, 400 bad input, 404 unknown agency;
-* ``POST /api/cameras/{id}`` (the fields to change): ``{"camera", "changes"}``; a move is checked
-  against the sensitive sites again (P24);
+* ``POST /api/cameras/{id}`` (the fields to change): ``{"camera", "changes", "reinstated"}``; a move
+  is checked against the sensitive sites again (P24), and ``reinstated`` is true when it ends a
+  suspension;
 * ``POST /api/cameras/{id}/retire`` ``{}``: ``{"camera"}``.
 
 Requests are JSON (the guard refuses anything else, so a cross-site form cannot send them).
@@ -31,7 +35,16 @@ from streams.access.directory import DirectoryStore
 from streams.access.permissions import may
 from streams.access.principal import Principal
 from streams.cameras.keys import CameraKeyStore
-from streams.cameras.registry import CHANGEABLE, Camera, CameraStore, camera_to_dict, changes_between
+from streams.cameras.registry import (
+    CHANGEABLE,
+    Camera,
+    CameraStore,
+    camera_to_dict,
+    changes_between,
+    sensitive_sites,
+    status_of,
+    suspended_for,
+)
 from streams.errors import AlprError, BrokerError, ConfigError, InvalidRecord, NotFound, PolicyViolation
 from streams.settings import Settings
 
@@ -187,11 +200,18 @@ def camera_routes(
         try:
             registry = await cameras().load()
             directory = await DirectoryStore(settings).load()
-        except BrokerError as exc:
+            sites = sensitive_sites(settings) if settings.sensitive_sites is not None else ()
+        except (BrokerError, InvalidRecord) as exc:
             return _refused(exc)
+        distance = settings.sensitive_site_distance_m
+
+        def shown(camera: Camera) -> dict[str, Any]:
+            faced = suspended_for(camera, sites, distance)
+            return {**camera_to_dict(camera), "suspended": status_of(camera, faced) if faced else None}
+
         return _json(
             {
-                "cameras": [camera_to_dict(c) for c in registry.listed(include_retired=True)],
+                "cameras": [shown(c) for c in registry.listed(include_retired=True)],
                 "invalid": dict(registry.invalid),
                 "agencies": [
                     {"agency_id": a.agency_id, "name": a.name}
@@ -216,11 +236,22 @@ def camera_routes(
         user, camera_id = user_of(request), request.match_info["camera_id"]
         try:
             changes = changes_from_json(await _object(request))
-            before, after = await cameras().update(camera_id, changes, user, clock())
+            store = cameras()
+            sites = sensitive_sites(settings) if settings.sensitive_sites is not None else ()
+            current = (await store.load()).cameras.get(camera_id)
+            faced = suspended_for(current, sites, settings.sensitive_site_distance_m) if current else []
+            before, after = await store.update(camera_id, changes, user, clock())
         except (ConfigError, InvalidRecord, NotFound, PolicyViolation, BrokerError) as exc:
             log.info("camera update of %s refused for %s: %s", camera_id, user.name, exc)
             return _refused(exc)
-        return _json({"camera": camera_to_dict(after), "changes": changes_between(before, after)})
+        moved = any(getattr(before, f) != getattr(after, f) for f in ("lat", "lon", "facing_deg"))
+        return _json(
+            {
+                "camera": camera_to_dict(after),
+                "changes": changes_between(before, after),
+                "reinstated": bool(faced) and moved,
+            }
+        )
 
     async def retire(request: web.Request) -> web.Response:
         user, camera_id = user_of(request), request.match_info["camera_id"]

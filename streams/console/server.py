@@ -152,7 +152,14 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
         return alert_summary(state, clock(), board.source_fresh.get(state.raised.entry.source), max_staleness)
 
     def detail(state: AlertState) -> dict[str, Any]:
-        return alert_detail(state, clock(), board.source_fresh.get(state.raised.entry.source), max_staleness)
+        return alert_detail(
+            state,
+            clock(),
+            board.source_fresh.get(state.raised.entry.source),
+            max_staleness,
+            low_confidence=settings.profile.low_confidence,
+            entering_agency=usecases.entering_agency(state.raised, auth.directory),
+        )
 
     def in_scope(principal: Principal, state: AlertState) -> bool:
         return usecases.in_scope(principal, state, auth.directory, board.camera_agency)
@@ -292,7 +299,9 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
         action = str(body.get("action", ""))
         if action not in ACTIONS:
             return _error(400, f"action {action!r}: use one of {', '.join(ACTIONS)}")
-        fields = {name: str(body[name]) for name in ACTIONS[action][1] if body.get(name) not in (None, "")}
+        # Typed as sent: P7's tick boxes are JSON true/false and acknowledgements a list of names;
+        # the use case refuses anything else.
+        fields = {name: body[name] for name in ACTIONS[action][1] if body.get(name) not in (None, "")}
         try:
             state = await usecases.transition(
                 settings,

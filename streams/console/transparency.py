@@ -7,7 +7,9 @@ San José's Police Chief asked to be added to the public transparency portal abo
 immigration enforcement (memo of Feb. 9 2026, recommendation (c); P19). No plate, read, alert,
 hot-list entry, search or user is ever read for it: the figures come from the cameras topic, the
 hot-list *sources* topic (sync status, no entries) and the *agencies* topic (never the users topic,
-which holds credentials).
+which holds credentials). The page also publishes the digest of the latest signed checkpoint of the
+audit trail and the public keys that sign them (P14, :mod:`streams.access.checkpoint`): anyone who
+keeps a copy can later have ``alpr audit verify --published`` show that the trail still holds it.
 
 Being public, the page must not let anyone make the console read Kafka at will: the figures are
 read at most once per ``ttl`` and shared by every request in between (:class:`TransparencyFeed`).
@@ -29,6 +31,7 @@ import orjson
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
+from streams.access.checkpoint import Checkpoint, newest_checkpoint, published_line, trusted_keys
 from streams.access.directory import NEVER_ELIGIBLE, Agency, DirectoryStore
 from streams.cameras.registry import CameraRegistry, CameraStore
 from streams.errors import BrokerError
@@ -123,8 +126,12 @@ def summarize(
     sources: Mapping[str, Mapping[str, Any]],
     agencies: Iterable[Agency],
     now: datetime,
+    *,
+    checkpoint: Checkpoint | None = None,
+    public_keys: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The public figures. Only aggregates and policy go in: nothing keyed by a plate."""
+    """The public figures. Only aggregates and policy go in: nothing keyed by a plate. The audit
+    checkpoint is a digest, a time and offsets (P14): it names no access."""
     active = registry.listed()
     feeds = []
     for name, status in sorted(sources.items()):
@@ -168,6 +175,20 @@ def summarize(
         ],
         "statement": STATEMENT,
         "limits": list(LIMITS),
+        "audit_checkpoint": None
+        if checkpoint is None
+        else {
+            "sha256": checkpoint.digest,
+            "signed_at": checkpoint.signed_at.isoformat(),
+            "records": checkpoint.records,
+            "partitions": [
+                {"partition": h.partition, "first_offset": h.start, "end_offset": h.end}
+                for h in checkpoint.partitions
+            ],
+            "signed_by": checkpoint.key,
+            "published": published_line(checkpoint),
+        },
+        "audit_public_keys": sorted(public_keys),
     }
 
 
@@ -220,6 +241,22 @@ def render_page(summary: Mapping[str, Any]) -> str:
         for link in statement["links"]
     )
     limits = "".join(f"<li>{_e(text)}</li>" for text in summary["limits"])
+    mark = summary.get("audit_checkpoint")
+    if mark:
+        attested = (
+            f'<p>Latest signed checkpoint: <code id="checkpoint-digest">{_e(mark["sha256"])}</code>, signed '
+            f'<span id="checkpoint-time">{_e(_when(mark["signed_at"]))}</span>, covering '
+            f'<span id="checkpoint-records">{_e(mark["records"])}</span> audit records '
+            f'(<span id="checkpoint-line">{_e(mark["published"])}</span>).</p>'
+        )
+    else:
+        attested = '<p id="checkpoint-none">No signed checkpoint of the audit trail yet.</p>'
+    keys = "".join(f"<li><code>{_e(k)}</code></li>" for k in summary.get("audit_public_keys", []))
+    attested += (
+        f'<p>Checkpoints are signed (Ed25519) with these public keys:</p><ul id="checkpoint-keys">{keys}</ul>'
+        if keys
+        else ""
+    )
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -247,6 +284,12 @@ an alert or a search. The same figures as JSON: <a href="/transparency.json">/tr
 <dt>Audit trail of every access</dt><dd id="audit-retention">{_e(_days(keep["audit_days"]))} (P14)</dd>
 </dl>
 <p>{_e(keep["evidence_hold"])}</p>
+</section>
+<section id="t-audit" aria-labelledby="t-audit-h">
+<h2 id="t-audit-h">Audit trail checkpoint</h2>
+<p>The head of the audit trail is signed regularly with a key kept apart from the data. Keep a copy
+of the digest below: if the trail were rewritten later, an audit against it would show it (P14).</p>
+{attested}
 </section>
 <section id="t-sources" aria-labelledby="t-sources-h">
 <h2 id="t-sources-h">Hot lists in use</h2>
@@ -293,12 +336,16 @@ class TransparencyFeed:
         registry = await CameraStore(s).load()
         sources = await read_latest(s.kafka, s.topic("hotlist-sources"))
         agencies = await read_latest(s.kafka, DirectoryStore(s).agencies_topic)
+        trusted = trusted_keys(s)
+        checkpoint = await newest_checkpoint(s, s.topic("audit-checkpoints"), trusted)
         return summarize(
             registry,
             s.profile,
             {k.decode(): orjson.loads(v.value) for k, v in sources.items()},
             [Agency(**orjson.loads(v.value)) for v in agencies.values()],
             self.clock(),
+            checkpoint=checkpoint,
+            public_keys=trusted,
         )
 
     async def current(self) -> dict[str, Any]:

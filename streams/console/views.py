@@ -17,13 +17,15 @@ from streams.alerts.lifecycle import (
     AlertEvent,
     AlertSighted,
     AlertState,
+    alert_flags,
     allowed_actions,
+    flag_text,
 )
-from streams.alerts.model import PERSON_LIST_TYPES
+from streams.alerts.model import PERSON_LIST_TYPES, format_age
 from streams.codec import event_to_dict
 from streams.matching.matcher import EXACT, OCR_EQUIVALENT, PARTIAL, source_stale
 
-__all__ = ["BANNER", "alert_detail", "alert_summary", "queue_key"]
+__all__ = ["BANNER", "alert_detail", "alert_summary", "queue_key", "shown_image"]
 
 BANNER = "An alert alone is not grounds for a stop"  # P7
 OCCUPANT_REMINDER = (
@@ -55,7 +57,13 @@ def match_notes(
         notes.append(
             "Historical hit: captured before the entry was listed (retro-hunt); the vehicle may be gone"
         )
-    if source_stale(fresh_at, now, max_staleness.total_seconds()):
+    if raised.captured_age_s is not None:
+        notes.append(
+            f"Historical read: captured {format_age(raised.captured_age_s)} before it arrived; "
+            "do not follow on this alert"
+        )
+    # P4 concerns shared data only: a department entry has no feed to go stale.
+    if raised.entry.is_shared and source_stale(fresh_at, now, max_staleness.total_seconds()):
         age = "never refreshed" if fresh_at is None else f"last refreshed {fresh_at.isoformat()}"
         notes.append(f"Stale source: {raised.entry.source} {age}; confirm the entry before acting (P4)")
     return notes
@@ -98,11 +106,28 @@ def _event(event: AlertEvent) -> dict[str, Any]:
     return out
 
 
+def shown_image(image_ref: str | None) -> str | None:
+    """The read's image as a page may load it (an http or https address), else None: the
+    verification is then made against the read text (P7)."""
+    return image_ref if image_ref and image_ref.lower().startswith(("https://", "http://")) else None
+
+
 def alert_detail(
-    state: AlertState, now: datetime, fresh_at: datetime | None, max_staleness: timedelta
+    state: AlertState,
+    now: datetime,
+    fresh_at: datetime | None,
+    max_staleness: timedelta,
+    *,
+    low_confidence: float = 0.8,
+    entering_agency: str | None = None,
 ) -> dict[str, Any]:
-    """The alert view: the read, the matching entry, the match, its history and sightings."""
+    """The alert view: the read, the matching entry, the match, its history and sightings, and
+    what a verification must acknowledge (P7) and whose confirmation counts (P8).
+
+    ``low_confidence`` is the profile's threshold and ``entering_agency`` the agency that must
+    confirm (streams.alerts.usecases.entering_agency); the console passes both."""
     raised, read, entry = state.raised, state.raised.read, state.raised.entry
+    flags = alert_flags(raised, low_confidence)
     return {
         **alert_summary(state, now, fresh_at, max_staleness),
         "banner": BANNER,
@@ -128,8 +153,12 @@ def alert_detail(
             "list_type": entry.list_type,
             "reason": entry.reason,
             "case_number": entry.case_number,
-            "entering_agency": entry.ori,
+            "entering_agency": entering_agency or entry.ori,
             "vehicle": dict(entry.vehicle),
+        },
+        "verification": {
+            "image_url": shown_image(read.image_ref),
+            "flags": [{"flag": f, "text": flag_text(raised, f, low_confidence)} for f in flags],
         },
         "rejection": state.rejection,
         "disposition": state.disposition,

@@ -1,7 +1,11 @@
 """Hot-list entries and the rules that decide whether one may be loaded at all.
 
 An entry that breaks a rule is refused with :class:`EntryRefused`: it never
-becomes active and never matches (P1, P2, P5, P6).
+becomes active and never matches (P1, P2, P5, P6). The department-entry rules
+(P2: the case number in one of the agency's formats, a reason naming a presumed
+crime or a listed purpose, a real assignment; P6: partial plates only for the
+agency's major crimes) come from the agency's profile; callers without one (the
+matcher) use :data:`streams.access.justification.GENERIC`.
 """
 
 from __future__ import annotations
@@ -9,8 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from streams.access.purpose import IMMIGRATION, classify
-from streams.errors import EntryRefused
+from streams.access.justification import (
+    GENERIC,
+    check_assignment,
+    check_case_number,
+    check_reason,
+    is_major_crime,
+)
+from streams.access.purpose import IMMIGRATION, classify_fields
+from streams.errors import EntryRefused, JustificationRefused
+from streams.retention.policy import Profile
 
 __all__ = [
     "APPROVING_RANKS",
@@ -100,19 +112,22 @@ def approving_rank(rank: str | None) -> bool:
     return " ".join((rank or "").replace("_", " ").lower().split()) in APPROVING_RANKS
 
 
-def check_entry(entry: HotlistEntry, *, require_p2: bool = True) -> None:
+def check_entry(entry: HotlistEntry, *, require_p2: bool = True, profile: Profile | None = None) -> None:
     """Raise :class:`EntryRefused` naming the rule the entry breaks.
 
-    ``require_p2=False`` checks everything but the department-entry fields, for
-    entries that wait for completion and approval (see :func:`missing_p2_fields`).
+    ``require_p2=False`` lets a department entry lack P2 fields, for entries that wait for
+    completion and approval (see :func:`missing_p2_fields`); the fields it has must still be
+    valid. ``profile`` is the agency's (its case-number formats, purposes and major crimes);
+    without one, :data:`~streams.access.justification.GENERIC`.
     """
+    rules = profile or GENERIC
     if entry.list_type in IMMIGRATION_LIST_TYPES:
         raise EntryRefused(
             "P5",
             f"entry {entry.key}: hot lists may never serve immigration enforcement (list type "
             f"{entry.list_type!r}); this entry cannot be loaded or enabled",
         )
-    found = classify(f"{entry.reason} {entry.case_number or ''}")
+    found = classify_fields(entry.reason, entry.case_number)
     if found is not None and found.topic == IMMIGRATION:
         raise EntryRefused(
             "P5",
@@ -133,6 +148,8 @@ def check_entry(entry: HotlistEntry, *, require_p2: bool = True) -> None:
         raise EntryRefused(
             "P1", f"entry {entry.key}: unknown list_type {entry.list_type!r}; use one of {sorted(LIST_TYPES)}"
         )
+    if entry.source == LOCAL_SOURCE:
+        _check_p2_values(entry, rules)  # before P6: a reason that names nothing says so first
     if entry.is_partial:
         known = sum(1 for ch in entry.plate if ch not in "?*")
         if known < MIN_KNOWN_PARTIAL_CHARS:
@@ -140,6 +157,13 @@ def check_entry(entry: HotlistEntry, *, require_p2: bool = True) -> None:
                 "P6",
                 f"entry {entry.key}: partial plate {entry.plate!r} has {known} known characters; "
                 f"at least {MIN_KNOWN_PARTIAL_CHARS} are needed or it would alert on nearly every read",
+            )
+        if entry.source == LOCAL_SOURCE and not is_major_crime(entry.reason, rules):
+            raise EntryRefused(
+                "P6",
+                f"entry {entry.key}: a partial plate may be entered only for a major crime, and the "
+                f"reason {entry.reason[:80]!r} names none; the major crimes are: "
+                f"{', '.join(rules.partial_plate_crimes)}",
             )
     if (
         entry.expires_at is not None
@@ -156,6 +180,22 @@ def check_entry(entry: HotlistEntry, *, require_p2: bool = True) -> None:
                 "entering member's name, badge and assignment, a case number, a synopsis naming the "
                 "presumed crime, and a lieutenant's approval",
             )
+
+
+def _check_p2_values(entry: HotlistEntry, rules: Profile) -> None:
+    """P2: the department-entry fields that are there must mean something: a case number in one of
+    the agency's formats (not "-" or a plate), a reason naming a presumed crime or a listed purpose
+    (not "."), the entering member's real assignment (not "xyz"). Absent ones are
+    :func:`missing_p2_fields`' business."""
+    try:
+        if (entry.case_number or "").strip():
+            check_case_number(entry.case_number, rules, rule="P2")
+        if len(entry.reason.strip()) >= 1:
+            check_reason(entry.reason, rules, rule="P2")
+        if entry.entered_by is not None and (entry.entered_by.assignment or "").strip():
+            check_assignment(entry.entered_by.assignment)
+    except JustificationRefused as exc:
+        raise EntryRefused(exc.rule, f"entry {entry.key}: {str(exc).removesuffix(f' ({exc.rule})')}") from exc
 
 
 def missing_p2_fields(entry: HotlistEntry) -> list[str]:

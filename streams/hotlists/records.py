@@ -13,11 +13,11 @@ from streams.errors import AlprError, EntryRefused, InvalidRecord
 from streams.hotlists.model import HotlistEntry, check_entry
 from streams.matching.matcher import HotlistIndex
 from streams.matching.normalize import partition_for
+from streams.retention.policy import Profile
 
 __all__ = [
     "Applied",
     "apply_hotlist_record",
-    "apply_source_record",
     "source_freshness",
     "entry_partition",
     "load_entries_file",
@@ -69,12 +69,6 @@ def source_freshness(value: bytes | None) -> tuple[str, datetime] | None:
         return None
 
 
-def apply_source_record(index: HotlistIndex, value: bytes | None) -> None:
-    found = source_freshness(value)
-    if found is not None:
-        index.mark_fresh(*found)
-
-
 def entry_partition(entry: HotlistEntry, partitions: int) -> int:
     """An entry's partition of the compacted hot-list topic: by entry key, so it never moves.
 
@@ -92,14 +86,15 @@ def ndjson_lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield number, line
 
 
-def load_entries_file(path: Path) -> tuple[list[HotlistEntry], list[str]]:
-    """Entries of an NDJSON hot-list file, and one message per refused line (P1, P2, P5, P6)."""
+def load_entries_file(path: Path, profile: Profile | None = None) -> tuple[list[HotlistEntry], list[str]]:
+    """Entries of an NDJSON hot-list file, and one message per refused line (P1, P2, P5, P6),
+    judged by the agency's ``profile`` (default: the generic rules, see :func:`check_entry`)."""
     entries: list[HotlistEntry] = []
     refused: list[str] = []
     for number, line in ndjson_lines(path):
         try:
             entry = entry_from_dict(loads(line))
-            check_entry(entry)
+            check_entry(entry, profile=profile)
         except AlprError as exc:
             refused.append(f"{path}:{number}: refused: {exc}")
             continue

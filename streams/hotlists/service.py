@@ -35,7 +35,16 @@ from streams.hotlists.model import (
     missing_p2_fields,
 )
 from streams.hotlists.records import entry_partition
-from streams.hotlists.sync import REMOVED, Stored, SyncPlan, fingerprint, plan_sync
+from streams.hotlists.sync import (
+    REMOVED,
+    Stored,
+    SyncPlan,
+    check_as_of,
+    fingerprint,
+    plan_sync,
+    refresh_history,
+    refresh_span_s,
+)
 from streams.kafka.log import TopicWriter, read_latest
 from streams.matching.matcher import source_stale
 from streams.matching.normalize import partition_for
@@ -189,21 +198,18 @@ class HotlistStore:
         sync_id = str(uuid.uuid4())
         try:
             extract = feed.open(path, source)
-            for name in extract.sources:
-                loaded = status.get(name, {}).get("fresh_as_of")
-                if extract.generated_at and loaded and datetime.fromisoformat(loaded) > extract.generated_at:
-                    raise ExtractRefused(
-                        "older",
-                        f"{path}: generated {extract.generated_at.isoformat()}, older than the {name} "
-                        f"extract already loaded ({loaded}); nothing was changed",
-                    )
             current = await self.stored(extract.sources)
+            # P4: the data is as old as the extract says, never as new as the sync.
+            loaded = {n: status.get(n, {}).get("fresh_as_of") for n in extract.sources}
+            before = {n: datetime.fromisoformat(t) if t else None for n, t in loaded.items()}
+            skew = timedelta(seconds=self.settings.max_clock_skew_s)
             plan = plan_sync(
                 extract,
                 current,
                 partitions=await self.writer.partition_count(self.hotlist),
                 max_removal_share=self.settings.max_removal_share,
                 force=force,
+                check=lambda planned: check_as_of(path, planned, before, now, skew),
             )
         except ExtractRefused as exc:
             for name in {source} if source else feed.sources if len(feed.sources) == 1 else set():
@@ -211,6 +217,8 @@ class HotlistStore:
             raise
         checksum = _checksum(extract.files)
         await self.apply(plan, sync_id, now)
+        as_of = plan.generated_at or now  # an undated extract (NDJSON without synced_at): its sync
+        span_s = refresh_span_s(self.settings.profile)
         for name in sorted(plan.sources):
             await self.write_status(
                 {
@@ -218,7 +226,8 @@ class HotlistStore:
                     "format": fmt,
                     "last_attempt": now.isoformat(),
                     "last_success": now.isoformat(),
-                    "fresh_as_of": (extract.generated_at or now).isoformat(),
+                    "fresh_as_of": as_of.isoformat(),
+                    "fresh_history": refresh_history(status.get(name), as_of, span_s),  # P4 as of a read
                     "entry_count": plan.entry_count.get(name, 0),
                     "checksum": checksum,
                     "sync_id": sync_id,
@@ -234,7 +243,7 @@ class HotlistStore:
                     "event": "HotlistSourceSynced",
                     "at": now.isoformat(),
                     "source": name,
-                    "fresh_as_of": (extract.generated_at or now).isoformat(),  # replay rebuilds P4 from it
+                    "fresh_as_of": as_of.isoformat(),  # rematch rebuilds P4 from it
                     "sync_id": sync_id,
                     "counts": dict(plan.counts),
                     "checksum": checksum,
@@ -320,7 +329,7 @@ class HotlistStore:
             raise PolicyViolation(
                 "P2", "a new entry cannot carry its own approval: approve it with 'alpr hotlist approve'"
             )
-        check_entry(entry, require_p2=False)
+        check_entry(entry, require_p2=False, profile=self.settings.profile)  # P2 values, P5, P6
         missing = missing_p2_fields(entry)
         value = orjson.dumps(entry_to_dict(entry))
         record = {
@@ -374,7 +383,7 @@ class HotlistStore:
                 "their own entry; another lieutenant must (P2)"
             )
         approved = dataclasses.replace(entry, approved_by=approver)
-        check_entry(approved)  # names what is still missing (P2)
+        check_entry(approved, profile=self.settings.profile)  # names what is still missing (P2)
         value = orjson.dumps(entry_to_dict(approved))
         partition = entry_partition(approved, await self.writer.partition_count(self.hotlist))
         await self._entry_event(

@@ -1,25 +1,49 @@
 """Full-extract sync as a diff (pure): compare an extract with a source's current entries.
 
-Only adds, updates and removes come out; re-syncing the same extract yields
-nothing. Guards: an unusable extract is refused by its adapter before anything
-is planned; an extract that would remove more than a share of a source's
-entries is refused unless forced; a bad record keeps the current version of
-its entry (nothing is silently wiped).
+Only adds, updates and removes come out; re-syncing the same extract yields nothing. The data's age
+is the extract's own as-of time (its header's generation time; for NDJSON, the oldest ``synced_at``
+of its entries), never the time it was synced (P4): an extract older than the one loaded, or dated
+in the future, is refused, and each source keeps a bounded history of its as-of times so that P4 can
+be judged as of any read still kept. Guards: an unusable extract is refused by its adapter before
+anything is planned; an extract that would remove more than a share of a source's entries is refused
+unless forced; a bad record keeps the current version of its entry (nothing is silently wiped).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
-from streams.codec import dumps, entry_to_dict
+from streams.codec import dumps, entry_to_dict, loads
+from streams.errors import InvalidRecord
 from streams.hotlists.adapters.base import Extract, ExtractRefused
 from streams.hotlists.model import HotlistEntry
 from streams.hotlists.records import entry_partition
+from streams.matching.matcher import prune_refreshes
+from streams.retention.policy import Profile
 
-__all__ = ["ADDED", "REMOVED", "UPDATED", "Change", "Stored", "SyncPlan", "fingerprint", "plan_sync"]
+__all__ = [
+    "ADDED",
+    "REMOVED",
+    "UPDATED",
+    "Change",
+    "Stored",
+    "SyncPlan",
+    "check_as_of",
+    "fingerprint",
+    "plan_sync",
+    "refresh_history",
+    "refresh_span_s",
+    "source_refreshes",
+]
+
+log = logging.getLogger(__name__)
 
 ADDED, UPDATED, REMOVED = "added", "updated", "removed"
 
@@ -73,9 +97,14 @@ def plan_sync(
     partitions: int,
     max_removal_share: float = 0.2,
     force: bool = False,
+    check: Callable[[SyncPlan], None] | None = None,
 ) -> SyncPlan:
-    """The changes that make the sources of ``extract`` equal to it. Raises :class:`ExtractRefused`."""
+    """The changes that make the sources of ``extract`` equal to it. Raises :class:`ExtractRefused`.
+
+    ``plan.generated_at`` is the extract's as-of time: its header's, else the oldest ``synced_at``
+    of its entries (a file that dates its entries is as old as its oldest), else None (undated)."""
     plan = SyncPlan(extract.sources, extract.generated_at)
+    dated: list[datetime] = []
     seen: set[str] = set()
     for record in extract.records:
         if record.dropped is not None:
@@ -101,11 +130,17 @@ def plan_sync(
             plan.errors.append(f"{record.line}: {entry.key} appears twice; the first one applies")
             continue
         seen.add(entry.key)
+        if entry.synced_at is not None:
+            dated.append(entry.synced_at)
         _compare(plan, entry, current.get(entry.key), partitions)
+    if plan.generated_at is None and dated:
+        plan.generated_at = min(dated)
     for key, stored in current.items():
         if key not in seen and key.split(":", 1)[0] in extract.sources:
             plan.changes.append(Change(REMOVED, key, stored.plate, stored.partition))
             plan.counts[REMOVED] += 1
+    if check is not None:
+        check(plan)  # the as-of check (check_as_of): an older extract is refused as older, first
     _guard_removals(plan, current, max_removal_share, force)
     for source in extract.sources:
         before = sum(1 for k in current if k.split(":", 1)[0] == source)
@@ -141,3 +176,61 @@ def _guard_removals(plan: SyncPlan, current: dict[str, Stored], share: float, fo
                 f"({removed / before:.0%}, more than {share:.0%}); nothing was changed. "
                 "Check the feed; if the removals are right, sync again with --force",
             )
+
+
+def check_as_of(
+    path: Path, plan: SyncPlan, loaded: dict[str, datetime | None], now: datetime, max_skew: timedelta
+) -> None:
+    """Refuse an extract whose as-of time would make data look newer than it is (P4): dated after
+    ``now`` (plus the clock skew allowed), or older than the extract already loaded for one of its
+    sources (``loaded``: source -> its current as-of time). Raises :class:`ExtractRefused`."""
+    as_of = plan.generated_at
+    if as_of is None:
+        return
+    if as_of > now + max_skew:
+        raise ExtractRefused(
+            "future",
+            f"{path}: dated {as_of.isoformat()}, after the server's clock ({now.isoformat()}); "
+            "check the feed's clock or the entries' synced_at; nothing was changed (P4)",
+        )
+    for name in sorted(plan.sources):
+        before = loaded.get(name)
+        if before is not None and before > as_of:
+            raise ExtractRefused(
+                "older",
+                f"{path}: generated {as_of.isoformat()}, older than the {name} extract already "
+                f"loaded ({before.isoformat()}); nothing was changed (P4: an older extract never "
+                "refreshes a source)",
+            )
+
+
+def _times(status: dict[str, Any] | None) -> list[datetime]:
+    if not status:
+        return []
+    texts = [*status.get("fresh_history", []), status.get("fresh_as_of")]
+    return [datetime.fromisoformat(t) for t in texts if isinstance(t, str)]
+
+
+def refresh_span_s(profile: Profile) -> float:
+    """How far back a source's refresh history must reach: P4 is judged as of the capture of any
+    read still kept, so the read retention plus the staleness limit."""
+    return profile.read_retention_days * 86400.0 + profile.hotlist_max_staleness_s
+
+
+def refresh_history(previous: dict[str, Any] | None, as_of: datetime, span_s: float) -> list[str]:
+    """A source status's ``fresh_history`` after a refresh as of ``as_of``: the as-of times of its
+    refreshes (previous ones and this), bounded to ``span_s`` (the read retention plus the P4
+    limit), ascending, so P4 can be judged as of the capture of any read still kept."""
+    return [t.isoformat() for t in prune_refreshes([*_times(previous), as_of], span_s)]
+
+
+def source_refreshes(value: bytes | None) -> tuple[str, list[datetime]] | None:
+    """A sources-topic status: the feed and the as-of times of its refreshes (history and latest)."""
+    if value is None:
+        return None
+    try:
+        status = loads(value)
+        return str(status["source"]), _times(status)
+    except (InvalidRecord, KeyError, TypeError, ValueError, AttributeError) as exc:
+        log.warning("unusable hot-list source status %r: %s", value[:200], exc)
+        return None

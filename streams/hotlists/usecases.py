@@ -18,10 +18,12 @@ from typing import Any
 
 from streams.access.audit import record_access
 from streams.access.directory import APPROVING_RANKS
+from streams.access.justification import check_assignment, rule_first
 from streams.access.permissions import require
 from streams.access.principal import Principal
-from streams.errors import AccessDenied, InvalidRecord
+from streams.errors import AccessDenied, InvalidRecord, JustificationRefused, PolicyViolation
 from streams.hotlists.adapters import ExtractRefused
+from streams.hotlists.adapters.ndjson import ADAPTER as NDJSON
 from streams.hotlists.model import HotlistEntry, Person
 from streams.hotlists.service import HotlistStore, ImportReport, SyncReport
 from streams.settings import Settings
@@ -52,12 +54,28 @@ async def _refused(
     await record_access(settings, principal.audit(now, action, query, 0, decision="refused", reason=why))
 
 
+async def _entering_member(
+    settings: Settings, who: Principal, now: datetime, action: str, query: dict[str, Any]
+) -> Person:
+    """The entering member (P2) as the directory has them, with a real assignment: an entry made by
+    someone whose directory record names no unit is refused (audited), not left incomplete."""
+    try:
+        check_assignment(who.assignment)
+    except JustificationRefused as exc:
+        await _refused(settings, who, now, action, query, rule_first(exc))
+        raise
+    return member(who)
+
+
 async def propose(
     principal: Principal | None, settings: Settings, draft: HotlistEntry, origin: str, now: datetime
 ) -> list[str]:
     """Propose a department entry (P2): pending until a lieutenant approves it. The entering
     member is the principal; a draft that names its own entering member or approver is refused,
-    so that nobody enters in someone else's name. Returns what the entry still lacks."""
+    so that nobody enters in someone else's name. The case number (the profile's formats), the
+    reason (a presumed crime or listed purpose) and a partial plate's crime (P6) are judged by
+    the deployment's profile; a refusal is audited and writes nothing. Returns what the entry
+    still lacks."""
     who = require(principal, "hotlist.propose")
     if draft.entered_by is not None or draft.approved_by is not None:
         raise InvalidRecord(
@@ -65,10 +83,17 @@ async def propose(
             "leave out entered_by and approved_by: the entering member is whoever is signed in, "
             "and approval is its own step (alpr hotlist approve, P2)",
         )
-    entry = dataclasses.replace(draft, entered_by=member(who))
-    async with HotlistStore(settings) as store:
-        missing = await store.propose(entry, origin, now, entered_by_user=who.name)
-    query = {"entry_key": entry.key, "plate": entry.plate, "origin": origin, "missing": missing}
+    query: dict[str, Any] = {"entry_key": draft.key, "plate": draft.plate, "origin": origin}
+    entry = dataclasses.replace(
+        draft, entered_by=await _entering_member(settings, who, now, "hotlist_propose", query)
+    )
+    try:
+        async with HotlistStore(settings) as store:
+            missing = await store.propose(entry, origin, now, entered_by_user=who.name)
+    except PolicyViolation as exc:
+        await _refused(settings, who, now, "hotlist_propose", query, rule_first(exc))
+        raise
+    query["missing"] = missing
     await record_access(
         settings,
         who.audit(now, "hotlist_propose", query, 1, case_number=entry.case_number, purpose=_P2_PURPOSE),
@@ -157,8 +182,11 @@ async def import_entries(
     """Import a vendor's hot list as pending department entries entered by the principal: never
     activated without a lieutenant's approval (P2)."""
     who = require(principal, "hotlist.propose")
+    entering = await _entering_member(
+        settings, who, now, "hotlist_import", {"format": fmt, "file": path.name}
+    )
     async with HotlistStore(settings) as store:
-        report = await store.import_pending(fmt, path, member(who), now, entered_by_user=who.name)
+        report = await store.import_pending(fmt, path, entering, now, entered_by_user=who.name)
     query = {"format": fmt, "file": path.name, "counts": dict(report.counts)}
     count = report.counts["pending_approval"] + report.counts["pending_incomplete"]
     await record_access(settings, who.audit(now, "hotlist_import", query, count, purpose=_P2_PURPOSE))
@@ -179,6 +207,17 @@ async def sync(
     refused extract too (it changed nothing but the source's last error)."""
     who = require(principal, "hotlist.sync")
     query: dict[str, Any] = {"format": fmt, "path": str(path), "source": source, "force": force}
+    if fmt == NDJSON.name and who.kind != "service":
+        # P2: shared-source entries come only from the feed-sync service's adapters. An NDJSON
+        # file is our own format: anyone can label a department BOLO "ncic" in it, which would
+        # make it active without a lieutenant's approval.
+        why = (
+            "P2: a person may not sync an NDJSON file into a shared source (its entries would skip "
+            "approval); enter department entries with 'alpr hotlist add' (pending a lieutenant's "
+            "approval), or let the feed-sync service account sync the feed"
+        )
+        await _refused(settings, who, now, "hotlist_sync", query, why)
+        raise PolicyViolation("P2", why.removeprefix("P2: "))
     try:
         async with HotlistStore(settings) as store:
             report = await store.sync(fmt, path, source, now, force=force)

@@ -15,7 +15,8 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from streams.hotlists.records import apply_hotlist_record, apply_source_record
+from streams.hotlists.records import apply_hotlist_record
+from streams.hotlists.sync import source_refreshes
 from streams.kafka.connection import Connection
 from streams.kafka.log import assign_all, read_to_end, reader
 from streams.matching.matcher import HotlistIndex
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 
 
 class HotlistView:
-    """Follows the hot-list topic (entries) and the sources topic (when each feed was last refreshed)."""
+    """Follows the hot-list topic (entries) and the sources topic (the as-of times of each feed's
+    refreshes, so a late read is judged against the list as fresh as it was at its capture, P4)."""
 
     def __init__(self, kafka: Connection, topic: str, sources_topic: str, index: HotlistIndex) -> None:
         self.kafka = kafka
@@ -43,7 +45,12 @@ class HotlistView:
     def _apply(self, tp: TopicPartition, record: Any) -> None:
         self.positions[tp.topic, tp.partition] = record.offset + 1
         if tp.topic == self.sources_topic:
-            apply_source_record(self.index, record.value)
+            # every refresh the status keeps, not only the latest: P4 is judged as of each read
+            found = source_refreshes(record.value)
+            if found is not None:
+                source, times = found
+                for fresh_as_of in times:
+                    self.index.mark_fresh(source, fresh_as_of)
         elif apply_hotlist_record(self.index, record.key, record.value).outcome == "refused":
             self.refused += 1
 

@@ -77,8 +77,18 @@ PRINCIPALS: tuple[Principal, ...] = (
     Principal(
         "alpr-worker",
         "alpr worker (streams/app.py): screens reads, confirms candidates, raises alerts",
-        reads=("reads", "reads-late", "candidates", "alerts", "hotlist", "hotlist-sources", "cameras"),
-        writes=("candidates", "alerts", "reads-rejected"),
+        # audit: the head it signs on a timer; audit-checkpoints: where it writes them (P14)
+        reads=(
+            "reads",
+            "reads-late",
+            "candidates",
+            "alerts",
+            "hotlist",
+            "hotlist-sources",
+            "cameras",
+            "audit",
+        ),
+        writes=("candidates", "alerts", "reads-rejected", "audit-checkpoints"),
         # faust's consumer group is the app id itself; other groups under it belong to others.
         groups=(("", LITERAL),),
     ),
@@ -92,6 +102,7 @@ PRINCIPALS: tuple[Principal, ...] = (
             "hotlist",  # validating an alert re-reads its entry (P7)
             "evidence-holds",
             "audit",
+            "audit-checkpoints",  # the latest checkpoint digest on the transparency page (P14)
             "hotlist-sources",
             "cameras",
             "camera-keys",
@@ -129,6 +140,7 @@ PRINCIPALS: tuple[Principal, ...] = (
             "alerts",
             "evidence-holds",
             "audit",
+            "audit-checkpoints",
             "hotlist",
             "hotlist-changes",
             "hotlist-pending",
@@ -146,6 +158,7 @@ PRINCIPALS: tuple[Principal, ...] = (
             "alerts",
             "evidence-holds",
             "audit",
+            "audit-checkpoints",
             "hotlist",
             "hotlist-changes",
             "hotlist-pending",

@@ -43,6 +43,10 @@ SIGNIN_RETENTION_DAYS = 7
 AGGREGATES = "aggregates"
 #: The report's year and the one before it stay available all through the following year.
 AGGREGATES_RETENTION_DAYS = 3 * 366
+#: Signed checkpoints of the audit trail's head (P14) outlive the audit records they vouch for: a
+#: record leaves with its 7-day segment up to retention + a week after it was written, and the
+#: checkpoint that shows retention (not a person) removed it must still be there then.
+CHECKPOINT_MARGIN_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +189,15 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         compacted("evidence-holds", n, "held reads; release = tombstone", "evidence"),
         TopicSpec(
             "audit", 3, "delete", audit_retention, 7 * DAY_MS, "every access, query, login, approval", "audit"
+        ),
+        TopicSpec(
+            "audit-checkpoints",
+            1,
+            "delete",
+            audit_retention + CHECKPOINT_MARGIN_DAYS * DAY_MS,
+            DAY_MS,
+            "the audit trail's head signed with a key kept outside Kafka (P14)",
+            "audit",
         ),
         compacted("cameras", 1, "camera registry", "registry"),
         compacted(

@@ -15,9 +15,10 @@ cost 1.6 us per key, 80% of the whole budget per read at the 500 k reads/s targe
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from bisect import bisect_right, insort
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import compress
 
 from rbloom import Bloom
@@ -39,6 +40,7 @@ __all__ = [
     "entry_in_force",
     "source_stale",
     "match",
+    "prune_refreshes",
     "PlateQuery",
     "partial_matches",
     "screen",
@@ -54,6 +56,11 @@ class MatchRules:
     ocr: OcrClasses
     max_substitutions: int = 2
     max_staleness_s: float = 24 * 3600.0  # P4
+    #: A read captured longer than this before it arrives raises a HISTORICAL alert, never a live one.
+    live_alert_max_age_s: float = 15 * 60.0
+    #: How far back a source's refresh history is kept: P4 is judged at each read's capture time,
+    #: so the history covers the read retention plus the staleness limit.
+    refresh_span_s: float = 31 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +86,35 @@ def source_stale(fresh_at: datetime | None, at: datetime, max_staleness_s: float
     return fresh_at is None or (at - fresh_at).total_seconds() > max_staleness_s
 
 
+#: At most this many refresh times are kept per source (a feed synced every minute for a month
+#: would otherwise keep 44 000); thinning only ever makes a read's data look older, never newer.
+MAX_REFRESHES = 2048
+
+
+def prune_refreshes(
+    times: Iterable[datetime], span_s: float, max_points: int = MAX_REFRESHES
+) -> list[datetime]:
+    """A source's refresh (as-of) times, ascending, bounded (P4 as of the read): those within
+    ``span_s`` of the newest, thinned to ``max_points`` by dropping a time closer than
+    ``span_s / max_points`` to the next kept one. The newest is always kept, so reads on time
+    are judged exactly; an older read may be judged on a refresh up to one step older than its
+    true latest (stricter, never looser)."""
+    ordered = sorted(set(times))
+    if not ordered:
+        return []
+    newest = ordered[-1]
+    oldest = newest - timedelta(seconds=span_s)
+    kept = [t for t in ordered if t >= oldest]
+    if len(kept) <= max_points:
+        return kept
+    step = timedelta(seconds=span_s / max_points)
+    thinned = [newest]
+    for t in reversed(kept[:-1]):
+        if thinned[-1] - t >= step:
+            thinned.append(t)
+    return thinned[::-1]
+
+
 def entry_in_force(
     entry: HotlistEntry,
     captured_at: datetime,
@@ -87,17 +123,19 @@ def entry_in_force(
 ) -> bool:
     """Whether an entry may match a read captured at ``captured_at``.
 
-    ``effective_at <= captured_at < expires_at``. Shared data is fresh as of the
-    later of its own ``synced_at`` and its source's last refresh; refreshed more
-    than ``max_staleness_s`` before the read, it is stale and never matches (P4).
+    ``effective_at <= captured_at < expires_at``. Shared data is judged as of the read (P4):
+    fresh as of the later of its own ``synced_at`` and ``source_fresh_at`` (the source's latest
+    refresh at or before the capture, :meth:`HotlistIndex.fresh_as_of`), each counted only when
+    at or before the capture: a refresh after the read says nothing of the list the read met.
+    Refreshed more than ``max_staleness_s`` before the read, it is stale and never matches.
     """
     if entry.effective_at is not None and captured_at < entry.effective_at:
         return False
     if entry.expires_at is not None and captured_at >= entry.expires_at:
         return False
     if entry.is_shared:
-        fresh = max((t for t in (entry.synced_at, source_fresh_at) if t is not None), default=None)
-        if source_stale(fresh, captured_at, max_staleness_s):
+        known = (t for t in (entry.synced_at, source_fresh_at) if t is not None and t <= captured_at)
+        if source_stale(max(known, default=None), captured_at, max_staleness_s):
             return False
     return True
 
@@ -175,15 +213,43 @@ class HotlistIndex:
         self._bloom = Bloom(capacity, bloom_error_rate)
         self._bloom_keys = 0  # keys added since the filter was built
         self._stale_keys = 0
+        #: Each shared source's newest refresh (its data's as-of time): what "is it stale now" needs.
         self.source_fresh_at: dict[str, datetime] = {}
+        #: Each shared source's refresh history, ascending and bounded (:func:`prune_refreshes`):
+        #: what "was it fresh when this read was captured" needs (P4 as of the read).
+        self._refreshes: dict[str, list[datetime]] = {}
+        #: Sources taken as current at every read's capture: only ``alpr match`` on hot-list files
+        #: that carry no as-of time at all (they are then the list in force when the reads were made).
+        self._current: set[str] = set()
 
     def mark_fresh(self, source: str, fresh_as_of: datetime) -> None:
-        """Record that a shared source was refreshed with data current as of ``fresh_as_of`` (P3, P4)."""
-        self.source_fresh_at[source] = fresh_as_of
+        """Record that a shared source was refreshed with data current as of ``fresh_as_of`` (P3, P4).
+        Refreshes may come in any order (a worker loading its history); the history stays bounded."""
+        times = self._refreshes.setdefault(source, [])
+        span = timedelta(seconds=self.rules.refresh_span_s)
+        if fresh_as_of in times or (times and fresh_as_of < times[-1] - span):
+            return  # known, or older than any read still kept
+        insort(times, fresh_as_of)
+        if len(times) > MAX_REFRESHES + MAX_REFRESHES // 8 or times[0] < times[-1] - span:
+            times[:] = prune_refreshes(times, self.rules.refresh_span_s)  # amortized: rarely
+        self.source_fresh_at[source] = times[-1]
+
+    def assume_current(self, source: str) -> None:
+        """Take ``source`` as refreshed at every read's capture (``alpr match`` on undated files)."""
+        self._current.add(source)
+
+    def fresh_as_of(self, source: str, at: datetime) -> datetime | None:
+        """The as-of time of the source's latest refresh at or before ``at`` (None: none known)."""
+        if source in self._current:
+            return at
+        times = self._refreshes.get(source, [])
+        position = bisect_right(times, at)
+        return times[position - 1] if position else None
 
     def in_force(self, entry: HotlistEntry, captured_at: datetime) -> bool:
+        """Whether ``entry`` may match a read captured at ``captured_at``, P4 judged as of the read."""
         return entry_in_force(
-            entry, captured_at, self.rules.max_staleness_s, self.source_fresh_at.get(entry.source)
+            entry, captured_at, self.rules.max_staleness_s, self.fresh_as_of(entry.source, captured_at)
         )
 
     @property

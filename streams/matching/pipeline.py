@@ -4,6 +4,9 @@
 (reads that pass the Bloom screen or fit a partial pattern), and one candidate into alerts or
 sightings of an open alert. Every alert decision about a plate is made on the candidates
 partition that owns its canonical key, so duplicate suppression (P9) sees all reads of the plate.
+P4 is judged as of each read's capture (the source's latest refresh at or before it), and a read
+captured longer than the profile's live-alert age before the worker raises its alert is a late
+read: a HISTORICAL READ alert with its age, never "follow the vehicle".
 Agents only move its output to topics; tests drive it directly.
 
 Rejected records carry their source record's Kafka timestamp (the capture time of its earliest
@@ -26,6 +29,7 @@ from streams.alerts.lifecycle import AlertDispositioned, AlertRejected, AlertSig
 from streams.alerts.model import AlertRaised, alert_id_for, raise_alert
 from streams.alerts.sightings import SightingWindow, sighting_of
 from streams.cameras.active import ActiveCameras
+from streams.cameras.sites import SiteWatch
 from streams.codec import (
     ReadBatch,
     alert_record_from_dict,
@@ -73,6 +77,9 @@ class Outcome:
     rejected_storable: bool = True
     unstored_rejected: list[str] = field(default_factory=list)  # reason codes, counted not stored (P11)
     unstored_candidates: int = 0  # Bloom positives whose source was too old to be passed on (P11)
+    #: P24: categories of the sites whose exclusion zone held a read; those reads are dropped
+    #: (counted, never stored, not even on the rejected topic).
+    excluded: list[str] = field(default_factory=list)
 
 
 def _not_stored(what: str, read: dict[str, Any]) -> None:
@@ -122,6 +129,7 @@ class Pipeline:
         dedup_ttl: timedelta = timedelta(hours=1),
         cameras: ActiveCameras | None = None,
         bounds: StoreBounds | None = None,
+        sites: SiteWatch | None = None,
     ) -> None:
         self.index = index
         self.partitions = partitions
@@ -134,6 +142,8 @@ class Pipeline:
         self.cameras = cameras
         #: How old a source record may be for what it produces to be stored; None: no bound.
         self.bounds = bounds
+        #: The sensitive sites whose exclusion zones drop reads (P24); None: none configured.
+        self.sites = sites
 
     def _storable(self, out: Outcome, *, rejected: bool) -> bool:
         """Whether a record made from this outcome's source may be stored with its timestamp on the
@@ -159,6 +169,9 @@ class Pipeline:
         if error.code == "expired" and isinstance(payload, dict):
             # P11: an expired read is not stored again, not even on the rejected topic.
             payload = {k: payload.get(k) for k in ("read_id", "camera_id", "captured_at")}
+        elif error.code == "camera_suspended" and isinstance(payload, dict):
+            # P24: a suspended camera faces a sensitive site; keep no plate and no position.
+            payload = {k: payload.get(k) for k in ("camera_id", "captured_at")}
         record = rejected_record(
             error, payload, topic=topic, partition=partition, offset=offset, index=index, now=self.clock()
         )
@@ -173,7 +186,11 @@ class Pipeline:
             )
             if alert_id == own_id:
                 if self.recent.add(own_id, now):
-                    alert = raise_alert(read, found, now)
+                    # Arrival is this worker's clock as it raises the alert: a read uploaded late and
+                    # a read held up in a backlog are both old news to whoever receives the alert.
+                    alert = raise_alert(
+                        read, found, now, live_max_age_s=self.index.rules.live_alert_max_age_s
+                    )
                     out.alerts.append((own_id.encode(), dumps(alert_to_dict(alert)), alert))
                     continue
             else:
@@ -243,6 +260,8 @@ class Pipeline:
             return out
         for position, error, raw in batch.failed:
             self._reject(out, error, raw, where, position)
+        if batch.earliest is not None and self.sites is not None:
+            batch = self._outside_zones(out, self.sites, batch)
         if batch.earliest is None or batch.latest is None:
             return out
         earliest = batch.earliest
@@ -291,6 +310,32 @@ class Pipeline:
                 self._reject(out, exc, read_to_dict(read), where, position)
                 continue
             kept.add(batch.wires[i], position, read.captured_at)
+        return kept
+
+    def _outside_zones(self, out: Outcome, sites: SiteWatch, batch: ReadBatch) -> ReadBatch:
+        """The reads of the batch captured outside every sensitive site's exclusion zone (P24); the
+        others are dropped before anything else looks at them: counted by the site's category and
+        logged with camera, site and time only, never their plate or position (P24, P11)."""
+        zones = sites.zones()
+        if not len(zones):
+            return batch
+        inside = [zones.excluded(w.lat, w.lon) for w in batch.wires]
+        if not any(inside):
+            return batch
+        kept = ReadBatch()
+        for i, site in enumerate(inside):
+            wire = batch.wires[i]
+            if site is not None:
+                out.excluded.append(site.category)
+                log.warning(
+                    "read of camera %s captured %s inside the exclusion zone of site %s (%s) dropped (P24)",
+                    wire.camera_id,
+                    wire.captured_at,
+                    site.id,
+                    site.category,
+                )
+                continue
+            kept.add(wire, batch.positions[i], datetime.fromisoformat(wire.captured_at))
         return kept
 
     def _from_registered(

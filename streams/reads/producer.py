@@ -13,6 +13,10 @@ record is stamped when sent (see streams/reads/lateness.py); a read too late for
 sent: its future fails with :class:`InvalidRecord` ``too_late`` and ``reads_too_late`` counts it
 (see streams/reads/lateness.py). The producer is idempotent (acks=all): a retried batch is not
 stored twice.
+
+P24: a read captured inside a sensitive site's exclusion zone (``sites``, streams/cameras/sites.py)
+is not sent either: its future fails with :class:`InvalidRecord` ``sensitive_site`` and
+``reads_excluded`` counts it by the site's category; nothing of it is logged but the camera.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from streams.cameras.sites import SiteWatch
 from streams.codec import read_to_dict
-from streams.errors import BrokerError
+from streams.errors import BrokerError, InvalidRecord
 from streams.kafka.connection import Connection
 from streams.kafka.topics import existing_partitions
 from streams.matching.normalize import partition_for
@@ -75,7 +80,8 @@ class ReadProducer:
 
     ``topic`` is the reads topic, ``late_topic`` the reads-late one (default ``<topic>-late``);
     ``timing`` the profile's (default: the default profile's, as :class:`Settings` has it);
-    ``clock`` gives epoch milliseconds (tests pass a fake one).
+    ``clock`` gives epoch milliseconds (tests pass a fake one); ``sites`` the sensitive sites whose
+    exclusion zones drop reads (P24), None: none configured.
     """
 
     def __init__(
@@ -88,6 +94,7 @@ class ReadProducer:
         window_ms: int = 50,
         max_reads: int = 500,
         clock: Callable[[], int] = _now_ms,
+        sites: SiteWatch | None = None,
         **producer_options: Any,
     ) -> None:
         self.topic = topic
@@ -96,6 +103,7 @@ class ReadProducer:
         self.window_s = window_ms / 1000.0
         self.max_reads = max_reads
         self.clock = clock
+        self.sites = sites
         self._producer = AIOKafkaProducer(
             **kafka.options(),
             acks="all",  # a read counts as sent once every in-sync replica has it
@@ -113,11 +121,18 @@ class ReadProducer:
         self.batches_sent = 0
         self.reads_late = 0  # sent to the reads-late topic
         self.reads_too_late = 0  # not sent: too late to be kept within the retention (P11)
+        self.reads_excluded: dict[str, int] = {}  # site category -> reads not sent (P24)
 
     @classmethod
     def for_settings(cls, settings: Settings, **producer_options: Any) -> ReadProducer:
         """To the reads and reads-late topics with the profile's timing, batching as the settings
-        say (ALPR_BATCH_WINDOW_MS, ALPR_BATCH_MAX_READS)."""
+        say (ALPR_BATCH_WINDOW_MS, ALPR_BATCH_MAX_READS), dropping reads inside the exclusion zones
+        of ALPR_SENSITIVE_SITES (P24)."""
+        sites = (
+            SiteWatch(settings.sensitive_sites, settings.sensitive_site_distance_m)
+            if settings.sensitive_sites is not None
+            else None
+        )
         return cls(
             settings.kafka,
             settings.topic(ON_TIME),
@@ -125,6 +140,7 @@ class ReadProducer:
             timing=settings.profile.broker,
             window_ms=settings.batch_window_ms,
             max_reads=settings.batch_max_reads,
+            sites=sites,
             **producer_options,
         )
 
@@ -153,6 +169,16 @@ class ReadProducer:
         :class:`InvalidRecord` ``too_late`` when the read cannot be stored within the retention."""
         data = read_to_dict(read) if isinstance(read, Read) else read
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        site = self._excluded(data)
+        if site is not None:
+            self.reads_excluded[site] = self.reads_excluded.get(site, 0) + 1
+            log.debug(
+                "a read of camera %s inside a sensitive site's zone not sent (P24)", data.get("camera_id")
+            )
+            waiter.set_exception(
+                InvalidRecord("sensitive_site", f"captured inside the exclusion zone of a {site} site (P24)")
+            )
+            return waiter
         captured = capture_ms(data)
         now = self.clock()
         route = self.lateness.route(captured, now)
@@ -179,6 +205,16 @@ class ReadProducer:
         if len(batch.payloads) >= self.max_reads:
             await self._send_batch((route, partition))
         return waiter
+
+    def _excluded(self, data: Mapping[str, Any]) -> str | None:
+        """The category of the site in whose exclusion zone the read was captured, if any (P24)."""
+        if self.sites is None:
+            return None
+        lat, lon = data.get("lat"), data.get("lon")
+        if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+            return None  # the worker's schema check refuses it
+        site = self.sites.zones().excluded(float(lat), float(lon))
+        return None if site is None else site.category
 
     async def flush(self) -> None:
         """Send every open batch and wait until Kafka has acknowledged all of them."""

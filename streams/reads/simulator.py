@@ -2,6 +2,10 @@
 
 Cameras sit around downtown San José; most plates are random, a share of reads
 are of listed plates, some of them misread through OCR-equivalent characters.
+
+P24: no simulated camera stands inside a sensitive site's exclusion zone (``avoid``): a position
+drawn inside one is drawn again. Reads that land in a zone anyway (sites added after the cameras
+were placed) are dropped and counted by the producer (streams/reads/producer.py).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from streams.cameras.sites import ExclusionZones
 from streams.matching.normalize import OcrClasses
 from streams.reads.producer import ReadProducer
 
@@ -32,16 +37,22 @@ class CameraFeed:
     listed: Sequence[tuple[str, str | None]]
     ocr: OcrClasses
     seed: int = 0
+    avoid: ExclusionZones | None = None  # P24: no camera is placed inside these zones
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)  # noqa: S311 - simulation, not security
         # The cameras stand where they stood in every earlier run (they are registered once).
         place = random.Random("camera-sites")  # noqa: S311 - simulation, not security
-        self._camera_pos = [
-            (_CENTER[0] + place.uniform(-0.08, 0.08), _CENTER[1] + place.uniform(-0.1, 0.1))
-            for _ in range(self.cameras)
-        ]
+        self._camera_pos = [self._place(place) for _ in range(self.cameras)]
         self._seq = 0
+
+    def _place(self, place: random.Random) -> tuple[float, float]:
+        """A camera position outside every exclusion zone to avoid (P24)."""
+        for _ in range(1000):
+            lat, lon = _CENTER[0] + place.uniform(-0.08, 0.08), _CENTER[1] + place.uniform(-0.1, 0.1)
+            if self.avoid is None or self.avoid.excluded(lat, lon) is None:
+                return lat, lon
+        raise ValueError("the sensitive sites' exclusion zones cover the whole simulated area")
 
     def camera_sites(self) -> list[tuple[str, float, float]]:
         """(camera id, lat, lon) of every simulated camera, for the registry."""

@@ -2,11 +2,13 @@
 retention (default the last 24 hours) for its plate, so a car that passed just before the entry
 arrived is not missed. What it finds is raised as an alert marked historical.
 
-Only reads captured before the entry arrived are its business: reads after that were screened by
-the live stream. Entries that arrive together (a feed sync) are hunted in one pass over the reads.
-The process follows the hot-list changes with a consumer group and commits only after the alerts
-of a pass are on the alerts topic, so a restart neither skips nor repeats a pass; alert ids are
-deterministic (read id + entry key), so a pass run twice raises nothing new.
+Only reads captured before the entry arrived are its business: reads after that were screened by the
+live stream. Stale data never feeds a hunt (P4): an entry's freshness is its source's as-of time
+(the extract's own, from the sources topic), never the time the entry arrived. Entries that arrive
+together (a feed sync) are hunted in one pass over the reads. The process follows the hot-list
+changes with a consumer group and commits only after the alerts of a pass are on the alerts topic,
+so a restart neither skips nor repeats a pass; alert ids are deterministic (read id + entry key), so
+a pass run twice raises nothing new.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from streams.alerts.model import AlertRaised, raise_alert
 from streams.codec import alert_to_dict, dumps, entry_from_dict, read_from_dict, stored_reads
 from streams.errors import EntryRefused, InvalidRecord
 from streams.hotlists.model import HotlistEntry
-from streams.kafka.log import TopicWriter
+from streams.hotlists.sync import source_refreshes
+from streams.kafka.log import TopicWriter, read_latest
 from streams.kafka.timeseek import scan_by_time
-from streams.matching.matcher import HotlistIndex, match
+from streams.matching.matcher import HotlistIndex, entry_in_force, match
 from streams.settings import Settings
 
 __all__ = ["NEW_ENTRY_EVENTS", "hunt", "run_retro_hunt"]
@@ -41,19 +44,49 @@ log = logging.getLogger(__name__)
 NEW_ENTRY_EVENTS = frozenset({"HotlistEntryAdded", "HotlistEntryApproved"})
 
 
-def _index(settings: Settings, arrivals: Iterable[tuple[HotlistEntry, datetime]]) -> HotlistIndex:
+def _index(
+    settings: Settings,
+    arrivals: Iterable[tuple[HotlistEntry, datetime]],
+    fresh: dict[str, datetime],
+    now: datetime,
+) -> HotlistIndex:
+    """The entries to hunt for. P4 is judged once, as the hunt runs: a shared entry whose data is
+    stale now (its source's last refresh, as of the extract's own time, or its own ``synced_at``,
+    ``fresh``) never feeds a hunt; one fresh now is applied to the earlier reads it looks back on,
+    for which no refresh could have listed it yet (its source is taken as current at each read)."""
     from streams.app import new_index
 
     index = new_index(settings)
-    for entry, at in arrivals:
+    for entry, _at in arrivals:
+        # Looking back, the entry counts from before it was listed.
+        hunted = dataclasses.replace(entry, effective_at=None)
+        if not entry_in_force(hunted, now, index.rules.max_staleness_s, fresh.get(entry.source)):
+            log.warning(
+                "retro-hunt skips %s: not in force now (expired, or its %s data as of %s is stale, P4)",
+                entry.key,
+                entry.source,
+                fresh.get(entry.source),
+            )
+            continue
         try:
-            # Looking back, the entry counts from before it was listed; its feed was fresh when it came.
-            index.upsert(dataclasses.replace(entry, effective_at=None))
+            index.upsert(hunted)
         except EntryRefused as exc:
             log.warning("retro-hunt skips %s: %s", entry.key, exc)
             continue
-        index.mark_fresh(entry.source, max(at, index.source_fresh_at.get(entry.source, at)))
+        if entry.is_shared:
+            index.assume_current(entry.source)
     return index
+
+
+async def source_fresh_at(settings: Settings) -> dict[str, datetime]:
+    """Each shared source's data as-of time (its extract's own time, never its sync's), from the
+    sources topic."""
+    out: dict[str, datetime] = {}
+    for record in (await read_latest(settings.kafka, settings.topic("hotlist-sources"))).values():
+        found = source_refreshes(record.value)
+        if found is not None and found[1]:
+            out[found[0]] = max(found[1])
+    return out
 
 
 async def hunt(
@@ -63,7 +96,7 @@ async def hunt(
     within ``lookback`` before each arrival (and within the read retention)."""
     if not arrivals:
         return []
-    index = _index(settings, arrivals)
+    index = _index(settings, arrivals, await source_fresh_at(settings), now)
     arrived = {entry.key: at for entry, at in arrivals}
     oldest = now - timedelta(days=settings.profile.read_retention_days)
     skew = timedelta(seconds=settings.max_clock_skew_s) + timedelta(minutes=1)

@@ -41,7 +41,7 @@ from typing import Any
 import orjson
 
 from streams.access.audit import AccessRecorded
-from streams.access.audit_tools import is_search, read_trail, verify_chain
+from streams.access.audit_tools import checked_trail, is_search
 from streams.access.purpose import normalize_purpose
 from streams.alerts.lifecycle import (
     AlertConfirmed,
@@ -495,9 +495,7 @@ async def aggregate(
         report("aggregates: every closed day within the read retention is aggregated already")
         return []
 
-    trail = verify_chain(
-        await read_trail(settings), kept_since=now - timedelta(days=settings.profile.audit_retention_days)
-    )
+    trail = await checked_trail(settings, now)  # the hash chains, held to their signed checkpoints (P14)
     if not trail.intact:
         report(
             f"WARNING: the audit trail does not verify ({len(trail.problems)} broken links); accesses "

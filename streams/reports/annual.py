@@ -29,7 +29,8 @@ from typing import Any
 import orjson
 
 from streams.access.audit import AccessRecorded
-from streams.access.audit_tools import is_search, read_trail, verify_chain
+from streams.access.audit_tools import checked_trail, is_search
+from streams.access.checkpoint import Checkpoint, published_line
 from streams.access.directory import Agency, DirectoryStore
 from streams.cameras.registry import Camera, CameraStore
 from streams.kafka.log import read_latest
@@ -164,8 +165,12 @@ def build_report(
     *,
     agency: str,
     generated_at: datetime,
+    checkpoint: Checkpoint | None = None,
+    broken_links: int = 0,
 ) -> AnnualReport:
-    """Every number of the report, from the data as read (no I/O)."""
+    """Every number of the report, from the data as read (no I/O). ``checkpoint`` is the latest
+    signed checkpoint of the audit trail, whose digest the report publishes (P14);
+    ``broken_links`` how many problems ``alpr audit verify`` found when the report was made."""
     in_year = set(_days_in(year))
     covered = sorted(d for d in aggregates.days if d in in_year)
     period, complete = period_statement(year, covered, generated_at.date())
@@ -443,6 +448,7 @@ def build_report(
                 ),
             ),
         ),
+        audit_section(checkpoint, broken_links),
         Section(
             "Accuracy",
             (
@@ -506,6 +512,31 @@ def build_report(
         monthly,
         accuracy,
         tuple((c, reads[c]) for c in ids[:25] if reads[c]),
+    )
+
+
+def audit_section(checkpoint: Checkpoint | None, broken_links: int) -> Section:
+    """P14: the digest of the latest signed checkpoint of the audit trail, published so that a
+    rewrite of the trail after this report shows (``alpr audit verify --published``)."""
+    state = (
+        "The audit trail verified intact against its signed checkpoints when this report was made."
+        if not broken_links
+        else f"THE AUDIT TRAIL DID NOT VERIFY when this report was made: {broken_links} broken links "
+        "(alpr audit verify names them); the accesses above leave out the records they name."
+    )
+    if checkpoint is None:
+        return Section(
+            "Audit trail integrity", (state, "No signed checkpoint of the audit trail exists yet.")
+        )
+    return Section(
+        "Audit trail integrity",
+        (
+            state,
+            f"Latest signed checkpoint of the audit trail: {published_line(checkpoint)}; signed with the "
+            f"Ed25519 public key {checkpoint.key}.",
+            "Keep this digest: 'alpr audit verify --published DIGEST' shows whether the trail still holds "
+            "it, so any rewrite of the trail after this report is detected.",
+        ),
     )
 
 
@@ -676,9 +707,7 @@ async def collect(settings: Settings, year: int, now: datetime) -> AnnualReport:
         orjson.loads(v.value)
         for v in (await read_latest(settings.kafka, settings.topic("hotlist-sources"))).values()
     ]
-    trail = verify_chain(
-        await read_trail(settings), kept_since=now - timedelta(days=settings.profile.audit_retention_days)
-    )
+    trail = await checked_trail(settings, now)
     return build_report(
         year,
         aggregates,
@@ -688,6 +717,8 @@ async def collect(settings: Settings, year: int, now: datetime) -> AnnualReport:
         trail.accepted,
         agency=settings.profile.agency,
         generated_at=now,
+        checkpoint=trail.latest,
+        broken_links=len(trail.problems),
     )
 
 

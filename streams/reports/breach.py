@@ -1,7 +1,7 @@
 """The breach notice (P27): ``alpr breach notice --incident FILE``.
 
 Source: San José Council Policy "Automated License Plate Recognition for Parking Operations"
-(2019), section DATA BREACH NOTIFICATION REQUIREMENTS (/work/shared/seeds/002_8a68297f3d6f0e40.txt).
+(2019), section DATA BREACH NOTIFICATION REQUIREMENTS.
 After discovering a breach that disclosed personal information to an unauthorized third party,
 the City notifies everyone reasonably believed to be affected, "in the most expedient time
 possible and without reasonable delay", with a notice that is, in the policy's own words and order:
@@ -20,11 +20,16 @@ possible and without reasonable delay", with a notice that is, in the policy's o
       ii. A general description of the breach incident
 
 The notice also states the date it is given and the date the breach was discovered. The
-Councilmembers' memo of Mar. 6 2026, item 4 (seeds/003_d098c280776c8759.txt), adds that SJPD must
+Councilmembers' memo of Mar. 6 2026, item 4, adds that SJPD must
 report any unauthorized disclosure or data leak of ALPR data to the City Council via an
 information memo: every notice ends with that reminder, outside the text sent to individuals.
 Where it says what information was involved, the notice states the program's retention from the
 agency profile (P11-P13), which bounds how old the exposed reads can be.
+
+A notice goes to the public and cannot be recalled, so its fields are checked for substance, not
+only presence: a placeholder ("x", "TBD", "n/a", "lorem ipsum") or a one-word description is
+refused, the contact must say how to reach the department (a telephone number, an e-mail or a
+postal address), and each piece of information involved is named in words.
 
 Everything here is pure (incident mapping in, text out) except :func:`write_notice`; a refused
 incident writes nothing.
@@ -33,6 +38,7 @@ incident writes nothing.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import textwrap
 import tomllib
@@ -104,6 +110,25 @@ OPTIONAL = {
     "notice_date",
     "incident",
 }
+#: Minimum words of the prose fields: a reader must learn something from each.
+MIN_WORDS = {
+    "what_happened": 6,
+    "what_we_are_doing": 5,
+    "what_you_can_do": 4,
+    "department": 2,
+    "delay_reason": 4,
+}
+_PLACEHOLDER = re.compile(
+    r"^(?:x+|tbd|tba|todo|to do|n/?a|none|null|nil|test(?:ing)?|placeholder|fill me in|fixme|xxx+|\?+|-+|\.+"
+    r"|lorem ipsum.*|same as above|see above|unknown)$"
+)
+_CONTACT = re.compile(
+    r"\(?\b\d{3}\)?[\s.-]*\d{3}[\s.-]*\d{4}\b"  # a North American telephone number
+    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # an e-mail address
+    r"|https?://\S+"  # a web form
+    r"|\b\d{1,6}\s+\w+.*\b(?:street|st|avenue|ave|road|rd|boulevard|blvd|way|drive|dr|lane|ln|plaza|suite)\b",
+    re.IGNORECASE,
+)
 MONTHS = "January February March April May June July August September October November December".split()
 
 
@@ -127,9 +152,14 @@ class BreachDate:
     start: date | None = None
     end: date | None = None
 
+    @property
+    def known(self) -> bool:
+        return self.kind != "unknown" and self.start is not None
+
     def describe(self) -> str:
-        if self.kind == "unknown" or self.start is None:
-            return "could not be determined when this notice was provided"
+        """The time of the breach as a phrase completing "The breach occurred ..." (only when known)."""
+        if not self.known or self.start is None:
+            raise ValueError("an undetermined breach date has no 'occurred ...' phrase; see occurred()")
         if self.kind == "range" and self.end is not None and self.end != self.start:
             return f"between {long_date(self.start)} and {long_date(self.end)}"
         if self.kind == "estimated":
@@ -174,6 +204,32 @@ def _date(raw: object, key: str, problems: list[str]) -> date | None:
     return None
 
 
+def _words(text: str) -> list[str]:
+    """The words of a text that carry letters ("201", "-" and "x" do not count as saying anything)."""
+    return [w for w in re.findall(r"[^\W\d_][\w'.-]*", text) if len(w) > 1 or w.lower() in ("a", "i")]
+
+
+def _placeholder(text: str) -> bool:
+    return bool(_PLACEHOLDER.match(" ".join(text.lower().split()).strip(" .;:,")))
+
+
+def _prose(key: str, text: str, problems: list[str], what: str | None = None) -> None:
+    """A field a reader must learn from: not a placeholder, and at least ``MIN_WORDS[key]`` words."""
+    label = what or key
+    if _placeholder(text):
+        problems.append(
+            f"{label} = {text.strip()!r} is a placeholder; "
+            f"write what the reader needs ({FIELDS.get(key, key)})"
+        )
+        return
+    need = MIN_WORDS.get(key, 1)
+    if len(_words(text)) < need:
+        problems.append(
+            f"{label} = {text.strip()!r} says too little: "
+            f"write at least {need} words ({FIELDS.get(key, key)})"
+        )
+
+
 def _text(data: Mapping[str, object], key: str, problems: list[str]) -> str:
     raw = data.get(key)
     if raw is None or (isinstance(raw, str) and not raw.strip()):
@@ -182,6 +238,14 @@ def _text(data: Mapping[str, object], key: str, problems: list[str]) -> str:
     if not isinstance(raw, str):
         problems.append(f"{key} must be text, not {type(raw).__name__}")
         return ""
+    if key == "contact":
+        if not _CONTACT.search(raw):
+            problems.append(
+                f"contact = {raw.strip()!r} does not say how to reach the department: "
+                "give a telephone number, an e-mail address, a web address or a street address (item 6.a)"
+            )
+    else:
+        _prose(key, raw, problems)
     return raw.strip()
 
 
@@ -193,6 +257,14 @@ def _items(data: Mapping[str, object], key: str, problems: list[str]) -> tuple[s
     if not isinstance(raw, list) or not all(isinstance(v, str) and v.strip() for v in raw):
         problems.append(f'{key} must be a list of non-empty texts, e.g. ["License plate numbers"]')
         return ()
+    for item in raw:
+        if _placeholder(item) or not any(len(w) >= 3 for w in _words(item)):
+            problems.append(
+                f"{key} item {item.strip()!r} does not name a kind of information; "
+                'write e.g. "License plate numbers"'
+            )
+    if len({" ".join(v.lower().split()) for v in raw}) < len(raw):
+        problems.append(f"{key} lists the same information twice")
     return tuple(v.strip() for v in raw)
 
 
@@ -270,6 +342,8 @@ def parse_incident(data: Mapping[str, object], today: date, source: str = "<inci
         problems.append(
             "delayed_by_law_enforcement = true needs delay_reason (which investigation, until when)"
         )
+    elif delayed is True:
+        _prose("delay_reason", reason, problems)
     notice = today if "notice_date" not in data else _date(data["notice_date"], "notice_date", problems)
     ref = data.get("incident", "")
     if not isinstance(ref, str):
@@ -365,11 +439,15 @@ def _delay(incident: Incident) -> str:
     return "No, this notification was not delayed as a result of a law enforcement investigation."
 
 
+def occurred(breach: BreachDate) -> str:
+    """Item 6.c as a sentence that reads correctly whether or not the date is known."""
+    if not breach.known:
+        return "The date of the breach could not be determined when this notice was provided"
+    return f"The breach occurred {breach.describe()}"
+
+
 def _when(incident: Incident) -> str:
-    return (
-        f"The breach occurred {incident.breach.describe()} and was discovered on "
-        f"{long_date(incident.discovered)}."
-    )
+    return f"{occurred(incident.breach)}; it was discovered on {long_date(incident.discovered)}."
 
 
 def render_notice(incident: Incident, profile: Profile, fmt: Format = "md") -> str:
@@ -383,12 +461,7 @@ def render_notice(incident: Incident, profile: Profile, fmt: Format = "md") -> s
     more = [
         ("a", f"{incident.department}. {_inline(incident.contact)}", None),
         ("b", "; ".join(incident.information_involved) + ".", None),
-        (
-            "c",
-            f"The breach occurred {incident.breach.describe()}; it was discovered on "
-            f"{long_date(incident.discovered)}.",
-            None,
-        ),
+        ("c", _when(incident), None),
         ("i", _delay(incident), "c"),
         ("ii", _inline(incident.what_happened), "c"),
     ]

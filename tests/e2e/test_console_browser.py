@@ -1,6 +1,8 @@
 """The dispatch console in a real headless browser (Debian's chromium, driven by playwright), over a
 real worker and console on the embedded broker: sign in, see alerts arrive without reloading, work
-one through every step (P7-P10), and see a refused step say why and change nothing.
+one through every step (P7-P10: the evidence panel, both tick boxes, acknowledged flags, the
+entering agency, a second person for the confirmation), and see a refused step say why and change
+nothing.
 
 Screenshots are saved under ``test-artifacts/``.
 """
@@ -61,6 +63,7 @@ def dispatchers(stack) -> dict[str, SignInUser]:
         return {
             "lee": await add_user(settings, "lee", "dispatcher", display="Dispatcher Lee", badge="D-101"),
             "ann": await add_user(settings, "ann", "dispatcher", display="Dispatcher Ann", badge="D-102"),
+            "mo": await add_user(settings, "mo", "dispatcher", display="Dispatcher Mo", badge="D-104"),
             "kim": await add_user(settings, "kim", "analyst", display="Det. Kim Tran", badge="A-7"),
         }
 
@@ -115,11 +118,12 @@ def sign_in(page, env, user: SignInUser) -> None:
     assert user.display in page.inner_text("#who")
 
 
-def produce(settings, read_id: str, plate: str, camera: str) -> float:
+def produce(settings, read_id: str, plate: str, camera: str, **fields: object) -> float:
     read = read_dict(
         read_id=read_id, plate=plate, camera_id=camera, captured_at=datetime.now(UTC).isoformat()
     )
     read["image_ref"] = f"s3://alpr-images/{read_id}.jpg"
+    read.update(fields)
     started = time.monotonic()
     in_thread(send_reads(settings, [read]))
     return started
@@ -150,7 +154,25 @@ def test_a_dispatcher_works_an_alert_from_arrival_to_disposition(stack, dispatch
     assert "s3://alpr-images/browser-1.jpg" in page.inner_text("#d-read")
     assert "SJ-26-0501" in page.inner_text("#d-entry") and "CA0431000" in page.inner_text("#d-entry")
 
-    page.fill("#form-verify input[name=note]", "plate and state match the image")
+    # P7: the evidence panel (the read's s3:// image cannot be shown here: the read text is), drawn
+    # before the form says it was shown
+    page.wait_for_selector("#evidence[data-shown='read-text']")
+    evidence = page.inner_text("#evidence")
+    assert "4WANT01" in evidence and "image not shown here: s3://alpr-images/browser-1.jpg" in evidence
+    page.fill("#form-verify input[name=note]", "plate and state match the read")
+    page.click("#action-verify")  # no box ticked
+    page.wait_for_selector("#message.error")
+    assert "tick that the characters match" in page.inner_text("#message")
+    assert page.get_attribute("#detail", "data-status") == "unverified"
+
+    # a live update of the open alert (a sighting) does not wipe what the person typed or ticked
+    page.check("#form-verify input[name=characters_match]")
+    produce(settings, "browser-1b", "4WANT01", "story-king")
+    page.wait_for_selector("#d-sightings li")
+    assert page.input_value("#form-verify input[name=note]") == "plate and state match the read"
+    assert page.is_checked("#form-verify input[name=characters_match]")
+    page.check("#form-verify input[name=state_match]")
+    page.screenshot(path=str(ARTIFACTS / "console-verify.png"), full_page=True)
     page.click("#action-verify")
     page.wait_for_selector("#detail[data-status='tentative_hit']")
     page.select_option("#form-validate select[name=priority]", "urgent")
@@ -158,19 +180,35 @@ def test_a_dispatcher_works_an_alert_from_arrival_to_disposition(stack, dispatch
     page.wait_for_selector("#detail[data-status='live_query']")
     assert "left to confirm" in page.inner_text("#d-clock")  # the 10-minute NCIC clock runs
     assert "left to confirm" in row.inner_text()
+    assert "the entering agency is CA0431000" in page.inner_text("#form-confirm")
     page.screenshot(path=str(ARTIFACTS / "console-live-query.png"), full_page=True)
     page.fill("#form-confirm input[name=confirming_agency]", "CA0431000")
-    page.click("#action-confirm")
-    page.wait_for_selector("#detail[data-status='confirmed_hit']")
-    page.select_option("#form-disposition select[name=disposition]", "arrest")
-    page.fill("#form-disposition input[name=note]", "stopped at Curtner/Malone, occupant matched, arrested")
-    page.click("#action-disposition")
-    page.wait_for_selector("#detail[data-status='dispositioned']")
-    row.wait_for(state="detached", timeout=5_000)  # closed alerts leave the live queue
-    history = page.inner_text("#d-history")
-    assert history.count("Dispatcher Lee (D-101)") == 4 and "arrest" in history
-    page.screenshot(path=str(ARTIFACTS / "console-dispositioned.png"), full_page=True)
+    page.click("#action-confirm")  # Lee validated: separate validation (P7/P8)
+    page.wait_for_selector("#message.error:has-text('separate validation')")
+    assert page.get_attribute("#detail", "data-status") == "live_query"
+
+    # another dispatcher records the entering agency's confirmation and the disposition
+    other = page.context.browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    sign_in(other, env, dispatchers["mo"])
+    other.locator(".alert-row", has_text="4WANT01").click()
+    other.wait_for_selector("#detail[data-status='live_query']")
+    other.fill("#form-confirm input[name=confirming_agency]", "x")
+    other.click("#action-confirm")
+    other.wait_for_selector("#message.error:has-text('entering agency CA0431000')")
+    other.fill("#form-confirm input[name=confirming_agency]", "CA0431000")
+    other.click("#action-confirm")
+    other.wait_for_selector("#detail[data-status='confirmed_hit']")
+    other.select_option("#form-disposition select[name=disposition]", "arrest")
+    other.fill("#form-disposition input[name=note]", "stopped at Curtner/Malone, occupant matched, arrested")
+    other.click("#action-disposition")
+    other.wait_for_selector("#detail[data-status='dispositioned']")
+    row.wait_for(state="detached", timeout=5_000)  # closed alerts leave Lee's live queue too
+    history = other.inner_text("#d-history")
+    assert history.count("Dispatcher Lee (D-101)") == 2 and history.count("Dispatcher Mo (D-104)") == 2
+    assert "against read-text" in history and "CA0431000" in history and "arrest" in history
+    other.screenshot(path=str(ARTIFACTS / "console-dispositioned.png"), full_page=True)
     assert lifecycle_events(settings, "4WANT01") == [
+        "AlertSighted",  # the live update seen while the verify form was being filled in
         "AlertVisuallyVerified",
         "AlertStatusValidated",
         "AlertConfirmed",
@@ -182,11 +220,20 @@ def test_a_refused_step_shows_the_reason_and_leaves_the_alert_unchanged(stack, d
     env, settings, root = stack
     in_thread(sync_rows(settings, root, listed("7GONE03", 503)))
     sign_in(page, env, dispatchers["ann"])
-    produce(settings, "browser-2", "7GONE03", "story-king")
+    produce(settings, "browser-2", "7GONE03", "story-king", confidence=0.4)
     row = page.locator(".alert-row", has_text="7GONE03")
     row.wait_for(timeout=5_000)
     row.click()
     page.wait_for_selector("#detail[data-status='unverified']")
+    page.wait_for_selector("#evidence[data-shown='read-text']")
+    page.check("#form-verify input[name=characters_match]")
+    page.check("#form-verify input[name=state_match]")
+    page.click("#action-verify")  # the read's confidence 0.4 is flagged (P7): not acknowledged
+    page.wait_for_selector("#message.error:has-text('low-confidence')")
+    assert page.get_attribute("#detail", "data-status") == "unverified"
+    assert lifecycle_events(settings, "7GONE03") == []
+    page.check("#form-verify input[name=ack][value=low-confidence]")
+    page.fill("#form-verify input[name=note]", "characters sharp on the read")
     page.click("#action-verify")
     page.wait_for_selector("#detail[data-status='tentative_hit']")
 

@@ -1,4 +1,6 @@
-"""Working alerts from the command line against a running worker (P7-P9)."""
+"""Working alerts from the command line against a running worker (P7-P9): verification records the
+evidence shown, the ticked boxes and each acknowledged flag; confirmation names the entering agency;
+under the San José profile's separate validation, the validator does not record the confirmation."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from tests.integration.kafka_helpers import (
     alerts_for,
     alpr_as,
     ensure_home,
+    produce,
     read_topic,
     register_cameras,
     running_worker,
@@ -56,11 +59,25 @@ def lee(desk) -> SignInUser:
 
 
 @pytest.fixture(scope="module")
+def dee(desk) -> SignInUser:
+    """A second dispatcher: the confirmation is recorded by someone other than the validator."""
+    return asyncio.run(add_user(desk[1], "dee", "dispatcher", display="Dispatcher Dee", badge="D-102"))
+
+
+@pytest.fixture(scope="module")
 def ames(desk) -> SignInUser:
     return asyncio.run(add_user(desk[1], "ames", "auditor", display="Auditor Ames", badge="AU-1"))
 
 
-async def raise_alert_for(settings, root, read_id: str, plate: str, rows, camera: str = "cam-00001") -> str:
+#: P7: a verification that looked at the read text and ticked both boxes (the CLI's arguments).
+TICKED = ("--characters-match", "--state-match")
+
+
+async def raise_alert_for(
+    settings, root, read_id: str, plate: str, rows, camera: str = "cam-00001", **read: object
+) -> str:
+    """Sync the rows, send one read of the plate (``read`` overrides its fields, e.g. its state or
+    confidence) and return the alert it raised."""
     async with HotlistStore(settings) as store:
         await store.sync(
             "ncic", ncic_extract(root / f"{read_id}.txt", rows), None, datetime.now(UTC), force=True
@@ -70,7 +87,11 @@ async def raise_alert_for(settings, root, read_id: str, plate: str, rows, camera
         settings,
         [
             read_dict(
-                read_id=read_id, plate=plate, camera_id=camera, captured_at=datetime.now(UTC).isoformat()
+                read_id=read_id,
+                plate=plate,
+                camera_id=camera,
+                captured_at=datetime.now(UTC).isoformat(),
+                **read,
             )
         ],
     )
@@ -93,7 +114,10 @@ def events_of(settings, alert_id: str) -> list[dict]:
     return [v for v in values if v["alert_id"] == alert_id and v["event"] != "AlertRaised"]
 
 
-def test_an_alert_is_worked_in_order_and_refusals_change_nothing(desk, lee) -> None:
+def test_an_alert_is_worked_in_order_and_refusals_change_nothing(desk, lee, dee) -> None:
+    """P7/P8 through the CLI: the evidence is printed before the verification, which needs both
+    boxes ticked; the confirmation names the entering agency and, under separate validation, is
+    not recorded by the person who validated. Every refusal writes nothing."""
     env, settings, root = desk
     alert_id = asyncio.run(raise_alert_for(settings, root, "desk-1", "7ABC123", NCIC_ROWS[:4]))
 
@@ -101,11 +125,23 @@ def test_an_alert_is_worked_in_order_and_refusals_change_nothing(desk, lee) -> N
     assert early.returncode == 2 and "verify the plate against the image first" in early.stderr
     assert events_of(settings, alert_id) == []
 
+    unticked = alpr_as(env, lee, "alert", "verify", alert_id, "--note", "looks right")
+    assert unticked.returncode == 2 and "P7: not verified" in unticked.stderr
+    assert "tick that the characters match and that the state matches" in unticked.stderr
+    assert "EVIDENCE" in unticked.stdout and "plate as read   7ABC123" in unticked.stdout
+    assert "state as read   CA" in unticked.stdout and "confidence      0.90" in unticked.stdout
+    half = alpr_as(env, lee, "alert", "verify", alert_id, "--characters-match")
+    assert half.returncode == 2 and "tick that the state matches" in half.stderr
+    no_image = alpr_as(env, lee, "alert", "verify", alert_id, *TICKED, "--image-viewed")
+    assert no_image.returncode == 2 and "this read has no captured image" in no_image.stderr
+    assert events_of(settings, alert_id) == []
+
     steps = [
-        (("verify", alert_id, "--note", "plate and state match image"), "tentative hit"),
-        (("validate", alert_id, "--priority", "urgent"), "live query"),
-        (("confirm", alert_id, "--agency", "CA0431000"), "confirmed hit"),
+        (lee, ("verify", alert_id, *TICKED, "--note", "plate and state match"), "tentative hit"),
+        (lee, ("validate", alert_id, "--priority", "urgent"), "live query"),
+        (dee, ("confirm", alert_id, "--agency", "ca0431000"), "confirmed hit"),
         (
+            dee,
             (
                 "disposition",
                 alert_id,
@@ -117,8 +153,15 @@ def test_an_alert_is_worked_in_order_and_refusals_change_nothing(desk, lee) -> N
             "dispositioned",
         ),
     ]
-    for args, status in steps:
-        result = alpr_as(env, lee, "alert", *args)
+    for who, args, status in steps:
+        if args[0] == "confirm":
+            alone = alpr_as(env, lee, "alert", *args)  # the validator: one person, the whole chain
+            assert alone.returncode == 2, alone.stderr
+            assert "P7/P8 separate validation: Dispatcher Lee (D-101) validated" in alone.stderr
+            wrong = alpr_as(env, dee, "alert", "confirm", alert_id, "--agency", "x")
+            assert wrong.returncode == 2 and "entering agency CA0431000" in wrong.stderr
+            assert [e["event"] for e in events_of(settings, alert_id)][-1] == "AlertStatusValidated"
+        result = alpr_as(env, who, "alert", *args)
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip().endswith(status)
         if args[0] == "validate":
@@ -133,11 +176,70 @@ def test_an_alert_is_worked_in_order_and_refusals_change_nothing(desk, lee) -> N
     ]
     for event in events:
         validator("alert_event").validate(event)
-        assert event["by"] == {"user": "Dispatcher Lee", "badge": "D-101"}
-    again = alpr_as(env, lee, "alert", "verify", alert_id)
+    assert [e["by"]["user"] for e in events] == ["Dispatcher Lee"] * 2 + ["Dispatcher Dee"] * 2
+    verified, confirmed = events[0], events[2]
+    assert verified["evidence_shown"] == "read-text" and verified["acknowledged"] == []
+    assert verified["characters_match"] is True and verified["state_match"] is True
+    assert confirmed["confirming_agency"] == "CA0431000"  # the record carries the ORI
+    again = alpr_as(env, lee, "alert", "verify", alert_id, *TICKED)
     assert again.returncode == 2 and "dispositioned" in again.stderr
     assert len(events_of(settings, alert_id)) == 4
     assert alert_id not in alpr_as(env, lee, "alert", "list", "--open").stdout
+
+
+@pytest.mark.parametrize(
+    ("read", "flag", "said"),
+    [
+        ({"plate_state": "NV"}, "state-mismatch", "state-mismatch (read NV, listed CA)"),
+        ({"confidence": 0.4}, "low-confidence", "low-confidence (0.40, below 0.80)"),
+    ],
+)
+def test_a_flag_must_be_acknowledged_by_name_with_a_note_p7(desk, lee, read, flag, said) -> None:
+    """A flagged state mismatch or a read confidence of 0.4 (below the profile's 0.8): ticking
+    the boxes is not enough; the flag is acknowledged by name, with a note."""
+    env, settings, root = desk
+    plate = "7FLAG" + ("01" if flag == "state-mismatch" else "02")
+    rows = [
+        *NCIC_ROWS[:4],
+        f"V|V8000009{plate[-2:]}|CA0431000|{plate}|CA|2027|PC|||||||SJ-26-0049{plate[-2:]}|",
+    ]
+    alert_id = asyncio.run(raise_alert_for(settings, root, f"desk-{flag}", plate, rows, **read))
+    refused = alpr_as(env, lee, "alert", "verify", alert_id, *TICKED, "--note", "matches")
+    assert refused.returncode == 2 and f"P7: this alert is flagged {said}" in refused.stderr
+    assert f"acknowledge {flag} by name" in refused.stderr
+    assert f"FLAG            {said}: acknowledge with --ack {flag}" in refused.stdout
+    no_note = alpr_as(env, lee, "alert", "verify", alert_id, *TICKED, "--ack", flag)
+    assert no_note.returncode == 2 and "needs a note" in no_note.stderr
+    assert events_of(settings, alert_id) == []
+    assert "unverified" in alpr_as(env, lee, "alert", "list", "--open").stdout.split(alert_id)[1][:16]
+    done = alpr_as(env, lee, "alert", "verify", alert_id, *TICKED, "--ack", flag, "--note", "image is clear")
+    assert done.returncode == 0 and done.stdout.strip().endswith("tentative hit"), done.stderr
+    [verified] = events_of(settings, alert_id)
+    assert verified["acknowledged"] == [flag] and verified["note"] == "image is clear"
+
+
+def test_a_verification_recorded_without_the_evidence_fields_still_folds(desk, lee, dee) -> None:
+    """An alert history written before P7's fields existed replays: the CLI lists the alert as a
+    Tentative Hit, and the next steps take it from there."""
+    env, settings, root = desk
+    rows = [*NCIC_ROWS[:4], "V|V800000990|CA0431000|7OLDV01|CA|2027|PC|||||||SJ-26-004990|"]
+    alert_id = asyncio.run(raise_alert_for(settings, root, "desk-old", "7OLDV01", rows))
+    records = asyncio.run(read_topic(settings.kafka, settings.topic("alerts")))
+    [partition] = {r.partition for r in records if orjson.loads(r.value)["alert_id"] == alert_id}
+    old = {
+        "event": "AlertVisuallyVerified",
+        "event_id": "recorded-before-p7-fields",
+        "alert_id": alert_id,
+        "at": datetime.now(UTC).isoformat(),
+        "by": {"user": "Dispatcher Lee", "badge": "D-101"},
+        "note": "",
+    }
+    asyncio.run(
+        produce(settings.kafka, settings.topic("alerts"), [(alert_id.encode(), orjson.dumps(old), partition)])
+    )
+    listing = alpr_as(env, lee, "alert", "list", "--open")
+    assert listing.returncode == 0 and f"{alert_id}  tentative_hit" in listing.stdout
+    assert alpr_as(env, dee, "alert", "validate", alert_id).returncode == 0
 
 
 def test_validation_rechecks_the_hot_list(desk, lee) -> None:
@@ -145,7 +247,7 @@ def test_validation_rechecks_the_hot_list(desk, lee) -> None:
     env, settings, root = desk
     rows = [*NCIC_ROWS[:4], "L|L800000666|CA0431000|5GONE55|CA|2027|PC|||||||SJ-26-888|"]
     alert_id = asyncio.run(raise_alert_for(settings, root, "desk-2", "5GONE55", rows))
-    assert alpr_as(env, lee, "alert", "verify", alert_id).returncode == 0
+    assert alpr_as(env, lee, "alert", "verify", alert_id, *TICKED).returncode == 0
     asyncio.run(sync_exactly(settings, root / "without.txt", NCIC_ROWS[:4]))
     refused = alpr_as(env, lee, "alert", "validate", alert_id)
     assert refused.returncode == 2 and "no longer active" in refused.stderr and "do not act" in refused.stderr

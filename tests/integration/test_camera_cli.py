@@ -83,7 +83,9 @@ def test_an_administrator_adds_lists_updates_and_retires_cameras(
         add(env, ada, "cam-00012", *fixed(AIRPORT, "90", "Airport Blvd EB"), "--installed", "2025-06-30")
     )
     assert "added camera cam-00012: fixed, Airport Blvd EB, SJPD" in added.stdout
-    ok(add(env, ada, "unit-7", *mobile(SOUTH_OF_CHURCH, "Patrol car 7")))  # no facing, not held to P24
+    # P24: a mobile camera has no facing to judge, but its base must lie outside every exclusion zone.
+    refused(add(env, ada, "unit-7", *mobile(SOUTH_OF_CHURCH, "Patrol car 7")), "inside its exclusion zone")
+    ok(add(env, ada, "unit-7", *mobile(destination(37.3378, -121.8870, 180, 300), "Patrol car 7")))
 
     listing = alpr_as(env, ada, "camera", "list")
     assert listing.returncode == 0, listing.stderr
@@ -201,12 +203,13 @@ def test_sites_check_names_the_cameras_a_new_site_puts_in_violation(
     )
 
 
-def test_adding_a_site_names_the_cameras_it_puts_in_violation_and_is_audited(
+def test_adding_a_site_suspends_and_names_the_cameras_it_puts_in_violation_and_is_audited(
     env: dict[str, str], ada: SignInUser, tmp_path: Path
 ) -> None:
-    """``alpr camera sites add`` (administrators) writes the site into ALPR_SENSITIVE_SITES and names
-    every camera that now faces it (exit 1, P24); a site that is not valid or whose id is taken is
-    refused and the file stays as it was; ``remove`` takes it out again; both are audited (P14)."""
+    """``alpr camera sites add`` (administrators) writes the site into ALPR_SENSITIVE_SITES and
+    suspends and names every camera that now faces it (exit 1, P24), one audit record each; a site
+    that is not valid or whose id is taken is refused and the file stays as it was; ``remove`` takes
+    it out again, reinstating the camera only with --reinstate; all of it is audited (P14)."""
     sites_file = tmp_path / "sites.geojson"
     sites_file.write_text('{"type": "FeatureCollection", "features": []}')
     env = {**env, "ALPR_SENSITIVE_SITES": str(sites_file)}
@@ -218,10 +221,11 @@ def test_adding_a_site_names_the_cameras_it_puts_in_violation_and_is_audited(
     added = alpr_as(env, ada, "camera", "sites", "add", *site, *at(clinic))
     assert added.returncode == 1, added.stdout + added.stderr
     assert added.stdout.splitlines() == [
-        "camera cam-east (Airport Blvd EB) is 100 m from New Clinic (reproductive health care facility), "
-        "facing it (P24)",
-        f"added site site-new-clinic: New Clinic (reproductive health care facility) to {sites_file}; "
-        "1 camera(s) now face a sensitive site: move or retire them (P24)",
+        f"added site site-new-clinic: New Clinic (reproductive health care facility) to {sites_file}",
+        "suspended: camera cam-east (Airport Blvd EB) is 100 m from New Clinic (reproductive health care "
+        "facility), facing it (P24)",
+        "1 camera(s) suspended: their reads are refused until they are moved "
+        "('alpr camera update ID --lat --lon --facing') or retired (P24)",
     ]
     written = sites_file.read_text()
     assert '"site-new-clinic"' in written
@@ -232,7 +236,11 @@ def test_adding_a_site_names_the_cameras_it_puts_in_violation_and_is_audited(
     listed = ok(alpr_as(env, ada, "camera", "sites", "list"))
     assert "site-new-clinic" in listed.stdout and f"1 sensitive sites in {sites_file}" in listed.stdout
 
-    ok(alpr_as(env, ada, "camera", "sites", "remove", "site-new-clinic"))
+    # Removing the site would reinstate cam-east: refused unless the administrator says so (P24).
+    held = alpr_as(env, ada, "camera", "sites", "remove", "site-new-clinic")
+    assert held.returncode == 2 and "--reinstate" in held.stderr and sites_file.read_text() == written
+    removed = ok(alpr_as(env, ada, "camera", "sites", "remove", "site-new-clinic", "--reinstate"))
+    assert "reinstated camera(s) cam-east" in removed.stdout
     assert ok(alpr_as(env, ada, "camera", "sites", "check")).stdout.startswith("0 of 2 active fixed cameras")
     changes = [
         (v["user"], v["action"], v["query"]["sensitive_site"])
@@ -242,4 +250,8 @@ def test_adding_a_site_names_the_cameras_it_puts_in_violation_and_is_audited(
     assert changes == [
         ("ada", "sensitive_site_add", "site-new-clinic"),
         ("ada", "sensitive_site_remove", "site-new-clinic"),
+    ]
+    assert [c for c in camera_changes(env) if c[1] in ("camera_suspend", "camera_reinstate")] == [
+        ("ada", "camera_suspend", "cam-east"),
+        ("ada", "camera_reinstate", "cam-east"),
     ]

@@ -5,7 +5,7 @@ its default (on)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -55,7 +55,9 @@ def test_reads_of_unknown_and_retired_cameras_are_rejected_and_a_new_camera_is_s
     assert synced.returncode == 0, synced.stderr
 
     def reads(camera_id: str, read_id: str) -> None:
-        captured = (datetime.now(UTC) - timedelta(seconds=2)).isoformat()
+        # Captured now, after the sync: P4 is judged as of the capture (the list's refresh at or
+        # before it), so a read captured before the sync would not match.
+        captured = datetime.now(UTC).isoformat()
         asyncio.run(
             send_reads(
                 settings, [read_dict(read_id=read_id, camera_id=camera_id, plate=PLATE, captured_at=captured)]
@@ -108,3 +110,84 @@ def test_reads_of_unknown_and_retired_cameras_are_rejected_and_a_new_camera_is_s
     values = asyncio.run(wait_for_records(settings.kafka, settings.topic("alerts"), lambda vs: True))
     assert alerts_for(values, {"r-unknown", "r-retired"}) == []
     assert "camera registry: 1 cameras" in worker.log()
+
+
+# Reads that reach the reads topic without the ingest or the project's producer (a vendor writing
+# directly) are screened by the worker, which follows the sensitive sites (streams/app.py).
+def test_the_worker_drops_reads_written_directly_inside_a_zone_and_refuses_a_suspended_camera(
+    topics_env, tmp_path
+) -> None:
+    """P24 + P11 at the worker: a read written straight to the reads topic at the clinic's exact
+    coordinates raises nothing, is not copied to reads-rejected and is counted by category; a read
+    of the same plate 2 km away alerts. A fixed camera that a listed site puts in violation is
+    suspended: its read is rejected as ``camera_suspended`` with no plate kept."""
+    import shutil
+
+    from streams.cameras.registry import Camera, encode_camera
+    from streams.codec import dumps
+    from tests.conftest import ROOT
+    from tests.integration.kafka_helpers import metric, produce, read_topic
+
+    sites = tmp_path / "sites.geojson"
+    shutil.copy(ROOT / "samples" / "sensitive-sites.geojson", sites)
+    env = {**topics_env, "ALPR_REQUIRE_REGISTERED_CAMERA": "true", "ALPR_SENSITIVE_SITES": str(sites)}
+    settings = settings_of(env)
+    clinic, airport = (37.3318, -121.8939), (37.3639, -121.9289)
+    south_of_church = (37.337260, -121.8870)  # 60 m south of the church, facing it (north)
+    cameras = [
+        Camera("unit-9", "Unit 9", "SJPD", "mobile", *airport),
+        Camera("cam-church", "Church St NB", "SJPD", "fixed", *south_of_church, facing_deg=0.0),
+    ]
+    asyncio.run(
+        produce(
+            settings.kafka,
+            settings.topic("cameras"),
+            [(c.id.encode(), encode_camera(c), None) for c in cameras],
+        )
+    )
+    feed = tmp_path / "feed.ndjson"
+    feed.write_bytes(
+        orjson.dumps(entry_to_dict(make_entry(entry_id="V-ZONE-1", plate=PLATE, synced_at=None)))
+    )
+    synced = alpr(
+        feed_env(env), "hotlist", "sync", "--format", "ndjson", "--from", str(feed), "--source", "ncic"
+    )
+    assert synced.returncode == 0, synced.stderr
+    now = datetime.now(UTC).isoformat()
+    reads = [
+        read_dict(
+            read_id="r-clinic", camera_id="unit-9", plate=PLATE, captured_at=now, lat=clinic[0], lon=clinic[1]
+        ),
+        read_dict(
+            read_id="r-away", camera_id="unit-9", plate=PLATE, captured_at=now, lat=airport[0], lon=airport[1]
+        ),
+        read_dict(
+            read_id="r-church",
+            camera_id="cam-church",
+            plate=PLATE,
+            captured_at=now,
+            lat=37.3360,
+            lon=-121.8870,
+        ),
+    ]
+    worker = AlprProcess(env, tmp_path / "worker.log")
+    try:
+        asyncio.run(
+            produce(settings.kafka, settings.topic("reads"), [(b"unit-9", dumps({"reads": reads}), None)])
+        )
+        values = asyncio.run(
+            wait_for_records(settings.kafka, settings.topic("alerts"), lambda vs: alerts_for(vs, {"r-away"}))
+        )
+        assert alerts_for(values, {"r-clinic", "r-church"}) == []
+        rejected = asyncio.run(
+            wait_for_records(settings.kafka, settings.topic("reads-rejected"), lambda vs: len(vs) >= 1)
+        )
+        assert [(v["reason_code"], v["camera_id"]) for v in rejected] == [("camera_suspended", "cam-church")]
+        raw = b"".join(
+            r.value for r in asyncio.run(read_topic(settings.kafka, settings.topic("reads-rejected")))
+        )
+        assert PLATE.encode() not in raw and b"r-clinic" not in raw
+        assert metric(env, "alpr_reads_excluded_total", '{category="reproductive_health_care"}') == 1
+    finally:
+        worker.stop()
+    assert PLATE not in worker.log()

@@ -2,6 +2,8 @@
 
 Who may do what comes from the shared authenticator and the permission table (P18, P21); which
 alerts a principal sees and acts on from its agency's scope (P19); every view is audited (P15).
+A verification records the evidence shown, both ticks and each acknowledged flag (P7); the
+confirmation names the entering agency and comes from someone other than the validator (P8).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ def people(console) -> dict[str, SignInUser]:
             "new": await add_user(settings, "new", "analyst", trained=False),
             "aud": await add_user(settings, "aud", "auditor", display="Auditor Ames", badge="AU-1"),
             "dis": await add_user(settings, "dis", "dispatcher", display="Dispatcher Dee", badge="D-102"),
+            "roy": await add_user(settings, "roy", "dispatcher", display="Dispatcher Roy", badge="D-103"),
             "twice": await add_user(settings, "twice", "officer", badge="O-2"),
             "locked": await add_user(settings, "locked", "officer", badge="O-3"),
             "ext": await add_user(settings, "ext", "external", badge="X-1", agency=SHERIFF.agency_id),
@@ -83,6 +86,16 @@ def lee(console, people) -> str:
     """Dispatcher Lee's session token: one sign-in (password + TOTP code) for the module, since a
     code signs in once."""
     return sign_in_once(console[0], people["lee"])
+
+
+@pytest.fixture(scope="module")
+def roy(console, people) -> str:
+    """A second dispatcher's session: under separate validation, the validator does not confirm."""
+    return sign_in_once(console[0], people["roy"])
+
+
+#: P7: the verification of a read without an image, made against the read text, both boxes ticked.
+VERIFIED = {"action": "verify", "evidence_shown": "read-text", "characters_match": True, "state_match": True}
 
 
 def sign_in_once(env, user: SignInUser) -> str:
@@ -120,7 +133,7 @@ async def next_event(stream: aiohttp.StreamReader, timeout: float) -> tuple[str,
             return kind, json.loads(data)
 
 
-async def transition(session: aiohttp.ClientSession, alert_id: str, **body: str) -> tuple[int, dict]:
+async def transition(session: aiohttp.ClientSession, alert_id: str, **body: object) -> tuple[int, dict]:
     async with session.post(f"/api/alerts/{alert_id}/transitions", json=body) as resp:
         return resp.status, await resp.json()
 
@@ -171,31 +184,40 @@ async def test_a_listed_plate_reaches_the_live_queue_within_2_s(console, lee) ->
     assert alert["status"] == "unverified" and alert["actions"] == ["verify", "reject"]
 
 
-async def test_an_alert_is_worked_through_the_api_and_refusals_change_nothing(console, lee) -> None:
+async def test_an_alert_is_worked_through_the_api_and_refusals_change_nothing(console, lee, roy) -> None:
+    """Lee verifies and validates; Roy records the entering agency's confirmation (P8, separate
+    validation) and the disposition."""
     env, settings, root = console
     alert_id = await raise_alert_for(settings, root, "api-1", "7APIW01", listed("7APIW01", 2))
-    async with await signed_in(env, lee) as session:
+    async with await signed_in(env, lee) as session, await signed_in(env, roy) as other:
         status, body = await transition(session, alert_id, action="confirm", confirming_agency="CA0431000")
         assert status == 409 and "visually verify" not in body["error"] and "unverified" in body["error"]
         assert await events_of(settings, alert_id) == []  # a refused command writes nothing
 
         steps = [
-            ({"action": "verify", "note": "plate and state match the image"}, "tentative_hit"),
-            ({"action": "validate", "priority": "urgent"}, "live_query"),
-            ({"action": "confirm", "confirming_agency": "CA0431000"}, "confirmed_hit"),
+            (session, {**VERIFIED, "note": "plate and state match the read"}, "tentative_hit"),
+            (session, {"action": "validate", "priority": "urgent"}, "live_query"),
+            (other, {"action": "confirm", "confirming_agency": "CA0431000"}, "confirmed_hit"),
             (
+                other,
                 {"action": "disposition", "disposition": "arrest", "note": "stopped, 211 arrest"},
                 "dispositioned",
             ),
         ]
-        for body_in, expected in steps:
-            status, body = await transition(session, alert_id, **body_in)
+        for who, body_in, expected in steps:
+            status, body = await transition(who, alert_id, **body_in)
             assert status == 200, body
             assert body["status"] == expected
             if expected == "live_query":
                 assert 590 < body["seconds_left"] <= 600 and not body["overdue"]  # urgent: 10 minutes
         assert body["banner"] == "An alert alone is not grounds for a stop"
-        assert [e["by"] for e in body["history"]] == [{"user": "Dispatcher Lee", "badge": "D-101"}] * 4
+        lee_by, roy_by = (
+            {"user": "Dispatcher Lee", "badge": "D-101"},
+            {"user": "Dispatcher Roy", "badge": "D-103"},
+        )
+        assert [e["by"] for e in body["history"]] == [lee_by, lee_by, roy_by, roy_by]
+        assert body["history"][0]["evidence_shown"] == "read-text"
+        assert body["history"][2]["confirming_agency"] == "CA0431000"
 
         async with session.get(f"/api/alerts/{alert_id}") as resp:
             assert (await resp.json())["disposition"] == "arrest"
@@ -228,7 +250,7 @@ async def test_validation_is_refused_when_the_entry_left_the_hot_list(console, l
     rows = [*NCIC_ROWS[:4], "L|L800000777|CA0431000|5GONE77|CA|2027|PC|||||||SJ-26-889|"]
     alert_id = await raise_alert_for(settings, root, "api-2", "5GONE77", rows)
     async with await signed_in(env, lee) as session:
-        assert (await transition(session, alert_id, action="verify"))[0] == 200
+        assert (await transition(session, alert_id, **VERIFIED))[0] == 200
         await sync_rows(settings, root, NCIC_ROWS[:4])
         status, body = await transition(session, alert_id, action="validate", priority="routine")
         assert status == 409 and "no longer active" in body["error"] and "do not act" in body["error"]
@@ -241,6 +263,77 @@ async def test_validation_is_refused_when_the_entry_left_the_hot_list(console, l
         float(sample(text, 'alpr_alert_rejections_total{match_kind="exact",reason="entry_no_longer_active"}'))
         >= 1
     )
+
+
+async def status_of(session: aiohttp.ClientSession, alert_id: str) -> str:
+    async with session.get(f"/api/alerts/{alert_id}") as resp:
+        return str((await resp.json())["status"])
+
+
+async def test_a_verification_needs_evidence_ticks_and_acknowledged_flags_p7(console, lee) -> None:
+    """Verify with no evidence shown, an unticked box, a tick that is not true/false, an image
+    the read does not have, an unacknowledged state mismatch, a read confidence of 0.4 left
+    unacknowledged: each refused (409, saying what is missing), the alerts unverified and nothing
+    written. Acknowledged by name with a note: allowed."""
+    env, settings, root = console
+    rows = [*NCIC_ROWS[:4], listed("7EVID01", 31)[-1], listed("7EVID02", 32)[-1]]
+    mismatch = await raise_alert_for(settings, root, "evid-1", "7EVID01", rows, plate_state="NV")
+    low = await raise_alert_for(settings, root, "evid-2", "7EVID02", rows, confidence=0.4)
+    async with await signed_in(env, lee) as session:
+        async with session.get(f"/api/alerts/{mismatch}") as resp:
+            shown = (await resp.json())["verification"]
+        assert shown["image_url"] is None  # no image: the form shows the read text
+        assert shown["flags"] == [{"flag": "state-mismatch", "text": "state-mismatch (read NV, listed CA)"}]
+        refusals = [
+            (mismatch, {"action": "verify", "note": "looks like it"}, "what it was made against"),
+            (mismatch, {**VERIFIED, "characters_match": False}, "tick that the characters match"),
+            (mismatch, {**VERIFIED, "state_match": "true"}, "true or false"),
+            (mismatch, {**VERIFIED, "evidence_shown": "image"}, "this read has no captured image"),
+            (mismatch, {**VERIFIED, "note": "same car"}, "flagged state-mismatch (read NV, listed CA)"),
+            (mismatch, {**VERIFIED, "acknowledged": ["state-mismatch"]}, "needs a note"),
+            (
+                low,
+                {**VERIFIED, "acknowledged": ["state-mismatch"], "note": "clear"},
+                "flagged low-confidence (0.40, below 0.80): acknowledge low-confidence",
+            ),
+        ]
+        for alert_id, body, message in refusals:
+            status, answer = await transition(session, alert_id, **body)
+            assert status == 409 and message in answer["error"], (body, answer)
+        for alert_id in (mismatch, low):
+            assert await status_of(session, alert_id) == "unverified"
+            assert await events_of(settings, alert_id) == []
+
+        for alert_id, flag in ((mismatch, "state-mismatch"), (low, "low-confidence")):
+            body = {**VERIFIED, "acknowledged": [flag], "note": "the plate on the read is the listed one"}
+            status, answer = await transition(session, alert_id, **body)
+            assert status == 200 and answer["status"] == "tentative_hit", answer
+            assert answer["history"][0]["acknowledged"] == [flag]
+
+
+async def test_the_confirmation_names_the_entering_agency_and_not_the_validator_p8(console, lee, roy) -> None:
+    """Confirming agency "x": refused naming the entry's agency. The dispatcher who verified and
+    validated may not also record the confirmation (separate validation, San José): refused naming
+    them. Nothing is written until another dispatcher records the entering agency's ORI."""
+    env, settings, root = console
+    alert_id = await raise_alert_for(settings, root, "conf-1", "7CONF01", listed("7CONF01", 33))
+    async with await signed_in(env, lee) as session, await signed_in(env, roy) as other:
+        assert (await transition(session, alert_id, **VERIFIED))[0] == 200
+        assert (await transition(session, alert_id, action="validate", priority="routine"))[0] == 200
+        status, body = await transition(session, alert_id, action="confirm", confirming_agency="CA0431000")
+        assert status == 409 and "separate validation: Dispatcher Lee (D-101) validated" in body["error"]
+        status, body = await transition(other, alert_id, action="confirm", confirming_agency="x")
+        assert status == 409 and "the entering agency CA0431000" in body["error"]
+        assert "not 'X'" in body["error"]  # as recorded: upper-cased
+        assert await status_of(other, alert_id) == "live_query"
+        assert [e["event"] for e in await events_of(settings, alert_id)] == [
+            "AlertVisuallyVerified",
+            "AlertStatusValidated",
+        ]
+        status, body = await transition(other, alert_id, action="confirm", confirming_agency="CA0431000")
+        assert status == 200 and body["status"] == "confirmed_hit", body
+        assert body["entry"]["entering_agency"] == "CA0431000"
+        assert body["history"][-1]["by"] == {"user": "Dispatcher Roy", "badge": "D-103"}
 
 
 async def test_the_same_plate_again_adds_a_sighting_until_the_alert_is_closed(console, lee) -> None:
@@ -323,7 +416,7 @@ async def test_unauthenticated_and_wrong_role_calls_are_refused_and_change_nothi
     alert_id = await raise_alert_for(settings, root, "role-1", "7ROLE01", listed("7ROLE01", 11))
     auditor = sign_in_once(env, people["aud"])
     async with aiohttp.ClientSession(base(env)) as anonymous:
-        async with anonymous.post(f"/api/alerts/{alert_id}/transitions", json={"action": "verify"}) as resp:
+        async with anonymous.post(f"/api/alerts/{alert_id}/transitions", json=VERIFIED) as resp:
             assert resp.status == 401
         async with anonymous.get(f"/api/alerts/{alert_id}") as resp:
             assert resp.status == 401
@@ -334,7 +427,7 @@ async def test_unauthenticated_and_wrong_role_calls_are_refused_and_change_nothi
             ("GET", "/api/alerts", None),
             ("GET", f"/api/alerts/{alert_id}", None),
             ("GET", "/api/events", None),
-            ("POST", f"/api/alerts/{alert_id}/transitions", {"action": "verify"}),
+            ("POST", f"/api/alerts/{alert_id}/transitions", VERIFIED),  # complete: refused for the role
         ):
             async with aud.request(method, path, json=body) as resp:
                 assert resp.status == 403, (path, await resp.text())
@@ -410,7 +503,7 @@ async def test_a_cad_system_reads_alerts_with_its_service_token_but_acting_needs
         assert alert_id in ids
         async with cad.get(f"/api/alerts/{alert_id}") as resp:
             assert resp.status == 200
-        status, body = await transition(cad, alert_id, action="verify")
+        status, body = await transition(cad, alert_id, **VERIFIED)
         assert status == 403 and "P21: the cad role may not alert.act" in body["error"]
     assert await events_of(settings, alert_id) == []
     views = [
@@ -622,7 +715,7 @@ async def test_agency_scope_holds_in_list_detail_transition_and_live_stream_p19_
         async with session.get("/api/alerts/0000-no-such-alert") as resp:
             missing = (resp.status, (await resp.json())["error"].replace("0000-no-such-alert", "ID"))
         assert out_of_scope == missing == (404, "no alert ID")
-        status, body = await transition(session, theirs, action="verify")
+        status, body = await transition(session, theirs, **VERIFIED)
         assert (status, body["error"]) == (404, f"no alert {theirs}")
         assert await events_of(settings, theirs) == []  # the refusal changed nothing
 
@@ -635,7 +728,7 @@ async def test_agency_scope_holds_in_list_detail_transition_and_live_stream_p19_
                     break
             assert time.monotonic() < deadline, "the sharing agreement never took effect"
             await asyncio.sleep(0.3)
-        assert (await transition(session, theirs, action="verify"))[0] == 200
+        assert (await transition(session, theirs, **VERIFIED))[0] == 200
         again = await raise_at(settings, "scope-sc-2", "7SCOP03", SHERIFF_CAMERA)
         while True:
             kind, alert = await next_event(stream.content, 10)

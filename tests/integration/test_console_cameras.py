@@ -158,7 +158,10 @@ async def test_an_administrator_adds_changes_and_retires_cameras_and_each_change
         }
         key = added["ingest_key"]
         assert key.startswith(f"{KEY_PREFIX}cam-api-1.")
+        # P24: a mobile camera's base inside a site's exclusion zone is refused; elsewhere it is not.
         async with admin.post("/api/cameras", json=camera("unit-api-7", SOUTH_OF_CHURCH, "mobile")) as resp:
+            assert resp.status == 409 and "inside its exclusion zone" in (await resp.json())["error"]
+        async with admin.post("/api/cameras", json=camera("unit-api-7", AIRPORT, "mobile")) as resp:
             assert resp.status == 201, await resp.text()
 
         async with admin.post(
@@ -291,3 +294,38 @@ async def test_bad_requests_are_refused_naming_the_problem_and_change_nothing(co
         async with admin.post("/api/cameras", data="id=cam-form&kind=mobile") as resp:
             assert resp.status == 415
     assert await state(settings) == before
+
+
+async def test_a_camera_a_listed_site_puts_in_violation_is_shown_suspended_until_moved(
+    console, tokens
+) -> None:
+    """P24: a fixed camera registered before the church was listed (its record written as it stood
+    then) faces the church: the listing marks it ``suspended (P24: faces <site>)`` and the page has
+    the place that names it; moving it to face away reinstates it (``reinstated``, audited)."""
+    from streams.cameras.registry import Camera, encode_camera
+    from tests.integration.kafka_helpers import produce
+
+    env, settings, _root = console
+    older = Camera("cam-old-church", "Church St NB", "SJPD", "fixed", *SOUTH_OF_CHURCH, facing_deg=0.0)
+    await produce(
+        settings.kafka, settings.topic("cameras"), [(b"cam-old-church", encode_camera(older), None)]
+    )
+    async with session(env, tokens["ada"]) as admin:
+        async with admin.get("/api/cameras") as resp:
+            shown = {c["id"]: c for c in (await resp.json())["cameras"]}
+        church = CHURCH.removesuffix(" (place of religious observance)")
+        assert shown["cam-old-church"]["suspended"] == f"suspended (P24: faces {church})"
+        assert shown["cam-old-church"]["status"] == "active"
+        assert all(c["suspended"] is None for i, c in shown.items() if i != "cam-old-church")
+        async with admin.get("/cameras") as resp:
+            assert 'id="camera-suspended"' in await resp.text()
+        async with admin.post("/api/cameras/cam-old-church", json={"facing_deg": 180}) as resp:
+            assert resp.status == 200, await resp.text()
+            assert (await resp.json())["reinstated"] is True
+        async with admin.get("/api/cameras") as resp:
+            shown = {c["id"]: c for c in (await resp.json())["cameras"]}
+        assert shown["cam-old-church"]["suspended"] is None
+    _cameras, audit, _keys = await state(settings)
+    assert [a["action"] for a in audit if a["query"]["registered_camera"] == "cam-old-church"] == [
+        "camera_reinstate"
+    ]

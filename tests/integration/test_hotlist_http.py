@@ -125,6 +125,14 @@ def test_entries_are_proposed_and_approved_as_the_signed_in_people_p2(served) ->
     assert http("POST", f"{base}/entries", typed, token=reyes)[0] == 400
     assert http("POST", f"{base}/entries", {**ENTRY, "plate": "7*"}, token=reyes)[0] == 422  # P6
     assert http("POST", f"{base}/entries", {**ENTRY, "plate_state": "California"}, token=reyes)[0] == 400
+    # P6: a partial plate for littering; P2: a reason or case number that names nothing (422, rule named)
+    for junk, rule, words in (
+        ({"plate": "*A*B*C*", "reason": "littering 374.4 PC"}, "P6", "homicide"),
+        ({"reason": "."}, "P2", "names no presumed crime"),
+        ({"case_number": "-"}, "P2", "SJ-26-004512"),
+    ):
+        status, body = http("POST", f"{base}/entries", {**ENTRY, **junk}, token=reyes)
+        assert (status, body.get("rule")) == (422, rule) and words in body["error"], body
     assert pending_keys(env) == set()
     assert http("POST", f"{base}/entries", ENTRY, token=reyes) == (
         202,

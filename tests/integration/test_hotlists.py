@@ -451,12 +451,14 @@ def test_incomplete_entry_cannot_be_approved(env, people) -> None:
 
 
 def test_immigration_purpose_is_refused_for_department_entries_p5(env, people) -> None:
-    result = add_entry(people, "reyes", "BOLO-T1", "--case", "SJ-26-1", reason="Immigration status check")
+    result = add_entry(people, "reyes", "BOLO-T1", "--case", "SJ-26-0001", reason="Immigration status check")
     assert result.returncode == 2 and "(P5)" in result.stderr
     assert "0 pending" in alpr(people.as_("reyes"), "hotlist", "pending").stdout
 
 
-def test_flock_import_is_pending_and_reports_outcomes(env, people) -> None:
+def test_flock_import_is_pending_and_reports_outcomes(env, people, tmp_path) -> None:
+    """P2: an import makes pending entries only; a row whose reason names no presumed crime
+    ("Person of interest") is refused, a row without a case number waits incomplete."""
     args = ["hotlist", "import", "--format", "flock", str(FEEDS / "flock_export.csv")]
     assert alpr(people.nobody, *args).returncode == 2
     assert alpr(people.as_("lee"), *args).returncode == 2
@@ -464,15 +466,21 @@ def test_flock_import_is_pending_and_reports_outcomes(env, people) -> None:
     result = alpr(people.as_("reyes"), *args)
     assert result.returncode == 0, result.stderr
     assert "1 dropped p5" in result.stdout and "1 errors" in result.stdout
-    assert "1 pending approval" in result.stdout and "2 pending incomplete" in result.stdout
+    assert "1 pending approval" in result.stdout and "1 pending incomplete" in result.stdout
+    assert "1 refused" in result.stdout and not any("2QRS345" in key for key in pending_keys(env))
+    assert "Person of interest (Flock hot list" in result.stderr
+    assert "names no presumed crime" in result.stderr
     assert "nothing was activated" in result.stdout
     assert current_keys(env) == set()
-    changelog = alpr(
-        people.as_("reyes"), "hotlist", "import", "--format", "flock", str(FEEDS / "flock_changelog.csv")
+    log = tmp_path / "flock_changelog.csv"
+    log.write_text(
+        "Date,Action,Hotlist Name,License,State,Reason,Case,Expiry\n"
+        "2026-11-21T14:02:00-08:00,Removed,Stolen Vehicles - local,6ABC777,CA,,,\n"
     )
-    assert changelog.returncode == 0 and "1 removed" in changelog.stdout
+    changelog = alpr(people.as_("reyes"), "hotlist", "import", "--format", "flock", str(log))
+    assert changelog.returncode == 0 and "1 removed" in changelog.stdout, changelog.stdout
     pending = alpr(people.as_("reyes"), "hotlist", "pending").stdout
-    assert "2QRS345" not in pending and "8BOL042" in pending and "2 pending" in pending
+    assert "6ABC777" not in pending and "8BOL042" in pending and "1 pending" in pending
     for value in topic_values(env, "hotlist-pending"):
         if "tombstone" not in value:
             validate_pending(value)

@@ -54,7 +54,11 @@ class Late:
         self.worker: AlprProcess | None = None
         try:
             feed = root / "feed.ndjson"
-            entry = make_entry(entry_id="V-LATE-1", plate=LISTED, synced_at=None)
+            # The feed is as of an hour ago (P4 is judged as of each read: reads captured before
+            # an undated feed's sync would meet no refresh at all).
+            entry = make_entry(
+                entry_id="V-LATE-1", plate=LISTED, synced_at=datetime.now(UTC) - timedelta(hours=1)
+            )
             feed.write_bytes(orjson.dumps(entry_to_dict(entry)))
             asyncio.run(self._sync(feed))
             self.worker = AlprProcess(self.env, root / "worker.log")

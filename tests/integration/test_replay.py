@@ -14,9 +14,10 @@ from aiokafka.errors import InvalidTimestampError
 
 from streams.codec import dumps, entry_to_dict
 from streams.kafka.connection import Connection
-from tests.conftest import AlprProcess, alpr, settings_of, wait_for
+from tests.conftest import ROOT, AlprProcess, alpr, settings_of, wait_for
 from tests.factories import make_entry, read_dict
 from tests.integration.kafka_helpers import SignInUser, add_user, alpr_as, login, read_topic, send_reads
+from tests.integration.test_hotlists import ncic_extract
 
 pytestmark = pytest.mark.integration
 
@@ -114,8 +115,9 @@ def test_replay_returns_exactly_the_reads_of_the_window(env, kim, tmp_path) -> N
     assert (out / "sightings.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "3 sightings" in result.stdout
 
+    # every camera over a day (the most a replay naming no plate or camera may cover, P25)
     everything, out2 = replay(
-        env, kim, tmp_path, "--from", (NOW - timedelta(days=60)).isoformat(), "--to", NOW.isoformat()
+        env, kim, tmp_path, "--from", (NOW - timedelta(hours=24)).isoformat(), "--to", NOW.isoformat()
     )
     assert everything.returncode == 0, everything.stderr
     ids = [json.loads(line)["read_id"] for line in (out2 / "timeline.ndjson").read_text().splitlines()]
@@ -153,7 +155,7 @@ def test_a_replay_without_case_or_purpose_is_refused(env, kim) -> None:
         "--to",
         "now",
         "--case",
-        "SJ-26-1",
+        "SJ-26-0001",
         "--purpose",
         "ICE detainer follow-up",
         "--crime-type",
@@ -165,6 +167,20 @@ def test_a_replay_without_case_or_purpose_is_refused(env, kim) -> None:
     refused = [a for a in audit if a["action"] == "replay"]
     assert [a["decision"] for a in refused] == ["refused", "refused"]
     assert "P22" in refused[1]["reason"] and refused[1]["user"] == "kim"
+
+
+def test_p25_a_replay_of_every_camera_over_a_week_is_refused_as_bulk_export(env, kim, tmp_path) -> None:
+    """No bulk export: naming no plate and no camera, a replay covers at most a day; the refusal is
+    audited and writes no output."""
+    out = tmp_path / "bulk"
+    bulk = alpr_as(
+        env, kim, "replay", "--from", "now-7d", "--to", "now", "--case", "SJ-26-0099",
+        "--purpose", "homicide investigation", "--crime-type", "PC 187 homicide", "--out", str(out),
+    )  # fmt: skip
+    assert bulk.returncode == 2 and "P25: ALPR data is not exported in bulk" in bulk.stderr, bulk.stderr
+    assert not out.exists()
+    [refused] = [a for a in _audit(settings_of(env)) if a["action"] == "replay"]
+    assert refused["decision"] == "refused" and "P25" in refused["reason"]
 
 
 def _audit(settings) -> list[dict]:
@@ -259,6 +275,29 @@ def test_rematch_uses_the_hot_list_of_each_reads_time(env, kim, tmp_path) -> Non
         ("late-after-listing", "ncic:LATE"),
     ]
     assert "rematch: 2 would have alerted" in result.stdout
+
+
+def test_rematch_judges_p4_as_of_each_read_not_on_later_refreshes(env, kim, tmp_path) -> None:
+    """P4 as of the read (issue 16 item 6): the ncic list was refreshed 40 h before a read and
+    next an hour after it. For that read the entry was stale: the later refresh never counts for
+    it. A read after that refresh matches, and an older extract synced later (its data 45 h old)
+    does not make the source look older or newer for anyone."""
+    stale = make_entry(entry_id="STALE", plate="7STAL77", synced_at=None)
+    settings = settings_of(env)
+    history = [
+        change("HotlistSourceSynced", at(-40), fresh_as_of=at(-40).isoformat()),
+        change("HotlistEntryAdded", at(-40), stale),
+        change("HotlistSourceSynced", at(-2), fresh_as_of=at(-2).isoformat()),  # after the first read
+        change("HotlistSourceSynced", at(-0.8), fresh_as_of=at(-45).isoformat()),  # an older extract
+    ]
+    asyncio.run(produce_at(settings.kafka, settings.topic("hotlist-changes"), history))
+    reads_at(env, [("stale-then", "7STAL77", at(-3)), ("fresh-after-refresh", "7STAL77", at(-0.5))])
+    result, out = replay(
+        env, kim, tmp_path, "--from", at(-4).isoformat(), "--to", NOW.isoformat(), "--rematch"
+    )
+    assert result.returncode == 0, result.stderr
+    matches = [json.loads(line) for line in (out / "rematch.ndjson").read_text().splitlines()]
+    assert [(m["read_id"], m["entry_key"]) for m in matches] == [("fresh-after-refresh", "ncic:STALE")]
 
 
 def test_holds_are_placed_listed_and_released_with_an_audit_trail(env, kim) -> None:
@@ -407,12 +446,11 @@ def test_the_retro_hunt_raises_historical_hits_for_a_newly_listed_plate(env, tmp
     hunter = AlprProcess(login(env, kim), tmp_path / "retro-hunt.log", "retro-hunt")
     try:
         wait_for(lambda: "retro-hunt: following" in hunter.log(), 60, "the retro-hunt to follow the changes")
-        feed = tmp_path / "feed.ndjson"
-        entry = make_entry(entry_id="V-RETRO", plate="8RETRO8", synced_at=now)
-        feed.write_bytes(dumps(entry_to_dict(entry)) + b"\n")
-        synced = alpr_as(
-            env, ada, "hotlist", "sync", "--format", "ndjson", "--from", str(feed), "--source", "ncic"
+        # an NCIC extract generated now (a person syncs feeds, never NDJSON into a shared source, P2)
+        feed = ncic_extract(
+            tmp_path / "ncic.txt", ["L|L900000001|CA0431000|8RETRO8|CA|2027|PC|||||||SJ-26-004512|"]
         )
+        synced = alpr_as(env, ada, "hotlist", "sync", "--format", "ncic", "--from", str(feed))
         assert synced.returncode == 0, synced.stderr
 
         def historical() -> list[dict]:
@@ -433,6 +471,35 @@ def test_the_retro_hunt_raises_historical_hits_for_a_newly_listed_plate(env, tmp
     audit = [json.loads(r.value) for r in asyncio.run(read_topic(settings.kafka, settings.topic("audit")))]
     [hunt] = [a for a in audit if a["action"] == "retro_hunt"]
     assert (hunt["user"], hunt["agency"], hunt["result_count"]) == ("kim", "SJPD", 2)  # P15
+
+
+def test_the_retro_hunt_never_hunts_with_a_stale_extract_p4(env, tmp_path) -> None:
+    """An SFR extract generated 30 h ago is synced now: its data is 30 h old whatever the time of
+    the sync, so its newly listed plate is not hunted (P4), and the read of that plate 2 h ago
+    raises nothing. (Taking the sync as the data's age, the hunt found it: issue 16.)"""
+    settings = settings_of(env)
+    now = datetime.now(UTC)
+    read = read_dict(read_id="rh-sfr", plate="3STAL30", captured_at=(now - timedelta(hours=2)).isoformat())
+    asyncio.run(send_reads(settings, [read]))
+    kim = asyncio.run(add_user(settings, "kim", "analyst", badge="A-7"))
+    ada = asyncio.run(add_user(settings, "ada", "administrator", badge="ADM-2"))
+    hunter = AlprProcess(login(env, kim), tmp_path / "retro-hunt.log", "retro-hunt")
+    try:
+        wait_for(lambda: "retro-hunt: following" in hunter.log(), 60, "the retro-hunt to follow the changes")
+        sample = (ROOT / "samples" / "feeds" / "svs_sfr.csv").read_text().splitlines()
+        generated = (now - timedelta(hours=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        row = sample[2].replace("3XYZ208", "3STAL30")
+        feed = tmp_path / "sfr.csv"
+        feed.write_text("\n".join([f"# CA-SVS-EXTRACT,SFR,{generated}", sample[1], row, "# END,1"]) + "\n")
+        synced = alpr_as(env, ada, "hotlist", "sync", "--format", "svs", "--from", str(feed))
+        assert synced.returncode == 0, synced.stderr
+        wait_for(lambda: "historical hits" in hunter.log(), 60, "the pass to be recorded")
+    finally:
+        hunter.stop()
+    assert "retro-hunt skips sfr:" in hunter.log() and "is stale, P4" in hunter.log()
+    assert "1 new entries, 0 historical hits" in hunter.log()
+    alerts = [json.loads(r.value) for r in asyncio.run(read_topic(settings.kafka, settings.topic("alerts")))]
+    assert [a for a in alerts if a.get("read_id") == "rh-sfr"] == []
 
 
 def test_a_scan_reads_every_record_of_batched_writes_to_the_end(env) -> None:

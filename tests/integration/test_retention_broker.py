@@ -135,8 +135,10 @@ async def _hold(settings: Settings, written: Written) -> None:
     det = Principal("det-test", "Det. Test", "SJPD", "analyst", badge="A-1")  # P21: may hold
     for read_id in (written.kept, written.released):
         read: Read = await desk.find_read(read_id, now - timedelta(seconds=20), now)
-        await desk.add([read], "RT-26-0001", "retention test", det, now, query={"read_id": read_id})
-    await desk.add([(await desk.holds())[written.kept].read], "RT-26-0002", "second case", det, now, query={})
+        await desk.add([read], "RT-26-0001", "PC 211 robbery evidence", det, now,
+                       query={"read_id": read_id}, crime_type="PC 211 robbery")  # fmt: skip
+    await desk.add([(await desk.holds())[written.kept].read], "RT-26-0002", "PC 215 carjacking evidence",
+                   det, now, query={}, crime_type="PC 215 carjacking")  # fmt: skip
     assert await desk.release(written.released, "RT-26-0001", "case closed", det, now)
 
 

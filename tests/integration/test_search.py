@@ -106,9 +106,9 @@ def test_an_external_user_gets_justified_search_only_and_every_call_is_audited(e
     holds_before = asyncio.run(read_topic(settings.kafka, settings.topic("evidence-holds")))
     for command in (
         ("replay", "--from", "now-4h", "--to", "now", "--plate", "7SRCH77", "--purpose", "robbery",
-         "--case", "OPD-26-1", "--crime-type", "PC 211"),
+         "--case", "OPD-26-0001", "--crime-type", "PC 211"),
         ("hold", "list"),
-        ("hold", "add", "--read-id", "s-1", "--case", "OPD-26-1", "--reason", "evidence",
+        ("hold", "add", "--read-id", "s-1", "--case", "OPD-26-0001", "--reason", "evidence",
          "--crime-type", "PC 211"),
         ("alerts",),
     ):  # fmt: skip

@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from streams.codec import entry_to_dict
+from streams.hotlists.adapters.base import ExtractRefused
 from streams.hotlists.model import Person
 from streams.hotlists.service import HotlistStore
 from streams.kafka.topics import create_topics
@@ -30,18 +31,20 @@ from tests.integration.kafka_helpers import (
     send_reads,
     wait_for_records,
 )
-from tests.integration.probes import same_path_plate
+from tests.integration.probes import same_path_plate, worker_follows
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime.now(UTC)
+#: The feed's own as-of time (P4 is judged as of each read): an hour before the module's reads.
+AS_OF = NOW - timedelta(hours=1)
 ENTRIES = [
-    make_entry(entry_id="V-STREAM-1", plate="7ABC123", synced_at=None),
-    make_entry(entry_id="V-STREAM-2", plate="8DOG512", synced_at=None),
+    make_entry(entry_id="V-STREAM-1", plate="7ABC123", synced_at=AS_OF),
+    make_entry(entry_id="V-STREAM-2", plate="8DOG512", synced_at=AS_OF),
     make_entry(
-        entry_id="V-STREAM-3", plate="4KMN733", plate_state="NV", list_type="missing_person", synced_at=None
+        entry_id="V-STREAM-3", plate="4KMN733", plate_state="NV", list_type="missing_person", synced_at=AS_OF
     ),
-    make_entry(entry_id="V-GONE", plate="9GONE99", synced_at=None),
+    make_entry(entry_id="V-GONE", plate="9GONE99", synced_at=AS_OF),
     local_entry(entry_id="P-STREAM-1", plate="7GH?25X"),
 ]
 LIEUTENANT = Person("Lt. Ana Ortiz", "1875", rank="lieutenant")
@@ -194,3 +197,147 @@ async def test_metrics_endpoint_counts_the_work(stream) -> None:
     assert (metric(env, "alpr_hits_total", '{list_type="stolen_vehicle",match_kind="exact"}') or 0) >= 1
     assert metric(env, "alpr_batch_processing_seconds_count") is not None
     assert worker.proc.poll() is None, worker.log()[-3000:]
+
+
+#: Late-read plates of source svs, each its own (a sighting window never merges them).
+LATE_PLATES = {"late-10d": "5LAT101", "late-3h": "6LAT202", "live-2m": "7LAT303", "gap-5d": "8LAT404"}
+
+
+def _late_feed(
+    path: Path, as_of: datetime, source: str = "svs", plates: dict[str, str] = LATE_PLATES
+) -> Path:
+    """An extract (NDJSON) of ``source`` as of ``as_of``: its entries carry that synced_at."""
+    entries = [
+        make_entry(source=source, entry_id=f"S-{read_id}", plate=plate, synced_at=as_of)
+        for read_id, plate in plates.items()
+    ]
+    return write_feed(path, entries)
+
+
+async def test_late_reads_raise_historical_alerts_judged_as_of_capture_and_alpr_match_agrees(
+    stream, tmp_path: Path
+) -> None:
+    """Issue 16 items 5 and 6 through the real worker. The svs feed was refreshed 10 days 2 h,
+    4 h and 1 h ago (extracts synced in that order, each as of its own time, not the sync's).
+    A read captured 10 days before it arrives and one 3 h before raise HISTORICAL READ alerts
+    with their age and no "Follow"; one 2 min old raises a live alert; one 5 days old meets a list
+    last refreshed 5 days earlier: stale then (P4 as of the read), no alert, though the list is
+    fresh now. ``alpr match --as-of`` on the same files and reads gives the same alerts, the same
+    live/historical split."""
+    env, settings, worker, root = stream
+    arrival = datetime.now(UTC)
+    feeds = [
+        _late_feed(tmp_path / f"svs-{n}.ndjson", arrival - age)
+        for n, age in enumerate((timedelta(days=10, hours=2), timedelta(hours=4), timedelta(hours=1)))
+    ]
+    async with HotlistStore(settings) as store:
+        for feed in feeds:
+            await store.sync("ndjson", feed, "svs", datetime.now(UTC))
+        status = (await store.source_status())["svs"]
+    assert len(status["fresh_history"]) == 3  # the worker learns every refresh, not only the last
+    await worker_follows(settings, ["hotlist", "hotlist-sources"])
+    ages = {
+        "late-10d": timedelta(days=10),
+        "late-3h": timedelta(hours=3),
+        "live-2m": timedelta(minutes=2),
+        "gap-5d": timedelta(days=5),
+    }
+    reads = [
+        read_dict(read_id=rid, plate=LATE_PLATES[rid], captured_at=(arrival - age).isoformat())
+        for rid, age in ages.items()
+    ]
+    await send_reads(settings, reads)
+    listed = {"late-10d", "late-3h", "live-2m"}
+    await wait_for_records(
+        settings.kafka,
+        settings.topic("alerts"),
+        lambda v: {a["read_id"] for a in alerts_for(v, listed)} == listed,
+    )
+    await wait_worker_drained(settings)  # the stale one screened and confirmed too: all is here
+    streamed = {a["read_id"]: a for a in alerts_for(await _values(settings, "alerts"), set(ages))}
+    assert set(streamed) == listed  # gap-5d: stale as of its capture (P4), no alert
+    for rid in ("late-10d", "late-3h"):
+        assert streamed[rid]["captured_age_s"] >= ages[rid].total_seconds()
+        assert "Follow" not in streamed[rid]["advisory"]
+        assert "not necessarily now" in streamed[rid]["advisory"]
+    assert streamed["late-10d"]["advisory"].startswith("HISTORICAL READ: captured 10 days before it arrived")
+    assert streamed["late-3h"]["advisory"].startswith("HISTORICAL READ: captured 3 h")
+    assert "captured_age_s" not in streamed["live-2m"]
+    assert "Follow the vehicle if needed" in streamed["live-2m"]["advisory"]
+
+    reads_file = tmp_path / "late-reads.ndjson"
+    reads_file.write_bytes(orjson.dumps({"reads": reads}))
+    args = [arg for feed in feeds for arg in ("--hotlist", str(feed))]
+    offline = alpr(env, "match", *args, "--reads", str(reads_file), "--as-of", arrival.isoformat())
+    assert offline.returncode == 0, offline.stderr
+    assert "2 historical" in offline.stderr
+    matched = {a["read_id"]: a for a in map(json.loads, offline.stdout.splitlines())}
+
+    def essence(alerts: dict[str, dict]) -> set[tuple]:
+        return {
+            (a["alert_id"], a["read_id"], a["match_kind"], "captured_age_s" in a) for a in alerts.values()
+        }
+
+    assert essence(matched) == essence(streamed)
+    # A hot list "refreshed" after a read says nothing of it: the newest file alone, as of 1 h
+    # ago, matches the live read only (offline, P4 as of the read).
+    newest = alpr(
+        env, "match", "--hotlist", str(feeds[-1]), "--reads", str(reads_file), "--as-of", arrival.isoformat()
+    )
+    assert newest.returncode == 0, newest.stderr
+    assert [json.loads(line)["read_id"] for line in newest.stdout.splitlines()] == ["live-2m"]
+
+
+SLR = {"slr-1": "4SLR001"}
+
+
+async def test_an_older_extract_never_refreshes_a_source_p4(stream, tmp_path: Path) -> None:
+    """Syncing an extract older than the one loaded is refused and changes nothing: the source's
+    as-of time stays that of the newer extract (never the time of the sync)."""
+    env, settings, worker, root = stream
+    newer = datetime.now(UTC) - timedelta(hours=2)
+    async with HotlistStore(settings) as store:
+        await store.sync(
+            "ndjson", _late_feed(tmp_path / "newer.ndjson", newer, "slr", SLR), "slr", datetime.now(UTC)
+        )
+        before = (await store.source_status())["slr"]
+        with pytest.raises(ExtractRefused, match="older than the slr extract already loaded"):
+            await store.sync(
+                "ndjson",
+                _late_feed(tmp_path / "older.ndjson", newer - timedelta(hours=30), "slr", SLR),
+                "slr",
+                datetime.now(UTC),
+            )
+        after = (await store.source_status())["slr"]
+    assert datetime.fromisoformat(before["fresh_as_of"]) == newer
+    assert (after["fresh_as_of"], after["fresh_history"], after["sync_id"]) == (
+        before["fresh_as_of"],
+        before["fresh_history"],
+        before["sync_id"],
+    )
+
+
+def test_alpr_match_rejects_the_reads_the_stream_cannot_keep(stream, tmp_path: Path) -> None:
+    """The old disagreement (issue 16): ``alpr match`` alerted on reads the stream never screens.
+    Relative to ``--as-of`` it now refuses a read too late to be stored or past the retention
+    (P11) and one from the future, as the producer and the worker do; the rest match."""
+    as_of = datetime.now(UTC)
+    hotlist = tmp_path / "undated.ndjson"  # no synced_at: the list in force at each read
+    write_feed(hotlist, [make_entry(entry_id="V-OLD", plate="6OLD606", synced_at=None)])
+    reads = [
+        read_dict(read_id="old-31d", plate="6OLD606", captured_at=(as_of - timedelta(days=31)).isoformat()),
+        read_dict(read_id="ahead-1h", plate="6OLD606", captured_at=(as_of + timedelta(hours=1)).isoformat()),
+        read_dict(read_id="ok-20d", plate="6OLD606", captured_at=(as_of - timedelta(days=20)).isoformat()),
+    ]
+    reads_file = tmp_path / "reads.ndjson"
+    reads_file.write_bytes(b"\n".join(orjson.dumps(r) for r in reads))
+    env = stream[0]
+    result = alpr(
+        env, "match", "--hotlist", str(hotlist), "--reads", str(reads_file), "--as-of", as_of.isoformat()
+    )
+    assert result.returncode == 0, result.stderr
+    assert "reads.ndjson:1[0]: rejected (too_late)" in result.stderr
+    assert "reads.ndjson:2[0]: rejected (future_timestamp)" in result.stderr
+    [alert] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert alert["read_id"] == "ok-20d" and alert["advisory"].startswith("HISTORICAL READ: captured 20 days")
+    assert "1 reads (2 rejected), 1 alerts (1 historical" in result.stderr

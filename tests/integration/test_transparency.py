@@ -13,8 +13,10 @@ import aiohttp
 import orjson
 import pytest
 
+from streams.access.checkpoint import Checkpoint, decode_checkpoint, latest, trusted_keys
 from streams.access.directory import Agency, DirectoryStore
 from streams.cameras.registry import Camera, CameraStore
+from tests.conftest import alpr
 from tests.factories import read_dict
 from tests.integration.kafka_helpers import (
     add_user,
@@ -24,6 +26,7 @@ from tests.integration.kafka_helpers import (
     read_topic,
     running_worker,
     send_reads,
+    service_env,
     wait_for_records,
 )
 from tests.integration.test_camera_cli import AIRPORT, SAMPLE
@@ -82,6 +85,22 @@ def test_the_page_is_public_and_works_with_an_empty_registry(broker, tmp_path) -
         assert "No hot list has been synchronized yet." in html
         assert "Data is not shared with any other agency." in html
         assert MEMO_C in html and "February 9, 2026" in html
+        assert figures["audit_checkpoint"] is None and "No signed checkpoint of the audit trail yet." in html
+
+        # P14: a checkpoint signed now is published on the page within its refresh interval
+        made = alpr(service_env(env, "reporting"), "audit", "checkpoint")
+        assert made.returncode == 0, made.stdout + made.stderr
+        digest = made.stdout.split("sha256 ", 1)[1].split()[0]
+        key = made.stdout.split("signed with key ", 1)[1].split()[0]
+        deadline = time.monotonic() + 20
+        while (figures["audit_checkpoint"] is None) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            figures = orjson.loads(asyncio.run(public(env, "/transparency.json"))[2])
+        mark = figures["audit_checkpoint"]
+        assert mark is not None and mark["sha256"] == digest and mark["signed_by"] == key
+        assert figures["audit_public_keys"] == [key]
+        status, headers, html = asyncio.run(public(env, "/transparency"))
+        assert f'<code id="checkpoint-digest">{digest}</code>' in html and f"<code>{key}</code>" in html
 
 
 @pytest.fixture(scope="module")
@@ -131,9 +150,11 @@ async def populate(settings, root) -> dict[str, set[str]]:
 
     rows = listed(HOT, 901)
     await sync_rows(settings, root, rows)
+    # captured after the sync: P4 is judged at capture time, from refreshes at or before it
+    captured = datetime.now(UTC).isoformat()
     reads = [
-        read_dict(read_id="tr-read-hit", plate=HOT, camera_id="tr-cam-1", captured_at=now.isoformat()),
-        read_dict(read_id="tr-read-miss", plate="8NOHIT8", camera_id="tr-cam-2", captured_at=now.isoformat()),
+        read_dict(read_id="tr-read-hit", plate=HOT, camera_id="tr-cam-1", captured_at=captured),
+        read_dict(read_id="tr-read-miss", plate="8NOHIT8", camera_id="tr-cam-2", captured_at=captured),
     ]
     await send_reads(settings, reads)
     alerts = await wait_for_records(
@@ -164,7 +185,10 @@ def test_the_figures_are_right_and_no_plate_level_data_is_shown_p19(stack) -> No
         status, _headers, body = asyncio.run(public(env, "/transparency.json"))
         assert status == 200, body
         figures = orjson.loads(body)
-        if figures["cameras"]["active"] == 4 and figures["hotlist_sources"] or time.monotonic() > deadline:
+        ready = (
+            figures["cameras"]["active"] == 4 and figures["hotlist_sources"] and figures["audit_checkpoint"]
+        )
+        if ready or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     assert figures["cameras"] == {"active": 4, "fixed": 2, "mobile": 2, "retired": 1}
@@ -192,6 +216,12 @@ def test_the_figures_are_right_and_no_plate_level_data_is_shown_p19(stack) -> No
     for absent in ("Milpitas", "Immigration and Customs", "Las Vegas", "Plate Data Brokers"):
         assert absent not in html and absent not in body
     assert MEMO_C in html
+    # P14: the worker signed the audit trail's head when it started; the page publishes the digest
+    records = asyncio.run(read_topic(settings.kafka, settings.topic("audit-checkpoints")))
+    signed = [decode_checkpoint(r.value, trusted_keys(settings)) for r in records]
+    newest = latest(c for c in signed if isinstance(c, Checkpoint))
+    assert newest is not None and figures["audit_checkpoint"]["sha256"] == newest.digest
+    assert f'<code id="checkpoint-digest">{newest.digest}</code>' in html
 
     for kind, values in secret.items():
         for value in values:

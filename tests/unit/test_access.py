@@ -10,12 +10,16 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from argon2 import PasswordHasher
 
+from streams.access import rules
+from streams.access.audit import AccessRecorded, record_hash
 from streams.access.directory import Agency, Directory, User
 from streams.access.permissions import may, require
-from streams.access.rules import Justification, authorize
+from streams.access.principal import Principal
+from streams.access.rules import Decision, Justification, access_record
 from streams.access.signins import SigninState, token_hash
 from streams.access.totp import code_at, new_secret, verify
 from streams.errors import AccessDenied, NotSignedIn
+from streams.retention.policy import load_profile
 from tests.factories import NOW
 
 SECRET = new_secret()
@@ -26,7 +30,14 @@ FEDERAL = Agency("FED1", "Some federal agency", "federal", "CA", "signed")  # on
 RENO = Agency("NV0160000", "Reno Police Department", "municipal_police", "NV", "signed")
 
 
-def person(name: str = "kim", role: str = "analyst", agency: str = "SJPD", trained: bool = True) -> User:
+def person(
+    name: str = "kim",
+    role: str = "analyst",
+    agency: str = "SJPD",
+    trained: bool = True,
+    rank: str | None = None,
+    active: bool = True,
+) -> User:
     return User(
         name,
         name.title(),
@@ -36,14 +47,32 @@ def person(name: str = "kim", role: str = "analyst", agency: str = "SJPD", train
         PasswordHasher().hash("correct-horse-battery"),
         SECRET,
         (("ALPR user training", "2026-10-01"),) if trained else (),
+        active,
+        rank,
     )
 
 
+#: P17: who may approve a search for an agency without access of its own.
+COMMANDERS = (
+    person("ruiz", "lieutenant", rank="commander"),
+    person("diaz", "lieutenant", rank="deputy chief"),
+    person("cap", "lieutenant", rank="captain"),
+    person("gone", "lieutenant", rank="commander", active=False),
+    person("ocmdr", "lieutenant", "CA0010900", rank="commander"),
+)
+
+
 DIRECTORY = Directory(
-    {u.name: u for u in (person(), person("lee", "dispatcher"), person("new", trained=False))},
+    {u.name: u for u in (person(), person("lee", "dispatcher"), person("new", trained=False), *COMMANDERS)},
     {a.agency_id: a for a in (HOME, OAKLAND, FREMONT, FEDERAL, RENO)},
 )
 WHY = Justification("armed robbery suspect vehicle", "PC 211 robbery", "SJ-26-004512")
+PROFILE = load_profile("san_jose")
+
+
+def authorize(user: Principal, action: str, why: Justification, directory: Directory = DIRECTORY) -> Decision:
+    """The rules as the deployment (San José's profile) applies them at :data:`NOW`."""
+    return rules.authorize(user, action, why, directory, PROFILE, NOW)
 
 
 def test_totp_matches_rfc_6238_and_accepts_one_step_of_drift() -> None:
@@ -159,7 +188,7 @@ def test_searching_for_another_agency_p17_p19() -> None:
     no_access = dataclasses.replace(WHY, on_behalf_of="CA0010800")
     refused = authorize(kim, "search", no_access, DIRECTORY)
     assert not refused.allowed and refused.reason.startswith("P17")
-    approved = dataclasses.replace(no_access, commander="Cmdr. Ana Ruiz", approved_on=date(2026, 11, 20))
+    approved = dataclasses.replace(no_access, commander="ruiz", approved_on=date(2026, 11, 20))
     assert authorize(kim, "search", approved, DIRECTORY).allowed
     for ineligible in ("FED1", "NV0160000", "NOSUCH"):
         decision = authorize(kim, "search", dataclasses.replace(approved, on_behalf_of=ineligible), DIRECTORY)
@@ -175,3 +204,90 @@ def test_external_users_need_an_eligible_agency_with_an_agreement_p19() -> None:
     assert verdict("CA0010900")
     assert not verdict("CA0010800") and not verdict("NV0160000")
     assert not verdict("CA0010900", "replay")
+
+
+@pytest.mark.parametrize(
+    "case", ["N/A", "none", "TBD", "123", "-", ",", ".", "p", "test", "8ABC123", "OPD-26-1"]
+)
+def test_a_search_case_number_must_have_the_agencys_format_p16(case: str) -> None:
+    decision = authorize(person().principal(), "search", dataclasses.replace(WHY, case_number=case))
+    assert not decision.allowed and decision.reason.startswith("P16: ") and "SJ-26-004512" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("crime_type", "."),
+        ("crime_type", "xyz"),
+        ("purpose", "test"),
+        ("purpose", "keep"),
+        ("purpose", "bolo"),
+    ],
+)
+def test_a_search_crime_type_and_purpose_must_say_something_p16(field: str, value: str) -> None:
+    decision = authorize(person().principal(), "search", dataclasses.replace(WHY, **{field: value}))
+    assert not decision.allowed and decision.reason.startswith("P16: ")
+
+
+def test_the_case_field_is_scanned_for_forbidden_purposes_p22() -> None:
+    decision = authorize(
+        person().principal(), "search", dataclasses.replace(WHY, case_number="ERO-26-000001")
+    )
+    assert not decision.allowed and decision.reason.startswith("P22")
+
+
+def test_a_case_for_another_agency_is_judged_by_that_agencys_formats_p16() -> None:
+    """Oakland has a profile (generic formats): its OPD-26-004512 is fine for Oakland, not for us."""
+    oakland = dataclasses.replace(WHY, case_number="OPD-26-004512", on_behalf_of="CA0010900")
+    assert authorize(person().principal(), "search", oakland).allowed
+    own = authorize(person().principal(), "search", dataclasses.replace(oakland, on_behalf_of=None))
+    assert not own.allowed and own.reason.startswith("P16: ")
+
+
+NO_ACCESS = dataclasses.replace(WHY, on_behalf_of="CA0010800")
+
+
+@pytest.mark.parametrize(
+    ("commander", "approved_on", "words"),
+    [
+        ("Commander x", date(2026, 11, 20), "not an active user of your agency"),
+        ("ruiz", date(2099, 1, 1), "in the future"),
+        ("ruiz", date(2026, 11, 24), "in the future"),
+        ("ruiz", NOW.date() - timedelta(days=31), "older than 30 days"),
+        ("cap", date(2026, 11, 20), "may not approve"),
+        ("kim", date(2026, 11, 20), "may not approve"),
+        ("gone", date(2026, 11, 20), "not an active user"),
+        ("ocmdr", date(2026, 11, 20), "not an active user of your agency"),
+        ("ruiz", None, "approval date"),
+    ],
+)
+def test_a_commanders_approval_must_be_real_and_current_p17(commander, approved_on, words) -> None:
+    why = dataclasses.replace(NO_ACCESS, commander=commander, approved_on=approved_on)
+    decision = authorize(person().principal(), "search", why)
+    assert not decision.allowed and decision.reason.startswith("P17") and words in decision.reason
+
+
+def test_a_commander_or_above_approves_up_to_the_profiles_age_p17() -> None:
+    for name, day in (("ruiz", NOW.date()), ("diaz", NOW.date() - timedelta(days=30))):
+        why = dataclasses.replace(NO_ACCESS, commander=name, approved_on=day)
+        assert authorize(person().principal(), "search", why).allowed, name
+    own = dataclasses.replace(WHY, commander="ruiz", approved_on=NOW.date())
+    assert not authorize(person().principal(), "search", own).allowed  # no agency served: nothing to approve
+
+
+def test_the_access_record_names_the_agency_served_and_the_approval_p17() -> None:
+    why = dataclasses.replace(NO_ACCESS, commander="ruiz", approved_on=date(2026, 11, 20))
+    data = access_record(NOW, person().principal(), "replay", why, {}, 2).to_dict()
+    assert (data["on_behalf_of"], data["commander"], data["approved_on"]) == (
+        "CA0010800",
+        "ruiz",
+        "2026-11-20",
+    )
+    assert AccessRecorded.from_dict(data).to_dict() == data
+
+
+def test_records_without_an_agency_served_hash_as_before_p14() -> None:
+    """The P17 fields are left out when unset: a record written before them keeps its hash."""
+    data = access_record(NOW, person().principal(), "search", WHY, {"plate": "7ABC123"}, 1).to_dict()
+    assert not {"on_behalf_of", "commander", "approved_on"} & set(data)
+    assert record_hash(data) == record_hash(AccessRecorded.from_dict(data).to_dict())

@@ -237,3 +237,27 @@ def test_flock_without_its_columns_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_text("Plate,Reason\n7ABC123,x\n")
     assert refused("flock", path).code == "unparseable"
+
+
+def test_p5_flock_list_named_for_immigration_drops_every_row(tmp_path: Path) -> None:
+    """P5: the list name reaches the classifier, so a row with a bland (or no) reason of an
+    "ERO Removals" list is dropped, naming the term; a robbery list beside it loads."""
+    path = tmp_path / "flock.csv"
+    path.write_text(
+        "Hotlist Name,License,State,Reason,Case,Expiry\n"
+        "ERO Removals,8ERO001,CA,Follow up,SJ-26-004512,never\n"
+        "CBP Border lookouts,8CBP002,CA,,,never\n"
+        "\u0406mmigration team,8IMM003,CA,Vehicle of interest,,never\n"
+        "Robbery suspects,8BOL042,CA,PC 211 robbery,SJ-26-005120,never\n"
+    )
+    _, parsed = records("flock", path)
+    dropped = {p.key: p.dropped for p in parsed if p.dropped}
+    assert set(dropped) == {
+        "local:flock-ero-removals-8ERO001",
+        "local:flock-cbp-border-lookouts-8CBP002",
+        "local:flock-mmigration-team-8IMM003",
+    }
+    assert "(P5)" in dropped["local:flock-ero-removals-8ERO001"]
+    assert "'ERO'" in dropped["local:flock-ero-removals-8ERO001"]
+    assert "'CBP'" in dropped["local:flock-cbp-border-lookouts-8CBP002"]
+    assert [p.entry.plate for p in parsed if p.entry] == ["8BOL042"]

@@ -267,3 +267,45 @@ def test_written_files_hold_the_same_numbers(tmp_path: Path) -> None:
         assert next(r for r in csv.reader(handle) if r[0] == "cam-1")[1] == EVIL  # raw in CSV, as data
     png = (tmp_path / "out" / "accuracy.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 2000
+
+
+def test_the_report_publishes_the_latest_audit_checkpoint_digest_p14() -> None:
+    """P14: the digest of the latest signed checkpoint is in the report, so a rewrite of the audit
+    trail after publication is found by `alpr audit verify --published`; a trail that did not
+    verify when the report was made is said so plainly."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from streams.access.checkpoint import (
+        Checkpoint,
+        Mark,
+        PartitionHead,
+        decode_checkpoint,
+        public_key_text,
+        sign_checkpoint,
+    )
+    from streams.reports.annual import audit_section
+
+    key = Ed25519PrivateKey.generate()
+    heads = [PartitionHead(0, 0, 12, Mark(0, "a" * 64, MADE), Mark(11, "b" * 64, MADE))]
+    signed = decode_checkpoint(dumps(sign_checkpoint(key, "alpr.audit", heads, MADE)), {public_key_text(key)})
+    assert isinstance(signed, Checkpoint)
+    base = report()
+    rep = build_report(
+        YEAR,
+        known_year(),
+        cameras(),
+        AGENCIES,
+        SOURCES,
+        audit(),
+        agency="San José Police Department",
+        generated_at=MADE,
+        checkpoint=signed,
+    )
+    md, page = render_markdown(rep), render_html(rep)
+    assert f"sha256 {signed.digest} signed 2026-01-15T09:00:00+00:00 (12 records" in md
+    assert signed.digest in page and "verified intact against its signed checkpoints" in md
+    assert signed.digest not in render_markdown(base) and "No signed checkpoint" in render_markdown(base)
+    broken = audit_section(signed, 3)
+    assert broken.paragraphs[0].startswith(
+        "THE AUDIT TRAIL DID NOT VERIFY when this report was made: 3 broken"
+    )

@@ -1,16 +1,20 @@
-"""The audit trail's hash chains show alteration and removal (P14, P15); the report and the random
-sample of searches (P15, P23) are pure functions over the records."""
+"""The audit trail's hash chains show alteration and removal, and signed checkpoints of its head show
+rebuilt chains, back-dating and cut heads (P14, P15); the report and the random sample of searches
+(P15, P23) are pure functions over the records."""
 
 from __future__ import annotations
 
 import random
+import stat
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from streams.access.audit import GENESIS, AccessRecorded, chain_record, record_hash
 from streams.access.audit_tools import (
@@ -21,16 +25,33 @@ from streams.access.audit_tools import (
     is_search,
     missing_case_number,
     months_before,
+    published_digests,
     summarize,
     verify_chain,
 )
+from streams.access.checkpoint import (
+    Checkpoint,
+    Mark,
+    PartitionHead,
+    decode_checkpoint,
+    public_key_text,
+    published_line,
+    sign_checkpoint,
+    signing_key,
+    trusted_keys,
+)
 from streams.codec import validator
+from streams.errors import ConfigError
 from streams.matching.normalize import partition_for
+from streams.settings import Settings
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PARTITIONS = 3
 
 Raw = tuple[int, int, bytes]
+KEY = Ed25519PrivateKey.generate()
+TRUSTED = frozenset({public_key_text(KEY)})
+RETENTION = NOW - timedelta(days=731)
 
 
 @dataclass
@@ -39,6 +60,7 @@ class Log:
 
     partitions: dict[int, list[bytes]] = field(default_factory=lambda: {p: [] for p in range(PARTITIONS)})
     newest: str = GENESIS
+    checkpoints: list[Raw] = field(default_factory=list)  # the audit-checkpoints topic
 
     def append(self, user: str, value: bytes) -> tuple[int, int]:
         partition = partition_for(user, PARTITIONS)
@@ -48,6 +70,30 @@ class Log:
 
     def records(self) -> list[Raw]:
         return [(p, o, v) for p, values in self.partitions.items() for o, v in enumerate(values)]
+
+    def checkpoint(self, at: datetime, key: Ed25519PrivateKey = KEY) -> bytes:
+        """Sign every partition's first and newest record now, as `alpr audit checkpoint` does."""
+
+        def mark(values: list[bytes], offset: int) -> Mark:
+            data = orjson.loads(values[offset])
+            return Mark(offset, data["hash"], datetime.fromisoformat(data["at"]))
+
+        heads = [
+            PartitionHead(p, 0, len(v), mark(v, 0), mark(v, len(v) - 1))
+            if v
+            else PartitionHead(p, 0, 0, None, None)
+            for p, v in self.partitions.items()
+        ]
+        raw = orjson.dumps(sign_checkpoint(key, "alpr.audit", heads, at))
+        self.checkpoints.append((0, len(self.checkpoints), raw))
+        return raw
+
+    def verify(self, records: list[Raw] | None = None, **kw: Any) -> Any:
+        """verify_chain over the records (all by default) and this log's checkpoints."""
+        kw.setdefault("trusted", TRUSTED)
+        return verify_chain(
+            self.records() if records is None else records, checkpoints=self.checkpoints, **kw
+        )
 
 
 @dataclass
@@ -268,34 +314,51 @@ def expired(log: Log, count: int) -> list[Raw]:
     return [r for r in log.records() if r[1] >= count]
 
 
-def test_an_expired_head_of_the_topic_is_not_an_error() -> None:
+def test_an_expired_head_of_the_topic_is_not_an_error_when_a_checkpoint_shows_it_p14() -> None:
     log, _ = trail(start=NOW - timedelta(days=800), step=timedelta(days=1))
+    log.checkpoint(NOW - timedelta(days=776))
     records = expired(log, 3)
-    result = verify_chain(records, kept_since=NOW - timedelta(days=731))
+    result = log.verify(records, kept_since=RETENTION)
     assert result.intact, result.problems
     assert result.before_window > 0 and result.window_start is not None
-    assert "before the retained window" in format_verify(result)[-1]
+    assert any("before the retained window" in line for line in format_verify(result))
+
+
+def test_a_cut_head_that_no_checkpoint_attests_is_broken_p14() -> None:
+    """The same expiry without a signed checkpoint: nothing shows the partitions ever reached the
+    removed offsets, so a cut (DeleteRecords by someone with Kafka access) is not excused."""
+    log, _ = trail(start=NOW - timedelta(days=800), step=timedelta(days=1))
+    result = log.verify(expired(log, 3), kept_since=RETENTION)
+    missing = [p for p in result.problems if p.kind == "missing_head"]
+    assert {p.partition for p in missing} == set(range(PARTITIONS))
+    assert all(p.offset == 3 and "no signed checkpoint" in p.what for p in missing)
+    assert format_verify(result)[0].startswith("AUDIT TRAIL BROKEN at partition ")
 
 
 def test_an_expired_head_excuses_nothing_inside_the_window() -> None:
     log, [_, second, _] = trail(start=NOW - timedelta(days=800), step=timedelta(days=1))
+    log.checkpoint(NOW - timedelta(days=776))
     records = without(expired(log, 2), second.written[5])  # heads lost up to day 11; seq 5 is day 13
-    [problem] = verify_chain(records).problems
+    [problem] = log.verify(records).problems
     assert (problem.kind, problem.chain, problem.seq) == ("removed", second.chain, 6)
 
 
-def test_records_younger_than_the_retention_cannot_have_expired() -> None:
-    """Cutting the head of a partition (DeleteRecords) looks like expiry, but not when the records
-    were younger than the audit retention."""
+def test_records_younger_than_the_retention_cannot_have_expired_p14() -> None:
+    """Cutting the head of a partition (DeleteRecords) looks like expiry, but the checkpoint shows
+    the records removed were younger than the audit retention."""
     log = Log()
     writer = Writer(log)
     for i in range(15):
         writer.write(access(NOW - timedelta(days=1, minutes=-i), USERS[i % len(USERS)]))
+    log.checkpoint(NOW - timedelta(hours=20))
     partition, offset = next(w for w in writer.written[1:] if w[0] != writer.written[0][0])
     records = [r for r in log.records() if r[0] != partition or r[1] > offset]
-    assert verify_chain(records).intact  # without the retention nothing tells
-    result = verify_chain(records, kept_since=NOW - timedelta(days=731))
-    assert not result.intact and {p.kind for p in result.problems} == {"removed"}
+    assert log.verify(records).intact  # without the retention nothing tells
+    result = log.verify(records, kept_since=RETENTION)
+    assert {p.kind for p in result.problems} == {"missing_head", "removed"}
+    [cut] = [p for p in result.problems if p.kind == "missing_head"]
+    assert (cut.partition, cut.offset) == (partition, offset + 1)
+    assert "within the audit retention" in cut.what and "removed, not expired" in cut.what
 
 
 def test_a_removed_chain_from_before_the_window_is_not_an_error() -> None:
@@ -305,10 +368,195 @@ def test_a_removed_chain_from_before_the_window_is_not_an_error() -> None:
         old.write(access(NOW - timedelta(days=800, minutes=-i), user))
     for i, user in enumerate(USERS * 2):
         later.write(access(NOW - timedelta(days=800, minutes=-30 - i), user))
+    log.checkpoint(NOW - timedelta(days=799))
     records = [r for r in log.records() if (r[0], r[1]) not in set(old.written)]
-    result = verify_chain(records, kept_since=NOW - timedelta(days=731))
+    result = log.verify(records, kept_since=RETENTION)
     assert result.intact, result.problems
     assert result.before_window == 1  # the later chain's anchor
+
+
+# -- signed checkpoints (P14) ----------------------------------------------------------------------
+
+
+def kinds(result: Any) -> set[str]:
+    return {p.kind for p in result.problems}
+
+
+def test_a_checkpoint_is_signed_and_its_digest_is_what_gets_published() -> None:
+    log, _ = trail()
+    raw = log.checkpoint(NOW)
+    found = decode_checkpoint(raw, TRUSTED)
+    assert isinstance(found, Checkpoint)
+    assert found.records == 24 and found.signed_at == NOW and found.key == public_key_text(KEY)
+    line = published_line(found)
+    assert line.startswith(f"sha256 {found.digest} signed 2026-03-01T12:00:00+00:00 (24 records: partition 0")
+    assert published_digests(f"latest: {line}") == [found.digest]
+    result = log.verify()
+    assert result.intact and result.checkpoints == 1
+    assert result.latest is not None and result.latest.digest == found.digest
+    assert f"1 signed checkpoint(s); latest: {line}" in format_verify(result)
+
+
+def test_the_signing_key_is_kept_owner_only_and_the_published_keys_are_trusted_p14(tmp_path: Path) -> None:
+    """The key is created 0600 in a 0700 directory on first use (never by a verifier); a verifier
+    trusts the keys published in ALPR_AUDIT_PUBLIC_KEYS and the local key when it exists."""
+    key_file = tmp_path / "keys" / "audit.key"
+    settings = Settings.from_env(
+        {"ALPR_AUDIT_PUBLIC_KEYS": " k1, k2 ,", "ALPR_AUDIT_SIGNING_KEY_FILE": str(key_file)}
+    )
+    assert trusted_keys(settings) == {"k1", "k2"} and not key_file.exists()
+    key = signing_key(settings)
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key_file.parent.stat().st_mode) == 0o700
+    assert trusted_keys(settings) == {"k1", "k2", public_key_text(key)}
+    assert public_key_text(signing_key(settings)) == public_key_text(key)  # read, not made again
+    key_file.write_text("not a key")
+    with pytest.raises(ConfigError, match="is not an audit signing key"):
+        signing_key(settings)
+
+
+def test_a_trail_with_checkpoints_all_along_verifies() -> None:
+    log = Log()
+    writers = [Writer(log), Writer(log)]
+    for i in range(30):
+        writers[i % 2].write(access(NOW - timedelta(hours=30 - i), USERS[i % len(USERS)]))
+        if i % 5 == 4:
+            log.checkpoint(NOW - timedelta(hours=30 - i, minutes=-1))
+    result = log.verify(kept_since=RETENTION)
+    assert result.intact, result.problems
+    assert result.checkpoints == 6 and len(result.accepted) == 30
+
+
+def test_a_checkpoint_with_a_bad_signature_or_an_unknown_key_is_broken_p14() -> None:
+    log, _ = trail()
+    good = orjson.loads(log.checkpoint(NOW))
+    tampered = {**good, "signed_at": (NOW + timedelta(days=1)).isoformat()}
+    log.checkpoints.append((0, 1, orjson.dumps(tampered)))
+    log.checkpoint(NOW, key=Ed25519PrivateKey.generate())  # someone else's key, not published
+    result = log.verify()
+    bad = [p for p in result.problems if p.kind == "checkpoint"]
+    assert [p.offset for p in bad] == [1, 2]
+    assert bad[0].what.startswith("bad signature: the checkpoint was altered after it was signed")
+    assert bad[1].what.startswith("signed by an unknown key") and "a forged checkpoint" in bad[1].what
+    assert "audit-checkpoints partition 0 offset 1: bad signature" in format_verify(result)[0]
+    assert result.checkpoints == 1  # only the genuine one counts
+    assert not verify_chain(log.records(), checkpoints=log.checkpoints).intact  # no trusted key at all
+
+
+def test_a_chain_re_anchored_on_genesis_mid_stream_is_broken_p14() -> None:
+    """A forger appends a chain of their own, anchored on "genesis" as if the topic were empty: the
+    hash chain alone cannot tell, the records before it on its partition can."""
+    log, _ = trail()
+    forger = Writer(log)
+    forger.prev = GENESIS
+    for i in range(3):
+        forger.write(access(NOW - timedelta(minutes=10 - i), USERS[0], result_count=0))
+    result = log.verify()
+    [problem] = result.problems
+    assert (problem.kind, problem.chain, problem.seq) == ("genesis", forger.chain, 0)
+    assert "re-anchored on genesis mid-stream" in problem.what
+    assert len(result.accepted) == 24  # none of the forged chain's records is vouched for
+
+
+def test_a_genesis_chain_on_an_empty_partition_is_broken_by_older_records_or_a_checkpoint_p14() -> None:
+    """The forged chain is its partition's first record: the older records on other partitions tell
+    and, once retention has removed those, the checkpoint that counted them does."""
+    log = Log()
+    honest = Writer(log)
+    for i in range(5):
+        honest.write(access(NOW - timedelta(hours=5 - i), USERS[0]))
+    log.checkpoint(NOW - timedelta(minutes=50))
+    empty = next(p for p, values in log.partitions.items() if not values)
+    user = next(u for u in (f"user {i}" for i in range(100)) if partition_for(u, PARTITIONS) == empty)
+    forger = Writer(log)
+    forger.prev = GENESIS
+    where = forger.write(access(NOW + timedelta(minutes=30), user))
+    assert where == (empty, 0)
+    [problem] = log.verify().problems
+    assert problem.kind == "genesis" and "is older: the topic was not empty" in problem.what
+    # retention removed the honest partition (the checkpoint shows it reached offset 4)
+    honest_partition = partition_for(USERS[0], PARTITIONS)
+    bounds = {p: (5, 5) if p == honest_partition else (0, len(v)) for p, v in log.partitions.items()}
+    left = [r for r in log.records() if r[0] != honest_partition]
+    [problem] = log.verify(left, bounds=bounds, kept_since=NOW - timedelta(minutes=10)).problems
+    assert problem.kind == "genesis" and "already counted 5 audit records" in problem.what
+    assert verify_chain(left).intact  # without the checkpoint nothing tells
+
+
+def test_chains_begun_on_an_empty_topic_at_once_may_both_anchor_on_genesis() -> None:
+    log = Log()
+    first, second = Writer(log), Writer(log)
+    first.prev = second.prev = GENESIS
+    for i in range(6):
+        (first if i % 2 else second).write(access(NOW + timedelta(seconds=i), USERS[0]))
+    log.checkpoint(NOW + timedelta(minutes=1))
+    assert log.verify().intact
+
+
+def test_a_back_dated_record_is_broken_p14() -> None:
+    log, [first, *_] = trail()
+    where = first.write(access(NOW - timedelta(days=3), USERS[0]))
+    [problem] = log.verify().problems
+    assert (problem.kind, (problem.partition, problem.offset)) == ("backdated", where)
+    assert "before the record before it" in problem.what
+
+
+def test_a_record_dated_before_a_checkpoint_it_was_written_after_is_broken_p14() -> None:
+    log = Log()
+    writer = Writer(log)
+    writer.write(access(NOW - timedelta(hours=5), USERS[0]))
+    log.checkpoint(NOW - timedelta(hours=1))
+    empty = next(p for p, values in log.partitions.items() if not values)
+    user = next(u for u in (f"user {i}" for i in range(100)) if partition_for(u, PARTITIONS) == empty)
+    writer.write(access(NOW - timedelta(hours=4), user))  # first on its partition: no record before it
+    [problem] = log.verify().problems
+    assert problem.kind == "backdated" and "written after the checkpoint signed" in problem.what
+
+
+def test_a_record_rewritten_after_a_checkpoint_is_broken_p14() -> None:
+    """The whole partition rebuilt with one record changed and every hash recomputed: each chain
+    link holds, the checkpoint's hash at that offset does not."""
+    log, [*_, last] = trail()
+    log.checkpoint(NOW)
+    partition, offset = last.written[-1]  # the newest record written: its chain's and partition's last
+    assert offset == len(log.partitions[partition]) - 1
+    data = orjson.loads(log.partitions[partition][offset])
+    forged = {**data, "result_count": 0}
+    forged["hash"] = record_hash(forged)
+    log.partitions[partition][offset] = orjson.dumps(forged)
+    assert verify_chain(log.records()).intact  # the chains alone cannot tell
+    result = log.verify()
+    rewritten = [p for p in result.problems if p.kind == "rewritten"]
+    assert [(p.partition, p.offset) for p in rewritten] == [(partition, offset)]
+    assert "says this offset holds hash" in rewritten[0].what
+    assert len(result.accepted) == 23
+
+
+def test_records_removed_from_a_partitions_end_after_a_checkpoint_are_broken_p14() -> None:
+    log, _ = trail()
+    log.checkpoint(NOW)
+    partition = max(log.partitions, key=lambda p: len(log.partitions[p]))
+    end = len(log.partitions[partition])
+    records = [r for r in log.records() if r[0] != partition or r[1] < end - 1]
+    result = log.verify(
+        records, bounds={p: (0, len(v) - (p == partition)) for p, v in log.partitions.items()}
+    )
+    truncated = [p for p in result.problems if p.kind == "truncated"]
+    assert [(p.partition, p.offset) for p in truncated] == [(partition, end - 1)]
+
+
+def test_a_published_digest_must_be_among_the_signed_checkpoints_p14() -> None:
+    log, _ = trail()
+    published = decode_checkpoint(log.checkpoint(NOW - timedelta(minutes=1)), TRUSTED)
+    assert isinstance(published, Checkpoint)
+    result = log.verify(published=[published.digest.upper()])
+    assert result.intact and result.published == (published.digest,)
+    assert f"published checkpoint {published.digest} found, signed and matching" in format_verify(result)
+    log.checkpoints.clear()  # the checkpoints topic rebuilt without it
+    [problem] = log.verify(published=[published.digest]).problems
+    assert problem.kind == "published" and problem.line().startswith(
+        f"published checkpoint: {published.digest}"
+    )
 
 
 # -- report ----------------------------------------------------------------------------------------

@@ -143,7 +143,7 @@ def test_each_value_lands_in_its_part(fmt: Format) -> None:
         ),
         (
             {"breach_date": None, "breach_date_unknown": True},
-            "occurred could not be determined when this notice was provided",
+            "The date of the breach could not be determined when this notice was provided",
         ),
     ],
 )
@@ -185,7 +185,7 @@ def test_the_notice_date_defaults_to_today() -> None:
 
 def test_dates_may_be_written_as_text() -> None:
     text = notice(breach_date="2026-03-09", discovered="2026-03-13", notice_date="2026-03-20")
-    assert "occurred on March 9, 2026 and was discovered on March 13, 2026" in text
+    assert "occurred on March 9, 2026; it was discovered on March 13, 2026" in text
 
 
 # -- refusals ---------------------------------------------------------------------------------
@@ -376,3 +376,75 @@ def test_alpr_breach_notice_refuses_an_incomplete_incident_and_writes_nothing(tm
     assert "missing required field discovered (" in run.stderr
     assert run.stdout == ""
     assert os.listdir(tmp_path) == ["incident.toml"]
+
+
+# -- P27: a notice says something, and reads correctly ----------------------------------------
+
+
+def test_p27_an_incident_with_x_in_every_field_is_refused_naming_each_field() -> None:
+    junk = incident(
+        what_happened="x",
+        information_involved=["x"],
+        what_we_are_doing="x",
+        what_you_can_do="x",
+        department="x",
+        contact="x",
+    )
+    with pytest.raises(IncidentInvalid) as refused:
+        parse_incident(junk, TODAY)
+    said = "\n".join(refused.value.problems)
+    for key in (
+        "what_happened",
+        "information_involved",
+        "what_we_are_doing",
+        "what_you_can_do",
+        "department",
+        "contact",
+    ):
+        assert key in said, f"{key} not named in {said}"
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [
+        ({"what_happened": "TBD"}, "what_happened = 'TBD' is a placeholder"),
+        ({"what_happened": "Data leaked."}, "what_happened = 'Data leaked.' says too little"),
+        ({"what_we_are_doing": "n/a"}, "what_we_are_doing = 'n/a' is a placeholder"),
+        ({"what_you_can_do": "Lorem ipsum dolor"}, "is a placeholder"),
+        ({"department": "SJPD"}, "department = 'SJPD' says too little"),
+        ({"contact": "ask the front desk"}, "does not say how to reach the department"),
+        (
+            {"information_involved": ["License plate numbers", "-"]},
+            "item '-' does not name a kind of information",
+        ),
+        ({"information_involved": ["Plates", "plates"]}, "lists the same information twice"),
+        ({"delayed_by_law_enforcement": True, "delay_reason": "yes"}, "delay_reason = 'yes' says too little"),
+    ],
+)
+def test_p27_placeholder_and_empty_fields_are_refused(changes: dict[str, Any], said: str) -> None:
+    with pytest.raises(IncidentInvalid) as refused:
+        parse_incident(incident(**changes), TODAY)
+    assert any(said in problem for problem in refused.value.problems), refused.value.problems
+
+
+@pytest.mark.parametrize(
+    "contact",
+    [
+        "(408) 555-0142",
+        "alpr-privacy@example.org",
+        "https://www.example.org/alpr",
+        "201 W. Mission Street, San José",
+    ],
+)
+def test_p27_any_real_way_to_reach_the_department_is_a_contact(contact: str) -> None:
+    assert parse_incident(incident(contact=contact), TODAY).contact == contact
+
+
+@pytest.mark.parametrize("fmt", ["md", "txt"])
+def test_p27_an_undetermined_breach_date_reads_as_a_sentence(fmt: Format) -> None:
+    text = " ".join(notice(fmt, breach_date=None, breach_date_unknown=True).split())
+    assert "The breach occurred could" not in text
+    assert (
+        "The date of the breach could not be determined when this notice was provided; "
+        "it was discovered on March 13, 2026." in text
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from streams.access.audit_tools import is_search
 from streams.access.principal import Principal
+from streams.cameras.active import ActiveCameras
 from streams.cameras.registry import (
     Camera,
     CameraRegistry,
@@ -33,14 +34,20 @@ from streams.cameras.registry import (
     register,
     retire,
     sensitive_sites,
+    sites_changed,
     standing_line,
+    status_of,
     update,
     violating,
 )
-from streams.cameras.sites import Site, load_sites
+from streams.cameras.sites import Site, SiteWatch, load_sites, parse_sites, point_feature
+from streams.codec import dumps
 from streams.errors import ConfigError, InvalidRecord, NotFound, PolicyViolation
+from streams.matching.pipeline import Pipeline
+from streams.metrics import Metrics
 from streams.settings import Settings
 from tests.conftest import ROOT
+from tests.factories import NOW, make_entry, make_index, read_dict
 from tests.unit.test_schemas import validator
 from tests.unit.test_sites import destination
 
@@ -54,6 +61,7 @@ SOUTH_OF_CHURCH = destination(37.3378, -121.8870, 180, 60)  # 60 m south of the 
 WEST_OF_CLINIC = destination(37.3318, -121.8939, 270, 100)  # 100 m west of the clinic
 FAR_AWAY = (37.3639, -121.9289)  # San José airport: more than 2 km from every sample site
 DISTANCE = 150.0
+WHERE = ("alpr.reads", 3, 41)
 
 
 def sample_sites() -> tuple[Site, ...]:
@@ -224,10 +232,32 @@ def test_a_point_site_counts_within_the_configured_distance_only() -> None:
         register(CameraRegistry(), far, sample_sites, 200.0)
 
 
-def test_a_mobile_camera_is_not_held_to_the_facing_rule() -> None:
-    cam = camera("unit-7", SOUTH_OF_CHURCH, kind="mobile", facing_deg=0.0)
-    assert register(CameraRegistry(), cam, no_sites_wanted, DISTANCE) == cam
-    assert register(CameraRegistry(), dataclasses.replace(cam, facing_deg=None), no_sites_wanted, DISTANCE)
+def test_a_mobile_camera_is_not_held_to_the_facing_rule_but_its_base_must_be_outside_every_zone() -> None:
+    """P24: a mobile camera based 60 m south of the church, facing away, is no fixed camera facing
+    it; its base lies inside the church's 150 m exclusion zone all the same, which is refused."""
+    away = camera("unit-7", SOUTH_OF_CHURCH, kind="mobile", facing_deg=180.0)
+    with pytest.raises(
+        PolicyViolation, match=re.escape(f"based within 150 m of {CHURCH}, inside its exclusion")
+    ):
+        register(CameraRegistry(), away, sample_sites, DISTANCE)
+    based = camera("unit-7", destination(37.3378, -121.8870, 180, 160), kind="mobile", facing_deg=0.0)
+    assert register(CameraRegistry(), based, sample_sites, DISTANCE) == based
+    assert register(CameraRegistry(), dataclasses.replace(based, facing_deg=None), sample_sites, DISTANCE)
+
+
+def test_without_sites_configured_a_mobile_camera_is_registered_its_reads_screened_where_sites_are() -> None:
+    def not_configured() -> tuple[Site, ...]:
+        raise ConfigError("ALPR_SENSITIVE_SITES is not set")
+
+    cam = camera("unit-7", SOUTH_OF_CHURCH, kind="mobile", facing_deg=None)
+    assert register(CameraRegistry(), cam, not_configured, DISTANCE) == cam
+
+
+def test_moving_a_mobile_cameras_base_into_a_zone_is_refused() -> None:
+    registry = registry_of(camera("unit-7", kind="mobile", facing_deg=None))
+    lat, lon = WEST_OF_CLINIC
+    with pytest.raises(PolicyViolation, match=re.escape(f"within 150 m of {CLINIC}")):
+        update(registry, "unit-7", {"lat": lat, "lon": lon}, sample_sites, DISTANCE)
 
 
 def test_an_id_is_registered_once_and_a_retired_cameras_id_is_not_reused() -> None:
@@ -380,3 +410,101 @@ def test_only_administrators_change_the_registry_checked_before_anything_is_read
         asyncio.run(store.retire("cam-1", None, now))  # type: ignore[arg-type]
     with pytest.raises(AccessDenied, match="camera.admin"):
         site_change(now, who, "sensitive_site_add", SITES[0])
+
+
+# -- suspension after a site-list change, and reads in exclusion zones (P24) ----------------------
+
+
+def sites_file(tmp_path: Path, sites: list[dict[str, Any]]) -> Path:
+    path = tmp_path / "sites.geojson"
+    path.write_text(orjson.dumps({"type": "FeatureCollection", "features": sites}).decode())
+    return path
+
+
+def clinic_feature(at: tuple[float, float]) -> dict[str, Any]:
+    return point_feature("site-new", "New Clinic", "reproductive_health_care", *at)
+
+
+def test_a_new_site_suspends_the_fixed_cameras_facing_it_and_removing_it_would_reinstate_them() -> None:
+    east = camera("cam-east", FAR_AWAY, facing_deg=90.0, name="EB")
+    west = camera("cam-west", FAR_AWAY, facing_deg=270.0, name="WB")
+    unit = camera("unit-1", FAR_AWAY, kind="mobile", facing_deg=None)
+    registry = registry_of(east, west, unit)
+    new = parse_sites(
+        {"type": "FeatureCollection", "features": [clinic_feature(destination(*FAR_AWAY, 90, 100))]}
+    )
+    change = sites_changed(registry, (), new, DISTANCE)
+    assert [(c.id, [v.site.id for v in vs]) for c, vs in change.suspended] == [("cam-east", ["site-new"])]
+    assert change.reinstated == []
+    assert status_of(east, change.suspended[0][1]) == "suspended (P24: faces New Clinic)"
+    assert status_of(west) == "active"
+    back = sites_changed(registry, new, (), DISTANCE)
+    assert [c.id for c, _vs in back.reinstated] == ["cam-east"] and back.suspended == []
+
+
+def test_the_worker_refuses_a_suspended_cameras_reads_keeping_no_plate(tmp_path: Path) -> None:
+    """P24: once the sites file lists a site the camera faces, its reads are refused
+    (camera_suspended) and the rejected record holds no plate and no position; moving the camera
+    (a new record) lets its reads through again."""
+    path = sites_file(tmp_path, [])
+    now = [0.0]
+    watch = SiteWatch(path, DISTANCE, every_s=0.0, clock=lambda: now[0])
+    p = pipeline_with(watch)
+    east = camera("cam-east", FAR_AWAY, facing_deg=90.0)
+    p.cameras.apply(b"cam-east", encode_camera(east))
+    # Where the read says it was taken is outside the zone (a vehicle ahead, a position reported
+    # loosely): the camera is refused for where it stands and what it faces.
+    lat, lon = destination(*FAR_AWAY, 270, 100)
+    read = dumps(read_dict(read_id="r1", camera_id="cam-east", plate="7ABC123", lat=lat, lon=lon))
+    assert p.screen_record(read, WHERE).rejected == []
+    sites_file(tmp_path, [clinic_feature(destination(*FAR_AWAY, 90, 100))])
+    [(_key, value, code)] = p.screen_record(read, WHERE).rejected
+    record = orjson.loads(value)
+    assert code == "camera_suspended" and "suspended (P24: faces New Clinic)" in record["reason"]
+    assert "7ABC123" not in value.decode() and str(lon) not in value.decode()
+    assert orjson.loads(record["payload"]) == {
+        "camera_id": "cam-east",
+        "captured_at": read_dict()["captured_at"],
+    }
+    p.cameras.apply(b"cam-east", encode_camera(dataclasses.replace(east, facing_deg=270.0)))
+    assert p.screen_record(read, WHERE).rejected == []
+
+
+def test_the_worker_drops_reads_inside_a_zone_without_a_trace_of_the_plate(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """P24 + P11: a read captured at the clinic is not screened, not rejected (no copy on the
+    rejected topic) and only counted by category; the read 2 km away goes on and matches."""
+    path = sites_file(tmp_path, [clinic_feature(WEST_OF_CLINIC)])
+    p = pipeline_with(SiteWatch(path, DISTANCE))
+    p.cameras = None
+    at_clinic = read_dict(read_id="r-in", plate="7ABC123", lat=WEST_OF_CLINIC[0], lon=WEST_OF_CLINIC[1])
+    away = read_dict(read_id="r-out", plate="7ABC123", lat=FAR_AWAY[0], lon=FAR_AWAY[1])
+    with caplog.at_level("DEBUG"):
+        out = p.screen_record(dumps({"reads": [at_clinic, away]}), WHERE)
+    assert out.excluded == ["reproductive_health_care"] and out.rejected == []
+    assert out.reads == 1 and [orjson.loads(v)["read"]["read_id"] for _k, _p, v in out.candidates] == [
+        "r-out"
+    ]
+    assert "7ABC123" not in caplog.text and str(WEST_OF_CLINIC[0]) not in caplog.text
+    assert "site-new" in caplog.text
+    metrics = Metrics()
+    metrics.observe(out, batch_seconds=0.001)
+    assert (
+        metrics.registry.get_sample_value(
+            "alpr_reads_excluded_total", {"category": "reproductive_health_care"}
+        )
+        == 1
+    )
+
+
+def pipeline_with(sites: SiteWatch) -> Pipeline:
+    return Pipeline(
+        make_index(make_entry(plate="7ABC123")),
+        partitions=12,
+        retention=timedelta(days=30),
+        max_skew=timedelta(minutes=5),
+        clock=lambda: NOW,
+        cameras=ActiveCameras(sites),
+        sites=sites,
+    )

@@ -14,7 +14,7 @@ from streams.alerts.usecases import AUDIT_CHUNK, audit_shown, in_scope, owners
 from streams.console.server import LiveQueue
 from streams.console.views import BANNER, alert_detail, alert_summary, queue_key
 from streams.matching.matcher import match
-from tests.factories import NOW, make_entry, make_index, make_read
+from tests.factories import NOW, local_entry, make_entry, make_index, make_read
 
 DAY = timedelta(hours=24)
 LEE = Actor("Dispatcher Lee", "D-101")
@@ -45,6 +45,22 @@ def test_a_source_stale_since_the_alert_is_flagged_p4() -> None:
     never = alert_summary(state, NOW, None, DAY)["match_notes"]
     assert any(note.startswith("Stale source: ncic last refreshed") for note in stale)
     assert any("never refreshed" in note for note in never)
+
+
+def test_a_department_entry_is_never_flagged_stale_p4_applies_to_shared_data_only() -> None:
+    listed = local_entry(plate="7ABC123")
+    [found] = match(make_index(listed), make_read(plate="7ABC123", captured_at=NOW))
+    state = evolve(None, raise_alert(make_read(plate="7ABC123", captured_at=NOW), found, NOW))
+    assert not any("Stale" in note for note in alert_summary(state, NOW, None, DAY)["match_notes"])
+
+
+def test_a_late_read_is_flagged_historical_with_its_age() -> None:
+    state = state_for()
+    late = dataclasses.replace(
+        state, raised=dataclasses.replace(state.raised, captured_age_s=3 * 3600 + 12 * 60)
+    )
+    notes = alert_summary(late, NOW, NOW, DAY)["match_notes"]
+    assert "Historical read: captured 3 h 12 min before it arrived; do not follow on this alert" in notes
 
 
 def test_wanted_person_entries_remind_to_match_the_occupant_p10() -> None:

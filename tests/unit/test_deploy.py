@@ -449,5 +449,7 @@ def test_the_workers_kafka_user_may_touch_exactly_the_worker_topics() -> None:
     assert groups == [{"type": "group", "name": config["ALPR_APP_ID"], "patternType": "literal"}]
     assert {a["resource"]["type"] for a in acls} == {"topic", "group"}
     writes = {a["resource"]["name"] for a in acls if "Write" in a["operations"]}
-    assert writes == {config["ALPR_TOPIC_PREFIX"] + t for t in ("candidates", "alerts", "reads-rejected")}
+    # audit-checkpoints: the audit trail's head, signed on a timer (P14)
+    expected = ("candidates", "alerts", "reads-rejected", "audit-checkpoints")
+    assert writes == {config["ALPR_TOPIC_PREFIX"] + t for t in expected}
     assert all(set(a["operations"]) <= {"Describe", "Read", "Write"} for a in acls)

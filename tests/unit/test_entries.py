@@ -183,3 +183,53 @@ def test_a_draft_naming_its_own_entering_member_is_refused_p2() -> None:
     assert usecases.member(_principal("lieutenant", "lieutenant")) == Person(
         "User lieutenant", "1", "Patrol", "lieutenant"
     )
+
+
+# -- P2 values and P6 crimes, judged by the agency's profile -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"case_number": "-"}, "not a case or incident number"),
+        ({"case_number": "N/A"}, "not a case or incident number"),
+        ({"case_number": "8ABC123"}, "licence plate"),
+        ({"reason": "."}, "names no presumed crime"),
+        ({"reason": "keep"}, "names no presumed crime"),
+        ({"entered_by": Person("Officer A", "4417", "xyz")}, "names no unit"),
+    ],
+)
+def test_department_entry_fields_must_mean_something_p2(overrides, words) -> None:
+    error = refused(local_entry(**overrides))
+    assert error.rule == "P2" and words in str(error)
+    with pytest.raises(EntryRefused):  # pending entries too: junk is refused, not "incomplete"
+        check_entry(local_entry(approved_by=None, **overrides), require_p2=False)
+
+
+def test_the_case_number_formats_are_the_profiles_p2() -> None:
+    from streams.retention.policy import load_profile
+
+    entry = local_entry(case_number="OPD-26-004512")
+    check_entry(entry)  # the generic formats (the matcher's defaults) take it
+    with pytest.raises(EntryRefused, match="SJ-26-004512, a 9-digit number or a 7-digit number"):
+        check_entry(entry, profile=load_profile("san_jose"))
+    check_entry(local_entry(case_number="260045120"), profile=load_profile("san_jose"))
+
+
+def test_partial_plates_only_for_major_crimes_p6() -> None:
+    error = refused(local_entry(plate="*A*B*C*", reason="littering 374.4 PC"))
+    assert error.rule == "P6" and "homicide" in str(error) and "robbery" in str(error)
+    check_entry(local_entry(plate="*A*B*C*", reason="PC 187 homicide: partial plate from a witness"))
+    check_entry(local_entry(plate="7ABC123", reason="littering 374.4 PC"))  # a full plate: P6 is not asked
+
+
+def test_p6_major_crimes_come_from_the_profile() -> None:
+    import dataclasses
+
+    from streams.retention.policy import load_profile
+
+    narrow = dataclasses.replace(load_profile("san_jose"), partial_plate_crimes=("homicide",))
+    robbery = local_entry(plate="7GH?25X", reason="PC 211 robbery suspect vehicle")
+    check_entry(robbery)
+    with pytest.raises(EntryRefused, match=r"major crime.*homicide"):
+        check_entry(robbery, profile=narrow)

@@ -3,10 +3,12 @@
 import random
 import string
 from datetime import timedelta
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams.alerts.model import format_age, raise_alert
 from streams.matching.matcher import (
     EXACT,
     OCR_EQUIVALENT,
@@ -14,6 +16,7 @@ from streams.matching.matcher import (
     HotlistIndex,
     MatchRules,
     match,
+    prune_refreshes,
     screen,
 )
 from streams.matching.normalize import OcrClasses
@@ -130,14 +133,16 @@ def test_shared_entry_never_synced_does_not_match_p4() -> None:
 
 
 def test_source_refresh_keeps_its_entries_fresh_p4() -> None:
-    """Synced entries carry no time of their own: the source's last refresh decides."""
+    """Synced entries carry no time of their own: the source's refreshes decide."""
     index = make_index(make_entry(plate="7ABC123", synced_at=None, source="svs"))
-    index.mark_fresh("svs", NOW - timedelta(hours=23))
-    assert len(match(index, make_read(captured_at=NOW))) == 1
     index.mark_fresh("svs", NOW - timedelta(hours=25))
     assert match(index, make_read(captured_at=NOW)) == []
     index.mark_fresh("ncic", NOW)  # another source's refresh does not help
     assert match(index, make_read(captured_at=NOW)) == []
+    index.mark_fresh("svs", NOW - timedelta(hours=23))
+    assert len(match(index, make_read(captured_at=NOW))) == 1
+    index.mark_fresh("svs", NOW - timedelta(hours=30))  # an older extract never makes it older
+    assert len(match(index, make_read(captured_at=NOW))) == 1
 
 
 def test_local_entries_are_not_subject_to_the_shared_refresh_rule() -> None:
@@ -281,3 +286,145 @@ def test_bloom_never_overflows_on_updates_and_churn() -> None:
     for i in range(150):
         plate = f"{(i + 4 * 37) % 400:07d}"
         assert len(match(index, make_read(plate=plate))) == 1
+
+
+# -- P4 as of the read (issue 16 item 6) ---------------------------------------------------------
+
+
+def test_a_refresh_after_the_read_does_not_make_a_stale_entry_fresh_for_it_p4() -> None:
+    """The source was last refreshed 30 h before the read; a refresh an hour after the read is
+    no refresh of the list the read met: stale for that read, fresh for a read after it."""
+    index = make_index(make_entry(plate="7ABC123", synced_at=None, source="sfr"))
+    index.mark_fresh("sfr", NOW - timedelta(hours=30))
+    index.mark_fresh("sfr", NOW + timedelta(hours=1))
+    assert match(index, make_read(captured_at=NOW)) == []
+    assert len(match(index, make_read(captured_at=NOW + timedelta(hours=2)))) == 1
+    assert index.source_fresh_at["sfr"] == NOW + timedelta(hours=1)  # "stale now?" still sees the newest
+
+
+def test_an_entrys_own_synced_at_after_the_read_does_not_count_p4() -> None:
+    entry = make_entry(plate="7ABC123", synced_at=NOW + timedelta(minutes=5))
+    assert match(make_index(entry), make_read(captured_at=NOW)) == []
+    assert len(match(make_index(entry), make_read(captured_at=NOW + timedelta(minutes=6)))) == 1
+
+
+def test_a_late_read_is_judged_on_the_refresh_before_its_capture_p4() -> None:
+    """Refreshed daily: a read 10 days old matches on the refresh of its day (2 h before it); with
+    that day's refresh missing (the source 30 h stale then) it does not, though fresh today."""
+    index = make_index(make_entry(plate="7ABC123", synced_at=None))
+    for day in range(12):
+        if day != 10:
+            index.mark_fresh("ncic", NOW - timedelta(days=day, hours=2))
+    assert len(match(index, make_read(captured_at=NOW - timedelta(days=9)))) == 1
+    assert match(index, make_read(captured_at=NOW - timedelta(days=10) + timedelta(hours=4))) == []
+    assert len(match(index, make_read(captured_at=NOW))) == 1
+
+
+def test_the_refresh_history_is_bounded_and_keeps_the_newest_exactly() -> None:
+    span = 31 * 86400.0
+    times = [NOW - timedelta(minutes=m) for m in range(0, 40 * 24 * 60, 2)]  # every 2 min, 40 days
+    kept = prune_refreshes(times, span, max_points=2048)
+    assert len(kept) <= 2048 and kept[-1] == NOW and kept == sorted(kept)
+    assert kept[0] >= NOW - timedelta(seconds=span)
+    assert all(b - a >= timedelta(seconds=span / 2048) for a, b in zip(kept, kept[1:], strict=False))
+    index = HotlistIndex(MatchRules(OCR, refresh_span_s=span))
+    for t in times:
+        index.mark_fresh("svs", t)
+    assert index.fresh_as_of("svs", NOW) == NOW
+    assert index.fresh_as_of("svs", NOW - timedelta(days=35)) is None  # past the span: forgotten
+
+
+# -- late reads (issue 16 item 5) ---------------------------------------------------------------
+
+
+def test_ages_are_said_in_two_units_at_most() -> None:
+    assert format_age(40) == "40 s"
+    assert format_age(12 * 60 + 5) == "12 min"
+    assert format_age(3 * 3600 + 12 * 60 + 30) == "3 h 12 min"
+    assert format_age(2 * 3600) == "2 h"
+    assert format_age(86400 + 59) == "1 day"
+    assert format_age(2 * 86400 + 4 * 3600 + 600) == "2 days 4 h"
+
+
+def test_a_read_older_than_the_live_age_on_arrival_raises_a_historical_read_alert() -> None:
+    """Captured 3 h 12 min before it arrived: the alert carries its age and never says to follow;
+    within the profile's 15 min it is a live alert that does."""
+    entry = make_entry(plate="7ABC123", synced_at=NOW - timedelta(hours=4))
+    read = make_read(plate="7ABC123", captured_at=NOW - timedelta(hours=3, minutes=12))
+    [found] = match(make_index(entry), read)
+    late = raise_alert(read, found, NOW, live_max_age_s=15 * 60)
+    assert late.late and late.captured_age_s == 3 * 3600 + 12 * 60 and not late.historical
+    assert late.advisory.startswith("HISTORICAL READ: captured 3 h 12 min before it arrived;")
+    assert "not necessarily now" in late.advisory and "do not follow on this alert" in late.advisory
+    assert "Follow the vehicle" not in late.advisory and "visually verify" in late.advisory  # P7
+    live = raise_alert(read, found, read.captured_at + timedelta(minutes=15), live_max_age_s=15 * 60)
+    assert not live.late and live.captured_age_s is None
+    assert "Follow the vehicle if needed" in live.advisory and "HISTORICAL" not in live.advisory
+
+
+def test_a_retro_hunt_find_keeps_its_own_meaning_and_is_not_followed_either() -> None:
+    entry = make_entry(plate="7ABC123", synced_at=NOW)
+    read = make_read(plate="7ABC123", captured_at=NOW - timedelta(hours=2))
+    [found] = match(make_index(entry), make_read(plate="7ABC123", captured_at=NOW))
+    hunted = raise_alert(read, found, NOW, historical=True)
+    assert hunted.historical and not hunted.late
+    assert "HISTORICAL HIT" in hunted.advisory and "Follow" not in hunted.advisory
+
+
+def test_a_late_reads_age_survives_the_alerts_topic() -> None:
+    from streams.codec import alert_from_dict, alert_to_dict
+
+    entry = make_entry(plate="7ABC123", synced_at=NOW - timedelta(days=11))
+    read = make_read(plate="7ABC123", captured_at=NOW - timedelta(days=10))
+    [found] = match(make_index(entry), read)
+    alert = raise_alert(read, found, NOW, live_max_age_s=900)
+    data = alert_to_dict(alert)
+    assert data["captured_age_s"] == 10 * 86400 and "captured 10 days before it arrived" in data["advisory"]
+    back = alert_from_dict(data)
+    assert (back.captured_age_s, back.advisory) == (alert.captured_age_s, alert.advisory)
+    live = alert_to_dict(raise_alert(read, found, read.captured_at, live_max_age_s=900))
+    assert "captured_age_s" not in live
+
+
+# -- an extract's own as-of time (P4) -------------------------------------------------------------
+
+
+def _extract(*entries, generated_at=None):
+    from streams.hotlists.adapters.base import Extract, Parsed
+
+    records = iter([Parsed(f"f:{n}", entry=e, key=e.key) for n, e in enumerate(entries, 1)])
+    return Extract("ndjson", frozenset({"ncic"}), generated_at, records)
+
+
+def test_an_extract_is_as_old_as_its_header_or_its_oldest_dated_entry_p4() -> None:
+    from streams.hotlists.sync import plan_sync
+
+    old, new = NOW - timedelta(hours=30), NOW - timedelta(hours=1)
+    dated = _extract(make_entry(synced_at=new), make_entry(plate="8DOG512", synced_at=old))
+    assert plan_sync(dated, {}, partitions=4).generated_at == old
+    headed = _extract(make_entry(synced_at=new), generated_at=NOW - timedelta(hours=2))
+    assert plan_sync(headed, {}, partitions=4).generated_at == NOW - timedelta(hours=2)
+    assert plan_sync(_extract(make_entry(synced_at=None)), {}, partitions=4).generated_at is None
+
+
+def test_an_older_or_future_dated_extract_is_refused_p4() -> None:
+    """Syncing an extract older than the loaded one would make nothing fresher but would reset the
+    source's age to the sync's in effect; one dated in the future would make stale data look new."""
+    import pytest
+
+    from streams.hotlists.adapters.base import ExtractRefused
+    from streams.hotlists.sync import check_as_of, plan_sync, refresh_history
+
+    skew = timedelta(minutes=5)
+    older = plan_sync(_extract(make_entry(synced_at=NOW - timedelta(hours=30))), {}, partitions=4)
+    with pytest.raises(ExtractRefused, match="older than the ncic extract already loaded") as info:
+        check_as_of(Path("f.ndjson"), older, {"ncic": NOW - timedelta(hours=2)}, NOW, skew)
+    assert info.value.code == "older" and "P4" in str(info.value)
+    ahead = plan_sync(_extract(make_entry(synced_at=NOW + timedelta(hours=1))), {}, partitions=4)
+    with pytest.raises(ExtractRefused, match="after the server's clock") as info:
+        check_as_of(Path("f.ndjson"), ahead, {}, NOW, skew)
+    assert info.value.code == "future"
+    same = plan_sync(_extract(make_entry(synced_at=NOW - timedelta(hours=2))), {}, partitions=4)
+    check_as_of(Path("f.ndjson"), same, {"ncic": NOW - timedelta(hours=2)}, NOW, skew)  # a re-sync
+    history = refresh_history({"fresh_as_of": (NOW - timedelta(days=40)).isoformat()}, NOW, 31 * 86400.0)
+    assert history == [NOW.isoformat()]  # bounded: what no kept read needs is dropped

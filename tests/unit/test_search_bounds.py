@@ -13,7 +13,15 @@ from streams.access import search as search_module
 from streams.access.audit import AccessRecorded
 from streams.access.directory import Agency, Directory, User
 from streams.access.principal import Principal
-from streams.access.search import PAGE_SIZE, check_bounds, parse_request, search
+from streams.access.search import (
+    MAX_EXPORT,
+    MAX_OPEN_WINDOW,
+    PAGE_SIZE,
+    check_bounds,
+    check_export,
+    parse_request,
+    search,
+)
 from streams.errors import AccessDenied, ConfigError, NotSignedIn
 from streams.replay.replay import ReplayResult, Sighting
 from streams.settings import Settings
@@ -215,3 +223,16 @@ def test_bounds_are_pure_and_shared() -> None:
     check_bounds(request, SETTINGS.profile.read_retention)
     with pytest.raises(ConfigError):
         check_bounds(parse_request(body(partial="**?")), SETTINGS.profile.read_retention)
+
+
+def test_p25_a_replay_of_every_camera_is_limited_to_a_day_not_a_bulk_export() -> None:
+    """Replay (unbounded by the search page's rules, for incident reconstruction) still cannot dump
+    every read of a long window: with no plate, partial or cameras it covers at most a day."""
+    day = parse_request(body(**{"from": (NOW - timedelta(hours=24)).isoformat()}))
+    check_export(day)  # an incident's day: allowed
+    month = parse_request(body(**{"from": (NOW - timedelta(days=30)).isoformat()}))
+    with pytest.raises(ConfigError, match=r"P25: ALPR data is not exported in bulk"):
+        check_export(month)
+    check_export(parse_request(body(**{"from": (NOW - timedelta(days=30)).isoformat()}, plate="7ABC123")))
+    check_export(parse_request(body(**{"from": (NOW - timedelta(days=30)).isoformat()}, cameras=["cam-1"])))
+    assert MAX_OPEN_WINDOW == timedelta(hours=24) and MAX_EXPORT <= 20_000

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,14 @@ from hypothesis import strategies as st
 
 from streams.cameras.sites import (
     EARTH_RADIUS_M,
+    ExclusionZones,
     Point,
     Polygon,
     Site,
     SitesInvalid,
+    SiteWatch,
     _sector_meets_segment,
+    excluded,
     haversine_m,
     initial_bearing_deg,
     load_sites,
@@ -527,3 +531,92 @@ def test_a_file_that_is_missing_or_not_json_is_refused_by_name(tmp_path: Path) -
     good = tmp_path / "one.geojson"
     good.write_text(json.dumps(collection(feature({"type": "Point", "coordinates": [-121.89, 37.33]}))))
     assert len(load_sites(good)) == 1
+
+
+# -- exclusion zones: every camera, any direction (P24) ----------------------------------------------
+
+
+CLINIC_AT = (37.3318, -121.8939)
+
+
+@pytest.mark.parametrize(
+    ("distance", "inside"), [(0.0, True), (149.0, True), (151.0, False), (2000.0, False)]
+)
+@pytest.mark.parametrize("bearing", [0.0, 90.0, 200.0, 315.0])
+def test_a_point_sites_zone_is_a_disk_of_150_m_in_every_direction(
+    distance: float, inside: bool, bearing: float
+) -> None:
+    """P24 for a moving camera: no facing to judge, so the zone is every position within the distance."""
+    site = point_site(*CLINIC_AT)
+    lat, lon = destination(*CLINIC_AT, bearing, distance)
+    assert (excluded(lat, lon, [site], 150.0) == site) is inside
+    assert (ExclusionZones([site], 150.0).excluded(lat, lon) == site) is inside
+
+
+def test_a_polygon_sites_zone_is_the_polygon_grown_by_the_distance() -> None:
+    church = box_site(-121.8873, 37.3378, -121.8867, 37.3383)
+    zones = ExclusionZones([church], 150.0)
+    assert zones.excluded(37.33805, -121.8870) == church  # inside it
+    for bearing in (90.0, 180.0, 270.0):  # from the middle of each of three edges, outward
+        edge = {90.0: (37.33805, -121.8867), 180.0: (37.3378, -121.8870), 270.0: (37.33805, -121.8873)}[
+            bearing
+        ]
+        assert zones.excluded(*destination(*edge, bearing, 140.0)) == church
+        assert zones.excluded(*destination(*edge, bearing, 160.0)) is None
+
+
+def test_the_fast_zones_agree_with_measuring_every_site() -> None:
+    """The bounding-box shortcut never skips a position that is inside a zone."""
+    sites = load_sites(ROOT / "samples" / "sensitive-sites.geojson")
+    zones = ExclusionZones(sites, 150.0)
+    for k in range(4000):
+        lat = 37.328 + (k % 80) * 0.0006
+        lon = -121.910 + (k // 80) * 0.0005
+        assert zones.excluded(lat, lon) == excluded(lat, lon, sites, 150.0), (lat, lon)
+
+
+def test_the_nearest_zone_is_named_and_a_non_position_is_in_none() -> None:
+    near, far = point_site(*CLINIC_AT, "Near"), point_site(*destination(*CLINIC_AT, 90, 100), "Far")
+    assert excluded(*destination(*CLINIC_AT, 270, 20), [far, near], 150.0) == near
+    assert excluded(math.nan, 0.0, [near], 150.0) is None
+    assert len(ExclusionZones([], 150.0)) == 0 and ExclusionZones([], 150.0).excluded(*CLINIC_AT) is None
+
+
+def test_the_watch_follows_the_file_and_keeps_the_last_good_sites(tmp_path: Path) -> None:
+    """A site added to the file takes effect without a restart; a broken file does not lift the
+    zones (P24)."""
+    path = tmp_path / "sites.geojson"
+    path.write_text(json.dumps(collection()))
+    now = [0.0]
+    watch = SiteWatch(path, 150.0, every_s=1.0, clock=lambda: now[0])
+    assert watch.zones().excluded(*CLINIC_AT) is None
+    clinic = feature(
+        {"type": "Point", "coordinates": [CLINIC_AT[1], CLINIC_AT[0]]}, category="reproductive_health_care"
+    )
+    path.write_text(json.dumps(collection(clinic)))
+    assert watch.zones().excluded(*CLINIC_AT) is None  # the file is looked at once a second
+    now[0] = 2.0
+    found = watch.zones().excluded(*CLINIC_AT)
+    assert found is not None and found.category == "reproductive_health_care"
+    path.write_text("{not json")
+    now[0] = 4.0
+    assert watch.zones().excluded(*CLINIC_AT) == found
+
+
+def test_the_simulated_cameras_stand_outside_every_zone() -> None:
+    """P24: the demo feed places no camera inside an exclusion zone (here, zones of 1.5 km round
+    the sample sites, which would hold several of its cameras otherwise)."""
+    from streams.matching.normalize import OcrClasses
+    from streams.reads.simulator import CameraFeed
+    from streams.settings import DEFAULT_OCR_CLASSES
+
+    sites = load_sites(ROOT / "samples" / "sensitive-sites.geojson")
+    zones = ExclusionZones(sites, 1500.0)
+    plain = CameraFeed(cameras=200, hit_rate=0.0, listed=[], ocr=OcrClasses.of(DEFAULT_OCR_CLASSES))
+    assert any(zones.excluded(lat, lon) for _id, lat, lon in plain.camera_sites())
+    feed = CameraFeed(
+        cameras=200, hit_rate=0.0, listed=[], ocr=OcrClasses.of(DEFAULT_OCR_CLASSES), avoid=zones
+    )
+    assert not any(zones.excluded(lat, lon) for _id, lat, lon in feed.camera_sites())
+    read = feed.next_read(datetime.now(UTC))
+    assert zones.excluded(read["lat"], read["lon"]) is None

@@ -56,7 +56,8 @@ function render() {
     tr.dataset.id = c.id;
     tr.append(cell(c.id), cell(c.name), cell(c.agency), cell(c.kind), cell(c.lat + ", " + c.lon),
       cell(c.facing_deg === null ? "-" : c.facing_deg + "°"), cell(c.install_date || "-"),
-      cell(c.status === "active" ? "active" : "retired " + c.retired_on));
+      cell(c.status !== "active" ? "retired " + c.retired_on : c.suspended || "active"));
+    if (c.suspended) tr.className += " suspended";
     const actions = document.createElement("td");
     if (c.status === "active") {
       const edit = document.createElement("button");
@@ -76,7 +77,18 @@ function render() {
   });
   $("cameras").querySelector("tbody").replaceChildren(...rows);
   const active = cameras.filter((c) => c.status === "active").length;
-  $("camera-summary").textContent = active + " active, " + (cameras.length - active) + " retired";
+  const suspended = cameras.filter((c) => c.status === "active" && c.suspended);
+  $("camera-summary").textContent = active + " active" +
+    (suspended.length ? " (" + suspended.length + " suspended, P24)" : "") +
+    ", " + (cameras.length - active) + " retired";
+  // P24: administrators are told which cameras a site change suspended, and why.
+  $("camera-suspended").replaceChildren(...suspended.map((c) => {
+    const item = document.createElement("li");
+    item.textContent = "Camera " + c.id + " (" + c.name + ") is " + c.suspended +
+      ": its reads are refused until it is moved.";
+    return item;
+  }));
+  $("camera-suspended").hidden = suspended.length === 0;
 }
 
 function formValues() {
@@ -163,7 +175,8 @@ async function saveCamera() {
   const done = Object.entries(answer.data.changes).map(([k, [old, now]]) => k + " " + old + " → " + now);
   stopEdit();
   await load();
-  say("Changed camera " + answer.data.camera.id + ": " + done.join(", "), true);
+  say("Changed camera " + answer.data.camera.id + ": " + done.join(", ") +
+    (answer.data.reinstated ? "; reinstated: it no longer faces a sensitive site (P24)" : ""), true);
 }
 
 async function retireCamera(camera) {

@@ -105,22 +105,98 @@ function select_(name, options) {
   return el("select", {name}, ...options.map((o) => el("option", {value: o, text: o.replace(/_/g, " ")})));
 }
 
+function tick(name, label, value) {
+  const box = el("input", {type: "checkbox", name});
+  if (value !== undefined) box.value = value;
+  return el("label", {class: "tick"}, box, label);
+}
+
+// P7: the evidence the person verifies against: the read's image when the page can show it,
+// else the plate, state and confidence as read. evidence_shown is set only once the panel is on
+// screen (the image loaded, or the text drawn); until then the form sends none and is refused.
+function evidencePanel(detail, form) {
+  const shown = form.querySelector("input[name=evidence_shown]");
+  const read = detail.read;
+  const panel = el("div", {class: "evidence", id: "evidence"});
+  const text = () => {
+    panel.replaceChildren(
+      el("div", {class: "evidence-plate", text: read.plate + " " + (read.plate_state || "?")}),
+      el("div", {text: "confidence " + Number(read.confidence).toFixed(2) + " · " + read.camera_id + " · " +
+        new Date(read.captured_at).toLocaleString()}),
+      el("div", {class: "meta", text: read.image_ref ? "image not shown here: " + read.image_ref : "no image"}),
+    );
+    requestAnimationFrame(() => { shown.value = "read-text"; panel.dataset.shown = "read-text"; });
+  };
+  const url = detail.verification.image_url;
+  if (url) {
+    const image = el("img", {alt: "captured image of " + read.plate, class: "evidence-image"});
+    image.addEventListener("load", () => { shown.value = "image"; panel.dataset.shown = "image"; });
+    image.addEventListener("error", text); // not loadable here: verify against the read text
+    image.src = url;
+    panel.append(image);
+  } else {
+    requestAnimationFrame(text);
+  }
+  return panel;
+}
+
+function verifyFields(detail, form) {
+  const entry = detail.entry;
+  form.append(el("input", {type: "hidden", name: "evidence_shown", value: ""}));
+  form.append(evidencePanel(detail, form));
+  const checks = el("fieldset", {class: "checks"}, el("legend", {text: "Compared with the listed entry"}),
+    tick("characters_match", "Characters match the listed plate " + entry.plate),
+    tick("state_match", "State matches the listed state " + (entry.plate_state || "?")));
+  form.append(checks);
+  const flags = detail.verification.flags;
+  if (flags.length) {
+    form.append(el("fieldset", {class: "checks flags"}, el("legend", {text: "Acknowledge each flag (and say why in the note)"}),
+      ...flags.map((f) => tick("ack", f.text, f.flag))));
+  }
+}
+
+function verifyBody(form) {
+  const body = {action: "verify", note: form.querySelector("input[name=note]").value};
+  const shown = form.querySelector("input[name=evidence_shown]").value;
+  if (shown) body.evidence_shown = shown;
+  body.characters_match = form.querySelector("input[name=characters_match]").checked;
+  body.state_match = form.querySelector("input[name=state_match]").checked;
+  body.acknowledged = [...form.querySelectorAll("input[name=ack]:checked")].map((box) => box.value);
+  return body;
+}
+
 function actionForm(detail, action) {
   const form = el("form", {"data-action": action, id: "form-" + action});
   const choices = detail.choices;
+  if (action === "verify") verifyFields(detail, form);
   if (action === "reject") form.append(field("Reason", select_("reason", choices.reason)));
   if (action === "validate") form.append(field("Confirmation priority", select_("priority", choices.priority)));
-  if (action === "confirm") form.append(field("Confirming agency (ORI)", el("input", {name: "confirming_agency"})));
+  if (action === "confirm") {
+    const agency = detail.entry.entering_agency;
+    form.append(field("Confirming agency (ORI)" + (agency ? ": the entering agency is " + agency : ""),
+      el("input", {name: "confirming_agency"})));
+  }
   if (action === "disposition") form.append(field("Disposition", select_("disposition", choices.disposition)));
   form.append(field(action === "disposition" ? "What happened (required)" : "Note", el("input", {name: "note", size: "40"})));
   form.append(el("button", {type: "submit", id: "action-" + action, text: ACTION_TEXT[action] || action}));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    if (action === "verify") return submit(detail.alert_id, verifyBody(form));
     const body = {action};
     for (const input of form.querySelectorAll("input, select")) body[input.name] = input.value;
     submit(detail.alert_id, body);
   });
   return form;
+}
+
+function historyText(e) {
+  const checked = e.event === "AlertVisuallyVerified" && e.evidence_shown
+    ? " · against " + e.evidence_shown + (e.acknowledged && e.acknowledged.length ? " · acknowledged " + e.acknowledged.join(", ") : "")
+    : "";
+  return new Date(e.at).toLocaleString() + " " + e.event.replace(/^Alert/, "") +
+    (e.by ? " by " + e.by.user + " (" + e.by.badge + ")" : "") +
+    [e.reason, e.priority, e.confirming_agency, e.disposition].filter(Boolean).map((x) => " · " + x).join("") +
+    checked + (e.note ? " · " + e.note : "");
 }
 
 function showMessage(text, kind) {
@@ -169,13 +245,15 @@ function renderDetail(d) {
     ["Entering agency", d.entry.entering_agency], ["Source", d.entry.source + " " + d.entry.entry_id],
     ...Object.entries(d.entry.vehicle || {}).map(([k, v]) => ["Vehicle " + k, v]),
   ]);
-  document.getElementById("actions").replaceChildren(...d.actions.map((a) => actionForm(d, a)));
-  document.getElementById("d-history").replaceChildren(
-    ...d.history.map((e) => el("li", {text: new Date(e.at).toLocaleString() + " " + e.event.replace(/^Alert/, "") +
-      (e.by ? " by " + e.by.user + " (" + e.by.badge + ")" : "") +
-      [e.reason, e.priority, e.confirming_agency, e.disposition].filter(Boolean).map((x) => " · " + x).join("") +
-      (e.note ? " · " + e.note : "")})),
-  );
+  // The forms are rebuilt only when the alert or its state changes: a live update (a sighting,
+  // another alert) must not wipe what the person is typing or ticking.
+  const actions = document.getElementById("actions");
+  const formsFor = d.alert_id + "/" + d.status;
+  if (actions.dataset.formsFor !== formsFor) {
+    actions.dataset.formsFor = formsFor;
+    actions.replaceChildren(...d.actions.map((a) => actionForm(d, a)));
+  }
+  document.getElementById("d-history").replaceChildren(...d.history.map((e) => el("li", {text: historyText(e)})));
   document.getElementById("d-sightings").replaceChildren(
     ...d.sighting_list.map((e) => el("li", {text: "observed at " + e.camera_id + " " +
       new Date(e.captured_at).toLocaleString() + " (" + e.plate + ")"})),

@@ -21,6 +21,12 @@ async function start() {
     await fetch("/api/session", {method: "DELETE", headers: {"Content-Type": "application/json"}});
     window.location.assign("/login");
   });
+  if (Array.isArray(user.case_formats) && user.case_formats.length) {
+    // The deployment's own formats, when the server says them (P16).
+    document.getElementById("case-hint").textContent =
+      "Your agency's case or incident number: " + user.case_formats.join(", ") +
+      ". For another agency, its own format. \"N/A\", \"-\" or a plate are refused (P16).";
+  }
   document.getElementById("search-form").addEventListener("submit", search);
 }
 
@@ -45,7 +51,9 @@ async function search(event) {
   if (response.status === 401) return window.location.assign("/login");
   const data = await response.json().catch(() => ({error: response.statusText}));
   if (!response.ok) {
-    message.textContent = data.error;
+    // The refusal names the rule and what is expected (e.g. the case-number formats, P16/P17):
+    // shown as the server wrote it, the form keeps what was typed so it can be corrected.
+    message.textContent = (response.status === 403 ? "Search refused: " : "Search not made: ") + data.error;
     message.className = "error";
     return;
   }

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
-from streams.errors import AlprError
+from streams.access.purpose import IMMIGRATION, classify
+from streams.errors import AlprError, EntryRefused
 from streams.hotlists.adapters.base import Extract, ExtractRefused, Parsed, build, files_of
 from streams.hotlists.model import LOCAL_SOURCE, HotlistEntry, Person
 from streams.matching.normalize import normalize_plate
@@ -106,6 +107,15 @@ class FlockAdapter:
             return Parsed(where, key=key, error=f"{where}: unknown Action {row.get('Action')!r}")
 
         def make() -> HotlistEntry:
+            # P5: the list's name says what it serves ("ERO Removals", "CBP Border lookouts"): every
+            # row of such a list is dropped, whatever its own reason says.
+            found = classify(hotlist)
+            if found is not None and found.topic == IMMIGRATION:
+                raise EntryRefused(
+                    "P5",
+                    f"Flock hot list {hotlist!r} serves immigration enforcement (it names {found.term!r}); "
+                    "its entries cannot be loaded or enabled",
+                )
             state = (row.get("State") or "").strip().upper() or None
             if state is not None and (len(state) != 2 or not state.isalpha()):
                 raise ValueError(f"{where}: State {state!r} is not a two-letter state")
