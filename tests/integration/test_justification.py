@@ -283,21 +283,23 @@ def assert_nothing_entered(env: dict[str, str]) -> None:
     assert pending_keys(env) == set() and current_keys(env) == set() and entry_events(env) == []
 
 
-@pytest.mark.parametrize(
-    ("extra", "reason", "words"),
-    [
-        (("--case", "SJ-26-005120"), ".", "names no presumed crime"),
-        (("--case", "SJ-26-005120"), "xyz", "names no presumed crime"),
-        (("--case", "-"), "PC 211 robbery suspect vehicle", "SJ-26-004512, a 9-digit number"),
-        (("--case", "8ABC123"), "PC 211 robbery suspect vehicle", "licence plate"),
-    ],
-)
-def test_hotlist_add_refuses_entries_that_name_nothing_p2(env, people, extra, reason, words) -> None:
-    result = add_entry(people, "reyes", "BOLO-J1", *extra, reason=reason)
-    assert result.returncode == 2 and "(P2)" in result.stderr and words in result.stderr, result.stderr
-    assert_nothing_entered(env)
-    [refused] = audits(env, "hotlist_propose")
-    assert refused["decision"] == "refused" and "P2" in refused["reason"]
+#: (options, reason, what the refusal says): each proposal names nothing an auditor can check (P2).
+NAMELESS = [
+    (("--case", "SJ-26-005120"), ".", "names no presumed crime"),
+    (("--case", "SJ-26-005120"), "xyz", "names no presumed crime"),
+    (("--case", "-"), "PC 211 robbery suspect vehicle", "SJ-26-004512, a 9-digit number"),
+    (("--case", "8ABC123"), "PC 211 robbery suspect vehicle", "licence plate"),
+]
+
+
+def test_hotlist_add_refuses_entries_that_name_nothing_p2(env, people) -> None:
+    """One directory for every case (a refusal changes nothing, so they cannot affect each other)."""
+    for n, (extra, reason, words) in enumerate(NAMELESS, start=1):
+        result = add_entry(people, "reyes", "BOLO-J1", *extra, reason=reason)
+        assert result.returncode == 2 and "(P2)" in result.stderr and words in result.stderr, result.stderr
+        assert_nothing_entered(env)
+        refused = audits(env, "hotlist_propose")
+        assert len(refused) == n and refused[-1]["decision"] == "refused" and "P2" in refused[-1]["reason"]
     added = add_entry(people, "reyes", "BOLO-J2", "--case", "SJ-26-005120")
     assert added.returncode == 0, added.stderr  # the same member, a justified entry
     assert pending_keys(env) == {"local:BOLO-J2"}
