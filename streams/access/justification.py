@@ -225,10 +225,7 @@ def is_major_crime(text: str | None, profile: Profile) -> bool:
 
     Numbers in the list ("211", "236.1") match as code sections, not inside longer numbers.
     """
-    purpose = normalize_purpose(text)
-    return any(
-        _phrase(normalize_purpose(c)).search(purpose) for c in profile.partial_plate_crimes if c.strip()
-    )
+    return _names_purpose(normalize_purpose(text), profile.partial_plate_crimes)
 
 
 @lru_cache(maxsize=256)

@@ -30,11 +30,11 @@ from typing import Any
 
 import orjson
 
-from streams.access.audit import record_access
+from streams.access.audit import AccessRecorded, record_access
 from streams.access.justification import check_case_number, check_crime_type, check_purpose
 from streams.access.permissions import require
 from streams.access.principal import Principal
-from streams.access.purpose import classify
+from streams.access.purpose import forbidden_purpose
 from streams.codec import dumps, read_from_dict, read_to_dict, stored_reads, validator
 from streams.errors import InvalidRecord, JustificationRefused, NotFound, PolicyViolation
 from streams.kafka.log import TopicWriter, read_latest, read_topic
@@ -132,10 +132,9 @@ class HoldDesk:
             case = check_case_number(case_number, profile, rule="P12")
             why = check_purpose(reason, profile, field="reason", rule="P12")
             crime = check_crime_type(crime_type, profile, rule="P12") if crime_type is not None else None
-            for field, text in (("reason", why), ("crime type", crime)):
-                finding = classify(text)
-                if finding is not None:
-                    raise JustificationRefused("P22", f"the {field} {text!r} is refused: {finding.message}")
+            forbidden = forbidden_purpose(why, crime)  # the case number: check_case_number's
+            if forbidden:
+                raise JustificationRefused("P22", forbidden)
         except JustificationRefused as exc:
             await record_access(
                 self.settings,
@@ -340,27 +339,29 @@ class HoldDesk:
         if held is None or not any(_same_case(c, case_number) for c in held.cases):
             raise NotFound(f"read {read_id} is not held for case {case_number}")
         cases = [c for c in held.cases if not _same_case(c, case_number)]
+        audit = by.audit(
+            now,
+            "hold_release",
+            {"read_id": read_id},
+            1,
+            case_number=case_number,
+            purpose="evidence hold",
+            reason=reason,
+        )
+        await self._store(held, cases, audit)
+        return not cases
+
+    async def _store(self, held: Held, cases: list[dict[str, Any]], audit: AccessRecorded) -> None:
+        """Rewrite one read's hold with these cases, then its audit record (P15): the change is
+        stored before the record says it was made."""
         writer = TopicWriter(self.settings.kafka)
         await writer.start()
         try:
             await self._rewrite(writer, held, cases)
             await writer.flush()
-            await record_access(
-                self.settings,
-                by.audit(
-                    now,
-                    "hold_release",
-                    {"read_id": read_id},
-                    1,
-                    case_number=case_number,
-                    purpose="evidence hold",
-                    reason=reason,
-                ),
-                writer,
-            )
+            await record_access(self.settings, audit, writer)
         finally:
             await writer.stop()
-        return not cases
 
     async def _rewrite(self, writer: TopicWriter, held: Held, cases: list[dict[str, Any]]) -> None:
         """Store the read's hold with these cases; none left: a tombstone, so that compaction removes
@@ -404,27 +405,17 @@ class HoldDesk:
             "renewed_at": now.isoformat(),
         }
         cases = [renewed if c is case else c for c in held.cases]
-        writer = TopicWriter(self.settings.kafka)
-        await writer.start()
-        try:
-            await self._rewrite(writer, held, cases)
-            await writer.flush()
-            await record_access(
-                self.settings,
-                by.audit(
-                    now,
-                    "hold_renew",
-                    {**query, "review_due": new_due.isoformat(), "was_due": due.isoformat()},
-                    1,
-                    case_number=case_number,
-                    purpose="evidence hold review",
-                    reason=reason,
-                    crime_type=case.get("crime_type"),
-                ),
-                writer,
-            )
-        finally:
-            await writer.stop()
+        audit = by.audit(
+            now,
+            "hold_renew",
+            {**query, "review_due": new_due.isoformat(), "was_due": due.isoformat()},
+            1,
+            case_number=case_number,
+            purpose="evidence hold review",
+            reason=reason,
+            crime_type=case.get("crime_type"),
+        )
+        await self._store(held, cases, audit)
         return new_due
 
     async def lapse(self, now: datetime, by: Principal) -> list[Lapse]:

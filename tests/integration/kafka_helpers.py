@@ -36,6 +36,11 @@ async def read_topic(kafka: Connection, topic: str) -> list[Any]:
     return out
 
 
+def audit_records(settings: Any) -> list[dict[str, Any]]:
+    """Every record of the audit topic, decoded, in partition order (P15)."""
+    return [orjson.loads(r.value) for r in asyncio.run(read_topic(settings.kafka, settings.topic("audit")))]
+
+
 async def wait_for_records(
     kafka: Connection, topic: str, predicate: Callable[[list[Any]], bool], timeout: float = 60.0
 ) -> list[Any]:

@@ -6,7 +6,6 @@ the crime; each case carries a review date that `alpr hold renew` moves on; the 
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,6 +21,7 @@ from tests.integration.kafka_helpers import (
     SignInUser,
     add_user,
     alpr_as,
+    audit_records,
     read_topic,
     send_reads,
     service_env,
@@ -48,10 +48,6 @@ def kim(env) -> SignInUser:
     return asyncio.run(add_user(settings_of(env), "kim", "analyst", display="Det. Kim Tran", badge="A-7"))
 
 
-def _audit(settings) -> list[dict]:
-    return [json.loads(r.value) for r in asyncio.run(read_topic(settings.kafka, settings.topic("audit")))]
-
-
 def _holds_state(settings) -> list[tuple[bytes, bytes | None]]:
     records = asyncio.run(read_topic(settings.kafka, settings.topic("evidence-holds")))
     return [(r.key, r.value) for r in records]
@@ -59,7 +55,7 @@ def _holds_state(settings) -> list[tuple[bytes, bytes | None]]:
 
 def _new_audit(settings, before: list[dict]) -> list[dict]:
     seen = {a["hash"] for a in before}
-    return [a for a in _audit(settings) if a["hash"] not in seen and a["action"] != "sign_in"]
+    return [a for a in audit_records(settings) if a["hash"] not in seen and a["action"] != "sign_in"]
 
 
 def _stored_cases(settings, read_id: str) -> list[dict]:
@@ -88,7 +84,7 @@ def test_junk_case_numbers_and_reasons_hold_nothing_p12_p16_p22(env, kim) -> Non
         (("--case", CASE, "--reason", "robbery 211 PC, held for an ICE removal case", *CRIME), "P22"),
     ]
     for args, expected in attempts:
-        audit_before = _audit(settings)
+        audit_before = audit_records(settings)
         refused = alpr_as(env, kim, "hold", "add", "--read-id", "j-1", *args)
         assert refused.returncode == 2, (args, refused.stdout, refused.stderr)
         assert expected in refused.stderr, (args, refused.stderr)
@@ -111,7 +107,7 @@ def test_the_hold_use_case_itself_refuses_junk_whoever_calls_it_p12_p22(env) -> 
     )
     desk = HoldDesk(settings)
     read = asyncio.run(desk.find_read("u-1", now - timedelta(minutes=5), now))
-    holds_before, audit_before = _holds_state(settings), _audit(settings)
+    holds_before, audit_before = _holds_state(settings), audit_records(settings)
     refused = [
         ("N/A", "robbery 211 PC", "PC 211 robbery", "P12"),
         (CASE, "robbery 211 PC", "keep", "P12"),
@@ -153,7 +149,7 @@ def test_a_hold_gets_a_review_date_that_renew_moves_on_p12(env, kim) -> None:
     assert f"{CASE} (kim: robbery 211 PC suspect vehicle; review due {due.date().isoformat()})" in listing
     assert "REVIEW DUE" not in listing  # 90 days away: not flagged
 
-    state, audit_before = _holds_state(settings), _audit(settings)
+    state, audit_before = _holds_state(settings), audit_records(settings)
     junk = alpr_as(env, kim, "hold", "renew", "--read-id", "v-1", "--case", CASE, "--reason", "keep")
     assert junk.returncode == 2 and "'keep' says nothing" in junk.stderr, junk.stderr
     other = alpr_as(env, kim, "hold", "renew", "--read-id", "v-1", "--case", "SJ-26-009999", *REASON)
@@ -171,7 +167,9 @@ def test_a_hold_gets_a_review_date_that_renew_moves_on_p12(env, kim) -> None:
     assert moved > due and case["renewed_by"] == "kim"
     assert moved - datetime.fromisoformat(case["renewed_at"]) == timedelta(days=90)
     assert case["held_at"] == held_at.isoformat()  # when it was placed stays on record
-    (record,) = [a for a in _audit(settings) if a["action"] == "hold_renew" and a["decision"] == "allowed"]
+    (record,) = [
+        a for a in audit_records(settings) if a["action"] == "hold_renew" and a["decision"] == "allowed"
+    ]
     assert (record["user"], record["badge"], record["case_number"], record["decision"]) == (
         "kim",
         "A-7",
@@ -223,7 +221,7 @@ def test_an_unrenewed_hold_lapses_with_notice_and_a_renewed_one_stays_p12_p11(en
     assert any(r.key == b"l-2" and r.value is None for r in records)  # the tombstone
     assert asyncio.run(lapse_unreviewed(settings, now + timedelta(days=92), SWEEPER)) == []  # once
 
-    notices = [a for a in _audit(settings) if a["action"] == "hold_lapsed"]
+    notices = [a for a in audit_records(settings) if a["action"] == "hold_lapsed"]
     assert len(notices) == 2
     for notice in notices:
         assert notice["user"] == "retention-test" and notice["case_number"] == CASE
@@ -281,7 +279,7 @@ def test_the_review_sweep_cli_ends_an_old_hold_placed_before_reviews_p12_p11(env
     assert list(asyncio.run(HoldDesk(settings).holds())) == ["old-2"]
     records = asyncio.run(read_topic(settings.kafka, settings.topic("evidence-holds")))
     assert any(r.key == b"old-1" and r.value is None for r in records)  # the tombstone
-    (notice,) = [a for a in _audit(settings) if a["action"] == "hold_lapsed"]
+    (notice,) = [a for a in audit_records(settings) if a["action"] == "hold_lapsed"]
     assert notice["user"].startswith("retention-") and notice["query"]["held_by"] == "old-det"
     assert notice["query"]["review_due"] == (now - timedelta(days=10)).isoformat()
     again = alpr(service_env(env, "retention"), "hold", "review")
@@ -299,7 +297,7 @@ def test_renew_and_review_refuse_nobody_and_the_wrong_role_and_change_nothing(en
     asyncio.run(_store(settings, [lapsing]))
     lee = asyncio.run(add_user(settings, "lee", "dispatcher", badge="D-4"))
     ada = asyncio.run(add_user(settings, "ada", "administrator", badge="ADM-2"))
-    holds_before, audit_before = _holds_state(settings), _audit(settings)
+    holds_before, audit_before = _holds_state(settings), audit_records(settings)
     renew = ("hold", "renew", "--read-id", "old-3", "--case", CASE, *REASON)
     for command in (renew, ("hold", "review")):
         nobody = alpr(env, *command)

@@ -26,7 +26,7 @@ from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.topics import create_topics
 from tests.conftest import AlprProcess, make_env, settings_of, wait_for
 from tests.factories import read_dict
-from tests.integration.kafka_helpers import SignInUser, add_user, alpr_as, read_topic
+from tests.integration.kafka_helpers import SignInUser, add_user, alpr_as, audit_records, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -89,7 +89,7 @@ def stored(env: dict[str, str]) -> dict[str, dict[str, Any]]:
 
 def audit(env: dict[str, str]) -> list[dict[str, Any]]:
     settings = settings_of(env)
-    return [orjson.loads(r.value) for r in asyncio.run(read_topic(settings.kafka, settings.topic("audit")))]
+    return audit_records(settings)
 
 
 def key_of(output: str) -> str:

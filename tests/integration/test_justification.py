@@ -31,6 +31,7 @@ from tests.integration.kafka_helpers import (
     add_user,
     admin_principal,
     alpr_as,
+    audit_records,
     console_up,
     ensure_home,
     login,
@@ -129,7 +130,7 @@ def search_body(**fields: Any) -> dict[str, Any]:
 
 def searches(env: dict[str, str], case: str | None = None) -> list[dict[str, Any]]:
     settings = settings_of(env)
-    values = [json.loads(r.value) for r in asyncio.run(read_topic(settings.kafka, settings.topic("audit")))]
+    values = audit_records(settings)
     found = [v for v in values if v.get("action") in ("search", "replay")]
     return sorted((v for v in found if case is None or v["case_number"] == case), key=lambda v: v["at"])
 

@@ -16,7 +16,15 @@ from streams.codec import dumps, entry_to_dict
 from streams.kafka.connection import Connection
 from tests.conftest import ROOT, AlprProcess, alpr, settings_of, wait_for
 from tests.factories import make_entry, read_dict
-from tests.integration.kafka_helpers import SignInUser, add_user, alpr_as, login, read_topic, send_reads
+from tests.integration.kafka_helpers import (
+    SignInUser,
+    add_user,
+    alpr_as,
+    audit_records,
+    login,
+    read_topic,
+    send_reads,
+)
 from tests.integration.test_hotlists import ncic_extract
 
 pytestmark = pytest.mark.integration
@@ -123,7 +131,7 @@ def test_replay_returns_exactly_the_reads_of_the_window(env, kim, tmp_path) -> N
     ids = [json.loads(line)["read_id"] for line in (out2 / "timeline.ndjson").read_text().splitlines()]
     assert "old" not in ids and len(ids) == 6
 
-    audit = [json.loads(r.value) for r in asyncio.run(read_topic(settings.kafka, settings.topic("audit")))]
+    audit = audit_records(settings)
     replays = [a for a in audit if a["action"] == "replay"]
     assert replays[0]["case_number"] == "SJ-26-0099" and replays[0]["purpose"] == "homicide investigation"
     assert replays[0]["query"]["plate"] == "7ABC123" and replays[0]["result_count"] == 3
@@ -163,7 +171,7 @@ def test_a_replay_without_case_or_purpose_is_refused(env, kim) -> None:
     )
     assert immigration.returncode == 2 and "refused: P22" in immigration.stderr
     settings = settings_of(env)
-    audit = [json.loads(r.value) for r in asyncio.run(read_topic(settings.kafka, settings.topic("audit")))]
+    audit = audit_records(settings)
     refused = [a for a in audit if a["action"] == "replay"]
     assert [a["decision"] for a in refused] == ["refused", "refused"]
     assert "P22" in refused[1]["reason"] and refused[1]["user"] == "kim"
@@ -179,12 +187,8 @@ def test_p25_a_replay_of_every_camera_over_a_week_is_refused_as_bulk_export(env,
     )  # fmt: skip
     assert bulk.returncode == 2 and "P25: ALPR data is not exported in bulk" in bulk.stderr, bulk.stderr
     assert not out.exists()
-    [refused] = [a for a in _audit(settings_of(env)) if a["action"] == "replay"]
+    [refused] = [a for a in audit_records(settings_of(env)) if a["action"] == "replay"]
     assert refused["decision"] == "refused" and "P25" in refused["reason"]
-
-
-def _audit(settings) -> list[dict]:
-    return [json.loads(r.value) for r in asyncio.run(read_topic(settings.kafka, settings.topic("audit")))]
 
 
 def _holds_state(settings) -> list[tuple[bytes, bytes | None]]:
@@ -207,7 +211,7 @@ def test_replay_and_holds_refuse_nobody_and_the_wrong_role_and_change_nothing(en
     )  # fmt: skip
     assert placed.returncode == 0, placed.stderr
     lee = asyncio.run(add_user(settings, "lee", "dispatcher", badge="D-4"))
-    holds_before, audit_before = _holds_state(settings), _audit(settings)
+    holds_before, audit_before = _holds_state(settings), audit_records(settings)
     why = ("--case", "SJ-26-0400", "--crime-type", "PC 211 robbery")
     out = tmp_path / "refused-replay"
     commands = [
@@ -229,7 +233,7 @@ def test_replay_and_holds_refuse_nobody_and_the_wrong_role_and_change_nothing(en
     assert _holds_state(settings) == holds_before  # nothing placed, nothing released
     assert not out.exists()
     seen = {a["hash"] for a in audit_before}
-    new = [a for a in _audit(settings) if a["hash"] not in seen and a["action"] != "sign_in"]
+    new = [a for a in audit_records(settings) if a["hash"] not in seen and a["action"] != "sign_in"]
     assert all(a["decision"] == "refused" for a in new), new  # nothing was done or shown
 
 
@@ -356,14 +360,16 @@ def test_holds_are_placed_listed_and_released_with_an_audit_trail(env, kim) -> N
     last = alpr_as(env, kim, "hold", "release", "--read-id", "h-1", "--case", "SJ-26-0200", *who)
     assert last.returncode == 0 and "no case holds it now" in last.stdout
     assert "2 held reads" in alpr_as(env, kim, "hold", "list").stdout
-    lists = [a for a in _audit(settings) if a["action"] == "hold_list"]  # P15: the listing shows plates
+    lists = [
+        a for a in audit_records(settings) if a["action"] == "hold_list"
+    ]  # P15: the listing shows plates
     assert [(a["user"], a["badge"], a["result_count"]) for a in lists] == [
         ("kim", "A-7", 3),
         ("kim", "A-7", 2),
     ]
     records = asyncio.run(read_topic(settings.kafka, settings.topic("evidence-holds")))
     assert any(r.key == b"h-1" and r.value is None for r in records)  # the tombstone
-    audit = [json.loads(r.value) for r in asyncio.run(read_topic(settings.kafka, settings.topic("audit")))]
+    audit = audit_records(settings)
     assert [a["action"] for a in audit].count("hold_add") == 3  # one per command: 1 + 0 (already held) + 3
     assert [a["action"] for a in audit].count("hold_release") == 2
     holds = [a for a in audit if a["action"] in ("hold_add", "hold_release")]
@@ -468,7 +474,7 @@ def test_the_retro_hunt_raises_historical_hits_for_a_newly_listed_plate(env, tmp
     assert {a["match_kind"] for a in found} == {"exact", "ocr_equivalent"}
     assert all("HISTORICAL HIT" in a["advisory"] and a["status"] == "unverified" for a in found)
     assert "1 new entries, 2 historical hits" in hunter.log()
-    audit = [json.loads(r.value) for r in asyncio.run(read_topic(settings.kafka, settings.topic("audit")))]
+    audit = audit_records(settings)
     [hunt] = [a for a in audit if a["action"] == "retro_hunt"]
     assert (hunt["user"], hunt["agency"], hunt["result_count"]) == ("kim", "SJPD", 2)  # P15
 

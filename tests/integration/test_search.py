@@ -4,7 +4,6 @@ reads on the reads topic, every call on the audit topic."""
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ from tests.integration.kafka_helpers import (
     add_user,
     admin_principal,
     alpr_as,
+    audit_records,
     read_topic,
     send_reads,
 )
@@ -43,10 +43,6 @@ async def signed_in(settings: Any, user: SignInUser) -> Principal:
         now = datetime.now(UTC)
         session = await auth.sign_in(user.name, user.password, code, source="tests", channel="api", now=now)
         return auth.principal(session.token, now)
-
-
-def audit(settings: Any) -> list[dict[str, Any]]:
-    return [json.loads(r.value) for r in asyncio.run(read_topic(settings.kafka, settings.topic("audit")))]
 
 
 def body(now: datetime, **fields: Any) -> dict[str, Any]:
@@ -91,7 +87,7 @@ def test_an_external_user_gets_justified_search_only_and_every_call_is_audited(e
     with pytest.raises(ConfigError, match="bad search"):
         asyncio.run(search(settings, principal, {"from": "last week"}, now))
 
-    searches = [a for a in audit(settings) if a["action"] == "search"]
+    searches = [a for a in audit_records(settings) if a["action"] == "search"]
     assert [(a["decision"], a["result_count"]) for a in searches] == [
         ("allowed", 3),
         ("refused", 0),
@@ -128,5 +124,5 @@ def test_a_wrong_role_search_is_refused_audited_and_reads_nothing(env) -> None:
     principal = asyncio.run(signed_in(settings, lee))
     with pytest.raises(AccessDenied, match="dispatcher role may not search"):
         asyncio.run(search(settings, principal, body(now, plate="7SRCH77"), now))
-    [record] = [a for a in audit(settings) if a["action"] == "search"]
+    [record] = [a for a in audit_records(settings) if a["action"] == "search"]
     assert (record["user"], record["decision"], record["result_count"]) == ("lee", "refused", 0)
