@@ -213,8 +213,6 @@ class HotlistIndex:
         self._bloom = Bloom(capacity, bloom_error_rate)
         self._bloom_keys = 0  # keys added since the filter was built
         self._stale_keys = 0
-        #: Each shared source's newest refresh (its data's as-of time): what "is it stale now" needs.
-        self.source_fresh_at: dict[str, datetime] = {}
         #: Each shared source's refresh history, ascending and bounded (:func:`prune_refreshes`):
         #: what "was it fresh when this read was captured" needs (P4 as of the read).
         self._refreshes: dict[str, list[datetime]] = {}
@@ -232,7 +230,12 @@ class HotlistIndex:
         insort(times, fresh_as_of)
         if len(times) > MAX_REFRESHES + MAX_REFRESHES // 8 or times[0] < times[-1] - span:
             times[:] = prune_refreshes(times, self.rules.refresh_span_s)  # amortized: rarely
-        self.source_fresh_at[source] = times[-1]
+
+    @property
+    def source_fresh_at(self) -> dict[str, datetime]:
+        """Each shared source's newest refresh (its data's as-of time): what "is it stale now" needs,
+        the last of its refresh history."""
+        return {source: times[-1] for source, times in self._refreshes.items() if times}
 
     def assume_current(self, source: str) -> None:
         """Take ``source`` as refreshed at every read's capture (``alpr match`` on undated files)."""
