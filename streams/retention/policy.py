@@ -128,6 +128,11 @@ class Profile:
     low_confidence: float = 0.8
     #: P7/P8: validation (CLETS query) and confirmation must be made by different people.
     separate_validation: bool = False
+    #: The home agency's state (two letters): its ALPR law sets the sharing rule, retention caps
+    #: and reporting duties (streams/retention/law.py); the agency's policy narrows them.
+    state: str = "CA"
+    #: The longest life of a department entry: a vendor entry that "never" expires is capped here.
+    max_entry_days: int = 365
 
     def __post_init__(self) -> None:
         if self.read_retention_days < 1:
@@ -138,6 +143,12 @@ class Profile:
             raise ConfigError(
                 f"profile {self.name}: hold_review_days and commander_approval_max_days must be >= 1"
             )
+        if not re.fullmatch(r"[A-Z]{2}", self.state):
+            raise ConfigError(
+                f"profile {self.name}: state must be a two-letter code such as CA, not {self.state!r}"
+            )
+        if self.max_entry_days < 1:
+            raise ConfigError(f"profile {self.name}: max_entry_days must be at least 1")
         if self.live_alert_max_age_minutes < 1:
             raise ConfigError(f"profile {self.name}: live_alert_max_age_minutes must be at least 1")
         if not 0.0 <= self.low_confidence <= 1.0:
@@ -211,7 +222,12 @@ def load_profile(name: str) -> Profile:
 
 
 _TUPLE_FIELDS = ("case_number_formats", "non_criminal_purposes", "partial_plate_crimes")
-_INT_FIELDS = ("hold_review_days", "commander_approval_max_days", "live_alert_max_age_minutes")
+_INT_FIELDS = (
+    "hold_review_days",
+    "commander_approval_max_days",
+    "live_alert_max_age_minutes",
+    "max_entry_days",
+)
 
 
 def _policy_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -228,6 +244,8 @@ def _policy_fields(data: dict[str, Any]) -> dict[str, Any]:
             out[key] = int(data[key])
     if "low_confidence" in data:
         out["low_confidence"] = float(data["low_confidence"])
+    if "state" in data:
+        out["state"] = str(data["state"]).upper()
     if "separate_validation" in data:
         out["separate_validation"] = bool(data["separate_validation"])
     return out
