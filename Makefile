@@ -42,10 +42,11 @@ run: $(STAMP) $(KAFKA_STAMP)
 	$(BIN)/alpr run
 
 # Two pytest workers, each with its own Kafka broker; a file's tests stay on one worker (its
-# module fixtures start once).
+# module fixtures start once). Files go out in collection order (tests/conftest.py: the broker
+# files first, the short unit files last), so that both workers finish together.
 test: $(STAMP) $(KAFKA_STAMP) $(CHROMIUM) $(COMPOSE)
 	$(BIN)/ruff check streams tests loadtest
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # A one-minute city-scale run (5,000 cameras, 5,000 reads/s, 1 M hot-list entries); prints the summary.
 loadtest: $(STAMP) $(KAFKA_STAMP)

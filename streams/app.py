@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter as Tally
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -273,6 +274,8 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
         Rejected records keep their source's timestamp (the capture time), candidates their source's
         arrival (P11)."""
         stamp, arrived = _seconds(out.timestamp_ms), _seconds(out.candidate_ms)
+        # Each send only queues the record (it waits only when the producer's buffer is full, in
+        # order); the deliveries are awaited together below, one gather for the whole outcome.
         sent = [
             await rejected.send(key=key, value=value, timestamp=stamp) for key, value, _reason in out.rejected
         ]
@@ -286,9 +289,10 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
             )  # keyed by alert id: its AlertRaised's partition
         if sent:
             await asyncio.gather(*sent)
-        for reason in out.unstored_rejected:
-            metrics.rejected.labels(reason).inc()
-            not_stored.labels("rejected").inc()
+        if out.unstored_rejected:
+            for reason, count in Tally(out.unstored_rejected).items():
+                metrics.rejected.labels(reason).inc(count)
+            not_stored.labels("rejected").inc(len(out.unstored_rejected))
         if out.unstored_candidates:
             not_stored.labels("candidate").inc(out.unstored_candidates)
 

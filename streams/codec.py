@@ -11,14 +11,15 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import fastjsonschema
 import msgspec
 import orjson
+from fastjsonschema.draft04 import CodeGeneratorDraft04
 
 from streams.alerts.lifecycle import (
     Actor,
@@ -31,10 +32,11 @@ from streams.alerts.lifecycle import (
     AlertVisuallyVerified,
 )
 from streams.alerts.model import AlertRaised
+from streams.cameras.ids import camera_id_problem
 from streams.errors import ConfigError, InvalidRecord
 from streams.hotlists.model import HotlistEntry, Person
 from streams.matching.normalize import MAX_PLATE_LEN, normalize_plate
-from streams.reads.model import Read
+from streams.reads.model import Read, position_problem
 
 __all__ = [
     "SCHEMA_DIR",
@@ -163,6 +165,8 @@ def _wire_read() -> Any:
             if key in prop
         }
         kind: Any = Annotated[base, msgspec.Meta(**limits)] if limits else base
+        if "enum" in prop:
+            kind = Literal[tuple(v for v in prop["enum"] if v is not None)]
         if "null" in types:
             kind = kind | None
         if name in spec["required"]:
@@ -174,18 +178,26 @@ def _wire_read() -> Any:
 
 
 @cache
-def _wire_decoders() -> tuple[Any, Any]:
+def _wire_decoders() -> tuple[Any, Any, Any]:
+    """Decoders of a read batch (structs), of one read (a struct), and of a read batch as its reads'
+    bytes as sent (:class:`msgspec.Raw`: the record is split in C, each read decoded on its own)."""
     wire = _wire_read()
     reads: Any = list[wire]  # type: ignore[valid-type]  # a type made at run time
     batch = msgspec.defstruct("WireReadBatch", [("reads", reads)], forbid_unknown_fields=True, gc=False)
-    return msgspec.json.Decoder(batch), msgspec.json.Decoder(wire)
+    raw = msgspec.defstruct(
+        "RawReadBatch", [("reads", list[msgspec.Raw])], forbid_unknown_fields=True, gc=False
+    )
+    return msgspec.json.Decoder(batch), msgspec.json.Decoder(wire), msgspec.json.Decoder(raw)
 
 
 @cache
 def _patterns() -> list[tuple[str, re.Pattern[str]]]:
-    """The read fields with a "pattern" in the schema (re.search, as JSON Schema means it)."""
+    """The read fields with a "pattern" in the schema (re.search, as JSON Schema means it: a
+    final "$" is the end of the text, not also before a final newline as in Python)."""
     return [
-        (name, re.compile(p["pattern"])) for name, p in schema("read")["properties"].items() if "pattern" in p
+        (name, re.compile(re.sub(r"(?<!\\)\$$", r"\\Z", p["pattern"])))
+        for name, p in schema("read")["properties"].items()
+        if "pattern" in p
     ]
 
 
@@ -194,10 +206,14 @@ def _patterns() -> list[tuple[str, re.Pattern[str]]]:
 #: datetime.fromisoformat parses (upper-case T and Z).
 _RFC3339 = r"\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
 _RFC3339_LINES = re.compile(rf"(?:{_RFC3339}\n)*{_RFC3339}")
+_RFC3339_ONE = re.compile(_RFC3339)
+_FIRST = itemgetter(0)
 _CAPTURED = attrgetter("captured_at")
 _DAY = itemgetter(slice(0, 10))
 _LAST = itemgetter(-1)
 _OFFSET = itemgetter(slice(-6, None))
+_LAT = attrgetter("lat")
+_LON = attrgetter("lon")
 
 
 def _time_bounds(texts: list[str]) -> tuple[datetime, datetime] | None:
@@ -221,14 +237,39 @@ def _time_bounds(texts: list[str]) -> tuple[datetime, datetime] | None:
     return min(times), max(times)
 
 
+#: Values known to match their field's pattern (camera ids, states: a few thousand a deployment
+#: sends again and again), so a batch searches only the new ones; emptied when it grows past
+#: _MATCHED_MAX, which bounds the memory whatever is sent.
+_MATCHED: dict[str, set[str]] = {}
+_MATCHED_MAX = 100_000
+
+
+def _unmatched(name: str, pattern: re.Pattern[str], values: set[str]) -> set[str]:
+    """Those of ``values`` (distinct, None removed) that do not match the field's pattern."""
+    known = _MATCHED.setdefault(name, set())
+    new = values - known
+    if not new:
+        return new
+    wrong = {v for v in new if not pattern.search(v)}
+    if len(known) > _MATCHED_MAX:
+        known.clear()
+    known.update(new - wrong)
+    return wrong
+
+
 def _rest_of_schema(wires: list[Any]) -> tuple[datetime, datetime] | None:
     """The capture times' bounds of structs msgspec accepted, or None when one breaks a rule of
     the schema that msgspec cannot state (date-time format, patterns)."""
     for name, pattern in _patterns():
         distinct = set(map(attrgetter(name), wires))  # a few states among a batch's reads
         distinct.discard(None)
-        if not all(map(pattern.search, distinct)):
+        if _unmatched(name, pattern, distinct):
             return None
+    lats, lons = list(map(_LAT, wires)), list(map(_LON, wires))
+    if (None in lats or None in lons) and any(
+        position_problem(w.lat, w.lon, w.position_source) for w in wires
+    ):  # a read without a position is good; lat and lon come together (schemas/read.json allOf)
+        return None
     return _time_bounds(list(map(_CAPTURED, wires)))
 
 
@@ -273,23 +314,298 @@ class ReadBatch:
             w.vehicle_make,
             w.vehicle_model,
             w.vehicle_color,
+            w.position_source,
         )
 
 
 def _checked_read(raw: Any) -> tuple[Any, datetime]:
-    """One read as sent, checked like a batch (the schema gives the message when it refuses)."""
+    """One read as sent, checked like a batch; :class:`InvalidRecord` with the message of
+    :func:`_read_problem` when it is refused."""
+    checked = _checked_reads([raw])
+    if checked.failed:
+        raise checked.failed[0][1]
+    assert checked.earliest is not None  # noqa: S101 - a read that passed has its capture time
+    return checked.wires[0], checked.earliest
+
+
+def _checked_reads(raws: list[Any]) -> ReadBatch:
+    """The reads of a record that failed the batch check, read by read, at about the cost of a
+    good batch (issue 17: a refused read costs at most twice an accepted one): each read is
+    decoded by msgspec (C; from its bytes as sent when ``raws`` are :class:`msgspec.Raw`, else
+    converted from the object) and the rules msgspec cannot state are checked for all of them at
+    once; only a refused read is made an object and has its message made (:func:`_refusal`, the
+    schema's own words)."""
+    out = ReadBatch()
+    wire_type = _wire_read()
+    from_bytes = bool(raws) and isinstance(raws[0], msgspec.Raw)
+    decode = _wire_decoders()[1].decode
+    wires: list[Any] = []
+    positions: list[int] = []
+    for position, raw in enumerate(raws):
+        try:
+            wires.append(decode(raw) if from_bytes else msgspec.convert(raw, wire_type))
+        except msgspec.ValidationError as exc:
+            text = str(exc)
+            sent = _as_sent(raw) if from_bytes else raw
+            out.failed.append((position, _refusal(sent, f"read: {text}", _named_field(text)), sent))
+            continue
+        positions.append(position)
+    bad = _rest_problems(wires) if wires else {}
+    if bad:
+        for i, (field, message) in bad.items():
+            sent = _as_sent(raws[positions[i]]) if from_bytes else raws[positions[i]]
+            out.failed.append((positions[i], _refusal(sent, message, field), sent))
+        out.wires = [w for i, w in enumerate(wires) if i not in bad]
+        out.positions = [p for i, p in enumerate(positions) if i not in bad]
+        out.failed.sort(key=_FIRST)
+    else:
+        out.wires, out.positions = wires, positions
+    bounds = _time_bounds(list(map(_CAPTURED, out.wires))) if out.wires else None
+    if bounds is not None:
+        out.earliest, out.latest = bounds
+    return out
+
+
+def _as_sent(raw: msgspec.Raw) -> Any:
+    """A refused read's bytes as the object sent (their UTF-8 is checked with the record's); what
+    msgspec cannot make an object of (a number out of range) is said as orjson says it: the whole
+    record is undecodable (:func:`loads`), as when the record is decoded whole."""
     try:
-        wire = msgspec.convert(raw, _wire_read())
-        bounds = _rest_of_schema([wire])
-    except msgspec.ValidationError as exc:
-        _validate("read", raw)
-        raise InvalidRecord("schema", f"read: {exc}") from exc  # stricter than the schema: say how
-    if bounds is None:
-        _validate("read", raw)
-        raise InvalidRecord(
-            "schema", f"read: captured_at={raw['captured_at']!r} is not an RFC 3339 date-time"
-        )
-    return wire, bounds[0]
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return loads(bytes(raw))
+
+
+def _rest_problems(wires: list[Any]) -> dict[int, tuple[str, str]]:
+    """The structs msgspec accepted that break a rule of schemas/read.json msgspec cannot state
+    (patterns, lat/lon together, RFC 3339 capture times), by index, each with the field and the
+    message used when the schema itself accepts it (this check is stricter than the schema's
+    date-time format)."""
+    bad: dict[int, tuple[str, str]] = {}
+    for name, pattern in _patterns():
+        values = set(map(attrgetter(name), wires))
+        values.discard(None)
+        wrong = _unmatched(name, pattern, values)
+        if wrong:
+            bad.update(
+                (i, (name, f"read: {name}={getattr(w, name)!r} does not match the schema's pattern"))
+                for i, w in enumerate(wires)
+                if getattr(w, name) in wrong
+            )
+    if None in map(_LAT, wires) or None in map(_LON, wires):
+        for i, w in enumerate(wires):
+            if i not in bad and (w.lat is None or w.lon is None):
+                problem = position_problem(w.lat, w.lon, w.position_source)
+                if problem is not None:
+                    bad[i] = ("lat", problem)
+    texts = list(map(_CAPTURED, wires))
+    if _RFC3339_LINES.fullmatch("\n".join(texts)) is None or not _calendar_days(texts):
+        fits = [_RFC3339_ONE.fullmatch(text) is not None for text in texts]
+        no_days = {text[:10] for text, ok in zip(texts, fits, strict=True) if ok}
+        no_days = {day for day in no_days if not _calendar_days([day])}  # a few days in a batch
+        for i, (text, ok) in enumerate(zip(texts, fits, strict=True)):
+            if i not in bad and (not ok or text[:10] in no_days):
+                bad[i] = ("captured_at", f"read: captured_at={text!r} is not an RFC 3339 date-time")
+    return bad
+
+
+def _calendar_days(texts: list[str]) -> bool:
+    """Whether every date of these RFC 3339 texts is a day of the calendar (2026-02-30 is not)."""
+    try:
+        for day in set(map(_DAY, texts)):
+            date.fromisoformat(day)
+    except ValueError:
+        return False
+    return True
+
+
+def _refusal(raw: Any, fallback: str, field: str | None) -> InvalidRecord:
+    """The error of a refused read: the camera id grammar and the lat/lon pairing in their own
+    words, else the rule of schemas/read.json it breaks in the words of the schema's validator
+    (fastjsonschema): the rule of ``field`` (the one the check stopped at) when it names one, else
+    the first in the schema's order (:func:`_read_problem`); else ``fallback`` (a check stricter
+    than the schema: it says how)."""
+    if isinstance(raw, dict):
+        camera = raw.get("camera_id")
+        if (
+            isinstance(camera, str)
+            and camera not in _MATCHED.get("camera_id", ())  # the schema's pattern is the grammar
+            and (problem := camera_id_problem(camera)) is not None
+        ):
+            return InvalidRecord("bad_camera_id", problem)
+        if raw.get("lat") is None or raw.get("lon") is None:
+            problem = position_problem(raw.get("lat"), raw.get("lon"), raw.get("position_source"))
+            if problem is not None:
+                return InvalidRecord("schema", problem)
+    problem = _field_problem(raw, field) if field is not None else None
+    if problem is None:
+        problem = _read_problem(raw)
+    return InvalidRecord("schema", fallback if problem is None else f"read: {problem}")
+
+
+#: msgspec's words for a refused field: "... - at `$.confidence`", "Object missing required
+#: field `plate`", "Object contains unknown field `speed_mph`".
+_MSGSPEC_FIELD = re.compile(r"(?:at `\$\.|required field `|unknown field `)(\w+)`")
+
+
+@lru_cache(maxsize=1024)  # msgspec words a refusal in a few ways: one search each (issue 17)
+def _named_field(message: str) -> str | None:
+    found = _MSGSPEC_FIELD.search(message)
+    return found.group(1) if found else None
+
+
+def _field_problem(data: Any, field: str) -> str | None:
+    """What schemas/read.json says is wrong with ``field`` of ``data``, in its validator's words
+    (missing and unknown fields as it names them, all at once); None when nothing is."""
+    if not isinstance(data, dict):
+        return None
+    props, _all_of, required, no_others = _read_rules()
+    if field not in data:
+        missing = required - data.keys()
+        return f"data must contain {sorted(missing)} properties" if missing else None
+    if field not in props:
+        extra = _unknown(data, props)
+        return f"data must not contain {extra} properties" if no_others else None
+    value = data[field]
+    if isinstance(value, str | int | float | None):  # hashable, its type in the key (True is not 1)
+        return _value_problem(field, type(value).__name__, value)
+    return props[field].problem(value)
+
+
+@lru_cache(maxsize=4096)
+def _value_problem(field: str, _kind: str, value: Any) -> str | None:
+    """:meth:`_Property.problem` of a scalar, made once for the many reads a camera sends alike:
+    its messages name the rule broken, not the value (issue 17: refusing a read costs little)."""
+    return _read_rules()[0][field].problem(value)
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "number": (int, float),
+    "null": (type(None),),
+}
+
+
+def _is(value: Any, kind: str) -> bool:
+    return isinstance(value, _JSON_TYPES[kind]) and not isinstance(value, bool)
+
+
+#: The "date-time" format as the schema's validator (fastjsonschema) checks it.
+_SCHEMA_DATE_TIME = re.compile(CodeGeneratorDraft04.FORMAT_REGEXS["date-time"])
+
+
+class _Property:
+    """One property of schemas/read.json, ready to be checked (:func:`_read_problem`)."""
+
+    __slots__ = (
+        "enum",
+        "is_date_time",
+        "max_length",
+        "maximum",
+        "min_length",
+        "minimum",
+        "pattern",
+        "pattern_text",
+        "pytypes",
+        "type_text",
+        "where",
+    )
+
+    def __init__(self, name: str, prop: Json, pattern: re.Pattern[str] | None) -> None:
+        types = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]
+        self.where = f"data.{name}"
+        self.type_text = " or ".join(types)
+        self.pytypes = tuple(t for kind in types for t in _JSON_TYPES[kind])
+        self.min_length: int = prop.get("minLength", 0)
+        self.max_length: int | None = prop.get("maxLength")
+        self.pattern = pattern
+        self.pattern_text = prop.get("pattern")
+        self.is_date_time = prop.get("format") == "date-time"
+        self.minimum: float | None = prop.get("minimum")
+        self.maximum: float | None = prop.get("maximum")
+        self.enum: list[Any] | None = prop.get("enum")
+
+    def problem(self, value: Any) -> str | None:
+        where = self.where
+        if not isinstance(value, self.pytypes) or value is True or value is False:
+            return f"{where} must be {self.type_text}"
+        if isinstance(value, str):
+            if len(value) < self.min_length:
+                return f"{where} must be longer than or equal to {self.min_length} characters"
+            if self.max_length is not None and len(value) > self.max_length:
+                return f"{where} must be shorter than or equal to {self.max_length} characters"
+            if self.pattern is not None and not self.pattern.search(value):
+                return f"{where} must match pattern {self.pattern_text}"
+            if self.is_date_time and not _SCHEMA_DATE_TIME.match(value):
+                return f"{where} must be date-time"
+        elif isinstance(value, int | float):
+            if self.minimum is not None and value < self.minimum:
+                return f"{where} must be bigger than or equal to {self.minimum}"
+            if self.maximum is not None and value > self.maximum:
+                return f"{where} must be smaller than or equal to {self.maximum}"
+        if self.enum is not None and value not in self.enum:
+            return f"{where} must be one of {self.enum}"
+        return None
+
+
+@cache
+def _read_rules() -> tuple[dict[str, _Property], list[Json], frozenset[str], bool]:
+    """schemas/read.json as :func:`_read_problem` checks it: the properties (in the schema's order),
+    the allOf if/then rules, the required fields, whether other fields are refused."""
+    spec = schema("read")
+    patterns = dict(_patterns())
+    props = {name: _Property(name, prop, patterns.get(name)) for name, prop in spec["properties"].items()}
+    additional = spec.get("additionalProperties") is False
+    return props, list(spec.get("allOf", ())), frozenset(spec["required"]), additional
+
+
+def _read_problem(data: Any) -> str | None:
+    """The first rule of schemas/read.json that ``data`` breaks, worded as the schema's validator
+    (fastjsonschema) words it and checked in its order (object, allOf, required, properties,
+    additionalProperties); None when the schema accepts it. Made only for refused reads: running
+    the validator itself costs ~30 us a read (tests/unit/test_reject_cost.py holds them equal)."""
+    if not isinstance(data, dict):
+        return "data must be object"
+    props, all_of, required, no_others = _read_rules()
+    for rule in all_of:
+        ((name, cond),) = rule["if"]["properties"].items()
+        if name not in data or not _fits(data[name], cond):
+            continue
+        for then_name in rule["then"]["required"]:
+            if then_name not in data:
+                return f"data must contain {[then_name]} properties"
+        for then_name, then in rule["then"]["properties"].items():
+            if not _fits(data[then_name], then):
+                return f"data.{then_name} must be {then['type']}"
+    missing = required - data.keys()
+    if missing:
+        return f"data must contain {sorted(missing)} properties"
+    for name, checked in props.items():  # the schema's order, as its validator checks
+        value = data.get(name, _ABSENT)
+        if value is not _ABSENT and (problem := checked.problem(value)) is not None:
+            return problem
+    extra = _unknown(data, props)
+    if extra and no_others:
+        return f"data must not contain {extra} properties"
+    return None
+
+
+_ABSENT = object()
+
+
+def _unknown(data: dict[str, Any], props: dict[str, _Property]) -> set[str]:
+    """The fields of ``data`` the schema does not name, as a set made the way its validator makes
+    it (all keys, then each property removed), so it prints in the same order."""
+    keys = set(data.keys())
+    for name in props:
+        keys.discard(name)
+    return keys
+
+
+def _fits(value: Any, cond: Json) -> bool:
+    if "const" in cond:
+        return isinstance(value, str) and value == cond["const"]
+    return _is(value, cond["type"])
 
 
 def read_from_dict(data: Any) -> Read:
@@ -307,10 +623,10 @@ def read_to_dict(read: Read) -> Json:
         "plate": read.plate,
         "plate_state": read.plate_state,
         "confidence": read.confidence,
-        "lat": read.lat,
-        "lon": read.lon,
     }
-    for name in ("image_ref", "vehicle_make", "vehicle_model", "vehicle_color"):
+    if read.lat is not None:  # position unknown: lat and lon left out, as many cameras send it
+        out["lat"], out["lon"] = read.lat, read.lon
+    for name in ("image_ref", "vehicle_make", "vehicle_model", "vehicle_color", "position_source"):
         value = getattr(read, name)
         if value is not None:
             out[name] = value
@@ -328,8 +644,7 @@ def decode_read_batch(payload: bytes | None) -> ReadBatch:
         raise InvalidRecord(
             "oversized", f"the record has {len(payload)} bytes; the limit is {MAX_RECORD_BYTES}"
         )
-    out = ReadBatch()
-    batch_decoder, read_decoder = _wire_decoders()
+    batch_decoder, read_decoder, _raw = _wire_decoders()
     try:
         if payload.startswith(b'{"reads":'):
             wires = batch_decoder.decode(payload).reads
@@ -339,23 +654,29 @@ def decode_read_batch(payload: bytes | None) -> ReadBatch:
     except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec: bad UTF-8 inside a string
         bounds = None
     if bounds is not None:
+        out = ReadBatch()
         out.wires, out.positions = wires, list(range(len(wires)))
         out.earliest, out.latest = bounds
         return out
-    for position, raw in enumerate(_raw_reads(payload)):  # something is wrong: read by read
-        try:
-            wire, when = _checked_read(raw)
-        except InvalidRecord as exc:
-            out.failed.append((position, exc, raw))
-            continue
-        out.add(wire, position, when)
-    return out
+    return _checked_reads(_raw_reads(payload))  # something is wrong: read by read
 
 
 MAX_BATCH_READS = 10_000
 
 
 def _raw_reads(payload: bytes) -> list[Any]:
+    """The reads of a record that failed the batch check: each read's bytes as sent when the record
+    is a well-formed batch (split in C: no object is made of a read that passes), else the objects
+    of the JSON record (a bare read, or a batch that is wrong as a whole: its error said here)."""
+    if payload.startswith(b'{"reads":'):
+        try:
+            if not payload.isascii():
+                payload.decode("utf-8")  # msgspec.Raw does not check it: undecodable, said below
+            reads: list[Any] = _wire_decoders()[2].decode(payload).reads
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            reads = []
+        if 0 < len(reads) <= MAX_BATCH_READS:
+            return reads
     data = loads(payload)
     if isinstance(data, dict) and "reads" in data:
         if set(data) != {"reads"} or not isinstance(data["reads"], list) or not data["reads"]:
@@ -398,6 +719,20 @@ def stored_reads(value: bytes | None) -> list[dict[str, Any]]:
     return [data] if isinstance(data, dict) else []
 
 
+#: The part of a rejected record that every read refused in one source record shares (where the
+#: record was, when it was refused), encoded once: (topic, partition, offset, now), its JSON members.
+_SHARED: list[Any] = [None, b""]
+
+
+def _shared_members(topic: str, partition: int, offset: int, now: datetime) -> bytes:
+    key = (topic, partition, offset, now)
+    if _SHARED[0] != key:
+        members = {"topic": topic, "partition": partition, "offset": offset, "rejected_at": now.isoformat()}
+        _SHARED[:] = [key, b"," + orjson.dumps(members)[1:]]
+    shared: bytes = _SHARED[1]
+    return shared
+
+
 def rejected_record(
     error: InvalidRecord,
     payload: Any,
@@ -407,28 +742,34 @@ def rejected_record(
     offset: int,
     index: int | None,
     now: datetime,
-) -> Json:
-    """A rejected-topic record that keeps the input as received, with the reason."""
-    if isinstance(payload, bytes | bytearray):
+) -> tuple[str | None, bytes]:
+    """A rejected-topic record (schemas/rejected_read.json) that keeps the input as received, with
+    the reason: its key (the camera id, when known) and its value, encoded. Issue 17: a record may
+    refuse many reads at once, so what they share is encoded once and each adds only its own part."""
+    if isinstance(payload, dict):
+        camera = payload.get("camera_id")
+        text, encoding = orjson.dumps(payload).decode("utf-8"), "json"
+    elif isinstance(payload, bytes | bytearray):
+        camera = None
         try:
             text, encoding = bytes(payload).decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
             text, encoding = base64.b64encode(payload).decode("ascii"), "base64"
     else:
+        camera = None
         text, encoding = orjson.dumps(payload).decode("utf-8"), "json"
-    camera = payload.get("camera_id") if isinstance(payload, dict) else None
-    return {
-        "reason_code": error.code,
-        "reason": error.reason,
-        "topic": topic,
-        "partition": partition,
-        "offset": offset,
-        "index": index,
-        "camera_id": camera if isinstance(camera, str) else None,
-        "rejected_at": now.isoformat(),
-        "payload": text,
-        "payload_encoding": encoding,
-    }
+    own = orjson.dumps(
+        {
+            "reason_code": error.code,
+            "reason": error.reason,
+            "index": index,
+            "camera_id": camera if isinstance(camera, str) else None,
+            "payload": text,
+            "payload_encoding": encoding,
+        }
+    )
+    key = camera if isinstance(camera, str) else None
+    return key, own[:-1] + _shared_members(topic, partition, offset, now)
 
 
 # -- hot-list entries ----------------------------------------------------------------------
@@ -536,8 +877,9 @@ def alert_to_dict(alert: AlertRaised) -> Json:
         "plate_read": read.plate,
         "plate_state_read": read.plate_state,
         "confidence": read.confidence,
-        "lat": read.lat,
+        "lat": read.lat,  # null, never 0, when the position is unknown
         "lon": read.lon,
+        "position_source": read.placed,
         "image_ref": read.image_ref,
         "entry_key": entry.key,
         "entry_id": entry.entry_id,
@@ -596,9 +938,10 @@ def alert_from_dict(data: dict[str, Any]) -> AlertRaised:
         plate=data["plate_read"],
         plate_state=data["plate_state_read"],
         confidence=float(data.get("confidence", 0.0)),
-        lat=float(data["lat"]),
-        lon=float(data["lon"]),
+        lat=None if data.get("lat") is None else float(data["lat"]),
+        lon=None if data.get("lon") is None else float(data["lon"]),
         image_ref=data.get("image_ref"),
+        position_source="camera" if data.get("position_source") == "camera" else None,
     )
     entry = HotlistEntry(
         source=data["source"],

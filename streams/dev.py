@@ -132,7 +132,7 @@ async def ensure_home_agency(settings: Settings, by: Principal, now: datetime) -
     store = DirectoryStore(settings)
     if (await store.load()).agency(HOME) is None:
         await store.add_agency(
-            Agency(HOME, settings.profile.agency, "municipal_police", "CA", "home"), by, now
+            Agency(HOME, settings.profile.agency, "municipal_police", settings.profile.state, "home"), by, now
         )
 
 
@@ -194,7 +194,7 @@ async def demo_people(settings: Settings) -> tuple[str, Principal | None]:
     now = datetime.now(UTC)
     training = ("ALPR user training (demo)", now.date().isoformat())
     if not directory.users:
-        home = Agency(HOME, settings.profile.agency, "municipal_police", "CA", "home")
+        home = Agency(HOME, settings.profile.agency, "municipal_police", settings.profile.state, "home")
         passwords[DEMO_ADMIN] = secrets.token_urlsafe(12)
         admin, _secret = await store.bootstrap(
             home, DEMO_ADMIN, passwords[DEMO_ADMIN], display="Demo Administrator", badge="ADM-100",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 
@@ -134,8 +135,9 @@ class Metrics:
 
     def observe(self, out: Outcome, *, batch_seconds: float | None = None) -> None:
         self.reads.inc(out.reads)
-        for _key, _value, reason in out.rejected:
-            self.rejected.labels(reason).inc()
+        if out.rejected:  # one inc per reason, not per refused read (issue 17)
+            for reason, count in Tally(code for *_, code in out.rejected).items():
+                self.rejected.labels(reason).inc(count)
         for category in out.excluded:
             self.excluded.labels(category).inc()
         for _key, _value, alert in out.alerts:

@@ -2,15 +2,19 @@
 
 A user has individual credentials (an argon2 password hash and a TOTP secret), one role, one
 agency, and the record of the required training (P21). An agency has a type, a state and a
-sharing-agreement state; federal agencies, commercial and private entities, and agencies outside
-California are never registered, so they can never be granted access (P19). A refused command
-changes nothing; every change is written to the audit trail.
+sharing-agreement state. Who may receive ALPR data is decided by the HOME agency's state law
+(:func:`streams.retention.law.law_for`, the deployment profile's ``state``): an agency that law
+excludes (federal, commercial, private, out of state) is never registered, so it can never be
+granted access, and :meth:`Directory.sharing_refusal` -- the one decision the console's agency
+scope and the webhooks use -- refuses it even if its record reached the topic (P19). A refused
+command changes nothing; every change is written to the audit trail.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hmac
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +33,7 @@ from streams.access.signins import token_hash
 from streams.access.totp import new_secret
 from streams.errors import AccessDenied, ConfigError, NotFound, PolicyViolation
 from streams.kafka.log import read_latest
+from streams.retention.law import AGENCY_TYPES, NEVER_ELIGIBLE, StateLaw, law_for
 from streams.settings import Settings
 
 __all__ = [
@@ -43,21 +48,6 @@ __all__ = [
     "password_matches",
 ]
 
-#: Types an agency may have. Federal agencies and commercial or private entities are listed so that
-#: the refusal names them: they are never registered (P19).
-AGENCY_TYPES = frozenset(
-    {
-        "municipal_police",
-        "county_sheriff",
-        "state_law_enforcement",
-        "district_attorney",
-        "university_police",
-        "federal",
-        "commercial",
-        "private",
-    }
-)
-NEVER_ELIGIBLE = frozenset({"federal", "commercial", "private"})
 _HASHER = PasswordHasher()  # argon2id with the library's current parameters
 #: A hash to verify against when the name is unknown, so that unknown and known names take the
 #: same time to refuse (no user enumeration by timing).
@@ -88,11 +78,6 @@ class Agency:
     @property
     def has_access(self) -> bool:
         return self.agreement in ("home", "signed")
-
-    @property
-    def eligible(self) -> bool:
-        """May receive ALPR data at all (P19): California law enforcement with an agreement."""
-        return self.type not in NEVER_ELIGIBLE and self.state.upper() == "CA" and self.has_access
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,17 +157,50 @@ class Directory:
                 return account
         return None
 
+    @property
+    def home(self) -> Agency | None:
+        """The home department (agreement 'home'), once bootstrapped."""
+        return next((a for a in self.agencies.values() if a.agreement == "home"), None)
+
+    def law_refusal(self, agency_id: str) -> str | None:
+        """Why the home state's law never lets ``agency_id`` receive ALPR data (unregistered, or
+        excluded by type or state), naming the rule and the law; None when the law allows it (P19).
+        Whether an agreement is on file is :meth:`sharing_refusal`'s next question (a search for an
+        agency without one may still be approved by a Commander, P17)."""
+        agency = self.agencies.get(agency_id)
+        if agency is None:
+            return (
+                f"P19: no agency {agency_id!r} in the directory: only a registered law enforcement "
+                "agency with an agreement on file receives ALPR data (alpr agency add)"
+            )
+        home = self.home
+        if home is None:
+            return "P19: the directory has no home agency, so no state law to share under (alpr bootstrap)"
+        return law_for(home.state).sharing_refusal(agency_id, agency.type, agency.state)
+
+    def sharing_refusal(self, agency_id: str) -> str | None:
+        """Why ``agency_id`` may not receive ALPR data, naming the rule and the home state's law;
+        None when it may (P19). The one decision behind the console's agency scope
+        (:meth:`sees_agency`) and the webhooks: allowed by the home agency's state law
+        (:meth:`law_refusal`) and with an agreement on file."""
+        refusal = self.law_refusal(agency_id)
+        if refusal is not None:
+            return refusal
+        agency = self.agencies[agency_id]
+        if not agency.has_access:
+            return f"P19: {agency_id} has no sharing agreement on file (agreement {agency.agreement!r})"
+        return None
+
     def sees_agency(self, viewer_agency: str, owner_agency: str) -> bool:
-        """May users of ``viewer_agency`` see data of ``owner_agency`` (P19)? Their own, and an
-        eligible agency's that shares with them under an agreement."""
+        """May users of ``viewer_agency`` see data of ``owner_agency`` (P19)? Their own, and that of
+        an agency sharing with them under an agreement when :meth:`sharing_refusal` allows them."""
         if viewer_agency == owner_agency:
             return True
-        owner, viewer = self.agencies.get(owner_agency), self.agencies.get(viewer_agency)
+        owner = self.agencies.get(owner_agency)
         return (
             owner is not None
-            and viewer is not None
-            and viewer.eligible
             and viewer_agency in owner.shares_with
+            and self.sharing_refusal(viewer_agency) is None
         )
 
     def apply(self, kind: str, key: str, value: dict[str, Any] | None) -> None:
@@ -201,17 +219,15 @@ class Directory:
                 self.agencies[key] = _agency(value)
 
 
-def _refuse_agency(agency_type: str, state: str) -> None:
-    if agency_type not in AGENCY_TYPES:
-        raise ConfigError(f"agency type {agency_type!r}: use one of {', '.join(sorted(AGENCY_TYPES))}")
-    if agency_type in NEVER_ELIGIBLE:
-        raise PolicyViolation(
-            "P19", f"a {agency_type} agency or entity can never be granted access to ALPR data (SB 34, SB 54)"
-        )
-    if state.upper() != "CA":
-        raise PolicyViolation(
-            "P19", f"ALPR data is shared only with California agencies, not {state.upper()}"
-        )
+def _refuse_agency(agency: Agency, law: StateLaw) -> None:
+    """Refuse an agency the home state's law never lets receive ALPR data (P19), naming the law."""
+    if agency.type not in AGENCY_TYPES:
+        raise ConfigError(f"agency type {agency.type!r}: use one of {', '.join(sorted(AGENCY_TYPES))}")
+    if not re.fullmatch(r"[A-Z]{2}", agency.state.strip().upper()):
+        raise ConfigError(f"agency state {agency.state[:16]!r}: use the two-letter code, such as WA")
+    refusal = law.sharing_refusal(f"agency {agency.agency_id!r}", agency.type, agency.state)
+    if refusal is not None:
+        raise PolicyViolation("P19", f"{refusal}; nothing was written")
 
 
 def _check_name(name: str, what: str) -> str:
@@ -250,6 +266,21 @@ class DirectoryStore:
                 directory.apply(kind, key.decode(), orjson.loads(value.value))
         return directory
 
+    def _home_law(self, home: Agency | None) -> StateLaw:
+        """The law sharing is decided under: the deployment profile's state's (P19, P11). The home
+        agency must be in that state, or the profile's retention and reporting would follow another
+        state's law than the sharing rule."""
+        profile = self.settings.profile
+        if home is not None and home.state.strip().upper() != profile.state:
+            raise PolicyViolation(
+                "P19",
+                f"the home agency {home.agency_id} is in {home.state.strip().upper()[:8]} but this "
+                f"deployment's profile {profile.name!r} is under {law_for(profile.state).citation} "
+                f"(state {profile.state}): set ALPR_PROFILE to a profile of the home agency's state; "
+                "nothing was written",
+            )
+        return law_for(profile.state)
+
     async def _write(self, topic: str, key: str, value: dict[str, Any], audit: AccessRecorded) -> None:
         await write_audited(self.settings, [(topic, key.encode(), orjson.dumps(value))], audit)
 
@@ -275,7 +306,7 @@ class DirectoryStore:
 
         if home.agreement != "home":
             raise ConfigError("the bootstrap agency is the home department (agreement 'home')")
-        _refuse_agency(home.type, home.state)
+        _refuse_agency(home, self._home_law(home))
         _check_name(home.agency_id.lower(), "agency id")
         if (await self.load()).users:
             raise AccessDenied(
@@ -301,7 +332,9 @@ class DirectoryStore:
 
     async def add_agency(self, agency: Agency, by: Principal, now: datetime) -> Agency:
         require(by, "directory.admin")
-        _refuse_agency(agency.type, agency.state)
+        directory = await self.load()
+        home = agency if agency.agreement == "home" else directory.home
+        _refuse_agency(agency, self._home_law(home))
         _check_name(agency.agency_id.lower(), "agency id")
         _check_text(agency.name, "the agency's name")
         named = classify(agency.name)
@@ -315,7 +348,6 @@ class DirectoryStore:
             )
         if agency.agreement not in ("home", "signed", "none"):
             raise ConfigError(f"agreement {agency.agreement!r}: use home, signed or none")
-        directory = await self.load()
         if agency.agreement == "home" and any(
             a.agreement == "home" and a.agency_id != agency.agency_id for a in directory.agencies.values()
         ):

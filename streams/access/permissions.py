@@ -5,7 +5,8 @@ front end decides on its own. The README prints this table (``alpr roles`` print
 test checks that the two agree.
 
 Roles of people: dispatcher, officer, analyst, lieutenant, administrator, auditor and external (a
-user of another California agency with an agreement on file, P19). Roles of service accounts
+user of another agency the home state's law lets receive ALPR data, with an agreement on file,
+P19). Roles of service accounts
 (automation, never a person's credentials): ``feed-sync`` (NCIC/SVS extracts), ``cad`` (a CAD
 system that receives alerts; acting on one needs a person, P7) and ``retro-hunt`` (the look-back
 ``alpr run`` starts for newly listed plates) and ``reporting`` (the nightly counts, no plates).

@@ -27,7 +27,7 @@ from importlib import resources
 from typing import Any
 
 from streams.access.audit import AccessRecorded
-from streams.access.directory import APPROVING_RANKS, NEVER_ELIGIBLE, Agency, Directory
+from streams.access.directory import APPROVING_RANKS, Agency, Directory
 from streams.access.justification import (
     GENERIC,
     check_case_number,
@@ -205,9 +205,10 @@ def authorize(
         return _refused("P21: the required ALPR training is not on record for this user")
     if not may(user, action):
         return _refused(f"P21: the {user.role} role may not {action}")
-    agency = directory.agency(user.agency)
-    if agency is None or agency.type in NEVER_ELIGIBLE or agency.state.upper() != "CA":
-        return _refused("P19: the user's agency is not eligible to receive ALPR data")
+    refusal = directory.law_refusal(user.agency)  # P19: by the home state's law
+    if refusal is not None:
+        return _refused(refusal)
+    agency = directory.agencies[user.agency]
     if not agency.has_access:
         return _refused(f"P19: no sharing agreement with {agency.name} is on file")
     missing = [
@@ -229,10 +230,10 @@ def authorize(
         return _refused(forbidden)
     served = agency
     if why.on_behalf_of and why.on_behalf_of != user.agency:
-        other = directory.agency(why.on_behalf_of)
-        if other is None or other.type in NEVER_ELIGIBLE or other.state.upper() != "CA":
-            return _refused("P19: the requesting agency is not eligible to receive ALPR data")
-        served = other
+        refusal = directory.law_refusal(why.on_behalf_of)
+        if refusal is not None:
+            return _refused(refusal.replace("P19: ", "P19: the requesting agency: ", 1))
+        served = directory.agencies[why.on_behalf_of]
     try:  # P16: the case is the served agency's, in its formats; crime type and purpose say something
         check_case_number(why.case_number, case_profile(served, profile))
         check_crime_type(why.crime_type, profile)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -106,9 +105,9 @@ class SearchRequest:
     after: tuple[datetime, str] | None = None  # the page cursor: sightings after this one
     page: str | None = None  # the cursor as sent
 
-    def replay_query(self, late: timedelta | None = None) -> ReplayQuery:
+    def replay_query(self) -> ReplayQuery:
         """The scan of the reads (and held reads, P12) this request asks for."""
-        query = ReplayQuery(
+        return ReplayQuery(
             self.start,
             self.end,
             self.why.case_number,
@@ -117,7 +116,6 @@ class SearchRequest:
             partial=self.partial,
             cameras=self.cameras,
         )
-        return query if late is None else dataclasses.replace(query, late=late)
 
     def asked(self) -> dict[str, Any]:
         """What was asked, as the audit record keeps it (P15: the plate or other data elements)."""

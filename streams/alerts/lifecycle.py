@@ -135,8 +135,8 @@ class AlertSighted(AlertEvent):
     captured_at: datetime | None = None
     plate: str = ""
     image_ref: str | None = None
-    lat: float = 0.0
-    lon: float = 0.0
+    lat: float | None = None  # None: the read had no position (issue 17), never 0, 0
+    lon: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from streams.hotlists.model import HotlistEntry
 from streams.matching.matcher import OCR_EQUIVALENT, PARTIAL, Match
-from streams.reads.model import Read
+from streams.reads.model import CAMERA, UNKNOWN, Read
 
 __all__ = ["PERSON_LIST_TYPES", "UNVERIFIED", "AlertRaised", "alert_id_for", "format_age", "raise_alert"]
 
@@ -42,6 +42,12 @@ _HISTORICAL_ADVISORY = (
     " HISTORICAL HIT: the read was captured before the entry was listed; the vehicle was there then,"
     " not necessarily now."
 )
+#: Issue 17: a read without a position is alerted; the alert says where it is not known, never 0, 0.
+_UNKNOWN_POSITION_ADVISORY = (
+    " POSITION UNKNOWN: the camera reported no position for this read (a mobile unit's may not);"
+    " the camera id and capture time say which unit saw it and when."
+)
+_CAMERA_POSITION_ADVISORY = " Position: the fixed camera's registered position (the read reported none)."
 _PERSON_ADVISORY = " Wanted-person entry: try to match the occupant to the entry's description (P10)."
 PERSON_LIST_TYPES = frozenset({"wanted_person", "missing_person", "protection_order", "amber_alert"})
 
@@ -102,6 +108,10 @@ class AlertRaised:
             text += _STATE_ADVISORY
         if self.historical:
             text += _HISTORICAL_ADVISORY
+        if self.read.placed == UNKNOWN:
+            text += _UNKNOWN_POSITION_ADVISORY
+        elif self.read.placed == CAMERA:
+            text += _CAMERA_POSITION_ADVISORY
         if self.occupant_check_required:
             text += _PERSON_ADVISORY
         return text

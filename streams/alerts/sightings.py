@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from streams.alerts.lifecycle import AlertSighted
-from streams.reads.model import Read
+from streams.reads.model import CAMERA, POSITION_UNKNOWN, UNKNOWN, Read
 
 __all__ = ["SightingWindow", "sighting_of"]
 
 _SIGHTING_NAMESPACE = uuid.UUID("0b7f3f4e-2d7c-4a43-8f0e-5b1c9a0d6e21")
+_PLACE_NOTES = {UNKNOWN: POSITION_UNKNOWN, CAMERA: "at the camera's registered position"}
 
 
 @dataclass(slots=True)
@@ -85,13 +86,14 @@ class SightingWindow:
 
 def sighting_of(alert_id: str, read: Read, now: datetime) -> AlertSighted:
     """The sighting of an open alert by another read; its id is deterministic, so a redelivered
-    read adds nothing the second time."""
+    read adds nothing the second time. A read captured where its camera is not known to be (no
+    position, issue 17) is a sighting like any other; its note says where it was, never "0, 0"."""
+    placed = read.placed
     return AlertSighted(
         event_id=str(uuid.uuid5(_SIGHTING_NAMESPACE, f"{alert_id}\x1f{read.read_id}")),
         alert_id=alert_id,
         at=now,
         by=None,
-        note="",
         read_id=read.read_id,
         camera_id=read.camera_id,
         captured_at=read.captured_at,
@@ -99,4 +101,5 @@ def sighting_of(alert_id: str, read: Read, now: datetime) -> AlertSighted:
         image_ref=read.image_ref,
         lat=read.lat,
         lon=read.lon,
+        note=_PLACE_NOTES.get(placed, ""),
     )

@@ -42,6 +42,10 @@ class ActiveCameras:
     def __len__(self) -> int:
         return len(self._cameras)
 
+    def get(self, camera_id: str) -> Camera | None:
+        """The camera's newest readable record (None: not registered)."""
+        return self._cameras.get(camera_id)
+
     def apply(self, key: bytes | None, value: bytes | None) -> None:
         """One record of the cameras topic; as after compaction, a key's newest record decides."""
         fold_latest([(key, value)], decode_camera, self._cameras, self.unreadable)

@@ -10,7 +10,12 @@ What a caller is told, in this order of checks:
   exists, P20). 403: a real key that was revoked, or whose camera is retired.
 * 413: a body over ``ALPR_INGEST_MAX_BYTES`` or more reads than ``ALPR_INGEST_MAX_READS``.
 * 400: a body that is not JSON, or neither an object nor a non-empty list.
-* 403: a read naming a camera other than the key's (each such read's index is listed).
+* 403: a read naming a camera other than the key's (each such read's index is listed; a name that
+  is no camera id at all is told the id grammar, streams/cameras/ids.py).
+* Reads without a position (lat and lon absent or null) are accepted. A fixed camera's take its
+  registered position (``position_source`` "camera") and are screened against the exclusion zones
+  with it (P24); a mobile camera's stay "position unknown" and cannot be placed in a zone. A read
+  with lat but no lon, or lon but no lat, is refused (422).
 * 422: reads that fail schemas/read.json (the codec's own check, streams/codec.py) or whose capture
   time is too far in the future or older than the read retention (P11), each listed with its
   index and reason. **A request is all or nothing**: when any read is refused, none is stored.
@@ -51,6 +56,7 @@ from aiohttp import web
 from aiokafka import TopicPartition
 from prometheus_client import generate_latest
 
+from streams.cameras.ids import camera_id_problem
 from streams.cameras.keys import Admitted, CameraKey, Refused, authenticate, decode_key
 from streams.cameras.registry import Camera, decode_camera, site_watch, status_of, suspended_for
 from streams.cameras.sites import SiteWatch
@@ -70,6 +76,7 @@ __all__ = [
     "check_reads",
     "create_ingest",
     "excluded_reads",
+    "place_reads",
     "serve",
 ]
 
@@ -131,6 +138,8 @@ def excluded_reads(reads: list[dict[str, Any]], sites: SiteWatch | None) -> list
         return []
     found: list[tuple[int, str, str]] = []
     for i, read in enumerate(reads):
+        if read.get("lat") is None:
+            continue  # a mobile camera's read without a position cannot be placed in a zone (P24)
         site = zones.excluded(float(read["lat"]), float(read["lon"]))
         if site is not None:
             reason = (
@@ -139,6 +148,31 @@ def excluded_reads(reads: list[dict[str, Any]], sites: SiteWatch | None) -> list
             )
             found.append((i, site.category, reason))
     return found
+
+
+def place_reads(reads: list[Any], camera: Camera) -> int:
+    """A fixed camera's reads that carry no position (lat and lon absent or null) take its
+    registered position, marked ``position_source`` "camera", so they are screened against the
+    exclusion zones (P24) and alerted where the camera stands; a mobile camera's stay "position
+    unknown". A read with only one of lat and lon is left for the schema check to refuse.
+    Returns how many were placed."""
+    if camera.kind != "fixed":
+        return 0
+    placed = 0
+    for read in reads:
+        if isinstance(read, dict) and read.get("lat") is None and read.get("lon") is None:
+            read["lat"], read["lon"], read["position_source"] = camera.lat, camera.lon, "camera"
+            placed += 1
+    return placed
+
+
+def _foreign(read: Any, camera: Camera) -> str | None:
+    """Why a read may not come with this camera's key: it names another camera (stating the id
+    grammar when the name is not a camera id at all); None when it is the key's."""
+    if not isinstance(read, dict) or "camera_id" not in read or read["camera_id"] == camera.id:
+        return None
+    problem = camera_id_problem(read["camera_id"])
+    return problem or f"camera_id {read['camera_id']!r} is not this key's camera"
 
 
 def _reads_of(data: Any) -> list[Any] | None:
@@ -414,9 +448,9 @@ def create_ingest(
         if len(reads) > max_reads:
             return _json({"error": f"{len(reads)} reads: at most {max_reads} in one request"}, 413)
         foreign = [
-            {"index": i, "reason": f"camera_id {r['camera_id']!r} is not this key's camera"}
+            {"index": i, "reason": why}
             for i, r in enumerate(reads)
-            if isinstance(r, dict) and "camera_id" in r and r["camera_id"] != camera.id
+            if (why := _foreign(r, camera)) is not None
         ]
         if foreign:
             log.warning("camera %s sent reads naming another camera; refused", camera.id)
@@ -427,6 +461,7 @@ def create_ingest(
         for read in reads:
             if isinstance(read, dict):
                 read.setdefault("camera_id", camera.id)
+        place_reads(reads, camera)
         refused = check_reads(reads, clock(), max_skew, retention)
         if refused:
             message = f"{len(refused)} of {len(reads)} reads refused; nothing was stored"

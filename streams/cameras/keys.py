@@ -3,9 +3,10 @@
 A camera (or the vendor gateway that speaks for it) sends its reads to ``alpr ingest`` with
 ``Authorization: Bearer <key>``; the key names the camera, so a camera can only send its own reads.
 
-* A key is ``alprck_<camera id>.<secret>``, the secret ``secrets.token_urlsafe(32)`` (256 random
-  bits). The camera id in it only tells people which camera a key belongs to: a key is found by its
-  hash, never by parsing it.
+* A key is ``alprck_<camera label>.<secret>``, the secret ``secrets.token_urlsafe(32)`` (256 random
+  bits). The label is the camera id with every character a bearer token may not hold (RFC 6750:
+  a space, ``:``) written as ``_``, so ``BXH9904 SPD2020627MDC`` gives ``alprck_BXH9904_SPD2020627MDC.``
+  It only tells people which camera a key belongs to: a key is found by its hash, never parsed.
 * Only the key's sha256 is stored, on the compacted ``camera-keys`` topic keyed by camera id, one
   record per camera holding its current key. A plain sha256 is enough here: slow, salted password
   hashes (bcrypt, argon2) exist because passwords are guessable; a 256-bit random secret is not,
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -63,6 +65,8 @@ SECRET_BYTES = 32  # 256 bits
 #: Longer than any key this module makes (prefix, a 64-character camera id, '.', 43 characters).
 MAX_KEY_LENGTH = 160
 KeyStatus = Literal["active", "revoked"]
+#: Characters a bearer token may not hold (RFC 6750 b64token), as found in camera ids.
+_NOT_IN_TOKEN = re.compile(r"[^A-Za-z0-9._~+/-]")
 _DIGEST_HEX = 64
 
 
@@ -105,7 +109,8 @@ def new_key(camera_id: str, by: str, now: datetime, secret: str | None = None) -
     """A fresh key for the camera. ``secret`` is for tests; by default 256 random bits."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    key = f"{KEY_PREFIX}{camera_id}.{secret or secrets.token_urlsafe(SECRET_BYTES)}"
+    label = _NOT_IN_TOKEN.sub("_", camera_id)
+    key = f"{KEY_PREFIX}{label}.{secret or secrets.token_urlsafe(SECRET_BYTES)}"
     return IssuedKey(key, CameraKey(camera_id, key_digest(key), now, by))
 
 

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ from streams.access.audit import AccessRecorded, record_access, write_audited
 from streams.access.directory import DirectoryStore
 from streams.access.permissions import require
 from streams.access.principal import Principal
+from streams.cameras.ids import camera_id_problem
 from streams.cameras.sites import Site, SiteWatch, Violation, excluded, load_sites, refusal, violations
 from streams.codec import dumps, loads, validator
 from streams.errors import ConfigError, InvalidRecord, NotFound, PolicyViolation
@@ -91,7 +91,6 @@ Kind = Literal["fixed", "mobile"]
 Status = Literal["active", "retired"]
 KINDS = ("fixed", "mobile")
 STATUSES = ("active", "retired")
-CAMERA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 MAX_NAME = 128
 MAX_AGENCY = 64
 #: What ``alpr camera update`` may change. Not the kind: a fixed camera turned mobile would leave
@@ -140,11 +139,9 @@ class Camera:
 def camera_problems(camera: Camera) -> list[str]:
     """Everything wrong with a camera record, each saying what to give instead; empty when valid."""
     found: list[str] = []
-    if not isinstance(camera.id, str) or not CAMERA_ID.fullmatch(camera.id):
-        found.append(
-            f"id {camera.id!r}: use 1-64 letters, digits, '.', '_', ':' or '-', "
-            "beginning with a letter or digit (the camera_id its reads carry)"
-        )
+    id_problem = camera_id_problem(camera.id)  # the one grammar, as the reads and the ingest use it
+    if id_problem is not None:
+        found.append(id_problem)
     if not isinstance(camera.name, str) or not camera.name.strip() or len(camera.name) > MAX_NAME:
         found.append(f"name: say where the camera is in 1-{MAX_NAME} characters")
     if not isinstance(camera.agency, str) or not camera.agency.strip() or len(camera.agency) > MAX_AGENCY:

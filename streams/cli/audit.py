@@ -69,6 +69,7 @@ def _audit_vendor(settings: Settings, args: argparse.Namespace) -> int:
         sample=args.sample,
         seed=args.seed,
         out=Path(args.out) if args.out else None,
+        profile=settings.profile,
     )
     query = {"format": args.format, "export": Path(args.file).name, "sample": args.sample, "seed": args.seed}
     record = args.signed_in.audit(_now(), "audit_vendor", query, 0, purpose="audit")

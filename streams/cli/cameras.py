@@ -256,7 +256,12 @@ def _add_camera(sub: Subparsers) -> None:
         description="A fixed camera within ALPR_SENSITIVE_SITE_DISTANCE_M (default 150 m) of a site of "
         "ALPR_SENSITIVE_SITES, facing it, is refused (exit 2) naming the site and the distance.",
     )
-    c.add_argument("--id", required=True, help="the camera_id its reads carry")
+    c.add_argument(
+        "--id",
+        required=True,
+        help="the camera_id its reads carry: 1-64 letters, digits, '.', '_', ':', '-' and single inner "
+        "spaces (quote an id with spaces: --id 'BXH9904 SPD2020627MDC')",
+    )
     c.add_argument("--name", required=True, help="where it is, e.g. 'N 1st St & E Santa Clara St, NB'")
     c.add_argument("--agency", required=True, help="id of the operating agency (alpr agency list)")
     c.add_argument("--kind", required=True, choices=["fixed", "mobile"])

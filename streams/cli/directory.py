@@ -149,7 +149,10 @@ def _bootstrap(settings: Settings, args: argparse.Namespace) -> int:
             "the directory has users already: a signed-in administrator adds users (alpr user add)"
         )
     password = _secret_input("ALPR_PASSWORD", f"new password for {args.admin}: ", twice=True)
-    home = Agency(args.agency_id, args.agency_name, args.agency_type, "CA", "home")
+    # P19: the home agency's state is the deployment profile's unless said otherwise; a home agency
+    # in another state than its profile's law is refused by the directory.
+    state = (args.agency_state or settings.profile.state).upper()
+    home = Agency(args.agency_id, args.agency_name, args.agency_type, state, "home")
     now = _now()
 
     async def bootstrap() -> tuple[User, str]:
@@ -176,14 +179,14 @@ def _agency_add(settings: Settings, args: argparse.Namespace) -> int:
         args.id,
         args.name,
         args.type,
-        args.state,
+        (args.state or settings.profile.state).upper(),
         args.agreement,
         args.agreement_date,
         tuple(args.shares_with or ()),
     )
     asyncio.run(DirectoryStore(settings).add_agency(agency, args.signed_in, _now()))
     sharing = f"; shares its data with {', '.join(agency.shares_with)}" if agency.shares_with else ""
-    terms = f"{args.type}, {args.state}, agreement {args.agreement}"
+    terms = f"{args.type}, {agency.state}, agreement {args.agreement}"
     print(f"added agency {args.id} ({args.name}, {terms}){sharing}")
     return 0
 
@@ -332,6 +335,11 @@ def _add_bootstrap(sub: Subparsers) -> None:
     p.add_argument("--agency-id", required=True, help="the home department's id (its ORI)")
     p.add_argument("--agency-name", required=True)
     p.add_argument("--agency-type", default="municipal_police", help="municipal_police, county_sheriff, ...")
+    p.add_argument(
+        "--agency-state",
+        help="the home agency's state (default: the profile's, ALPR_PROFILE); its law sets the sharing "
+        "rule and the retention caps (P19, P11)",
+    )
     p.add_argument("--admin", required=True, help="the administrator's user name")
     p.add_argument("--display", required=True, help="the administrator's name as shown")
     p.add_argument("--badge", required=True)
@@ -348,13 +356,17 @@ def _add_bootstrap(sub: Subparsers) -> None:
 def _add_agency(sub: Subparsers) -> None:
     p = sub.add_parser("agency", help="agencies and sharing agreements (P19)")
     ag = p.add_subparsers(dest="action", required=True)
-    g = ag.add_parser("add", help="register an agency: California law enforcement only (administrators, P19)")
+    g = ag.add_parser(
+        "add",
+        help="register an agency: law enforcement the home state's law lets receive ALPR data "
+        "(administrators, P19)",
+    )
     g.add_argument("id", help="agency id (its ORI where it has one)")
     g.add_argument("--name", required=True)
     g.add_argument(
         "--type", required=True, help="municipal_police, county_sheriff, state_law_enforcement, ..."
     )
-    g.add_argument("--state", default="CA")
+    g.add_argument("--state", help="two letters (default: the home state, the profile's)")
     g.add_argument("--agreement", choices=["home", "signed", "none"], default="none")
     g.add_argument("--agreement-date", help="when the sharing agreement was signed")
     g.add_argument(

@@ -186,7 +186,6 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     own use case (streams.access.search), so replay and the console's search are one rule set."""
     from streams.access.search import MAX_EXPORT, admit, record_search
     from streams.codec import dumps
-    from streams.hotlists.feeder import parse_duration
     from streams.replay.rematch import load_history, rematch
     from streams.replay.replay import print_progress, replay, write_outputs
 
@@ -199,12 +198,11 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         "cameras": args.camera or [],
         **_why_body(args, args.purpose),
     }
-    late = parse_duration(args.late)
     out = Path(args.out) if args.out else Path("replays") / now.strftime("%Y%m%dT%H%M%SZ")
 
     async def run() -> int:
         by, request = await admit(settings, args.signed_in, "replay", body, now, bounded=False)
-        query = request.replay_query(late)
+        query = request.replay_query()
         result = await replay(settings, query, now, print_progress)
         print(file=sys.stderr)
         left_out = len(result.sightings) - MAX_EXPORT
@@ -233,8 +231,11 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         print(
             f"{len(result.sightings)} sightings from {result.reads_scanned:,} reads scanned in "
             f"{result.seconds:.1f} s ({rate:,.0f} reads/s); "
-            f"{result.expired_skipped} past the retention left out (P11)"
+            f"{result.expired_skipped} past the retention left out (P11); every stored read captured in "
+            "the window was scanned, whatever its lateness"
         )
+        for bound in result.bounds(query):
+            print(f"note: {bound}", file=sys.stderr)
         if args.rematch:
             print(f"rematch: {len(matches)} would have alerted against the hot list of their time")
         for path in files:
@@ -303,7 +304,6 @@ def _add_replay(sub: Subparsers) -> None:
     p.add_argument("--purpose", required=True, help="why (P15)")
     _justification(p)
     _needs(p, "replay")
-    p.add_argument("--late", default="1h", help="how late a camera may upload a read (default 1h)")
     p.add_argument(
         "--rematch", action="store_true", help="what would have alerted, on the hot list of the time"
     )

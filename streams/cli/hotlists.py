@@ -241,8 +241,13 @@ def _add_hotlist(sub: Subparsers) -> None:
     h = hot.add_parser(
         "import", help="import a vendor's hot list as pending department entries entered by you"
     )
-    h.add_argument("--format", required=True, help="flock")
-    h.add_argument("path")
+    h.add_argument(
+        "--format",
+        required=True,
+        help="flock: its CSV export or change log, or the change log's 'Key: value' blocks (told apart "
+        "by content); applied in time order, see schemas/feeds/flock_hotlist.md",
+    )
+    h.add_argument("path", help="a file, or a directory of them (*.csv, *.txt)")
     h.set_defaults(func=_hotlist_import)
     _needs(h, "hotlist.propose")
     h = hot.add_parser(

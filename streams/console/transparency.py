@@ -2,8 +2,10 @@
 
 ``GET /transparency`` (HTML, no script) and ``GET /transparency.json`` answer without a sign-in. They
 carry aggregates and policy only: how many cameras are active, the active profile's retention, the
-hot-list feeds in use and when each last synced, the agencies data is shared with, and the statement
-San José's Police Chief asked to be added to the public transparency portal about California law and
+state law that bounds it and decides sharing (:func:`streams.retention.law.law_for`, the profile's
+``state``: its citation, caps and reporting duties), the hot-list feeds in use and when each last
+synced, the agencies data is shared with, and -- under California law -- the statement San José's
+Police Chief asked to be added to the public transparency portal about California law and
 immigration enforcement (memo of Feb. 9 2026, recommendation (c); P19). No plate, read, alert,
 hot-list entry, search or user is ever read for it: the figures come from the cameras topic, the
 hot-list *sources* topic (sync status, no entries) and the *agencies* topic (never the users topic,
@@ -32,11 +34,12 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 
 from streams.access.checkpoint import Checkpoint, newest_checkpoint, published_line, trusted_keys
-from streams.access.directory import NEVER_ELIGIBLE, Agency, DirectoryStore
+from streams.access.directory import Agency, DirectoryStore
 from streams.cameras.registry import CameraRegistry, CameraStore
 from streams.errors import BrokerError
 from streams.kafka.log import read_latest
 from streams.matching.matcher import source_stale
+from streams.retention.law import StateLaw, law_for
 from streams.retention.policy import Profile
 from streams.settings import Settings
 
@@ -96,19 +99,40 @@ LIMITS = (
 )
 
 
-def shared_with(agencies: Iterable[Agency]) -> list[Agency]:
-    """Agencies with an active sharing agreement (P19): signed, Californian, never federal or private.
+def shared_with(agencies: Iterable[Agency], state: str = "CA") -> list[Agency]:
+    """Agencies with an active sharing agreement (P19): signed, and allowed by the law of ``state``
+    (the deployment profile's, California unless it says otherwise): never federal, commercial,
+    private or out of state.
 
-    The directory refuses the others when they are added; they are left out here as well, so that a
-    record written around the directory could not put them on a public list of partners."""
+    The directory refuses the others when they are added; they are left out here as well, by the
+    same law (:meth:`StateLaw.sharing_refusal`), so that a record written around the directory
+    could not put them on a public list of partners."""
+    law = law_for(state)
     return sorted(
         (
             a
             for a in agencies
-            if a.agreement == "signed" and a.type not in NEVER_ELIGIBLE and a.state.upper() == "CA"
+            if a.agreement == "signed" and law.sharing_refusal(a.agency_id, a.type, a.state) is None
         ),
         key=lambda a: a.name.casefold(),
     )
+
+
+def _law_figures(law: StateLaw) -> dict[str, Any]:
+    """The state law that applies (P11, P13, P19, P24, P26): what it is and what it requires."""
+    return {
+        "state": law.state,
+        "name": law.name,
+        "citation": law.citation,
+        "statutes": list(law.statutes),
+        "in_force": law.in_force.isoformat(),
+        "read_retention_max_days": law.read_retention_max_days,
+        "hit_retention_max_days": law.hit_retention_max_days,
+        "in_state_only": law.in_state_only,
+        "immigration_use_banned": law.immigration_use_banned,
+        "sensitive_sites_banned": law.sensitive_sites_banned,
+        "reporting_duties": list(law.reporting_duties),
+    }
 
 
 def _iso(value: object) -> str | None:
@@ -133,6 +157,7 @@ def summarize(
     """The public figures. Only aggregates and policy go in: nothing keyed by a plate. The audit
     checkpoint is a digest, a time and offsets (P14): it names no access."""
     active = registry.listed()
+    law = law_for(profile.state)
     feeds = []
     for name, status in sorted(sources.items()):
         last_sync = _iso(status.get("last_success"))
@@ -167,13 +192,15 @@ def summarize(
             "evidence_hold": "Reads tied to a criminal investigation may be kept longer, through "
             "adjudication and appeals (P12).",
         },
+        "law": _law_figures(law),
         "hotlist_sources": feeds,
         "hotlist_max_staleness_hours": profile.hotlist_max_staleness_hours,
         "shared_with": [
             {"agency_id": a.agency_id, "name": a.name, "type": a.type, "agreement_date": a.agreement_date}
-            for a in shared_with(agencies)
+            for a in shared_with(agencies, profile.state)
         ],
-        "statement": STATEMENT,
+        # The San José memo's statement is about California law: shown under California law only.
+        "statement": STATEMENT if law.state == "CA" else None,
         "limits": list(LIMITS),
         "audit_checkpoint": None
         if checkpoint is None
@@ -209,10 +236,44 @@ def _days(days: int | None) -> str:
     return "kept indefinitely" if days is None else f"{days} days"
 
 
+def _law_section(law: Mapping[str, Any]) -> str:
+    """The state law that applies, with its caps and reporting duties (P11, P19, P26)."""
+    cap = law["read_retention_max_days"]
+    caps = (
+        f"at most {cap} days for plate reads"
+        if cap is not None
+        else "no statewide limit on how long reads are kept"
+    )
+    statutes = "".join(f"<li>{_e(text)}</li>" for text in law["statutes"])
+    duties = "".join(f"<li>{_e(text)}</li>" for text in law["reporting_duties"]) or "<li>none named</li>"
+    return (
+        f'<p id="law-citation">This system operates under {_e(law["name"])} law: {_e(law["citation"])} '
+        f"(in force {_e(law['in_force'])}), {_e(caps)}. The agency's own policy may be stricter, "
+        "never looser.</p>"
+        f'<ul id="law-statutes">{statutes}</ul>'
+        f'<p>Reporting duties:</p><ul id="law-reporting">{duties}</ul>'
+    )
+
+
+def _statement_section(statement: Mapping[str, Any] | None) -> str:
+    if statement is None:
+        return ""
+    links = "".join(
+        f'<li><a href="{_e(link["url"])}" rel="noreferrer">{_e(link["title"])}</a></li>'
+        for link in statement["links"]
+    )
+    return f"""<section id="t-statement" aria-labelledby="t-statement-h">
+<h2 id="t-statement-h">Data sharing and immigration enforcement</h2>
+<blockquote id="statement"><p>{_e(statement["text"])}</p></blockquote>
+<p class="source" id="statement-source">Source: {_e(statement["source"])}.</p>
+<ul class="links">{links}</ul>
+</section>"""
+
+
 def render_page(summary: Mapping[str, Any]) -> str:
     """The HTML page of :func:`summarize`'s figures: every value escaped, no script, no inline style
     (the console's Content-Security-Policy allows neither)."""
-    cams, keep = summary["cameras"], summary["retention"]
+    cams, keep, law = summary["cameras"], summary["retention"], summary["law"]
     if summary["hotlist_sources"]:
         rows = "".join(
             f"<tr><td>{_e(f['name'])}</td><td>{_e(_when(f['last_sync']))}</td>"
@@ -235,11 +296,6 @@ def render_page(summary: Mapping[str, Any]) -> str:
         sharing = f'<ul id="t-sharing-list">{items}</ul>'
     else:
         sharing = '<p id="t-sharing-none">Data is not shared with any other agency.</p>'
-    statement = summary["statement"]
-    links = "".join(
-        f'<li><a href="{_e(link["url"])}" rel="noreferrer">{_e(link["title"])}</a></li>'
-        for link in statement["links"]
-    )
     limits = "".join(f"<li>{_e(text)}</li>" for text in summary["limits"])
     mark = summary.get("audit_checkpoint")
     if mark:
@@ -285,6 +341,10 @@ an alert or a search. The same figures as JSON: <a href="/transparency.json">/tr
 </dl>
 <p>{_e(keep["evidence_hold"])}</p>
 </section>
+<section id="t-law" aria-labelledby="t-law-h">
+<h2 id="t-law-h">The law that applies</h2>
+{_law_section(law)}
+</section>
 <section id="t-audit" aria-labelledby="t-audit-h">
 <h2 id="t-audit-h">Audit trail checkpoint</h2>
 <p>The head of the audit trail is signed regularly with a key kept apart from the data. Keep a copy
@@ -298,15 +358,11 @@ of the digest below: if the trail were rewritten later, an audit against it woul
 </section>
 <section id="t-sharing" aria-labelledby="t-sharing-h">
 <h2 id="t-sharing-h">Agencies data is shared with</h2>
-<p>Only California law enforcement agencies with an agreement on file, each requesting directly (P19).</p>
+<p id="sharing-rule">Only {_e(law["name"])} law enforcement agencies with an agreement on file, each
+requesting directly ({_e(law["citation"])}; P19).</p>
 {sharing}
 </section>
-<section id="t-statement" aria-labelledby="t-statement-h">
-<h2 id="t-statement-h">Data sharing and immigration enforcement</h2>
-<blockquote id="statement"><p>{_e(statement["text"])}</p></blockquote>
-<p class="source" id="statement-source">Source: {_e(statement["source"])}.</p>
-<ul class="links">{links}</ul>
-</section>
+{_statement_section(summary["statement"])}
 <section id="t-limits" aria-labelledby="t-limits-h">
 <h2 id="t-limits-h">What the system does not do</h2>
 <ul>{limits}</ul>

@@ -88,6 +88,7 @@ def alert_summary(
         "reason": entry.reason,
         "camera_id": read.camera_id,
         "captured_at": read.captured_at.isoformat(),
+        "position": read.where,  # "position unknown" for a read without one, never "0, 0"
         "match_kind": raised.match_kind,
         "state_mismatch": raised.state_mismatch,
         "match_notes": match_notes(state, fresh_at, max_staleness, now),
@@ -142,6 +143,8 @@ def alert_detail(
             "camera_id": read.camera_id,
             "lat": read.lat,
             "lon": read.lon,
+            "position": read.where,
+            "position_source": read.placed,
             "captured_at": read.captured_at.isoformat(),
         },
         "entry": {

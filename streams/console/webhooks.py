@@ -4,8 +4,9 @@ Who receives what is data, not a file: one record per recipient agency on the co
 ``webhooks`` topic, written only by a signed-in administrator (``webhook.admin``) through
 :func:`add_webhook` / :func:`remove_webhook` (``alpr webhook add|remove|list``), each change
 audited with the actor (P15). A recipient must be an agency of the directory that may receive ALPR
-data at all (:attr:`Agency.eligible`: California law enforcement with an agreement on file; never
-federal, commercial, private or out-of-state, P19), and its camera patterns may only cover cameras
+data at all (:meth:`Directory.sharing_refusal`: allowed by the home agency's state law -- law
+enforcement of that state, never federal, commercial, private or out-of-state -- with an agreement
+on file, P19), and its camera patterns may only cover cameras
 it may see (its own agency's, or those of agencies sharing with it: ``Directory.sees_agency``).
 
 The URL is parsed, not prefix-matched: ``https://`` with a host and no user information, or
@@ -236,22 +237,9 @@ def _check_patterns(patterns: Sequence[str]) -> tuple[str, ...]:
 
 
 def eligibility_refusal(directory: Directory, agency_id: str) -> str | None:
-    """Why ``agency_id`` may not receive alerts (naming the rule), or None when it may (P19)."""
-    agency = directory.agency(agency_id)
-    if agency is None:
-        return (
-            f"P19: no agency {agency_id!r} in the directory: only a registered California law "
-            "enforcement agency with an agreement on file receives alerts (alpr agency add)"
-        )
-    if agency.type in ("federal", "commercial", "private"):
-        return f"P19: {agency_id} is a {agency.type} agency or entity: it never receives ALPR data"
-    if agency.state.upper() != "CA":
-        return f"P19: {agency_id} is in {agency.state.upper()}: ALPR data goes to California agencies only"
-    if not agency.has_access:
-        return f"P19: {agency_id} has no sharing agreement on file (agreement {agency.agreement!r})"
-    if not agency.eligible:
-        return f"P19: {agency_id} may not receive ALPR data"
-    return None
+    """Why ``agency_id`` may not receive alerts (naming the rule and the home state's law), or None
+    when it may (P19): the directory's one sharing decision."""
+    return directory.sharing_refusal(agency_id)
 
 
 def scope_refusals(

@@ -25,6 +25,8 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
+import msgspec
+
 from streams.alerts.lifecycle import AlertDispositioned, AlertRejected, AlertSighted
 from streams.alerts.model import AlertRaised, alert_id_for, raise_alert
 from streams.alerts.sightings import SightingWindow, sighting_of
@@ -46,7 +48,7 @@ from streams.errors import InvalidRecord
 from streams.matching.matcher import HotlistIndex, Match, confirm, partial_matches, screen
 from streams.matching.normalize import normalize_plate, partition_for
 from streams.reads.lateness import StoreBounds, check_capture_time, storable
-from streams.reads.model import Read
+from streams.reads.model import CAMERA, Read
 
 __all__ = ["Outcome", "Pipeline", "RecentIds", "check_capture_time"]
 
@@ -54,6 +56,8 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 _PLATE = attrgetter("plate")
+_LAT = attrgetter("lat")
+_CAPTURED = attrgetter("captured_at")
 
 
 @dataclass(slots=True)
@@ -76,6 +80,10 @@ class Outcome:
     #: lateness plus the rejected topic's retention would outlive P11) or a candidate.
     rejected_storable: bool = True
     unstored_rejected: list[str] = field(default_factory=list)  # reason codes, counted not stored (P11)
+    #: Whether this source's rejected records may be stored, and when they were refused: judged at
+    #: its first refused read (None: none yet), the same for all of them.
+    rejected_kept: bool | None = None
+    rejected_at: datetime | None = None
     unstored_candidates: int = 0  # Bloom positives whose source was too old to be passed on (P11)
     #: P24: categories of the sites whose exclusion zone held a read; those reads are dropped
     #: (counted, never stored, not even on the rejected topic).
@@ -114,6 +122,23 @@ class RecentIds:
             return False
         self._seen[alert_id] = now
         return True
+
+
+def _place_at_cameras(cameras: ActiveCameras, batch: ReadBatch) -> None:
+    """Issue 17, P24: a fixed camera's read without a position takes the camera's registered
+    position (``position_source`` "camera"), so it is screened against the exclusion zones and
+    alerted with a place like any other. The ingest does the same; this covers reads written
+    straight to Kafka. A mobile camera's read stays "position unknown"."""
+    wires = batch.wires
+    if None not in map(_LAT, wires):
+        return
+    for i, wire in enumerate(wires):
+        if wire.lat is None:
+            camera = cameras.get(wire.camera_id)
+            if camera is not None and camera.kind == "fixed":
+                wires[i] = msgspec.structs.replace(
+                    wire, lat=camera.lat, lon=camera.lon, position_source=CAMERA
+                )
 
 
 class Pipeline:
@@ -160,7 +185,10 @@ class Pipeline:
         self, out: Outcome, error: InvalidRecord, payload: Any, where: tuple[str, int, int], index: int | None
     ) -> None:
         topic, partition, offset = where
-        if not self._storable(out, rejected=True):
+        if out.rejected_kept is None:  # judged once per source record, not per refused read
+            out.rejected_kept = self._storable(out, rejected=True)
+            out.rejected_at = self.clock()
+        if not out.rejected_kept:
             # P11: the source is older than the rejected topic keeps: counted, not stored, logged
             # with what "expired" keeps (no plate).
             out.unstored_rejected.append(error.code)
@@ -172,11 +200,11 @@ class Pipeline:
         elif error.code == "camera_suspended" and isinstance(payload, dict):
             # P24: a suspended camera faces a sensitive site; keep no plate and no position.
             payload = {k: payload.get(k) for k in ("camera_id", "captured_at")}
-        record = rejected_record(
-            error, payload, topic=topic, partition=partition, offset=offset, index=index, now=self.clock()
+        assert out.rejected_at is not None  # noqa: S101 - set with rejected_kept
+        camera, value = rejected_record(
+            error, payload, topic=topic, partition=partition, offset=offset, index=index, now=out.rejected_at
         )
-        camera = record["camera_id"]
-        out.rejected.append((camera.encode() if camera else None, dumps(record), error.code))
+        out.rejected.append((camera.encode() if camera else None, value, error.code))
 
     def _alerts(self, out: Outcome, read: Read, canonical: str, matches: list[Match], now: datetime) -> None:
         for found in matches:
@@ -260,6 +288,8 @@ class Pipeline:
             return out
         for position, error, raw in batch.failed:
             self._reject(out, error, raw, where, position)
+        if self.cameras is not None:
+            _place_at_cameras(self.cameras, batch)
         if batch.earliest is not None and self.sites is not None:
             batch = self._outside_zones(out, self.sites, batch)
         if batch.earliest is None or batch.latest is None:
@@ -300,16 +330,26 @@ class Pipeline:
     def _within_time(
         self, out: Outcome, batch: ReadBatch, now: datetime, where: tuple[str, int, int]
     ) -> ReadBatch:
-        """The reads of the batch captured within the bounds; the others are rejected."""
+        """The reads of the batch captured within the bounds; the others are rejected. Their times
+        are parsed together and the batch is cut once (issue 17: a refusal costs little)."""
+        oldest, newest = now - self.retention, now + self.max_skew
+        times = list(map(datetime.fromisoformat, map(_CAPTURED, batch.wires)))
+        # the bounds of check_capture_time, which words the refusal
+        out_of_bounds = set()
+        for i, captured in enumerate(times):
+            if not oldest <= captured <= newest:
+                read = batch.read(i)
+                try:
+                    check_capture_time(read, now, self.max_skew, self.retention)
+                except InvalidRecord as exc:
+                    self._reject(out, exc, read_to_dict(read), where, batch.positions[i])
+                    out_of_bounds.add(i)
         kept = ReadBatch()
-        for i, position in enumerate(batch.positions):
-            read = batch.read(i)
-            try:
-                check_capture_time(read, now, self.max_skew, self.retention)
-            except InvalidRecord as exc:
-                self._reject(out, exc, read_to_dict(read), where, position)
-                continue
-            kept.add(batch.wires[i], position, read.captured_at)
+        kept.wires = [w for i, w in enumerate(batch.wires) if i not in out_of_bounds]
+        kept.positions = [p for i, p in enumerate(batch.positions) if i not in out_of_bounds]
+        times = [t for i, t in enumerate(times) if i not in out_of_bounds]
+        if times:
+            kept.earliest, kept.latest = min(times), max(times)
         return kept
 
     def _outside_zones(self, out: Outcome, sites: SiteWatch, batch: ReadBatch) -> ReadBatch:
@@ -319,7 +359,9 @@ class Pipeline:
         zones = sites.zones()
         if not len(zones):
             return batch
-        inside = [zones.excluded(w.lat, w.lon) for w in batch.wires]
+        # A read without a position cannot be placed in a zone (P24): it is screened on (README).
+        # A fixed camera's read reaches here placed at the camera (the ingest, _place_at_cameras).
+        inside = [None if w.lat is None else zones.excluded(w.lat, w.lon) for w in batch.wires]
         if not any(inside):
             return batch
         kept = ReadBatch()

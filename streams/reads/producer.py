@@ -212,7 +212,9 @@ class ReadProducer:
             return None
         lat, lon = data.get("lat"), data.get("lon")
         if not isinstance(lat, int | float) or not isinstance(lon, int | float):
-            return None  # the worker's schema check refuses it
+            # No position (a mobile camera's read may carry none): it cannot be placed in a zone and
+            # is sent (P24, README); half a position is refused by the worker's schema check.
+            return None
         site = self.sites.zones().excluded(float(lat), float(lon))
         return None if site is None else site.category
 

@@ -1,7 +1,9 @@
 """A simulated feed of cameras, for ``make run`` and demos.
 
 Cameras sit around downtown San José; most plates are random, a share of reads
-are of listed plates, some of them misread through OCR-equivalent characters.
+are of listed plates, some of them misread through OCR-equivalent characters. The cameras are
+mobile units, and about 5 % of their reads carry no position (as real ones do): the demo shows
+alerts with "position unknown".
 
 P24: no simulated camera stands inside a sensitive site's exclusion zone (``avoid``): a position
 drawn inside one is drawn again. Reads that land in a zone anyway (sites added after the cameras
@@ -38,6 +40,9 @@ class CameraFeed:
     ocr: OcrClasses
     seed: int = 0
     avoid: ExclusionZones | None = None  # P24: no camera is placed inside these zones
+    #: The share of reads sent without a position, as real mobile units do (issue 17: 26 % of a
+    #: real week); the cameras are mobile, so these alert as "position unknown".
+    unplaced_rate: float = 0.05
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)  # noqa: S311 - simulation, not security
@@ -90,16 +95,17 @@ class CameraFeed:
         else:
             plate = self._random_plate()
         lat, lon = self._camera_pos[camera]
-        return {
+        read: dict[str, Any] = {
             "read_id": f"sim-{self.seed}-{self._seq:09d}",
             "camera_id": self.camera_id(camera),
             "captured_at": now.isoformat(),
             "plate": plate,
             "plate_state": state,
             "confidence": round(rng.uniform(0.6, 0.99), 3),
-            "lat": round(lat, 6),
-            "lon": round(lon, 6),
         }
+        if rng.random() >= self.unplaced_rate:
+            read["lat"], read["lon"] = round(lat, 6), round(lon, 6)
+        return read
 
 
 async def run_feed(producer: ReadProducer, feed: CameraFeed, rate: float, duration: float | None) -> int:

@@ -1,12 +1,15 @@
-"""Replay for incident reconstruction: the sightings of a time window, from the reads topic and the
+"""Replay for incident reconstruction: the sightings of a time window, from the read topics and the
 evidence holds, as a timeline (P11, P12).
 
-Seeking is by record timestamp with a binary search (``streams.kafka.timeseek``), never by the
-broker's offsets_for_times. A record's timestamp is when it was sent; a read is captured at most
-``max_clock_skew`` after and, for cameras that upload late, up to ``late`` before. So the scan
-covers record times ``[from - skew, to + late]`` and the window is applied to each read's own
-capture time. Reads older than the read retention are never returned, even if a broker that does
-not enforce retention still has them; held reads are (P12), marked with their cases.
+Reads are found by their capture time whatever their lateness: ``streams.kafka.timeseek``'s
+:func:`capture_ranges` gives each read topic's record times that can hold a read captured in the
+window (``reads``: stamped with the earliest capture of its batch, up to the lateness bound before
+a read's own; ``reads-late``: stamped when sent, up to ``too_late`` after), seeking by record
+timestamp with the broker's offsets_for_times, and the window is applied to each read's own capture
+time. Nothing stored is left out: a read later than the profile's ``too_late_ms`` was never stored
+(counted by the ingest, P11). Reads older than the read retention are never returned, even if a
+broker that does not enforce retention still has them; held reads are (P12), marked with their
+cases.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import orjson
 from streams.codec import read_from_dict, read_to_dict, stored_reads
 from streams.errors import ConfigError, InvalidRecord
 from streams.kafka.log import read_latest
-from streams.kafka.timeseek import Progress, scan_by_time
+from streams.kafka.timeseek import Progress, capture_ranges, scan_ranges
 from streams.matching.matcher import PlateQuery
 from streams.reads.model import Read
 from streams.settings import Settings
@@ -40,6 +43,7 @@ CSV_FIELDS = (
     "confidence",
     "lat",
     "lon",
+    "position_source",  # read, camera (a fixed camera's registered position) or unknown: lat/lon empty
     "image_ref",
     "match_kind",
     "held",
@@ -58,7 +62,6 @@ class ReplayQuery:
     plate: str | None = None
     partial: str | None = None
     cameras: frozenset[str] = frozenset()
-    late: timedelta = timedelta(hours=1)
 
     def __post_init__(self) -> None:
         if self.end <= self.start:
@@ -81,6 +84,9 @@ class Sighting:
     def to_dict(self) -> dict[str, Any]:
         return {
             **read_to_dict(self.read),
+            "lat": self.read.lat,  # null when the read has no position (issue 17), never 0
+            "lon": self.read.lon,
+            "position_source": self.read.placed,
             "match_kind": self.match_kind,
             "held": self.held,
             "cases": list(self.cases),
@@ -96,6 +102,20 @@ class ReplayResult:
     reads_scanned: int = 0
     expired_skipped: int = 0  # in the window but older than the read retention (P11)
     seconds: float = 0.0
+    #: The start of the read retention at the time of the replay: reads captured before it are gone
+    #: (P11); only held reads (P12) of that part of the window are returned.
+    retained_from: datetime | None = None
+
+    def bounds(self, query: ReplayQuery) -> list[str]:
+        """What the replay could not cover, each with what to do, for the person who asked."""
+        out = []
+        if self.retained_from is not None and query.start < self.retained_from:
+            out.append(
+                f"the window begins before the read retention: reads captured before "
+                f"{self.retained_from.isoformat(timespec='seconds')} are purged (P11) and only held reads "
+                "(P12) of that part are shown; hold reads while they are retained to keep them"
+            )
+        return out
 
 
 class _Filter:
@@ -135,7 +155,7 @@ async def replay(
 
     started = time.monotonic()
     check = _Filter(settings, query, now)
-    result = ReplayResult()
+    result = ReplayResult(retained_from=check.oldest)
     found: dict[str, Sighting] = {}
 
     held = await _holds(settings)
@@ -144,9 +164,7 @@ async def replay(
         if fits and check.in_window(read):
             found[read_id] = Sighting(read, kind, True, cases, None, None)
 
-    skew = timedelta(seconds=settings.max_clock_skew_s) + timedelta(minutes=1)
-    start_ms = int((query.start - skew).timestamp() * 1000)
-    end_ms = int((query.end + query.late).timestamp() * 1000)
+    ranges = capture_ranges(settings, _ms(query.start), _ms(query.end))
     state: Progress | None = None
 
     def seen(p: Progress) -> None:
@@ -155,7 +173,7 @@ async def replay(
         if progress is not None:
             progress(p)
 
-    async for tp, record in scan_by_time(settings.kafka, settings.read_topics, start_ms, end_ms, seen):
+    async for tp, record in scan_ranges(settings.kafka, ranges, seen):
         for raw in stored_reads(record.value):
             result.reads_scanned += 1
             fits, kind = check.fits(raw)
@@ -175,6 +193,10 @@ async def replay(
     result.sightings = sorted(found.values(), key=lambda s: (s.read.captured_at, s.read.read_id))
     result.seconds = time.monotonic() - started
     return result
+
+
+def _ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
 
 
 async def _holds(settings: Settings) -> dict[str, tuple[Read, tuple[str, ...]]]:

@@ -32,7 +32,7 @@ from streams.errors import EntryRefused, InvalidRecord
 from streams.hotlists.model import HotlistEntry
 from streams.hotlists.sync import source_refreshes
 from streams.kafka.log import TopicWriter, read_latest
-from streams.kafka.timeseek import scan_by_time
+from streams.kafka.timeseek import capture_ranges, scan_ranges
 from streams.matching.matcher import HotlistIndex, entry_in_force, match
 from streams.settings import Settings
 
@@ -99,16 +99,13 @@ async def hunt(
     index = _index(settings, arrivals, await source_fresh_at(settings), now)
     arrived = {entry.key: at for entry, at in arrivals}
     oldest = now - timedelta(days=settings.profile.read_retention_days)
-    skew = timedelta(seconds=settings.max_clock_skew_s) + timedelta(minutes=1)
-    start = max(min(arrived.values()) - lookback, oldest) - skew
-    end = max(arrived.values()) + skew
+    start = max(min(arrived.values()) - lookback, oldest)
+    end = max(arrived.values())
+    # by capture time, whatever the lateness: a read uploaded late still names a plate seen before
+    # its entry arrived
+    ranges = capture_ranges(settings, int(start.timestamp() * 1000), int(end.timestamp() * 1000))
     found: dict[str, AlertRaised] = {}
-    async for _tp, record in scan_by_time(
-        settings.kafka,
-        settings.read_topics,
-        int(start.timestamp() * 1000),
-        int(end.timestamp() * 1000),
-    ):
+    async for _tp, record in scan_ranges(settings.kafka, ranges):
         for raw in stored_reads(record.value):
             try:
                 read = read_from_dict(raw)

@@ -131,6 +131,9 @@ class ReadTally:
         self.max_skew = max_skew
         self.retention = retention
         self._ids: dict[str, array[int]] = defaultdict(lambda: array("q"))
+        #: The reads without a position (issue 17), per camera: P26's "reads by location" counts
+        #: them in a "position unknown" bucket (a mobile camera's), not at the camera's base.
+        self._unplaced: dict[str, array[int]] = defaultdict(lambda: array("q"))
         self.undecodable = 0  # records the worker would reject as a whole
 
     def add_record(self, value: bytes | None, record_ms: int) -> None:
@@ -155,9 +158,15 @@ class ReadTally:
             except ValueError:
                 continue
             self._ids[wire.camera_id].append(hash(wire.read_id))
+            if wire.lat is None:
+                self._unplaced[wire.camera_id].append(hash(wire.read_id))
 
     def counts(self) -> dict[str, int]:
         return {camera: len(set(ids)) for camera, ids in self._ids.items()}
+
+    def unplaced(self) -> dict[str, int]:
+        """Distinct reads without a position, per camera (those with any)."""
+        return {camera: len(set(ids)) for camera, ids in self._unplaced.items()}
 
 
 def count_rejected(values: Iterable[bytes | None], day: date) -> Counter[str]:
@@ -284,6 +293,7 @@ def day_records(
     alerts: AlertTally,
     accesses: Mapping[str, Mapping[str, int]],
     computed_at: datetime,
+    unplaced: Mapping[str, int] | None = None,
 ) -> list[tuple[bytes, dict[str, Any]]]:
     """Every record of one day, the ``day`` record last; counts only. Only the ``day`` record says
     when it was computed, so a re-run writes the other records byte for byte again."""
@@ -300,6 +310,7 @@ def day_records(
                     "day": day.isoformat(),
                     "camera_id": camera,
                     "reads": int(reads.get(camera, 0)),
+                    "unplaced_reads": int((unplaced or {}).get(camera, 0)),  # of reads: no position
                     "rejected": int(rejected.get(camera, 0)),
                     "hits": {k: hits[k] for k in sorted(set(MATCH_KINDS) | set(hits))},
                     "historical_hits": alerts.historical[(day, camera)],
@@ -523,7 +534,9 @@ async def aggregate(
                 day_start(one) + _DAY + late,
             )
             rejected = count_rejected((v for _ts, v in rejected_records), one)
-            records = day_records(one, reads.counts(), rejected, alerts, accesses.get(one, {}), now)
+            records = day_records(
+                one, reads.counts(), rejected, alerts, accesses.get(one, {}), now, reads.unplaced()
+            )
             *counts, (marker_key, marker) = records
             for key in sorted(existing.keys_by_day.get(one, set()) - {k for k, _ in records}):
                 await writer.write(topic, key, None)  # a camera no longer in the day's counts

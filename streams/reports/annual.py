@@ -34,6 +34,7 @@ from streams.access.checkpoint import Checkpoint, published_line
 from streams.access.directory import Agency, DirectoryStore
 from streams.cameras.registry import Camera, CameraStore
 from streams.kafka.log import read_latest
+from streams.reads.model import POSITION_UNKNOWN
 from streams.reports.aggregates import MATCH_KINDS, AggregateSet, load_aggregates
 from streams.settings import Settings
 
@@ -176,6 +177,7 @@ def build_report(
     period, complete = period_statement(year, covered, generated_at.date())
 
     reads: Counter[str] = Counter()
+    unplaced: Counter[str] = Counter()  # reads without a position (issue 17)
     rejected: Counter[str] = Counter()
     hits: dict[str, Counter[str]] = {}
     historical: Counter[str] = Counter()
@@ -185,6 +187,7 @@ def build_report(
         if day not in in_year or day not in aggregates.days:
             continue  # a day whose run did not finish is not counted
         reads[camera] += int(rec.get("reads", 0))
+        unplaced[camera] += int(rec.get("unplaced_reads", 0))
         rejected[camera] += int(rec.get("rejected", 0))
         by_kind = hits.setdefault(camera, Counter())
         for kind, n in (rec.get("hits") or {}).items():
@@ -225,7 +228,25 @@ def build_report(
             return "(not in the registry)", "-"
         return cam.name, f"{cam.lat:.5f}, {cam.lon:.5f}"
 
-    read_rows = tuple((c, *where(c), reads[c], _share(reads[c], total_reads), rejected[c]) for c in ids)
+    # P26 reads by location: a fixed camera's reads without a position were taken where it stands;
+    # a mobile (or unregistered) camera's were taken somewhere unknown: one "position unknown" bucket.
+    fixed = {c.id for c in cameras.values() if c.kind == "fixed"}
+    unknown = {c: unplaced[c] for c in ids if unplaced[c] and c not in fixed}
+    placed = {c: reads[c] - unknown.get(c, 0) for c in ids}
+    read_rows = tuple((c, *where(c), placed[c], _share(placed[c], total_reads), rejected[c]) for c in ids) + (
+        (
+            (
+                POSITION_UNKNOWN,
+                "reads of mobile cameras that reported no position",
+                POSITION_UNKNOWN,
+                sum(unknown.values()),
+                _share(sum(unknown.values()), total_reads),
+                0,
+            ),
+        )
+        if unknown
+        else ()
+    )
     hit_total = {c: sum(hits.get(c, Counter()).values()) for c in ids}
     hit_rows: tuple[tuple[Cell, ...], ...] = tuple(
         (
@@ -373,7 +394,8 @@ def build_report(
         Section(
             "Reads by location",
             (
-                "Reads the matcher screened, by camera (location from the camera registry). "
+                "Reads the matcher screened, by camera (location from the camera registry); reads of "
+                "mobile cameras that reported no position are counted apart, as position unknown. "
                 "Rejected: input refused as malformed or out of time, counted on the day it was refused.",
             ),
             (
@@ -708,7 +730,7 @@ async def collect(settings: Settings, year: int, now: datetime) -> AnnualReport:
         for v in (await read_latest(settings.kafka, settings.topic("hotlist-sources"))).values()
     ]
     trail = await checked_trail(settings, now)
-    return build_report(
+    report = build_report(
         year,
         aggregates,
         registry.cameras,
@@ -720,6 +742,15 @@ async def collect(settings: Settings, year: int, now: datetime) -> AnnualReport:
         checkpoint=trail.latest,
         broken_links=len(trail.problems),
     )
+    from dataclasses import replace
+
+    from streams.retention.law import law_for
+
+    # P26: the report names the law that requires it: the home state's (streams/retention/law.py).
+    law = law_for(settings.profile.state)
+    duty = "; ".join(law.reporting_duties) or "no statewide report; the agency's policy requires it (P26)"
+    basis = Section("Legal basis", (f"Reporting duty under {law.name} law ({law.citation}): {duty}.",))
+    return replace(report, sections=(basis, *report.sections))
 
 
 async def run_annual(settings: Settings, year: int, out: Path | None, now: datetime) -> int:

@@ -5,7 +5,9 @@ is kept only by what the broker actually does: a topic created by hand, by an ol
 with broker defaults can keep reads far longer than the agency allows (P11). This module judges
 every topic's live configs against the profile, the brokers' retention check interval against
 the one the profile counts on, and the oldest record each read-data partition still holds
-against the read retention. Judging is pure (:func:`classify`, :func:`assess`,
+against the read retention. The report names the home state's law (its caps beside the agency's
+settings): a profile beyond the law never loads, so the topics sized from it stay within both.
+Judging is pure (:func:`classify`, :func:`assess`,
 :func:`assess_cluster`, :func:`judge_oldest`, :class:`BrokerCheck`, :func:`format_report`);
 only :func:`run_check` talks to Kafka (through :mod:`streams.retention.probe`).
 """
@@ -21,6 +23,7 @@ from aiokafka.errors import KafkaError
 from streams.errors import BrokerError
 from streams.kafka.topics import READ_DATA, topic_specs
 from streams.retention.judge import AUDIT_MIN_DAYS, NO_RULE, Verdict, assess, classify, duration
+from streams.retention.law import law_for
 from streams.retention.policy import Profile
 from streams.retention.probe import CHECK_INTERVAL_KEY, OldestRecord, broker_check_intervals, oldest_records
 from streams.retention.probe import topic_configs as _topic_configs
@@ -153,6 +156,7 @@ def format_report(verdicts: Sequence[Verdict], settings: Settings, broker: Broke
     lines = [
         f"profile {profile.name} ({profile.agency}): reads {duration(profile.read_retention_ms)}, "
         f"hits {hits}, audit at least {max(AUDIT_MIN_DAYS, profile.audit_retention_days)} days",
+        law_line(profile),
         broker.line(),
         f"{'topic':<{width}}  {'class':<9}  {'cleanup':<14}  {'retention.ms':>12}  {'segment.ms':>10}  "
         f"{'worst case':>10}  {'oldest':>8}  verdict",
@@ -179,6 +183,22 @@ def format_report(verdicts: Sequence[Verdict], settings: Settings, broker: Broke
     if not failed and broker.ok:
         lines.append(f"all {len(ours)} topics within policy for profile {profile.name} ({profile.agency})")
     return "\n".join(lines)
+
+
+def law_line(profile: Profile) -> str:
+    """The home state's retention caps beside the agency's settings (P11, P13). The profile cannot
+    exceed them (it is refused when loaded), so this line says which law bounds the numbers above."""
+    law = law_for(profile.state)
+
+    def cap(days: int | None) -> str:
+        return "no statewide cap" if days is None else f"at most {days} days"
+
+    hits = "indefinitely" if profile.hit_retention_days is None else f"{profile.hit_retention_days} days"
+    return (
+        f"state law {law.citation} ({law.state}): reads {cap(law.read_retention_max_days)}, hits "
+        f"{cap(law.hit_retention_max_days)}; the agency keeps reads {profile.read_retention_days} days, "
+        f"hits {hits}: within the law"
+    )
 
 
 def _others_line(others: Iterable[Verdict], settings: Settings) -> str:

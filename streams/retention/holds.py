@@ -38,7 +38,7 @@ from streams.access.purpose import forbidden_purpose
 from streams.codec import dumps, read_from_dict, read_to_dict, stored_reads, validator
 from streams.errors import InvalidRecord, JustificationRefused, NotFound, PolicyViolation
 from streams.kafka.log import TopicWriter, read_latest, read_topic
-from streams.kafka.timeseek import scan_by_time
+from streams.kafka.timeseek import capture_ranges, scan_by_time, scan_ranges
 from streams.reads.model import Read
 from streams.replay.replay import ReplayQuery, replay
 from streams.retention.judge import duration
@@ -207,12 +207,9 @@ class HoldDesk:
         skew = timedelta(seconds=self.settings.max_clock_skew_s) + timedelta(minutes=1)
         start = near - skew if near else datetime.fromtimestamp(0, now.tzinfo)
         end = near + timedelta(days=1) if near else now + skew
-        async for _tp, record in scan_by_time(
-            self.settings.kafka,
-            self.settings.read_topics,
-            int(start.timestamp() * 1000),
-            int(end.timestamp() * 1000),
-        ):
+        # By capture time, whatever the read's lateness: both read topics (issue 17).
+        ranges = capture_ranges(self.settings, int(start.timestamp() * 1000), int(end.timestamp() * 1000))
+        async for _tp, record in scan_ranges(self.settings.kafka, ranges):
             if record.value is None or read_id.encode() not in record.value:
                 continue
             for raw in stored_reads(record.value):

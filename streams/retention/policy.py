@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Any
 
 from streams.errors import ConfigError
+from streams.retention.law import law_for
 
 __all__ = ["Profile", "Timing", "load_profile", "max_record_age_ms", "retention_ms_within"]
 
@@ -147,6 +148,13 @@ class Profile:
             raise ConfigError(
                 f"profile {self.name}: state must be a two-letter code such as CA, not {self.state!r}"
             )
+        try:  # P11, P13: the agency's policy may narrow its state's law, never widen it
+            law = law_for(self.state)
+        except ConfigError as exc:
+            raise ConfigError(f"profile {self.name}: {exc}") from exc
+        refusal = law.retention_refusal(self.read_retention_days, self.hit_retention_days)
+        if refusal is not None:
+            raise ConfigError(f"profile {self.name}: {refusal}")
         if self.max_entry_days < 1:
             raise ConfigError(f"profile {self.name}: max_entry_days must be at least 1")
         if self.live_alert_max_age_minutes < 1:

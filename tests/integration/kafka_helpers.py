@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +51,7 @@ async def wait_for_records(
         values = [orjson.loads(r.value) for r in await read_topic(kafka, topic) if r.value is not None]
         if predicate(values):
             return values
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.2)  # each look reads the whole topic: a coarser step only adds waiting
     raise AssertionError(
         f"timed out after {timeout:.0f} s on {topic}; last saw {len(values)} records: {values[-3:]}"
     )
@@ -147,7 +147,7 @@ async def ensure_home(settings: Any) -> None:
 
     store = DirectoryStore(settings)
     if HOME not in (await store.load()).agencies:
-        home = Agency(HOME, "San José Police Department", "municipal_police", "CA", "home")
+        home = Agency(HOME, "San José Police Department", "municipal_police", settings.profile.state, "home")
         await store.add_agency(home, admin_principal(), datetime.now(UTC))
 
 
@@ -290,14 +290,14 @@ def running_worker(
     broker: Any, root: Any, *, console: bool = False, **extra_env: str
 ) -> Iterator[tuple[dict[str, str], Any, Any]]:
     """Fresh topics and a real worker process on them, ready before use (it screens and its group
-    holds the partitions: streams.readiness); with ``console``, also the console process."""
-    from streams.kafka.topics import create_topics
+    holds the partitions: streams.readiness); with ``console``, also the console process. The
+    topics are deleted when it ends."""
     from streams.readiness import wait_worker_ready
-    from tests.conftest import AlprProcess, make_env, settings_of, wait_for
+    from tests.conftest import AlprProcess, TopicSets, make_env, settings_of, wait_for
 
-    env = make_env(broker, root, **extra_env)
+    sets = TopicSets.of(broker.bootstrap)
+    env = sets.fresh(make_env(broker, root, **extra_env))
     settings = settings_of(env)
-    asyncio.run(create_topics(settings))
     processes = [AlprProcess(env, root / "worker.log")]
     try:
         if console:
@@ -309,6 +309,7 @@ def running_worker(
     finally:
         for process in processes:
             process.stop()
+        sets.delete(env)
 
 
 async def assert_no_alert(settings: Any, silent: tuple[str, str], probe: tuple[str, str]) -> None:
@@ -384,3 +385,82 @@ async def group_coordinator(kafka: Connection, group: str) -> int:
         return int(await client.coordinator_lookup(CoordinationType.GROUP, group))
     finally:
         await client.close()
+
+
+@dataclass(frozen=True)
+class TopicRecord:
+    """One record of a topic as a copy needs it: where it was (topic without the prefix, partition)
+    and what it was (key, value, timestamp, headers)."""
+
+    topic: str
+    partition: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+    headers: tuple[tuple[str, bytes], ...]
+
+
+async def snapshot_topics(settings: Any) -> list[TopicRecord]:
+    """Every record of every declared topic of ``settings``, in each partition's order: what
+    :func:`restore_topics` writes to another prefix. One consumer reads them all."""
+    from streams.kafka.log import assign_all, read_to_end, started_reader
+    from streams.kafka.topics import topic_specs
+
+    names = {settings.topic(spec.name): spec.name for spec in topic_specs(settings)}
+    out: list[TopicRecord] = []
+    consumer = await started_reader(settings.kafka)
+    try:
+        await assign_all(consumer, *names)
+        await read_to_end(
+            consumer,
+            lambda tp, r: out.append(
+                TopicRecord(names[tp.topic], tp.partition, r.key, r.value, r.timestamp, tuple(r.headers))
+            ),
+        )
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def topics_are_empty(settings: Any, names: Iterable[str]) -> bool:
+    """Whether the declared topics ``names`` (without the prefix) of ``settings`` hold no record yet."""
+    from aiokafka import TopicPartition
+
+    from streams.kafka.log import started_reader
+    from streams.kafka.topics import existing_partitions
+
+    consumer = await started_reader(settings.kafka)
+    try:
+        tps = [
+            TopicPartition(settings.topic(name), p)
+            for name in names
+            for p in await existing_partitions(consumer._client, settings.topic(name))  # noqa: SLF001
+        ]
+        return not any((await consumer.end_offsets(tps)).values())
+    finally:
+        await consumer.stop()
+
+
+async def restore_topics(settings: Any, records: list[TopicRecord]) -> None:
+    """Write ``records`` (a :func:`snapshot_topics`) to the same topics and partitions under the
+    prefix of ``settings``, in order, with their timestamps: the topics then read as the snapshot's
+    did (an audit chain copied whole onto an empty audit topic still verifies). Returns once Kafka
+    has them all."""
+    producer = AIOKafkaProducer(**settings.kafka.options(), acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        sent = [
+            await producer.send(
+                settings.topic(r.topic),
+                r.value,
+                key=r.key,
+                partition=r.partition,
+                timestamp_ms=r.timestamp_ms,
+                headers=list(r.headers) or None,
+            )
+            for r in records
+        ]
+        await producer.flush()
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()

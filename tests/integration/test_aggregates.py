@@ -50,6 +50,7 @@ async def produce_at(settings: Settings, topic: str, records: list[tuple[bytes, 
     days, and the declared configs are put back afterwards."""
     declared = {s.name: s for s in topic_specs(settings)}[topic.removeprefix(settings.topic_prefix)]
     await set_configs(settings, topic, {"message.timestamp.before.max.ms": str(2**62)})
+    await configs_applied(settings, topic, {"message.timestamp.before.max.ms": str(2**62)})
     producer = AIOKafkaProducer(**settings.kafka.options())
     await producer.start()
     try:
@@ -67,6 +68,27 @@ async def set_configs(settings: Settings, topic: str, configs: dict[str, str]) -
         current = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
         dynamic = {e[0]: e[1] for r in current for res in r.resources for e in res[4] if e[3] == 1}
         await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, {**dynamic, **configs})])
+    finally:
+        await admin.close()
+
+
+async def configs_applied(
+    settings: Settings, topic: str, configs: dict[str, str], timeout_s: float = 30.0
+) -> None:
+    """Wait until the broker serves ``configs`` for the topic: a config change is committed by the
+    controller before the broker applies it, and a record sent in between is judged by the old one."""
+    admin = AIOKafkaAdminClient(**settings.kafka.options())
+    await admin.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            current = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+            values = {e[0]: e[1] for r in current for res in r.resources for e in res[4]}
+            if all(values.get(k) == v for k, v in configs.items()):
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{topic}: the broker still serves {values} after {timeout_s} s")
+            await asyncio.sleep(0.1)
     finally:
         await admin.close()
 

@@ -526,7 +526,7 @@ def test_bad_input_is_rejected_with_reasons_and_processing_continues(broker, tmp
         assert "10001 reads" in by[1, None]["reason"]
         assert (by[2, None]["payload_encoding"], by[2, None]["payload"]) == ("utf-8", garbage.decode())
         assert "got list" in by[3, None]["reason"]
-        assert "must contain ['lon']" in by[4, 1]["reason"]
+        assert "lat without lon" in by[4, 1]["reason"]
         assert "lat must be number" in by[4, 2]["reason"]
         assert "A-Z and 0-9" in by[4, 3]["reason"]
         assert "captured_at must be date-time" in by[4, 4]["reason"]

@@ -8,6 +8,9 @@ from the directory, never from an option (P2). Refused calls change nothing.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,8 +23,20 @@ from streams.access.principal import Principal
 from streams.errors import NotSignedIn
 from streams.hotlists.feeder import keep_in_sync
 from streams.hotlists.service import HotlistStore
-from tests.conftest import ROOT, alpr, settings_of
-from tests.integration.kafka_helpers import HOME, SignInUser, admin_principal, ensure_home, read_topic
+from tests.conftest import ROOT, alpr, env_kind, settings_of
+from tests.integration.kafka_helpers import (
+    HOME,
+    SignInUser,
+    TopicRecord,
+    add_user,
+    admin_principal,
+    alpr_as,
+    ensure_home,
+    read_topic,
+    restore_topics,
+    snapshot_topics,
+    topics_are_empty,
+)
 from tests.unit.test_schemas import validator
 
 pytestmark = pytest.mark.integration
@@ -68,9 +83,65 @@ class Cast:
         return self.users[key].name
 
 
+#: The topics a cast writes: a test's own must be empty for a copy (an audit chain anchored on an
+#: empty topic is only valid on one).
+_CAST_TOPICS = ("users", "services", "agencies", "signins", "audit", "audit-checkpoints")
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A cast made once on a prefix and a state directory of its own, and what it wrote there."""
+
+    cast: Cast
+    records: list[TopicRecord]
+    state: tempfile.TemporaryDirectory[str]
+    made: float  # time.monotonic()
+
+
+#: (the kind of environment, channel) -> the template of this test process (conftest.env_kind)
+_TEMPLATES: dict[tuple[frozenset[tuple[str, str]], str], _Template] = {}
+
+
 def cast(env: dict[str, str], channel: str = "cli") -> Cast:
     """Everyone in PEOPLE added to the directory (trained, P21) and signed in with a password and
-    a fresh code, each session saved as ``alpr login`` saves it (0600); and a feed-sync account."""
+    a fresh code, each session saved as ``alpr login`` saves it (0600); and a feed-sync account.
+
+    Signing seven people in takes seconds (each directory change reads the directory again), so
+    it happens once per test process and channel, on a template prefix, and each test's fresh
+    topics get a copy: the same records in the same partitions (directory, sign-in state, audit
+    chain) and the same state files (directory key, session files). Tests share no topic: each
+    one's writes go to its own. The template is renewed well before its sessions' idle lock
+    (P18). On topics that hold records already, the cast is made there directly."""
+    settings = settings_of(env)
+    key = (env_kind(env), channel)
+    template = _TEMPLATES.get(key)
+    max_age = settings.session_idle_minutes * 60 / 3
+    if template is None or time.monotonic() - template.made > max_age:
+        template = _TEMPLATES[key] = _make_template(env, channel)
+    if not asyncio.run(topics_are_empty(settings, _CAST_TOPICS)):
+        return _sign_in_cast(env, channel)
+    asyncio.run(restore_topics(settings, template.records))
+    shutil.copytree(template.state.name, env["ALPR_STATE_DIR"], dirs_exist_ok=True)
+    made = template.cast
+    return Cast(env, dict(made.users), dict(made.tokens), made.service_token, made.suffix)
+
+
+def _make_template(env: dict[str, str], channel: str) -> _Template:
+    from streams.kafka.topics import create_topics
+
+    state = tempfile.TemporaryDirectory(prefix="alpr-cast-")
+    prefix = f"cast{uuid.uuid4().hex[:8]}."
+    template_env = {**env, "ALPR_TOPIC_PREFIX": prefix, "ALPR_STATE_DIR": state.name}
+    settings = settings_of(template_env)
+    asyncio.run(create_topics(settings))
+    made = _sign_in_cast(template_env, channel)
+    records = asyncio.run(snapshot_topics(settings))
+    assert {r.topic for r in records} <= set(_CAST_TOPICS), {r.topic for r in records}
+    return _Template(made, records, state, time.monotonic())
+
+
+def _sign_in_cast(env: dict[str, str], channel: str) -> Cast:
+    """The cast made on ``env``'s own topics (see :func:`cast`)."""
     from streams.access.authn import Authenticator
     from streams.access.directory import DirectoryStore
     from streams.cli.common import save_session
@@ -567,3 +638,19 @@ def test_unattended_sync_runs_only_as_a_service_account(env, people, tmp_path) -
     )
     assert result.returncode == 2 and "service account" in result.stderr
     assert current_keys(env) == set()
+
+
+def test_the_cast_copied_onto_a_tests_topics_is_whole_and_its_trail_verifies(env, people) -> None:
+    """The cast is made once and copied onto each test's fresh topics (see :func:`cast`): the copy
+    is the whole directory and sign-in state (every session works through the CLI, P18), with
+    every sign-in on the audit trail (P15), whose hash chains ``alpr audit verify`` finds intact
+    (P14). A copy that lost, reordered or moved a record fails here."""
+    auditor = asyncio.run(add_user(settings_of(env), f"audit-{people.suffix}", "auditor", badge="AUD-1"))
+    verified = alpr_as(env, auditor, "audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    signed_in = [a["user"] for a in audits(env, "sign_in") if a["decision"] == "allowed"]
+    assert sorted(signed_in) == sorted([people.name(key) for key in PEOPLE] + [auditor.name])
+    for key in PEOPLE:
+        pending = alpr(people.as_(key), "hotlist", "pending")
+        assert "sign in" not in pending.stderr, (key, pending.stderr)
+    assert alpr(people.feed, "hotlist", "sources").returncode == 0

@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 
 from streams.access.directory import Agency, DirectoryStore
+from streams.cli.common import save_session
 from streams.codec import dumps, entry_to_dict
-from tests.conftest import AlprProcess, alpr, make_env, settings_of, wait_for
+from tests.conftest import AlprProcess, TopicSets, alpr, make_env, settings_of, wait_for
 from tests.factories import make_entry
 from tests.integration.kafka_helpers import (
     HOME,
@@ -36,6 +37,7 @@ from tests.integration.kafka_helpers import (
     ensure_home,
     login,
     read_topic,
+    session_env,
 )
 from tests.integration.test_hotlists import (
     Cast,
@@ -64,15 +66,13 @@ WHY = {
 @pytest.fixture(scope="module")
 def console(broker, tmp_path_factory) -> Iterator[tuple[dict[str, str], dict[str, SignInUser]]]:
     """Fresh topics, the directory (agencies, an analyst, Commanders and a captain), then the
-    console process on them."""
-    from streams.kafka.topics import create_topics
-
+    console process on them; the topics are deleted after the module."""
     root = tmp_path_factory.mktemp("justification")
-    env = make_env(broker, root)
+    sets = TopicSets.of(broker.bootstrap)
+    env = sets.fresh(make_env(broker, root))
     settings = settings_of(env)
 
     async def setup() -> dict[str, SignInUser]:
-        await create_topics(settings)
         await ensure_home(settings)
         store = DirectoryStore(settings)
         for agency in (FREMONT, OAKLAND):
@@ -92,6 +92,7 @@ def console(broker, tmp_path_factory) -> Iterator[tuple[dict[str, str], dict[str
         yield env, people
     finally:
         process.stop()
+        sets.delete(env)
 
 
 def sign_in(env: dict[str, str], user: SignInUser) -> str:
@@ -239,8 +240,12 @@ def test_a_valid_approval_is_allowed_and_recorded_p17(console, kim) -> None:
     assert status == 403 and "P16:" in answer["error"]  # not a San José case number
 
 
-def test_replay_records_the_agency_served_the_commander_and_the_date_p17(console) -> None:
+def test_replay_records_the_agency_served_the_commander_and_the_date_p17(console, kim) -> None:
     env, people = console
+    # kim's console session, saved as `alpr login` saves it: a code signs in once (P18), and a
+    # second sign-in would wait for the clock's next 30-second step
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    save_session(settings_of(session_env(env, people["kim"])), kim, people["kim"].name, expires)
     case = f"SJ-26-{uuid.uuid4().int % 10**6:06d}"
     day = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
     why = ("--purpose", "robbery series", "--case", case, "--crime-type", "PC 211 robbery")

@@ -540,3 +540,60 @@ def test_a_scan_reads_every_record_of_batched_writes_to_the_end(env) -> None:
         return end, len(seen)
 
     assert asyncio.run(run()) == (22, 22)
+
+
+def test_p11_replay_finds_reads_by_capture_time_whatever_their_lateness(env, kim, tmp_path) -> None:
+    """Reads uploaded long after capture, through the project's producer: one 3 days late (on
+    reads-late, stamped when sent), one 20 h late batched with an older read of its camera (its
+    record stamped 23 h ago) and sent after a live read of that camera. A replay of their capture
+    window finds both, with no lateness to guess; a window reaching past the read retention says
+    so (P11)."""
+    settings = settings_of(env)
+    cam = "cam-late-1"
+    asyncio.run(send_reads(settings, [read_dict(read_id="live", plate="2LIVE22", camera_id=cam)]))
+    asyncio.run(
+        send_reads(
+            settings,
+            [
+                read_dict(read_id="older", plate="1OLDR11", camera_id=cam, captured_at=at(-23).isoformat()),
+                read_dict(
+                    read_id="late-20h", plate="7LATE77", camera_id=cam, captured_at=at(-20).isoformat()
+                ),
+                read_dict(read_id="late-3d", plate="7LATE77", camera_id=cam, captured_at=at(-72).isoformat()),
+            ],
+        )
+    )
+    late_topic = asyncio.run(read_topic(settings.kafka, settings.topic("reads-late")))
+    assert any(b'"late-3d"' in r.value for r in late_topic)  # the setup: routed as a late read
+
+    def found(result, out) -> list[str]:
+        assert result.returncode == 0, result.stderr
+        return [json.loads(line)["read_id"] for line in (out / "timeline.ndjson").read_text().splitlines()]
+
+    narrow, out = replay(
+        env, kim, tmp_path, "--from", at(-21).isoformat(), "--to", at(-19).isoformat(), "--plate", "7LATE77"
+    )
+    assert found(narrow, out) == ["late-20h"]
+    assert "note:" not in narrow.stderr
+
+    days, out2 = replay(
+        env, kim, tmp_path, "--from", at(-74).isoformat(), "--to", at(-70).isoformat(), "--plate", "7LATE77"
+    )
+    assert found(days, out2) == ["late-3d"]
+    assert "1 sightings" in days.stdout and "whatever its lateness" in days.stdout
+
+    retention = settings.profile.read_retention_days
+    wide, out3 = replay(
+        env,
+        kim,
+        tmp_path,
+        "--from",
+        (NOW - timedelta(days=retention + 5)).isoformat(),
+        "--to",
+        NOW.isoformat(),
+        "--plate",
+        "7LATE77",
+    )
+    assert found(wide, out3) == ["late-3d", "late-20h"]
+    assert "note: the window begins before the read retention" in wide.stderr
+    assert "--late" not in alpr(env, "replay", "--help").stdout  # nothing left to guess

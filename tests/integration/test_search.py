@@ -13,6 +13,7 @@ from streams.access.authn import Authenticator
 from streams.access.directory import Agency, DirectoryStore
 from streams.access.principal import Principal
 from streams.access.search import search
+from streams.cli.common import save_session
 from streams.errors import AccessDenied, ConfigError
 from tests.conftest import settings_of
 from tests.factories import read_dict
@@ -24,6 +25,7 @@ from tests.integration.kafka_helpers import (
     audit_records,
     read_topic,
     send_reads,
+    session_env,
 )
 
 pytestmark = pytest.mark.integration
@@ -36,12 +38,16 @@ def env(topics_env):
     return topics_env
 
 
-async def signed_in(settings: Any, user: SignInUser) -> Principal:
-    """The principal of a real session (P18): password and authenticator code."""
+async def signed_in(env: dict[str, str], user: SignInUser) -> Principal:
+    """The principal of a real session (P18): password and authenticator code. The session is
+    saved as ``alpr login`` saves it, so the user's commands (``alpr_as``) run in it: a code signs
+    in once, and a second sign-in would wait for the clock's next 30-second step."""
+    settings = settings_of(env)
     async with Authenticator(settings) as auth:
         code = user.fresh_code()  # may wait for the clock's next step: the time is taken after it
         now = datetime.now(UTC)
         session = await auth.sign_in(user.name, user.password, code, source="tests", channel="api", now=now)
+        save_session(settings_of(session_env(env, user)), session.token, user.name, session.expires_at)
         return auth.principal(session.token, now)
 
 
@@ -69,7 +75,7 @@ def test_an_external_user_gets_justified_search_only_and_every_call_is_audited(e
         for n in (1, 2, 3)
     ] + [read_dict(read_id="s-other", plate="1OTHER1", captured_at=(now - timedelta(hours=1)).isoformat())]
     asyncio.run(send_reads(settings, reads))
-    principal = asyncio.run(signed_in(settings, oak))
+    principal = asyncio.run(signed_in(env, oak))
     assert (principal.role, principal.agency) == ("external", "CA0010900")
 
     found = asyncio.run(search(settings, principal, body(now, plate="7SRCH77"), now))
@@ -121,7 +127,7 @@ def test_a_wrong_role_search_is_refused_audited_and_reads_nothing(env) -> None:
     settings = settings_of(env)
     now = datetime.now(UTC)
     lee = asyncio.run(add_user(settings, "lee", "dispatcher", badge="D-4"))
-    principal = asyncio.run(signed_in(settings, lee))
+    principal = asyncio.run(signed_in(env, lee))
     with pytest.raises(AccessDenied, match="dispatcher role may not search"):
         asyncio.run(search(settings, principal, body(now, plate="7SRCH77"), now))
     [record] = [a for a in audit_records(settings) if a["action"] == "search"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from streams.access.justification import GENERIC
 from streams.hotlists.adapters import ADAPTERS, ExtractRefused, adapter
+from streams.hotlists.adapters.flock import ADAPTER as FLOCK
 from streams.hotlists.adapters.ncic import COLUMNS
 from tests.conftest import ROOT
 
@@ -209,15 +211,22 @@ def test_ndjson_with_a_source_keeps_to_it() -> None:
 
 # -- Flock ------------------------------------------------------------------------------------
 
+#: The import's clock for the Flock samples: what has expired is judged as of this time.
+FLOCK_NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def flock_records(path: Path) -> list:
+    return list(FLOCK.for_import(None, GENERIC, FLOCK_NOW).open(path, None).records)
+
 
 def test_flock_export_rows_become_department_entries() -> None:
-    _, parsed = records("flock", FEEDS / "flock_export.csv")
+    parsed = flock_records(FEEDS / "flock_export.csv")
     entries = {p.entry.plate: p.entry for p in parsed if p.entry}
     robbery = entries["8BOL042"]
     assert robbery.source == "local" and robbery.key == "local:flock-robbery-suspects-8BOL042"
     assert robbery.case_number == "SJ-26-005120"
     assert robbery.expires_at == datetime(2027, 1, 1, tzinfo=UTC)  # through the end of 2026-12-31
-    assert entries["6ABC777"].expires_at is None  # "never"
+    assert entries["6ABC777"].expires_at == FLOCK_NOW + timedelta(days=365)  # "never": capped
     assert entries["6ABC777"].list_type == "stolen_vehicle"
     assert entries["6ABC777"].case_number is None
     assert entries["6ABC777"].approved_by is None  # never activated by an import
@@ -226,7 +235,7 @@ def test_flock_export_rows_become_department_entries() -> None:
 
 
 def test_flock_change_log_removals() -> None:
-    _, parsed = records("flock", FEEDS / "flock_changelog.csv")
+    parsed = flock_records(FEEDS / "flock_changelog.csv")
     assert [(p.remove, p.key) for p in parsed] == [
         (False, "local:flock-robbery-suspects-8BOL042"),
         (True, "local:flock-custom-follow-up-2QRS345"),
@@ -250,7 +259,7 @@ def test_p5_flock_list_named_for_immigration_drops_every_row(tmp_path: Path) -> 
         "\u0406mmigration team,8IMM003,CA,Vehicle of interest,,never\n"
         "Robbery suspects,8BOL042,CA,PC 211 robbery,SJ-26-005120,never\n"
     )
-    _, parsed = records("flock", path)
+    parsed = flock_records(path)
     dropped = {p.key: p.dropped for p in parsed if p.dropped}
     assert set(dropped) == {
         "local:flock-ero-removals-8ERO001",

@@ -53,6 +53,16 @@ def registry(*cameras: Camera) -> CameraRegistry:
     return CameraRegistry({c.id: c for c in cameras})
 
 
+def test_a_key_for_a_camera_id_with_spaces_is_a_valid_bearer_token() -> None:
+    """Issue 17: real camera ids hold spaces and colons, which a bearer token may not (RFC 6750);
+    the key's label writes them as "_", and the key still names its camera in its record."""
+    issued = new_key("BXH9904 SPD2020627MDC", "ada", NOW)
+    assert issued.key.startswith(f"{KEY_PREFIX}BXH9904_SPD2020627MDC.")
+    assert new_key("SJ:Curtner-Monterey", "ada", NOW).key.startswith(f"{KEY_PREFIX}SJ_Curtner-Monterey.")
+    token = string.ascii_letters + string.digits + "-._~+/"
+    assert set(issued.key) <= set(token) and issued.record.camera_id == "BXH9904 SPD2020627MDC"
+
+
 def test_a_new_key_is_256_random_bits_named_for_its_camera_and_only_its_hash_is_stored() -> None:
     first, second = new_key("cam-1", "ada", NOW), new_key("cam-1", "ada", NOW)
     assert first.key != second.key

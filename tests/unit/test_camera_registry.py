@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from streams.access.audit_tools import is_search
 from streams.access.principal import Principal
 from streams.cameras.active import ActiveCameras
+from streams.cameras.ids import CAMERA_ID_RULE
 from streams.cameras.registry import (
     Camera,
     CameraRegistry,
@@ -101,7 +102,9 @@ def test_a_camera_goes_to_the_topic_and_back_unchanged_and_its_record_validates(
     lat=st.floats(-89.999, 89.999),
     lon=st.floats(-180, 180),
     facing=st.one_of(st.none(), st.floats(0, 360)),
-    camera_id=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}", fullmatch=True),
+    camera_id=st.lists(st.from_regex(r"[A-Za-z0-9._:-]{1,8}", fullmatch=True), min_size=1, max_size=6)
+    .map(" ".join)
+    .filter(lambda text: text[0].isalnum() and len(text) <= 64),
 )
 def test_every_valid_camera_round_trips(lat: float, lon: float, facing: float | None, camera_id: str) -> None:
     cam = camera(camera_id, (lat, lon), kind="mobile" if facing is None else "fixed", facing_deg=facing)
@@ -115,7 +118,13 @@ def test_every_valid_camera_round_trips(lat: float, lon: float, facing: float | 
         ({"status": "retired"}, "retired_on"),
         ({"retired_on": "2026-11-02"}, "retired_on"),
         ({"lat": 91}, "lat"),
-        ({"id": "cam 1"}, "id"),
+        ({"id": "cam  1"}, "id"),
+        ({"id": " cam-1"}, "id"),
+        ({"id": "cam-1 "}, "id"),
+        ({"id": "cam\t1"}, "id"),
+        ({"id": "cam-1\n"}, "id"),
+        ({"id": "SJ:Curtner/Monterey"}, "id"),
+        ({"id": "c" * 65}, "id"),
         ({"install_date": "2026-13-01"}, "install_date"),
         ({"plate": "7ABC123"}, "plate"),
     ],
@@ -138,9 +147,11 @@ def test_the_schema_refuses_what_the_registry_would_refuse(changes: dict[str, An
         ({"lat": -121.89, "lon": 37.33}, "(latitude and longitude swapped?)"),
         ({"lon": 200.0}, "lon 200.0: a longitude lies between -180 and 180"),
         ({"lat": math.inf}, "lat inf"),
-        ({"id": "cam 1"}, "id 'cam 1': use 1-64 letters"),
-        ({"id": ""}, "id '': use 1-64 letters"),
-        ({"id": "c" * 65}, "use 1-64 letters"),
+        ({"id": "cam  1"}, "camera id 'cam  1' breaks the id grammar: " + CAMERA_ID_RULE),
+        ({"id": ""}, "camera id '' breaks the id grammar: a camera id is 1-64 characters"),
+        ({"id": "c" * 65}, CAMERA_ID_RULE),
+        ({"id": "cam-1 "}, CAMERA_ID_RULE),
+        ({"id": "cam\x001"}, CAMERA_ID_RULE),
         ({"name": "  "}, "name: say where the camera is"),
         ({"agency": ""}, "agency: give the id of the agency"),
         ({"kind": "drone"}, "kind 'drone': use fixed or mobile"),

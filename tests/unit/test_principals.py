@@ -163,6 +163,7 @@ def test_the_console_is_granted_exactly_the_topics_its_code_names() -> None:
         "streams.cameras.registry",
         "streams.cameras.keys",
         "streams.replay.replay",
+        "streams.kafka.timeseek",  # the search's scan of both read topics by capture time
     ) | {"hotlist"}
     assert_matches_code(principal("alpr-console"), used)
 

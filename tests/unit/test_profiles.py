@@ -21,6 +21,9 @@ EXPECTED = {
     "hayward": (365, None),
     "san_leandro": (365, 365),
     "vallejo": (365, 365),
+    # under their state's 21-day laws (Washington ESSB 6002, Virginia Code 2.2-5517)
+    "washington": (21, 21),
+    "virginia": (21, 21),
 }
 
 

@@ -116,3 +116,62 @@ def test_the_look_back_may_not_reach_past_the_read_retention() -> None:
 
     with pytest.raises(ConfigError, match="ALPR_RETRO_HUNT_HOURS"):
         Settings.from_env({"ALPR_RETRO_HUNT_HOURS": str(31 * 24)})
+
+
+def test_p11_capture_ranges_hold_every_stored_read_whatever_its_lateness() -> None:
+    """For reads of every storable lateness, routed and stamped as the producer does: the record of
+    a read captured in the window is stamped inside its topic's range, and a record stamped past
+    the range's stop was appended after every record that holds one (so the scan may stop there)."""
+    from streams.kafka.timeseek import capture_ranges
+    from streams.reads.lateness import LATE, ON_TIME, Lateness, record_timestamp_ms
+
+    settings = Settings.from_env({})
+    lateness = Lateness.of(settings.profile.broker)
+    skew = settings.max_clock_skew_s * 1000
+    start, end = 1_800_000_000_000, 1_800_000_000_000 + 3_600_000
+    ranges = capture_ranges(settings, start, end)
+    minute = 60_000
+    latenesses = [0, minute, lateness.late_from_ms // 2, lateness.late_from_ms - 2 * minute]
+    latenesses += [lateness.late_from_ms + minute, 3 * 86_400_000, lateness.too_late_ms - 2 * minute]
+    for captured in (start, start + 1_800_000, end):
+        for late in latenesses:
+            sent = captured + late
+            route = lateness.route(captured, sent)
+            assert route is not None, late
+            # on time: stamped with the earliest capture of its batch (here a read up to the bound older)
+            earliest = max(captured - lateness.late_from_ms, sent - lateness.late_from_ms)
+            stamp = record_timestamp_ms(earliest, sent, lateness.late_from_ms) if route == ON_TIME else sent
+            window = ranges[settings.topic(route)]
+            assert window.start_ms <= stamp <= window.end_ms, (route, late)
+            # a record appended before this one is stamped at most its arrival + the skew (the
+            # topic's after.max.ms): never past the stop, so the scan reaches this read
+            assert sent + skew <= window.stop_ms, (route, late)
+    assert set(ranges) == {settings.topic(ON_TIME), settings.topic(LATE)}
+    assert ranges[settings.topic(ON_TIME)].stop_ms >= end + lateness.late_from_ms
+    assert ranges[settings.topic(LATE)].end_ms >= end + lateness.too_late_ms
+
+
+def test_p11_a_reads_record_sent_before_the_window_is_passed_over_undecoded() -> None:
+    """The reads topic is scanned from a lateness bound before the window (a record is stamped with
+    its batch's earliest capture), but a record sent before the window (less the skew) holds none of
+    its reads and is not handed on; a record without the producer's header always is."""
+    from types import SimpleNamespace
+
+    from streams.kafka.timeseek import capture_ranges
+    from streams.reads.lateness import ON_TIME, SENT_HEADER
+
+    settings = Settings.from_env({})
+    skew = settings.max_clock_skew_s * 1000
+    start = 1_800_000_000_000
+    span = capture_ranges(settings, start, start + 3_600_000)[settings.topic(ON_TIME)]
+
+    def record(stamp: int, sent: int | None) -> SimpleNamespace:
+        headers = [] if sent is None else [(SENT_HEADER, str(sent).encode())]
+        return SimpleNamespace(timestamp=stamp, headers=headers)
+
+    before = start - 3_600_000
+    assert not span.holds(record(before, before + 1000))  # an hour early, sent at once
+    assert span.holds(record(before, start))  # stamped an hour early, sent in the window
+    assert span.holds(record(before, start - skew // 2))  # a camera clock ahead
+    assert span.holds(record(before, None))
+    assert not span.holds(record(start + 3_600_000 + 2 * 60_000 + skew, start))  # past the end

@@ -432,3 +432,25 @@ def test_a_broker_that_checks_less_often_than_the_profile_counts_on_fails() -> N
     assert report.splitlines()[-1] == (
         "FAIL: the brokers check retention less often than the san_jose profile counts on"
     )
+
+
+@pytest.mark.parametrize(
+    ("profile", "line"),
+    [
+        (
+            "washington",
+            "state law Washington ESSB 6002 (WA): reads at most 21 days, hits at most 21 days; "
+            "the agency keeps reads 21 days, hits 21 days: within the law",
+        ),
+        (
+            "hayward",
+            "state law California SB 34 and AG bulletin 2023-DLE-06 (CA): reads no statewide cap, hits no "
+            "statewide cap; the agency keeps reads 365 days, hits indefinitely: within the law",
+        ),
+    ],
+)
+def test_the_report_names_the_state_law_caps_beside_the_settings_p11(profile: str, line: str) -> None:
+    """P11, P13: ``alpr retention check`` shows the home state's cap next to the profile's setting."""
+    settings = Settings.from_env({"ALPR_PROFILE": profile})
+    report = format_report(assess_cluster(declared(settings), settings, CHECK), settings, OK_BROKER)
+    assert report.splitlines()[1] == line

@@ -105,10 +105,11 @@ def test_codec_output_validates_against_the_schemas() -> None:
     [found] = match(make_index(make_entry()), read)
     alert = alert_to_dict(raise_alert(read, found, NOW))
     validator("alert").validate(alert)
-    rejected = rejected_record(
+    key, value = rejected_record(
         InvalidRecord("schema", "bad"), b"\xff\x00", topic="t", partition=1, offset=2, index=None, now=NOW
     )
-    assert rejected["payload_encoding"] == "base64"
+    rejected = json.loads(value)
+    assert key is None and rejected["payload_encoding"] == "base64"
     validator("rejected_read").validate(rejected)
     validator("candidate").validate(
         {"canonical": "7ABC123", "normalized": "7ABC123", "read": read_to_dict(read)}

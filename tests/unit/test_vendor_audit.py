@@ -15,9 +15,9 @@ from streams.access.vendor import (
     VendorReport,
     WideRule,
     audit,
-    federal_agency,
+    case_numbers_in,
+    classify_partner,
     format_report,
-    out_of_state,
     parse_export,
     parse_sharing,
     parse_time,
@@ -27,6 +27,7 @@ from streams.access.vendor import (
     write_outputs,
 )
 from streams.errors import ConfigError
+from streams.retention.policy import Profile, load_profile
 from tests.conftest import ROOT
 
 SAMPLES = ROOT / "samples" / "vendor"
@@ -150,7 +151,7 @@ def test_a_time_window_longer_than_30_days_is_wide() -> None:
     report = judged(row(), ninety, thirty)
     assert lines_of(report, "wide_search") == [3]  # too few searches for a percentile: the floor alone
     assert report.limits["devices"] == (None, 20_000)
-    assert "window 90 days > 30" in report.of("wide_search")[0].detail
+    assert "window 90 days > 30 days" in report.of("wide_search")[0].detail
     assert lines_of(
         judged(row(), ninety, thirty, rule=WideRule(max_window=timedelta(days=7))), "wide_search"
     ) == [
@@ -286,8 +287,9 @@ def test_the_organization_shape_is_detected_with_spaces_and_any_case() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("a,b\n1,2\n", "unknown columns"),
-        ("id,userId,cameraCount\n1,2,3\n", "no searchDate, reason"),
+        ("a,b\n1,2\n", "found columns 'a, b'; it also needs a reason column .*; a time column"),
+        ("id,userId,cameraCount\n1,2,3\n", "found columns 'id, userId, cameraCount'; it also needs a reason"),
+        ("Plate,Reason\n8ABC123,x\n", "found columns 'Plate, Reason'; it also needs a time column"),
         ("", "no header row"),
         ("\n\n", "no header row"),
     ],
@@ -305,70 +307,48 @@ def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
 # -------------------------------------------------------------------------------------------- sharing
 
 
-@pytest.mark.parametrize(
-    ("name", "marker"),
-    [
-        ("Homeland Security Investigations - San Francisco", "Homeland Security"),
-        ("FBI Sacramento", "FBI"),
-        ("DEA San Francisco Division", "DEA"),
-        ("ATF Oakland Field Office", "ATF"),
-        ("ICE ERO San Francisco", "ICE"),
-        ("U.S. Customs and Border Protection", "U.S."),
-        ("US Marshals Service", "US"),
-        ("Department of Justice", "Department of Justice"),
-        ("Naval Postgraduate School Police", "Naval"),
-        ("California Department of Justice", None),
-        ("San Jose CA PD", None),
-        ("SANTA CLARA POLICE DEPARTMENT", None),
-        ("Santa Clara County Fire Marshal", None),
-    ],
-)
-def test_federal_agency(name: str, marker: str | None) -> None:
-    assert federal_agency(name) == marker
-
-
-@pytest.mark.parametrize(
-    ("name", "state"),
-    [
-        ("Houston TX PD", "TX"),
-        ("Washoe County Sheriff's Office (NV)", "NV"),
-        ("Reno, NV", "NV"),
-        ("Boulder CO PD", "CO"),
-        ("Texas DPS", "Texas"),
-        ("Arkansas State Police", "Arkansas"),
-        ("HOUSTON TX POLICE", "TX"),
-        ("San Jose CA PD", None),
-        ("Nevada County Sheriff's Office", None),
-        ("Nevada City Police Department", None),
-        ("Marin CO SO", None),
-        ("LA County Sheriff", None),
-        ("California Highway Patrol", None),
-        ("Las Vegas Metro PD", None),  # no state in the name: the heuristic cannot see it
-    ],
-)
-def test_out_of_state(name: str, state: str | None) -> None:
-    assert out_of_state(name) == state
-
-
-def test_sharing_partners_are_flagged_once_each_p19() -> None:
+def test_sharing_partners_are_judged_once_each_in_both_directions_p19() -> None:
+    """A partner we share with is a P19 finding; one we only receive from is listed apart, never
+    counted as one we share with; a name on two pages is one partner, its directions merged."""
     sharing = parse_sharing(
         "\ufeffPage,Organization Name,Networks Shared With Me,Networks I’m Sharing\r\n"
         "1,Milpitas CA PD,1,1\r\n"
         "1,Houston TX PD,1,0\r\n"
         "2,FBI Dallas TX,0,1\r\n"
         "2,Houston  TX PD,1,0\r\n"
-        "2,short\r\n"
+        "2,BNSF Railway Police,3,1\r\n"
+        "2,Maricopa County SO,1,0\r\n"
+        "3,Maricopa County SO,0,1\r\n"
+        "3,short\r\n"
     )
     report = audit(export(row()), sharing, 0, 1)
-    assert [f.line for f in report.of("sharing_outside_california")] == [3, 4]
+    assert [f.who for f in report.of("receives_only")] == ["Houston TX PD"]
     assert [f.line for f in report.of("sharing_federal")] == [4]
-    assert "we share 1" in report.of("sharing_federal")[0].detail
-    assert [f.line for f in report.of("malformed_row")] == [6]
+    assert [f.line for f in report.of("sharing_private")] == [6]
+    assert [f.who for f in report.of("sharing_out_of_state")] == ["Maricopa County SO"]  # page 3 shares
+    assert "not allowed under California SB 34" in report.of("sharing_federal")[0].detail
+    assert "we only receive from them" in report.of("receives_only")[0].detail
+    assert [f.line for f in report.of("malformed_row")] == [9]
+    text = format_report(report)
+    assert "| out-of-state | 1 | 1 | 0 |" in text and "| eligible | 1 | 0 | 0 |" in text
+
+
+def test_the_home_state_is_the_profiles_state_p19() -> None:
+    """A Washington agency: Washington partners are eligible, California ones are out of state."""
+    sharing = parse_sharing(
+        "Page,Organization Name,Networks Shared With Me,Networks I'm Sharing\n"
+        "1,Washington State Patrol,1,1\n1,King County SO,1,1\n1,San Jose CA PD,1,1\n"
+    )
+    wa = Profile("wa", "a Washington agency", 21, 21, 731, 24, 5, state="WA")
+    report = audit(export(row()), sharing, 0, 1, profile=wa)
+    assert [f.who for f in report.of("sharing_out_of_state")] == ["San Jose CA PD"]
+    assert "not allowed under Washington ESSB 6002" in report.of("sharing_out_of_state")[0].detail
+    assert "home state WA, Washington ESSB 6002" in format_report(report)
 
 
 def test_a_sharing_export_without_organization_names_is_refused() -> None:
     with pytest.raises(ConfigError, match="not a Flock sharing export"):
-        parse_sharing("Page,Agency\n1,x\n")
+        parse_sharing("Page,Plate\n1,x\n")
 
 
 # --------------------------------------------------------------------------------------------- sample
@@ -431,7 +411,9 @@ SEARCH_AUDIT_COUNTS = {
     "bad_count": 1,
     "malformed_row": 2,
     "sharing_federal": 1,
-    "sharing_outside_california": 2,
+    "sharing_out_of_state": 2,
+    "sharing_private": 0,
+    "receives_only": 0,
 }
 
 
@@ -450,7 +432,7 @@ def test_the_committed_search_audit_sample_has_the_documented_findings() -> None
     assert lines_of(report, "forbidden_purpose") == [40, 46, 53]
     assert lines_of(report, "wide_search") == [88, 94]
     assert lines_of(report, "bad_time") == [57, 64, 70]
-    assert [f.who for f in report.of("sharing_outside_california")] == [
+    assert [f.who for f in report.of("sharing_out_of_state")] == [
         "Houston TX PD",
         "Washoe County Sheriff's Office (NV)",
     ]
@@ -470,7 +452,7 @@ def test_the_committed_transparency_sample_has_the_documented_findings() -> None
 def test_the_committed_sharing_sample_flags_only_the_federal_and_out_of_state_partners() -> None:
     sharing = read_sharing(SAMPLES / "flock_sharing.csv")
     assert len(sharing.partners) == 20 and sharing.blank_lines == 1
-    flagged = {p.name for p in sharing.partners if federal_agency(p.name) or out_of_state(p.name)}
+    flagged = {p.name for p in sharing.partners if classify_partner(p.name).kind != "eligible"}
     assert flagged == {
         "Homeland Security Investigations - San Francisco",
         "Houston TX PD",
@@ -522,3 +504,139 @@ def test_run_returns_1_when_no_search_row_could_be_read(
     assert "run again with --seed" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="unknown vendor format"):
         run_vendor_audit("motorola", path, None, sample=10, seed=1, out=None)
+
+
+# ------------------------------------------------------------------------------- layouts (issue 17)
+
+
+def minimal(*rows: tuple[str, ...], header: tuple[str, ...] = ("Reason", "DateTime")) -> Export:
+    return parse_export(csv_text(*[list(r) for r in rows], header=list(header)), "minimal.csv")
+
+
+def test_a_reason_and_datetime_export_is_audited_and_what_it_lacks_is_not_in_this_export() -> None:
+    """Issue 17: the minimal layout is audited (P16, P22, P23); wide searches and counts cannot be
+    judged without their columns, so they read "not in this export", never 0 (a pass)."""
+    ex = minimal(("Robbery 211 PC SJ-26-004512", "2026-01-05 10:15:30"), ("bolo", "2026-01-06 11:00:00"))
+    assert ex.roles == {"reason": "Reason", "time": "DateTime"}
+    report = audit(ex, None, 2, 1, profile=load_profile("san_jose"))
+    assert lines_of(report, "vague_reason") == [3] and lines_of(report, "no_case_number") == [3]
+    text = format_report(report)
+    assert "| wide_search | not in this export |" in text and "| bad_count | not in this export |" in text
+    assert "| no_case_number | 1 |" in text
+    assert "- networks searched (wide search) (review): not in this export (no networks" in text
+    assert "- search window in elapsed time (wide search) (review): not in this export (no start" in text
+    assert "- case or incident number in the reason (P16): checked (Reason)" in text
+    assert "sharing partners (P19): not checked" in text
+    assert "| sharing_federal | not checked (no --sharing) |" in text
+    assert "wide_search not in this export" in text.splitlines()[-1]
+    assert "## Organizations to follow up" not in text  # no organization column: not claimed
+
+
+@pytest.mark.parametrize(
+    ("reason", "time"),
+    [
+        ("Reason", "DateTime"),
+        ("Search Reason", "Date/Time"),
+        ("REASON", "Search Time"),
+        ("search_reason", "search_date"),
+        ("Justification", "Timestamp"),
+        ("Reason for Search", "Date"),
+    ],
+)
+def test_reason_and_time_columns_are_matched_by_name_leniently(reason: str, time: str) -> None:
+    ex = minimal(("01/05/2026, 10:15:30 AM UTC", "Stolen vehicle 10851 VC 26-104233"), header=(time, reason))
+    assert ex.roles == {"reason": reason, "time": time}
+    assert ex.searches[0].search_time == datetime(2026, 1, 5, 10, 15, 30, tzinfo=UTC)
+    assert audit(ex, None, 0, 1).findings == ()
+
+
+def test_an_export_without_a_time_is_refused_naming_the_columns_found_and_needed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_export("Organization,Search Reason,Plate\nMilpitas CA PD,Robbery,8ABC123\n", "x.csv")
+    message = str(caught.value)
+    assert "found columns 'Organization, Search Reason, Plate'" in message
+    assert "needs a time column (Search_Time, Search Time, searchDate, Search Date...)" in message
+    assert "reason column" not in message
+
+
+@pytest.mark.parametrize(
+    ("reason", "cases"),
+    [
+        ("Stolen Vehicle E287021", ()),  # a plate-shaped token, never a case number
+        ("Stolen vehicle 8ABC123", ()),
+        ("Robbery 211 PC, incident 2600123", ("2600123",)),  # San José: 7-digit CAD incident number
+        ("Burglary, report #260012345", ("260012345",)),  # 9-digit report number
+        ("Burglary 26001234", ()),  # 8 digits: no San José format
+        ("Robbery SJ-26-004512", ("SJ-26-004512",)),
+        ("Kidnapping MIL26-09414", ("MIL26-09414",)),  # another agency's dashed case number
+        ("Robbery 2026-01-05", ()),  # a date
+        ("Stolen+Vehicle+E287021+26-104233", ("26-104233",)),
+    ],
+)
+def test_case_numbers_are_the_profiles_formats_and_never_a_plate_p16(
+    reason: str, cases: tuple[str, ...]
+) -> None:
+    assert case_numbers_in(reason, load_profile("san_jose")) == cases
+    report = audit(minimal((reason, "2026-01-05")), None, 1, 1, profile=load_profile("san_jose"))
+    assert (lines_of(report, "no_case_number") == [2]) == (not cases)
+
+
+def test_a_case_number_column_counts_as_the_searchs_case_number_p16() -> None:
+    ex = minimal(
+        ("Robbery 211 PC", "SJ-26-004512", "2026-01-05"),
+        ("Robbery", "E287021", "2026-01-05"),
+        header=("Search Reason", "Case Number", "Date/Time"),
+    )
+    report = audit(ex, None, 2, 1, profile=load_profile("san_jose"))
+    assert lines_of(report, "no_case_number") == [3]
+    assert [s.case_numbers for s in report.sample] == [("SJ-26-004512",), ()]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "wide"),
+    [
+        # "Last 30 days" picked in Pacific time across the fall-back change: 30 days 1 h elapsed.
+        ("10/15/2026, 07:00:00 AM UTC", "11/14/2026, 08:00:00 AM UTC", False),
+        ("2026-10-15T00:00:00-07:00", "2026-11-14T00:00:00-08:00", False),
+        ("2026-03-01T00:00:00-08:00", "2026-03-31T00:00:00-07:00", False),  # spring: 29 days 23 h
+        ("10/15/2026, 07:00:00 AM UTC", "11/14/2026, 09:00:00 AM UTC", True),  # 30 days 2 h
+        ("2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z", True),  # 31 days
+    ],
+)
+def test_a_window_is_wide_by_its_elapsed_time_with_an_hour_for_daylight_saving(
+    start: str, end: str, wide: bool
+) -> None:
+    report = judged(row(start=start, end=end))
+    assert bool(report.of("wide_search")) == wide
+    assert "time window > 30 days of elapsed time (UTC), with 1 h slack" in format_report(report)
+
+
+def test_the_committed_minimal_and_full_layout_samples_have_the_documented_findings() -> None:
+    """samples/vendor/README.md's counts for the two layouts of issue 17 (profile san_jose)."""
+    sj = load_profile("san_jose")
+    minimal_report = audit(read_export(SAMPLES / "flock_search_minimal.csv"), None, 0, 1, profile=sj)
+    assert {c: lines_of(minimal_report, c) for c in FINDINGS if minimal_report.of(c)} == {
+        "no_case_number": [3, 6, 7, 9, 11],
+        "vague_reason": [6],
+        "forbidden_purpose": [9],
+        "bad_time": [11],
+    }
+    assert not minimal_report.checked("wide_search") and not minimal_report.checked("bad_count")
+    full = audit(read_export(SAMPLES / "flock_search_full.csv"), None, 0, 1, profile=sj)
+    assert {c: lines_of(full, c) for c in FINDINGS if full.of(c)} == {
+        "no_case_number": [3, 8, 9],
+        "vague_reason": [8],
+        "forbidden_purpose": [9],
+        "wide_search": [7, 10],
+        "bad_time": [11],
+        "bad_count": [11],
+    }
+    assert full.export.ignored_columns == ("User Name", "License Plate")
+
+
+def test_a_plate_shaped_token_is_never_a_case_number_even_if_a_format_takes_it_p16() -> None:
+    """An agency whose case numbers are a letter and digits: E287021 fits the format but is plate-
+    shaped (5-7 letters and digits), so it is not taken; a longer one is."""
+    profile = Profile("x", "an agency", 30, None, 731, 24, 5, case_number_formats=(r"[A-Z]\d{6,8}",))
+    assert case_numbers_in("Stolen Vehicle E287021", profile) == ()
+    assert case_numbers_in("Stolen Vehicle E28702155", profile) == ("E28702155",)

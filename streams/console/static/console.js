@@ -32,6 +32,14 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// A read without a position (many mobile cameras report none) shows "position unknown", never
+// "0, 0" or "null"; a fixed camera's read placed at the camera says so (issue 17).
+function placeText(r) {
+  if (r.lat === null || r.lat === undefined || r.lon === null || r.lon === undefined) return "position unknown";
+  const at = Number(r.lat).toFixed(5) + ", " + Number(r.lon).toFixed(5);
+  return r.position_source === "camera" ? at + " (camera's registered position)" : at;
+}
+
 function secondsLeft(summary) {
   if (summary.seconds_left === null || summary.seconds_left === undefined) return null;
   return summary.seconds_left - (Date.now() - summary.received) / 1000;
@@ -77,7 +85,8 @@ function renderQueue() {
         el("div", {class: "plate", text: a.plate_read + " " + (a.plate_state_read || "")}),
         el("div", {class: "meta", text: a.list_type.replace(/_/g, " ") + " · " + a.reason}),
         el("div", {class: "meta", text: a.match_notes.join(" · ")}),
-        el("div", {class: "meta", text: a.camera_id + " · " + new Date(a.captured_at).toLocaleTimeString() +
+        el("div", {class: "meta", text: a.camera_id + " · " + a.position + " · " +
+          new Date(a.captured_at).toLocaleTimeString() +
           (a.sightings ? " · " + a.sightings + " more sighting(s)" : "")}),
         el("div", {class: "meta status-text", text: STATUS_TEXT[a.status] || a.status}),
         el("div", {class: "clock" + (left !== null && left < 0 ? " overdue" : ""), text: clockText(left)}),
@@ -236,7 +245,7 @@ function renderDetail(d) {
   document.getElementById("d-advisory").textContent = d.advisory;
   rows(document.getElementById("d-read"), [
     ["Plate read", d.read.plate], ["State", d.read.plate_state], ["Confidence", d.read.confidence],
-    ["Image", d.read.image_ref], ["Camera", d.read.camera_id], ["Location", d.read.lat + ", " + d.read.lon],
+    ["Image", d.read.image_ref], ["Camera", d.read.camera_id], ["Location", d.read.position],
     ["Captured", new Date(d.read.captured_at).toLocaleString()],
   ]);
   rows(document.getElementById("d-entry"), [
@@ -256,7 +265,7 @@ function renderDetail(d) {
   document.getElementById("d-history").replaceChildren(...d.history.map((e) => el("li", {text: historyText(e)})));
   document.getElementById("d-sightings").replaceChildren(
     ...d.sighting_list.map((e) => el("li", {text: "observed at " + e.camera_id + " " +
-      new Date(e.captured_at).toLocaleString() + " (" + e.plate + ")"})),
+      new Date(e.captured_at).toLocaleString() + " (" + e.plate + ") · " + placeText(e)})),
   );
   d.received = Date.now();
   alerts.set(d.alert_id, {...(alerts.get(d.alert_id) || {}), ...d});

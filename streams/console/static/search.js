@@ -11,6 +11,14 @@ function utc(localValue) {
   return localValue ? new Date(localValue).toISOString() : "";
 }
 
+// A read without a position (many mobile cameras report none) shows "position unknown", never
+// "0, 0" or "null"; a fixed camera's read placed at the camera says so (issue 17).
+function placeText(r) {
+  if (r.lat === null || r.lat === undefined || r.lon === null || r.lon === undefined) return "position unknown";
+  const at = Number(r.lat).toFixed(5) + ", " + Number(r.lon).toFixed(5);
+  return r.position_source === "camera" ? at + " (camera's registered position)" : at;
+}
+
 async function start() {
   const me = await fetch("/api/me");
   if (!me.ok) return window.location.assign("/login");
@@ -62,7 +70,7 @@ async function search(event) {
   table.querySelector("tbody").replaceChildren(...data.sightings.map((s) => {
     const tr = document.createElement("tr");
     tr.append(cell(new Date(s.captured_at).toLocaleString()), cell(s.plate), cell(s.plate_state), cell(s.camera_id),
-      cell(s.match_kind), cell(s.lat + ", " + s.lon), cell(s.image_ref), cell(s.held ? s.cases.join(", ") : ""));
+      cell(s.match_kind), cell(placeText(s)), cell(s.image_ref), cell(s.held ? s.cases.join(", ") : ""));
     return tr;
   }));
   table.hidden = false;

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from streams.errors import AlprError, EntryRefused
 from streams.hotlists.model import HotlistEntry, check_entry
+from streams.jurisdictions import PLATE_JURISDICTIONS
 from streams.matching.normalize import normalize_plate
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "feed_entry",
     "files_of",
     "parse_time",
+    "plate_state",
 ]
 
 
@@ -43,6 +45,9 @@ class Parsed:
     error: str | None = None
     dropped: str | None = None  # P5: never loaded, counted
     remove: bool = False  # a change log's removal
+    skipped: str | None = None  # already expired when imported: never queued, counted
+    tallies: tuple[str, ...] = ()  # what was adjusted on the way in, counted by name ("expiry_capped")
+    notes: tuple[str, ...] = ()  # what the importing member should know about the record
 
 
 @dataclass
@@ -64,12 +69,12 @@ class Adapter(Protocol):
     def open(self, path: Path, source: str | None) -> Extract: ...
 
 
-def files_of(path: Path, pattern: str) -> list[Path]:
-    """A file, or the matching files of a directory, in name order."""
+def files_of(path: Path, *patterns: str) -> list[Path]:
+    """A file, or the files of a directory matching any of ``patterns``, in name order."""
     if path.is_dir():
-        files = sorted(p for p in path.glob(pattern) if p.is_file())
+        files = sorted({p for pattern in patterns for p in path.glob(pattern) if p.is_file()})
         if not files:
-            raise ExtractRefused("empty", f"{path}: no files matching {pattern}")
+            raise ExtractRefused("empty", f"{path}: no files matching {' or '.join(patterns)}")
         return files
     if not path.exists():
         raise ExtractRefused("unreachable", f"{path}: no such file or directory")
@@ -147,3 +152,35 @@ def feed_entry(
         ori=ori or None,
         vehicle=tuple(sorted((name, value) for name, value in vehicle.items() if value)),
     )
+
+
+#: Abbreviations seen in vendor exports (GPO and AP style), after dots are dropped.
+_ABBREVIATIONS = {
+    "ala": "AL", "ariz": "AZ", "ark": "AR", "cal": "CA", "cali": "CA", "calif": "CA", "colo": "CO",
+    "conn": "CT", "del": "DE", "fla": "FL", "ill": "IL", "ind": "IN", "kan": "KS", "kans": "KS",
+    "mass": "MA", "mich": "MI", "minn": "MN", "miss": "MS", "mont": "MT", "neb": "NE", "nebr": "NE",
+    "nev": "NV", "okla": "OK", "ore": "OR", "oreg": "OR", "pa": "PA", "penn": "PA", "penna": "PA",
+    "tenn": "TN", "tex": "TX", "wash": "WA", "wis": "WI", "wisc": "WI", "wyo": "WY",
+    "washington dc": "DC", "washington d c": "DC", "newfoundland": "NL", "nf": "NL", "pq": "QC",
+}  # fmt: skip
+_STATE_NAMES = {
+    **{code.lower(): code for code in PLATE_JURISDICTIONS},
+    **{name.lower(): code for code, name in PLATE_JURISDICTIONS.items()},
+    **_ABBREVIATIONS,
+}
+
+
+def plate_state(value: str, where: str, field: str = "State") -> str | None:
+    """The two-letter code of a plate's state as a vendor writes it ("california", "Calif.", "CA",
+    "Nevada"), None when blank. Raises ValueError naming the record when it names no jurisdiction,
+    so that one bad record is refused and the others go on."""
+    text = " ".join(value.replace(".", " ").replace("_", " ").lower().split())
+    if not text:
+        return None
+    code = _STATE_NAMES.get(text) or _STATE_NAMES.get(text.removeprefix("state of ").strip())
+    if code is None:
+        raise ValueError(
+            f"{where}: {field} {value.strip()!r} is not a US state, territory or Canadian province; "
+            "give its two-letter code (CA) or its name (California)"
+        )
+    return code
