@@ -10,7 +10,6 @@ longest entry life, counting both. A refused import changes nothing.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,26 +17,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.access.directory import DirectoryStore
 from tests.conftest import alpr, settings_of
-from tests.integration.kafka_helpers import (
-    HOME,
-    SignInUser,
-    admin_principal,
-    ensure_home,
-    login,
-    read_topic,
-    session_env,
-)
+from tests.integration.kafka_helpers import read_topic
+from tests.integration.test_hotlists import cast
 
 pytestmark = pytest.mark.integration
-
-#: key -> (role, display name, badge, rank, assignment), as the directory has them.
-PEOPLE = {
-    "reyes": ("officer", "Officer Dana Reyes", "4417", None, "Southern Division patrol"),
-    "hale": ("lieutenant", "Lt. Sam Hale", "2210", "lieutenant", "Southern Division"),
-    "lee": ("dispatcher", "Disp. Pat Lee", "7001", None, "Communications"),
-}
 
 
 @dataclass
@@ -78,39 +62,6 @@ def block_log(path: Path, now: datetime, blocks: list[Block]) -> dict[str, datet
         ]
     path.write_text("\n".join(out) + "\n")
     return times
-
-
-def cast(env: dict[str, str]) -> dict[str, dict[str, str]]:
-    """Everyone in PEOPLE in the directory (trained) and signed in; their CLI environments."""
-    settings = settings_of(env)
-    suffix = uuid.uuid4().hex[:6]
-    users: dict[str, SignInUser] = {}
-
-    async def setup() -> None:
-        await ensure_home(settings)
-        store = DirectoryStore(settings)
-        now = datetime.now(UTC)
-        for key, (role, display, badge, rank, assignment) in PEOPLE.items():
-            name, password = f"{key}-{suffix}", f"correct-horse-battery-{uuid.uuid4().hex[:8]}"
-            user, secret = await store.add_user(
-                name,
-                password,
-                display=display,
-                badge=badge,
-                agency=HOME,
-                role=role,
-                by=admin_principal(),
-                now=now,
-                rank=rank,
-                assignment=assignment,
-            )
-            await store.record_training(name, "ALPR user training", "2026-10-01", admin_principal(), now)
-            users[key] = SignInUser(name, password, secret, user.display, user.badge)
-
-    asyncio.run(setup())
-    envs = {key: login(env, user) for key, user in users.items()}
-    envs["nobody"] = session_env(env, SignInUser("nobody", "", "", "", ""))
-    return envs
 
 
 def latest(env: dict[str, str], topic: str) -> dict[str, dict | None]:
@@ -158,7 +109,9 @@ BLOCKS = [
 
 @pytest.fixture()
 def people(topics_env) -> dict[str, dict[str, str]]:
-    return cast(topics_env)
+    """The CLI environments of the signed-in officer, lieutenant and dispatcher, and of nobody."""
+    signed_in = cast(topics_env)
+    return {**{key: signed_in.as_(key) for key in ("reyes", "hale", "lee")}, "nobody": signed_in.nobody}
 
 
 def test_block_change_log_imported_in_time_order_with_states_cases_and_expiry(
