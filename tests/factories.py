@@ -10,6 +10,7 @@ from streams.codec import entry_to_dict, read_to_dict
 from streams.hotlists.model import HotlistEntry, Person
 from streams.matching.matcher import HotlistIndex, MatchRules
 from streams.matching.normalize import OcrClasses
+from streams.matching.pipeline import Pipeline
 from streams.reads.model import Read
 from streams.settings import DEFAULT_OCR_CLASSES
 
@@ -76,3 +77,16 @@ def make_index(*entries: HotlistEntry, max_substitutions: int = 2) -> HotlistInd
     for entry in entries:
         index.upsert(entry)
     return index
+
+
+def make_pipeline(*entries: HotlistEntry, now: datetime = NOW, **options: Any) -> Pipeline:
+    """The worker's pipeline over these entries, at ``now``: 12 partitions, 30 days' retention,
+    5 minutes' clock skew; ``options`` (cameras, sites, bounds ...) as Pipeline takes them."""
+    return Pipeline(
+        make_index(*entries),
+        partitions=12,
+        retention=timedelta(days=30),
+        max_skew=timedelta(minutes=5),
+        clock=lambda: now,
+        **options,
+    )

@@ -313,36 +313,24 @@ def _heads(
     for p, (start, _end) in sorted(decoded.bounds.items()):
         if start == 0:
             continue
-        cut = f"records 0-{start - 1} of partition {p} are gone"
+        cut = f"missing head: records 0-{start - 1} of partition {p} are gone"
         reached = [(c, m) for c, m in _marks(checkpoints, p) if m.offset >= start - 1]
         if not reached:
-            problems.append(
-                BrokenLink(
-                    p,
-                    start,
-                    None,
-                    None,
-                    "missing_head",
-                    f"missing head: {cut} and no signed checkpoint shows the partition reached "
-                    f"offset {start - 1}: a cut of the partition's head, not retention",
-                )
+            why = (
+                f"{cut} and no signed checkpoint shows the partition reached offset {start - 1}: "
+                "a cut of the partition's head, not retention"
             )
+            problems.append(BrokenLink(p, start, None, None, "missing_head", why))
             continue
         checkpoint, mark = min(reached, key=lambda cm: (cm[1].offset, cm[0].signed_at))
         newest_gone = mark.at or checkpoint.signed_at  # at or after the last record removed
         if kept_since is not None and newest_gone > kept_since + slack:
-            problems.append(
-                BrokenLink(
-                    p,
-                    start,
-                    None,
-                    None,
-                    "missing_head",
-                    f"missing head: {cut}, but the checkpoint signed {_time(checkpoint.signed_at)} shows "
-                    f"offset {mark.offset} written {_time(newest_gone)}, within the audit retention "
-                    f"(kept since {_time(kept_since)}): removed, not expired",
-                )
+            why = (
+                f"{cut}, but the checkpoint signed {_time(checkpoint.signed_at)} shows offset "
+                f"{mark.offset} written {_time(newest_gone)}, within the audit retention (kept since "
+                f"{_time(kept_since)}): removed, not expired"
             )
+            problems.append(BrokenLink(p, start, None, None, "missing_head", why))
             continue
         first = _first_entry(decoded.by_partition.get(p, {}))
         if first is not None:

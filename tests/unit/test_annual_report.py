@@ -129,7 +129,7 @@ def audit() -> list[AccessRecorded]:
     ]
 
 
-def report():  # type: ignore[no-untyped-def]
+def report(**extra):  # type: ignore[no-untyped-def]
     return build_report(
         YEAR,
         known_year(),
@@ -139,6 +139,7 @@ def report():  # type: ignore[no-untyped-def]
         audit(),
         agency="San José Police Department",
         generated_at=MADE,
+        **extra,
     )
 
 
@@ -290,17 +291,7 @@ def test_the_report_publishes_the_latest_audit_checkpoint_digest_p14() -> None:
     signed = decode_checkpoint(dumps(sign_checkpoint(key, "alpr.audit", heads, MADE)), {public_key_text(key)})
     assert isinstance(signed, Checkpoint)
     base = report()
-    rep = build_report(
-        YEAR,
-        known_year(),
-        cameras(),
-        AGENCIES,
-        SOURCES,
-        audit(),
-        agency="San José Police Department",
-        generated_at=MADE,
-        checkpoint=signed,
-    )
+    rep = report(checkpoint=signed)
     md, page = render_markdown(rep), render_html(rep)
     assert f"sha256 {signed.digest} signed 2026-01-15T09:00:00+00:00 (12 records" in md
     assert signed.digest in page and "verified intact against its signed checkpoints" in md

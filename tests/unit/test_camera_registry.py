@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ from streams.matching.pipeline import Pipeline
 from streams.metrics import Metrics
 from streams.settings import Settings
 from tests.conftest import ROOT
-from tests.factories import NOW, make_entry, make_index, read_dict
+from tests.factories import make_entry, make_pipeline, read_dict
 from tests.unit.test_schemas import validator
 from tests.unit.test_sites import destination
 
@@ -510,12 +510,4 @@ def test_the_worker_drops_reads_inside_a_zone_without_a_trace_of_the_plate(
 
 
 def pipeline_with(sites: SiteWatch) -> Pipeline:
-    return Pipeline(
-        make_index(make_entry(plate="7ABC123")),
-        partitions=12,
-        retention=timedelta(days=30),
-        max_skew=timedelta(minutes=5),
-        clock=lambda: NOW,
-        cameras=ActiveCameras(sites),
-        sites=sites,
-    )
+    return make_pipeline(make_entry(plate="7ABC123"), cameras=ActiveCameras(sites), sites=sites)

@@ -13,19 +13,12 @@ from streams.matching.pipeline import Outcome, Pipeline, RecentIds
 from streams.reads.lateness import StoreBounds
 from streams.retention import load_profile
 from streams.settings import Settings
-from tests.factories import NOW, local_entry, make_entry, make_index, read_dict
+from tests.factories import NOW, local_entry, make_entry, make_index, make_pipeline, read_dict
 
 WHERE = ("alpr.reads", 3, 41)
 
 
-def pipeline(*entries, now=NOW) -> Pipeline:
-    return Pipeline(
-        make_index(*entries),
-        partitions=12,
-        retention=timedelta(days=30),
-        max_skew=timedelta(minutes=5),
-        clock=lambda: now,
-    )
+pipeline = make_pipeline
 
 
 def test_unlisted_reads_stop_at_the_screen() -> None:

@@ -44,7 +44,7 @@ from streams.reads.model import POSITION_UNKNOWN
 from streams.reads.simulator import CameraFeed
 from streams.reports.aggregates import AggregateSet, AlertTally, ReadTally, day_records
 from streams.reports.annual import build_report
-from tests.factories import NOW, make_entry, make_index, make_read, read_dict
+from tests.factories import NOW, make_entry, make_pipeline, make_read, read_dict
 
 REAL_ID = "BXH9904 SPD2020627MDC"
 WHERE = ("alpr.reads", 0, 7)
@@ -209,14 +209,7 @@ def test_p24_a_fixed_camera_s_unplaced_read_is_screened_at_the_camera_a_mobile_o
 
 
 def pipeline(*entries: Any, sites: SiteWatch | None = None) -> Pipeline:
-    return Pipeline(
-        make_index(*entries),
-        partitions=12,
-        retention=timedelta(days=30),
-        max_skew=timedelta(minutes=5),
-        clock=lambda: NOW,
-        sites=sites,
-    )
+    return make_pipeline(*entries, sites=sites)
 
 
 def alerts_of(p: Pipeline, record: bytes) -> list[dict[str, Any]]:

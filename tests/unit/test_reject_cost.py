@@ -14,8 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.codec import _inline_refs, _read_problem, decode_read_batch, dumps, loads, schema
-from streams.matching.pipeline import Pipeline
-from tests.factories import NOW, make_index, read_dict
+from tests.factories import NOW, make_pipeline, read_dict
 
 VALIDATE = fastjsonschema.compile(_inline_refs(schema("read")))
 
@@ -98,13 +97,7 @@ def test_a_mixed_record_keeps_its_good_reads_and_names_each_bad_one_in_place() -
 def test_every_refused_read_of_a_mixed_record_reaches_the_rejected_topic_with_its_reason() -> None:
     """The worker: every bad read of the record becomes one rejected record, the read as sent and
     the reason; the good reads are screened (P11: nothing here is late or expired)."""
-    pipeline = Pipeline(
-        make_index(),
-        partitions=4,
-        retention=timedelta(days=30),
-        max_skew=timedelta(minutes=5),
-        clock=lambda: NOW,
-    )
+    pipeline = make_pipeline()
     reads = [read_dict(read_id="g0"), *(bad for bad, _ in BAD.values()), read_dict(read_id="g1", plate="###")]
     out = pipeline.screen_record(dumps({"reads": reads}), ("reads", 0, 7), int(NOW.timestamp() * 1000))
     records = [loads(value) for _key, value, _code in out.rejected]
@@ -124,13 +117,7 @@ def test_the_refused_reads_of_a_record_are_counted_by_reason_and_validate_agains
     from streams.codec import schema as load_schema
     from streams.metrics import Metrics
 
-    pipeline = Pipeline(
-        make_index(),
-        partitions=4,
-        retention=timedelta(days=30),
-        max_skew=timedelta(minutes=5),
-        clock=lambda: NOW,
-    )
+    pipeline = make_pipeline()
     reads = [read_dict(read_id=f"c{i}", confidence="high") for i in range(3)] + [
         read_dict(read_id="s", camera_id="unit/7"),
         read_dict(read_id="g"),
