@@ -265,8 +265,7 @@ def _rest_of_schema(wires: list[Any]) -> tuple[datetime, datetime] | None:
         distinct.discard(None)
         if _unmatched(name, pattern, distinct):
             return None
-    lats, lons = list(map(_LAT, wires)), list(map(_LON, wires))
-    if (None in lats or None in lons) and any(
+    if (None in map(_LAT, wires) or None in map(_LON, wires)) and any(
         position_problem(w.lat, w.lon, w.position_source) for w in wires
     ):  # a read without a position is good; lat and lon come together (schemas/read.json allOf)
         return None

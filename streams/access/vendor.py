@@ -41,6 +41,7 @@ from streams.retention.law import StateLaw, law_for
 from streams.retention.policy import Profile
 
 __all__ = [
+    "column_key",
     "FINDINGS",
     "Export",
     "Finding",
@@ -205,8 +206,8 @@ class SharingExport:
     blank_lines: int = 0
 
 
-def _key(name: str) -> str:
-    """Header names compared by their letters and digits only, case-insensitively ("Date/Time" is
+def column_key(name: str) -> str:
+    """Column (and key) names compared by their letters and digits only, case-insensitively ("Date/Time" is
     "datetime", "Search_Time" is "searchtime")."""
     return re.sub(r"[^a-z0-9]+", "", name.strip().lower())
 
@@ -219,7 +220,7 @@ _SHAPES: dict[str, tuple[str, ...]] = {
     ),
     "Flock transparency portal": ("id", "userId", "searchDate", "cameraCount", "reason"),
 }  # fmt: skip
-#: Each role a column can play and the names it goes by (compared by ``_key``: case, spaces,
+#: Each role a column can play and the names it goes by (compared by ``column_key``: case, spaces,
 #: underscores and punctuation ignored, so "Date/Time", "date_time" and "DateTime" are one name).
 _ROLE_NAMES: dict[str, tuple[str, ...]] = {
     "id": ("ID", "Search ID", "Search_Id"),
@@ -246,7 +247,7 @@ _ROLE_NAMES: dict[str, tuple[str, ...]] = {
     "type": ("Search_Type", "Search Type", "Type"),
     "moderation": ("Moderation",),
 }  # fmt: skip
-_ROLE_KEYS = {_key(name): role for role, names in _ROLE_NAMES.items() for name in names}
+_ROLE_KEYS = {column_key(name): role for role, names in _ROLE_NAMES.items() for name in names}
 #: The least an export must hold to be audited: what was searched for (the reason) and when.
 _REQUIRED = ("reason", "time")
 _SHARING = {
@@ -264,12 +265,12 @@ def _roles(header: Sequence[str]) -> dict[str, str]:
     "justification" (a reason) or "time"/"date" (a time) that no other role took. First column wins."""
     roles: dict[str, str] = {}
     for h in header:
-        role = _ROLE_KEYS.get(_key(h))
+        role = _ROLE_KEYS.get(column_key(h))
         if role is not None and role not in roles:
             roles[role] = h
     taken = set(roles.values())
     for role, words in (("reason", ("reason", "justification")), ("time", ("time", "date"))):
-        hit = next((h for h in header if h not in taken and any(w in _key(h) for w in words)), None)
+        hit = next((h for h in header if h not in taken and any(w in column_key(h) for w in words)), None)
         if role not in roles and hit is not None:
             roles[role] = hit
             taken.add(hit)
@@ -416,9 +417,9 @@ def parse_export(text: str, file: str = "<export>") -> Export:
             f"{', '.join(h for h in header if h)!r}; it also needs {needed}. A reason and a time are the "
             "least an audit needs (P16, P23): export the search history with them"
         )
-    keys = {_key(h) for h in header if h}
+    keys = {column_key(h) for h in header if h}
     shape = next(
-        (name for name, cols in _SHAPES.items() if {_key(c) for c in cols} <= keys),
+        (name for name, cols in _SHAPES.items() if {column_key(c) for c in cols} <= keys),
         "search-audit export (columns matched by name)",
     )
     used = set(roles.values())
@@ -467,7 +468,7 @@ def _search(line: int, values: dict[str, str], roles: Mapping[str, str]) -> Sear
 def parse_sharing(text: str, file: str = "<sharing>") -> SharingExport:
     """The sharing-agencies page: ``Page, Organization Name, Networks Shared With Me, ...I'm Sharing``."""
     header, rows, errors, blank = _table(text, file)
-    roles = {_SHARING[_key(h)]: h for h in header if _key(h) in _SHARING}
+    roles = {_SHARING[column_key(h)]: h for h in header if column_key(h) in _SHARING}
     if "name" not in roles:
         raise ConfigError(
             f"{file}: unknown columns {', '.join(header)!r}: not a Flock sharing export "

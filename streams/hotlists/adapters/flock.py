@@ -22,7 +22,7 @@ from pathlib import Path
 
 from streams.access.justification import GENERIC, check_case_number
 from streams.access.purpose import IMMIGRATION, classify
-from streams.access.vendor import parse_time
+from streams.access.vendor import column_key, parse_time
 from streams.errors import AlprError, EntryRefused, JustificationRefused
 from streams.hotlists.adapters.base import Extract, ExtractRefused, Parsed, build, files_of, plate_state
 from streams.hotlists.model import LOCAL_SOURCE, HotlistEntry, Person
@@ -32,8 +32,9 @@ from streams.retention.policy import Profile
 __all__ = ["ADAPTER", "EXPORT_COLUMNS", "FIELDS", "FlockAdapter"]
 
 EXPORT_COLUMNS = ["Hotlist Name", "License", "State", "Reason", "Case", "Expiry"]
-#: Each field and the names Flock gives it (CSV columns or block keys), compared case-blind with
-#: spaces and underscores folded. The first name is the documented CSV column.
+#: Each field and the names Flock gives it (CSV columns or block keys), compared by their letters
+#: and digits only (vendor.column_key, as the search-audit export's columns). The first name is the
+#: documented CSV column.
 FIELDS: dict[str, tuple[str, ...]] = {
     "time": ("Date", "Timestamp", "Time", "Date/Time", "Date Time", "Event Time", "Changed At"),
     "action": ("Action", "Event", "Change", "Change Type", "Operation"),
@@ -64,11 +65,7 @@ _KEY_LINE = re.compile(r"\s*([A-Za-z][A-Za-z0-9 _/#.()-]{0,40}?)\s*:\s?(.*)")
 _SEPARATOR = re.compile(r"\s*(?:[-=*_#~]{3,}\s*)?")
 
 
-def _fold(name: str) -> str:
-    return " ".join(name.replace("_", " ").lower().split())
-
-
-_FIELD_OF = {_fold(name): field for field, names in FIELDS.items() for name in names}
+_FIELD_OF = {column_key(name): field for field, names in FIELDS.items() for name in names}
 
 
 def _list_type(name: str) -> str:
@@ -110,7 +107,7 @@ class _Event:
 def _is_blocks(text: str) -> bool:
     """The block layout: one of the first lines that say anything is ``Known Key: value``."""
     lines = [line for line in text.splitlines() if not _SEPARATOR.fullmatch(line)][:10]
-    return any((m := _KEY_LINE.fullmatch(line)) and _fold(m.group(1)) in _FIELD_OF for line in lines)
+    return any((m := _KEY_LINE.fullmatch(line)) and column_key(m.group(1)) in _FIELD_OF for line in lines)
 
 
 def _blocks(text: str, name: str) -> Iterator[_Event]:
@@ -141,7 +138,7 @@ def _blocks(text: str, name: str) -> Iterator[_Event]:
         if match is None:
             field = f"text:{number}"  # a title line
         else:  # a key we do not use (Status, ID...) is kept apart, unused
-            field = _FIELD_OF.get(_fold(match.group(1)), f"other:{_fold(match.group(1))}")
+            field = _FIELD_OF.get(column_key(match.group(1)), f"other:{column_key(match.group(1))}")
         if field in values:
             yield from event()
         if not values:
@@ -155,7 +152,7 @@ def _rows(text: str, name: str) -> Iterator[_Event]:
     """The events of the CSV layout: the documented columns (or Flock's other names for them)."""
     rows = csv.reader(io.StringIO(text, newline=""))
     header = next(rows, [])
-    fields = [_FIELD_OF.get(_fold(column)) for column in header]
+    fields = [_FIELD_OF.get(column_key(column)) for column in header]
     missing = [FIELDS[f][0] for f in _EXPORT_FIELDS if f not in fields]
     if missing:
         raise ExtractRefused(
@@ -242,7 +239,7 @@ class FlockAdapter:
         except AlprError as exc:
             return Parsed(where, error=f"{where}: {exc}")
         key = f"{LOCAL_SOURCE}:flock-{_slug(hotlist)}-{plate}"
-        action = _fold(values.get("action", "added"))
+        action = column_key(values.get("action", "added"))
         if action in _REMOVES:
             return Parsed(where, key=key, remove=True)
         if action not in _ADDS:
