@@ -65,7 +65,6 @@ __all__ = [
     "WebhookRunner",
     "add_webhook",
     "check_url",
-    "eligibility_refusal",
     "group_id",
     "list_webhooks",
     "load_webhooks",
@@ -236,12 +235,6 @@ def _check_patterns(patterns: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(patterns))
 
 
-def eligibility_refusal(directory: Directory, agency_id: str) -> str | None:
-    """Why ``agency_id`` may not receive alerts (naming the rule and the home state's law), or None
-    when it may (P19): the directory's one sharing decision."""
-    return directory.sharing_refusal(agency_id)
-
-
 def scope_refusals(
     directory: Directory, cameras: Mapping[str, str], agency_id: str, patterns: Iterable[str]
 ) -> list[str]:
@@ -307,7 +300,7 @@ async def add_webhook(
     _check_env_name(secret_env)
     patterns = _check_patterns(tuple(cameras))
     directory = await DirectoryStore(settings).load()
-    refusal = eligibility_refusal(directory, agency)
+    refusal = directory.sharing_refusal(agency)
     if refusal is not None:
         raise PolicyViolation("P19", f"refused: {refusal}; nothing was written")
     problems = scope_refusals(directory, await _camera_owners(settings), agency, patterns)
@@ -450,7 +443,7 @@ class WebhookRunner:
         current = self.hooks.get(hook.agency)
         if current is None or current.webhook_id != hook.webhook_id:
             return "stop", "the webhook was removed or replaced"
-        refusal = eligibility_refusal(self.directory, hook.agency)
+        refusal = self.directory.sharing_refusal(hook.agency)
         if refusal is not None:
             return "skip", refusal
         if not hook.wants(camera_id):

@@ -18,7 +18,6 @@ from streams.console.webhooks import (
     WebhookRunner,
     add_webhook,
     check_url,
-    eligibility_refusal,
     list_webhooks,
     remove_webhook,
     scope_refusals,
@@ -95,13 +94,13 @@ def test_urls_alerts_may_not_travel_to_are_refused(url: str, why: str) -> None:
     ],
 )
 def test_only_eligible_agencies_may_receive_alerts_p19(agency: str, why: str) -> None:
-    refusal = eligibility_refusal(DIRECTORY, agency)
+    refusal = DIRECTORY.sharing_refusal(agency)
     assert refusal is not None and refusal.startswith("P19") and why in refusal
 
 
 def test_the_home_department_and_agencies_with_an_agreement_may_receive_alerts_p19() -> None:
-    assert eligibility_refusal(DIRECTORY, "SJPD") is None
-    assert eligibility_refusal(DIRECTORY, "OPD") is None
+    assert DIRECTORY.sharing_refusal("SJPD") is None
+    assert DIRECTORY.sharing_refusal("OPD") is None
 
 
 def test_camera_patterns_reach_only_cameras_the_recipient_may_see_p19() -> None:
