@@ -33,13 +33,11 @@ from streams.access.signins import token_hash
 from streams.access.totp import new_secret
 from streams.errors import AccessDenied, ConfigError, NotFound, PolicyViolation
 from streams.kafka.log import read_latest
-from streams.retention.law import AGENCY_TYPES, NEVER_ELIGIBLE, StateLaw, law_for
+from streams.retention.law import AGENCY_TYPES, StateLaw, law_for
 from streams.settings import Settings
 
 __all__ = [
-    "AGENCY_TYPES",
     "APPROVING_RANKS",
-    "NEVER_ELIGIBLE",
     "Agency",
     "Directory",
     "DirectoryStore",
