@@ -342,9 +342,17 @@ async def _demo(
         await shown.stop()
 
 
+def _stop_on_signal(signum: int, _frame: object) -> None:
+    """SIGTERM or SIGHUP (``kill``, a closed terminal) stop the demo as Ctrl-C does: the children
+    and the embedded broker, which runs in a session of its own, are stopped, not left behind."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def run_all(settings: Settings, *, duration: float | None, rate: float, cameras: int) -> int:
     """Broker (unless ALPR_BROKER_URL), topics, sample hot list, worker, camera feed, alerts on screen."""
     private_dir(settings.state_dir)  # 0700: session, keys, credentials and logs live here
+    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop_signal, _stop_on_signal)
     broker = None
     if settings.broker_url is None:
         broker = EmbeddedBroker(settings.state_dir, settings.embedded_port)

@@ -7,7 +7,9 @@ run takes longer, it does not show fewer alerts (issue 14, item 9).
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -77,3 +79,41 @@ def test_run_with_broker_url_uses_that_broker(env_factory, broker) -> None:
     assert "ALERT (UNVERIFIED)" in result.stdout
     with socket.socket() as sock:  # the shared broker still runs
         assert sock.connect_ex(("127.0.0.1", broker.port)) == 0
+
+
+def test_a_terminated_run_stops_its_processes_and_the_broker(env_factory, tmp_path) -> None:
+    """``kill`` (SIGTERM) stops `alpr run` as Ctrl-C does: the worker, the console, the services and
+    the embedded broker (which runs in a session of its own) are stopped, none left behind."""
+    port = free_port()
+    env = env_factory(ALPR_EMBEDDED_PORT=str(port), ALPR_STATE_DIR=str(tmp_path / "state"))
+    del env["ALPR_BROKER_URL"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "run", "--rate", "100", "--cameras", "20"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        for line in proc.stdout:  # the run prints as it goes; wait for the worker to screen
+            lines.append(line)
+            if line.startswith("worker ready"):
+                break
+        out = "".join(lines)
+        assert "worker ready" in out, out[-3000:]
+        children = [int(pid) for pid in re.findall(r"\bpid (\d+)", out)]
+        assert len(children) >= 2, out  # the worker and the console at least
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, rest[-3000:]
+    assert "stopping" in rest
+    for pid in children:  # each was stopped and reaped
+        assert not os.path.exists(f"/proc/{pid}"), pid
+    with socket.socket() as sock:  # the broker it started is stopped too
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
