@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from loadtest.bench_reject import BAD_KINDS
 from loadtest.generator import HotlistFixture, Traffic, TrafficShape
 from loadtest.run import (
     RESULTS,
@@ -48,10 +49,19 @@ from streams.settings import Settings
 
 
 async def fill(
-    settings: Settings, traffic: Traffic, reads: int, per_record: int, read_prefix: str = ""
+    settings: Settings,
+    traffic: Traffic,
+    reads: int,
+    per_record: int,
+    read_prefix: str = "",
+    bad_share: float = 0.0,
 ) -> int:
     """Write the reads as records of ``per_record`` reads, round-robin over the partitions;
-    ``read_prefix`` keeps their ids apart from another Traffic's (each numbers its reads from 1)."""
+    ``read_prefix`` keeps their ids apart from another Traffic's (each numbers its reads from 1).
+    ``bad_share`` of them are spoilt, of every kind of loadtest/bench_reject.py in turn (each
+    refused by the worker, issue 17)."""
+    kinds = list(BAD_KINDS.values())
+    every = round(1 / bad_share) if bad_share else 0
     producer = AIOKafkaProducer(
         **settings.kafka.options(),
         enable_idempotence=True,  # a retried batch is not written twice (acks=all with it)
@@ -67,9 +77,12 @@ async def fill(
         batches: dict[int, Any] = {}
         pending = []
         chunk: list[bytes] = []
-        written = record = 0
+        written = record = written_or_queued = 0
         for _offset, read in traffic.reads(start, seconds):
             read["read_id"] = read_prefix + read["read_id"]
+            if every and written_or_queued % every == 0:
+                read = kinds[(written_or_queued // every) % len(kinds)](read)
+            written_or_queued += 1
             chunk.append(orjson.dumps(read))
             if len(chunk) < per_record:
                 continue
@@ -154,7 +167,7 @@ def profile_summary(raw: Path, top: int = 25) -> dict[str, list[str]]:
 
 
 async def one(
-    per_record: int, reads: int, entries: int, output: Path, profile: bool = False
+    per_record: int, reads: int, entries: int, output: Path, profile: bool = False, bad_share: float = 0.0
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         broker = EmbeddedBroker(Path(tmp), free_port())
@@ -178,7 +191,7 @@ async def one(
                 shape, fixture, OcrClasses.of(settings.ocr_classes), settings.ocr_max_substitutions
             )
             await register_cameras(settings, traffic)
-            written = await fill(settings, traffic, reads, per_record)
+            written = await fill(settings, traffic, reads, per_record, bad_share=bad_share)
             worker = subprocess.Popen(  # noqa: S603 - our own entry point
                 [sys.executable, "-m", "streams.cli", "worker"],
                 env=env,
@@ -202,6 +215,7 @@ async def one(
                 spy.wait(60)
             result = {
                 "reads_per_record": per_record,
+                "bad_share": bad_share,
                 **timed,
                 "worker_rss_mb": round(process_rss_mb(worker.pid)),
             }
@@ -224,14 +238,29 @@ def main() -> None:
         "--profile", action="store_true", help="sample the worker with py-spy while it screens"
     )
     parser.add_argument(
+        "--bad",
+        type=float,
+        nargs="+",
+        default=[0.0],
+        help="shares of refused reads, a run each (issue 17: a refused read costs at most 2x a good one)",
+    )
+    parser.add_argument(
         "--output", type=Path, default=RESULTS / "ceiling.summary.json", help="where the summary goes"
     )
     args = parser.parse_args()
     runs = [
         asyncio.run(
-            one(n, args.reads if n > 1 else args.reads // 10, args.entries, args.output, args.profile)
+            one(
+                n,
+                args.reads if n > 1 else args.reads // 10,
+                args.entries,
+                args.output,
+                args.profile,
+                bad,
+            )
         )
         for n in args.batches
+        for bad in args.bad
     ]
     summary = {
         "measured_at": datetime.now(UTC).isoformat(),

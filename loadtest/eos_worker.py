@@ -36,6 +36,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from loadtest.run import committed_reader
 from streams.app import FETCH_MAX_WAIT_MS, WORKER_TOPICS, create_worker, utcnow
+from streams.codec import rejected_group
 from streams.kafka.connection import Connection
 from streams.kafka.log import TopicFollower
 from streams.kafka.topics import create_topics, existing_partitions
@@ -171,7 +172,7 @@ async def transactional_worker(settings: Settings, max_records: int, retry_backo
                         if (
                             registry is not None
                             and now_ms - checked_ms > 100
-                            and any(code == "unknown_camera" for *_, code in out.rejected)
+                            and any("unknown_camera" in codes for *_, codes in out.rejected)
                         ):  # as the worker does: catch the registry up before calling a camera unknown
                             await registry.caught_up()
                             checked_ms = now_ms
@@ -179,8 +180,8 @@ async def transactional_worker(settings: Settings, max_records: int, retry_backo
                     else:
                         out = pipeline.confirm_record(record.value, where, record.timestamp)
                     stamp = _timestamp(out)
-                    for key, value, _reason in out.rejected:
-                        await producer.send(rejected, value, key=key, timestamp_ms=stamp)
+                    for key, value, _codes in out.rejected:
+                        await producer.send(rejected, rejected_group([value]), key=key, timestamp_ms=stamp)
                     for key, partition, value in out.candidates:
                         await producer.send(
                             candidates, value, key=key, partition=partition, timestamp_ms=stamp

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
+from faust.exceptions import ProducerSendError
 from faust.transport.drivers import aiokafka as faust_kafka
 from prometheus_client import Counter
 
@@ -38,6 +39,7 @@ from streams.cameras.registry import site_watch
 from streams.hotlists.sync import refresh_span_s
 from streams.hotlists.view import HotlistView
 from streams.kafka.log import METADATA_MAX_AGE_MS, TopicFollower
+from streams.kafka.outbox import Outbox
 from streams.kafka.topics import create_topics
 from streams.matching.matcher import HotlistIndex, MatchRules
 from streams.matching.normalize import OcrClasses
@@ -110,6 +112,20 @@ class _Consumer(faust_kafka.Consumer):
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def _handle_attached(self, commit_offsets: Any) -> None:
+        """Before offsets are committed: the rejected records of the records below them are sent
+        and acknowledged by Kafka (streams/kafka/outbox.py); a failure stops the commit and the
+        worker (faust's ProducerSendError), so they are screened again after a restart."""
+        outbox: Outbox | None = getattr(self.app, "rejected_outbox", None)
+        if outbox is not None:
+            assigned = self.assignment()
+            outbox.forget([tp for tp in outbox.waiting if tp not in assigned])
+            try:
+                await outbox.publish(commit_offsets)
+            except Exception as exc:
+                raise ProducerSendError(f"rejected records not sent: {exc!r}") from exc
+        await super()._handle_attached(commit_offsets)
+
     def ack(self, message: Any) -> bool:
         """Never acknowledge a record fetched before a rebalance (an earlier generation) or while
         the flow is stopped: faust-streaming's stream skips such a record and still acks it (PR
@@ -137,6 +153,9 @@ class _Transport(faust_kafka.Transport):
 class _App(faust.App):
     """faust.App with a consumer that asks for new records every 100 ms when idle, and an
     idempotent producer."""
+
+    #: rejected records waiting for their sources' offsets to be committed (create_worker)
+    rejected_outbox: Outbox | None = None
 
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
@@ -266,27 +285,39 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
     )
     late_topic = settings.topic(LATE)
     candidates = raw_topic("candidates")
-    alerts, rejected = raw_topic("alerts"), raw_topic("reads-rejected")
+    alerts = raw_topic("alerts")
+    rejected_name = settings.topic("reads-rejected")
 
-    async def emit(out: Outcome) -> None:
-        """Send what a record produced and wait until Kafka has it all: only then does the agent
-        take the next event, and faust commit the offset (at least once, even across a crash).
-        Rejected records keep their source's timestamp (the capture time), candidates their source's
-        arrival (P11)."""
-        stamp, arrived = _seconds(out.timestamp_ms), _seconds(out.candidate_ms)
+    outbox = Outbox(
+        send=lambda key, value, ms: app.producer.send(rejected_name, key, value, None, _seconds(ms), None),
+        bound_ms=StoreBounds.of(settings).rejected_ms,
+        clock_ms=lambda: int(time.time() * 1000),
+        not_stored=lambda refusals: not_stored.labels("rejected").inc(refusals),
+    )
+    app.rejected_outbox = outbox
+
+    async def emit(out: Outcome, source: Any) -> None:
+        """Send what a record produced. Candidates and alerts are sent now and awaited until Kafka
+        has them all: only then does the agent take the next event, and faust commit the offset
+        (at least once, even across a crash). The rejected record waits in the outbox for the
+        commit of its source's offset, which sends it first, grouped with the others, and commits
+        only once Kafka has them (streams/kafka/outbox.py): as safe, and a bad record costs no round
+        trip of its own (issue 17). Rejected records keep their source's timestamp (the capture
+        time), candidates their source's arrival (P11)."""
+        arrived = _seconds(out.candidate_ms)
+        for key, value, codes in out.rejected:
+            outbox.add(source.tp, source.offset, key, value, out.timestamp_ms, len(codes))
         # Each send only queues the record (it waits only when the producer's buffer is full, in
         # order); the deliveries are awaited together below, one gather for the whole outcome.
         sent = [
-            await rejected.send(key=key, value=value, timestamp=stamp) for key, value, _reason in out.rejected
+            await candidates.send(key=key, value=value, partition=partition, timestamp=arrived)
+            for key, partition, value in out.candidates
         ]
-        for key, partition, value in out.candidates:
-            sent.append(await candidates.send(key=key, value=value, partition=partition, timestamp=arrived))
         for key, value, _alert in out.alerts:
             sent.append(await alerts.send(key=key, value=value))
         for key, value, _sighting in out.sightings:
-            sent.append(
-                await alerts.send(key=key, value=value)
-            )  # keyed by alert id: its AlertRaised's partition
+            # keyed by alert id: its AlertRaised's partition
+            sent.append(await alerts.send(key=key, value=value))
         if sent:
             await asyncio.gather(*sent)
         if out.unstored_rejected:
@@ -343,10 +374,10 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
             source, arrival = _source_ms(msg), round(_written_ms(msg))
             late = msg.topic == late_topic
             out = pipeline.screen_record(event.value, where, source, arrival_ms=arrival, late=late)
-            codes = [code for *_, code in out.rejected] + out.unstored_rejected
+            codes = [code for *_, codes in out.rejected for code in codes] + out.unstored_rejected
             if "unknown_camera" in codes and await registry_as_of(arrival):
                 out = pipeline.screen_record(event.value, where, source, arrival_ms=arrival, late=late)
-            await emit(out)
+            await emit(out, msg)
             metrics.observe(out, batch_seconds=time.perf_counter() - started)
 
     @app.agent(candidates, name="confirm-candidates", concurrency=1)
@@ -358,7 +389,7 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
             out = pipeline.confirm_record(
                 event.value, (msg.topic, msg.partition, msg.offset), _source_ms(msg)
             )
-            await emit(out)
+            await emit(out, msg)
             metrics.observe(out)
 
     @app.task  # type: ignore[untyped-decorator]

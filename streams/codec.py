@@ -11,7 +11,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -55,6 +55,9 @@ __all__ = [
     "person_to_dict",
     "read_from_dict",
     "read_to_dict",
+    "rejected_group",
+    "rejected_item",
+    "rejected_reads",
     "rejected_record",
     "schema",
     "stored_reads",
@@ -174,7 +177,10 @@ def _wire_read() -> Any:
         else:
             fields.append((name, kind, None))
     fields.sort(key=len)  # required fields (no default) first
-    return msgspec.defstruct("WireRead", fields, forbid_unknown_fields=True, frozen=True, gc=False)
+    # omit_defaults: encoded (ReadBatch.as_sent), a read leaves out what it did not send
+    return msgspec.defstruct(
+        "WireRead", fields, forbid_unknown_fields=True, frozen=True, gc=False, omit_defaults=True
+    )
 
 
 @cache
@@ -276,16 +282,20 @@ class ReadBatch:
     """One record of the reads topic, decoded and checked: the good reads (``wires``, with their
     ``positions`` in the record and the ``earliest`` and ``latest`` capture times) and the refused
     ones, each with its error. :meth:`read` makes the domain :class:`Read` of a good one (the
-    stream needs it only for the few reads that may match)."""
+    stream needs it only for the few reads that may match). A batch checked read by read also
+    keeps each good read as sent (``sent``), so a read refused later (its capture time, its
+    camera) is kept on the rejected topic as received at no cost (:meth:`as_sent`)."""
 
-    __slots__ = ("earliest", "failed", "latest", "positions", "wires")
+    __slots__ = ("earliest", "failed", "latest", "positions", "sent", "wires")
 
     def __init__(self) -> None:
         self.wires: list[Any] = []
         self.positions: list[int] = []
         self.earliest: datetime | None = None
         self.latest: datetime | None = None
-        self.failed: list[tuple[int, InvalidRecord, Any]] = []  # position, error, the read as sent
+        #: position, error, the read as sent (its bytes, msgspec.Raw, or its object), its camera id
+        self.failed: list[tuple[int, InvalidRecord, Any, str | None]] = []
+        self.sent: list[Any] | None = None  # each good read as sent, when the batch was split
 
     def __len__(self) -> int:
         return len(self.wires)
@@ -297,6 +307,24 @@ class ReadBatch:
             self.earliest = captured
         if self.latest is None or captured > self.latest:
             self.latest = captured
+
+    def subset(self, kept: list[int], times: list[datetime]) -> ReadBatch:
+        """The good reads at indexes ``kept``, with their capture times ``times`` (in that order)."""
+        out = ReadBatch()
+        wires, positions = self.wires, self.positions
+        out.wires = [wires[i] for i in kept]
+        out.positions = [positions[i] for i in kept]
+        if self.sent is not None:
+            sent = self.sent
+            out.sent = [sent[i] for i in kept]
+        if times:
+            out.earliest, out.latest = min(times), max(times)
+        return out
+
+    def as_sent(self, i: int) -> Any:
+        """Good read ``i`` as sent: its bytes when the batch was split, else its fields encoded
+        again (in C; what it did not send left out)."""
+        return self.sent[i] if self.sent is not None else msgspec.Raw(msgspec.json.encode(self.wires[i]))
 
     def read(self, i: int) -> Read:
         w = self.wires[i]
@@ -329,40 +357,65 @@ def _checked_read(raw: Any) -> tuple[Any, datetime]:
 
 def _checked_reads(raws: list[Any]) -> ReadBatch:
     """The reads of a record that failed the batch check, read by read, at about the cost of a
-    good batch (issue 17: a refused read costs at most twice an accepted one): each read is
+    good batch (issue 17: a refused read costs at most twice an accepted one): one pass, each read
     decoded by msgspec (C; from its bytes as sent when ``raws`` are :class:`msgspec.Raw`, else
-    converted from the object) and the rules msgspec cannot state are checked for all of them at
-    once; only a refused read is made an object and has its message made (:func:`_refusal`, the
-    schema's own words)."""
+    converted from the object) and checked for the rules msgspec cannot state with the values
+    already known good; only a refused read has its message made (:func:`_refusal`,
+    :func:`_wire_refusal`: the schema's own words) and, when msgspec refused it, is made an object.
+    ``failed`` keeps each refused read as sent: its bytes (:class:`msgspec.Raw`) or its object."""
     out = ReadBatch()
-    wire_type = _wire_read()
     from_bytes = bool(raws) and isinstance(raws[0], msgspec.Raw)
-    decode = _wire_decoders()[1].decode
-    wires: list[Any] = []
-    positions: list[int] = []
+    decode = _wire_decoders()[1].decode if from_bytes else partial(msgspec.convert, type=_wire_read())
+    cameras = _MATCHED.setdefault("camera_id", set())
+    states = _MATCHED.setdefault("plate_state", set())
+    rfc3339 = _RFC3339_ONE.fullmatch
+    wires, positions, failed = out.wires, out.positions, out.failed
+    sent_reads: list[Any] = []
+    out.sent = sent_reads
     for position, raw in enumerate(raws):
         try:
-            wires.append(decode(raw) if from_bytes else msgspec.convert(raw, wire_type))
+            w = decode(raw)
         except msgspec.ValidationError as exc:
             text = str(exc)
             sent = _as_sent(raw) if from_bytes else raw
-            out.failed.append((position, _refusal(sent, f"read: {text}", _named_field(text)), sent))
+            failed.append(
+                (position, _refusal(sent, f"read: {text}", _named_field(text)), raw, _camera_of(sent))
+            )
             continue
+        if (
+            w.camera_id not in cameras
+            or (w.plate_state not in states and w.plate_state is not None)
+            or w.lat is None
+            or w.lon is None
+            or rfc3339(w.captured_at) is None
+        ) and (error := _wire_refusal(w)) is not None:
+            failed.append((position, error, raw, w.camera_id))
+            continue
+        wires.append(w)
         positions.append(position)
-    bad = _rest_problems(wires) if wires else {}
-    if bad:
-        for i, (field, message) in bad.items():
-            sent = _as_sent(raws[positions[i]]) if from_bytes else raws[positions[i]]
-            out.failed.append((positions[i], _refusal(sent, message, field), sent))
-        out.wires = [w for i, w in enumerate(wires) if i not in bad]
-        out.positions = [p for i, p in enumerate(positions) if i not in bad]
-        out.failed.sort(key=_FIRST)
-    else:
-        out.wires, out.positions = wires, positions
-    bounds = _time_bounds(list(map(_CAPTURED, out.wires))) if out.wires else None
+        sent_reads.append(raw)
+    if not wires:
+        return out
+    texts = list(map(_CAPTURED, wires))
+    if not _calendar_days(texts):  # a date that is no day of the calendar (2026-02-30)
+        kept = [i for i, text in enumerate(texts) if _calendar_days([text])]
+        for i in set(range(len(wires))) - set(kept):
+            w = wires[i]
+            failed.append((positions[i], _time_refusal(w.captured_at), raws[positions[i]], w.camera_id))
+        out.wires = [wires[i] for i in kept]
+        out.positions = [positions[i] for i in kept]
+        out.sent = [sent_reads[i] for i in kept]
+        failed.sort(key=_FIRST)
+        texts = [texts[i] for i in kept]
+    bounds = _time_bounds(texts) if texts else None
     if bounds is not None:
         out.earliest, out.latest = bounds
     return out
+
+
+def _camera_of(sent: Any) -> str | None:
+    camera = sent.get("camera_id") if isinstance(sent, dict) else None
+    return camera if isinstance(camera, str) else None
 
 
 def _as_sent(raw: msgspec.Raw) -> Any:
@@ -375,37 +428,50 @@ def _as_sent(raw: msgspec.Raw) -> Any:
         return loads(bytes(raw))
 
 
-def _rest_problems(wires: list[Any]) -> dict[int, tuple[str, str]]:
-    """The structs msgspec accepted that break a rule of schemas/read.json msgspec cannot state
-    (patterns, lat/lon together, RFC 3339 capture times), by index, each with the field and the
-    message used when the schema itself accepts it (this check is stricter than the schema's
-    date-time format)."""
-    bad: dict[int, tuple[str, str]] = {}
-    for name, pattern in _patterns():
-        values = set(map(attrgetter(name), wires))
-        values.discard(None)
-        wrong = _unmatched(name, pattern, values)
-        if wrong:
-            bad.update(
-                (i, (name, f"read: {name}={getattr(w, name)!r} does not match the schema's pattern"))
-                for i, w in enumerate(wires)
-                if getattr(w, name) in wrong
-            )
-    if None in map(_LAT, wires) or None in map(_LON, wires):
-        for i, w in enumerate(wires):
-            if i not in bad and (w.lat is None or w.lon is None):
-                problem = position_problem(w.lat, w.lon, w.position_source)
-                if problem is not None:
-                    bad[i] = ("lat", problem)
-    texts = list(map(_CAPTURED, wires))
-    if _RFC3339_LINES.fullmatch("\n".join(texts)) is None or not _calendar_days(texts):
-        fits = [_RFC3339_ONE.fullmatch(text) is not None for text in texts]
-        no_days = {text[:10] for text, ok in zip(texts, fits, strict=True) if ok}
-        no_days = {day for day in no_days if not _calendar_days([day])}  # a few days in a batch
-        for i, (text, ok) in enumerate(zip(texts, fits, strict=True)):
-            if i not in bad and (not ok or text[:10] in no_days):
-                bad[i] = ("captured_at", f"read: captured_at={text!r} is not an RFC 3339 date-time")
-    return bad
+def _wire_refusal(w: Any) -> InvalidRecord | None:
+    """The error of a struct msgspec accepted that breaks a rule of schemas/read.json msgspec
+    cannot state, in :func:`_refusal`'s order (the camera id grammar, lat and lon together, the
+    state's pattern, an RFC 3339 capture time: stricter than the schema's date-time format, so its
+    own words when the schema accepts it); None when it breaks none. The pattern values it finds
+    good are remembered (:func:`_unmatched`)."""
+    camera = w.camera_id
+    if camera not in _MATCHED["camera_id"] and _unmatched("camera_id", _pattern("camera_id"), {camera}):
+        problem = camera_id_problem(camera)  # the schema's pattern is the grammar
+        if problem is not None:
+            return InvalidRecord("bad_camera_id", problem)
+        return _field_refusal("camera_id", camera, "does not match the schema's pattern")
+    if w.lat is None or w.lon is None:
+        problem = position_problem(w.lat, w.lon, w.position_source)
+        if problem is not None:
+            return InvalidRecord("schema", problem)
+    state = w.plate_state
+    if (
+        state is not None
+        and state not in _MATCHED["plate_state"]
+        and _unmatched("plate_state", _pattern("plate_state"), {state})
+    ):
+        return _field_refusal("plate_state", state, "does not match the schema's pattern")
+    if _RFC3339_ONE.fullmatch(w.captured_at) is None:
+        return _time_refusal(w.captured_at)
+    return None
+
+
+def _time_refusal(text: str) -> InvalidRecord:
+    return _field_refusal("captured_at", text, "is not an RFC 3339 date-time")
+
+
+def _field_refusal(field: str, value: str, otherwise: str) -> InvalidRecord:
+    """A string field's error in the schema validator's words, else (a check stricter than the
+    schema) ``otherwise``, after the value."""
+    problem = _value_problem(field, "str", value)
+    return InvalidRecord(
+        "schema", f"read: {field}={value!r} {otherwise}" if problem is None else f"read: {problem}"
+    )
+
+
+@cache
+def _pattern(name: str) -> re.Pattern[str]:
+    return dict(_patterns())[name]
 
 
 def _calendar_days(texts: list[str]) -> bool:
@@ -695,12 +761,17 @@ def _raw_reads(payload: bytes) -> list[Any]:
 def decode_read_record(payload: bytes | None) -> list[Read | tuple[InvalidRecord, Any]]:
     """:func:`decode_read_batch` as a list in record order: each read, or ``(error, raw_read)``."""
     batch = decode_read_batch(payload)
-    out: list[Read | tuple[InvalidRecord, Any]] = [(e, raw) for _, e, raw in batch.failed]
-    order = [p for p, _, _ in batch.failed]
+    out: list[Read | tuple[InvalidRecord, Any]] = [(e, sent_object(raw)) for _, e, raw, _c in batch.failed]
+    order = [p for p, _, _, _ in batch.failed]
     for i, position in enumerate(batch.positions):
         out.append(batch.read(i))
         order.append(position)
     return [item for _, item in sorted(zip(order, out, strict=True), key=lambda pair: pair[0])]
+
+
+def sent_object(sent: Any) -> Any:
+    """A refused read as sent (:attr:`ReadBatch.failed`) as an object."""
+    return _as_sent(sent) if isinstance(sent, msgspec.Raw) else sent
 
 
 def stored_reads(value: bytes | None) -> list[dict[str, Any]]:
@@ -718,57 +789,57 @@ def stored_reads(value: bytes | None) -> list[dict[str, Any]]:
     return [data] if isinstance(data, dict) else []
 
 
-#: The part of a rejected record that every read refused in one source record shares (where the
-#: record was, when it was refused), encoded once: (topic, partition, offset, now), its JSON members.
-_SHARED: list[Any] = [None, b""]
-
-
-def _shared_members(topic: str, partition: int, offset: int, now: datetime) -> bytes:
-    key = (topic, partition, offset, now)
-    if _SHARED[0] != key:
-        members = {"topic": topic, "partition": partition, "offset": offset, "rejected_at": now.isoformat()}
-        _SHARED[:] = [key, b"," + orjson.dumps(members)[1:]]
-    shared: bytes = _SHARED[1]
-    return shared
-
-
-def rejected_record(
-    error: InvalidRecord,
-    payload: Any,
-    *,
-    topic: str,
-    partition: int,
-    offset: int,
-    index: int | None,
-    now: datetime,
-) -> tuple[str | None, bytes]:
-    """A rejected-topic record (schemas/rejected_read.json) that keeps the input as received, with
-    the reason: its key (the camera id, when known) and its value, encoded. Issue 17: a record may
-    refuse many reads at once, so what they share is encoded once and each adds only its own part."""
-    if isinstance(payload, dict):
-        camera = payload.get("camera_id")
-        text, encoding = orjson.dumps(payload).decode("utf-8"), "json"
-    elif isinstance(payload, bytes | bytearray):
-        camera = None
+def rejected_item(error: InvalidRecord, sent: Any, index: int | None, camera: str | None) -> bytes:
+    """One refusal of a rejected record (an item of ``refused`` in schemas/rejected_read.json),
+    encoded: the reason, the read's position in its record (None: the whole record) and camera
+    id, and the input as received (``sent``: a read's bytes as :class:`msgspec.Raw`, an object,
+    or a record's bytes)."""
+    if isinstance(sent, msgspec.Raw):  # its UTF-8 was checked with its record's (_raw_reads)
+        text, encoding = bytes(sent).decode("utf-8"), "json"
+    elif isinstance(sent, bytes | bytearray):
         try:
-            text, encoding = bytes(payload).decode("utf-8"), "utf-8"
+            text, encoding = bytes(sent).decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
-            text, encoding = base64.b64encode(payload).decode("ascii"), "base64"
+            text, encoding = base64.b64encode(sent).decode("ascii"), "base64"
     else:
-        camera = None
-        text, encoding = orjson.dumps(payload).decode("utf-8"), "json"
-    own = orjson.dumps(
-        {
-            "reason_code": error.code,
-            "reason": error.reason,
-            "index": index,
-            "camera_id": camera if isinstance(camera, str) else None,
-            "payload": text,
-            "payload_encoding": encoding,
-        }
+        text, encoding = orjson.dumps(sent).decode("utf-8"), "json"
+    item = {
+        "reason_code": error.code,
+        "reason": str(error),
+        "index": index,
+        "camera_id": camera,
+        "payload": text,
+        "payload_encoding": encoding,
+    }
+    return orjson.dumps(item)
+
+
+def rejected_record(items: list[bytes], *, topic: str, partition: int, offset: int, now: datetime) -> bytes:
+    """The rejected-topic record (schemas/rejected_read.json) of one source record: where it was,
+    when it was refused, and its refusals (:func:`rejected_item`): one record however many of its
+    reads were refused (issue 17), sent in a message of the rejected topic (:func:`rejected_group`)."""
+    where = orjson.dumps(
+        {"topic": topic, "partition": partition, "offset": offset, "rejected_at": now.isoformat()}
     )
-    key = camera if isinstance(camera, str) else None
-    return key, own[:-1] + _shared_members(topic, partition, offset, now)
+    return b'{"refused":[' + b",".join(items) + b"]," + where[1:]
+
+
+def rejected_group(records: list[bytes]) -> bytes:
+    """A message of the rejected topic: the rejected records (:func:`rejected_record`) of source
+    records refused about the same time, sent together (streams/kafka/outbox.py)."""
+    return b'{"records":[' + b",".join(records) + b"]}"
+
+
+def rejected_reads(value: bytes | None) -> list[Json]:
+    """The refusals in a message of the rejected topic (:func:`rejected_group`) or in one rejected
+    record, each with where its source record was and when it was refused: one object per refused
+    read (or whole record) with every field the schema gives."""
+    message = loads(value or b"")
+    out = []
+    for record in message["records"] if "records" in message else [message]:
+        where = {k: record[k] for k in ("topic", "partition", "offset", "rejected_at")}
+        out += [{**item, **where} for item in record["refused"]]
+    return out
 
 
 # -- hot-list entries ----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -36,6 +37,7 @@ class Metrics:
         self.rejected = Counter(
             "alpr_rejected", "Reads or records rejected, by reason", ["reason"], registry=r
         )
+        self._rejected_by: dict[str, Any] = {}  # its child of each reason, looked up once
         self.excluded = Counter(
             "alpr_reads_excluded",
             "Reads captured inside a sensitive site's exclusion zone, dropped unstored, by category (P24)",
@@ -136,8 +138,11 @@ class Metrics:
     def observe(self, out: Outcome, *, batch_seconds: float | None = None) -> None:
         self.reads.inc(out.reads)
         if out.rejected:  # one inc per reason, not per refused read (issue 17)
-            for reason, count in Tally(code for *_, code in out.rejected).items():
-                self.rejected.labels(reason).inc(count)
+            for reason, count in Tally(code for *_, codes in out.rejected for code in codes).items():
+                child = self._rejected_by.get(reason)
+                if child is None:
+                    child = self._rejected_by[reason] = self.rejected.labels(reason)
+                child.inc(count)
         for category in out.excluded:
             self.excluded.labels(category).inc()
         for _key, _value, alert in out.alerts:

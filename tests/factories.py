@@ -6,11 +6,11 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from streams.codec import entry_to_dict, read_to_dict
+from streams.codec import entry_to_dict, read_to_dict, rejected_reads
 from streams.hotlists.model import HotlistEntry, Person
 from streams.matching.matcher import HotlistIndex, MatchRules
 from streams.matching.normalize import OcrClasses
-from streams.matching.pipeline import Pipeline
+from streams.matching.pipeline import Outcome, Pipeline
 from streams.reads.model import Read
 from streams.settings import DEFAULT_OCR_CLASSES
 
@@ -90,3 +90,14 @@ def make_pipeline(*entries: HotlistEntry, now: datetime = NOW, **options: Any) -
         clock=lambda: now,
         **options,
     )
+
+
+def refusals(out: Outcome) -> list[tuple[str, dict[str, Any]]]:
+    """(reason code, refusal) of every read an outcome's rejected record refused, each refusal with
+    where its record was and when (codec.rejected_reads); the record's codes checked against them."""
+    found = []
+    for _key, value, codes in out.rejected:
+        items = rejected_reads(value)
+        assert [item["reason_code"] for item in items] == codes  # noqa: S101 - a test helper
+        found += [(item["reason_code"], item) for item in items]
+    return found

@@ -113,7 +113,7 @@ def check_reads(
     times the worker would refuse (future beyond the skew, older than the retention, P11).
     """
     batch = decode_read_batch(orjson.dumps({"reads": reads}))
-    refused = [(position, str(error)) for position, error, _raw in batch.failed]
+    refused = [(position, str(error)) for position, error, *_sent in batch.failed]
     if batch.wires and (
         batch.earliest is None
         or batch.latest is None

@@ -48,14 +48,22 @@ def normalize_plates(texts: Sequence[str]) -> tuple[list[str], dict[int, Invalid
     returns the plates ("" for a refused one) and each refused position's error."""
     joined = "\n".join(texts).upper().translate(_STRIP)
     plates = joined.split("\n")
-    if len(plates) == len(texts) and _PLATE_LINES.fullmatch(joined) is not None:
+    if len(plates) != len(texts):  # a plate with a line break in it: each plate on its own
+        plates, wrong = [""] * len(texts), list(range(len(texts)))
+    elif _PLATE_LINES.fullmatch(joined) is not None:
         return plates, {}
-    plates, refused = [], {}
-    for position, text in enumerate(texts):
+    else:  # only the refused ones are looked at again, for their message (issue 17)
+        wrong = [
+            i
+            for i, p in enumerate(plates)
+            if not (0 < len(p) <= MAX_PLATE_LEN and p.isalnum() and p.isascii())
+        ]
+    refused = {}
+    for position in wrong:
         try:
-            plates.append(normalize_plate(text))
+            plates[position] = normalize_plate(texts[position])
         except InvalidRecord as exc:
-            plates.append("")
+            plates[position] = ""
             refused[position] = exc
     return plates, refused
 

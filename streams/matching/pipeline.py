@@ -1,7 +1,8 @@
 """The per-record work of the stream, as plain functions over bytes (no faust, no aiokafka).
 
-:class:`Pipeline` turns one record of the reads topic into rejected records and candidates
-(reads that pass the Bloom screen or fit a partial pattern), and one candidate into alerts or
+:class:`Pipeline` turns one record of the reads topic into its rejected record (every refused
+read of it, with the reason) and candidates (reads that pass the Bloom screen or fit a partial
+pattern), and one candidate into alerts or
 sightings of an open alert. Every alert decision about a plate is made on the candidates
 partition that owns its canonical key, so duplicate suppression (P9) sees all reads of the plate.
 P4 is judged as of each read's capture (the source's latest refresh at or before it), and a read
@@ -19,10 +20,10 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import msgspec
@@ -42,12 +43,14 @@ from streams.codec import (
     loads,
     read_from_dict,
     read_to_dict,
+    rejected_item,
     rejected_record,
+    sent_object,
 )
 from streams.errors import InvalidRecord
 from streams.matching.matcher import HotlistIndex, Match, confirm, partial_matches, screen
 from streams.matching.normalize import normalize_plate, partition_for
-from streams.reads.lateness import StoreBounds, check_capture_time, storable
+from streams.reads.lateness import StoreBounds, capture_time_refusal, check_capture_time, storable
 from streams.reads.model import CAMERA, Read
 
 __all__ = ["Outcome", "Pipeline", "RecentIds", "check_capture_time"]
@@ -58,6 +61,12 @@ Clock = Callable[[], datetime]
 _PLATE = attrgetter("plate")
 _LAT = attrgetter("lat")
 _CAPTURED = attrgetter("captured_at")
+_FIRST = itemgetter(0)
+#: What a rejected record keeps of a read refused for these reasons (P11, P24): never the plate.
+_KEPT_OF = {
+    "expired": ("read_id", "camera_id", "captured_at"),
+    "camera_suspended": ("camera_id", "captured_at"),
+}
 
 
 @dataclass(slots=True)
@@ -65,7 +74,9 @@ class Outcome:
     """What one input record produced. Values are encoded, ready for Kafka."""
 
     reads: int = 0
-    rejected: list[tuple[bytes | None, bytes, str]] = field(default_factory=list)  # key, value, reason code
+    #: The record for the rejected topic (none or one: every refusal of the source record together,
+    #: issue 17): key, value, the reason code of each refused read.
+    rejected: list[tuple[bytes | None, bytes, list[str]]] = field(default_factory=list)
     candidates: list[tuple[bytes, int, bytes]] = field(default_factory=list)  # key, partition, value
     alerts: list[tuple[bytes, bytes, AlertRaised]] = field(default_factory=list)  # key, value, alert
     sightings: list[tuple[bytes, bytes, AlertSighted]] = field(default_factory=list)  # key, value, event
@@ -84,10 +95,30 @@ class Outcome:
     #: its first refused read (None: none yet), the same for all of them.
     rejected_kept: bool | None = None
     rejected_at: datetime | None = None
+    #: The refusals made so far (rejected_item), their reason codes and cameras: :meth:`seal` makes
+    #: them the one rejected record.
+    refused_items: list[bytes] = field(default_factory=list)
+    refused_codes: list[str] = field(default_factory=list)
+    refused_cameras: set[str | None] = field(default_factory=set)
     unstored_candidates: int = 0  # Bloom positives whose source was too old to be passed on (P11)
     #: P24: categories of the sites whose exclusion zone held a read; those reads are dropped
     #: (counted, never stored, not even on the rejected topic).
     excluded: list[str] = field(default_factory=list)
+
+    def seal(self, where: tuple[str, int, int]) -> Outcome:
+        """Make the refusals so far the source record's one rejected record (keyed by their camera
+        when they name one camera)."""
+        if self.refused_items:
+            assert self.rejected_at is not None  # noqa: S101 - set with the first refusal
+            topic, partition, offset = where
+            value = rejected_record(
+                self.refused_items, topic=topic, partition=partition, offset=offset, now=self.rejected_at
+            )
+            cameras = self.refused_cameras
+            camera = next(iter(cameras)) if len(cameras) == 1 else None
+            self.rejected.append((None if camera is None else camera.encode(), value, self.refused_codes))
+            self.refused_items, self.refused_codes, self.refused_cameras = [], [], set()
+        return self
 
 
 def _not_stored(what: str, read: dict[str, Any]) -> None:
@@ -184,27 +215,43 @@ class Pipeline:
     def _reject(
         self, out: Outcome, error: InvalidRecord, payload: Any, where: tuple[str, int, int], index: int | None
     ) -> None:
-        topic, partition, offset = where
+        camera = payload.get("camera_id") if isinstance(payload, dict) else None
+        self._reject_all(out, [(index, error, payload, camera if isinstance(camera, str) else None)], where)
+
+    def _reject_all(
+        self,
+        out: Outcome,
+        refused: Sequence[tuple[int | None, InvalidRecord, Any, str | None]],
+        where: tuple[str, int, int],
+    ) -> None:
+        """Refusals of reads of one source record, (position, error, the read as sent, its camera
+        id) each: added to the outcome, which makes them its one rejected record (:meth:`Outcome.seal`).
+        Whether they may be stored (P11) is judged once for the source record (issue 17)."""
+        if not refused:
+            return
         if out.rejected_kept is None:  # judged once per source record, not per refused read
             out.rejected_kept = self._storable(out, rejected=True)
             out.rejected_at = self.clock()
         if not out.rejected_kept:
             # P11: the source is older than the rejected topic keeps: counted, not stored, logged
             # with what "expired" keeps (no plate).
-            out.unstored_rejected.append(error.code)
-            _not_stored(f"rejected ({error.code})", payload if isinstance(payload, dict) else {})
+            for _index, error, payload, _camera in refused:
+                out.unstored_rejected.append(error.code)
+                sent = sent_object(payload) if isinstance(payload, msgspec.Raw) else payload
+                _not_stored(f"rejected ({error.code})", sent if isinstance(sent, dict) else {})
             return
-        if error.code == "expired" and isinstance(payload, dict):
-            # P11: an expired read is not stored again, not even on the rejected topic.
-            payload = {k: payload.get(k) for k in ("read_id", "camera_id", "captured_at")}
-        elif error.code == "camera_suspended" and isinstance(payload, dict):
-            # P24: a suspended camera faces a sensitive site; keep no plate and no position.
-            payload = {k: payload.get(k) for k in ("camera_id", "captured_at")}
-        assert out.rejected_at is not None  # noqa: S101 - set with rejected_kept
-        camera, value = rejected_record(
-            error, payload, topic=topic, partition=partition, offset=offset, index=index, now=out.rejected_at
-        )
-        out.rejected.append((camera.encode() if camera else None, value, error.code))
+        items, codes, cameras = out.refused_items, out.refused_codes, out.refused_cameras
+        for index, error, payload, camera in refused:
+            code = error.code
+            kept_fields = _KEPT_OF.get(code)
+            if kept_fields is not None:
+                # P11: an expired read is not stored again, not even on the rejected topic; P24: a
+                # suspended camera faces a sensitive site: no plate and no position are kept.
+                sent = sent_object(payload) if isinstance(payload, msgspec.Raw) else payload
+                payload = {k: sent.get(k) for k in kept_fields} if isinstance(sent, dict) else {}
+            items.append(rejected_item(error, payload, index, camera))
+            codes.append(code)
+            cameras.add(camera)
 
     def _alerts(self, out: Outcome, read: Read, canonical: str, matches: list[Match], now: datetime) -> None:
         for found in matches:
@@ -273,21 +320,25 @@ class Pipeline:
         screen, forward Bloom positives and partial fits.
 
         The common case (every read good and within the time bounds) costs a few C calls per
-        batch; only a batch with something wrong in it is looked at read by read.
+        batch; only a batch with something wrong in it is looked at read by read, and all its
+        refused reads make one rejected record.
         """
         out = Outcome(
             timestamp_ms=source_ms,
             candidate_ms=source_ms if arrival_ms is None else arrival_ms,
             rejected_storable=not late,
         )
+        return self._screen(out, payload, where).seal(where)
+
+    def _screen(self, out: Outcome, payload: bytes | None, where: tuple[str, int, int]) -> Outcome:
         now = self.clock()
         try:
             batch = decode_read_batch(payload)
         except InvalidRecord as exc:
             self._reject(out, exc, payload or b"", where, None)
             return out
-        for position, error, raw in batch.failed:
-            self._reject(out, error, raw, where, position)
+        if batch.failed:
+            self._reject_all(out, batch.failed, where)
         if self.cameras is not None:
             _place_at_cameras(self.cameras, batch)
         if batch.earliest is not None and self.sites is not None:
@@ -306,8 +357,13 @@ class Pipeline:
                 return out
             earliest = batch.earliest
         screened = screen(self.index, list(map(_PLATE, batch.wires)))
-        for i, error in screened.refused.items():
-            self._reject(out, error, read_to_dict(batch.read(i)), where, batch.positions[i])
+        if screened.refused:
+            wires, positions = batch.wires, batch.positions
+            refused = [
+                (positions[i], error, batch.as_sent(i), wires[i].camera_id)
+                for i, error in sorted(screened.refused.items())
+            ]
+            self._reject_all(out, refused, where)
         out.reads += len(batch) - len(screened.refused)
         out.oldest_read_age_s = (now - earliest).total_seconds()
         if screened.candidates and not self._storable(out, rejected=False):
@@ -334,23 +390,22 @@ class Pipeline:
         are parsed together and the batch is cut once (issue 17: a refusal costs little)."""
         oldest, newest = now - self.retention, now + self.max_skew
         times = list(map(datetime.fromisoformat, map(_CAPTURED, batch.wires)))
-        # the bounds of check_capture_time, which words the refusal
-        out_of_bounds = set()
-        for i, captured in enumerate(times):
-            if not oldest <= captured <= newest:
-                read = batch.read(i)
-                try:
-                    check_capture_time(read, now, self.max_skew, self.retention)
-                except InvalidRecord as exc:
-                    self._reject(out, exc, read_to_dict(read), where, batch.positions[i])
-                    out_of_bounds.add(i)
-        kept = ReadBatch()
-        kept.wires = [w for i, w in enumerate(batch.wires) if i not in out_of_bounds]
-        kept.positions = [p for i, p in enumerate(batch.positions) if i not in out_of_bounds]
-        times = [t for i, t in enumerate(times) if i not in out_of_bounds]
-        if times:
-            kept.earliest, kept.latest = min(times), max(times)
-        return kept
+        kept = [i for i, captured in enumerate(times) if oldest <= captured <= newest]
+        refused = []
+        for i in set(range(len(times))).difference(kept):
+            wire = batch.wires[i]
+            error = capture_time_refusal(times[i], now, self.max_skew, self.retention)
+            assert error is not None  # noqa: S101 - outside the bounds it words
+            # P11: an expired read keeps only what says which read it was
+            sent = (
+                {"read_id": wire.read_id, "camera_id": wire.camera_id, "captured_at": wire.captured_at}
+                if error.code == "expired"
+                else batch.as_sent(i)
+            )
+            refused.append((batch.positions[i], error, sent, wire.camera_id))
+        refused.sort(key=_FIRST)
+        self._reject_all(out, refused, where)
+        return batch.subset(kept, [times[i] for i in kept])
 
     def _outside_zones(self, out: Outcome, sites: SiteWatch, batch: ReadBatch) -> ReadBatch:
         """The reads of the batch captured outside every sensitive site's exclusion zone (P24); the
@@ -364,7 +419,7 @@ class Pipeline:
         inside = [None if w.lat is None else zones.excluded(w.lat, w.lon) for w in batch.wires]
         if not any(inside):
             return batch
-        kept = ReadBatch()
+        kept = []
         for i, site in enumerate(inside):
             wire = batch.wires[i]
             if site is not None:
@@ -377,8 +432,8 @@ class Pipeline:
                     site.category,
                 )
                 continue
-            kept.add(wire, batch.positions[i], datetime.fromisoformat(wire.captured_at))
-        return kept
+            kept.append(i)
+        return batch.subset(kept, [datetime.fromisoformat(batch.wires[i].captured_at) for i in kept])
 
     def _from_registered(
         self, out: Outcome, cameras: ActiveCameras, batch: ReadBatch, where: tuple[str, int, int]
@@ -390,15 +445,17 @@ class Pipeline:
         latest = batch.latest
         if all(cameras.refusal(c, latest) is None for c in {w.camera_id for w in batch.wires}):
             return batch
-        kept = ReadBatch()
+        kept, times, refused = [], [], []
         for i, position in enumerate(batch.positions):
             read = batch.read(i)
-            refused = cameras.refusal(read.camera_id, read.captured_at)
-            if refused is not None:
-                self._reject(out, refused, read_to_dict(read), where, position)
+            error = cameras.refusal(read.camera_id, read.captured_at)
+            if error is not None:
+                refused.append((position, error, batch.as_sent(i), read.camera_id))
                 continue
-            kept.add(batch.wires[i], position, read.captured_at)
-        return kept
+            kept.append(i)
+            times.append(read.captured_at)
+        self._reject_all(out, refused, where)
+        return batch.subset(kept, times)
 
     def confirm_record(
         self, payload: bytes | None, where: tuple[str, int, int], source_ms: int | None = None
@@ -406,6 +463,9 @@ class Pipeline:
         """One candidate (Kafka timestamp ``source_ms``), on the partition that owns its plate: the
         authoritative exact check, the partial patterns, and the decision between a new alert and
         a sighting of an open one. Alerts are stamped when sent (the alerts topic's own retention)."""
+        return self._confirm(payload, where, source_ms).seal(where)
+
+    def _confirm(self, payload: bytes | None, where: tuple[str, int, int], source_ms: int | None) -> Outcome:
         # A candidate that cannot be read is the worker's own fault, not a camera's: its read may be
         # late, so it is counted and logged without the plate, never stored (P11).
         out = Outcome(timestamp_ms=source_ms, rejected_storable=False)

@@ -33,6 +33,7 @@ __all__ = [
     "Lateness",
     "StoreBounds",
     "capture_ms",
+    "capture_time_refusal",
     "check_capture_time",
     "margin_ms",
     "record_timestamp_ms",
@@ -94,18 +95,28 @@ def _span(span: timedelta) -> str:
 
 def check_capture_time(read: Read, now: datetime, max_skew: timedelta, retention: timedelta) -> None:
     """Refuse reads from the future (a wrong camera clock) and reads older than the retention (P11)."""
-    if read.captured_at > now + max_skew:
-        raise InvalidRecord(
+    error = capture_time_refusal(read.captured_at, now, max_skew, retention)
+    if error is not None:
+        raise error
+
+
+def capture_time_refusal(
+    captured: datetime, now: datetime, max_skew: timedelta, retention: timedelta
+) -> InvalidRecord | None:
+    """The error of a read captured at ``captured`` (:func:`check_capture_time`); None when it may be kept."""
+    if captured > now + max_skew:
+        return InvalidRecord(
             "future_timestamp",
-            f"captured_at {read.captured_at.isoformat()} is more than {max_skew} ahead of the "
+            f"captured_at {captured.isoformat()} is more than {max_skew} ahead of the "
             "server clock; check the camera's clock",
         )
-    if read.captured_at < now - retention:
-        raise InvalidRecord(
+    if captured < now - retention:
+        return InvalidRecord(
             "expired",
-            f"captured_at {read.captured_at.isoformat()} is older than the read retention "
+            f"captured_at {captured.isoformat()} is older than the read retention "
             f"({_span(retention)}); the read was not kept (P11)",
         )
+    return None
 
 
 def too_late(captured: int, now_ms: int, limit_ms: int) -> InvalidRecord:

@@ -52,7 +52,7 @@ from streams.alerts.lifecycle import (
     evolve,
 )
 from streams.alerts.model import AlertRaised
-from streams.codec import alert_record_from_dict, decode_read_batch, dumps
+from streams.codec import alert_record_from_dict, decode_read_batch, dumps, rejected_reads
 from streams.errors import AlprError, ConfigError, InvalidRecord
 from streams.kafka.log import TopicWriter, read_latest
 from streams.kafka.timeseek import scan_by_time
@@ -170,17 +170,22 @@ class ReadTally:
 
 
 def count_rejected(values: Iterable[bytes | None], day: date) -> Counter[str]:
-    """Records of ``reads-rejected`` rejected on ``day``, by camera ("(unknown)" without one)."""
+    """Reads (or whole records) of ``reads-rejected`` rejected on ``day``, by camera ("(unknown)"
+    without one)."""
     out: Counter[str] = Counter()
     for value in values:
         try:
-            data = orjson.loads(value or b"")
-            if utc_day(data["rejected_at"]) != day:
-                continue
-        except (orjson.JSONDecodeError, TypeError, KeyError, ValueError):
+            refused = rejected_reads(value)
+        except (InvalidRecord, TypeError, KeyError, AttributeError):
             continue
-        camera = data.get("camera_id")
-        out[camera if isinstance(camera, str) and camera else "(unknown)"] += 1
+        for item in refused:
+            try:
+                if utc_day(item["rejected_at"]) != day:
+                    continue
+            except (TypeError, ValueError):
+                continue
+            camera = item.get("camera_id")
+            out[camera if isinstance(camera, str) and camera else "(unknown)"] += 1
     return out
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from streams.app import create_worker
 from streams.cameras.registry import Camera, encode_camera
-from streams.codec import dumps
+from streams.codec import dumps, rejected_reads
 from streams.settings import Settings
 from tests.factories import NOW, local_entry, make_entry, read_dict
 
@@ -49,10 +49,12 @@ async def test_agents_emit_to_the_right_topics(worker) -> None:
         by_topic: dict[str, list[dict]] = {}
         for call in send.await_args_list:
             by_topic.setdefault(call.args[0].get_topic_name(), []).append(call.kwargs)
-        assert set(by_topic) == {"agents.candidates", "agents.reads-rejected"}
+        assert set(by_topic) == {"agents.candidates"}
         exact, partial = by_topic["agents.candidates"]  # partial fits are decided where the plate is owned
-        [rejected] = by_topic["agents.reads-rejected"]
-        assert "lat" in json.loads(rejected["value"])["reason"]
+        # issue 17: the rejected record waits for the commit of its source's offset (the outbox)
+        [waiting] = [w for items in worker.app.rejected_outbox.waiting.values() for w in items]
+        [refused] = rejected_reads(waiting.value)
+        assert "lat" in refused["reason"] and refused["index"] == 2
         send.reset_mock()
         async with confirm.test_context() as ctx:
             for candidate in (exact, partial):
@@ -84,7 +86,6 @@ async def test_derived_records_keep_the_source_timestamp_and_too_old_rejects_are
     screen = worker.app.agents["screen-reads"]
     fresh, old = NOW - timedelta(minutes=1), NOW - timedelta(days=2)
     started_ms = time.time() * 1000
-    started_ms = time.time() * 1000
     with patch("faust.topics.Topic.send", autospec=True) as send:
         delivered = asyncio.get_running_loop().create_future()
         delivered.set_result(None)
@@ -99,13 +100,15 @@ async def test_derived_records_keep_the_source_timestamp_and_too_old_rejects_are
                 }
                 await ctx.put(dumps(batch), timestamp=at.timestamp())
     sent = [(call.args[0].get_topic_name(), call.kwargs) for call in send.await_args_list]
-    assert [topic for topic, _ in sent] == ["agents.reads-rejected", "agents.candidates", "agents.candidates"]
+    assert [topic for topic, _ in sent] == ["agents.candidates", "agents.candidates"]
     fresh_ms, old_ms = (int(t.timestamp() * 1000) for t in (fresh, old))
-    # faust sends int(timestamp * 1000) milliseconds: exactly the source's
+    # faust sends int(timestamp * 1000) milliseconds
     stamps = [int(kw["timestamp"] * 1000) for _, kw in sent]
-    assert stamps[0] == fresh_ms and old_ms < fresh_ms
-    assert all(started_ms - 1 <= stamp <= time.time() * 1000 for stamp in stamps[1:])
-    assert json.loads(sent[0][1]["value"])["reason_code"] == "schema"
+    assert all(started_ms - 1 <= stamp <= time.time() * 1000 for stamp in stamps)
+    # the fresh record's rejection waits for its offset's commit, stamped with its source's time
+    [waiting] = [w for items in worker.app.rejected_outbox.waiting.values() for w in items]
+    assert waiting.timestamp_ms == fresh_ms and old_ms < fresh_ms
+    assert [r["reason_code"] for r in rejected_reads(waiting.value)] == ["schema"]
     metrics = worker.metrics.registry
     assert metrics.get_sample_value("alpr_not_stored_total", {"record": "rejected"}) == 1
     assert metrics.get_sample_value("alpr_rejected_total", {"reason": "schema"}) == 2

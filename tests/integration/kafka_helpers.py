@@ -57,6 +57,19 @@ async def wait_for_records(
     )
 
 
+def refused_reads(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The refusals in decoded messages of reads-rejected (each holds the rejected records of one
+    or more source records, each listing its refused reads), one object each with where its source
+    record was and when (codec.rejected_reads)."""
+    where = ("topic", "partition", "offset", "rejected_at")
+    return [
+        {**item, **{k: record[k] for k in where}}
+        for message in values
+        for record in message["records"]
+        for item in record["refused"]
+    ]
+
+
 def alerts_for(values: list[dict[str, Any]], read_ids: set[str]) -> list[dict[str, Any]]:
     """What these reads raised on the alerts topic: a new alert, or a sighting of an open alert of
     the same plate and entry (P9: tests that reuse a plate within 5 minutes get sightings)."""

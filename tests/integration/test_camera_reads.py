@@ -18,6 +18,7 @@ from tests.integration.kafka_helpers import (
     alerts_for,
     alpr_as,
     feed_env,
+    refused_reads,
     send_reads,
     wait_for_records,
 )
@@ -69,11 +70,13 @@ def test_reads_of_unknown_and_retired_cameras_are_rejected_and_a_new_camera_is_s
             wait_for_records(
                 settings.kafka,
                 settings.topic("reads-rejected"),
-                lambda vs: [v for v in vs if orjson.loads(v["payload"]).get("read_id") == read_id],
+                lambda vs: [
+                    v for v in refused_reads(vs) if orjson.loads(v["payload"]).get("read_id") == read_id
+                ],
                 timeout=60,
             )
         )
-        [record] = [v for v in found if orjson.loads(v["payload"]).get("read_id") == read_id]
+        [record] = [v for v in refused_reads(found) if orjson.loads(v["payload"]).get("read_id") == read_id]
         return record
 
     def alerted(read_id: str) -> dict:
@@ -182,7 +185,9 @@ def test_the_worker_drops_reads_written_directly_inside_a_zone_and_refuses_a_sus
         rejected = asyncio.run(
             wait_for_records(settings.kafka, settings.topic("reads-rejected"), lambda vs: len(vs) >= 1)
         )
-        assert [(v["reason_code"], v["camera_id"]) for v in rejected] == [("camera_suspended", "cam-church")]
+        assert [(v["reason_code"], v["camera_id"]) for v in refused_reads(rejected)] == [
+            ("camera_suspended", "cam-church")
+        ]
         raw = b"".join(
             r.value for r in asyncio.run(read_topic(settings.kafka, settings.topic("reads-rejected")))
         )

@@ -87,6 +87,7 @@ class ClusterLoad(Load):
         timed = list(self.traffic.reads(datetime.now(UTC), seconds))
         self.offsets = [offset for offset, _ in timed]
         self.reads = [read for _, read in timed]
+        self.spoil()
         self.workers = []
 
     async def prepare(self) -> None:

@@ -57,6 +57,7 @@ from tests.integration.kafka_helpers import (
     metric,
     produce,
     read_topic,
+    refused_reads,
     running_worker,
     wait_for_records,
 )
@@ -510,15 +511,20 @@ def test_bad_input_is_rejected_with_reasons_and_processing_continues(broker, tmp
             (5, 0, "future_timestamp"),
             (5, 1, "expired"),
         ]
-        rejected_raw = asyncio.run(_wait_for_count(settings, settings.topic("reads-rejected"), len(expected)))
-        rejected = [orjson.loads(r.value) for r in rejected_raw]
+        # one rejected record per source record, however many of its reads were refused, sent
+        # grouped when the worker commits their offsets
+        rejected_raw = asyncio.run(_wait_for_count(settings, settings.topic("reads-rejected"), 6))
+        messages = [orjson.loads(r.value) for r in rejected_raw]
+        for message in messages:
+            validator("rejected_read").validate(message)
+        records = [record for message in messages for record in message["records"]]
+        assert len({r["offset"] for r in records}) == 6
+        assert {(r["topic"], r["partition"]) for r in records} == {(settings.topic("reads"), 0)}
+        rejected = refused_reads(messages)
         first = min(r["offset"] for r in rejected)
         assert Counter((r["offset"] - first, r["index"], r["reason_code"]) for r in rejected) == Counter(
             expected
         )
-        for record in rejected:
-            validator("rejected_read").validate(record)
-            assert (record["topic"], record["partition"]) == (settings.topic("reads"), 0)
         by = {(r["offset"] - first, r["index"]): r for r in rejected}
 
         assert f"the limit is {MAX_RECORD_BYTES}" in by[0, None]["reason"]
@@ -540,7 +546,7 @@ def test_bad_input_is_rejected_with_reasons_and_processing_continues(broker, tmp
             "camera_id": "cam-expired",
             "captured_at": timed[1]["captured_at"],
         }  # P11: not the plate, place or image of a read past its retention
-        assert bad.encode() not in next(r.value for r in rejected_raw if orjson.loads(r.value) == expired)
+        assert bad.encode() not in orjson.dumps(expired)  # its refusal, as stored
 
         assert Counter(a["read_id"] for a in alerts_for(alerts, good)) == dict.fromkeys(good, 1)
         rejected_ids = {"big", "no-lon", "wrong-type", "bad-date", "future", "expired"}
@@ -557,14 +563,18 @@ def test_bad_input_is_rejected_with_reasons_and_processing_continues(broker, tmp
 
 
 async def _wait_for_count(settings: Settings, topic: str, count: int, timeout: float = 60) -> list[Any]:
-    """The topic's records once the worker's group has committed everything it holds: a record's
-    outputs are acknowledged by Kafka before its offset is committed, so nothing more can come."""
+    """The topic's messages once the worker's group has committed everything it holds, holding
+    ``count`` rejected records: a record's outputs are acknowledged by Kafka before its offset is
+    committed, so nothing more can come."""
     await wait_worker_drained(settings, timeout)
-    records = await read_topic(settings.kafka, topic)
-    if len(records) != count:
-        seen = [(v["offset"], v["index"], v["reason_code"]) for v in (orjson.loads(r.value) for r in records)]
-        raise AssertionError(f"{topic}: {len(records)} records once drained, expected {count}: {seen}")
-    return records
+    messages = await read_topic(settings.kafka, topic)
+    values = [orjson.loads(m.value) for m in messages]
+    if sum(len(v["records"]) for v in values) != count:
+        seen = [(v["offset"], v["index"], v["reason_code"]) for v in refused_reads(values)]
+        raise AssertionError(
+            f"{topic}: {len(messages)} messages once drained, expected {count} records: {seen}"
+        )
+    return messages
 
 
 def test_invalid_utf8_inside_a_read_is_rejected_not_dropped(broker, tmp_path) -> None:
@@ -583,9 +593,10 @@ def test_invalid_utf8_inside_a_read_is_rejected_not_dropped(broker, tmp_path) ->
             wait_for_records(
                 settings.kafka,
                 settings.topic("reads-rejected"),
-                lambda v: any(r["payload"] == garbage.decode() for r in v),  # processed after not_utf8
+                lambda v: any(r["payload"] == garbage.decode() for r in refused_reads(v)),  # after not_utf8
             )
         )
+        rejected = refused_reads(rejected)
         crashed = "Crashed reason=" in (root / "worker.log").read_text(errors="replace")
         [record] = [r for r in rejected if r["payload_encoding"] == "base64"] or [None]
         assert record is not None and not crashed

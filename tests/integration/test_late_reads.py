@@ -28,7 +28,7 @@ from streams.reads.producer import ReadProducer
 from streams.settings import Settings
 from tests.conftest import AlprProcess, make_env, settings_of, wait_for
 from tests.factories import make_entry, read_dict
-from tests.integration.kafka_helpers import alerts_for, metric, read_topic, wait_for_records
+from tests.integration.kafka_helpers import alerts_for, metric, read_topic, refused_reads, wait_for_records
 from tests.integration.test_ingest import Site, a_read, post
 
 pytestmark = pytest.mark.integration
@@ -101,7 +101,7 @@ class Late:
             elif "read" in value:
                 reads = [value["read"]]
             else:
-                reads = [orjson.loads(value["payload"])]
+                reads = [orjson.loads(r["payload"]) for r in refused_reads([value])]
             for read in reads:
                 out[read.get("read_id")] = record
         return out
@@ -156,7 +156,7 @@ async def test_reads_go_by_lateness_stamped_with_capture_and_the_worker_screens_
     rejected = await wait_for_records(
         late.settings.kafka, late.settings.topic("reads-rejected"), lambda v: len(v) >= 1
     )
-    assert [r["reason_code"] for r in rejected] == ["schema"]
+    assert [r["reason_code"] for r in refused_reads(rejected)] == ["schema"]
     assert (await late.records("reads-rejected"))["bad10"].timestamp == _ms(bad10)
     for name in READ_TOPICS:
         assert "r80" not in await late.records(name), name

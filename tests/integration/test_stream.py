@@ -28,6 +28,7 @@ from tests.integration.kafka_helpers import (
     metric,
     produce,
     read_topic,
+    refused_reads,
     send_reads,
     wait_for_records,
 )
@@ -140,8 +141,9 @@ async def test_malformed_record_is_rejected_and_processing_continues(stream) -> 
     rejected = await wait_for_records(
         settings.kafka,
         settings.topic("reads-rejected"),
-        lambda v: {"undecodable", "schema"} <= {r["reason_code"] for r in v},
+        lambda v: {"undecodable", "schema"} <= {r["reason_code"] for r in refused_reads(v)},
     )
+    rejected = refused_reads(rejected)
     garbage = next(r for r in rejected if r["reason_code"] == "undecodable")
     assert garbage["topic"] == settings.topic("reads") and garbage["partition"] == 0
     assert isinstance(garbage["offset"], int) and garbage["payload_encoding"] == "base64"

@@ -22,8 +22,8 @@ from streams.alerts.lifecycle import (
     AlertVisuallyVerified,
 )
 from streams.alerts.model import AlertRaised, alert_id_for
-from streams.codec import alert_to_dict, dumps, event_to_dict
-from streams.errors import ConfigError
+from streams.codec import alert_to_dict, dumps, event_to_dict, rejected_item, rejected_record
+from streams.errors import ConfigError, InvalidRecord
 from streams.reports.aggregates import (
     CAMERA_DAY,
     DAY,
@@ -111,17 +111,21 @@ def test_reads_the_worker_would_refuse_are_not_counted() -> None:
 
 
 def test_rejected_input_is_counted_by_the_day_it_was_rejected() -> None:
-    def rejected(camera: str | None, at: str) -> bytes:
-        return dumps({"reason_code": "schema", "camera_id": camera, "rejected_at": at})
+    """Each refused read counts, by its own camera (a record refuses all of its bad reads at once)."""
+
+    def rejected(at: str, *cameras: str | None) -> bytes:
+        error = InvalidRecord("schema", "read: data.confidence must be number")
+        items = [rejected_item(error, {"camera_id": c}, i, c) for i, c in enumerate(cameras)]
+        return rejected_record(items, topic="reads", partition=0, offset=1, now=datetime.fromisoformat(at))
 
     values = [
-        rejected("cam-A", "2026-03-10T01:00:00+00:00"),
-        rejected("cam-A", "2026-03-10T02:00:00+00:00"),
-        rejected(None, "2026-03-10T03:00:00+00:00"),
-        rejected("cam-A", "2026-03-11T00:00:01+00:00"),
+        rejected("2026-03-10T01:00:00+00:00", "cam-A"),
+        rejected("2026-03-10T02:00:00+00:00", "cam-A", "cam-B", None),
+        rejected("2026-03-10T03:00:00+00:00", None),
+        rejected("2026-03-11T00:00:01+00:00", "cam-A"),
         b"{garbage",
     ]
-    assert count_rejected(values, D) == {"cam-A": 2, "(unknown)": 1}
+    assert count_rejected(values, D) == {"cam-A": 2, "cam-B": 1, "(unknown)": 2}
 
 
 # -- alerts ---------------------------------------------------------------------------------------

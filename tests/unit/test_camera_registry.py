@@ -48,7 +48,7 @@ from streams.matching.pipeline import Pipeline
 from streams.metrics import Metrics
 from streams.settings import Settings
 from tests.conftest import ROOT
-from tests.factories import make_entry, make_pipeline, read_dict
+from tests.factories import make_entry, make_pipeline, read_dict, refusals
 from tests.unit.test_schemas import validator
 from tests.unit.test_sites import destination
 
@@ -469,9 +469,14 @@ def test_the_worker_refuses_a_suspended_cameras_reads_keeping_no_plate(tmp_path:
     read = dumps(read_dict(read_id="r1", camera_id="cam-east", plate="7ABC123", lat=lat, lon=lon))
     assert p.screen_record(read, WHERE).rejected == []
     sites_file(tmp_path, [clinic_feature(destination(*FAR_AWAY, 90, 100))])
-    [(_key, value, code)] = p.screen_record(read, WHERE).rejected
-    record = orjson.loads(value)
-    assert code == "camera_suspended" and "suspended (P24: faces New Clinic)" in record["reason"]
+    out = p.screen_record(read, WHERE)
+    [(key, value, _codes)] = out.rejected
+    [(code, record)] = refusals(out)
+    assert (
+        key == b"cam-east"
+        and code == "camera_suspended"
+        and "suspended (P24: faces New Clinic)" in record["reason"]
+    )
     assert "7ABC123" not in value.decode() and str(lon) not in value.decode()
     assert orjson.loads(record["payload"]) == {
         "camera_id": "cam-east",

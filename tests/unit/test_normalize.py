@@ -1,7 +1,15 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.errors import InvalidRecord
-from streams.matching.normalize import OcrClasses, differing_positions, normalize_plate, partition_for
+from streams.matching.normalize import (
+    OcrClasses,
+    differing_positions,
+    normalize_plate,
+    normalize_plates,
+    partition_for,
+)
 from streams.settings import DEFAULT_OCR_CLASSES
 
 OCR = OcrClasses.of(DEFAULT_OCR_CLASSES)
@@ -45,3 +53,29 @@ def test_partition_is_stable_and_in_range() -> None:
     assert partition_for("7ABC123", 12) == partition_for("7ABC123", 12)
     assert all(0 <= partition_for(f"K{i}", 12) < 12 for i in range(200))
     assert len({partition_for(f"K{i}", 12) for i in range(200)}) == 12
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    texts=st.lists(
+        st.one_of(
+            st.sampled_from(
+                ["7ABC123", "7abc-123", " 8 DOG.512", "###", "", "X" * 11, "ÄBC1", "AB\nC", "ß12"]
+            ),
+            st.text(alphabet="AB7 -.\t\n#é", max_size=12),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_a_batch_of_plates_is_normalized_as_each_plate_alone(texts) -> None:
+    """The batch path (one pass over the joined text, the refused ones looked at again) gives each
+    plate what normalize_plate gives it alone: the same plate, or a refusal with the same words."""
+    plates, refused = normalize_plates(texts)
+    for i, text in enumerate(texts):
+        try:
+            alone = normalize_plate(text)
+        except InvalidRecord as exc:
+            assert plates[i] == "" and str(refused[i]) == str(exc)
+        else:
+            assert plates[i] == alone and i not in refused

@@ -36,6 +36,7 @@ from streams.codec import (
     event_to_dict,
     read_from_dict,
     read_to_dict,
+    sent_object,
 )
 from streams.errors import InvalidRecord
 from streams.matching.matcher import Match
@@ -95,7 +96,7 @@ def test_ids_breaking_the_grammar_are_refused_everywhere_with_the_same_message(c
     assert not jsonschema.Draft7Validator(schema_file("camera")).is_valid(
         {**schema_camera(), "id": camera_id}
     )
-    [(_, error, _)] = decode_read_batch(dumps({"reads": [read_dict(camera_id=camera_id)]})).failed
+    [(_, error, _, _)] = decode_read_batch(dumps({"reads": [read_dict(camera_id=camera_id)]})).failed
     assert (error.code, str(error)) == ("bad_camera_id", message)
     # the ingest's check of a request (the same codec)
     assert check_reads([read_dict(camera_id=camera_id)], NOW, timedelta(minutes=5), timedelta(days=30)) == [
@@ -147,8 +148,9 @@ def test_half_a_position_is_refused_with_the_rule(changes: dict[str, Any], messa
     other reads of its batch going on."""
     bad = {**unplaced(read_id="bad"), **changes}
     batch = decode_read_batch(dumps({"reads": [read_dict(read_id="good"), bad]}))
-    [(position, error, raw)] = batch.failed
-    assert position == 1 and raw == bad and message in str(error)
+    [(position, error, raw, camera)] = batch.failed
+    assert position == 1 and sent_object(raw) == bad and message in str(error)
+    assert camera == bad["camera_id"]
     assert [w.read_id for w in batch.wires] == ["good"]
     assert not jsonschema.Draft7Validator(schema_file("read")).is_valid(bad)
 

@@ -13,8 +13,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.codec import _inline_refs, _read_problem, decode_read_batch, dumps, loads, schema
-from tests.factories import NOW, make_pipeline, read_dict
+from streams.codec import (
+    _inline_refs,
+    _read_problem,
+    decode_read_batch,
+    dumps,
+    loads,
+    rejected_group,
+    schema,
+    sent_object,
+)
+from tests.factories import NOW, make_pipeline, read_dict, refusals
 
 VALIDATE = fastjsonschema.compile(_inline_refs(schema("read")))
 
@@ -85,22 +94,27 @@ def test_a_mixed_record_keeps_its_good_reads_and_names_each_bad_one_in_place() -
     assert [batch.read(i).read_id for i in range(len(batch))] == ["g0", "g1", "g2", "g3"]
     assert batch.positions == [0, len(BAD) + 1, len(BAD) + 2, len(BAD) + 3]
     assert (batch.earliest, batch.latest) == (NOW - timedelta(minutes=3), NOW)
-    assert [p for p, _e, _r in batch.failed] == list(range(1, len(BAD) + 1))
-    for (_position, error, raw), (read_id, (_bad, message)) in zip(batch.failed, BAD.items(), strict=True):
-        assert raw["read_id"] == read_id and message in error.reason, (read_id, error.reason)
+    assert [p for p, *_ in batch.failed] == list(range(1, len(BAD) + 1))
+    for (_position, error, raw, camera), (read_id, (bad, message)) in zip(
+        batch.failed, BAD.items(), strict=True
+    ):
+        assert sent_object(raw) == bad and message in error.reason, (read_id, error.reason)
+        assert camera == bad["camera_id"]
     # one by one, each gives the same message
-    for _position, error, raw in batch.failed:
-        [(alone, _p, _r)] = [(e, p, r) for p, e, r in decode_read_batch(dumps(raw)).failed]
+    for _position, error, raw, _camera in batch.failed:
+        [alone] = [e for _p, e, *_ in decode_read_batch(dumps(sent_object(raw))).failed]
         assert (alone.code, alone.reason) == (error.code, error.reason)
 
 
 def test_every_refused_read_of_a_mixed_record_reaches_the_rejected_topic_with_its_reason() -> None:
-    """The worker: every bad read of the record becomes one rejected record, the read as sent and
-    the reason; the good reads are screened (P11: nothing here is late or expired)."""
+    """The worker: every bad read of the record is in its one rejected record, the read as sent
+    and the reason; the good reads are screened (P11: nothing here is late or expired)."""
     pipeline = make_pipeline()
     reads = [read_dict(read_id="g0"), *(bad for bad, _ in BAD.values()), read_dict(read_id="g1", plate="###")]
     out = pipeline.screen_record(dumps({"reads": reads}), ("reads", 0, 7), int(NOW.timestamp() * 1000))
-    records = [loads(value) for _key, value, _code in out.rejected]
+    assert len(out.rejected) == 1  # one record, one send, however many reads it refuses
+    records = [record for _code, record in refusals(out)]
+    assert [loads(r["payload"]) for r in records] == [*(bad for bad, _ in BAD.values()), reads[-1]]
     assert [loads(r["payload"])["read_id"] for r in records] == [*BAD, "g1"]
     assert [r["index"] for r in records] == [*range(1, len(BAD) + 1), len(BAD) + 1]
     for record, (_bad, message) in zip(records, BAD.values(), strict=False):
@@ -111,7 +125,8 @@ def test_every_refused_read_of_a_mixed_record_reaches_the_rejected_topic_with_it
 
 def test_the_refused_reads_of_a_record_are_counted_by_reason_and_validate_against_the_schema() -> None:
     """Issue 17: the worker counts a record's refusals per reason (one increment each, not one per
-    read) and every rejected record, its shared part encoded once, is a valid rejected_read."""
+    read) and its rejected record, keyed by the camera its refused reads share, is a valid
+    rejected_read."""
     from jsonschema import Draft7Validator
 
     from streams.codec import schema as load_schema
@@ -128,11 +143,14 @@ def test_the_refused_reads_of_a_record_are_counted_by_reason_and_validate_agains
     assert metrics.rejected.labels("schema")._value.get() == 3  # noqa: SLF001 - the counter's value
     assert metrics.rejected.labels("bad_camera_id")._value.get() == 1  # noqa: SLF001
     check = Draft7Validator(load_schema("rejected_read"))
-    for key, value, code in out.rejected:
-        record = loads(value)
-        assert not list(check.iter_errors(record)), record
-        assert (record["partition"], record["offset"], record["reason_code"]) == (2, 9, code)
-        assert key == (record["camera_id"] or "").encode()
+    [(key, value, codes)] = out.rejected
+    record = loads(value)
+    assert not list(check.iter_errors(loads(rejected_group([value])))), record
+    assert (record["partition"], record["offset"]) == (2, 9) and codes == [*["schema"] * 3, "bad_camera_id"]
+    assert [r["camera_id"] for r in record["refused"]] == ["cam-00001"] * 3 + ["unit/7"]
+    assert key is None  # two cameras: no one key
+    [(key, _value, _codes)] = pipeline.screen_record(dumps({"reads": reads[:3]}), ("reads", 2, 10)).rejected
+    assert key == b"cam-00001"
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,8 @@ from streams.codec import (
     entry_to_dict,
     read_from_dict,
     read_to_dict,
+    rejected_group,
+    rejected_item,
     rejected_record,
     schema,
 )
@@ -105,12 +107,25 @@ def test_codec_output_validates_against_the_schemas() -> None:
     [found] = match(make_index(make_entry()), read)
     alert = alert_to_dict(raise_alert(read, found, NOW))
     validator("alert").validate(alert)
-    key, value = rejected_record(
-        InvalidRecord("schema", "bad"), b"\xff\x00", topic="t", partition=1, offset=2, index=None, now=NOW
-    )
-    rejected = json.loads(value)
-    assert key is None and rejected["payload_encoding"] == "base64"
-    validator("rejected_read").validate(rejected)
+    whole = rejected_item(InvalidRecord("undecodable", "bad"), b"\xff\x00", None, None)
+    reads = [rejected_item(InvalidRecord("schema", "bad"), read_dict(), i, "cam-1") for i in (0, 3)]
+    records = [
+        rejected_record(items, topic="t", partition=1, offset=2, now=NOW) for items in ([whole], reads)
+    ]
+    message = json.loads(rejected_group(records))
+    validator("rejected_read").validate(message)
+    rejected = message["records"][1]
+    assert rejected["offset"] == 2 and [r["index"] for r in rejected["refused"]] == [0, 3]
+    assert json.loads(rejected_record([whole], topic="t", partition=1, offset=2, now=NOW))["refused"] == [
+        {
+            "reason_code": "undecodable",
+            "reason": "bad",
+            "index": None,
+            "camera_id": None,
+            "payload": "/wA=",
+            "payload_encoding": "base64",
+        }
+    ]
     validator("candidate").validate(
         {"canonical": "7ABC123", "normalized": "7ABC123", "read": read_to_dict(read)}
     )
@@ -280,7 +295,7 @@ def test_a_batch_is_checked_as_its_reads_are_one_by_one(reads, bare) -> None:
     assert {p: batch.read(i) for i, p in enumerate(batch.positions)} == {
         p: r for p, r in expected.items() if r is not None
     }
-    assert sorted(p for p, _, _ in batch.failed) == [p for p, r in expected.items() if r is None]
+    assert sorted(p for p, *_ in batch.failed) == [p for p, r in expected.items() if r is None]
 
 
 @settings(max_examples=300, deadline=None)
