@@ -30,7 +30,7 @@ Calibration (public numbers; ``python -m loadtest.generator`` prints what the mo
   Each camera starts in its stationary state (first read after U x a length-biased gap), so
   the rate holds from the first second.
 * Camera activity: log-normal weights (sigma 1): a few heavy cameras, most light.
-* Hits: Irvine saw 0.03% of reads hit over six years; DESIGN.md says 0.03-0.5%. The default
+* Hits: Irvine saw 0.03% of reads hit over six years; deployments report 0.03-0.5%. The default
   ``hit_rate`` of 0.1% is a load-test knob. Misreads: ``ocr_error_rate`` of all reads, hits
   included; 70% are confusable substitutions (one position, two in 30% of them), 30% drop a
   character.

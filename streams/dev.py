@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Coroutine
+import tomllib
+import urllib.request
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,22 +25,35 @@ from aiokafka import TopicPartition
 from streams.access.principal import Principal
 from streams.access.secretbox import private_dir, private_file
 from streams.alerts.tail import alert_line
+from streams.cameras.sites import ExclusionZones, Violation
 from streams.codec import entry_from_dict, loads
-from streams.errors import AlprError, InvalidRecord
+from streams.errors import AlprError, ConfigError, InvalidRecord, PolicyViolation
 from streams.hotlists.records import load_entries_file, ndjson_lines
 from streams.kafka.broker import EmbeddedBroker
 from streams.kafka.topics import create_topics
 from streams.matching.normalize import OcrClasses
 from streams.reads.producer import ReadProducer
-from streams.reads.simulator import CameraFeed, run_feed
+from streams.reads.simulator import CameraFeed, FixedCamera, run_feed
 from streams.settings import Settings
 
-__all__ = ["run_all", "simulate", "stop_process"]
+__all__ = [
+    "Tally",
+    "demo_alert_line",
+    "load_demo_cameras",
+    "run_all",
+    "simulate",
+    "stop_process",
+    "summary_line",
+]
 
 T = TypeVar("T")
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SAMPLE_HOTLIST = SAMPLES / "hotlist.ndjson"
+SAMPLE_SITES = SAMPLES / "sensitive-sites.geojson"
+DEMO_CAMERAS = SAMPLES / "demo-cameras.toml"
+#: How often the demo prints its summary of what happened (when something did).
+SUMMARY_EVERY_S = 30.0
 
 
 def _listed_plates(path: Path) -> list[tuple[str, str | None]]:
@@ -110,15 +127,30 @@ async def simulate(
     hotlist: Path,
     by: Principal | None,
 ) -> int:
-    """A simulated feed; its cameras are registered first by the signed-in administrator ``by``
-    (None: they are registered already, as ``alpr run`` does before the feed starts)."""
-    feed = CameraFeed(
-        cameras, hit_rate, _listed_plates(hotlist), OcrClasses.of(settings.ocr_classes), seed=os.getpid()
-    )
+    """A simulated feed of mobile units; its cameras are registered first by the signed-in
+    administrator ``by`` (None: they are registered already)."""
+    feed = demo_feed(settings, cameras, hit_rate, hotlist)
     if by is not None:
         await register_simulated_cameras(settings, feed, by)
     async with ReadProducer.for_settings(settings) as producer:
         return await run_feed(producer, feed, rate, duration)
+
+
+def demo_feed(
+    settings: Settings, cameras: int, hit_rate: float, hotlist: Path, fixed: Sequence[FixedCamera] = ()
+) -> CameraFeed:
+    """The simulated feed: its mobile units based outside the exclusion zones of the configured
+    sensitive sites (P24: a base inside one would be refused at registration)."""
+    from streams.cameras.registry import sensitive_sites
+
+    avoid = (
+        ExclusionZones(sensitive_sites(settings), settings.sensitive_site_distance_m)
+        if settings.sensitive_sites is not None
+        else None
+    )
+    listed = _listed_plates(hotlist) if hit_rate > 0 else []
+    ocr = OcrClasses.of(settings.ocr_classes)
+    return CameraFeed(cameras, hit_rate, listed, ocr, seed=os.getpid(), avoid=avoid, fixed=fixed)
 
 
 #: The demo's home agency: the demo users' and the simulated cameras'.
@@ -152,6 +184,79 @@ async def register_simulated_cameras(settings: Settings, feed: CameraFeed, by: P
     ]
     await store.add_many(new, by, now)
     return len(new)
+
+
+def load_demo_cameras(path: Path = DEMO_CAMERAS) -> list[FixedCamera]:
+    """The demo's fixed cameras from their sample file (``[[camera]]`` tables: id, name, lat, lon,
+    facing_deg)."""
+    try:
+        tables = tomllib.loads(path.read_text(encoding="utf-8")).get("camera", [])
+        return [
+            FixedCamera(
+                str(t["id"]), str(t["name"]), float(t["lat"]), float(t["lon"]), float(t["facing_deg"])
+            )
+            for t in tables
+        ]
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"{path}: not a list of demo cameras ({exc}); give [[camera]] tables with id, name, lat, "
+            "lon and facing_deg"
+        ) from exc
+
+
+def refusal_line(camera: FixedCamera, found: Sequence[Violation]) -> str:
+    """The demo's one plain line for a fixed camera refused at registration (P24)."""
+    nearest = min(found, key=lambda v: v.distance_m)
+    where = "inside" if nearest.inside else f"within {nearest.distance_m:.0f} m of"
+    return (
+        f"camera {camera.name} ({camera.id}) not registered: {where} a {nearest.site.label} site "
+        f"({nearest.site.name}), facing it (P24)"
+    )
+
+
+async def register_fixed_cameras(
+    settings: Settings, cameras: Sequence[FixedCamera], by: Principal | None
+) -> tuple[list[FixedCamera], list[str]]:
+    """Register the demo's fixed cameras through the registry's use case, one by one, so that the
+    ones facing a sensitive site are refused (P24) and the others still placed. Returns the
+    cameras registered and active (in the feed) and a line for each refused."""
+    from streams.cameras.registry import Camera, CameraStore, placement_violations
+
+    store = CameraStore(settings)
+    registry = (await store.load()).cameras
+    lines = []
+    if by is not None:
+        now = datetime.now(UTC)
+        await ensure_home_agency(settings, by, now)
+        for fixed in cameras:
+            if fixed.id in registry:
+                continue
+            camera = Camera(fixed.id, fixed.name, HOME, "fixed", fixed.lat, fixed.lon, fixed.facing_deg)
+            try:
+                await store.add(camera, by, now)
+            except PolicyViolation as exc:
+                found = placement_violations(camera, store.sites(), settings.sensitive_site_distance_m)
+                lines.append(
+                    refusal_line(fixed, found) if found else f"camera {fixed.id} not registered: {exc}"
+                )
+        registry = (await store.load()).cameras
+    placed = [c for c in cameras if c.id in registry and registry[c.id].active]
+    return placed, lines
+
+
+async def camera_names(settings: Settings) -> dict[str, str]:
+    """Camera id -> its registered name, for the alert lines."""
+    from streams.cameras.registry import CameraStore
+
+    return {c.id: c.name for c in (await CameraStore(settings).load()).cameras.values()}
+
+
+def with_demo_sites(settings: Settings) -> Settings:
+    """The settings with the sample sensitive sites unless ALPR_SENSITIVE_SITES names others: the
+    demo's fixed cameras can then be placed, and judged (P24)."""
+    if settings.sensitive_sites is not None:
+        return settings
+    return dataclasses.replace(settings, sensitive_sites=SAMPLE_SITES)
 
 
 DEMO_ADMIN = "demo-admin"
@@ -253,8 +358,16 @@ def _spawn(
             [sys.executable, "-m", "streams.cli", *command.split()],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "ALPR_BROKER_URL": settings.faust_broker, **(extra or {})},
+            env={**os.environ, **_demo_env(settings), **(extra or {})},
         )
+
+
+def _demo_env(settings: Settings) -> dict[str, str]:
+    """What every process the demo starts is told: its broker, and the sensitive sites (P24)."""
+    env = {"ALPR_BROKER_URL": settings.faust_broker}
+    if settings.sensitive_sites is not None:
+        env["ALPR_SENSITIVE_SITES"] = str(settings.sensitive_sites)
+    return env
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
@@ -269,32 +382,150 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
         proc.wait()
 
 
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """What the demo has seen so far: its summary lines are made from two of these."""
+
+    open_alerts: int = 0
+    sightings: int = 0  # sightings added to open alerts, since the demo started (P9)
+    screened: int | None = None  # reads the worker screened (None: its metrics did not answer)
+    rejected: int | None = None  # reads and records the worker rejected
+    excluded: int = 0  # reads not sent: captured inside a sensitive site's exclusion zone (P24)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def summary_line(at: datetime, now: Tally, last: Tally | None) -> str | None:
+    """The periodic summary that stands in for a line per sighting; None when nothing changed
+    since ``last`` (the previous summary's tally; None: there was none)."""
+    if now == last:
+        return None
+    parts = [
+        _plural(now.open_alerts, "open alert"),
+        f"{_plural(now.sightings - (last.sightings if last else 0), 'sighting')} since the last summary",
+    ]
+    if now.screened is not None:
+        parts.append(f"{_plural(now.screened, 'read')} screened")
+    if now.rejected is not None:
+        parts.append(f"{now.rejected:,} rejected")
+    if now.excluded:
+        parts.append(f"{now.excluded:,} not stored: inside a sensitive site's zone (P24)")
+    return f"[{at:%H:%M:%S}] summary: {', '.join(parts)}"
+
+
+def _local_time(value: object) -> str:
+    try:
+        return datetime.fromisoformat(str(value)).astimezone().strftime("%H:%M:%S")
+    except ValueError:
+        return str(value)
+
+
+def demo_alert_line(alert: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    """One line per new alert: when it was read, the plate, the list, the camera by name and the
+    match kind; unverified until a person compares the read with the entry (P7)."""
+    read, listed = alert.get("plate_read"), alert.get("plate_listed")
+    plate = f"{listed} (read {read})" if read != listed else str(listed)
+    flags = []
+    if alert.get("state_mismatch"):
+        flags.append("STATE DIFFERS")
+    if alert.get("historical") or alert.get("captured_age_s") is not None:
+        flags.append("HISTORICAL READ")
+    camera = str(alert.get("camera_id"))
+    extra = f" [{', '.join(flags)}]" if flags else ""
+    return (
+        f"ALERT ({str(alert.get('status', '?')).upper()}) {_local_time(alert.get('captured_at'))} "
+        f"{plate} ({alert.get('plate_state_listed') or '--'}) {alert.get('list_type')} "
+        f"at {names.get(camera, camera)}: {alert.get('match_kind')} match{extra} | id {alert.get('alert_id')}"
+    )
+
+
+def _worker_counts(settings: Settings) -> tuple[int | None, int | None]:
+    """Reads screened and rejected, from the worker's /metrics (None, None: it did not answer)."""
+    if not settings.metrics_port:
+        return None, None
+    host = "127.0.0.1" if settings.metrics_host in ("", "0.0.0.0") else settings.metrics_host  # noqa: S104
+    try:
+        with urllib.request.urlopen(f"http://{host}:{settings.metrics_port}/metrics", timeout=2) as resp:  # noqa: S310
+            text = resp.read().decode()
+    except OSError:
+        return None, None
+    screened = rejected = 0.0
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == "alpr_reads_total":
+            screened += float(value)
+        elif name.startswith("alpr_rejected_total{"):
+            rejected += float(value)
+    return int(screened), int(rejected)
+
+
+#: Alert events that close an alert (P8, P9).
+_CLOSING = ("AlertRejected", "AlertDispositioned")
+
+
 async def _demo(
     settings: Settings,
     processes: dict[str, tuple[subprocess.Popen[bytes], Path]],
     duration: float | None,
     rate: float,
-    cameras: int,
+    feed: CameraFeed,
+    names: Mapping[str, str],
 ) -> tuple[int, int]:
     """Gate, feed, drain: the feed starts when the worker screens (``--duration`` counts from then)
     and the demo ends when the worker has committed all it was sent and every alert it raised has
-    been shown. A process that exits ends the demo at once, with its log named."""
+    been shown. A process that exits ends the demo at once, with its log named. New alerts are
+    shown as they come; sightings are counted into a summary every SUMMARY_EVERY_S seconds."""
     from streams.kafka.log import TopicFollower
     from streams.readiness import DRAIN_TIMEOUT_S, wait_worker_drained, wait_worker_ready
 
-    alerts = 0
+    alerts = sightings = 0
+    open_alerts: set[str] = set()
+    producer = ReadProducer.for_settings(settings)
 
     def show(_tp: TopicPartition, record: object) -> None:
-        nonlocal alerts
+        nonlocal alerts, sightings
         value = getattr(record, "value", None)
         try:
             alert = loads(value) if value is not None else None
         except InvalidRecord:
             print(f"  (a record on {settings.topic('alerts')} that is not an alert: skipped)", flush=True)
             return
-        if isinstance(alert, dict):
-            alerts += alert.get("event") == "AlertRaised"
-            print(alert_line(alert), flush=True)
+        if not isinstance(alert, dict):
+            return
+        event = alert.get("event")
+        if event == "AlertSighted":
+            sightings += 1  # counted into the summary: a line each would bury the alerts
+            return
+        if event == "AlertRaised":
+            alerts += 1
+            open_alerts.add(str(alert.get("alert_id")))
+            print(demo_alert_line(alert, names), flush=True)
+            return
+        if event in _CLOSING:
+            open_alerts.discard(str(alert.get("alert_id")))
+        print(alert_line(alert), flush=True)
+
+    async def tally() -> Tally:
+        screened, rejected = await asyncio.to_thread(_worker_counts, settings)
+        excluded = sum(producer.reads_excluded.values())
+        return Tally(len(open_alerts), sightings, screened, rejected, excluded)
+
+    last: Tally | None = None
+
+    async def summarize() -> None:
+        nonlocal last
+        now = await tally()
+        line = summary_line(datetime.now(UTC).astimezone(), now, last)
+        if line is not None:
+            print(line, flush=True)
+        last = now
+
+    async def summaries() -> None:
+        while True:
+            await asyncio.sleep(SUMMARY_EVERY_S)
+            await summarize()
 
     async def watch_processes() -> None:
         while True:
@@ -318,13 +549,15 @@ async def _demo(
     shown = TopicFollower(settings.kafka, [settings.topic("alerts")], show)
     watching = asyncio.create_task(watch_processes())
     following: asyncio.Task[None] | None = None
+    summarizing: asyncio.Task[None] | None = None
     try:
         await unless_a_process_exits(wait_worker_ready(settings))
         print("worker ready: partitions assigned, hot list loaded; starting the camera feed", flush=True)
         await shown.start(since_ms=int(time.time() * 1000))  # alerts raised from now on
         following = asyncio.create_task(shown.run())
-        feed = simulate(settings, cameras, rate, duration, 0.01, SAMPLE_HOTLIST, None)
-        sent = await unless_a_process_exits(feed)
+        summarizing = asyncio.create_task(summaries())
+        async with producer:
+            sent = await unless_a_process_exits(run_feed(producer, feed, rate, duration))
         await unless_a_process_exits(wait_worker_drained(settings))
         try:
             await unless_a_process_exits(asyncio.wait_for(shown.caught_up(), DRAIN_TIMEOUT_S))
@@ -332,9 +565,11 @@ async def _demo(
             raise AlprError(
                 f"the alerts topic was not read to its end within {DRAIN_TIMEOUT_S:.0f} s"
             ) from exc
+        summarizing.cancel()
+        await summarize()  # the last word: everything the feed sent has been screened
         return sent, alerts
     finally:
-        for task in (following, watching):
+        for task in (summarizing, following, watching):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, AlprError):
@@ -349,7 +584,9 @@ def _stop_on_signal(signum: int, _frame: object) -> None:
 
 
 def run_all(settings: Settings, *, duration: float | None, rate: float, cameras: int) -> int:
-    """Broker (unless ALPR_BROKER_URL), topics, sample hot list, worker, camera feed, alerts on screen."""
+    """Broker (unless ALPR_BROKER_URL), topics, sample hot list, sensitive sites, cameras, worker,
+    camera feed; alerts and a periodic summary on screen."""
+    settings = with_demo_sites(settings)
     private_dir(settings.state_dir)  # 0700: session, keys, credentials and logs live here
     for stop_signal in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop_signal, _stop_on_signal)
@@ -370,14 +607,22 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
         print("sample hot lists (feeds synced as diffs, department entries approved):")
         for line in asyncio.run(load_demo_hotlists(settings, admin)):
             print(line)
-        sites = CameraFeed(cameras, 0.0, [], OcrClasses.of(settings.ocr_classes))
+        print(f"sensitive sites: {settings.sensitive_sites} (ALPR_SENSITIVE_SITES, P24)")
+        fixed, refused = asyncio.run(register_fixed_cameras(settings, load_demo_cameras(), admin))
+        feed = demo_feed(settings, cameras, 0.01, SAMPLE_HOTLIST, fixed)
         if admin is not None:
-            registered = asyncio.run(register_simulated_cameras(settings, sites, admin))
-            print(f"camera registry: {registered} simulated cameras registered ({cameras} in the feed)")
+            registered = asyncio.run(register_simulated_cameras(settings, feed, admin))
+            print(
+                f"camera registry: {registered} mobile units registered ({cameras} in the feed), "
+                f"{len(fixed)} fixed cameras in the feed"
+            )
+            for line in refused:
+                print(line)
         else:
             print(
                 "camera registry: not changed (the directory has its own users; register cameras with yours)"
             )
+        names = asyncio.run(camera_names(settings))
         # The compacted topics' segments rolled at least every half compacted segment.ms, so that
         # released holds and replaced credentials are compacted away on time (retention/roll.py).
         roll_every = f"{settings.profile.broker.compact_segment_ms // 2000}s"
@@ -417,10 +662,12 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
             "  hold review   evidence holds not renewed in time end, hourly (alpr hold review, P12)\n"
             f"  alerts topic  {settings.topic('alerts')}   (also: .venv/bin/alpr alerts)\n"
             f"  rejected      {settings.topic('reads-rejected')}\n"
-            f"  camera feed   {cameras} cameras, {rate:g} reads/s, 1% of reads of listed plates\n"
+            f"  camera feed   {cameras} mobile units and {len(fixed)} fixed cameras, {rate:g} reads/s; "
+            "vehicles drive San José's arterials\n"
+            f"  on screen     each new alert; a summary every {SUMMARY_EVERY_S:.0f} s if anything changed\n"
             "  stop          Ctrl-C (stops the feed, the worker, the console and the embedded broker)\n"
         )
-        sent, alerts = asyncio.run(_demo(settings, processes, duration, rate, cameras))
+        sent, alerts = asyncio.run(_demo(settings, processes, duration, rate, feed, names))
         print(f"\nsent {sent} reads, {alerts} alerts shown")
         return 0
     except KeyboardInterrupt:

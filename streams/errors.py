@@ -45,7 +45,7 @@ class InvalidRecord(AlprError):
 
 
 class PolicyViolation(AlprError):
-    """An action that the agency policy (POLICY.md, P1-P28) does not allow."""
+    """An action that the agency policy (docs/policy.md, P1-P28) does not allow."""
 
     def __init__(self, rule: str, message: str) -> None:
         super().__init__(f"{message} ({rule})")

@@ -59,6 +59,7 @@ class AlertBoard:
         self.listeners: list[Listener] = []
         #: camera id -> the agency operating it (the cameras topic): whose alerts these are (P19)
         self.camera_agency: dict[str, str] = {}
+        self.camera_names: dict[str, str] = {}  # as people know the cameras (the console shows them)
 
     def apply(self, partition: int, value: bytes | None) -> AlertState | None:
         """One record of the alerts topic; returns the alert's new state (None: nothing changed)."""
@@ -96,12 +97,14 @@ class AlertBoard:
 
     def apply_camera(self, key: bytes | None, value: bytes | None) -> None:
         """A record of the cameras topic: which agency operates the camera, so each alert has an
-        owner (agency scope, P19). A tombstone or an unreadable record forgets the camera: its
-        alerts then belong to no agency but the one that entered a local entry."""
+        owner (agency scope, P19), and its name, which the console shows. A tombstone or an
+        unreadable record forgets the camera: its alerts then belong to no agency but the one that
+        entered a local entry, and show the camera's id."""
         if key is None:
             return
         camera_id = key.decode()
         self.camera_agency.pop(camera_id, None)
+        self.camera_names.pop(camera_id, None)
         if value is None:
             return
         try:
@@ -110,6 +113,7 @@ class AlertBoard:
             log.warning("unreadable record of camera %s on the cameras topic: %s", camera_id, exc)
             return
         self.camera_agency[camera_id] = camera.agency
+        self.camera_names[camera_id] = camera.name
 
     def get(self, alert_id: str) -> AlertState:
         state = self.states.get(alert_id)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streams.alerts.model import AlertRaised
@@ -253,8 +253,7 @@ def evolve(state: AlertState | None, event: AlertRaised | AlertEvent) -> AlertSt
     allowed, target = _NEXT[type(event)]
     if state.status not in allowed:
         raise TransitionRefused(
-            f"cannot {_WHAT[type(event)]} alert {state.alert_id}: it is {state.status.replace('_', ' ')}"
-            f"{_hint(state.status)}"
+            f"cannot {_WHAT[type(event)]} alert {state.alert_id}: {_who_did(state)}{_hint(state.status)}"
         )
     if event.by is None:
         raise TransitionRefused(f"{type(event).__name__} must say who did it (user and badge)")
@@ -285,6 +284,31 @@ def evolve(state: AlertState | None, event: AlertRaised | AlertEvent) -> AlertSt
             raise TransitionRefused("a disposition needs a note saying what happened (P9)")
         changes["disposition"] = event.disposition
     return replace(state, **changes)  # type: ignore[arg-type]
+
+
+#: What the step that set an alert's status did, as a conflict answer says it.
+_DONE = {
+    AlertVisuallyVerified: "visually verified (Tentative Hit)",
+    AlertStatusValidated: "validated through CLETS (Live Query)",
+    AlertConfirmed: "recorded as confirmed (Confirmed Hit)",
+    AlertRejected: "rejected",
+    AlertDispositioned: "dispositioned",
+}
+
+
+def _who_did(state: AlertState) -> str:
+    """Where the alert is and who put it there, from its history: a person whose step lost a race
+    learns who acted and when ("already rejected (misread) by Officer A. Ruiz (badge 4411) at
+    2026-12-05 14:02 UTC"), and can call them rather than act twice."""
+    step = next((e for e in reversed(state.history) if not isinstance(e, AlertSighted)), None)
+    if step is None:
+        return f"it is {state.status.replace('_', ' ')}"
+    done = _DONE[type(step)]
+    detail = getattr(step, "reason", None) or getattr(step, "disposition", None)
+    badge = f" (badge {step.by.badge})" if step.by is not None and step.by.badge else ""
+    who = "" if step.by is None else f" by {step.by.user}{badge}"
+    when = step.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"it was already {done}{f' ({detail})' if detail else ''}{who} at {when}"
 
 
 def _hint(status: str) -> str:

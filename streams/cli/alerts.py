@@ -194,13 +194,22 @@ def _add_alert(sub: Subparsers) -> None:
         ("disposition", "record what happened (P9)"),
     ):
         a = acts.add_parser(name, help=text)
-        a.add_argument("alert_id")
-        a.add_argument("--note", default="")
+        a.add_argument("alert_id", help="the alert's id (alpr alert list)")
+        a.add_argument("--note", default="", help="what you saw or did, recorded with the step (P9, P15)")
         _needs(a, "alert.act")
         if name == "reject":
-            a.add_argument("--reason", required=True)
+            a.add_argument(
+                "--reason",
+                required=True,
+                help="misread, wrong_state, not_the_vehicle, entry_no_longer_active or other",
+            )
         if name == "validate":
-            a.add_argument("--priority", choices=["urgent", "routine"], default="routine")
+            a.add_argument(
+                "--priority",
+                choices=["urgent", "routine"],
+                default="routine",
+                help="how soon the entering agency must confirm: sets the confirmation deadline (P8)",
+            )
         if name == "verify":
             a.add_argument(
                 "--characters-match",
@@ -228,7 +237,11 @@ def _add_alert(sub: Subparsers) -> None:
                 "--agency", required=True, help="the entering agency's ORI, which confirmed the hit (P8)"
             )
         if name == "disposition":
-            a.add_argument("--outcome", required=True)
+            a.add_argument(
+                "--outcome",
+                required=True,
+                help="what happened, in words, e.g. 'vehicle stopped, driver arrested for PC 211' (P9)",
+            )
         a.set_defaults(func=_alert_transition)
 
 

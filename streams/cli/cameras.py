@@ -264,7 +264,12 @@ def _add_camera(sub: Subparsers) -> None:
     )
     c.add_argument("--name", required=True, help="where it is, e.g. 'N 1st St & E Santa Clara St, NB'")
     c.add_argument("--agency", required=True, help="id of the operating agency (alpr agency list)")
-    c.add_argument("--kind", required=True, choices=["fixed", "mobile"])
+    c.add_argument(
+        "--kind",
+        required=True,
+        choices=["fixed", "mobile"],
+        help="fixed (a pole: its facing is checked against sensitive sites, P24) or mobile (a car)",
+    )
     c.add_argument("--lat", required=True, type=float, help="latitude, degrees (WGS84)")
     c.add_argument("--lon", required=True, type=float, help="longitude, degrees (WGS84)")
     c.add_argument(
@@ -276,17 +281,17 @@ def _add_camera(sub: Subparsers) -> None:
     c = cams.add_parser(
         "update", help="change a camera (administrators); a new position or facing is checked again (P24)"
     )
-    c.add_argument("id")
-    c.add_argument("--name")
-    c.add_argument("--agency")
-    c.add_argument("--lat", type=float)
-    c.add_argument("--lon", type=float)
-    c.add_argument("--facing", type=float)
+    c.add_argument("id", help="the camera's id (alpr camera list)")
+    c.add_argument("--name", help="new description of where it is")
+    c.add_argument("--agency", help="new operating agency's id")
+    c.add_argument("--lat", type=float, help="new latitude, degrees (WGS84)")
+    c.add_argument("--lon", type=float, help="new longitude, degrees (WGS84)")
+    c.add_argument("--facing", type=float, help="new compass bearing it faces, 0-360 (0 north, 90 east)")
     c.add_argument("--installed", help="YYYY-MM-DD")
     _needs(c, "camera.admin")
     c.set_defaults(func=_camera_update)
     c = cams.add_parser("retire", help="retire a camera (administrators): it stays listed with --all")
-    c.add_argument("id")
+    c.add_argument("id", help="the camera's id")
     _needs(c, "camera.admin")
     c.set_defaults(func=_camera_retire)
     c = cams.add_parser("list", help="active cameras (--all: retired ones too)")
@@ -310,12 +315,12 @@ def _add_camera(sub: Subparsers) -> None:
         "faces it is suspended (its reads refused until moved, P24), audited and named; exit 1 if any",
     )
     c.add_argument("--id", help="the site's id")
-    c.add_argument("--name")
+    c.add_argument("--name", help="the site's name, e.g. 'Clinic, 100 Example Ave'")
     c.add_argument(
         "--category", help="reproductive_health_care, religious_observance or consulate_or_embassy"
     )
-    c.add_argument("--lat", type=float)
-    c.add_argument("--lon", type=float)
+    c.add_argument("--lat", type=float, help="the site's latitude, degrees (WGS84)")
+    c.add_argument("--lon", type=float, help="the site's longitude, degrees (WGS84)")
     c.add_argument("--feature", help="a GeoJSON Feature file (a Polygon site) instead of the fields above")
     _needs(c, "camera.admin")
     c.set_defaults(func=_camera_sites_add)
@@ -324,7 +329,7 @@ def _add_camera(sub: Subparsers) -> None:
         help="remove a sensitive site (administrators); cameras it suspended are reinstated only "
         "with --reinstate",
     )
-    c.add_argument("id")
+    c.add_argument("id", help="the site's id (alpr camera sites list)")
     c.add_argument(
         "--reinstate",
         action="store_true",
@@ -338,11 +343,11 @@ def _add_camera(sub: Subparsers) -> None:
     c = cams.add_parser("key", help="a camera's key for alpr ingest (administrators)")
     keys = c.add_subparsers(dest="key_action", required=True)
     c = keys.add_parser("issue", help="a new key, printed once; the camera's old key stops working")
-    c.add_argument("id")
+    c.add_argument("id", help="the camera's id")
     _needs(c, "camera.admin")
     c.set_defaults(func=_camera_key_issue)
     c = keys.add_parser("revoke", help="revoke the camera's key: its reads are refused (403)")
-    c.add_argument("id")
+    c.add_argument("id", help="the camera's id")
     _needs(c, "camera.admin")
     c.set_defaults(func=_camera_key_revoke)
 

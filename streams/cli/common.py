@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeAlias
 
 from streams.access.principal import Principal
-from streams.errors import AccessDenied, NotSignedIn
+from streams.errors import AccessDenied, ConfigError, NotSignedIn
 from streams.settings import Settings
 
 SAMPLES = Path(__file__).resolve().parent.parent.parent / "samples"
@@ -116,6 +117,48 @@ def _sign_in(settings: Settings, args: argparse.Namespace, action: str) -> Princ
     Refused (exit 2) before the command reads or changes anything."""
     token = settings.service_token or load_token(settings)
     return asyncio.run(resolve_principal(settings, token, action))
+
+
+def can_ask(*questions: tuple[str, str]) -> None:
+    """Refuse (exit 2, nothing changed) when an answer would have to be typed but no one can type it:
+    a ``(variable, what)`` question's variable is unset and standard input is not a terminal (a
+    script, a pipe, cron, CI). Said plainly, naming every variable to set, instead of an EOFError
+    traceback from ``input``/``getpass``."""
+    unset = [(variable, what) for variable, what in questions if not os.environ.get(variable)]
+    if unset and (sys.stdin is None or not sys.stdin.isatty()):
+        whats, variables = [f"the {what}" for _, what in unset], [variable for variable, _ in unset]
+        raise ConfigError(
+            f"no terminal to ask for {_listed(whats)}: set {_listed(variables)} "
+            "(or run the command in a terminal); nothing was changed"
+        )
+
+
+def _listed(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return " and ".join(filter(None, [", ".join(items[:-1]), items[-1]]))
+
+
+def ask(variable: str, what: str, prompt: str, *, secret: bool = False) -> str:
+    """``variable``'s value, else typed at the terminal (without echo when ``secret``, P18); refused
+    with what to set when there is no terminal or the input ends (Ctrl-D) before an answer."""
+    import getpass
+
+    given = os.environ.get(variable)
+    if given:
+        return given
+    can_ask((variable, what))
+    try:
+        return getpass.getpass(prompt) if secret else input(prompt)
+    except EOFError as exc:
+        raise ConfigError(
+            f"no {what} given (the input ended): type it, or set {variable}; nothing was changed"
+        ) from exc
+
+
+def asks(parser: argparse.ArgumentParser, *questions: tuple[str, str]) -> None:
+    """The command will ask for these (variable, what) pairs: :func:`streams.cli.main` checks that
+    each can be answered (:func:`can_ask`) before signing in or reading anything."""
+    parser.set_defaults(asks=questions)
 
 
 def _now() -> datetime:

@@ -20,6 +20,9 @@ from streams.cli.common import (
     _day,
     _needs,
     _now,
+    ask,
+    asks,
+    can_ask,
     load_token,
     register_commands,
     resolve_principal,
@@ -32,17 +35,13 @@ if TYPE_CHECKING:
     from streams.access.directory import User
 
 
-def _secret_input(env_name: str, prompt: str, *, twice: bool = False) -> str:
-    """A password from ``env_name`` (scripts, tests) or typed without echo; a new one twice."""
-    import getpass
-
+def _secret_input(variable: str, prompt: str, *, twice: bool = False) -> str:
+    """A password from ``variable`` (scripts, tests) or typed without echo (P18); a new one twice.
+    Without a terminal it is refused with the variable to set (:func:`~streams.cli.common.ask`)."""
     from streams.errors import ConfigError
 
-    given = os.environ.get(env_name)
-    if given:
-        return given
-    first = getpass.getpass(prompt)
-    if twice and getpass.getpass("again: ") != first:
+    first = ask(variable, "password", prompt, secret=True)
+    if twice and not os.environ.get(variable) and ask(variable, "password", "again: ", secret=True) != first:
         raise ConfigError("the two passwords differ: nothing was changed, run the command again")
     return first
 
@@ -66,9 +65,15 @@ def _login(settings: Settings, args: argparse.Namespace) -> int:
 
     from streams.access.authn import Authenticator
 
-    name = args.user or os.environ.get("ALPR_USER") or input("user: ")
+    # Everything that may have to be typed, checked at once: a script learns every variable to set.
+    can_ask(
+        *([] if args.user else [("ALPR_USER", "user name")]),
+        ("ALPR_PASSWORD", "password"),
+        ("ALPR_TOTP_CODE", "authenticator code"),
+    )
+    name = args.user or ask("ALPR_USER", "user name", "user: ")
     password = _secret_input("ALPR_PASSWORD", f"password for {name}: ")
-    code = os.environ.get("ALPR_TOTP_CODE") or input("authenticator code: ")
+    code = ask("ALPR_TOTP_CODE", "authenticator code", "authenticator code: ")
 
     async def sign_in() -> tuple[str, str, str]:
         async with Authenticator(settings) as auth:
@@ -333,7 +338,7 @@ def _add_bootstrap(sub: Subparsers) -> None:
         "authenticator secret once. Refused (exit 2) once the directory has users.",
     )
     p.add_argument("--agency-id", required=True, help="the home department's id (its ORI)")
-    p.add_argument("--agency-name", required=True)
+    p.add_argument("--agency-name", required=True, help="the home department's name as shown")
     p.add_argument("--agency-type", default="municipal_police", help="municipal_police, county_sheriff, ...")
     p.add_argument(
         "--agency-state",
@@ -342,14 +347,15 @@ def _add_bootstrap(sub: Subparsers) -> None:
     )
     p.add_argument("--admin", required=True, help="the administrator's user name")
     p.add_argument("--display", required=True, help="the administrator's name as shown")
-    p.add_argument("--badge", required=True)
-    p.add_argument("--rank")
+    p.add_argument("--badge", required=True, help="the administrator's badge number")
+    p.add_argument("--rank", help="the administrator's rank, e.g. lieutenant")
     p.add_argument(
         "--course",
         required=True,
         help="the ALPR training the administrator completed (P21: needed to sign in)",
     )
     p.add_argument("--completed", help="when, YYYY-MM-DD (default today)")
+    asks(p, ("ALPR_PASSWORD", "administrator's password"))
     p.set_defaults(func=_bootstrap)
 
 
@@ -362,12 +368,17 @@ def _add_agency(sub: Subparsers) -> None:
         "(administrators, P19)",
     )
     g.add_argument("id", help="agency id (its ORI where it has one)")
-    g.add_argument("--name", required=True)
+    g.add_argument("--name", required=True, help="the agency's name as shown")
     g.add_argument(
         "--type", required=True, help="municipal_police, county_sheriff, state_law_enforcement, ..."
     )
     g.add_argument("--state", help="two letters (default: the home state, the profile's)")
-    g.add_argument("--agreement", choices=["home", "signed", "none"], default="none")
+    g.add_argument(
+        "--agreement",
+        choices=["home", "signed", "none"],
+        default="none",
+        help="the sharing agreement on file: signed (data may be shared, P19), none (default), home",
+    )
     g.add_argument("--agreement-date", help="when the sharing agreement was signed")
     g.add_argument(
         "--shares-with",
@@ -388,33 +399,34 @@ def _add_user(sub: Subparsers) -> None:
     u = us.add_parser(
         "add", help="add a user (password from ALPR_NEW_PASSWORD or asked twice); prints the TOTP secret once"
     )
-    u.add_argument("name")
+    u.add_argument("name", help="the new user's sign-in name")
     u.add_argument("--role", required=True, help=_PEOPLE_ROLES)
-    u.add_argument("--agency", required=True)
+    u.add_argument("--agency", required=True, help="the user's agency id (alpr agency list)")
     u.add_argument("--display", required=True, help="the name shown on what the user does")
-    u.add_argument("--badge", required=True)
+    u.add_argument("--badge", required=True, help="the user's badge number (P2, P15: on what they do)")
     u.add_argument("--rank", help="e.g. officer, sergeant, lieutenant (P2: lieutenant or above approves)")
     u.add_argument("--assignment", help="unit or division (P2: recorded on entries they make)")
     _needs(u, "directory.admin")
+    asks(u, ("ALPR_NEW_PASSWORD", "new user's password"))
     u.set_defaults(func=_user_add)
     u = us.add_parser("train", help="record completed ALPR training (P21): required before sign-in")
-    u.add_argument("name")
-    u.add_argument("--course", required=True)
+    u.add_argument("name", help="the user's name")
+    u.add_argument("--course", required=True, help="the ALPR training course completed")
     u.add_argument("--completed", required=True, help="date, e.g. 2026-11-02")
     _needs(u, "directory.admin")
     u.set_defaults(func=_user_train)
     u = us.add_parser("disable", help="disable a user: their sessions end everywhere (P18)")
-    u.add_argument("name")
+    u.add_argument("name", help="the user's name")
     _needs(u, "directory.admin")
     u.set_defaults(func=_user_active(False))
     u = us.add_parser("enable", help="enable a disabled user")
-    u.add_argument("name")
+    u.add_argument("name", help="the user's name")
     _needs(u, "directory.admin")
     u.set_defaults(func=_user_active(True))
     u = us.add_parser("role", help="change a user's role (and rank): their sessions end")
-    u.add_argument("name")
+    u.add_argument("name", help="the user's name")
     u.add_argument("--role", required=True, help=_PEOPLE_ROLES)
-    u.add_argument("--rank")
+    u.add_argument("--rank", help="the new rank, e.g. lieutenant (P2: lieutenant or above approves)")
     _needs(u, "directory.admin")
     u.set_defaults(func=_user_role)
     u = us.add_parser("list", help="users and service accounts (administrators, auditors)")
@@ -435,14 +447,14 @@ def _add_service(sub: Subparsers) -> None:
     p = sub.add_parser("service", help="service accounts for automation (feed syncs, CAD): never a person's")
     sv = p.add_subparsers(dest="action", required=True)
     s = sv.add_parser("add", help="add a service account; prints its token once")
-    s.add_argument("name")
+    s.add_argument("name", help="the service account's name, e.g. cad-gateway")
     s.add_argument("--role", required=True, help="feed-sync, cad, retro-hunt or reporting (alpr roles)")
-    s.add_argument("--agency", required=True)
+    s.add_argument("--agency", required=True, help="the agency it acts for (alpr agency list)")
     _needs(s, "directory.admin")
     s.set_defaults(func=_service_add)
     for action, text in (("disable", "its token stops working at once"), ("enable", "enable it again")):
         s = sv.add_parser(action, help=f"{action} a service account: {text}")
-        s.add_argument("name")
+        s.add_argument("name", help="the service account's name")
         _needs(s, "directory.admin")
         s.set_defaults(func=_service_active)
 

@@ -209,8 +209,13 @@ def _add_hotlist(sub: Subparsers) -> None:
         required=True,
         help="plate, or a partial pattern with ? and * (P6: only for a major crime the profile lists)",
     )
-    h.add_argument("--state", default=None)
-    h.add_argument("--list-type", default="bolo")
+    h.add_argument("--state", default=None, help="the plate's state, two letters (default: any state)")
+    h.add_argument(
+        "--list-type",
+        default="bolo",
+        help="bolo (default), stolen_vehicle, stolen_plate, felony_vehicle, wanted_person, "
+        "missing_person, amber_alert, protection_order, gang, sex_offender or other (P1)",
+    )
     h.add_argument(
         "--reason",
         required=True,
@@ -223,19 +228,19 @@ def _add_hotlist(sub: Subparsers) -> None:
         help="case or incident number in the agency's format, e.g. SJ-26-004512 (P2); needed before approval",
     )
     h.add_argument("--expires", default="30d", help="duration (30d), RFC 3339 time, or never")
-    h.add_argument("--entry-id", default=None)
+    h.add_argument("--entry-id", default=None, help="the entry's id (default: BOLO-<time>-<plate>)")
     h.set_defaults(func=_hotlist_add)
     _needs(h, "hotlist.propose")
     h = hot.add_parser(
         "approve", help="approve a pending entry, signed in as a lieutenant (or above) who did not enter it"
     )
-    h.add_argument("key")
+    h.add_argument("key", help="the pending entry's key (alpr hotlist pending)")
     h.set_defaults(func=_hotlist_approve)
     _needs(h, "hotlist.approve")
     h = hot.add_parser("remove", help="the entering member or their designee removes a department entry")
-    h.add_argument("key")
+    h.add_argument("key", help="the entry's key")
     h.add_argument("--designee-of", default=None, help="badge of the entering member you act for")
-    h.add_argument("--reason", required=True)
+    h.add_argument("--reason", required=True, help="why the entry is removed, e.g. 'vehicle recovered'")
     h.set_defaults(func=_hotlist_remove)
     _needs(h, "hotlist.propose")
     h = hot.add_parser(
@@ -253,8 +258,8 @@ def _add_hotlist(sub: Subparsers) -> None:
     h = hot.add_parser(
         "serve", help="HTTP endpoint for department entries (Authorization: Bearer <session/service token>)"
     )
-    h.add_argument("--host", default="127.0.0.1")
-    h.add_argument("--port", type=int, default=8081)
+    h.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    h.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
     h.add_argument(
         "--allow-origin",
         action="append",

@@ -193,13 +193,18 @@ def _add_run(sub: Subparsers) -> None:
     )
     p.add_argument("--duration", type=float, default=None, help="seconds, then stop (default: until Ctrl-C)")
     p.add_argument("--rate", type=float, default=200.0, help="reads per second of the simulated feed")
-    p.add_argument("--cameras", type=int, default=490)
+    p.add_argument(
+        "--cameras",
+        type=int,
+        default=490,
+        help="simulated mobile units (default 490; the fixed cameras of samples/demo-cameras.toml come too)",
+    )
     p.set_defaults(func=_run)
 
 
 def _add_broker(sub: Subparsers) -> None:
     p = sub.add_parser("broker", help="the embedded Apache Kafka broker on 127.0.0.1 (KRaft)")
-    p.add_argument("action", choices=["start", "stop", "status"])
+    p.add_argument("action", choices=["start", "stop", "status"], help="start, stop or report on the broker")
     p.add_argument("--port", type=int, default=None, help="default: ALPR_EMBEDDED_PORT or 19092")
     p.add_argument(
         "--brokers",
@@ -264,11 +269,20 @@ def _add_worker(sub: Subparsers) -> None:
 
 def _add_simulate(sub: Subparsers) -> None:
     p = sub.add_parser("simulate", help="a simulated feed of cameras")
-    p.add_argument("--cameras", type=int, default=490)
+    p.add_argument("--cameras", type=int, default=490, help="how many simulated cameras (default 490)")
     p.add_argument("--rate", type=float, default=200.0, help="reads per second")
     p.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
-    p.add_argument("--hit-rate", type=float, default=0.01, help="share of reads of listed plates")
-    p.add_argument("--hotlist", default=str(SAMPLES / "hotlist.ndjson"))
+    p.add_argument(
+        "--hit-rate",
+        type=float,
+        default=0.01,
+        help="share of reads of a listed vehicle, when one is in view of a camera",
+    )
+    p.add_argument(
+        "--hotlist",
+        default=str(SAMPLES / "hotlist.ndjson"),
+        help="hot list (NDJSON) whose plates the hits are drawn from (default: the sample list)",
+    )
     _needs(p, "camera.admin")  # it registers its cameras (P21): a signed-in administrator
     p.set_defaults(func=_simulate)
 

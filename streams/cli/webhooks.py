@@ -75,7 +75,7 @@ def _add_webhook(sub: Subparsers) -> None:
     _needs(w, "webhook.admin")
     w.set_defaults(func=_add)
     w = ws.add_parser("remove", help="stop sending an agency alerts")
-    w.add_argument("--agency", required=True)
+    w.add_argument("--agency", required=True, help="the agency id whose webhook is removed")
     _needs(w, "webhook.admin")
     w.set_defaults(func=_remove)
     w = ws.add_parser("list", help="the recipients, their URLs and cameras (no secrets)")

@@ -4,9 +4,9 @@ Pages: ``/login`` and ``/`` (the live queue and the alert view), ``/search``, ``
 camera registry, administrators) and the public ``/transparency`` (no plate-level data). JSON API
 under ``/api``: sessions, alerts, transitions, cameras, and ``/api/events`` (server-sent events:
 the queue is pushed, never polled). Every request needs a session (cookie for the browser,
-``Authorization: Bearer`` for a CAD system), except sign-in, ``/healthz``, ``/metrics`` and
-``/transparency`` (counts only, no plate data). Requests that change state must be JSON, which a
-cross-site form cannot send.
+``Authorization: Bearer`` for a CAD system), except sign-in, ``/healthz``, ``/metrics``,
+``/transparency`` (counts only, no plate data) and ``/policy`` (the rules, docs/policy.md).
+Requests that change state must be JSON, which a cross-site form cannot send.
 
 The app is a thin adapter: who is signed in comes from the shared
 :class:`~streams.access.authn.Authenticator` (P18), what they may do from the one permission table
@@ -38,6 +38,7 @@ from streams.alerts.desk import AlertDesk
 from streams.alerts.lifecycle import ACTIONS, AlertEvent, AlertState, TransitionRefused
 from streams.alerts.model import AlertRaised
 from streams.console.cameras import camera_routes
+from streams.console.policy import POLICY_DOC, policy_html
 from streams.console.transparency import TransparencyFeed, transparency_routes
 from streams.console.views import alert_detail, alert_summary, queue_key
 from streams.errors import AccessDenied, BrokerError, ConfigError, NotFound, NotSignedIn
@@ -58,6 +59,7 @@ _PUBLIC = {
     ("GET", "/metrics"),
     ("GET", "/transparency"),
     ("GET", "/transparency.json"),
+    ("GET", "/policy"),  # the public policy reference (docs/policy.md), like the transparency page
 }
 _HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
@@ -149,7 +151,8 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
     max_staleness = timedelta(seconds=settings.profile.hotlist_max_staleness_s)
 
     def summary(state: AlertState) -> dict[str, Any]:
-        return alert_summary(state, clock(), board.source_fresh.get(state.raised.entry.source), max_staleness)
+        fresh_at = board.source_fresh.get(state.raised.entry.source)
+        return alert_summary(state, clock(), fresh_at, max_staleness, board.camera_names)
 
     def detail(state: AlertState) -> dict[str, Any]:
         return alert_detail(
@@ -159,6 +162,7 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
             max_staleness,
             low_confidence=settings.profile.low_confidence,
             entering_agency=usecases.entering_agency(state.raised, auth.directory),
+            camera_names=board.camera_names,
         )
 
     def in_scope(principal: Principal, state: AlertState) -> bool:
@@ -319,6 +323,8 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
         except BrokerError as exc:
             return _error(503, str(exc))
         except TransitionRefused as exc:
+            # A step another person's step overtook says who acted and when, from the alert's
+            # history (streams.alerts.lifecycle): "it was already rejected (misread) by ...".
             log.info("refused %s on %s by %s: %s", action, alert_id, principal.label, exc)
             return _error(409, str(exc))
         return _json(detail(state))
@@ -396,6 +402,15 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
             body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
+    async def policy(_request: web.Request) -> web.Response:
+        """The policy reference, P1-P28 (public): pages link their rule ids to ``/policy#P7``."""
+        from pathlib import Path
+
+        source = Path(__file__).resolve().parents[2] / POLICY_DOC
+        if not source.is_file():
+            raise web.HTTPNotFound(text=f"the policy reference is {POLICY_DOC} in the source repository")
+        return web.Response(text=policy_html(source.read_text(encoding="utf-8")), content_type="text/html")
+
     async def healthz(_request: web.Request) -> web.Response:
         return _json({"ok": True, "alerts": len(board.states), "following": desk.following})
 
@@ -416,6 +431,7 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
             web.get("/search", page),
             web.get("/metrics", metrics_page),
             web.get("/healthz", healthz),
+            web.get("/policy", policy),
             *transparency_routes(TransparencyFeed(settings, clock)),
             *camera_routes(settings, clock, lambda request: request[_PRINCIPAL]),
         ]

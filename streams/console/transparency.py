@@ -86,7 +86,7 @@ SOURCE_NAMES = {
     "local": "Department hot list (entries approved by a lieutenant, P2)",
 }
 
-#: What the system does not do, each enforced by code (POLICY.md).
+#: What the system does not do, each enforced by code (docs/policy.md).
 LIMITS = (
     "No data is shared with federal agencies for immigration enforcement, or with commercial or private "
     "entities, and no data is sold (P19).",

@@ -7,6 +7,7 @@ a stop; OCR-equivalent and partial matches need extra care; P10: match the occup
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,13 +22,24 @@ from streams.alerts.lifecycle import (
     allowed_actions,
     flag_text,
 )
-from streams.alerts.model import PERSON_LIST_TYPES, format_age
+from streams.alerts.model import PERSON_LIST_TYPES, AlertRaised, format_age
+from streams.alerts.vehicle_codes import describe
 from streams.codec import event_to_dict
 from streams.matching.matcher import EXACT, OCR_EQUIVALENT, PARTIAL, source_stale
+from streams.reads.model import POSITION_UNKNOWN
 
-__all__ = ["BANNER", "alert_detail", "alert_summary", "queue_key", "shown_image"]
+__all__ = [
+    "BANNER",
+    "alert_detail",
+    "alert_summary",
+    "camera_label",
+    "historical_text",
+    "latest_sighting",
+    "queue_key",
+    "shown_image",
+]
 
-BANNER = "An alert alone is not grounds for a stop"  # P7
+BANNER = "An alert alone is not grounds for a stop (P7)"  # its rule id links to /policy#P7
 OCCUPANT_REMINDER = (
     "Wanted-person entry: before acting, try to match the occupant to the entry's description (P10)."
 )
@@ -69,12 +81,70 @@ def match_notes(
     return notes
 
 
+def camera_label(camera_id: str, names: Mapping[str, str]) -> str:
+    """A camera as a dispatcher knows it: its registered name, the id kept beside it
+    ("Curtner Ave at Monterey Rd (cam-00004)"); a camera the registry does not name, by its id."""
+    name = names.get(camera_id)
+    return f"{name} ({camera_id})" if name and name != camera_id else camera_id
+
+
+def historical_text(raised: AlertRaised) -> str | None:
+    """The marker of an alert on a read of the past (None: a live alert): a late read or a
+    retro-hunt find says where the vehicle was then, not where it is now; nobody follows on it (P7)."""
+    if raised.captured_age_s is not None:
+        return f"HISTORICAL READ: captured {format_age(raised.captured_age_s)} before it arrived"
+    if raised.historical:
+        return "HISTORICAL HIT: captured before the entry was listed (retro-hunt)"
+    return None
+
+
+def latest_sighting(state: AlertState, names: Mapping[str, str]) -> dict[str, Any]:
+    """Where the vehicle was seen last ("where is it now"): the newest capture among the alert's
+    read and its sightings, with the camera's name."""
+    read = state.raised.read
+    latest: dict[str, Any] = {
+        "camera_id": read.camera_id,
+        "captured_at": read.captured_at,
+        "lat": read.lat,
+        "lon": read.lon,
+        "position": read.where,
+    }
+    for seen in state.sightings:
+        if seen.captured_at is not None and seen.captured_at > latest["captured_at"]:
+            where = (
+                POSITION_UNKNOWN
+                if seen.lat is None or seen.lon is None
+                else f"{seen.lat:.5f}, {seen.lon:.5f}"
+            )
+            latest = {
+                "camera_id": seen.camera_id,
+                "captured_at": seen.captured_at,
+                "lat": seen.lat,
+                "lon": seen.lon,
+                "position": where,
+            }
+    return {
+        **latest,
+        "captured_at": latest["captured_at"].isoformat(),
+        "camera_name": names.get(latest["camera_id"]),
+        "camera": camera_label(latest["camera_id"], names),
+    }
+
+
 def alert_summary(
-    state: AlertState, now: datetime, fresh_at: datetime | None, max_staleness: timedelta
+    state: AlertState,
+    now: datetime,
+    fresh_at: datetime | None,
+    max_staleness: timedelta,
+    camera_names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One row of the live queue."""
+    """One row of the live queue. ``camera_names`` (camera id -> registered name) lets the row
+    name cameras as people know them; the ids stay beside the names."""
+    names = camera_names or {}
     raised, read, entry = state.raised, state.raised.read, state.raised.entry
     left = state.time_left(now)
+    latest = latest_sighting(state, names)
+    seen_age = (now - datetime.fromisoformat(latest["captured_at"])).total_seconds()
     return {
         "alert_id": state.alert_id,
         "status": state.status,
@@ -87,8 +157,15 @@ def alert_summary(
         "list_type": entry.list_type,
         "reason": entry.reason,
         "camera_id": read.camera_id,
+        "camera_name": names.get(read.camera_id),
+        "camera": camera_label(read.camera_id, names),
         "captured_at": read.captured_at.isoformat(),
         "position": read.where,  # "position unknown" for a read without one, never "0, 0"
+        "historical": historical_text(raised) is not None,
+        "historical_text": historical_text(raised),
+        "latest": latest,
+        "last_seen_age_s": seen_age,
+        "last_seen_text": f"last seen {format_age(seen_age)} ago at {latest['camera']}",
         "match_kind": raised.match_kind,
         "state_mismatch": raised.state_mismatch,
         "match_notes": match_notes(state, fresh_at, max_staleness, now),
@@ -121,16 +198,20 @@ def alert_detail(
     *,
     low_confidence: float = 0.8,
     entering_agency: str | None = None,
+    camera_names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The alert view: the read, the matching entry, the match, its history and sightings, and
     what a verification must acknowledge (P7) and whose confirmation counts (P8).
 
     ``low_confidence`` is the profile's threshold and ``entering_agency`` the agency that must
-    confirm (streams.alerts.usecases.entering_agency); the console passes both."""
+    confirm (streams.alerts.usecases.entering_agency); the console passes both, and the
+    registry's ``camera_names``. The vehicle is described in words beside its NCIC codes, so
+    that it can be compared with the image (P7)."""
+    names = camera_names or {}
     raised, read, entry = state.raised, state.raised.read, state.raised.entry
     flags = alert_flags(raised, low_confidence)
     return {
-        **alert_summary(state, now, fresh_at, max_staleness),
+        **alert_summary(state, now, fresh_at, max_staleness, names),
         "banner": BANNER,
         "advisory": raised.advisory,
         "occupant_reminder": OCCUPANT_REMINDER if entry.list_type in PERSON_LIST_TYPES else None,
@@ -141,6 +222,8 @@ def alert_detail(
             "confidence": read.confidence,
             "image_ref": read.image_ref,
             "camera_id": read.camera_id,
+            "camera_name": names.get(read.camera_id),
+            "camera": camera_label(read.camera_id, names),
             "lat": read.lat,
             "lon": read.lon,
             "position": read.where,
@@ -158,6 +241,7 @@ def alert_detail(
             "case_number": entry.case_number,
             "entering_agency": entering_agency or entry.ori,
             "vehicle": dict(entry.vehicle),
+            "vehicle_decoded": describe(dict(entry.vehicle)),
         },
         "verification": {
             "image_url": shown_image(read.image_ref),
@@ -166,7 +250,10 @@ def alert_detail(
         "rejection": state.rejection,
         "disposition": state.disposition,
         "history": [_event(e) for e in state.history if not isinstance(e, AlertSighted)],
-        "sighting_list": [_event(e) for e in state.sightings],
+        "sighting_list": [
+            {**_event(e), "camera_name": names.get(e.camera_id), "camera": camera_label(e.camera_id, names)}
+            for e in state.sightings
+        ],
         "choices": {
             "reason": list(REJECTION_REASONS),
             "priority": list(CONFIRMATION_DEADLINES),

@@ -148,7 +148,9 @@ def test_a_dispatcher_works_an_alert_from_arrival_to_disposition(stack, dispatch
     assert "wanted person" in row.inner_text()
     row.click()
     page.wait_for_selector("#detail[data-status='unverified']")
-    assert page.inner_text("#p7-banner") == "An alert alone is not grounds for a stop"  # P7
+    assert page.inner_text("#p7-banner") == "An alert alone is not grounds for a stop (P7)"
+    # the rule id links to the rule in the policy reference, which the console serves (issue 18)
+    assert page.get_attribute("#p7-banner a.rule", "href") == "/policy#P7"
     assert "match the occupant" in page.inner_text("#occupant-reminder")  # P10
     assert "Exact match" in page.inner_text("#d-notes")
     assert "s3://alpr-images/browser-1.jpg" in page.inner_text("#d-read")

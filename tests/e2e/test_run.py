@@ -59,6 +59,14 @@ def test_run_on_the_embedded_broker_shows_alerts_and_cleans_up(env_factory, tmp_
     assert sent >= 0.9 * 8 * 500  # --duration counts from readiness: the whole feed was sent
     assert len(alerts) >= 5, out[-3000:]
     assert len({line.rsplit("id ", 1)[1] for line in alerts}) == len(alerts)  # no duplicate alert ids
+    # issue 18, item 7: alerts by camera name, a summary instead of a line per sighting, P24 shown
+    named = r" at (simulated patrol unit cam-\d+|[^|]+ & [^|]+): \w+ match \| id "  # a name, not an id
+    assert all(re.search(named, line) for line in alerts), alerts[:5]
+    assert re.search(r"summary: \d+ open alerts?, \d+ sightings? since the last summary, [\d,]+ reads", out)
+    assert "SIGHTED again" not in out
+    refusals = [line for line in out.splitlines() if " not registered: within " in line]
+    assert len(refusals) == 2 and all(line.endswith("(P24)") for line in refusals), refusals
+    assert "sensitive sites: " in out and "sensitive-sites.geojson" in out
     with socket.socket() as sock:  # the broker it started is stopped again
         assert sock.connect_ex(("127.0.0.1", port)) != 0
     assert "compacted topics' segments rolled every 43200s" in out  # san_jose: 1-day segments
@@ -66,7 +74,7 @@ def test_run_on_the_embedded_broker_shows_alerts_and_cleans_up(env_factory, tmp_
     assert re.search(r"rolled \d+ partitions", roll_log), roll_log
     worker_log = (tmp_path / "state" / "worker.log").read_text()
     assert "Traceback" not in worker_log
-    assert "camera registry: 100 cameras" in worker_log
+    assert "camera registry: 110 cameras" in worker_log  # 100 mobile units, the 10 fixed cameras placed
 
 
 def test_run_with_broker_url_uses_that_broker(env_factory, broker) -> None:

@@ -210,7 +210,7 @@ async def test_an_alert_is_worked_through_the_api_and_refusals_change_nothing(co
             assert body["status"] == expected
             if expected == "live_query":
                 assert 590 < body["seconds_left"] <= 600 and not body["overdue"]  # urgent: 10 minutes
-        assert body["banner"] == "An alert alone is not grounds for a stop"
+        assert body["banner"] == "An alert alone is not grounds for a stop (P7)"
         lee_by, roy_by = (
             {"user": "Dispatcher Lee", "badge": "D-101"},
             {"user": "Dispatcher Roy", "badge": "D-103"},

@@ -30,7 +30,7 @@ def state_for(plate_read: str = "7ABC123", read_state: str = "CA", **entry):
 def test_the_alert_view_says_the_match_plainly_with_the_p7_banner() -> None:
     state = state_for("7A8C123", "NV")
     detail = alert_detail(state, NOW, NOW - timedelta(hours=1), DAY)
-    assert detail["banner"] == BANNER == "An alert alone is not grounds for a stop"
+    assert detail["banner"] == BANNER == "An alert alone is not grounds for a stop (P7)"
     assert detail["match_notes"][0].startswith("OCR-equivalent match")
     assert "State mismatch: read NV, listed CA" in detail["match_notes"]
     assert not any("Stale" in note for note in detail["match_notes"])

@@ -32,12 +32,61 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// A rule id in a text (P7, P24) becomes a link to the rule in the policy reference (/policy#P7):
+// built with DOM nodes, never HTML, so a text that holds markup shows as text.
+function withRules(text) {
+  const out = document.createDocumentFragment();
+  const parts = String(text).split(/\b(P(?:[1-9]|1\d|2[0-8]))\b/);
+  parts.forEach((part, i) => {
+    if (i % 2) out.append(el("a", {href: "/policy#" + part, class: "rule", target: "_blank", rel: "noopener", text: part}));
+    else if (part) out.append(document.createTextNode(part));
+  });
+  return out;
+}
+
 // A read without a position (many mobile cameras report none) shows "position unknown", never
 // "0, 0" or "null"; a fixed camera's read placed at the camera says so (issue 17).
 function placeText(r) {
   if (r.lat === null || r.lat === undefined || r.lon === null || r.lon === undefined) return "position unknown";
   const at = Number(r.lat).toFixed(5) + ", " + Number(r.lon).toFixed(5);
   return r.position_source === "camera" ? at + " (camera's registered position)" : at;
+}
+
+// Dates in full, in the browser's time zone and named: a read of 11 days ago never passes for
+// today's ("5 Dec 2026, 14:02:31 PST").
+function fullDate(iso) {
+  return new Date(iso).toLocaleString(undefined, {
+    year: "numeric", month: "short", day: "numeric",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
+  });
+}
+
+// An age as a dispatcher says it, two units at most (as streams.alerts.model.format_age).
+function formatAge(seconds) {
+  const whole = Math.max(0, Math.floor(seconds));
+  const days = Math.floor(whole / 86400), hours = Math.floor((whole % 86400) / 3600);
+  const minutes = Math.floor((whole % 3600) / 60), secs = whole % 60;
+  if (days) return (days === 1 ? "1 day" : days + " days") + (hours ? " " + hours + " h" : "");
+  if (hours) return hours + " h" + (minutes ? " " + minutes + " min" : "");
+  return minutes ? minutes + " min" : secs + " s";
+}
+
+// "last seen 3 min ago at Curtner Ave at Monterey Rd (cam-00004)": the age runs on between updates.
+function lastSeenText(a) {
+  if (!a.latest) return "";
+  const age = a.last_seen_age_s + (Date.now() - a.received) / 1000;
+  return "last seen " + formatAge(age) + " ago at " + a.latest.camera;
+}
+
+// A camera by its registered name, the id kept visible as secondary text.
+function cameraNode(name, id) {
+  if (!name || name === id) return el("span", {class: "camera", text: id});
+  return el("span", {class: "camera"}, el("span", {class: "camera-name", text: name}), " ",
+    el("span", {class: "camera-id", text: "(" + id + ")"}));
+}
+
+function historicalNode(a) {
+  return a.historical_text ? el("div", {class: "historical", text: a.historical_text}) : "";
 }
 
 function secondsLeft(summary) {
@@ -83,11 +132,13 @@ function renderQueue() {
           "data-status": a.status,
         },
         el("div", {class: "plate", text: a.plate_read + " " + (a.plate_state_read || "")}),
+        historicalNode(a),
         el("div", {class: "meta", text: a.list_type.replace(/_/g, " ") + " · " + a.reason}),
-        el("div", {class: "meta", text: a.match_notes.join(" · ")}),
-        el("div", {class: "meta", text: a.camera_id + " · " + a.position + " · " +
-          new Date(a.captured_at).toLocaleTimeString() +
-          (a.sightings ? " · " + a.sightings + " more sighting(s)" : "")}),
+        el("div", {class: "meta"}, withRules(a.match_notes.join(" · "))),
+        el("div", {class: "meta last-seen", "data-alert-id": a.alert_id, text: lastSeenText(a)}),
+        el("div", {class: "meta read-at"}, "read at ", cameraNode(a.camera_name, a.camera_id),
+          " · " + a.position + " · " + fullDate(a.captured_at) +
+          (a.sightings ? " · " + a.sightings + " more sighting(s)" : "")),
         el("div", {class: "meta status-text", text: STATUS_TEXT[a.status] || a.status}),
         el("div", {class: "clock" + (left !== null && left < 0 ? " overdue" : ""), text: clockText(left)}),
       );
@@ -130,8 +181,8 @@ function evidencePanel(detail, form) {
   const text = () => {
     panel.replaceChildren(
       el("div", {class: "evidence-plate", text: read.plate + " " + (read.plate_state || "?")}),
-      el("div", {text: "confidence " + Number(read.confidence).toFixed(2) + " · " + read.camera_id + " · " +
-        new Date(read.captured_at).toLocaleString()}),
+      el("div", {text: "confidence " + Number(read.confidence).toFixed(2) + " · " + read.camera + " · " +
+        fullDate(read.captured_at)}),
       el("div", {class: "meta", text: read.image_ref ? "image not shown here: " + read.image_ref : "no image"}),
     );
     requestAnimationFrame(() => { shown.value = "read-text"; panel.dataset.shown = "read-text"; });
@@ -202,7 +253,7 @@ function historyText(e) {
   const checked = e.event === "AlertVisuallyVerified" && e.evidence_shown
     ? " · against " + e.evidence_shown + (e.acknowledged && e.acknowledged.length ? " · acknowledged " + e.acknowledged.join(", ") : "")
     : "";
-  return new Date(e.at).toLocaleString() + " " + e.event.replace(/^Alert/, "") +
+  return fullDate(e.at) + " " + e.event.replace(/^Alert/, "") +
     (e.by ? " by " + e.by.user + " (" + e.by.badge + ")" : "") +
     [e.reason, e.priority, e.confirming_agency, e.disposition].filter(Boolean).map((x) => " · " + x).join("") +
     checked + (e.note ? " · " + e.note : "");
@@ -235,42 +286,84 @@ function renderDetail(d) {
   document.getElementById("detail").hidden = false;
   document.getElementById("detail").setAttribute("data-alert-id", d.alert_id);
   document.getElementById("detail").setAttribute("data-status", d.status);
-  document.getElementById("p7-banner").textContent = d.banner;
+  document.getElementById("p7-banner").replaceChildren(withRules(d.banner));
   const reminder = document.getElementById("occupant-reminder");
   reminder.hidden = !d.occupant_reminder;
-  reminder.textContent = d.occupant_reminder || "";
+  reminder.replaceChildren(withRules(d.occupant_reminder || ""));
   document.getElementById("d-plate").textContent = d.read.plate + " " + (d.read.plate_state || "");
   document.getElementById("d-status").textContent = STATUS_TEXT[d.status] || d.status;
-  document.getElementById("d-notes").replaceChildren(...d.match_notes.map((n) => el("li", {text: n})));
-  document.getElementById("d-advisory").textContent = d.advisory;
+  document.getElementById("d-notes").replaceChildren(...d.match_notes.map((n) => el("li", {}, withRules(n))));
+  document.getElementById("d-advisory").replaceChildren(withRules(d.advisory));
+  const historical = document.getElementById("d-historical");
+  historical.hidden = !d.historical_text;
+  historical.textContent = d.historical_text || "";
+  d.received = Date.now();
+  const seen = document.getElementById("d-last-seen");
+  seen.dataset.alertId = d.alert_id;
+  seen.textContent = lastSeenText(d);
   rows(document.getElementById("d-read"), [
     ["Plate read", d.read.plate], ["State", d.read.plate_state], ["Confidence", d.read.confidence],
-    ["Image", d.read.image_ref], ["Camera", d.read.camera_id], ["Location", d.read.position],
-    ["Captured", new Date(d.read.captured_at).toLocaleString()],
+    ["Image", d.read.image_ref], ["Camera", d.read.camera], ["Location", d.read.position],
+    ["Captured", fullDate(d.read.captured_at)],
   ]);
   rows(document.getElementById("d-entry"), [
     ["List", d.entry.list_type.replace(/_/g, " ")], ["Reason", d.entry.reason], ["Plate listed", d.entry.plate],
     ["State", d.entry.plate_state], ["Case number", d.entry.case_number],
     ["Entering agency", d.entry.entering_agency], ["Source", d.entry.source + " " + d.entry.entry_id],
-    ...Object.entries(d.entry.vehicle || {}).map(([k, v]) => ["Vehicle " + k, v]),
+    ...(d.entry.vehicle_decoded || []).map((v) => ["Vehicle " + v.field.replace(/_/g, " "), v.text]),
   ]);
-  // The forms are rebuilt only when the alert or its state changes: a live update (a sighting,
-  // another alert) must not wipe what the person is typing or ticking.
-  const actions = document.getElementById("actions");
-  const formsFor = d.alert_id + "/" + d.status;
-  if (actions.dataset.formsFor !== formsFor) {
-    actions.dataset.formsFor = formsFor;
-    actions.replaceChildren(...d.actions.map((a) => actionForm(d, a)));
-  }
+  renderForms(d);
   document.getElementById("d-history").replaceChildren(...d.history.map((e) => el("li", {text: historyText(e)})));
   document.getElementById("d-sightings").replaceChildren(
-    ...d.sighting_list.map((e) => el("li", {text: "observed at " + e.camera_id + " " +
-      new Date(e.captured_at).toLocaleString() + " (" + e.plate + ") · " + placeText(e)})),
+    ...d.sighting_list.map((e) => el("li", {}, "observed at ", cameraNode(e.camera_name, e.camera_id),
+      " " + fullDate(e.captured_at) + " (" + e.plate + ") · " + placeText(e))),
   );
-  d.received = Date.now();
   alerts.set(d.alert_id, {...(alerts.get(d.alert_id) || {}), ...d});
   renderClock();
   renderQueue();
+}
+
+// What the person has typed, ticked or chosen in the action forms, by form and field.
+function formValues(actions) {
+  const values = new Map();
+  for (const input of actions.querySelectorAll("form input, form select")) {
+    if (input.type === "hidden") continue;
+    const key = input.form.dataset.action + "/" + input.name + (input.type === "checkbox" ? "/" + input.value : "");
+    values.set(key, input.type === "checkbox" ? input.checked : input.value);
+  }
+  return values;
+}
+
+// The forms are rebuilt only when the alert or its state changes: a live update (a sighting,
+// another alert) leaves them as they are, so nothing typed or ticked is lost and focus stays. When
+// another person's step changes the state, the forms that remain (say, reject) keep what was typed
+// in them, and the field that had focus gets it back.
+function renderForms(d) {
+  const actions = document.getElementById("actions");
+  const formsFor = d.alert_id + "/" + d.status;
+  if (actions.dataset.formsFor === formsFor) return;
+  const sameAlert = actions.dataset.formsFor && actions.dataset.formsFor.split("/")[0] === d.alert_id;
+  const kept = sameAlert ? formValues(actions) : new Map();
+  const active = document.activeElement;
+  const focused = active && active.form && actions.contains(active)
+    ? active.form.dataset.action + "/" + active.name : null;
+  actions.dataset.formsFor = formsFor;
+  actions.replaceChildren(...d.actions.map((a) => actionForm(d, a)));
+  for (const input of actions.querySelectorAll("form input, form select")) {
+    if (input.type === "hidden") continue;
+    const key = input.form.dataset.action + "/" + input.name + (input.type === "checkbox" ? "/" + input.value : "");
+    if (!kept.has(key)) continue;
+    if (input.type === "checkbox") input.checked = kept.get(key);
+    else input.value = kept.get(key);
+    if (focused === input.form.dataset.action + "/" + input.name) input.focus();
+  }
+}
+
+function renderLastSeen() {
+  for (const node of document.querySelectorAll(".last-seen[data-alert-id], #d-last-seen[data-alert-id]")) {
+    const a = alerts.get(node.dataset.alertId);
+    if (a) node.textContent = lastSeenText(a);
+  }
 }
 
 function renderClock() {
@@ -327,6 +420,7 @@ async function start() {
   setInterval(() => {
     if ([...alerts.values()].some((a) => a.open && a.seconds_left !== null)) renderQueue();
     renderClock();
+    renderLastSeen();
   }, 1000);
 }
 
