@@ -19,7 +19,10 @@ const STATUS_TEXT = {
 };
 
 const alerts = new Map(); // alert id -> summary, with .received (ms) for the clock
-let selected = null;
+let selected = null; // the alert open in the alert view
+let cursor = null; // the queue row j/k (or the arrows) have moved to: Enter opens it
+let snapshotLoaded = false; // alerts pushed before the first snapshot are not "new"
+const MUTE_KEY = "alpr.console.muted";
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -117,9 +120,17 @@ function compare(a, b) {
   return 0;
 }
 
+function openAlerts() {
+  return [...alerts.values()].filter((a) => a.open).sort(compare);
+}
+
+// The queue is rebuilt on every update (and each second while a confirmation clock runs): the row
+// that had keyboard focus gets it back, so a dispatcher moving with j/k or Tab is not thrown out.
 function renderQueue() {
   const list = document.getElementById("queue");
-  const open = [...alerts.values()].filter((a) => a.open).sort(compare);
+  const open = openAlerts();
+  const active = document.activeElement;
+  const focusedId = active && list.contains(active) ? active.dataset.alertId : null;
   list.replaceChildren(
     ...open.map((a) => {
       const left = secondsLeft(a);
@@ -127,9 +138,13 @@ function renderQueue() {
         "li",
         {
           class: "alert-row urgency-" + a.urgency + (left !== null && left < 0 ? " overdue" : "") +
-            (a.alert_id === selected ? " selected" : ""),
+            (a.alert_id === selected ? " selected" : "") + (a.alert_id === cursor ? " cursor" : ""),
           "data-alert-id": a.alert_id,
           "data-status": a.status,
+          tabindex: "0",
+          role: "button",
+          "aria-label": "Open alert " + a.plate_read + " " + (a.plate_state_read || "") + ", " +
+            a.list_type.replace(/_/g, " "),
         },
         el("div", {class: "plate", text: a.plate_read + " " + (a.plate_state_read || "")}),
         historicalNode(a),
@@ -142,10 +157,14 @@ function renderQueue() {
         el("div", {class: "meta status-text", text: STATUS_TEXT[a.status] || a.status}),
         el("div", {class: "clock" + (left !== null && left < 0 ? " overdue" : ""), text: clockText(left)}),
       );
-      row.addEventListener("click", () => select(a.alert_id));
+      row.addEventListener("click", () => { cursor = a.alert_id; select(a.alert_id); });
       return row;
     }),
   );
+  if (focusedId) {
+    const again = list.querySelector(".alert-row[data-alert-id=\"" + CSS.escape(focusedId) + "\"]");
+    if (again) again.focus();
+  }
   document.getElementById("queue-count").textContent = String(open.length);
   document.getElementById("queue-empty").hidden = open.length > 0;
 }
@@ -382,6 +401,122 @@ async function select(alertId, clearMessage = true) {
   if (response.ok) renderDetail(await response.json());
 }
 
+// Attention (issue 18): a new high-priority hit plays a short tone and, if the person allowed it,
+// shows a browser notification. High priority is the list the entry is on: the summary's urgency 0
+// (views.py: AMBER alert, missing person, wanted person; the NCIC wanted-person file is where an
+// armed subject is listed). Only alerts pushed live after the snapshot count, never the ones
+// already open when the page loaded, and "Mute" (kept in localStorage) silences both.
+function muted() {
+  return localStorage.getItem(MUTE_KEY) === "1";
+}
+
+function renderMute() {
+  const button = document.getElementById("mute");
+  button.setAttribute("aria-pressed", String(muted()));
+  button.textContent = muted() ? "Muted: tone and notifications off" : "Mute";
+}
+
+function renderNotificationButton() {
+  const button = document.getElementById("enable-notifications");
+  button.hidden = !("Notification" in window) || Notification.permission !== "default";
+}
+
+let audio = null;
+
+// An AudioContext may start only after a user gesture: it is made (or resumed) on the first click.
+function audioContext() {
+  if (!audio && window.AudioContext) audio = new AudioContext();
+  if (audio && audio.state === "suspended") audio.resume();
+  return audio;
+}
+
+// Two short rising beeps from one oscillator: no audio file to fetch or to block.
+function tone() {
+  const context = audioContext();
+  if (!context) return;
+  const oscillator = context.createOscillator();
+  const gain = context.createGain();
+  const t = context.currentTime;
+  oscillator.type = "square";
+  oscillator.frequency.setValueAtTime(880, t);
+  oscillator.frequency.setValueAtTime(1175, t + 0.18);
+  gain.gain.setValueAtTime(0.0001, t);
+  gain.gain.exponentialRampToValueAtTime(0.2, t + 0.02);
+  gain.gain.setValueAtTime(0.2, t + 0.32);
+  gain.gain.exponentialRampToValueAtTime(0.0001, t + 0.36);
+  oscillator.connect(gain).connect(context.destination);
+  oscillator.start(t);
+  oscillator.stop(t + 0.4);
+}
+
+function notify(a) {
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  const note = new Notification("High-priority hit: " + a.plate_read + " " + (a.plate_state_read || ""), {
+    body: a.list_type.replace(/_/g, " ") + " · " + a.reason + " · not grounds for a stop until confirmed (P7)",
+    tag: a.alert_id,
+    requireInteraction: true,
+  });
+  note.onclick = () => { window.focus(); cursor = a.alert_id; select(a.alert_id); };
+}
+
+function attention(a) {
+  if (muted() || !a.open || a.urgency !== 0) return;
+  tone();
+  notify(a);
+}
+
+// Shortcuts: none while typing in a field (or choosing in a list box), none with Ctrl/Alt/Meta.
+function inField(target) {
+  return target instanceof HTMLElement &&
+    (target.isContentEditable || ["INPUT", "SELECT", "TEXTAREA"].includes(target.tagName));
+}
+
+// From the row that has focus (reached with Tab or a click), else from the last cursor position.
+function moveCursor(step, from) {
+  const open = openAlerts();
+  if (!open.length) return;
+  const at = open.findIndex((a) => a.alert_id === from);
+  const next = at < 0 ? (step > 0 ? 0 : open.length - 1) : Math.min(open.length - 1, Math.max(0, at + step));
+  cursor = open[next].alert_id;
+  renderQueue();
+  document.querySelector("#queue .alert-row[data-alert-id=\"" + CSS.escape(cursor) + "\"]").focus();
+}
+
+let focusBeforeHelp = null;
+
+function showHelp() {
+  focusBeforeHelp = document.activeElement;
+  document.getElementById("help").hidden = false;
+  document.getElementById("help-close").focus();
+}
+
+function hideHelp() {
+  document.getElementById("help").hidden = true;
+  if (focusBeforeHelp && document.contains(focusBeforeHelp)) focusBeforeHelp.focus();
+  focusBeforeHelp = null;
+}
+
+function onKey(event) {
+  if (event.ctrlKey || event.altKey || event.metaKey || event.defaultPrevented) return;
+  const help = document.getElementById("help");
+  if (!help.hidden) {
+    // a modal list with one control: Tab stays on "Close", Escape closes it
+    if (event.key === "Escape") { event.preventDefault(); hideHelp(); }
+    if (event.key === "Tab") { event.preventDefault(); document.getElementById("help-close").focus(); }
+    return;
+  }
+  if (inField(event.target)) return;
+  const row = event.target instanceof HTMLElement && event.target.closest("#queue .alert-row");
+  const inQueueOrPage = row || event.target === document.body;
+  if (event.key === "?") showHelp();
+  else if (event.key === "j" || (event.key === "ArrowDown" && inQueueOrPage)) moveCursor(1, row ? row.dataset.alertId : cursor);
+  else if (event.key === "k" || (event.key === "ArrowUp" && inQueueOrPage)) moveCursor(-1, row ? row.dataset.alertId : cursor);
+  else if ((event.key === "Enter" || event.key === " ") && row) { cursor = row.dataset.alertId; select(cursor); }
+  else if (event.key === "Enter" && event.target === document.body && cursor) select(cursor);
+  else return;
+  event.preventDefault();
+}
+
 function connect() {
   const status = document.getElementById("live-status");
   const source = new EventSource("/api/events");
@@ -391,12 +526,15 @@ function connect() {
     const data = JSON.parse(event.data);
     alerts.clear();
     for (const a of data.alerts) alerts.set(a.alert_id, {...a, received: Date.now()});
+    snapshotLoaded = true;
     renderQueue();
   });
   source.addEventListener("alert", (event) => {
     const a = JSON.parse(event.data);
+    const isNew = snapshotLoaded && !alerts.has(a.alert_id);
     alerts.set(a.alert_id, {...(alerts.get(a.alert_id) || {}), ...a, received: Date.now()});
     renderQueue();
+    if (isNew) attention(a);
     if (a.alert_id === selected) select(selected, false);
   });
   source.addEventListener("signed_out", () => {
@@ -416,6 +554,21 @@ async function start() {
     await fetch("/api/session", {method: "DELETE", headers: {"Content-Type": "application/json"}});
     window.location.assign("/login");
   });
+  renderMute();
+  renderNotificationButton();
+  document.getElementById("mute").addEventListener("click", () => {
+    localStorage.setItem(MUTE_KEY, muted() ? "0" : "1");
+    renderMute();
+  });
+  document.getElementById("enable-notifications").addEventListener("click", async () => {
+    audioContext(); // this click is the gesture that lets the tone play later
+    await Notification.requestPermission();
+    renderNotificationButton();
+  });
+  document.addEventListener("click", audioContext, {once: true});
+  document.getElementById("help-open").addEventListener("click", showHelp);
+  document.getElementById("help-close").addEventListener("click", hideHelp);
+  document.addEventListener("keydown", onKey);
   connect();
   setInterval(() => {
     if ([...alerts.values()].some((a) => a.open && a.seconds_left !== null)) renderQueue();
