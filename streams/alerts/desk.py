@@ -14,7 +14,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -22,7 +22,9 @@ from aiokafka import TopicPartition
 from streams.alerts.lifecycle import (
     ACTIONS,
     Actor,
+    AlertDispositioned,
     AlertEvent,
+    AlertRejected,
     AlertState,
     AlertStatusValidated,
     StepRules,
@@ -40,12 +42,22 @@ from streams.kafka.log import TopicFollower, TopicWriter
 from streams.matching.matcher import entry_in_force
 from streams.settings import Settings
 
-__all__ = ["AlertBoard", "AlertDesk", "Listener"]
+__all__ = ["EARLIER_WINDOW", "AlertBoard", "AlertDesk", "Listener", "closed_at"]
 
 log = logging.getLogger(__name__)
 
+#: A re-alert links to an earlier alert of the same plate and entry closed this long before it.
+EARLIER_WINDOW = timedelta(hours=24)
+
 #: Called with the state before (None for a new alert), the record applied, and the state after.
 Listener = Callable[[AlertState | None, AlertRaised | AlertEvent, AlertState], None]
+
+
+def closed_at(state: AlertState) -> datetime | None:
+    """When the alert was closed (its rejection or disposition); None while it is open."""
+    return next(
+        (e.at for e in reversed(state.history) if isinstance(e, AlertRejected | AlertDispositioned)), None
+    )
 
 
 class AlertBoard:
@@ -60,6 +72,8 @@ class AlertBoard:
         #: camera id -> the agency operating it (the cameras topic): whose alerts these are (P19)
         self.camera_agency: dict[str, str] = {}
         self.camera_names: dict[str, str] = {}  # as people know the cameras (the console shows them)
+        #: (plate read, entry key) -> the ids of its alerts, oldest first: what a re-alert links to
+        self.alerts_of: dict[tuple[str, str], list[str]] = {}
 
     def apply(self, partition: int, value: bytes | None) -> AlertState | None:
         """One record of the alerts topic; returns the alert's new state (None: nothing changed)."""
@@ -84,6 +98,7 @@ class AlertBoard:
             return None
         if isinstance(record, AlertRaised):
             self.partitions.setdefault(record.alert_id, partition)
+            self.alerts_of.setdefault((record.read.plate, record.entry.key), []).append(record.alert_id)
         self.states[record.alert_id] = after
         for listener in self.listeners:
             listener(before, record, after)
@@ -114,6 +129,19 @@ class AlertBoard:
             return
         self.camera_agency[camera_id] = camera.agency
         self.camera_names[camera_id] = camera.name
+
+    def earlier(self, state: AlertState, window: timedelta = EARLIER_WINDOW) -> AlertState | None:
+        """The alert of the same plate and entry closed (rejected or dispositioned) last within
+        ``window`` before this one was raised: a re-alert minutes after "vehicle recovered" is
+        shown with that outcome, so nobody follows a vehicle already dealt with blindly."""
+        raised_at = state.raised.raised_at
+        closed = [
+            (at, other)
+            for alert_id in self.alerts_of.get((state.raised.read.plate, state.raised.entry.key), [])
+            if alert_id != state.alert_id and (other := self.states.get(alert_id)) is not None
+            if (at := closed_at(other)) is not None and raised_at - window <= at <= raised_at
+        ]
+        return max(closed, key=lambda found: found[0])[1] if closed else None
 
     def get(self, alert_id: str) -> AlertState:
         state = self.states.get(alert_id)

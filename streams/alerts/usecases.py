@@ -158,11 +158,14 @@ async def list_alerts(
     *,
     action: str = "alert_list",
 ) -> list[AlertState]:
-    """The alerts in the principal's scope: ``open``, ``all`` or those of one status; audited."""
+    """The alerts in the principal's scope: ``open``, ``closed`` (rejected or dispositioned),
+    ``all`` or those of one status; audited (P15) like every list shown."""
     who = require(principal, "alert.view")
     states = visible(who, board.states.values(), directory, board.camera_agency)
     if which == "open":
         states = [s for s in states if s.is_open]
+    elif which == "closed":
+        states = [s for s in states if not s.is_open]
     elif which != "all":
         states = [s for s in states if s.status == which]
     await record_shown(settings, who, now, action, states, which=which)

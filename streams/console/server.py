@@ -40,7 +40,7 @@ from streams.alerts.model import AlertRaised
 from streams.console.cameras import camera_routes
 from streams.console.policy import POLICY_DOC, policy_html
 from streams.console.transparency import TransparencyFeed, transparency_routes
-from streams.console.views import alert_detail, alert_summary, queue_key
+from streams.console.views import alert_detail, alert_summary, closed_key, queue_key
 from streams.errors import AccessDenied, BrokerError, ConfigError, NotFound, NotSignedIn
 from streams.metrics import LifecycleMetrics
 from streams.settings import Settings
@@ -150,11 +150,25 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
     board = desk.board
     max_staleness = timedelta(seconds=settings.profile.hotlist_max_staleness_s)
 
-    def summary(state: AlertState) -> dict[str, Any]:
-        fresh_at = board.source_fresh.get(state.raised.entry.source)
-        return alert_summary(state, clock(), fresh_at, max_staleness, board.camera_names)
+    def earlier(principal: Principal, state: AlertState) -> AlertState | None:
+        """The earlier closed alert of the same plate and entry, if this principal may see it
+        (P19; P20: one out of scope is not hinted at)."""
+        found = board.earlier(state)
+        return found if found is not None and in_scope(principal, found) else None
 
-    def detail(state: AlertState) -> dict[str, Any]:
+    async def record_earlier(principal: Principal, states: list[AlertState]) -> None:
+        """P15: the earlier alerts a page names beside these (outcome, who, when) are shown too."""
+        shown = [e for e in (earlier(principal, s) for s in states) if e is not None]
+        if shown:
+            await usecases.record_shown(settings, principal, clock(), "alert_earlier", shown)
+
+    def summary(principal: Principal, state: AlertState) -> dict[str, Any]:
+        fresh_at = board.source_fresh.get(state.raised.entry.source)
+        return alert_summary(
+            state, clock(), fresh_at, max_staleness, board.camera_names, earlier(principal, state)
+        )
+
+    def detail(principal: Principal, state: AlertState) -> dict[str, Any]:
         return alert_detail(
             state,
             clock(),
@@ -163,6 +177,7 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
             low_confidence=settings.profile.low_confidence,
             entering_agency=usecases.entering_agency(state.raised, auth.directory),
             camera_names=board.camera_names,
+            earlier=earlier(principal, state),
         )
 
     def in_scope(principal: Principal, state: AlertState) -> bool:
@@ -274,10 +289,12 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
 
     async def list_alerts(request: web.Request) -> web.Response:
         now = clock()
-        states = await usecases.list_alerts(
-            settings, request[_PRINCIPAL], board, auth.directory, now, request.query.get("state", "open")
-        )
-        rows = sorted((summary(s) for s in states), key=queue_key)
+        which = request.query.get("state", "open")
+        states = await usecases.list_alerts(settings, request[_PRINCIPAL], board, auth.directory, now, which)
+        # the open queue most urgent first; closed alerts newest closing first
+        who = request[_PRINCIPAL]
+        rows = sorted((summary(who, s) for s in states), key=closed_key if which == "closed" else queue_key)
+        await record_earlier(who, states)
         return _json({"alerts": rows, "server_time": now.isoformat()})
 
     async def get_alert(request: web.Request) -> web.Response:
@@ -289,7 +306,8 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
             return _error(404, str(exc))
         except BrokerError as exc:
             return _error(503, str(exc))
-        return _json(detail(state))
+        await record_earlier(request[_PRINCIPAL], [state])
+        return _json(detail(request[_PRINCIPAL], state))
 
     async def post_transition(request: web.Request) -> web.Response:
         principal = require(request[_PRINCIPAL], "alert.act")
@@ -327,7 +345,7 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
             # history (streams.alerts.lifecycle): "it was already rejected (misread) by ...".
             log.info("refused %s on %s by %s: %s", action, alert_id, principal.label, exc)
             return _error(409, str(exc))
-        return _json(detail(state))
+        return _json(detail(principal, state))
 
     async def search(request: web.Request) -> web.Response:
         """The justified search (P15-P17, P19-P22): one use case, shared with the CLI; it checks,
@@ -366,7 +384,8 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
                 settings, principal, board, auth.directory, now, "open", action="alert_live_snapshot"
             )
             await response.prepare(request)
-            rows = sorted((summary(s) for s in states), key=queue_key)
+            rows = sorted((summary(principal, s) for s in states), key=queue_key)
+            await record_earlier(principal, states)
             await response.write(
                 b"event: snapshot\ndata: "
                 + orjson.dumps({"alerts": rows, "server_time": now.isoformat()})
@@ -392,8 +411,12 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
                     await response.write(b": keep-alive\n\n")
                     continue
                 await usecases.record_shown(settings, client.principal, now, "alert_live", batch)
+                await record_earlier(client.principal, batch)
                 await response.write(
-                    b"".join(b"event: alert\ndata: " + orjson.dumps(summary(s)) + b"\n\n" for s in batch)
+                    b"".join(
+                        b"event: alert\ndata: " + orjson.dumps(summary(client.principal, s)) + b"\n\n"
+                        for s in batch
+                    )
                 )
         return response
 

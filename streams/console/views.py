@@ -15,7 +15,9 @@ from streams.alerts.lifecycle import (
     CONFIRMATION_DEADLINES,
     DISPOSITIONS,
     REJECTION_REASONS,
+    AlertDispositioned,
     AlertEvent,
+    AlertRejected,
     AlertSighted,
     AlertState,
     alert_flags,
@@ -33,6 +35,8 @@ __all__ = [
     "alert_detail",
     "alert_summary",
     "camera_label",
+    "closed_key",
+    "closing",
     "historical_text",
     "latest_sighting",
     "queue_key",
@@ -131,16 +135,42 @@ def latest_sighting(state: AlertState, names: Mapping[str, str]) -> dict[str, An
     }
 
 
+def closing(state: AlertState) -> dict[str, Any] | None:
+    """How a closed alert ended, for the closed-alerts view and its search: the outcome in words
+    ("rejected: misread", "vehicle recovered"), who closed it (name and badge, P9) and when; None
+    for an open alert."""
+    for event in reversed(state.history):
+        if isinstance(event, AlertRejected):
+            outcome = f"rejected: {event.reason.replace('_', ' ')}"
+        elif isinstance(event, AlertDispositioned):
+            outcome = event.disposition.replace("_", " ")
+        else:
+            continue
+        by = event.by
+        return {
+            "outcome": outcome,
+            "by": None if by is None else {"user": by.user, "badge": by.badge},
+            "at": event.at.isoformat(),
+            "note": event.note,
+        }
+    return None
+
+
 def alert_summary(
     state: AlertState,
     now: datetime,
     fresh_at: datetime | None,
     max_staleness: timedelta,
     camera_names: Mapping[str, str] | None = None,
+    earlier: AlertState | None = None,
 ) -> dict[str, Any]:
     """One row of the live queue. ``camera_names`` (camera id -> registered name) lets the row
-    name cameras as people know them; the ids stay beside the names."""
+    name cameras as people know them; the ids stay beside the names. ``earlier`` is the alert of
+    the same plate and entry closed in the last 24 h (streams.alerts.desk.AlertBoard.earlier),
+    given only when the viewer may see it (P19, P20): the row then says how it ended and links
+    to it."""
     names = camera_names or {}
+    before = None if earlier is None else closing(earlier)
     raised, read, entry = state.raised, state.raised.read, state.raised.entry
     left = state.time_left(now)
     latest = latest_sighting(state, names)
@@ -156,6 +186,11 @@ def alert_summary(
         "plate_listed": entry.plate,
         "list_type": entry.list_type,
         "reason": entry.reason,
+        "case_number": entry.case_number,
+        "closed": closing(state),
+        "earlier": None
+        if earlier is None or before is None
+        else {"alert_id": earlier.alert_id, **{k: before[k] for k in ("outcome", "by", "at")}},
         "camera_id": read.camera_id,
         "camera_name": names.get(read.camera_id),
         "camera": camera_label(read.camera_id, names),
@@ -199,19 +234,20 @@ def alert_detail(
     low_confidence: float = 0.8,
     entering_agency: str | None = None,
     camera_names: Mapping[str, str] | None = None,
+    earlier: AlertState | None = None,
 ) -> dict[str, Any]:
     """The alert view: the read, the matching entry, the match, its history and sightings, and
     what a verification must acknowledge (P7) and whose confirmation counts (P8).
 
     ``low_confidence`` is the profile's threshold and ``entering_agency`` the agency that must
     confirm (streams.alerts.usecases.entering_agency); the console passes both, and the
-    registry's ``camera_names``. The vehicle is described in words beside its NCIC codes, so
-    that it can be compared with the image (P7)."""
+    registry's ``camera_names`` and the ``earlier`` closed alert in scope. The vehicle is
+    described in words beside its NCIC codes, so that it can be compared with the image (P7)."""
     names = camera_names or {}
     raised, read, entry = state.raised, state.raised.read, state.raised.entry
     flags = alert_flags(raised, low_confidence)
     return {
-        **alert_summary(state, now, fresh_at, max_staleness, names),
+        **alert_summary(state, now, fresh_at, max_staleness, names, earlier),
         "banner": BANNER,
         "advisory": raised.advisory,
         "occupant_reminder": OCCUPANT_REMINDER if entry.list_type in PERSON_LIST_TYPES else None,
@@ -270,5 +306,15 @@ def queue_key(summary: dict[str, Any]) -> tuple[Any, ...]:
         not summary["overdue"],
         float("inf") if left is None else left,
         summary["urgency"],
+        -datetime.fromisoformat(summary["raised_at"]).timestamp(),
+    )
+
+
+def closed_key(summary: dict[str, Any]) -> tuple[Any, ...]:
+    """Closed alerts newest first: by when they were closed, then by when they were raised."""
+    closed = summary["closed"]
+    at = closed["at"] if closed else summary["raised_at"]
+    return (
+        -datetime.fromisoformat(at).timestamp(),
         -datetime.fromisoformat(summary["raised_at"]).timestamp(),
     )

@@ -10,8 +10,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from streams.alerts.desk import AlertBoard
 from streams.alerts.lifecycle import (
     Actor,
+    AlertConfirmed,
+    AlertDispositioned,
     AlertRejected,
     AlertSighted,
     AlertStatusValidated,
@@ -19,9 +22,10 @@ from streams.alerts.lifecycle import (
     TransitionRefused,
     evolve,
 )
-from streams.alerts.model import raise_alert
+from streams.alerts.model import AlertRaised, raise_alert
 from streams.alerts.vehicle_codes import COLORS, MAKES, STYLES, decode, describe
-from streams.console.views import alert_detail, alert_summary
+from streams.codec import alert_to_dict, dumps, event_to_dict
+from streams.console.views import alert_detail, alert_summary, closed_key
 from streams.matching.matcher import match
 from tests.factories import NOW, make_entry, make_index, make_read
 
@@ -195,3 +199,107 @@ def test_the_board_follows_camera_names_from_the_cameras_topic() -> None:
     board.apply_camera(b"cam-00001", encode_camera(camera))
     board.apply_camera(b"cam-00001", None)  # tombstone
     assert board.camera_names == {} and board.camera_agency == {}
+
+
+def dispositioned(state, at: datetime, disposition: str = "vehicle_recovered"):
+    """The alert worked to its end: verified, validated, confirmed and dispositioned by Ruiz."""
+    steps = [
+        AlertVisuallyVerified("d-1", state.alert_id, at, RUIZ, "", evidence_shown="read-text",
+                              characters_match=True, state_match=True),
+        AlertStatusValidated("d-2", state.alert_id, at, RUIZ, "", priority="urgent"),
+        AlertConfirmed("d-3", state.alert_id, at, RUIZ, "", confirming_agency="CA0431000"),
+        AlertDispositioned("d-4", state.alert_id, at, RUIZ, "towed to the yard", disposition=disposition),
+    ]  # fmt: skip
+    for step in steps:
+        state = evolve(state, step)
+    return state
+
+
+def test_a_closed_alert_says_its_outcome_who_closed_it_and_when_p9() -> None:
+    """The closed-alerts view and its search show how each alert ended (P9: the disposition and
+    who recorded it), and its history keeps every step with name, badge, time and note."""
+    state = state_for(case_number="SJ-26-0042")
+    at = NOW - timedelta(minutes=2)
+    step = AlertRejected("e-1", state.alert_id, at, RUIZ, "frame hides a digit", reason="misread")
+    rejected = evolve(state, step)
+    summary = alert_summary(rejected, NOW, NOW, DAY)
+    assert summary["closed"] == {
+        "outcome": "rejected: misread",
+        "by": {"user": "Officer A. Ruiz", "badge": "4411"},
+        "at": at.isoformat(),
+        "note": "frame hides a digit",
+    }
+    assert summary["case_number"] == "SJ-26-0042" and not summary["open"]
+
+    done = alert_detail(dispositioned(state, at), NOW, NOW, DAY)
+    assert done["closed"]["outcome"] == "vehicle recovered"
+    assert [(e["event"], e["by"]["badge"], e["note"]) for e in done["history"]] == [
+        ("AlertVisuallyVerified", "4411", ""),
+        ("AlertStatusValidated", "4411", ""),
+        ("AlertConfirmed", "4411", ""),
+        ("AlertDispositioned", "4411", "towed to the yard"),
+    ]
+
+
+def test_an_open_alert_has_no_outcome() -> None:
+    assert alert_summary(state_for(), NOW, NOW, DAY)["closed"] is None
+
+
+def test_closed_alerts_are_listed_newest_closing_first() -> None:
+    """The alert closed last comes first, whenever it was raised."""
+    first, second = state_for(), state_for(plate="7ABC123", case_number="B")
+    step = AlertRejected("e-1", first.alert_id, NOW - timedelta(hours=3), RUIZ, reason="misread")
+    early = evolve(first, step)
+    late = dispositioned(second, NOW - timedelta(minutes=1))
+    rows = sorted((alert_summary(s, NOW, NOW, DAY) for s in (early, late)), key=closed_key)
+    assert [r["closed"]["at"] for r in rows] == [
+        (NOW - timedelta(minutes=1)).isoformat(),
+        (NOW - timedelta(hours=3)).isoformat(),
+    ]
+
+
+def raised_at(minutes_ago: float, plate: str = "7ABC123", **entry: object):
+    """An alert of ``plate`` on one listed entry, read and raised ``minutes_ago`` (synthetic)."""
+    listed = make_entry(**{"plate": "7ABC123", "entry_id": "V1", **entry})
+    at = NOW - timedelta(minutes=minutes_ago)
+    read = make_read(plate=plate, captured_at=NOW)
+    [found] = match(make_index(listed), read)  # matched as of now, read and raised back then
+    return raise_alert(dataclasses.replace(read, captured_at=at), found, at)
+
+
+def board_of(*records) -> AlertBoard:
+    board = AlertBoard()
+    for record in records:
+        as_dict = alert_to_dict(record) if isinstance(record, AlertRaised) else event_to_dict(record)
+        board.apply(0, dumps(as_dict))
+    return board
+
+
+def test_a_re_alert_names_the_earlier_outcome_of_the_same_plate_and_entry_in_the_last_24_h() -> None:
+    """Recovered 2 min ago, seen again now: the new alert says so and links to the earlier one."""
+    first, again = raised_at(30), raised_at(0)
+    closed_at = NOW - timedelta(minutes=2)
+    steps = dispositioned(evolve(None, first), closed_at).history
+    board = board_of(first, *steps, again)
+    earlier = board.earlier(board.get(again.alert_id))
+    assert earlier is not None and earlier.alert_id == first.alert_id
+    summary = alert_detail(board.get(again.alert_id), NOW, NOW, DAY, earlier=earlier)
+    assert summary["earlier"] == {
+        "alert_id": first.alert_id,
+        "outcome": "vehicle recovered",
+        "by": {"user": "Officer A. Ruiz", "badge": "4411"},
+        "at": closed_at.isoformat(),
+    }
+    assert board.earlier(board.get(first.alert_id)) is None  # a closed alert is not its own earlier one
+
+
+def test_no_earlier_link_past_24_h_for_another_entry_or_while_the_first_is_open() -> None:
+    old = raised_at(26 * 60)
+    old_rejected = AlertRejected("x-1", old.alert_id, NOW - timedelta(hours=25), RUIZ, reason="misread")
+    other_entry = raised_at(20, entry_id="V2", case_number="C-2")
+    rejected = AlertRejected("x-2", other_entry.alert_id, NOW - timedelta(minutes=10), RUIZ, reason="misread")
+    still_open = raised_at(15)
+    again = raised_at(0)
+    board = board_of(old, old_rejected, other_entry, rejected, still_open, again)
+    assert board.earlier(board.get(again.alert_id)) is None
+    assert alert_summary(board.get(again.alert_id), NOW, NOW, DAY)["earlier"] is None

@@ -88,6 +88,21 @@ function cameraNode(name, id) {
     el("span", {class: "camera-id", text: "(" + id + ")"}));
 }
 
+// A re-alert (issue 18, item 4): the same plate and entry closed in the last 24 h. It says how
+// that alert ended, by whom and when, with a link that opens it.
+function earlierNode(a) {
+  const e = a.earlier;
+  if (!e) return "";
+  const link = el("a", {href: "#", class: "earlier-link", "data-alert-id": e.alert_id,
+    text: e.outcome + (e.by ? " by " + e.by.user + " (" + e.by.badge + ")" : "") + " at " + fullDate(e.at)});
+  link.addEventListener("click", (event) => {
+    event.preventDefault();
+    event.stopPropagation(); // the row's own click would open the new alert instead
+    select(e.alert_id);
+  });
+  return el("div", {class: "earlier"}, "earlier alert for this plate and entry: ", link);
+}
+
 function historicalNode(a) {
   return a.historical_text ? el("div", {class: "historical", text: a.historical_text}) : "";
 }
@@ -148,6 +163,7 @@ function renderQueue() {
         },
         el("div", {class: "plate", text: a.plate_read + " " + (a.plate_state_read || "")}),
         historicalNode(a),
+        earlierNode(a),
         el("div", {class: "meta", text: a.list_type.replace(/_/g, " ") + " · " + a.reason}),
         el("div", {class: "meta"}, withRules(a.match_notes.join(" · "))),
         el("div", {class: "meta last-seen", "data-alert-id": a.alert_id, text: lastSeenText(a)}),
@@ -167,6 +183,72 @@ function renderQueue() {
   }
   document.getElementById("queue-count").textContent = String(open.length);
   document.getElementById("queue-empty").hidden = open.length > 0;
+}
+
+// Closed alerts (issue 18, item 4): rejected and dispositioned alerts of the person's scope, newest
+// closing first, from the same list use case as the open queue (each load is an audited view, P15).
+// The search box filters what was loaded by plate, case number or outcome; a row opens the alert
+// with its whole history (who, badge, when, note).
+let closedAlerts = [];
+
+function closedShown() {
+  return !document.getElementById("closed-panel").hidden;
+}
+
+function closedMatches(a, words) {
+  const text = [a.plate_read, a.plate_listed, a.case_number, a.closed && a.closed.outcome]
+    .filter(Boolean).join(" ").toLowerCase();
+  return words.every((w) => text.includes(w));
+}
+
+function closedRow(a) {
+  const c = a.closed || {};
+  const row = el("li", {
+    class: "alert-row closed-row" + (a.alert_id === selected ? " selected" : ""),
+    "data-alert-id": a.alert_id,
+    "data-status": a.status,
+    tabindex: "0",
+    role: "button",
+    "aria-label": "Open closed alert " + a.plate_read + ", " + (c.outcome || a.status),
+  },
+  el("div", {class: "plate", text: a.plate_read + " " + (a.plate_state_read || "")}),
+  el("div", {class: "meta outcome", text: (c.outcome || STATUS_TEXT[a.status] || a.status) +
+    (c.by ? " by " + c.by.user + " (" + c.by.badge + ")" : "") + (c.at ? " · " + fullDate(c.at) : "")}),
+  el("div", {class: "meta", text: a.list_type.replace(/_/g, " ") + " · " + a.reason +
+    (a.case_number ? " · case " + a.case_number : "")}),
+  el("div", {class: "meta read-at"}, "read at ", cameraNode(a.camera_name, a.camera_id), " · " + fullDate(a.captured_at)));
+  const open = () => select(a.alert_id);
+  row.addEventListener("click", open);
+  row.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); open(); }
+  });
+  return row;
+}
+
+function renderClosed() {
+  const words = document.getElementById("closed-search").value.toLowerCase().split(/\s+/).filter(Boolean);
+  const shown = closedAlerts.filter((a) => closedMatches(a, words));
+  document.getElementById("closed-list").replaceChildren(...shown.map(closedRow));
+  document.getElementById("closed-count").textContent = String(shown.length);
+  const empty = document.getElementById("closed-empty");
+  empty.hidden = shown.length > 0;
+  empty.textContent = words.length ? "No closed alert matches the search." : "No closed alerts.";
+}
+
+async function loadClosed() {
+  const response = await fetch("/api/alerts?state=closed");
+  if (response.status === 401) return window.location.assign("/login");
+  if (!response.ok) return;
+  closedAlerts = (await response.json()).alerts;
+  renderClosed();
+}
+
+function showTab(closed) {
+  document.getElementById("open-panel").hidden = closed;
+  document.getElementById("closed-panel").hidden = !closed;
+  document.getElementById("tab-open").setAttribute("aria-selected", String(!closed));
+  document.getElementById("tab-closed").setAttribute("aria-selected", String(closed));
+  if (closed) loadClosed();
 }
 
 function rows(table, pairs) {
@@ -313,6 +395,7 @@ function renderDetail(d) {
   document.getElementById("d-status").textContent = STATUS_TEXT[d.status] || d.status;
   document.getElementById("d-notes").replaceChildren(...d.match_notes.map((n) => el("li", {}, withRules(n))));
   document.getElementById("d-advisory").replaceChildren(withRules(d.advisory));
+  document.getElementById("d-earlier").replaceChildren(earlierNode(d));
   const historical = document.getElementById("d-historical");
   historical.hidden = !d.historical_text;
   historical.textContent = d.historical_text || "";
@@ -340,6 +423,7 @@ function renderDetail(d) {
   alerts.set(d.alert_id, {...(alerts.get(d.alert_id) || {}), ...d});
   renderClock();
   renderQueue();
+  if (closedShown()) renderClosed(); // the row of the alert now open is the one marked
 }
 
 // What the person has typed, ticked or chosen in the action forms, by form and field.
@@ -535,6 +619,7 @@ function connect() {
     alerts.set(a.alert_id, {...(alerts.get(a.alert_id) || {}), ...a, received: Date.now()});
     renderQueue();
     if (isNew) attention(a);
+    if (!a.open && closedShown()) loadClosed(); // an alert just closed joins the closed list
     if (a.alert_id === selected) select(selected, false);
   });
   source.addEventListener("signed_out", () => {
@@ -566,6 +651,9 @@ async function start() {
     renderNotificationButton();
   });
   document.addEventListener("click", audioContext, {once: true});
+  document.getElementById("tab-open").addEventListener("click", () => showTab(false));
+  document.getElementById("tab-closed").addEventListener("click", () => showTab(true));
+  document.getElementById("closed-search").addEventListener("input", renderClosed);
   document.getElementById("help-open").addEventListener("click", showHelp);
   document.getElementById("help-close").addEventListener("click", hideHelp);
   document.addEventListener("keydown", onKey);
