@@ -42,7 +42,7 @@ from streams.kafka.log import TopicFollower, TopicWriter
 from streams.matching.matcher import entry_in_force
 from streams.settings import Settings
 
-__all__ = ["EARLIER_WINDOW", "AlertBoard", "AlertDesk", "Listener", "closed_at"]
+__all__ = ["EARLIER_WINDOW", "AlertBoard", "AlertDesk", "Listener", "closing_step"]
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,10 @@ EARLIER_WINDOW = timedelta(hours=24)
 Listener = Callable[[AlertState | None, AlertRaised | AlertEvent, AlertState], None]
 
 
-def closed_at(state: AlertState) -> datetime | None:
-    """When the alert was closed (its rejection or disposition); None while it is open."""
+def closing_step(state: AlertState) -> AlertRejected | AlertDispositioned | None:
+    """The step that closed the alert (its rejection or disposition); None while it is open."""
     return next(
-        (e.at for e in reversed(state.history) if isinstance(e, AlertRejected | AlertDispositioned)), None
+        (e for e in reversed(state.history) if isinstance(e, AlertRejected | AlertDispositioned)), None
     )
 
 
@@ -136,10 +136,10 @@ class AlertBoard:
         shown with that outcome, so nobody follows a vehicle already dealt with blindly."""
         raised_at = state.raised.raised_at
         closed = [
-            (at, other)
+            (step.at, other)
             for alert_id in self.alerts_of.get((state.raised.read.plate, state.raised.entry.key), [])
             if alert_id != state.alert_id and (other := self.states.get(alert_id)) is not None
-            if (at := closed_at(other)) is not None and raised_at - window <= at <= raised_at
+            if (step := closing_step(other)) is not None and raised_at - window <= step.at <= raised_at
         ]
         return max(closed, key=lambda found: found[0])[1] if closed else None
 

@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from streams.alerts.desk import closing_step
 from streams.alerts.lifecycle import (
     CONFIRMATION_DEADLINES,
     DISPOSITIONS,
     REJECTION_REASONS,
-    AlertDispositioned,
     AlertEvent,
     AlertRejected,
     AlertSighted,
@@ -139,21 +139,20 @@ def closing(state: AlertState) -> dict[str, Any] | None:
     """How a closed alert ended, for the closed-alerts view and its search: the outcome in words
     ("rejected: misread", "vehicle recovered"), who closed it (name and badge, P9) and when; None
     for an open alert."""
-    for event in reversed(state.history):
-        if isinstance(event, AlertRejected):
-            outcome = f"rejected: {event.reason.replace('_', ' ')}"
-        elif isinstance(event, AlertDispositioned):
-            outcome = event.disposition.replace("_", " ")
-        else:
-            continue
-        by = event.by
-        return {
-            "outcome": outcome,
-            "by": None if by is None else {"user": by.user, "badge": by.badge},
-            "at": event.at.isoformat(),
-            "note": event.note,
-        }
-    return None
+    event = closing_step(state)
+    if event is None:
+        return None
+    if isinstance(event, AlertRejected):
+        outcome = f"rejected: {event.reason.replace('_', ' ')}"
+    else:
+        outcome = event.disposition.replace("_", " ")
+    by = event.by
+    return {
+        "outcome": outcome,
+        "by": None if by is None else {"user": by.user, "badge": by.badge},
+        "at": event.at.isoformat(),
+        "note": event.note,
+    }
 
 
 def alert_summary(
