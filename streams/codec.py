@@ -23,10 +23,13 @@ from fastjsonschema.draft04 import CodeGeneratorDraft04
 
 from streams.alerts.lifecycle import (
     Actor,
+    AlertClaimed,
     AlertConfirmed,
     AlertDispositioned,
     AlertEvent,
+    AlertImageShown,
     AlertRejected,
+    AlertReleased,
     AlertSighted,
     AlertStatusValidated,
     AlertVisuallyVerified,
@@ -980,6 +983,9 @@ _EVENTS: dict[str, type[AlertEvent]] = {
         AlertStatusValidated,
         AlertConfirmed,
         AlertDispositioned,
+        AlertClaimed,
+        AlertReleased,
+        AlertImageShown,
     )
 }
 _EXTRA = (
@@ -997,6 +1003,8 @@ _EXTRA = (
     "image_ref",
     "lat",
     "lon",
+    "stale",
+    "kind",  # AlertImageShown: which image was served (P7)
 )
 
 
@@ -1050,6 +1058,9 @@ def event_to_dict(event: AlertEvent) -> dict[str, Any]:
             out[name] = getattr(event, name)
     if isinstance(event, AlertSighted) and event.captured_at is not None:
         out["captured_at"] = event.captured_at.isoformat()
+    if isinstance(event, AlertClaimed):  # a take-over names whom it took the alert from
+        taken = event.taken_from
+        out["taken_from"] = None if taken is None else {"user": taken.user, "badge": taken.badge}
     return out
 
 
@@ -1068,6 +1079,8 @@ def event_from_dict(data: dict[str, Any]) -> AlertEvent:
         fields["acknowledged"] = tuple(fields["acknowledged"])
     if cls is AlertSighted and data.get("captured_at"):
         fields["captured_at"] = datetime.fromisoformat(data["captured_at"])
+    if cls is AlertClaimed and data.get("taken_from"):
+        fields["taken_from"] = Actor(data["taken_from"]["user"], data["taken_from"]["badge"])
     return cls(**fields)
 
 

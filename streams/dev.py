@@ -13,7 +13,7 @@ import sys
 import time
 import tomllib
 import urllib.request
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,11 +29,12 @@ from streams.cameras.sites import ExclusionZones, Violation
 from streams.codec import entry_from_dict, loads
 from streams.errors import AlprError, ConfigError, InvalidRecord, PolicyViolation
 from streams.hotlists.records import load_entries_file, ndjson_lines
+from streams.images.store import open_store
 from streams.kafka.broker import EmbeddedBroker
 from streams.kafka.topics import create_topics
 from streams.matching.normalize import OcrClasses
 from streams.reads.producer import ReadProducer
-from streams.reads.simulator import CameraFeed, FixedCamera, run_feed
+from streams.reads.simulator import CameraFeed, FixedCamera, run_feed, street_place
 from streams.settings import Settings
 
 __all__ = [
@@ -133,7 +134,7 @@ async def simulate(
     if by is not None:
         await register_simulated_cameras(settings, feed, by)
     async with ReadProducer.for_settings(settings) as producer:
-        return await run_feed(producer, feed, rate, duration)
+        return await run_feed(producer, feed, rate, duration, open_store(settings))
 
 
 def demo_feed(
@@ -244,11 +245,12 @@ async def register_fixed_cameras(
     return placed, lines
 
 
-async def camera_names(settings: Settings) -> dict[str, str]:
-    """Camera id -> its registered name, for the alert lines."""
+async def camera_names(settings: Settings) -> tuple[dict[str, str], frozenset[str]]:
+    """Camera id -> its registered name, and the ids of the mobile cameras, for the alert lines."""
     from streams.cameras.registry import CameraStore
 
-    return {c.id: c.name for c in (await CameraStore(settings).load()).cameras.values()}
+    cameras = (await CameraStore(settings).load()).cameras.values()
+    return {c.id: c.name for c in cameras}, frozenset(c.id for c in cameras if c.kind == "mobile")
 
 
 def with_demo_sites(settings: Settings) -> Settings:
@@ -422,9 +424,12 @@ def _local_time(value: object) -> str:
         return str(value)
 
 
-def demo_alert_line(alert: Mapping[str, Any], names: Mapping[str, str]) -> str:
-    """One line per new alert: when it was read, the plate, the list, the camera by name and the
-    match kind; unverified until a person compares the read with the entry (P7)."""
+def demo_alert_line(
+    alert: Mapping[str, Any], names: Mapping[str, str], mobile: Collection[str] = frozenset()
+) -> str:
+    """One line per new alert: when it was read, the plate, the list, the camera by name (and, for
+    a patrol unit, the street it was on) and the match kind; unverified until a person compares
+    the read with the entry (P7)."""
     read, listed = alert.get("plate_read"), alert.get("plate_listed")
     plate = f"{listed} (read {read})" if read != listed else str(listed)
     flags = []
@@ -433,11 +438,18 @@ def demo_alert_line(alert: Mapping[str, Any], names: Mapping[str, str]) -> str:
     if alert.get("historical") or alert.get("captured_age_s") is not None:
         flags.append("HISTORICAL READ")
     camera = str(alert.get("camera_id"))
+    where = names.get(camera, camera)
+    lat, lon = alert.get("lat"), alert.get("lon")
+    if camera in mobile and isinstance(lat, float) and isinstance(lon, float):
+        # A patrol unit's name says nothing of where it was (a fixed camera's name is its place).
+        place = street_place(lat, lon)
+        if place:
+            where += f" {place}" if place.startswith("near ") else f" on {place}"
     extra = f" [{', '.join(flags)}]" if flags else ""
     return (
         f"ALERT ({str(alert.get('status', '?')).upper()}) {_local_time(alert.get('captured_at'))} "
         f"{plate} ({alert.get('plate_state_listed') or '--'}) {alert.get('list_type')} "
-        f"at {names.get(camera, camera)}: {alert.get('match_kind')} match{extra} | id {alert.get('alert_id')}"
+        f"at {where}: {alert.get('match_kind')} match{extra} | id {alert.get('alert_id')}"
     )
 
 
@@ -472,6 +484,7 @@ async def _demo(
     rate: float,
     feed: CameraFeed,
     names: Mapping[str, str],
+    mobile: Collection[str],
 ) -> tuple[int, int]:
     """Gate, feed, drain: the feed starts when the worker screens (``--duration`` counts from then)
     and the demo ends when the worker has committed all it was sent and every alert it raised has
@@ -501,7 +514,7 @@ async def _demo(
         if event == "AlertRaised":
             alerts += 1
             open_alerts.add(str(alert.get("alert_id")))
-            print(demo_alert_line(alert, names), flush=True)
+            print(demo_alert_line(alert, names, mobile), flush=True)
             return
         if event in _CLOSING:
             open_alerts.discard(str(alert.get("alert_id")))
@@ -557,7 +570,9 @@ async def _demo(
         following = asyncio.create_task(shown.run())
         summarizing = asyncio.create_task(summaries())
         async with producer:
-            sent = await unless_a_process_exits(run_feed(producer, feed, rate, duration))
+            sent = await unless_a_process_exits(
+                run_feed(producer, feed, rate, duration, open_store(settings))
+            )
         await unless_a_process_exits(wait_worker_drained(settings))
         try:
             await unless_a_process_exits(asyncio.wait_for(shown.caught_up(), DRAIN_TIMEOUT_S))
@@ -577,10 +592,15 @@ async def _demo(
         await shown.stop()
 
 
-def _stop_on_signal(signum: int, _frame: object) -> None:
+def _stop_on_signal(_signum: int, _frame: object) -> None:
     """SIGTERM or SIGHUP (``kill``, a closed terminal) stop the demo as Ctrl-C does: the children
-    and the embedded broker, which runs in a session of its own, are stopped, not left behind."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    and the embedded broker, which runs in a session of its own, are stopped, not left behind.
+
+    It is turned into a SIGINT, not raised here: inside the demo's event loop asyncio's own SIGINT
+    handling cancels the running step, so every ``finally`` (the feed's producer, the alert
+    follower) runs and the loop ends; a KeyboardInterrupt raised at a random point of the loop
+    left tasks that never finished cancelling, and the demo hung instead of stopping."""
+    signal.raise_signal(signal.SIGINT)
 
 
 def run_all(settings: Settings, *, duration: float | None, rate: float, cameras: int) -> int:
@@ -588,6 +608,7 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
     camera feed; alerts and a periodic summary on screen."""
     settings = with_demo_sites(settings)
     private_dir(settings.state_dir)  # 0700: session, keys, credentials and logs live here
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     for stop_signal in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop_signal, _stop_on_signal)
     broker = None
@@ -622,7 +643,7 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
             print(
                 "camera registry: not changed (the directory has its own users; register cameras with yours)"
             )
-        names = asyncio.run(camera_names(settings))
+        names, mobile = asyncio.run(camera_names(settings))
         # The compacted topics' segments rolled at least every half compacted segment.ms, so that
         # released holds and replaced credentials are compacted away on time (retention/roll.py).
         roll_every = f"{settings.profile.broker.compact_segment_ms // 2000}s"
@@ -632,6 +653,7 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
             "retro-hunt": "retro-hunt",
             "retention-roll": f"retention roll --every {roll_every}",
             "hold-review": "hold review --every 1h",
+            "image-sweep": "images sweep --every 1m",  # read images past the retention (P11, P12)
         }
         # automation runs as service accounts, never as a person: the retro-hunt (role retro-hunt) and
         # the periodic review that ends unrenewed evidence holds (role retention, P12)
@@ -643,10 +665,12 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
             if admin
             else {}
         )
+        if "hold-review" in tokens:  # the same retention service account sweeps the images
+            tokens["image-sweep"] = tokens["hold-review"]
         for name, command in commands.items():
             log_path = settings.state_dir / f"{name}.log"
             token = tokens.get(name)
-            if name == "hold-review" and not token:
+            if name in {"hold-review", "image-sweep"} and not token:
                 continue  # the directory has its own users: its administrators run the review
             extra = {"ALPR_SERVICE_TOKEN": token} if token else None
             processes[name] = (_spawn(command, log_path, settings, extra), log_path)
@@ -660,6 +684,8 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
             f"  retro-hunt    new entries looked up in the last {settings.retro_hunt_hours} h of reads\n"
             f"  retention     compacted topics' segments rolled every {roll_every} (alpr retention roll)\n"
             "  hold review   evidence holds not renewed in time end, hourly (alpr hold review, P12)\n"
+            f"  images        plate crops and overviews in {settings.state_dir / 'images'}; past the read\n"
+            "                retention deleted every minute unless held (alpr images sweep, P11, P12)\n"
             f"  alerts topic  {settings.topic('alerts')}   (also: .venv/bin/alpr alerts)\n"
             f"  rejected      {settings.topic('reads-rejected')}\n"
             f"  camera feed   {cameras} mobile units and {len(fixed)} fixed cameras, {rate:g} reads/s; "
@@ -667,7 +693,7 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
             f"  on screen     each new alert; a summary every {SUMMARY_EVERY_S:.0f} s if anything changed\n"
             "  stop          Ctrl-C (stops the feed, the worker, the console and the embedded broker)\n"
         )
-        sent, alerts = asyncio.run(_demo(settings, processes, duration, rate, feed, names))
+        sent, alerts = asyncio.run(_demo(settings, processes, duration, rate, feed, names, mobile))
         print(f"\nsent {sent} reads, {alerts} alerts shown")
         return 0
     except KeyboardInterrupt:

@@ -12,11 +12,11 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from streams.alerts.lifecycle import (
+    NOT_STEPS,
     STATES,
     AlertDispositioned,
     AlertEvent,
     AlertRejected,
-    AlertSighted,
     AlertState,
 )
 from streams.alerts.model import AlertRaised
@@ -228,7 +228,7 @@ class LifecycleMetrics:
 
     def observe(self, before: AlertState | None, record: AlertRaised | AlertEvent, after: AlertState) -> None:
         """A board listener."""
-        if before is None or not isinstance(record, AlertEvent) or isinstance(record, AlertSighted):
+        if before is None or not isinstance(record, AlertEvent) or isinstance(record, NOT_STEPS):
             return
         step = after.status if after.status != before.status else type(record).__name__
         self.step_seconds.labels(step).observe(max(0.0, (record.at - after.raised.raised_at).total_seconds()))

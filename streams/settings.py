@@ -6,10 +6,12 @@ Every variable starts with ``ALPR_``; an error names the variable at fault.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from streams.errors import ConfigError
 from streams.retention import Profile, load_profile
@@ -77,6 +79,59 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r}: use true or false")
 
 
+#: Hosts a tile server may be reached over plain http on (a test's or a workstation's own); any
+#: other must be https: the page's requests say where officers look (issue 18, item 2).
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_TILE_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|::1")
+
+
+def _map_tiles(env: Mapping[str, str]) -> str | None:
+    """ALPR_MAP_TILES, the agency's XYZ tile URL template, checked at start: its origin goes into
+    the console's Content-Security-Policy (img-src), so it must be exactly one clean origin."""
+    raw = env.get("ALPR_MAP_TILES", "").strip()
+    if not raw:
+        return None
+    example = "e.g. ALPR_MAP_TILES=https://gis.example.gov/tiles/{z}/{x}/{y}.png"
+    if any(c.isspace() or not c.isprintable() or c in "\"'<>`;,\\" for c in raw):
+        raise ConfigError(
+            f"ALPR_MAP_TILES={raw!r} holds a space, quote, comma, semicolon or control character: "
+            f"give a plain URL template, {example}"
+        )
+    parts = urlsplit(raw)
+    host = parts.hostname or ""
+    if parts.scheme not in {"http", "https"} or (parts.scheme == "http" and host not in _LOCAL_HOSTS):
+        raise ConfigError(
+            f"ALPR_MAP_TILES={raw!r}: tiles are fetched over https (plain http only from localhost "
+            f"or 127.0.0.1, for tests), {example}"
+        )
+    try:
+        parts.port  # noqa: B018 - a bad port raises here
+    except ValueError as exc:
+        raise ConfigError(f"ALPR_MAP_TILES={raw!r}: the port is not a number from 0 to 65535") from exc
+    if parts.username is not None or parts.password is not None or not _TILE_HOST.fullmatch(host):
+        raise ConfigError(
+            f"ALPR_MAP_TILES={raw!r}: give a host name without user or password (every console "
+            f"would see them), {example}"
+        )
+    rest = raw
+    for placeholder in ("{z}", "{x}", "{y}"):
+        if placeholder not in rest:
+            raise ConfigError(f"ALPR_MAP_TILES={raw!r} has no {placeholder}: {example}")
+        rest = rest.replace(placeholder, "")
+    if "{" in rest or "}" in rest:
+        raise ConfigError(f"ALPR_MAP_TILES={raw!r}: only {{z}}, {{x}} and {{y}} are filled in, {example}")
+    return raw
+
+
+def _map_attribution(env: Mapping[str, str]) -> str:
+    text = env.get("ALPR_MAP_ATTRIBUTION", "").strip()
+    if text and not env.get("ALPR_MAP_TILES", "").strip():
+        raise ConfigError("ALPR_MAP_ATTRIBUTION is set but ALPR_MAP_TILES is not: set both, or neither")
+    if len(text) > 300 or not text.isprintable():
+        raise ConfigError("ALPR_MAP_ATTRIBUTION: one line of at most 300 printable characters")
+    return text
+
+
 def _ocr_classes(env: Mapping[str, str]) -> tuple[str, ...]:
     raw = env.get("ALPR_OCR_CLASSES")
     if not raw:
@@ -93,6 +148,15 @@ def _ocr_classes(env: Mapping[str, str]) -> tuple[str, ...]:
             raise ConfigError(f"ALPR_OCR_CLASSES: {cls!r} repeats a character of another class")
         seen |= set(cls)
     return classes
+
+
+def _images(env: Mapping[str, str]) -> str:
+    kind = (env.get("ALPR_IMAGES") or "local").strip().lower()
+    if kind not in {"local", "s3"}:
+        raise ConfigError(f"ALPR_IMAGES={kind!r}: use local (files in the state directory) or s3")
+    if kind == "s3" and not env.get("ALPR_IMAGES_S3_BUCKET"):
+        raise ConfigError("ALPR_IMAGES=s3 needs ALPR_IMAGES_S3_BUCKET (the bucket the images go to)")
+    return kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +200,9 @@ class Settings:
     signin_source_limit: int = 20
     #: Idle minutes after which a session locks (CJIS: at most 30).
     session_idle_minutes: int = 30
+    #: A claim on an alert ("being worked by") without a step for this long is stale: another
+    #: person may take it without the take-over warning (streams/alerts/lifecycle.py).
+    claim_stale_minutes: int = 15
     retro_hunt_hours: int = 24
     #: P14: the Ed25519 key that signs audit checkpoints, kept outside Kafka (None: a 0600 file
     #: audit-signing.key in the state directory); the published public keys a verifier trusts; how
@@ -150,9 +217,18 @@ class Settings:
     require_registered_camera: bool = True
     ingest_host: str = "127.0.0.1"  # alpr ingest: the cameras' HTTP endpoint (streams/cameras/ingest.py)
     ingest_port: int = 8082
-    ingest_max_bytes: int = 1024 * 1024  # largest request body; larger: 413
+    ingest_max_bytes: int = 8 * 1024 * 1024  # largest request body (room for a few images); larger: 413
     ingest_max_reads: int = 1000  # most reads in one request; more: 413
     ingest_ack_timeout_s: int = 10  # Kafka must acknowledge a request's reads within this, or 503
+    #: Where a read's images are kept (streams/images/store.py): "local" (files under the state
+    #: directory) or "s3" (any S3-compatible object store; credentials from the standard AWS chain).
+    images: str = "local"
+    images_s3_bucket: str | None = None
+    images_s3_endpoint: str | None = None  # for a non-AWS store (MinIO, Ceph...)
+    images_s3_region: str | None = None
+    images_s3_prefix: str = "alpr-images"
+    image_max_plate_bytes: int = 512 * 1024  # a plate crop; larger: the read is refused
+    image_max_overview_bytes: int = 4 * 1024 * 1024  # an overview image; larger: the read is refused
     #: TLS and SASL of every Kafka client (streams/kafka/connection.py); the password never in repr.
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
@@ -161,6 +237,10 @@ class Settings:
     kafka_ssl_cafile: Path | None = None
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
+    #: The agency's map tiles (its GIS server), an XYZ URL template; None: the map draws its markers
+    #: on a plain background, and no page asks any tile server anything (issue 18, item 2).
+    map_tiles: str | None = None
+    map_attribution: str = ""  # the tile server's credit line, shown as text under the map
     #: How every Kafka client connects (brokers, TLS, SASL): made from the fields above, once.
     kafka: Connection = field(init=False, repr=False, compare=False)
 
@@ -209,6 +289,7 @@ class Settings:
             signin_lockout_minutes=_int(env, "ALPR_SIGNIN_LOCKOUT_MINUTES", 10, 1),
             signin_source_limit=_int(env, "ALPR_SIGNIN_SOURCE_LIMIT", 20, 1),
             session_idle_minutes=_int(env, "ALPR_SESSION_IDLE_MINUTES", 30, 1),
+            claim_stale_minutes=_int(env, "ALPR_CLAIM_STALE_MINUTES", 15, 1),
             retro_hunt_hours=_int(env, "ALPR_RETRO_HUNT_HOURS", 24, 1),
             audit_signing_key_file=_path(env, "ALPR_AUDIT_SIGNING_KEY_FILE"),
             audit_public_keys=tuple(
@@ -220,9 +301,16 @@ class Settings:
             require_registered_camera=_bool(env, "ALPR_REQUIRE_REGISTERED_CAMERA", True),
             ingest_host=env.get("ALPR_INGEST_HOST", "127.0.0.1"),
             ingest_port=_int(env, "ALPR_INGEST_PORT", 8082, 0),
-            ingest_max_bytes=_int(env, "ALPR_INGEST_MAX_BYTES", 1024 * 1024, 1024),
+            ingest_max_bytes=_int(env, "ALPR_INGEST_MAX_BYTES", 8 * 1024 * 1024, 1024),
             ingest_max_reads=_int(env, "ALPR_INGEST_MAX_READS", 1000, 1),
             ingest_ack_timeout_s=_int(env, "ALPR_INGEST_ACK_TIMEOUT_S", 10, 1),
+            images=_images(env),
+            images_s3_bucket=env.get("ALPR_IMAGES_S3_BUCKET") or None,
+            images_s3_endpoint=env.get("ALPR_IMAGES_S3_ENDPOINT") or None,
+            images_s3_region=env.get("ALPR_IMAGES_S3_REGION") or None,
+            images_s3_prefix=env.get("ALPR_IMAGES_S3_PREFIX") or "alpr-images",
+            image_max_plate_bytes=_int(env, "ALPR_IMAGE_MAX_PLATE_BYTES", 512 * 1024, 1024),
+            image_max_overview_bytes=_int(env, "ALPR_IMAGE_MAX_OVERVIEW_BYTES", 4 * 1024 * 1024, 1024),
             kafka_security_protocol=env.get("ALPR_KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT",
             kafka_sasl_mechanism=env.get("ALPR_KAFKA_SASL_MECHANISM") or None,
             kafka_sasl_username=env.get("ALPR_KAFKA_SASL_USERNAME") or None,
@@ -230,6 +318,8 @@ class Settings:
             kafka_ssl_cafile=_path(env, "ALPR_KAFKA_SSL_CAFILE"),
             kafka_ssl_certfile=_path(env, "ALPR_KAFKA_SSL_CERTFILE"),
             kafka_ssl_keyfile=_path(env, "ALPR_KAFKA_SSL_KEYFILE"),
+            map_tiles=_map_tiles(env),
+            map_attribution=_map_attribution(env),
         )
 
     def __post_init__(self) -> None:

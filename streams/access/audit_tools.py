@@ -38,6 +38,7 @@ so when the trail does not verify. Pure functions first; the Kafka reading is at
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import random
 import re
@@ -77,6 +78,8 @@ __all__ = [
     "AuditEntry",
     "BrokenLink",
     "Report",
+    "Reported",
+    "Sampled",
     "Tally",
     "Trail",
     "VerifyResult",
@@ -92,9 +95,10 @@ __all__ = [
     "published_digests",
     "read_audit",
     "read_trail",
-    "run_report",
-    "run_sample",
-    "run_verify",
+    "report",
+    "run_checkpoint",
+    "sample",
+    "verify",
     "summarize",
     "verify_chain",
 ]
@@ -955,62 +959,87 @@ def published_digests(text: str) -> list[str]:
     return [d.lower() for d in _DIGEST.findall(text)]
 
 
-def _warn_if_broken(result: VerifyResult) -> None:
-    if not result.intact:
-        print(
-            f"WARNING: the audit trail does not verify ({len(result.problems)} broken links, first at "
-            f"partition {result.problems[0].partition} offset {result.problems[0].offset}); the records "
-            "they name are left out: run 'alpr audit verify'"
-        )
-
-
-async def _audited(settings: Settings, by: Principal, action: str, query: dict[str, Any], count: int) -> None:
+async def _audited(
+    settings: Settings, by: Principal, now: datetime, action: str, query: dict[str, Any], count: int
+) -> None:
     """The auditor's own access to the trail is on the trail too (P15): who, when, what, how many."""
     from streams.access.audit import record_access
 
-    await record_access(settings, by.audit(datetime.now(UTC), action, query, count, purpose="audit"))
+    await record_access(settings, by.audit(now, action, query, count, purpose="audit"))
 
 
-async def run_verify(settings: Settings, by: Principal, published: Sequence[str] = ()) -> int:
-    """``alpr audit verify``: 0 when the trail is intact (and holds every ``published`` checkpoint
-    digest), 1 naming the first broken link."""
-    require(by, "audit.read")
-    result = await checked_trail(settings, datetime.now(UTC), published)
-    for line in format_verify(result):
-        print(line)
+async def _checked(settings: Settings, now: datetime, published: Sequence[str] = ()) -> VerifyResult:
+    """The trail read, then checked in a thread: a console keeps serving while the chains are walked."""
+    trail = await read_audit(settings)
+    return await asyncio.to_thread(check_trail, trail, settings, now, tuple(published))
+
+
+@dataclass(frozen=True, slots=True)
+class Sampled:
+    """A random sample of searches (P23) and the trail it was drawn from."""
+
+    trail: VerifyResult
+    picked: list[AccessRecorded]
+    population: int
+    since: datetime
+    until: datetime
+    seed: int | None
+
+    def lines(self) -> list[str]:
+        return format_sample(self.picked, self.population, self.since, self.until, self.seed)
+
+
+@dataclass(frozen=True, slots=True)
+class Reported:
+    """Accesses over a period (P15) and the trail they were counted from."""
+
+    trail: VerifyResult
+    report: Report
+
+    def lines(self) -> list[str]:
+        return format_report(self.report)
+
+
+# -- the use cases: one each for every front end (alpr audit, the console's /audit page) -----------
+
+
+async def verify(
+    principal: Principal | None, settings: Settings, now: datetime, published: Sequence[str] = ()
+) -> VerifyResult:
+    """``alpr audit verify``: the chains held to the signed checkpoints and to every ``published``
+    checkpoint digest (P14). The verification is itself audited with the auditor (P15)."""
+    by = require(principal, "audit.read")
+    result = await _checked(settings, now, published)
     query = {"intact": result.intact, "published": list(published)}
-    await _audited(settings, by, "audit_verify", query, len(result.accepted))
-    return 0 if result.intact else 1
+    await _audited(settings, by, now, "audit_verify", query, len(result.accepted))
+    return result
 
 
-async def run_report(settings: Settings, start: datetime, end: datetime, by: Principal) -> int:
-    """``alpr audit report``: accesses in [start, end] by user, agency, purpose and action (P15)."""
-    require(by, "audit.read")
-    result = await checked_trail(settings, datetime.now(UTC))
-    _warn_if_broken(result)
-    report = summarize(result.accepted, start, end)
-    for line in format_report(report):
-        print(line)
-    period = {"from": start.isoformat(), "to": end.isoformat()}
-    await _audited(settings, by, "audit_report", period, sum(t.accesses for t in report.by_action.values()))
-    return 0
-
-
-async def run_sample(
-    settings: Settings, n: int, months: int, seed: int | None, now: datetime, by: Principal
-) -> int:
-    """``alpr audit sample``: the periodic random audit of searches (P23). It prints what was
-    searched (plates): the sample itself is an access, audited with the auditor (P15)."""
-    require(by, "audit.read")
-    result = await checked_trail(settings, now)
-    _warn_if_broken(result)
+async def sample(
+    principal: Principal | None, settings: Settings, n: int, months: int, seed: int | None, now: datetime
+) -> Sampled:
+    """``alpr audit sample``: the periodic random audit of ``n`` searches of the last ``months``
+    (P23). What was searched (plates) is in it, so the sample is itself an access, audited (P15)."""
+    by = require(principal, "audit.read")
+    result = await _checked(settings, now)
     since = months_before(now, months)
-    sample, population = draw_sample(result.accepted, n, since, now, seed)
-    for line in format_sample(sample, population, since, now, seed):
-        print(line)
+    picked, population = draw_sample(result.accepted, n, since, now, seed)
     query = {"n": n, "months": months, "seed": seed, "population": population}
-    await _audited(settings, by, "audit_sample", query, len(sample))
-    return 0
+    await _audited(settings, by, now, "audit_sample", query, len(picked))
+    return Sampled(result, picked, population, since, now, seed)
+
+
+async def report(
+    principal: Principal | None, settings: Settings, start: datetime, end: datetime, now: datetime
+) -> Reported:
+    """``alpr audit report``: accesses in [start, end] by user, agency, purpose and action (P15),
+    counted from the records the chain check accepts; audited with the auditor."""
+    by = require(principal, "audit.read")
+    result = await _checked(settings, now)
+    made = summarize(result.accepted, start, end)
+    period = {"from": start.isoformat(), "to": end.isoformat()}
+    await _audited(settings, by, now, "audit_report", period, made.total.accesses)
+    return Reported(result, made)
 
 
 async def run_checkpoint(settings: Settings, by: Principal, public_key: bool) -> int:
@@ -1029,5 +1058,5 @@ async def run_checkpoint(settings: Settings, by: Principal, public_key: bool) ->
     print(f"audit checkpoint {published_line(made)}")
     print(f"signed with key {made.key}")
     query = {"digest": made.digest, "records": made.records}
-    await _audited(settings, by, "audit_checkpoint", query, made.records)
+    await _audited(settings, by, datetime.now(UTC), "audit_checkpoint", query, made.records)
     return 0

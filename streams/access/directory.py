@@ -12,6 +12,7 @@ command changes nothing; every change is written to the audit trail.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hmac
 import re
@@ -322,7 +323,7 @@ class DirectoryStore:
                 now, "agency_add", {"agency": home.agency_id, "bootstrap": True}, 1, purpose="directory"
             ),
         )
-        user, secret = self._new_user(
+        user, secret = await self._new_user(
             name, password, display, badge, home.agency_id, "administrator", rank, None
         )
         await self._save_user(user, "user_add", {"role": "administrator", "bootstrap": True}, actor, now)
@@ -367,7 +368,7 @@ class DirectoryStore:
         )
         return agency
 
-    def _new_user(
+    async def _new_user(
         self,
         name: str,
         password: str,
@@ -394,13 +395,15 @@ class DirectoryStore:
             _check_text(value, what)
         secret = new_secret()
         sealed = SecretBox.for_settings(self.settings).seal(secret, name)
+        # argon2 is slow on purpose: hashed in a thread, so a console keeps serving meanwhile
+        password_hash = await asyncio.to_thread(_HASHER.hash, password)
         user = User(
             name,
             display or name,
             badge,
             agency,
             role,
-            _HASHER.hash(password),
+            password_hash,
             sealed,
             rank=(rank or None) and rank.lower(),
             assignment=assignment or None,
@@ -433,7 +436,7 @@ class DirectoryStore:
             raise ConfigError("external-agency users belong to another agency than the home department")
         if role != "external" and home.agreement != "home":
             raise PolicyViolation("P21", f"users of {home.name} can only have the external role")
-        user, secret = self._new_user(name, password, display, badge, agency, role, rank, assignment)
+        user, secret = await self._new_user(name, password, display, badge, agency, role, rank, assignment)
         await self._save_user(user, "user_add", {"role": role, "agency": agency}, by, now)
         return user, secret
 

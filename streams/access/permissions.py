@@ -56,6 +56,10 @@ ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
         "end evidence holds whose periodic review lapsed, with notice (P12)",
         frozenset({"administrator", "retention"}),
     ),
+    "image.sweep": (
+        "delete the images of reads past the read retention, except those on evidence hold (P11, P12)",
+        frozenset({"administrator", "retention"}),
+    ),
     "hotlist.propose": (
         "propose or import a department hot-list entry (P2); remove one's own",
         frozenset({"officer", "analyst", "lieutenant"}),

@@ -24,17 +24,20 @@ from streams.alerts.lifecycle import (
     Actor,
     AlertDispositioned,
     AlertEvent,
+    AlertImageShown,
     AlertRejected,
     AlertState,
     AlertStatusValidated,
     StepRules,
     TransitionRefused,
     check_step,
+    claim_event,
     evolve,
+    release_event,
     step_fields,
 )
 from streams.alerts.model import AlertRaised
-from streams.cameras.registry import decode_camera
+from streams.cameras.registry import Camera, decode_camera
 from streams.codec import alert_record_from_dict, dumps, event_to_dict, loads
 from streams.errors import BrokerError, InvalidRecord, NotFound
 from streams.hotlists.records import source_freshness
@@ -42,7 +45,7 @@ from streams.kafka.log import TopicFollower, TopicWriter
 from streams.matching.matcher import entry_in_force
 from streams.settings import Settings
 
-__all__ = ["EARLIER_WINDOW", "AlertBoard", "AlertDesk", "Listener", "closing_step"]
+__all__ = ["EARLIER_WINDOW", "AlertBoard", "AlertDesk", "Listener", "closing_step", "outcome_text"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,15 @@ def closing_step(state: AlertState) -> AlertRejected | AlertDispositioned | None
     )
 
 
+def outcome_text(step: AlertRejected | AlertDispositioned | None) -> str:
+    """How an alert ended, in words: "rejected: misread", "vehicle recovered" ("" while open)."""
+    if step is None:
+        return ""
+    if isinstance(step, AlertRejected):
+        return f"rejected: {step.reason.replace('_', ' ')}"
+    return step.disposition.replace("_", " ")
+
+
 class AlertBoard:
     """Every alert's state, the partition its events go to, and each feed's freshness."""
 
@@ -72,6 +84,8 @@ class AlertBoard:
         #: camera id -> the agency operating it (the cameras topic): whose alerts these are (P19)
         self.camera_agency: dict[str, str] = {}
         self.camera_names: dict[str, str] = {}  # as people know the cameras (the console shows them)
+        #: camera id -> the registered camera: where it stands and faces, drawn on the alert's map
+        self.cameras: dict[str, Camera] = {}
         #: (plate read, entry key) -> the ids of its alerts, oldest first: what a re-alert links to
         self.alerts_of: dict[tuple[str, str], list[str]] = {}
 
@@ -112,14 +126,15 @@ class AlertBoard:
 
     def apply_camera(self, key: bytes | None, value: bytes | None) -> None:
         """A record of the cameras topic: which agency operates the camera, so each alert has an
-        owner (agency scope, P19), and its name, which the console shows. A tombstone or an
-        unreadable record forgets the camera: its alerts then belong to no agency but the one that
-        entered a local entry, and show the camera's id."""
+        owner (agency scope, P19), its name, which the console shows, and its place and facing, which
+        the alert's map draws. A tombstone or an unreadable record forgets the camera: its alerts
+        then belong to no agency but the one that entered a local entry, and show the camera's id."""
         if key is None:
             return
         camera_id = key.decode()
         self.camera_agency.pop(camera_id, None)
         self.camera_names.pop(camera_id, None)
+        self.cameras.pop(camera_id, None)
         if value is None:
             return
         try:
@@ -129,6 +144,7 @@ class AlertBoard:
             return
         self.camera_agency[camera_id] = camera.agency
         self.camera_names[camera_id] = camera.name
+        self.cameras[camera_id] = camera
 
     def earlier(self, state: AlertState, window: timedelta = EARLIER_WINDOW) -> AlertState | None:
         """The alert of the same plate and entry closed (rejected or dispositioned) last within
@@ -244,8 +260,43 @@ class AlertDesk:
             check_step(state, event, rules)
         if kind is AlertStatusValidated:
             await self._recheck(state, now)
+        return await self._record(event, after)
+
+    async def claim(
+        self, alert_id: str, by: Actor, now: datetime, *, take_over: bool, stale_after: timedelta
+    ) -> AlertState:
+        """Record that ``by`` works the alert ("being worked by"); nothing is written when they
+        already do. Raises :class:`TransitionRefused` and writes nothing when the alert is closed,
+        or another person works it, their claim is not stale and ``take_over`` was not asked."""
+        state = await self.find(alert_id)
+        event = claim_event(state, str(uuid.uuid4()), by, now, take_over=take_over, stale_after=stale_after)
+        return state if event is None else await self._record(event, evolve(state, event))
+
+    async def release(self, alert_id: str, by: Actor, now: datetime) -> AlertState:
+        """The holder stops working the alert; refused (nothing written) for anyone else."""
+        state = await self.find(alert_id)
+        event = release_event(state, str(uuid.uuid4()), by, now)
+        return await self._record(event, evolve(state, event))
+
+    async def image_shown(
+        self, alert_id: str, by: Actor, now: datetime, read_id: str, kind: str
+    ) -> AlertState:
+        """Record that a read's image of this kind was served to ``by`` (P7: a verification of a
+        read with a stored plate image needs it); nothing is written when it already was."""
+        state = await self.find(alert_id)
+        if state.image_shown_to(by, read_id, kind):
+            return state
+        event = AlertImageShown(str(uuid.uuid4()), alert_id, now, by, read_id=read_id, kind=kind)
+        return await self._record(event, evolve(state, event))
+
+    async def _record(self, event: AlertEvent, after: AlertState) -> AlertState:
+        """Write the event on its alert's partition; once the board follows the topic, the state
+        after it as folded there (it may refuse the event: another person's was first)."""
         await self._writer.write(
-            self.topic, alert_id.encode(), dumps(event_to_dict(event)), self.board.partitions[alert_id]
+            self.topic,
+            event.alert_id.encode(),
+            dumps(event_to_dict(event)),
+            self.board.partitions[event.alert_id],
         )
         await self._writer.flush()
         if self.following:

@@ -34,33 +34,44 @@ from typing import Any
 
 from streams.alerts.model import AlertRaised
 from streams.errors import AlprError
+from streams.images.store import KINDS, REF_PREFIX, image_ref
 from streams.matching.matcher import OCR_EQUIVALENT, PARTIAL
+from streams.reads.model import Read
 
 __all__ = [
     "CONFIRMATION_DEADLINES",
     "DISPOSITIONS",
     "EVIDENCE",
+    "NOT_STEPS",
     "FLAGS",
     "REJECTION_REASONS",
     "STATES",
     "Actor",
+    "AlertClaimed",
     "AlertConfirmed",
     "AlertDispositioned",
     "AlertEvent",
+    "AlertImageShown",
     "AlertRejected",
+    "AlertReleased",
     "AlertSighted",
     "AlertState",
     "AlertStatusValidated",
     "AlertVisuallyVerified",
+    "Claim",
     "StepRules",
     "TransitionRefused",
     "ACTIONS",
     "alert_flags",
     "allowed_actions",
     "check_step",
+    "claim_event",
+    "claim_text",
     "evolve",
+    "release_event",
     "flag_text",
     "step_fields",
+    "stored_image",
 ]
 
 UNVERIFIED, TENTATIVE_HIT, LIVE_QUERY, CONFIRMED_HIT = (
@@ -178,6 +189,51 @@ class AlertDispositioned(AlertEvent):
     disposition: str = "other"
 
 
+@dataclass(frozen=True, slots=True)
+class AlertClaimed(AlertEvent):
+    """A person works the alert now ("being worked by ..."): it changes no status. Taking an alert
+    another person holds names them (``taken_from``): the take-over is recorded with both names;
+    ``stale`` says their claim had gone idle, so it was taken without the take-over warning."""
+
+    taken_from: Actor | None = None
+    stale: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AlertReleased(AlertEvent):
+    """The holder stops working the alert: anyone may claim it again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Who works an open alert, since when, and their last step on it (a claim idle longer than
+    the deployment's ``claim_stale_minutes`` may be taken without the take-over warning)."""
+
+    by: Actor
+    since: datetime
+    active_at: datetime
+    taken_from: Actor | None = None
+
+    def stale(self, now: datetime, after: timedelta) -> bool:
+        return now - self.active_at > after
+
+
+@dataclass(frozen=True, slots=True)
+class AlertImageShown(AlertEvent):
+    """A read's stored image was served to this person (P7: a visual verification of a read with a
+    plate image is made by someone who was shown it). Changes no status; recorded once per person,
+    read and kind, in any state (it is the record of what was seen)."""
+
+    read_id: str = ""
+    kind: str = "plate"  # one of streams.images.store.KINDS
+
+
+#: Events that record something about an alert without being a step of its lifecycle: no
+#: status changes, no step timing (metrics), nothing another agency's CAD needs (webhooks send
+#: sightings and claims, not who was shown which image).
+NOT_STEPS = (AlertSighted, AlertClaimed, AlertReleased, AlertImageShown)
+
+
 @dataclass(frozen=True)
 class AlertState:
     raised: AlertRaised
@@ -189,6 +245,9 @@ class AlertState:
     rejection: str | None = None
     disposition: str | None = None
     applied: frozenset[str] = field(default_factory=frozenset)
+    images_shown: tuple[AlertImageShown, ...] = ()  # who was shown which image (P7)
+    claim: Claim | None = None  # who works the open alert; None when nobody does (or it closed)
+    claim_log: tuple[AlertClaimed | AlertReleased, ...] = ()  # claims, take-overs and releases
 
     @property
     def alert_id(self) -> str:
@@ -197,6 +256,12 @@ class AlertState:
     @property
     def is_open(self) -> bool:
         return self.status in OPEN
+
+    def image_shown_to(self, by: Actor, read_id: str, kind: str) -> bool:
+        """Was this person shown this read's image of this kind (P7)?"""
+        return any(
+            _same_person(e.by, by) and e.read_id == read_id and e.kind == kind for e in self.images_shown
+        )
 
     def time_left(self, now: datetime) -> timedelta | None:
         """Until the entering agency's confirmation is due (only while it is awaited)."""
@@ -239,6 +304,10 @@ def evolve(state: AlertState | None, event: AlertRaised | AlertEvent) -> AlertSt
         raise TransitionRefused(f"event for alert {event.alert_id} applied to alert {state.alert_id}")
     if event.event_id in state.applied:
         return state
+    if isinstance(event, AlertClaimed | AlertReleased):
+        return _evolve_claim(state, event)
+    if isinstance(event, AlertImageShown):
+        return _evolve_image_shown(state, event)
     if isinstance(event, AlertSighted):
         # Recorded in any state: a sighting that raced the alert's closing is kept, not lost; it
         # does not reopen the alert (the worker raises a new alert once it has seen the closing).
@@ -283,7 +352,135 @@ def evolve(state: AlertState | None, event: AlertRaised | AlertEvent) -> AlertSt
         if not event.note.strip():
             raise TransitionRefused("a disposition needs a note saying what happened (P9)")
         changes["disposition"] = event.disposition
+    changes["claim"] = _claim_after_step(state.claim, event, event.by, target)
     return replace(state, **changes)  # type: ignore[arg-type]
+
+
+def _claim_after_step(claim: Claim | None, step: AlertEvent, by: Actor, status: str) -> Claim | None:
+    """A person's step implicitly claims an alert nobody works, and keeps the holder's claim
+    active; another person's step leaves the holder's claim as it is (taking it over is explicit).
+    Closing the alert ends the claim."""
+    if status not in OPEN:
+        return None
+    if claim is None:
+        return Claim(by, step.at, step.at)
+    if _same_person(claim.by, by):
+        return replace(claim, active_at=max(claim.active_at, step.at))
+    return claim
+
+
+def _evolve_claim(state: AlertState, event: AlertClaimed | AlertReleased) -> AlertState:
+    """Claims change no status. The fold checks each claim against the holder it finds, so of two
+    people claiming at once only the first is applied, and a take-over applies only if it takes
+    from the holder the person was shown."""
+    if event.by is None:
+        raise TransitionRefused(f"{type(event).__name__} must say who did it (user and badge)")
+    held = state.claim
+    if isinstance(event, AlertReleased):
+        if held is None:
+            raise TransitionRefused(f"nobody is working alert {state.alert_id}: there is nothing to release")
+        if not _same_person(held.by, event.by):
+            raise TransitionRefused(
+                f"alert {state.alert_id} is {claim_text(held)}: only they release it (or take it over)"
+            )
+        claim = None
+    else:
+        if not state.is_open:
+            raise TransitionRefused(
+                f"cannot claim alert {state.alert_id}: {_who_did(state)}; a closed alert is not worked"
+            )
+        if held is None:
+            if event.taken_from is not None:
+                raise TransitionRefused(
+                    f"alert {state.alert_id} is no longer worked by {event.taken_from.label()}: "
+                    "claim it again"
+                )
+            claim = Claim(event.by, event.at, event.at)
+        elif _same_person(held.by, event.by):
+            claim = replace(held, active_at=max(held.active_at, event.at))  # the holder, again
+        elif _same_person(held.by, event.taken_from):
+            claim = Claim(event.by, event.at, event.at, held.by)
+        else:
+            raise TransitionRefused(f"alert {state.alert_id} is {claim_text(held)}: take it over to work it")
+    return replace(
+        state,
+        claim=claim,
+        claim_log=(*state.claim_log, event),
+        applied=state.applied | {event.event_id},
+    )
+
+
+def claim_text(claim: Claim) -> str:
+    """How a conflict answer (API and CLI) names the holder: "being worked by Dispatcher Ann
+    (badge D-102) since 2026-12-05 14:02 UTC"."""
+    badge = f" (badge {claim.by.badge})" if claim.by.badge else ""
+    since = claim.since.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"being worked by {claim.by.user}{badge} since {since}"
+
+
+def claim_event(
+    state: AlertState,
+    event_id: str,
+    by: Actor,
+    now: datetime,
+    *,
+    take_over: bool,
+    stale_after: timedelta,
+    note: str = "",
+) -> AlertClaimed | None:
+    """The claim a person asks for, or None when they already hold the alert (nothing to write).
+    Raises :class:`TransitionRefused` when the alert is closed, or another person works it, their
+    claim is not stale and the person did not ask to take it over: the answer says who holds it
+    and since when."""
+    held = state.claim
+    if state.is_open and held is not None and _same_person(held.by, by):
+        return None
+    event = AlertClaimed(event_id, state.alert_id, now, by, note)
+    if held is not None and state.is_open:
+        stale = held.stale(now, stale_after)
+        if not (take_over or stale):
+            idle = int((now - held.active_at).total_seconds() // 60)
+            raise TransitionRefused(
+                f"alert {state.alert_id} is {claim_text(held)} (last step {idle} min ago): "
+                "take it over to work it (the take-over is recorded with both names)"
+            )
+        event = replace(event, taken_from=held.by, stale=stale)
+    evolve(state, event)  # refuses a claim on a closed alert, naming who closed it
+    return event
+
+
+def release_event(
+    state: AlertState, event_id: str, by: Actor, now: datetime, note: str = ""
+) -> AlertReleased:
+    """The holder's release; raises :class:`TransitionRefused` when they do not hold the alert."""
+    event = AlertReleased(event_id, state.alert_id, now, by, note)
+    evolve(state, event)
+    return event
+
+
+def _evolve_image_shown(state: AlertState, event: AlertImageShown) -> AlertState:
+    """P7: remember who was shown which image of which of the alert's reads; the status stays."""
+    if event.by is None:
+        raise TransitionRefused("AlertImageShown must say who was shown the image (user and badge)")
+    if event.kind not in KINDS:
+        raise TransitionRefused(f"image kind {event.kind!r}: use one of {', '.join(KINDS)}")
+    reads = {state.raised.read.read_id, *(s.read_id for s in state.sightings)}
+    if event.read_id not in reads:
+        raise TransitionRefused(f"read {event.read_id!r} is not a read of alert {state.alert_id}")
+    if state.image_shown_to(event.by, event.read_id, event.kind):
+        return replace(state, applied=state.applied | {event.event_id})
+    return replace(
+        state,
+        images_shown=(*state.images_shown, event),
+        applied=state.applied | {event.event_id},
+    )
+
+
+def stored_image(read: Read) -> bool:
+    """Are the read's images in the project's store (P7: then a verification is made against the
+    plate image)? Only when its ``image_ref`` is the one recomputed from the read itself: a key that
+    came over the wire is never trusted, and a ref that differs counts as no stored image."""
+    return read.image_ref is not None and read.image_ref == image_ref(read.read_id, read.captured_at)
 
 
 #: What the step that set an alert's status did, as a conflict answer says it.
@@ -400,9 +597,31 @@ def check_step(state: AlertState, event: AlertEvent, rules: StepRules) -> None:
     the message says what is missing and what to do. Order and the fields every event needs are
     :func:`evolve`'s; this adds what the recorded history does not have to satisfy."""
     if isinstance(event, AlertVisuallyVerified):
+        _check_image_shown(state, event)
         _check_verification(state.raised, event, rules)
     elif isinstance(event, AlertConfirmed):
         _check_confirmation(state, event, rules)
+
+
+def _check_image_shown(state: AlertState, event: AlertVisuallyVerified) -> None:
+    """P7: a read with a plate image in the project's store is verified against that image, by a
+    person it was served to (the console shows it; ``alpr alert image`` writes it to a file). A
+    vendor's image URL cannot be fetched for the person by the system: there the person attests
+    (evidence_shown 'image', as before); a read without an image keeps the read-text path."""
+    read = state.raised.read
+    if not stored_image(read):
+        return
+    if (
+        event.evidence_shown != "image"
+        or event.by is None
+        or not state.image_shown_to(event.by, read.read_id, "plate")
+    ):
+        raise TransitionRefused(
+            "P7: open the plate image first: this read has a captured plate image, and a visual "
+            "verification is made against it by the person who saw it (the console shows it in the "
+            f"alert view; from a terminal: alpr alert image {state.alert_id} --kind plate --out FILE), "
+            "then verify with evidence_shown 'image' (--image-viewed)"
+        )
 
 
 def _check_verification(raised: AlertRaised, event: AlertVisuallyVerified, rules: StepRules) -> None:
@@ -413,7 +632,9 @@ def _check_verification(raised: AlertRaised, event: AlertVisuallyVerified, rules
             "read's captured image) or 'read-text' (the plate, state and confidence as read). "
             "Look at the evidence first"
         )
-    if event.evidence_shown == "image" and not read.image_ref:
+    if event.evidence_shown == "image" and not (
+        stored_image(read) or (read.image_ref and not read.image_ref.startswith(REF_PREFIX))
+    ):
         raise TransitionRefused(
             "P7: this read has no captured image; verify against the plate text, state and "
             "confidence as read (evidence_shown 'read-text')"

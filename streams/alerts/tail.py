@@ -58,6 +58,10 @@ def alert_line(alert: dict[str, Any]) -> str:
     if event != "AlertRaised":
         by = alert.get("by") or {}
         detail = alert.get("reason") or alert.get("priority") or alert.get("disposition") or ""
+        if event == "AlertImageShown":
+            detail = f"{alert.get('kind')} image of read {alert.get('read_id')}"
+        elif event == "AlertClaimed" and alert.get("taken_from"):
+            detail = f"taken over from {(alert.get('taken_from') or {}).get('user')}"
         return (
             f"  {str(event).removeprefix('Alert')} by {by.get('user')} ({by.get('badge')}) {detail} "
             f"| alert {alert.get('alert_id')}"

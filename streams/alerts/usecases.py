@@ -24,29 +24,37 @@ these functions; none of them decides on its own who may see or act on what.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from streams.access.audit import AccessRecorded, record_access
 from streams.access.directory import Directory
 from streams.access.permissions import require
 from streams.access.principal import Principal
-from streams.alerts.desk import AlertBoard, AlertDesk
+from streams.alerts.desk import AlertBoard, AlertDesk, closing_step, outcome_text
 from streams.alerts.lifecycle import ACTIONS, Actor, AlertState, StepRules, TransitionRefused
 from streams.alerts.model import AlertRaised
-from streams.errors import NotFound
+from streams.errors import ConfigError, NotFound
 from streams.hotlists.model import LOCAL_SOURCE
 from streams.settings import Settings
 
 __all__ = [
     "AUDIT_CHUNK",
+    "CLOSED_PAGE",
+    "ClosedPage",
     "alert_detail",
     "audit_shown",
+    "claim",
+    "closed_alerts",
+    "closed_order",
     "entering_agency",
     "in_scope",
     "list_alerts",
     "owners",
     "record_shown",
+    "release",
+    "scoped",
     "step_rules",
     "transition",
     "visible",
@@ -55,6 +63,9 @@ __all__ = [
 #: Alerts named per access record: under the audit record's list cap (streams.access.audit).
 AUDIT_CHUNK = 500
 PURPOSE = "dispatch"  # what alert views are for (P15's purpose field)
+#: Closed alerts per page of the closed-alerts view, and the most one page may ask for.
+CLOSED_PAGE, CLOSED_PAGE_MAX = 50, 200
+MAX_CLOSED_QUERY = 100  # characters of a closed-alerts search (P14: bounded before use)
 
 
 def owners(raised: AlertRaised, camera_agency: Mapping[str, str]) -> frozenset[str]:
@@ -158,21 +169,19 @@ async def list_alerts(
     *,
     action: str = "alert_list",
 ) -> list[AlertState]:
-    """The alerts in the principal's scope: ``open``, ``closed`` (rejected or dispositioned),
-    ``all`` or those of one status; audited (P15) like every list shown."""
+    """The alerts in the principal's scope: ``open``, ``all`` or those of one status; audited
+    (P15) like every list shown. The closed ones are shown a page at a time: :func:`closed_alerts`."""
     who = require(principal, "alert.view")
     states = visible(who, board.states.values(), directory, board.camera_agency)
     if which == "open":
         states = [s for s in states if s.is_open]
-    elif which == "closed":
-        states = [s for s in states if not s.is_open]
     elif which != "all":
         states = [s for s in states if s.status == which]
     await record_shown(settings, who, now, action, states, which=which)
     return states
 
 
-async def _scoped(
+async def scoped(
     settings: Settings,
     who: Principal,
     desk: AlertDesk,
@@ -208,7 +217,7 @@ async def alert_detail(
 ) -> AlertState:
     """One alert with its history (P15: audited; P20: out of scope is "no alert")."""
     who = require(principal, "alert.view")
-    state = await _scoped(settings, who, desk, directory, alert_id, now, "alert_view")
+    state = await scoped(settings, who, desk, directory, alert_id, now, "alert_view")
     await record_shown(settings, who, now, "alert_view", [state])
     return state
 
@@ -232,7 +241,7 @@ async def transition(
     who = require(principal, "alert.act")
     if action not in ACTIONS:
         raise TransitionRefused(f"unknown action {action!r}: use one of {', '.join(ACTIONS)}")
-    state = await _scoped(settings, who, desk, directory, alert_id, now, f"alert_{action}")
+    state = await scoped(settings, who, desk, directory, alert_id, now, f"alert_{action}")
     after = await desk.transition(
         alert_id,
         action,
@@ -245,4 +254,114 @@ async def transition(
     await record_shown(
         settings, who, now, f"alert_{action}", [after], **{k: str(v) for k, v in fields.items()}
     )
+    return after
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedPage:
+    """One page of closed alerts, newest closing first; ``older`` is the cursor of the next page
+    (the id of this page's last alert), None when there is none."""
+
+    alerts: list[AlertState]
+    older: str | None
+
+
+def closed_order(state: AlertState) -> tuple[float, float, str]:
+    """Newest closing first, then the newest raised, then by id: a total order, so a cursor
+    (the last alert shown) says exactly where the next page starts."""
+    step = closing_step(state)
+    closed_at = step.at if step is not None else state.raised.raised_at
+    return (-closed_at.timestamp(), -state.raised.raised_at.timestamp(), state.alert_id)
+
+
+def _closed_text(state: AlertState) -> str:
+    """What the closed-alerts search looks in: plates, case number and outcome."""
+    step = closing_step(state)
+    raised = state.raised
+    parts = (raised.read.plate, raised.entry.plate, raised.entry.case_number or "", outcome_text(step))
+    return " ".join(parts).lower()
+
+
+async def closed_alerts(
+    settings: Settings,
+    principal: Principal | None,
+    board: AlertBoard,
+    directory: Directory,
+    now: datetime,
+    *,
+    query: str = "",
+    older: str | None = None,
+    limit: int = CLOSED_PAGE,
+) -> ClosedPage:
+    """A page of the closed (rejected or dispositioned) alerts of the principal's scope (P19),
+    newest closing first, those matching every word of ``query`` (plate, case number, outcome);
+    ``older`` is the previous page's cursor. Only the page is shown, so only the page is audited
+    (P15), with the search and the cursor that chose it."""
+    who = require(principal, "alert.view")
+    if len(query) > MAX_CLOSED_QUERY:
+        raise ConfigError(f"a closed-alerts search has at most {MAX_CLOSED_QUERY} characters")
+    if not 1 <= limit <= CLOSED_PAGE_MAX:
+        raise ConfigError(f"a page holds 1 to {CLOSED_PAGE_MAX} closed alerts, not {limit}")
+    words = query.lower().split()
+    closed = sorted(
+        (s for s in visible(who, board.states.values(), directory, board.camera_agency) if not s.is_open),
+        key=closed_order,
+    )
+    if older is not None:
+        after = next((s for s in closed if s.alert_id == older), None)
+        if after is None:  # P20: a cursor out of scope is refused like one that never existed
+            raise ConfigError(f"no closed alert {older} to page from: start again from the newest")
+        closed = [s for s in closed if closed_order(s) > closed_order(after)]
+    matching = [s for s in closed if all(w in _closed_text(s) for w in words)]
+    page = matching[:limit]
+    more = len(matching) > limit
+    await record_shown(
+        settings, who, now, "alert_list", page, which="closed", q=query, older=older or "", limit=limit
+    )
+    return ClosedPage(page, page[-1].alert_id if more and page else None)
+
+
+async def claim(
+    settings: Settings,
+    principal: Principal | None,
+    desk: AlertDesk,
+    directory: Directory,
+    alert_id: str,
+    now: datetime,
+    *,
+    take_over: bool = False,
+) -> AlertState:
+    """Work an alert of the principal's scope: "being worked by" (it changes no status). Another
+    person's claim that is not stale (``claim_stale_minutes``) is taken only with ``take_over``,
+    and the take-over names both people; otherwise :class:`TransitionRefused` says who works it
+    and since when, and nothing is written. P21 (``alert.act``), P19/P20 (scope), P15 (audited)."""
+    who = require(principal, "alert.act")
+    await scoped(settings, who, desk, directory, alert_id, now, "alert_claim")
+    after = await desk.claim(
+        alert_id,
+        Actor(who.display, who.badge or ""),
+        now,
+        take_over=take_over,
+        stale_after=timedelta(minutes=settings.claim_stale_minutes),
+    )
+    held = after.claim
+    taken = "" if held is None or held.taken_from is None else held.taken_from.label()
+    await record_shown(settings, who, now, "alert_claim", [after], take_over=str(take_over), taken_from=taken)
+    return after
+
+
+async def release(
+    settings: Settings,
+    principal: Principal | None,
+    desk: AlertDesk,
+    directory: Directory,
+    alert_id: str,
+    now: datetime,
+) -> AlertState:
+    """The holder stops working the alert (P21 ``alert.act``, P19/P20 scope, P15 audited);
+    anyone else is refused with who holds it, and nothing is written."""
+    who = require(principal, "alert.act")
+    await scoped(settings, who, desk, directory, alert_id, now, "alert_release")
+    after = await desk.release(alert_id, Actor(who.display, who.badge or ""), now)
+    await record_shown(settings, who, now, "alert_release", [after])
     return after

@@ -16,6 +16,12 @@ What a caller is told, in this order of checks:
   registered position (``position_source`` "camera") and are screened against the exclusion zones
   with it (P24); a mobile camera's stay "position unknown" and cannot be placed in a zone. A read
   with lat but no lon, or lon but no lat, is refused (422).
+* A read may carry ``plate_image`` and/or ``overview_image``: the standard base64 of a JPEG or PNG
+  (``ALPR_IMAGE_MAX_PLATE_BYTES``, ``ALPR_IMAGE_MAX_OVERVIEW_BYTES``). They are taken off the read,
+  stored with its retention (streams/images/, P11, P12) and named by the read's ``image_ref``
+  (``alpr-image:<key>``); the read on Kafka never carries image bytes. An image that is not a JPEG
+  or PNG by its first bytes, or too large, refuses its read (422, the field named). An excluded
+  read's images are never written; those of reads Kafka does not take are deleted again.
 * 422: reads that fail schemas/read.json (the codec's own check, streams/codec.py) or whose capture
   time is too far in the future or older than the read retention (P11), each listed with its
   index and reason. **A request is all or nothing**: when any read is refused, none is stored.
@@ -62,6 +68,8 @@ from streams.cameras.registry import Camera, decode_camera, site_watch, status_o
 from streams.cameras.sites import SiteWatch
 from streams.codec import MAX_BATCH_READS, decode_read_batch
 from streams.errors import AlprError, ConfigError, InvalidRecord
+from streams.images.attach import forget_images, store_images, take_images
+from streams.images.store import ImageStore, open_store
 from streams.kafka.log import TopicFollower, fold_latest
 from streams.metrics import IngestMetrics
 from streams.reads.lateness import check_capture_time
@@ -388,9 +396,11 @@ def create_ingest(
     clock: Clock,
     sites: SiteWatch | None = None,
     metrics: IngestMetrics | None = None,
+    images: ImageStore | None = None,
 ) -> web.Application:
     """The app; ``sites``: the sensitive sites whose exclusion zones drop reads and whose presence
-    suspends fixed cameras (P24), None when none are configured."""
+    suspends fixed cameras (P24), None when none are configured; ``images``: where the reads'
+    images go (None: the store the settings name)."""
     if settings.ingest_max_reads > MAX_BATCH_READS:
         raise ConfigError(
             f"ALPR_INGEST_MAX_READS={settings.ingest_max_reads}: "
@@ -400,6 +410,7 @@ def create_ingest(
     max_skew = timedelta(seconds=settings.max_clock_skew_s)
     retention = settings.profile.read_retention
     counts = metrics or IngestMetrics()
+    store = images if images is not None else open_store(settings)
 
     def suspension(camera: Camera) -> str | None:
         if sites is None:
@@ -462,7 +473,8 @@ def create_ingest(
             if isinstance(read, dict):
                 read.setdefault("camera_id", camera.id)
         place_reads(reads, camera)
-        refused = check_reads(reads, clock(), max_skew, retention)
+        posted_images, bad_images = take_images(reads, settings)
+        refused = sorted(bad_images + check_reads(reads, clock(), max_skew, retention))
         if refused:
             message = f"{len(refused)} of {len(reads)} reads refused; nothing was stored"
             return _json({"error": message, "reads": [{"index": i, "reason": r} for i, r in refused]}, 422)
@@ -477,11 +489,21 @@ def create_ingest(
         dropped = {i for i, _category, _reason in excluded}
         indexes = [i for i in range(len(reads)) if i not in dropped]  # request index of each read sent
         too_late: list[tuple[int, str]] = []
+        keys: dict[int, str] = {}  # request index -> the key its images were stored under
         if indexes:
+            kept = {i: posted_images[i] for i in indexes if i in posted_images}
+            try:  # only the images of reads that may be stored (never an excluded read's, P24)
+                keys = await store_images(store, reads, kept)
+            except Exception as exc:  # noqa: BLE001 - any failure of the image store: nothing stored, 503
+                log.error("camera %s: images not stored: %r", camera.id, exc)
+                message = "the images could not be stored; nothing was stored: resend the request"
+                return _json({"error": message}, 503, {"Retry-After": str(RETRY_AFTER_S)})
             try:
                 too_late = [(indexes[i], r) for i, r in await sink.write([reads[i] for i in indexes])]
             except NotStored as exc:
                 log.error("camera %s: %d reads not stored: %s", camera.id, len(indexes), exc)
+                taken = {indexes[i] for i in exc.acknowledged}
+                await forget_images(store, [key for i, key in keys.items() if i not in taken])
                 answer: dict[str, Any] = {
                     "error": f"{exc}; resend the reads not acknowledged (a read sent twice alerts once)",
                     "acknowledged": [indexes[i] for i in exc.acknowledged],
@@ -490,6 +512,7 @@ def create_ingest(
                 if listed:
                     answer["reads"] = [{"index": i, "reason": r} for i, r in sorted(listed)]
                 return _json(answer, 503, {"Retry-After": str(RETRY_AFTER_S)})
+        await forget_images(store, [keys[i] for i, _reason in too_late if i in keys])  # never stored (P11)
         if not too_late and not excluded:
             return _json({"accepted": len(reads)}, 202)
         if too_late:

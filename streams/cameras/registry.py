@@ -36,6 +36,7 @@ Everything but :func:`sensitive_sites` and :class:`CameraStore` is pure.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 from collections import Counter
@@ -52,7 +53,18 @@ from streams.access.directory import DirectoryStore
 from streams.access.permissions import require
 from streams.access.principal import Principal
 from streams.cameras.ids import camera_id_problem
-from streams.cameras.sites import Site, SiteWatch, Violation, excluded, load_sites, refusal, violations
+from streams.cameras.sites import (
+    Site,
+    SiteWatch,
+    Violation,
+    excluded,
+    load_sites,
+    refusal,
+    violations,
+    with_site,
+    without_site,
+    write_sites,
+)
 from streams.codec import dumps, loads, validator
 from streams.errors import ConfigError, InvalidRecord, NotFound, PolicyViolation
 from streams.kafka.log import fold_latest, read_latest
@@ -63,8 +75,10 @@ __all__ = [
     "Camera",
     "CameraRegistry",
     "CameraStore",
+    "SiteEdit",
     "SiteSource",
     "SitesChanged",
+    "add_site",
     "camera_problems",
     "camera_to_dict",
     "changes_between",
@@ -74,6 +88,7 @@ __all__ = [
     "fold",
     "placement_violations",
     "register",
+    "remove_site",
     "retire",
     "sensitive_sites",
     "sites_file",
@@ -576,3 +591,68 @@ class CameraStore:
         retired = retire(await self.load(), camera_id, now.date())
         await self._write([retired], _audit(now, by, "camera_retire", camera_id, {}))
         return retired
+
+
+# -- the sensitive sites' use cases: alpr camera sites add|remove, the console's /admin page ----------
+
+
+@dataclass(frozen=True, slots=True)
+class SiteEdit:
+    """A change of the sensitive sites: the site, the file changed, and the cameras it suspended or
+    reinstated (P24)."""
+
+    site: Site
+    path: Path
+    change: SitesChanged
+
+
+async def _edit_sites(
+    settings: Settings,
+    by: Principal,
+    now: datetime,
+    action: str,
+    edited: tuple[dict[str, object], Site, tuple[Site, ...]],
+    reinstate: bool,
+) -> SiteEdit:
+    """Check what the edited sites file does to the registry, then write it and audit the change
+    and each camera it suspends or reinstates (P24, P14). Reinstating a camera needs ``reinstate``:
+    without it nothing is written."""
+    doc, site, sites = edited
+    path = sites_file(settings)
+    audit = site_change(now, by, action, site)
+    store = CameraStore(settings)
+    registry = await store.load()
+    before = await asyncio.to_thread(load_sites, path)
+    change = sites_changed(registry, before, sites, settings.sensitive_site_distance_m)
+    if change.reinstated and not reinstate:
+        names = ", ".join(camera.id for camera, _faced in change.reinstated)
+        raise ConfigError(
+            f"removing site {site.id} would reinstate suspended camera(s) {names} (P24): confirm the "
+            "reinstatement (alpr camera sites remove --reinstate) to remove it, or move them first; "
+            "nothing was changed"
+        )
+    await asyncio.to_thread(write_sites, path, doc)
+    await record_access(settings, audit)
+    await store.audit_sites_change(change, by, now, site)
+    return SiteEdit(site, path, change)
+
+
+async def add_site(
+    principal: Principal | None, settings: Settings, feature: Mapping[str, object], now: datetime
+) -> SiteEdit:
+    """Add a sensitive site to ALPR_SENSITIVE_SITES (administrators, P21): every active fixed camera
+    that now faces a site is suspended, one audit record per camera, by this administrator (P24).
+    A feature that breaks the file's rules is refused and nothing is written."""
+    by = require(principal, "camera.admin")
+    edited = await asyncio.to_thread(with_site, sites_file(settings), feature)
+    return await _edit_sites(settings, by, now, "sensitive_site_add", edited, reinstate=False)
+
+
+async def remove_site(
+    principal: Principal | None, settings: Settings, site_id: str, now: datetime, *, reinstate: bool
+) -> SiteEdit:
+    """Remove a sensitive site (administrators, P21). Cameras it alone suspended would be reinstated:
+    refused, writing nothing, unless ``reinstate`` confirms it; each reinstatement is audited (P24)."""
+    by = require(principal, "camera.admin")
+    edited = await asyncio.to_thread(without_site, sites_file(settings), site_id)
+    return await _edit_sites(settings, by, now, "sensitive_site_remove", edited, reinstate)

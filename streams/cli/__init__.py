@@ -20,6 +20,7 @@ from streams.cli.common import _sign_in, can_ask
 from streams.cli.directory import register as register_directory
 from streams.cli.evidence import register as register_evidence
 from streams.cli.hotlists import register as register_hotlists
+from streams.cli.images import register as register_images
 from streams.cli.ops import register as register_ops
 from streams.cli.webhooks import register as register_webhooks
 from streams.errors import AlprError
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_ops(sub, "run", "broker", "topics", "retention")
     register_directory(sub, "login", "logout", "whoami", "roles", "bootstrap")
     register_evidence(sub, "hold", "replay")
+    register_images(sub)
     register_audit(sub, "audit")
     register_evidence(sub, "retro-hunt")
     register_ops(sub, "worker")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from streams.access.directory import Directory
 from streams.alerts.lifecycle import FLAGS, AlertState
 from streams.cli.common import Subparsers, _needs, _now, register_commands
+from streams.images.store import KINDS
 from streams.settings import Settings
 
 
@@ -107,7 +108,7 @@ def _evidence(state: AlertState, low_confidence: float) -> None:
     """P7: what the person verifies against, printed before the step: the plate, state and
     confidence as read, the camera and time, the image's address when the read has one, the
     listed entry, and each flag the verification must acknowledge."""
-    from streams.alerts.lifecycle import alert_flags, flag_text
+    from streams.alerts.lifecycle import alert_flags, flag_text, stored_image
 
     raised = state.raised
     read, entry = raised.read, raised.entry
@@ -117,6 +118,8 @@ def _evidence(state: AlertState, low_confidence: float) -> None:
     print(f"  confidence      {read.confidence:.2f}")
     print(f"  camera          {read.camera_id} at {read.captured_at.isoformat()}")
     image = read.image_ref or "none (verify against the read text above)"
+    if stored_image(read):
+        image = f"stored: alpr alert image {state.alert_id} --kind plate --out FILE, then --image-viewed"
     print(f"  image           {image}")
     print(f"  listed          {entry.plate} {entry.plate_state or '?'} ({entry.list_type}, {entry.key})")
     for flag in alert_flags(raised, low_confidence):
@@ -170,6 +173,77 @@ def _alert_transition(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _alert_claim(settings: Settings, args: argparse.Namespace) -> int:
+    """Work an alert ("being worked by"), or release it, as the signed-in person (P21 alert.act,
+    P19 scope, P15 audited): the same use case as the console's "Work this alert" / "Take over" /
+    "Release". Another person's claim that is not stale is taken only with --take-over; a refusal
+    says who works it and since when (the console's 409 in the same words)."""
+    from streams.alerts.desk import AlertDesk
+    from streams.alerts.lifecycle import claim_text
+    from streams.alerts.usecases import claim, release
+
+    async def apply() -> AlertState:
+        directory, _cameras = await _scope(settings)
+        async with AlertDesk(settings) as desk:
+            if args.action == "release":
+                return await release(settings, args.signed_in, desk, directory, args.alert_id, _now())
+            return await claim(
+                settings, args.signed_in, desk, directory, args.alert_id, _now(), take_over=args.take_over
+            )
+
+    state = asyncio.run(apply())
+    held = state.claim
+    if held is None:
+        print(f"{args.alert_id}: released; nobody is working it")
+    else:
+        taken = "" if held.taken_from is None else f" (taken over from {held.taken_from.label()})"
+        print(f"{args.alert_id}: {claim_text(held)}{taken}")
+    return 0
+
+
+def _alert_image(settings: Settings, args: argparse.Namespace) -> int:
+    """Write one of the alert's stored images to a new file (0600), through the console's use case
+    (streams.alerts.images): P21 alert.view, P19 scope, P15 audited, and recorded as shown to the
+    signed-in person (P7), so that ``alpr alert verify --image-viewed`` is accepted afterwards."""
+    import os
+    from pathlib import Path
+
+    from streams.alerts.desk import AlertDesk
+    from streams.alerts.images import alert_image
+    from streams.errors import ConfigError
+    from streams.images.store import open_store
+
+    out = Path(args.out)
+    if out.exists():
+        raise ConfigError(f"{out} exists: name a new file for the image (it is never overwritten)")
+
+    async def fetch() -> bytes:
+        directory, _cameras = await _scope(settings)
+        async with AlertDesk(settings) as desk:
+            shown = await alert_image(
+                settings,
+                args.signed_in,
+                desk,
+                directory,
+                open_store(settings),
+                args.alert_id,
+                args.kind,
+                _now(),
+                args.read,
+            )
+        return shown.image.data
+
+    data = asyncio.run(fetch())
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # read data: owner only
+    except OSError as exc:
+        raise ConfigError(f"cannot create {out}: {exc.strerror}") from exc
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+    print(f"{args.alert_id}: {args.kind} image written to {out} ({len(data)} bytes): compare it")
+    return 0
+
+
 def _add_alerts(sub: Subparsers) -> None:
     p = sub.add_parser("alerts", help="print alerts from the alerts topic")
     p.add_argument("--new", action="store_true", help="only alerts raised from now on")
@@ -186,6 +260,17 @@ def _add_alert(sub: Subparsers) -> None:
     a.add_argument("--open", action="store_true", help="only alerts still open")
     _needs(a, "alert.view")
     a.set_defaults(func=_alert_list)
+    a = acts.add_parser(
+        "image", help="write an alert's stored plate or overview image to a file, to verify against (P7)"
+    )
+    a.add_argument("alert_id", help="the alert's id (alpr alert list)")
+    a.add_argument("--kind", choices=KINDS, default="plate", help="plate (the crop, default) or overview")
+    a.add_argument("--out", required=True, help="a new file to write the image to (mode 0600)")
+    a.add_argument(
+        "--read", default=None, help="a sighting's read id, for its image instead of the alert's read"
+    )
+    _needs(a, "alert.view")
+    a.set_defaults(func=_alert_image)
     for name, text in (
         ("verify", "the plate characters and state match the image: Tentative Hit"),
         ("reject", "close the alert: misread, wrong state, not the vehicle, entry no longer active"),
@@ -230,7 +315,9 @@ def _add_alert(sub: Subparsers) -> None:
             a.add_argument(
                 "--image-viewed",
                 action="store_true",
-                help="you opened the read's image (its address is printed) and verified against it",
+                help="you opened the read's image and verified against it: a stored image first with "
+                "'alpr alert image ID --kind plate --out FILE' (refused otherwise, P7), a vendor's at "
+                "its printed address",
             )
         if name == "confirm":
             a.add_argument(
@@ -243,6 +330,20 @@ def _add_alert(sub: Subparsers) -> None:
                 help="what happened, in words, e.g. 'vehicle stopped, driver arrested for PC 211' (P9)",
             )
         a.set_defaults(func=_alert_transition)
+    a = acts.add_parser("claim", help="work the alert: the console shows it as being worked by you")
+    a.add_argument("alert_id", help="the alert's id (alpr alert list)")
+    a.add_argument(
+        "--take-over",
+        action="store_true",
+        help="take the alert over from the person working it (recorded with both names); "
+        "not needed when their claim is stale (no step for ALPR_CLAIM_STALE_MINUTES)",
+    )
+    _needs(a, "alert.act")
+    a.set_defaults(func=_alert_claim)
+    a = acts.add_parser("release", help="stop working the alert you claimed: anyone may claim it")
+    a.add_argument("alert_id", help="the alert's id (alpr alert list)")
+    _needs(a, "alert.act")
+    a.set_defaults(func=_alert_claim)
 
 
 _COMMANDS: dict[str, Callable[[Subparsers], None]] = {

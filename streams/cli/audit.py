@@ -8,14 +8,18 @@ import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from streams.cli.common import Subparsers, _day, _needs, _now, _when, register_commands
 from streams.settings import Settings
 
+if TYPE_CHECKING:
+    from streams.access.audit_tools import VerifyResult
+
 
 def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     """P14: the chains, held to the signed checkpoints and to the digests published earlier."""
-    from streams.access.audit_tools import published_digests, run_verify
+    from streams.access.audit_tools import format_verify, published_digests, verify
     from streams.errors import ConfigError
 
     published = []
@@ -35,7 +39,10 @@ def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
                 f"--published-file {args.published_file} holds no sha256 digest (64 hex digits)"
             )
         published += found
-    return asyncio.run(run_verify(settings, args.signed_in, published))
+    result = asyncio.run(verify(args.signed_in, settings, _now(), published))
+    for line in format_verify(result):
+        print(line)
+    return 0 if result.intact else 1
 
 
 def _audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
@@ -44,17 +51,35 @@ def _audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run_checkpoint(settings, args.signed_in, args.public_key))
 
 
+def _warn_if_broken(trail: VerifyResult) -> None:
+    if not trail.intact:
+        print(
+            f"WARNING: the audit trail does not verify ({len(trail.problems)} broken links, first at "
+            f"partition {trail.problems[0].partition} offset {trail.problems[0].offset}); the records "
+            "they name are left out: run 'alpr audit verify'"
+        )
+
+
 def _audit_report(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.access.audit_tools import run_report
+    from streams.access.audit_tools import report
 
     start, end = _when(args.start, "--from"), _when(args.end, "--to")
-    return asyncio.run(run_report(settings, start, end, args.signed_in))
+    made = asyncio.run(report(args.signed_in, settings, start, end, _now()))
+    _warn_if_broken(made.trail)
+    for line in made.lines():
+        print(line)
+    return 0
 
 
 def _audit_sample(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.access.audit_tools import run_sample
+    """P23: it prints what was searched (plates); the use case audits the sample with the auditor."""
+    from streams.access.audit_tools import sample
 
-    return asyncio.run(run_sample(settings, args.n, args.months, args.seed, _now(), args.signed_in))
+    drawn = asyncio.run(sample(args.signed_in, settings, args.n, args.months, args.seed, _now()))
+    _warn_if_broken(drawn.trail)
+    for line in drawn.lines():
+        print(line)
+    return 0
 
 
 def _audit_vendor(settings: Settings, args: argparse.Namespace) -> int:

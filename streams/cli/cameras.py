@@ -168,12 +168,10 @@ def _camera_sites_add(settings: Settings, args: argparse.Namespace) -> int:
     audited one record per camera and named (P24); exit 1 if any."""
     import orjson
 
-    from streams.access.audit import record_access
-    from streams.cameras.registry import CameraStore, site_change, sites_changed, sites_file, standing_line
-    from streams.cameras.sites import load_sites, point_feature, with_site, write_sites
+    from streams.cameras.registry import add_site, standing_line
+    from streams.cameras.sites import point_feature
     from streams.errors import ConfigError
 
-    path = sites_file(settings)
     if args.feature:
         feature = orjson.loads(Path(args.feature).read_bytes())
     elif args.lat is not None and args.lon is not None and args.id and args.name and args.category:
@@ -182,25 +180,19 @@ def _camera_sites_add(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError(
             "give --feature FILE (a GeoJSON Feature), or --id, --name, --category, --lat and --lon"
         )
-    doc, site, sites = with_site(path, feature)
-    now, by = _now(), args.signed_in
-    audit = site_change(now, by, "sensitive_site_add", site)  # administrators only, before any change
-    store = CameraStore(settings)
-    distance = settings.sensitive_site_distance_m
-    change = sites_changed(asyncio.run(store.load()), load_sites(path), sites, distance)
-    write_sites(path, doc)
-    asyncio.run(record_access(settings, audit))
-    asyncio.run(store.audit_sites_change(change, by, now, site))
-    print(f"added site {site.id}: {site.name} ({site.label}) to {path}")
-    for camera, faced in change.suspended:
+    edit = asyncio.run(add_site(args.signed_in, settings, feature, _now()))
+    site, suspended = edit.site, edit.change.suspended
+    print(f"added site {site.id}: {site.name} ({site.label}) to {edit.path}")
+    for camera, faced in suspended:
         for violation in faced:
             print(f"suspended: {standing_line(camera, violation)}")
-    if change.suspended:
+    if suspended:
         print(
-            f"{len(change.suspended)} camera(s) suspended: their reads are refused until they are moved "
+            f"{len(suspended)} camera(s) suspended: their reads are refused until they are moved "
             "('alpr camera update ID --lat --lon --facing') or retired (P24)"
         )
         return 1
+    distance = settings.sensitive_site_distance_m
     print(f"no camera suspended: no active fixed camera newly faces a sensitive site within {distance:g} m")
     return 0
 
@@ -208,29 +200,13 @@ def _camera_sites_add(settings: Settings, args: argparse.Namespace) -> int:
 def _camera_sites_remove(settings: Settings, args: argparse.Namespace) -> int:
     """Remove a sensitive site (administrators). Cameras it suspended would be reinstated: that is
     refused, writing nothing, unless ``--reinstate`` says so; each is then audited (P24)."""
-    from streams.access.audit import record_access
-    from streams.cameras.registry import CameraStore, site_change, sites_changed, sites_file
-    from streams.cameras.sites import load_sites, without_site, write_sites
-    from streams.errors import ConfigError
+    from streams.cameras.registry import remove_site
 
-    path = sites_file(settings)
-    doc, site, sites = without_site(path, args.id)
-    now, by = _now(), args.signed_in
-    audit = site_change(now, by, "sensitive_site_remove", site)  # administrators only, before any change
-    store = CameraStore(settings)
-    distance = settings.sensitive_site_distance_m
-    change = sites_changed(asyncio.run(store.load()), load_sites(path), sites, distance)
-    names = ", ".join(camera.id for camera, _faced in change.reinstated)
-    if change.reinstated and not args.reinstate:
-        raise ConfigError(
-            f"removing site {site.id} would reinstate suspended camera(s) {names} (P24): give --reinstate "
-            "to remove it and reinstate them, or move them first; nothing was changed"
-        )
-    write_sites(path, doc)
-    asyncio.run(record_access(settings, audit))
-    asyncio.run(store.audit_sites_change(change, by, now, site))
-    print(f"removed site {site.id}: {site.name} ({site.label}) from {path}")
-    if change.reinstated:
+    edit = asyncio.run(remove_site(args.signed_in, settings, args.id, _now(), reinstate=args.reinstate))
+    site = edit.site
+    print(f"removed site {site.id}: {site.name} ({site.label}) from {edit.path}")
+    if edit.change.reinstated:
+        names = ", ".join(camera.id for camera, _faced in edit.change.reinstated)
         print(
             f"reinstated camera(s) {names}: they face no sensitive site now; their reads are accepted (P24)"
         )

@@ -143,6 +143,19 @@ def _hotlist_approve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _hotlist_reject(settings: Settings, args: argparse.Namespace) -> int:
+    """P2: a lieutenant who did not enter it rejects a pending entry, saying why; it never becomes active."""
+    from streams.hotlists import usecases
+
+    who = args.signed_in
+    entry = asyncio.run(usecases.reject(who, settings, args.key, _now(), args.note))
+    print(
+        f"{args.key} (plate {entry.plate}) rejected by {who.display} (badge {who.badge}, {who.rank}): "
+        "no longer pending, never active"
+    )
+    return 0
+
+
 def _hotlist_remove(settings: Settings, args: argparse.Namespace) -> int:
     from streams.hotlists import usecases
 
@@ -236,6 +249,18 @@ def _add_hotlist(sub: Subparsers) -> None:
     )
     h.add_argument("key", help="the pending entry's key (alpr hotlist pending)")
     h.set_defaults(func=_hotlist_approve)
+    _needs(h, "hotlist.approve")
+    h = hot.add_parser(
+        "reject",
+        help="reject a pending entry with a note, signed in as a lieutenant (or above) who did not enter it",
+        description="The entry leaves the pending entries and never becomes active; the note (why, in words "
+        "an auditor can check) is recorded with it and on the audit trail (P2, P15).",
+    )
+    h.add_argument("key", help="the pending entry's key (alpr hotlist pending)")
+    h.add_argument(
+        "--note", required=True, help="why it is rejected, e.g. 'no crime named: the case was closed' (P2)"
+    )
+    h.set_defaults(func=_hotlist_reject)
     _needs(h, "hotlist.approve")
     h = hot.add_parser("remove", help="the entering member or their designee removes a department entry")
     h.add_argument("key", help="the entry's key")

@@ -37,10 +37,14 @@ from streams.alerts import usecases
 from streams.alerts.desk import AlertDesk
 from streams.alerts.lifecycle import ACTIONS, AlertEvent, AlertState, TransitionRefused
 from streams.alerts.model import AlertRaised
+from streams.console.admin import admin_routes
 from streams.console.cameras import camera_routes
+from streams.console.claims import claim_routes
+from streams.console.images import image_routes
+from streams.console.maps import content_security_policy, map_routes
 from streams.console.policy import POLICY_DOC, policy_html
 from streams.console.transparency import TransparencyFeed, transparency_routes
-from streams.console.views import alert_detail, alert_summary, closed_key, queue_key
+from streams.console.views import alert_detail, alert_summary, queue_key
 from streams.errors import AccessDenied, BrokerError, ConfigError, NotFound, NotSignedIn
 from streams.metrics import LifecycleMetrics
 from streams.settings import Settings
@@ -61,8 +65,9 @@ _PUBLIC = {
     ("GET", "/transparency.json"),
     ("GET", "/policy"),  # the public policy reference (docs/policy.md), like the transparency page
 }
+#: With the Content-Security-Policy of the deployment (streams.console.maps: img-src allows the
+#: agency's tile server, when one is configured, and nothing else).
 _HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
@@ -149,6 +154,8 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
     lifecycle metrics see the whole retained history as the desk folds it."""
     board = desk.board
     max_staleness = timedelta(seconds=settings.profile.hotlist_max_staleness_s)
+    claim_stale = timedelta(minutes=settings.claim_stale_minutes)  # "being worked by" goes stale
+    headers = {**_HEADERS, "Content-Security-Policy": content_security_policy(settings.map_tiles)}
 
     def earlier(principal: Principal, state: AlertState) -> AlertState | None:
         """The earlier closed alert of the same plate and entry, if this principal may see it
@@ -165,7 +172,13 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
     def summary(principal: Principal, state: AlertState) -> dict[str, Any]:
         fresh_at = board.source_fresh.get(state.raised.entry.source)
         return alert_summary(
-            state, clock(), fresh_at, max_staleness, board.camera_names, earlier(principal, state)
+            state,
+            clock(),
+            fresh_at,
+            max_staleness,
+            board.camera_names,
+            earlier(principal, state),
+            claim_stale_after=claim_stale,
         )
 
     def detail(principal: Principal, state: AlertState) -> dict[str, Any]:
@@ -178,6 +191,9 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
             entering_agency=usecases.entering_agency(state.raised, auth.directory),
             camera_names=board.camera_names,
             earlier=earlier(principal, state),
+            ocr_classes=settings.ocr_classes,
+            cameras=board.cameras,
+            claim_stale_after=claim_stale,
         )
 
     def in_scope(principal: Principal, state: AlertState) -> bool:
@@ -216,7 +232,7 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
         except AccessDenied as exc:
             response = _error(403, str(exc))
         if not response.prepared:
-            response.headers.update(_HEADERS)
+            response.headers.update(headers)
         if not public and api:
             log.info(
                 "%s %s %s by %s", request.method, request.path, response.status, request[_PRINCIPAL].label
@@ -290,12 +306,37 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
     async def list_alerts(request: web.Request) -> web.Response:
         now = clock()
         which = request.query.get("state", "open")
-        states = await usecases.list_alerts(settings, request[_PRINCIPAL], board, auth.directory, now, which)
-        # the open queue most urgent first; closed alerts newest closing first
         who = request[_PRINCIPAL]
-        rows = sorted((summary(who, s) for s in states), key=closed_key if which == "closed" else queue_key)
+        if which == "closed":
+            return await closed_page(request, who, now)
+        states = await usecases.list_alerts(settings, who, board, auth.directory, now, which)
+        rows = sorted((summary(who, s) for s in states), key=queue_key)  # the most urgent first
         await record_earlier(who, states)
         return _json({"alerts": rows, "server_time": now.isoformat()})
+
+    async def closed_page(request: web.Request, who: Principal, now: datetime) -> web.Response:
+        """A page of the Closed tab, newest closing first (``limit``, ``older``: the cursor the
+        previous page answered, ``q``: the search); only the page shown is audited (P15)."""
+        try:
+            limit = int(request.query.get("limit", usecases.CLOSED_PAGE))
+        except ValueError:
+            return _error(400, "limit is a number of alerts per page, e.g. limit=50")
+        try:
+            page = await usecases.closed_alerts(
+                settings,
+                who,
+                board,
+                auth.directory,
+                now,
+                query=request.query.get("q", ""),
+                older=request.query.get("older") or None,
+                limit=limit,
+            )
+        except ConfigError as exc:
+            return _error(400, str(exc))
+        await record_earlier(who, page.alerts)
+        rows = [summary(who, s) for s in page.alerts]
+        return _json({"alerts": rows, "older": page.older, "server_time": now.isoformat()})
 
     async def get_alert(request: web.Request) -> web.Response:
         try:
@@ -372,7 +413,7 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
         require(principal, "alert.view")
         response = web.StreamResponse(
             headers={
-                **_HEADERS,
+                **headers,
                 "Content-Type": "text/event-stream",
                 "Cache-Control": "no-store",
                 "X-Accel-Buffering": "no",
@@ -457,6 +498,10 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
             web.get("/policy", policy),
             *transparency_routes(TransparencyFeed(settings, clock)),
             *camera_routes(settings, clock, lambda request: request[_PRINCIPAL]),
+            *image_routes(settings, desk, auth, clock, lambda request: request[_PRINCIPAL]),
+            *claim_routes(settings, desk, auth, clock, lambda request: request[_PRINCIPAL], detail),
+            *admin_routes(settings, clock, lambda request: request[_PRINCIPAL]),
+            *map_routes(settings, lambda request: request[_PRINCIPAL]),
         ]
     )
     return app

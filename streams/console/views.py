@@ -10,37 +10,44 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
-from streams.alerts.desk import closing_step
+from streams.alerts.desk import closing_step, outcome_text
 from streams.alerts.lifecycle import (
     CONFIRMATION_DEADLINES,
     DISPOSITIONS,
     REJECTION_REASONS,
     AlertEvent,
-    AlertRejected,
     AlertSighted,
     AlertState,
     alert_flags,
     allowed_actions,
     flag_text,
+    stored_image,
 )
 from streams.alerts.model import PERSON_LIST_TYPES, AlertRaised, format_age
+from streams.alerts.plate_diff import plate_diff
 from streams.alerts.vehicle_codes import describe
+from streams.cameras.registry import Camera
 from streams.codec import event_to_dict
+from streams.console.maps import alert_map
 from streams.matching.matcher import EXACT, OCR_EQUIVALENT, PARTIAL, source_stale
+from streams.matching.normalize import OcrClasses
 from streams.reads.model import POSITION_UNKNOWN
+from streams.settings import DEFAULT_OCR_CLASSES
 
 __all__ = [
     "BANNER",
     "alert_detail",
     "alert_summary",
     "camera_label",
-    "closed_key",
+    "claim_view",
     "closing",
     "historical_text",
     "latest_sighting",
     "queue_key",
     "shown_image",
+    "stored_images",
 ]
 
 BANNER = "An alert alone is not grounds for a stop (P7)"  # its rule id links to /policy#P7
@@ -142,16 +149,33 @@ def closing(state: AlertState) -> dict[str, Any] | None:
     event = closing_step(state)
     if event is None:
         return None
-    if isinstance(event, AlertRejected):
-        outcome = f"rejected: {event.reason.replace('_', ' ')}"
-    else:
-        outcome = event.disposition.replace("_", " ")
     by = event.by
     return {
-        "outcome": outcome,
+        "outcome": outcome_text(event),
         "by": None if by is None else {"user": by.user, "badge": by.badge},
         "at": event.at.isoformat(),
         "note": event.note,
+    }
+
+
+def claim_view(state: AlertState, now: datetime, stale_after: timedelta | None) -> dict[str, Any] | None:
+    """Who works the alert ("being worked by Dispatcher Ann (badge D-102) since 14:02"), whom they
+    took it over from, and whether the claim is stale (no step for ``stale_after``, the setting
+    ``claim_stale_minutes``: anyone may take it without the take-over warning); None: nobody."""
+    claim = state.claim
+    if claim is None:
+        return None
+    return {
+        "user": claim.by.user,
+        "badge": claim.by.badge,
+        "since": claim.since.isoformat(),
+        "active_at": claim.active_at.isoformat(),
+        "idle_s": (now - claim.active_at).total_seconds(),
+        "stale_after_s": None if stale_after is None else stale_after.total_seconds(),
+        "stale": stale_after is not None and claim.stale(now, stale_after),
+        "taken_from": None
+        if claim.taken_from is None
+        else {"user": claim.taken_from.user, "badge": claim.taken_from.badge},
     }
 
 
@@ -162,12 +186,14 @@ def alert_summary(
     max_staleness: timedelta,
     camera_names: Mapping[str, str] | None = None,
     earlier: AlertState | None = None,
+    *,
+    claim_stale_after: timedelta | None = None,
 ) -> dict[str, Any]:
     """One row of the live queue. ``camera_names`` (camera id -> registered name) lets the row
     name cameras as people know them; the ids stay beside the names. ``earlier`` is the alert of
     the same plate and entry closed in the last 24 h (streams.alerts.desk.AlertBoard.earlier),
     given only when the viewer may see it (P19, P20): the row then says how it ended and links
-    to it."""
+    to it. ``claim`` says who works the alert (:func:`claim_view`)."""
     names = camera_names or {}
     before = None if earlier is None else closing(earlier)
     raised, read, entry = state.raised, state.raised.read, state.raised.entry
@@ -187,6 +213,7 @@ def alert_summary(
         "reason": entry.reason,
         "case_number": entry.case_number,
         "closed": closing(state),
+        "claim": claim_view(state, now, claim_stale_after),
         "earlier": None
         if earlier is None or before is None
         else {"alert_id": earlier.alert_id, **{k: before[k] for k in ("outcome", "by", "at")}},
@@ -224,6 +251,29 @@ def shown_image(image_ref: str | None) -> str | None:
     return image_ref if image_ref and image_ref.lower().startswith(("https://", "http://")) else None
 
 
+def stored_images(state: AlertState) -> dict[str, Any]:
+    """Where the page loads the read's images from the project's store (same origin, through the
+    audited endpoint streams.console.images), or None each: ``image_required`` says a verification
+    must be made against the plate image (P7: the server refuses it until the image was served to
+    the person, streams.alerts.lifecycle). ``images_shown``: who was shown which image, when."""
+    base = f"/api/alerts/{quote(state.alert_id, safe='')}/images/"
+    stored = stored_image(state.raised.read)
+    return {
+        "plate_image": base + "plate" if stored else None,
+        "overview_image": base + "overview" if stored else None,
+        "image_required": stored,
+        "images_shown": [
+            {
+                "by": None if e.by is None else {"user": e.by.user, "badge": e.by.badge},
+                "at": e.at.isoformat(),
+                "read_id": e.read_id,
+                "kind": e.kind,
+            }
+            for e in state.images_shown
+        ],
+    }
+
+
 def alert_detail(
     state: AlertState,
     now: datetime,
@@ -234,6 +284,9 @@ def alert_detail(
     entering_agency: str | None = None,
     camera_names: Mapping[str, str] | None = None,
     earlier: AlertState | None = None,
+    cameras: Mapping[str, Camera] | None = None,
+    claim_stale_after: timedelta | None = None,
+    ocr_classes: tuple[str, ...] = DEFAULT_OCR_CLASSES,
 ) -> dict[str, Any]:
     """The alert view: the read, the matching entry, the match, its history and sightings, and
     what a verification must acknowledge (P7) and whose confirmation counts (P8).
@@ -241,12 +294,16 @@ def alert_detail(
     ``low_confidence`` is the profile's threshold and ``entering_agency`` the agency that must
     confirm (streams.alerts.usecases.entering_agency); the console passes both, and the
     registry's ``camera_names`` and the ``earlier`` closed alert in scope. The vehicle is
-    described in words beside its NCIC codes, so that it can be compared with the image (P7)."""
+    described in words beside its NCIC codes, so that it can be compared with the image (P7).
+    ``cameras`` (the registry, streams.alerts.desk.AlertBoard.cameras) places the read's camera
+    on the ``map`` (streams.console.maps.alert_map), beside the trail of sightings."""
     names = camera_names or {}
     raised, read, entry = state.raised, state.raised.read, state.raised.entry
     flags = alert_flags(raised, low_confidence)
     return {
-        **alert_summary(state, now, fresh_at, max_staleness, names, earlier),
+        **alert_summary(
+            state, now, fresh_at, max_staleness, names, earlier, claim_stale_after=claim_stale_after
+        ),
         "banner": BANNER,
         "advisory": raised.advisory,
         "occupant_reminder": OCCUPANT_REMINDER if entry.list_type in PERSON_LIST_TYPES else None,
@@ -278,17 +335,29 @@ def alert_detail(
             "vehicle": dict(entry.vehicle),
             "vehicle_decoded": describe(dict(entry.vehicle)),
         },
+        # P7: the read and the listed plate position by position (OCR-equivalent characters and a
+        # partial entry's open positions marked), for the comparison with the plate image
+        "plate_diff": plate_diff(read.plate, entry.plate, raised.match_kind, OcrClasses.of(ocr_classes)),
         "verification": {
             "image_url": shown_image(read.image_ref),
+            **stored_images(state),
             "flags": [{"flag": f, "text": flag_text(raised, f, low_confidence)} for f in flags],
         },
         "rejection": state.rejection,
         "disposition": state.disposition,
-        "history": [_event(e) for e in state.history if not isinstance(e, AlertSighted)],
+        # the steps and the claims (who worked it, took it over, released it), in time order
+        "history": [
+            _event(e)
+            for e in sorted(
+                (*(e for e in state.history if not isinstance(e, AlertSighted)), *state.claim_log),
+                key=lambda e: e.at,
+            )
+        ],
         "sighting_list": [
             {**_event(e), "camera_name": names.get(e.camera_id), "camera": camera_label(e.camera_id, names)}
             for e in state.sightings
         ],
+        "map": alert_map(state, cameras or {}, lambda camera_id: camera_label(camera_id, names)),
         "choices": {
             "reason": list(REJECTION_REASONS),
             "priority": list(CONFIRMATION_DEADLINES),
@@ -305,15 +374,5 @@ def queue_key(summary: dict[str, Any]) -> tuple[Any, ...]:
         not summary["overdue"],
         float("inf") if left is None else left,
         summary["urgency"],
-        -datetime.fromisoformat(summary["raised_at"]).timestamp(),
-    )
-
-
-def closed_key(summary: dict[str, Any]) -> tuple[Any, ...]:
-    """Closed alerts newest first: by when they were closed, then by when they were raised."""
-    closed = summary["closed"]
-    at = closed["at"] if closed else summary["raised_at"]
-    return (
-        -datetime.fromisoformat(at).timestamp(),
         -datetime.fromisoformat(summary["raised_at"]).timestamp(),
     )

@@ -560,6 +560,8 @@ class WebhookRunner:
         except orjson.JSONDecodeError:
             log.warning("webhook %s: an unreadable record on the alerts topic; not sent", hook.agency)
             return "skip"
+        if data.get("event") == "AlertImageShown":
+            return "skip"  # who of this agency was shown which image is its own record (P15), not news
         subject = await _subject(self.board, data)
         if subject is None:
             log.warning("webhook %s: no alert %s on the board; not sent", hook.agency, data.get("alert_id"))

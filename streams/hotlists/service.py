@@ -384,22 +384,9 @@ class HotlistStore:
                 f"{approver.name} ({approver.rank or 'no rank'}) cannot approve: "
                 "a lieutenant or above must (P2)"
             )
-        pending = (await self.pending_entries()).get(key)
-        if pending is None:
-            raise NotFound(f"no pending entry {key}: see 'alpr hotlist pending'")
-        entry = entry_from_dict(pending["entry"])
-        entered_by_user = pending.get("entered_by_user")
-        own = (
-            entered_by_user == approver_user
-            if entered_by_user is not None and approver_user is not None
-            # a record written before sign-in names no user (or a tool approves): compare badges
-            else entry.entered_by is not None and entry.entered_by.badge == approver.badge
+        entry, entered_by_user = await self._pending_of_another(
+            key, approver, approver_user, "approve their own entry; another lieutenant must"
         )
-        if own:
-            raise AccessDenied(
-                f"{approver_user or approver.name} entered {key}: the entering member cannot approve "
-                "their own entry; another lieutenant must (P2)"
-            )
         approved = dataclasses.replace(entry, approved_by=approver)
         check_entry(approved, profile=self.settings.profile)  # names what is still missing (P2)
         value = orjson.dumps(entry_to_dict(approved))
@@ -447,6 +434,44 @@ class HotlistStore:
         if pending is None:
             raise NotFound(f"no department entry {key}")
         return entry_from_dict(pending["entry"]), None
+
+    async def reject(
+        self, key: str, approver: Person, note: str, now: datetime, *, approver_user: str | None = None
+    ) -> tuple[HotlistEntry, str | None]:
+        """A lieutenant's other answer to a pending entry: it never becomes active. The pending
+        record is removed as a withdrawal removes it (``HotlistEntryRemoved`` with the lieutenant
+        as ``by``, the note as ``reason``, ``reason_code`` "rejected"). Returns the entry and the
+        entering member's directory user name; the entering member cannot reject their own (P2)."""
+        entry, entered_by_user = await self._pending_of_another(
+            key, approver, approver_user, "reject their own entry; withdraw it with 'alpr hotlist remove'"
+        )
+        await self._write_removal(
+            key, entry.plate, None, now, by=person_to_dict(approver), reason=note, reason_code="rejected"
+        )
+        await self.writer.flush()
+        return entry, entered_by_user
+
+    async def _pending_of_another(
+        self, key: str, approver: Person, approver_user: str | None, instead: str
+    ) -> tuple[HotlistEntry, str | None]:
+        """The pending entry ``key`` and its entering member's user name, unless the approver is
+        that member (P2: :class:`AccessDenied` saying what to do ``instead``)."""
+        pending = (await self.pending_entries()).get(key)
+        if pending is None:
+            raise NotFound(f"no pending entry {key}: see 'alpr hotlist pending'")
+        entry = entry_from_dict(pending["entry"])
+        entered_by_user = pending.get("entered_by_user")
+        own = (
+            entered_by_user == approver_user
+            if entered_by_user is not None and approver_user is not None
+            # a record written before sign-in names no user (or a tool approves): compare badges
+            else entry.entered_by is not None and entry.entered_by.badge == approver.badge
+        )
+        if own:
+            raise AccessDenied(
+                f"{approver_user or approver.name} entered {key}: the entering member cannot {instead} (P2)"
+            )
+        return entry, entered_by_user
 
     async def _write_removal(
         self, key: str, plate: str, partition: int | None, now: datetime, **extra: Any

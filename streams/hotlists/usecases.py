@@ -18,7 +18,7 @@ from typing import Any
 
 from streams.access.audit import record_access
 from streams.access.directory import APPROVING_RANKS
-from streams.access.justification import check_assignment, rule_first
+from streams.access.justification import check_assignment, check_purpose, rule_first
 from streams.access.permissions import require
 from streams.access.principal import Principal
 from streams.errors import AccessDenied, InvalidRecord, JustificationRefused, PolicyViolation
@@ -34,6 +34,7 @@ __all__ = [
     "member",
     "pending",
     "propose",
+    "reject",
     "remove",
     "sources",
     "sync",
@@ -65,6 +66,21 @@ async def _entering_member(
         await _refused(settings, who, now, action, query, rule_first(exc))
         raise
     return member(who)
+
+
+async def _lieutenant(
+    settings: Settings, who: Principal, now: datetime, verb: str, query: dict[str, Any]
+) -> None:
+    """P2: only a directory user of lieutenant rank or above approves or rejects a department
+    entry; anyone else is refused, audited as ``hotlist_<verb>``."""
+    rank = " ".join((who.rank or "").replace("_", " ").lower().split())
+    if who.kind != "user" or rank not in APPROVING_RANKS:
+        why = (
+            f"P2: {who.name} ({who.rank or 'no rank'} in the directory) cannot {verb}: "
+            "a lieutenant or above must"
+        )
+        await _refused(settings, who, now, f"hotlist_{verb}", query, why)
+        raise AccessDenied(why)
 
 
 async def propose(
@@ -107,14 +123,7 @@ async def approve(principal: Principal | None, settings: Settings, key: str, now
     refused approvals are audited too."""
     who = require(principal, "hotlist.approve")
     query: dict[str, Any] = {"entry_key": key, "approver_rank": who.rank}
-    rank = " ".join((who.rank or "").replace("_", " ").lower().split())
-    if who.kind != "user" or rank not in APPROVING_RANKS:
-        why = (
-            f"P2: {who.name} ({who.rank or 'no rank'} in the directory) cannot approve: "
-            "a lieutenant or above must"
-        )
-        await _refused(settings, who, now, "hotlist_approve", query, why)
-        raise AccessDenied(why)
+    await _lieutenant(settings, who, now, "approve", query)
     try:
         async with HotlistStore(settings) as store:
             entry, entered_by_user = await store.approve(key, member(who), now, approver_user=who.name)
@@ -131,6 +140,54 @@ async def approve(principal: Principal | None, settings: Settings, key: str, now
     await record_access(
         settings,
         who.audit(now, "hotlist_approve", query, 1, case_number=entry.case_number, purpose=_P2_PURPOSE),
+    )
+    return entry
+
+
+async def reject(
+    principal: Principal | None, settings: Settings, key: str, now: datetime, note: str
+) -> HotlistEntry:
+    """Reject a pending department entry (P2): the lieutenant's other answer to ``approve``, with
+    the same checks (a directory user of lieutenant rank or above who did not enter it: the
+    entering member withdraws their own with ``alpr hotlist remove``) and a note saying why, held
+    to the rules of every other justification: a note an auditor cannot check is refused. The
+    pending record is removed as a withdrawal removes it (``HotlistEntryRemoved``, with the
+    lieutenant as ``by``, the note as ``reason`` and ``reason_code`` "rejected"), so the entry never
+    becomes active. Audited ``hotlist_reject`` with the note; every refusal is audited and changes
+    nothing."""
+    who = require(principal, "hotlist.approve")
+    query: dict[str, Any] = {"entry_key": key, "approver_rank": who.rank}
+    await _lieutenant(settings, who, now, "reject", query)
+    try:
+        why = check_purpose(note, settings.profile, field="rejection note", rule="P2")
+    except JustificationRefused as exc:
+        shown = repr(" ".join(note.split())[:80]) if note.strip() else "(empty)"
+        refusal = JustificationRefused(
+            "P2",
+            f"the rejection note {shown} says nothing an auditor can check: say in words why the "
+            "entry is rejected (e.g. 'no crime named in the synopsis', 'duplicate of an earlier entry')",
+        )
+        await _refused(settings, who, now, "hotlist_reject", query, rule_first(refusal))
+        raise refusal from exc
+    query["note"] = why
+    try:
+        async with HotlistStore(settings) as store:
+            entry, entered_by_user = await store.reject(key, member(who), why, now, approver_user=who.name)
+    except AccessDenied as exc:
+        await _refused(settings, who, now, "hotlist_reject", query, str(exc))
+        raise
+    entered = entry.entered_by
+    query |= {
+        "plate": entry.plate,
+        "entered_by_user": entered_by_user,
+        "entered_by": entered.name if entered else None,
+        "entered_by_badge": entered.badge if entered else None,
+    }
+    await record_access(
+        settings,
+        who.audit(
+            now, "hotlist_reject", query, 1, case_number=entry.case_number, purpose=_P2_PURPOSE, reason=why
+        ),
     )
     return entry
 

@@ -39,6 +39,8 @@ from itertools import pairwise
 from typing import Any
 
 from streams.cameras.sites import ExclusionZones, initial_bearing_deg
+from streams.images.attach import store_rendered
+from streams.images.store import ImageStore, image_ref
 from streams.matching.normalize import OcrClasses
 from streams.reads.producer import ReadProducer
 
@@ -48,6 +50,7 @@ __all__ = [
     "MOBILE_REACH_M",
     "PASS_S",
     "STREETS",
+    "street_place",
     "CameraFeed",
     "FixedCamera",
     "run_feed",
@@ -236,6 +239,49 @@ def _distance_m(p: tuple[float, float], q: tuple[float, float]) -> float:
     return math.hypot(dx, dy)
 
 
+#: How far from a street a position may be and still be described as on it (a patrol unit's GPS
+#: is a few metres off; farther away the demo says nothing rather than name a wrong street).
+ON_STREET_M = 120.0
+
+
+def street_place(lat: float, lon: float) -> str | None:
+    """Where a position is, as a dispatcher says it: "Santa Clara St between 1st St and 10th St",
+    or "near Alum Rock Ave & US 101" where the two ends share no street name; None when it is
+    farther than :data:`ON_STREET_M` from every street of the sample city."""
+    best: tuple[float, str, str] | None = None
+    for _street, run in STREETS:
+        for a, b in zip(run, run[1:], strict=False):
+            gap = _distance_to_segment_m((lat, lon), INTERSECTIONS[a], INTERSECTIONS[b])
+            if best is None or gap < best[0]:
+                best = (gap, a, b)
+    if best is None or best[0] > ON_STREET_M:
+        return None
+    _gap, a, b = best
+    ends_a, ends_b = a.split(" & "), b.split(" & ")
+    shared = [name for name in ends_a if name in ends_b]
+    if len(shared) == 1:
+        cross_a = next(name for name in ends_a if name != shared[0])
+        cross_b = next(name for name in ends_b if name != shared[0])
+        return f"{shared[0]} between {cross_a} and {cross_b}"
+    here = (lat, lon)
+    nearer = min((a, b), key=lambda corner: _distance_m(here, INTERSECTIONS[corner]))
+    return f"near {nearer}"
+
+
+def _distance_to_segment_m(p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Metres from ``p`` to the straight segment ``a``-``b`` (local plane, as :func:`_distance_m`)."""
+    scale = math.cos(math.radians(p[0]))
+
+    def plane(q: tuple[float, float]) -> tuple[float, float]:
+        return ((q[1] - p[1]) * _M_PER_DEG * scale, (q[0] - p[0]) * _M_PER_DEG)
+
+    (ax, ay), (bx, by) = plane(a), plane(b)
+    dx, dy = bx - ax, by - ay
+    length2 = dx * dx + dy * dy
+    t = 0.0 if length2 == 0 else max(0.0, min(1.0, -(ax * dx + ay * dy) / length2))
+    return math.hypot(ax + t * dx, ay + t * dy)
+
+
 class _Mover:
     """A vehicle or a patrol unit on the network: on the edge ``src`` -> ``dst``, ``offset`` metres
     along it, at ``speed``; at an intersection it turns onto any street but the one it came by."""
@@ -296,6 +342,7 @@ class CameraFeed:
         self._last_read: dict[tuple[int, int], float] = {}  # (vehicle, camera) -> when last read
         self._in_view: list[tuple[int, int]] = []
         self._seq = 0
+        self.last_listed = False  # whether the last read was of a listed vehicle (it may alert)
 
     def _base(self, place: random.Random, n: int) -> _Mover:
         """A patrol unit on a random street, outside every exclusion zone to avoid (P24)."""
@@ -395,11 +442,13 @@ class CameraFeed:
         state: str | None = "CA"
         if self._in_view and rng.random() < self.hit_rate:
             vehicle, camera = self._in_view.pop(rng.randrange(len(self._in_view)))
+            self.last_listed = True
             self._last_read[(vehicle, camera)] = self._clock or 0.0
             plate, state = self.listed[vehicle]
             if rng.random() < _MISREAD_RATE:
                 plate = self._misread(plate)
         else:
+            self.last_listed = False
             if self.fixed and (not self._units or rng.random() < _FIXED_SHARE):
                 camera = len(self._units) + rng.randrange(len(self.fixed))
             else:
@@ -419,8 +468,24 @@ class CameraFeed:
         return read
 
 
-async def run_feed(producer: ReadProducer, feed: CameraFeed, rate: float, duration: float | None) -> int:
-    """Send reads at ``rate`` per second for ``duration`` seconds (None: until cancelled)."""
+#: With an image store, one passing read in this many gets images (every listed vehicle's read does).
+PICTURED_EVERY = 20
+
+
+async def run_feed(
+    producer: ReadProducer,
+    feed: CameraFeed,
+    rate: float,
+    duration: float | None,
+    images: ImageStore | None = None,
+) -> int:
+    """Send reads at ``rate`` per second for ``duration`` seconds (None: until cancelled).
+
+    With ``images``, the reads of listed vehicles (those that can alert) and one passing read in
+    :data:`PICTURED_EVERY` carry a rendered plate crop and overview (streams/images/render.py), so
+    the demo has images to verify against (P7) at a rate the disk keeps up with. They are stored
+    once the producer has taken the read: a read dropped in an exclusion zone (P24) or too late to
+    be kept (P11) never has its images written."""
     started = time.monotonic()
     sent = 0
     tick = 0.05
@@ -428,7 +493,13 @@ async def run_feed(producer: ReadProducer, feed: CameraFeed, rate: float, durati
         due = int((time.monotonic() - started + tick) * rate) - sent
         now = datetime.now(UTC)
         for _ in range(max(0, due)):
-            await producer.send(feed.next_read(now))
+            read = feed.next_read(now)
+            pictured = images is not None and (feed.last_listed or sent % PICTURED_EVERY == 0)
+            if pictured:
+                read["image_ref"] = image_ref(read["read_id"], now)
+            taken = await producer.send(read)
+            if images is not None and pictured and not (taken.done() and taken.exception() is not None):
+                await store_rendered(images, read)
             sent += 1
         await asyncio.sleep(tick)
     await producer.flush()

@@ -11,13 +11,18 @@ Desktop and 390 px screenshots are saved under ``test-artifacts/``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.e2e.test_console_browser import ARTIFACTS, CHROMIUM, in_thread, lifecycle_events, produce, sign_in
+from tests.factories import make_entry
 from tests.integration.kafka_helpers import SignInUser, add_user, admin_principal, ensure_home, running_worker
+from tests.integration.probes import worker_follows
 from tests.integration.test_console import NCIC_ROWS, sync_rows
+from tests.integration.test_stream import write_feed
 
 pytestmark = pytest.mark.e2e
 
@@ -44,6 +49,17 @@ async def register_named_cameras(settings) -> None:
     ]
     if fresh:
         await store.add_many(fresh, admin_principal(), datetime.now(UTC))
+
+
+async def sync_svs(settings, root: Path, plate: str, refreshed: list[datetime]) -> None:
+    """An SVS entry for ``plate``, synced from extracts as of each of these times in turn."""
+    from streams.hotlists.service import HotlistStore
+
+    async with HotlistStore(settings) as store:
+        for n, as_of in enumerate(refreshed):
+            entry = make_entry(source="svs", entry_id=f"S-{plate}", plate=plate, synced_at=as_of)
+            await store.sync("ndjson", write_feed(root / f"svs-{plate}-{n}.ndjson", [entry]), "svs", as_of)
+    await worker_follows(settings, ["hotlist", "hotlist-sources"])
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +227,35 @@ def test_what_is_typed_in_a_form_that_remains_survives_another_persons_step(
     ) == ("form-reject")
     assert "Dispatcher Ann (D-102)" in lee.inner_text("#d-history")
     assert lifecycle_events(settings, "7QUEU03") == ["AlertVisuallyVerified"]
+
+
+def test_a_read_captured_days_before_it_arrived_is_marked_historical_in_the_queue_and_the_view(
+    stack, dispatchers, browser
+) -> None:
+    """A read that reaches the system 11 days after its capture (a camera that was offline) is
+    screened like any other, but the dispatcher must not take it for where the vehicle is now: the
+    queue row and the alert view say HISTORICAL READ and how old it was, with its full date."""
+    env, settings, root = stack
+    captured = datetime.now(UTC) - timedelta(days=11, minutes=5)
+    # The SVS list was fresh when the read was captured (P4 is judged as of the capture) and is now.
+    in_thread(sync_svs(settings, root, "7HIST01", [captured - timedelta(hours=2), datetime.now(UTC)]))
+    page = new_page(browser)
+    sign_in(page, env, dispatchers["mo"])
+    produce(settings, "queue-hist", "7HIST01", "cq-story", captured_at=captured.isoformat())
+    row = page.locator(".alert-row", has_text="7HIST01")
+    row.wait_for(timeout=10_000)
+    assert "HISTORICAL READ: captured 11 days before it arrived" in row.inner_text()
+    row.click()
+    page.wait_for_selector("#detail[data-status='unverified']")
+    assert page.is_visible("#d-historical")
+    assert "HISTORICAL READ: captured 11 days before it arrived" in page.inner_text("#d-historical")
+    local = captured.astimezone(ZoneInfo("America/Los_Angeles"))
+    assert f"{local:%Y}" in page.inner_text("#d-read") and local.strftime("%b") in page.inner_text("#d-read")
+    page.screenshot(path=str(ARTIFACTS / "console-historical-desktop.png"), full_page=True)
+
+    narrow = new_page(browser, 390, 844)
+    narrow.context.add_cookies(page.context.cookies())
+    narrow.goto(f"http://127.0.0.1:{env['ALPR_CONSOLE_PORT']}/")
+    narrow.locator(".alert-row", has_text="7HIST01").click()
+    narrow.wait_for_selector("#d-historical:has-text('HISTORICAL READ')")
+    narrow.screenshot(path=str(ARTIFACTS / "console-historical-390.png"), full_page=True)

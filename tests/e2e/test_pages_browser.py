@@ -94,14 +94,16 @@ def test_anyone_sees_the_transparency_page_without_signing_in(stack, people, pag
 
 
 def sign_in_to_cameras(tab, env, user: SignInUser) -> None:
-    """Password and authenticator code (P18); an administrator lands on the camera registry."""
+    """Password and authenticator code (P18); an administrator lands on their home, then opens the
+    camera registry."""
     tab.goto(url(env, "/cameras"))
     assert tab.url.endswith("/login")  # not signed in: sent to the sign-in page
     tab.fill("#user", user.name)
     tab.fill("#password", user.password)
     tab.fill("#code", user.fresh_code())  # a code signs in once, system-wide
     tab.click("#sign-in")
-    tab.wait_for_url("**/cameras")
+    tab.wait_for_url("**/home")
+    tab.goto(url(env, "/cameras"))
     tab.wait_for_selector("body[data-ready='true']")
     assert user.display in tab.inner_text("#who")
 

@@ -22,7 +22,7 @@ from streams.dev import (
     with_demo_sites,
 )
 from streams.errors import ConfigError
-from streams.reads.simulator import INTERSECTIONS
+from streams.reads.simulator import INTERSECTIONS, street_place
 from streams.settings import Settings
 from tests.conftest import ROOT
 
@@ -131,3 +131,33 @@ def test_a_broken_demo_cameras_file_says_what_it_needs(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="id, name, lat, lon and facing_deg"):
         load_demo_cameras(path)
     assert ROOT.joinpath("samples", "demo-cameras.toml").is_file()
+
+
+def _between(a: str, b: str) -> tuple[float, float]:
+    (lat_a, lon_a), (lat_b, lon_b) = INTERSECTIONS[a], INTERSECTIONS[b]
+    return (lat_a + lat_b) / 2, (lon_a + lon_b) / 2
+
+
+def test_a_patrol_units_alert_line_names_the_street_it_was_on() -> None:
+    """A mobile camera's name says nothing of where it was; the line names the street from the
+    read's position (between its two cross streets)."""
+    lat, lon = _between("Santa Clara St & 1st St", "Santa Clara St & 10th St")
+    alert = {**ALERT, "camera_id": "cam-00004", "lat": lat, "lon": lon}
+    line = demo_alert_line(alert, {"cam-00004": "simulated patrol unit cam-00004"}, {"cam-00004"})
+    assert "at simulated patrol unit cam-00004 on Santa Clara St between 1st St and 10th St: exact" in line
+
+
+def test_a_fixed_camera_or_a_unit_off_the_streets_gets_no_street() -> None:
+    lat, lon = _between("Santa Clara St & 1st St", "Santa Clara St & 10th St")
+    fixed = demo_alert_line({**ALERT, "lat": lat, "lon": lon}, {"sj-fx-01": "Santa Clara St & 3rd St"})
+    assert "at Santa Clara St & 3rd St: exact" in fixed
+    far = {**ALERT, "camera_id": "cam-00004", "lat": 37.5, "lon": -121.5}
+    assert "at cam-00004: exact" in demo_alert_line(far, {}, {"cam-00004"})
+    unknown = {**ALERT, "camera_id": "cam-00004", "lat": None, "lon": None}
+    assert "at cam-00004: exact" in demo_alert_line(unknown, {}, {"cam-00004"})
+
+
+def test_where_two_streets_meet_without_a_shared_name_the_nearer_corner_is_named() -> None:
+    a, b = INTERSECTIONS["Santa Clara St & 10th St"], INTERSECTIONS["Alum Rock Ave & US 101"]
+    near_a = (a[0] * 0.9 + b[0] * 0.1, a[1] * 0.9 + b[1] * 0.1)
+    assert street_place(*near_a) == "near Santa Clara St & 10th St"

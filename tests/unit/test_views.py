@@ -23,9 +23,10 @@ from streams.alerts.lifecycle import (
     evolve,
 )
 from streams.alerts.model import AlertRaised, raise_alert
+from streams.alerts.usecases import closed_order
 from streams.alerts.vehicle_codes import COLORS, MAKES, STYLES, decode, describe
 from streams.codec import alert_to_dict, dumps, event_to_dict
-from streams.console.views import alert_detail, alert_summary, closed_key
+from streams.console.views import alert_detail, alert_summary
 from streams.matching.matcher import match
 from tests.factories import NOW, make_entry, make_index, make_read
 
@@ -251,7 +252,7 @@ def test_closed_alerts_are_listed_newest_closing_first() -> None:
     step = AlertRejected("e-1", first.alert_id, NOW - timedelta(hours=3), RUIZ, reason="misread")
     early = evolve(first, step)
     late = dispositioned(second, NOW - timedelta(minutes=1))
-    rows = sorted((alert_summary(s, NOW, NOW, DAY) for s in (early, late)), key=closed_key)
+    rows = [alert_summary(s, NOW, NOW, DAY) for s in sorted((early, late), key=closed_order)]
     assert [r["closed"]["at"] for r in rows] == [
         (NOW - timedelta(minutes=1)).isoformat(),
         (NOW - timedelta(hours=3)).isoformat(),

@@ -22,6 +22,7 @@ const alerts = new Map(); // alert id -> summary, with .received (ms) for the cl
 let selected = null; // the alert open in the alert view
 let cursor = null; // the queue row j/k (or the arrows) have moved to: Enter opens it
 let snapshotLoaded = false; // alerts pushed before the first snapshot are not "new"
+let mapConfig = null; // /api/map-config: the agency's tile template (map.js), null tiles: none
 const MUTE_KEY = "alpr.console.muted";
 
 function el(tag, attrs = {}, ...children) {
@@ -171,6 +172,7 @@ function renderQueue() {
           " · " + a.position + " · " + fullDate(a.captured_at) +
           (a.sightings ? " · " + a.sightings + " more sighting(s)" : "")),
         el("div", {class: "meta status-text", text: STATUS_TEXT[a.status] || a.status}),
+        claimNode(a), // claims.js: "being worked by ..."
         el("div", {class: "clock" + (left !== null && left < 0 ? " overdue" : ""), text: clockText(left)}),
       );
       row.addEventListener("click", () => { cursor = a.alert_id; select(a.alert_id); });
@@ -186,10 +188,38 @@ function renderQueue() {
 }
 
 // Closed alerts (issue 18, item 4): rejected and dispositioned alerts of the person's scope, newest
-// closing first, from the same list use case as the open queue (each load is an audited view, P15).
-// The search box filters what was loaded by plate, case number or outcome; a row opens the alert
-// with its whole history (who, badge, when, note).
-let closedAlerts = [];
+// closing first, a page at a time ("Older" loads the next); each page is an audited view (P15).
+// The search box filters what is loaded at once, and asks the server for the matches among all
+// closed alerts (a page of them, "Older" for more); a row opens the alert with its whole history.
+const CLOSED_PAGE = 50;
+// Each list: the pages loaded, newest closing first, and the cursor of the next older page (null:
+// there is none). ``browse`` is the list without a search, ``found`` the server's matches of one.
+let browse = {alerts: [], older: null};
+let found = {query: "", alerts: [], older: null};
+let closedAsked = 0; // the newest request: the answer to an older one is dropped
+let searchTimer = null;
+
+function closedQuery() {
+  return document.getElementById("closed-search").value.trim();
+}
+
+function closedAt(a) {
+  return Date.parse(a.closed ? a.closed.at : a.raised_at);
+}
+
+// Two lists of closed alerts as one, newest closing first; a row of ``first`` wins over the same
+// alert in ``second`` (it is the newer answer).
+function mergeClosed(first, second) {
+  const byId = new Map(second.map((a) => [a.alert_id, a]));
+  for (const a of first) byId.set(a.alert_id, a);
+  return [...byId.values()].sort((a, b) => closedAt(b) - closedAt(a) || Date.parse(b.raised_at) - Date.parse(a.raised_at));
+}
+
+function searchClosed() {
+  renderClosed();
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => loadClosed(), 300);
+}
 
 function closedShown() {
   return !document.getElementById("closed-panel").hidden;
@@ -226,8 +256,11 @@ function closedRow(a) {
 }
 
 function renderClosed() {
-  const words = document.getElementById("closed-search").value.toLowerCase().split(/\s+/).filter(Boolean);
-  const shown = closedAlerts.filter((a) => closedMatches(a, words));
+  const query = closedQuery();
+  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
+  let shown = browse.alerts.filter((a) => closedMatches(a, words));
+  if (words.length && found.query === query) shown = mergeClosed(found.alerts, shown);
+  document.getElementById("closed-older").hidden = !(words.length ? found.query === query && found.older : browse.older);
   document.getElementById("closed-list").replaceChildren(...shown.map(closedRow));
   document.getElementById("closed-count").textContent = String(shown.length);
   const empty = document.getElementById("closed-empty");
@@ -235,12 +268,31 @@ function renderClosed() {
   empty.textContent = words.length ? "No closed alert matches the search." : "No closed alerts.";
 }
 
-async function loadClosed() {
-  const response = await fetch("/api/alerts?state=closed");
+// The newest page again (the tab opened, an alert closed, the search changed), or with ``more``
+// the next older page of the list shown; older pages already loaded stay.
+async function loadClosed(more = false) {
+  const query = closedQuery();
+  const asked = ++closedAsked;
+  const params = new URLSearchParams({state: "closed", limit: String(CLOSED_PAGE)});
+  if (query) params.set("q", query);
+  const older = more ? (query ? found.older : browse.older) : null;
+  if (older) params.set("older", older);
+  const response = await fetch("/api/alerts?" + params);
   if (response.status === 401) return window.location.assign("/login");
-  if (!response.ok) return;
-  closedAlerts = (await response.json()).alerts;
+  if (!response.ok || asked !== closedAsked) return;
+  const data = await response.json();
+  if (query) found = {query, ...nextList(found.query === query ? found : {alerts: [], older: null}, data, more)};
+  else browse = nextList(browse, data, more);
   renderClosed();
+}
+
+// A list after a page's answer: the next page appended (``more``), else the newest page in front
+// of the older pages already loaded, whose cursor stays.
+function nextList(list, data, more) {
+  if (more || list.alerts.length <= CLOSED_PAGE) {
+    return {alerts: mergeClosed(data.alerts, more ? list.alerts : []), older: data.older};
+  }
+  return {alerts: mergeClosed(data.alerts, list.alerts), older: list.older};
 }
 
 function showTab(closed) {
@@ -295,6 +347,8 @@ function evidencePanel(detail, form) {
     image.addEventListener("error", text); // not loadable here: verify against the read text
     image.src = url;
     panel.append(image);
+  } else if (detail.verification.image_required) { // images.js sets evidence_shown once the crop loaded
+    panel.append(el("div", {class: "meta", text: "Verify against the plate image above: this button is enabled once it has loaded (P7)"}));
   } else {
     requestAnimationFrame(text);
   }
@@ -357,6 +411,7 @@ function historyText(e) {
   return fullDate(e.at) + " " + e.event.replace(/^Alert/, "") +
     (e.by ? " by " + e.by.user + " (" + e.by.badge + ")" : "") +
     [e.reason, e.priority, e.confirming_agency, e.disposition].filter(Boolean).map((x) => " · " + x).join("") +
+    (e.taken_from ? " · taken over from " + e.taken_from.user + " (" + e.taken_from.badge + ")" : "") +
     checked + (e.note ? " · " + e.note : "");
 }
 
@@ -403,9 +458,10 @@ function renderDetail(d) {
   const seen = document.getElementById("d-last-seen");
   seen.dataset.alertId = d.alert_id;
   seen.textContent = lastSeenText(d);
+  renderClaim(d); // claims.js: who works it; Work this alert / Release / Take over
   rows(document.getElementById("d-read"), [
     ["Plate read", d.read.plate], ["State", d.read.plate_state], ["Confidence", d.read.confidence],
-    ["Image", d.read.image_ref], ["Camera", d.read.camera], ["Location", d.read.position],
+    ["Image", d.verification.image_required ? "plate crop and overview, shown above" : d.read.image_ref], ["Camera", d.read.camera], ["Location", d.read.position],
     ["Captured", fullDate(d.read.captured_at)],
   ]);
   rows(document.getElementById("d-entry"), [
@@ -415,6 +471,8 @@ function renderDetail(d) {
     ...(d.entry.vehicle_decoded || []).map((v) => ["Vehicle " + v.field.replace(/_/g, " "), v.text]),
   ]);
   renderForms(d);
+  renderImages(d); // images.js: the plate crop beside the marked plates; verify waits for the crop (P7)
+  AlprMap.render(document.getElementById("d-map"), d.map, mapConfig, fullDate); // issue 18: the map
   document.getElementById("d-history").replaceChildren(...d.history.map((e) => el("li", {text: historyText(e)})));
   document.getElementById("d-sightings").replaceChildren(
     ...d.sighting_list.map((e) => el("li", {}, "observed at ", cameraNode(e.camera_name, e.camera_id),
@@ -633,8 +691,12 @@ async function start() {
   const me = await fetch("/api/me");
   if (!me.ok) return window.location.assign("/login");
   const user = await me.json();
+  // A role without alert.view (administrator, auditor) has its home instead of an alert queue (P21).
+  if (!user.may.includes("alert.view")) return window.location.replace("/home");
+  const maps = await fetch("/api/map-config");
+  mapConfig = maps.ok ? await maps.json() : null;
   document.getElementById("who").textContent = user.display + " · " + user.badge + " · " + user.agency;
-  document.getElementById("search-link").hidden = !user.may.includes("search");
+  claimsSignedIn(user);
   document.getElementById("sign-out").addEventListener("click", async () => {
     await fetch("/api/session", {method: "DELETE", headers: {"Content-Type": "application/json"}});
     window.location.assign("/login");
@@ -653,7 +715,8 @@ async function start() {
   document.addEventListener("click", audioContext, {once: true});
   document.getElementById("tab-open").addEventListener("click", () => showTab(false));
   document.getElementById("tab-closed").addEventListener("click", () => showTab(true));
-  document.getElementById("closed-search").addEventListener("input", renderClosed);
+  document.getElementById("closed-search").addEventListener("input", searchClosed);
+  document.getElementById("closed-older").addEventListener("click", () => loadClosed(true));
   document.getElementById("help-open").addEventListener("click", showHelp);
   document.getElementById("help-close").addEventListener("click", hideHelp);
   document.addEventListener("keydown", onKey);

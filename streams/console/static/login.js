@@ -15,7 +15,9 @@ document.getElementById("login-form").addEventListener("submit", async (event) =
   if (response.ok) {
     const body = await response.json();
     const may = body.user.may;
-    window.location.assign(may.includes("alert.view") ? "/" : may.includes("camera.admin") ? "/cameras" : "/search");
+    // the alert queue for roles that work alerts, else the role's home of the links it may use
+    // (cameras, users, approvals, audit, search); every page's nav bar (nav.js) leads to the rest
+    window.location.assign(may.includes("alert.view") ? "/" : "/home");
   } else {
     const body = await response.json().catch(() => ({error: response.statusText}));
     error.textContent = body.error || "sign-in failed";
