@@ -27,14 +27,12 @@ form cannot send them). Passwords, authenticator secrets and tokens never reach 
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from streams.access import audit_tools
@@ -45,7 +43,8 @@ from streams.access.principal import Principal
 from streams.access.totp import provisioning_uri
 from streams.cameras.registry import add_site, remove_site, sites_file, standing_line
 from streams.cameras.sites import CATEGORIES, Point, Site, load_sites, point_feature
-from streams.errors import AccessDenied, AlprError, BrokerError, ConfigError, NotFound, PolicyViolation
+from streams.console.http import forbidden_page, json_object, number_field, refused, reply, text_field
+from streams.errors import AlprError, BrokerError, ConfigError
 from streams.hotlists import usecases as hotlists
 from streams.hotlists.service import HotlistStore
 from streams.retention.law import AGENCY_TYPES
@@ -63,56 +62,6 @@ PAGES = {
 }
 #: An audit sample or report asks for at most this many searches / this long a period.
 MAX_SAMPLE, MAX_MONTHS = 500, 120
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
-def _refused(exc: AlprError) -> web.Response:
-    """A refusal in the use case's words: not allowed 403 (P2, P21), policy 409, unknown 404,
-    broker 503, bad input 400."""
-    status = 400
-    if isinstance(exc, AccessDenied):
-        status = 403
-    elif isinstance(exc, PolicyViolation):
-        status = 409
-    elif isinstance(exc, NotFound):
-        status = 404
-    elif isinstance(exc, BrokerError):
-        status = 503
-    return _json({"error": str(exc)}, status)
-
-
-async def _object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json(loads=orjson.loads)
-    except ValueError as exc:
-        raise ConfigError("send a JSON object") from exc
-    if not isinstance(body, dict):
-        raise ConfigError("send a JSON object")
-    return body
-
-
-def _text(body: Mapping[str, Any], name: str, required: bool = True) -> str | None:
-    value = body.get(name)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ConfigError(f"{name}: required")
-        return None
-    if not isinstance(value, str):
-        raise ConfigError(f"{name}: send text")
-    return value.strip()
-
-
-def _number(body: Mapping[str, Any], name: str) -> float:
-    value = body.get(name)
-    if isinstance(value, bool) or value is None or value == "":
-        raise ConfigError(f"{name}: required (a number)")
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name}: {value!r} is not a number") from exc
 
 
 def _day(text: str | None, name: str) -> str:
@@ -164,19 +113,6 @@ def _site_view(site: Site) -> dict[str, Any]:
     }
 
 
-def _forbidden_page(user: Principal, what: str) -> web.Response:
-    text = f"P21: the {user.role} role may not {what}."
-    body = f"""<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Not allowed · ALPR</title>
-<link rel="stylesheet" href="/static/console.css"><script src="/static/nav.js" defer></script></head>
-<body><header><h1>Not allowed</h1><a href="/home">Home</a></header>
-<main class="home"><p id="page-message" class="error" role="alert">{html.escape(text)}</p></main>
-</body></html>
-"""
-    return web.Response(text=body, status=403, content_type="text/html")
-
-
 # -- the audit tools: alpr audit verify|sample|report, for the console ---------------------------
 
 
@@ -221,7 +157,7 @@ def admin_routes(
         name, needs, what = PAGES[request.path]
         user = user_of(request)
         if not may(user, needs):
-            return _forbidden_page(user, what)
+            return forbidden_page(user, what)
         return html_page(name)
 
     # -- users and agencies ------------------------------------------------------------------
@@ -231,8 +167,8 @@ def admin_routes(
         try:
             found = await directory.load()
         except BrokerError as exc:
-            return _refused(exc)
-        return _json(
+            return refused(exc)
+        return reply(
             {
                 "users": [_user_view(u) for u in sorted(found.users.values(), key=lambda u: u.name)],
                 "services": [
@@ -250,35 +186,35 @@ def admin_routes(
     async def add_user(request: web.Request) -> web.Response:
         by = require(user_of(request), "directory.admin")
         try:
-            body = await _object(request)
-            name = _text(body, "name") or ""
+            body = await json_object(request)
+            name = text_field(body, "name") or ""
             password = body.get("password")
             if not isinstance(password, str):
                 raise ConfigError("password: required")
             user, secret = await directory.add_user(
                 name,
                 password,
-                display=_text(body, "display") or "",
-                badge=_text(body, "badge") or "",
-                agency=_text(body, "agency") or "",
-                role=_text(body, "role") or "",
+                display=text_field(body, "display") or "",
+                badge=text_field(body, "badge") or "",
+                agency=text_field(body, "agency") or "",
+                role=text_field(body, "role") or "",
                 by=by,
                 now=clock(),
-                rank=_text(body, "rank", required=False),
-                assignment=_text(body, "assignment", required=False),
+                rank=text_field(body, "rank", required=False),
+                assignment=text_field(body, "assignment", required=False),
             )
-            course = _text(body, "course", required=False)
+            course = text_field(body, "course", required=False)
             if course is not None:  # P21: training on record before the first sign-in
-                completed = _day(_text(body, "completed", required=False), "completed")
+                completed = _day(text_field(body, "completed", required=False), "completed")
                 user = await directory.record_training(user.name, course, completed, by, clock())
         except AlprError as exc:
             log.info("user add refused for %s: %s", by.name, exc)
-            return _refused(exc)
+            return refused(exc)
         log.info("user %s added by %s (badge %s)", user.name, by.name, by.badge)
         # The authenticator secret is in this answer only (enrolled now, as alpr user add prints
         # it once); only its sealed form is stored, and it is never logged (P18).
         issuer = f"ALPR {settings.profile.agency}"
-        return _json(
+        return reply(
             {
                 "user": _user_view(user),
                 "totp_secret": secret,
@@ -290,70 +226,74 @@ def admin_routes(
     async def train(request: web.Request) -> web.Response:
         by, name = require(user_of(request), "directory.admin"), request.match_info["name"]
         try:
-            body = await _object(request)
-            course = _text(body, "course") or ""
-            completed = _day(_text(body, "completed", required=False), "completed")
+            body = await json_object(request)
+            course = text_field(body, "course") or ""
+            completed = _day(text_field(body, "completed", required=False), "completed")
             user = await directory.record_training(name, course, completed, by, clock())
         except AlprError as exc:
-            return _refused(exc)
-        return _json({"user": _user_view(user)})
+            return refused(exc)
+        return reply({"user": _user_view(user)})
 
     async def set_role(request: web.Request) -> web.Response:
         by, name = require(user_of(request), "directory.admin"), request.match_info["name"]
         try:
-            body = await _object(request)
+            body = await json_object(request)
             user = await directory.set_role(
-                name, _text(body, "role") or "", by, clock(), rank=_text(body, "rank", required=False)
+                name,
+                text_field(body, "role") or "",
+                by,
+                clock(),
+                rank=text_field(body, "rank", required=False),
             )
         except AlprError as exc:
-            return _refused(exc)
-        return _json({"user": _user_view(user), "sessions_ended": True})
+            return refused(exc)
+        return reply({"user": _user_view(user), "sessions_ended": True})
 
     async def set_active(request: web.Request) -> web.Response:
         by, name = require(user_of(request), "directory.admin"), request.match_info["name"]
         try:
-            body = await _object(request)
+            body = await json_object(request)
             active = body.get("active")
             if not isinstance(active, bool):
                 raise ConfigError('send {"active": true} or {"active": false}')
             user = await directory.set_active(name, active, by, clock())
         except AlprError as exc:
-            return _refused(exc)
-        return _json({"user": _user_view(user), "sessions_ended": not active})
+            return refused(exc)
+        return reply({"user": _user_view(user), "sessions_ended": not active})
 
     async def add_agency(request: web.Request) -> web.Response:
         by = require(user_of(request), "directory.admin")
         try:
-            body = await _object(request)
+            body = await json_object(request)
             shares = body.get("shares_with") or []
             if not isinstance(shares, list) or not all(isinstance(s, str) for s in shares):
                 raise ConfigError("shares_with: a list of agency ids")
             agency = Agency(
-                _text(body, "agency_id") or "",
-                _text(body, "name") or "",
-                _text(body, "type") or "",
-                (_text(body, "state", required=False) or settings.profile.state).upper(),
-                _text(body, "agreement", required=False) or "none",
-                _text(body, "agreement_date", required=False),
+                text_field(body, "agency_id") or "",
+                text_field(body, "name") or "",
+                text_field(body, "type") or "",
+                (text_field(body, "state", required=False) or settings.profile.state).upper(),
+                text_field(body, "agreement", required=False) or "none",
+                text_field(body, "agreement_date", required=False),
                 tuple(s.strip() for s in shares if s.strip()),
             )
             added = await directory.add_agency(agency, by, clock())
         except AlprError as exc:
             log.info("agency add refused for %s: %s", by.name, exc)
-            return _refused(exc)
-        return _json({"agency": _agency_view(added)}, 201)
+            return refused(exc)
+        return reply({"agency": _agency_view(added)}, 201)
 
     # -- sensitive sites ----------------------------------------------------------------------
 
     async def sites(request: web.Request) -> web.Response:
         require(user_of(request), "camera.view")  # alpr camera sites list
         if settings.sensitive_sites is None:
-            return _json({"configured": False, "sites": [], "categories": CATEGORIES, "distance_m": None})
+            return reply({"configured": False, "sites": [], "categories": CATEGORIES, "distance_m": None})
         try:
             found = await asyncio.to_thread(load_sites, sites_file(settings))
         except AlprError as exc:
-            return _refused(exc)
-        return _json(
+            return refused(exc)
+        return reply(
             {
                 "configured": True,
                 "sites": [_site_view(s) for s in found],
@@ -365,36 +305,36 @@ def admin_routes(
     async def site_add(request: web.Request) -> web.Response:
         by = require(user_of(request), "camera.admin")
         try:
-            body = await _object(request)
+            body = await json_object(request)
             feature = point_feature(
-                _text(body, "id") or "",
-                _text(body, "name") or "",
-                _text(body, "category") or "",
-                _number(body, "lat"),
-                _number(body, "lon"),
+                text_field(body, "id") or "",
+                text_field(body, "name") or "",
+                text_field(body, "category") or "",
+                number_field(body, "lat"),
+                number_field(body, "lon"),
             )
             async with sites_lock:
                 edit = await add_site(by, settings, feature, clock())
         except AlprError as exc:
             log.info("sensitive site add refused for %s: %s", by.name, exc)
-            return _refused(exc)
+            return refused(exc)
         log.info("sensitive site %s added by %s (badge %s)", edit.site.id, by.name, by.badge)
         suspended = [standing_line(camera, v) for camera, faced in edit.change.suspended for v in faced]
-        return _json({"site": _site_view(edit.site), "suspended": suspended}, 201)
+        return reply({"site": _site_view(edit.site), "suspended": suspended}, 201)
 
     async def site_remove(request: web.Request) -> web.Response:
         by, site_id = require(user_of(request), "camera.admin"), request.match_info["site_id"]
         try:
-            body = await _object(request)
+            body = await json_object(request)
             async with sites_lock:
                 edit = await remove_site(
                     by, settings, site_id, clock(), reinstate=body.get("reinstate") is True
                 )
         except AlprError as exc:
             log.info("sensitive site remove refused for %s: %s", by.name, exc)
-            return _refused(exc)
+            return refused(exc)
         reinstated = [camera.id for camera, _faced in edit.change.reinstated]
-        return _json({"site": _site_view(edit.site), "reinstated": reinstated})
+        return reply({"site": _site_view(edit.site), "reinstated": reinstated})
 
     # -- the lieutenant's approval queue (P2) ---------------------------------------------------
 
@@ -402,7 +342,7 @@ def admin_routes(
         try:
             pending = await hotlists.pending(user_of(request), settings, clock())  # audited (P15)
         except BrokerError as exc:
-            return _refused(exc)
+            return refused(exc)
         rows = []
         for key, record in sorted(pending.items(), key=lambda kv: kv[1].get("proposed_at", "")):
             entry = record["entry"]
@@ -421,7 +361,7 @@ def admin_routes(
                     "missing": [m for m in record.get("missing", []) if not m.startswith("approved_by")],
                 }
             )
-        return _json({"pending": rows})
+        return reply({"pending": rows})
 
     async def approvals_count(request: web.Request) -> web.Response:
         """How many entries wait: a number, no plate, so no access record (P15 covers plate-level
@@ -431,32 +371,32 @@ def admin_routes(
             async with HotlistStore(settings) as store:
                 count = len(await store.pending_entries())
         except BrokerError as exc:
-            return _refused(exc)
-        return _json({"pending": count})
+            return refused(exc)
+        return reply({"pending": count})
 
     async def approve(request: web.Request) -> web.Response:
         by, key = require(user_of(request), "hotlist.approve"), request.match_info["key"]
         try:
-            await _object(request)
+            await json_object(request)
             # P2: refused (and audited) when the approver entered it or is below lieutenant
             entry = await hotlists.approve(by, settings, key, clock())
         except AlprError as exc:
             log.info("approval of %s refused for %s: %s", key, by.name, exc)
-            return _refused(exc)
-        return _json(
+            return refused(exc)
+        return reply(
             {"key": key, "plate": entry.plate, "approved_by": by.display, "badge": by.badge, "rank": by.rank}
         )
 
     async def reject(request: web.Request) -> web.Response:
         by, key = require(user_of(request), "hotlist.approve"), request.match_info["key"]
         try:
-            note = _text(await _object(request), "note", required=False) or ""
+            note = text_field(await json_object(request), "note", required=False) or ""
             # P2: refused (and audited) by the entering member, below lieutenant, or without a note
             entry = await hotlists.reject(by, settings, key, clock(), note)
         except AlprError as exc:
             log.info("rejection of %s refused for %s: %s", key, by.name, exc)
-            return _refused(exc)
-        return _json({"key": key, "plate": entry.plate, "rejected_by": by.display, "badge": by.badge})
+            return refused(exc)
+        return reply({"key": key, "plate": entry.plate, "rejected_by": by.display, "badge": by.badge})
 
     # -- the audit tools ----------------------------------------------------------------------
 
@@ -465,9 +405,9 @@ def admin_routes(
         try:
             result = await audit_tools.verify(user_of(request), settings, clock())
         except BrokerError as exc:
-            return _refused(exc)
+            return refused(exc)
         latest = result.latest
-        return _json(
+        return reply(
             {
                 "intact": result.intact,
                 "records": result.records,
@@ -490,8 +430,8 @@ def admin_routes(
             seed = _whole(request.query.get("seed"), "seed", 0, 2**63)
             drawn = await audit_tools.sample(by, settings, n, months, seed, clock())
         except AlprError as exc:
-            return _refused(exc)
-        return _json(
+            return refused(exc)
+        return reply(
             {
                 "intact": drawn.trail.intact,
                 "population": drawn.population,
@@ -510,8 +450,8 @@ def admin_routes(
                 raise ConfigError("from .. to: a period of at most ten years, from before to")
             made = await audit_tools.report(by, settings, start, end, clock())
         except AlprError as exc:
-            return _refused(exc)
-        return _json(
+            return refused(exc)
+        return reply(
             {"intact": made.trail.intact, "accesses": made.report.total.accesses, "lines": made.lines()}
         )
 

@@ -21,14 +21,12 @@ Requests are JSON (the guard refuses anything else, so a cross-site form cannot 
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import datetime
 from importlib import resources
 from typing import Any, cast
 
-import orjson
 from aiohttp import web
 
 from streams.access.directory import DirectoryStore
@@ -45,7 +43,16 @@ from streams.cameras.registry import (
     status_of,
     suspended_for,
 )
-from streams.errors import AlprError, BrokerError, ConfigError, InvalidRecord, NotFound, PolicyViolation
+from streams.console.http import (
+    date_field,
+    forbidden_page,
+    json_object,
+    number_field,
+    refused,
+    reply,
+    text_field,
+)
+from streams.errors import BrokerError, ConfigError, InvalidRecord, NotFound, PolicyViolation
 from streams.settings import Settings
 
 __all__ = ["camera_from_json", "camera_routes", "changes_from_json", "register_camera"]
@@ -55,52 +62,17 @@ log = logging.getLogger("alpr.access")
 PERMISSION = "camera.admin"
 
 
-def _text(body: Mapping[str, Any], name: str, required: bool = True) -> str | None:
-    value = body.get(name)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ConfigError(f"{name}: required")
-        return None
-    if not isinstance(value, str):
-        raise ConfigError(f"{name}: send text")
-    return value.strip()
-
-
-def _number(body: Mapping[str, Any], name: str, required: bool = True) -> float | None:
-    value = body.get(name)
-    if value is None or value == "":
-        if required:
-            raise ConfigError(f"{name}: required (a number)")
-        return None
-    if isinstance(value, bool):
-        raise ConfigError(f"{name}: {value!r} is not a number")
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name}: {value!r} is not a number") from exc
-
-
-def _date(body: Mapping[str, Any], name: str) -> date | None:
-    text = _text(body, name, required=False)
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise ConfigError(f"{name}: {text!r} is not a date such as 2026-11-02") from exc
-
-
 def camera_from_json(body: Mapping[str, Any]) -> Camera:
     """The camera a request asks to register; :func:`streams.cameras.registry.register` checks it."""
     return Camera(
-        id=_text(body, "id") or "",
-        name=_text(body, "name") or "",
-        agency=_text(body, "agency") or "",
-        kind=cast(Any, _text(body, "kind")),  # check_camera names a kind that is not fixed or mobile
-        lat=_number(body, "lat") or 0.0,
-        lon=_number(body, "lon") or 0.0,
-        facing_deg=_number(body, "facing_deg", required=False),
-        install_date=_date(body, "install_date"),
+        id=text_field(body, "id") or "",
+        name=text_field(body, "name") or "",
+        agency=text_field(body, "agency") or "",
+        kind=cast(Any, text_field(body, "kind")),  # check_camera names a kind that is not fixed or mobile
+        lat=number_field(body, "lat"),
+        lon=number_field(body, "lon"),
+        facing_deg=number_field(body, "facing_deg", required=False),
+        install_date=date_field(body, "install_date"),
     )
 
 
@@ -112,12 +84,12 @@ def changes_from_json(body: Mapping[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     for name in ("name", "agency"):
         if name in body:
-            changes[name] = _text(body, name)
+            changes[name] = text_field(body, name)
     for name in ("lat", "lon", "facing_deg"):
         if name in body:
-            changes[name] = _number(body, name)
+            changes[name] = number_field(body, name)
     if "install_date" in body:
-        changes["install_date"] = _date(body, "install_date")
+        changes["install_date"] = date_field(body, "install_date")
     if not changes:
         raise ConfigError(f"nothing to change: give one of {', '.join(CHANGEABLE)}")
     return changes
@@ -131,46 +103,6 @@ async def register_camera(
     to be shown once; only its hash is stored."""
     added, issued = await CameraKeyStore(settings).add_camera(camera, by, now)
     return added, issued.key
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
-def _refused(exc: AlprError) -> web.Response:
-    """A refusal as the CLI words it: P24 and other policy refusals 409, bad input 400, unknown 404."""
-    if isinstance(exc, PolicyViolation):
-        status = 409
-    elif isinstance(exc, NotFound):
-        status = 404
-    elif isinstance(exc, BrokerError):
-        status = 503
-    else:
-        status = 400
-    return _json({"error": str(exc)}, status)
-
-
-def _forbidden_page(user: Principal) -> web.Response:
-    text = f"P21: the {user.role} role may not administer cameras; the camera registry is for administrators."
-    body = f"""<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Cameras · not allowed</title>
-<link rel="stylesheet" href="/static/console.css"></head>
-<body><header><h1>Camera registry</h1><a href="/">Console</a></header>
-<main class="cameras"><p id="camera-message" class="error" role="alert">{html.escape(text)}</p></main>
-</body></html>
-"""
-    return web.Response(text=body, status=403, content_type="text/html")
-
-
-async def _object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json(loads=orjson.loads)
-    except ValueError as exc:
-        raise ConfigError("send a JSON object") from exc
-    if not isinstance(body, dict):
-        raise ConfigError("send a JSON object")
-    return body
 
 
 def camera_routes(
@@ -188,7 +120,7 @@ def camera_routes(
     async def page(request: web.Request) -> web.Response:
         user = user_of(request)
         if not may(user, PERMISSION):
-            return _forbidden_page(user)
+            return forbidden_page(user, "administer cameras (the camera registry is for administrators)")
         return web.Response(
             text=static.joinpath("cameras.html").read_text(encoding="utf-8"), content_type="text/html"
         )
@@ -196,20 +128,20 @@ def camera_routes(
     async def listing(request: web.Request) -> web.Response:
         user = user_of(request)
         if not may(user, "camera.view"):  # P21: administrators, analysts, auditors
-            return _json({"error": f"P21: the {user.role} role may not camera.view"}, 403)
+            return reply({"error": f"P21: the {user.role} role may not camera.view"}, 403)
         try:
             registry = await cameras().load()
             directory = await DirectoryStore(settings).load()
             sites = sensitive_sites(settings) if settings.sensitive_sites is not None else ()
         except (BrokerError, InvalidRecord) as exc:
-            return _refused(exc)
+            return refused(exc)
         distance = settings.sensitive_site_distance_m
 
         def shown(camera: Camera) -> dict[str, Any]:
             faced = suspended_for(camera, sites, distance)
             return {**camera_to_dict(camera), "suspended": status_of(camera, faced) if faced else None}
 
-        return _json(
+        return reply(
             {
                 "cameras": [shown(c) for c in registry.listed(include_retired=True)],
                 "invalid": dict(registry.invalid),
@@ -223,19 +155,19 @@ def camera_routes(
     async def add(request: web.Request) -> web.Response:
         user = user_of(request)
         try:
-            camera = camera_from_json(await _object(request))
+            camera = camera_from_json(await json_object(request))
             placed, key = await register_camera(settings, camera, user, clock())
         except (ConfigError, InvalidRecord, NotFound, PolicyViolation, BrokerError) as exc:
             log.info("camera add refused for %s: %s", user.name, exc)
-            return _refused(exc)
+            return refused(exc)
         log.info("camera %s added by %s (badge %s)", placed.id, user.name, user.badge)
         # The key is in this answer only (the page shows it once); it is never logged.
-        return _json({"camera": camera_to_dict(placed), "ingest_key": key}, 201)
+        return reply({"camera": camera_to_dict(placed), "ingest_key": key}, 201)
 
     async def change(request: web.Request) -> web.Response:
         user, camera_id = user_of(request), request.match_info["camera_id"]
         try:
-            changes = changes_from_json(await _object(request))
+            changes = changes_from_json(await json_object(request))
             store = cameras()
             sites = sensitive_sites(settings) if settings.sensitive_sites is not None else ()
             current = (await store.load()).cameras.get(camera_id)
@@ -243,9 +175,9 @@ def camera_routes(
             before, after = await store.update(camera_id, changes, user, clock())
         except (ConfigError, InvalidRecord, NotFound, PolicyViolation, BrokerError) as exc:
             log.info("camera update of %s refused for %s: %s", camera_id, user.name, exc)
-            return _refused(exc)
+            return refused(exc)
         moved = any(getattr(before, f) != getattr(after, f) for f in ("lat", "lon", "facing_deg"))
-        return _json(
+        return reply(
             {
                 "camera": camera_to_dict(after),
                 "changes": changes_between(before, after),
@@ -256,12 +188,12 @@ def camera_routes(
     async def retire(request: web.Request) -> web.Response:
         user, camera_id = user_of(request), request.match_info["camera_id"]
         try:
-            await _object(request)
+            await json_object(request)
             retired = await cameras().retire(camera_id, user, clock())
         except (ConfigError, InvalidRecord, NotFound, PolicyViolation, BrokerError) as exc:
             log.info("camera retire of %s refused for %s: %s", camera_id, user.name, exc)
-            return _refused(exc)
-        return _json({"camera": camera_to_dict(retired)})
+            return refused(exc)
+        return reply({"camera": camera_to_dict(retired)})
 
     return [
         web.get("/cameras", page),

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from streams.access.authn import Authenticator
@@ -30,28 +29,14 @@ from streams.access.principal import Principal
 from streams.alerts import usecases
 from streams.alerts.desk import AlertDesk
 from streams.alerts.lifecycle import AlertState, TransitionRefused
-from streams.errors import BrokerError, NotFound
+from streams.console.http import error, json_object, reply
+from streams.errors import BrokerError, ConfigError, NotFound
 from streams.settings import Settings
 
 __all__ = ["claim_routes"]
 
 log = logging.getLogger("alpr.access")
 USAGE = 'send a JSON object: {} to work the alert, {"take_over": true} to take it over from its holder'
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
-async def _body(request: web.Request) -> dict[str, Any] | None:
-    """The request's JSON object ({} for an empty body); None when it is not one."""
-    if not await request.read():
-        return {}
-    try:
-        body = await request.json(loads=orjson.loads)
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
 
 
 def claim_routes(
@@ -68,12 +53,15 @@ def claim_routes(
     async def change(request: web.Request, release: bool) -> web.Response:
         principal = require(user_of(request), "alert.act")  # P21, before the body is read
         alert_id = request.match_info["alert_id"]
-        body = await _body(request)
-        if body is None or set(body) - {"take_over"}:
-            return _json({"error": USAGE}, 400)
+        try:
+            body = await json_object(request, empty_ok=True)
+        except ConfigError:
+            return error(400, USAGE)
+        if set(body) - {"take_over"}:
+            return error(400, USAGE)
         take_over = body.get("take_over", False)
         if not isinstance(take_over, bool) or (release and take_over):
-            return _json({"error": USAGE if not release else "a release takes no take_over"}, 400)
+            return error(400, USAGE if not release else "a release takes no take_over")
         try:
             if release:
                 state = await usecases.release(settings, principal, desk, auth.directory, alert_id, clock())
@@ -82,9 +70,9 @@ def claim_routes(
                     settings, principal, desk, auth.directory, alert_id, clock(), take_over=take_over
                 )
         except NotFound as exc:
-            return _json({"error": str(exc)}, 404)
+            return error(404, str(exc))
         except BrokerError as exc:
-            return _json({"error": str(exc)}, 503)
+            return error(503, str(exc))
         except TransitionRefused as exc:
             # "alert ... is being worked by Dispatcher Ann (badge D-102) since ...: take it over"
             log.info(
@@ -94,8 +82,8 @@ def claim_routes(
                 principal.label,
                 exc,
             )
-            return _json({"error": str(exc)}, 409)
-        return _json(render(principal, state))
+            return reply({"error": str(exc)}, 409)
+        return reply(render(principal, state))
 
     async def claim(request: web.Request) -> web.Response:
         return await change(request, release=False)

@@ -18,13 +18,13 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-import orjson
 from aiohttp import web
 
 from streams.access.authn import Authenticator
 from streams.access.principal import Principal
 from streams.alerts.desk import AlertDesk
 from streams.alerts.images import alert_image
+from streams.console.http import error
 from streams.errors import BrokerError, ConfigError, NotFound
 from streams.images.store import ImageStore, open_store
 from streams.settings import Settings
@@ -37,10 +37,6 @@ IMAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Disposition": "inline",
 }
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.Response(body=orjson.dumps({"error": message}), status=status, content_type="application/json")
 
 
 def image_routes(
@@ -69,11 +65,11 @@ def image_routes(
                 request.query.get("read") or None,
             )
         except ConfigError as exc:
-            return _error(400, str(exc))
+            return error(400, str(exc))
         except NotFound as exc:
-            return _error(404, str(exc))
+            return error(404, str(exc))
         except BrokerError as exc:
-            return _error(503, str(exc))
+            return error(503, str(exc))
         return web.Response(
             body=shown.image.data, content_type=shown.image.content_type, headers=IMAGE_HEADERS
         )

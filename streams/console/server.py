@@ -40,6 +40,7 @@ from streams.alerts.model import AlertRaised
 from streams.console.admin import admin_routes
 from streams.console.cameras import camera_routes
 from streams.console.claims import claim_routes
+from streams.console.http import error, reply
 from streams.console.images import image_routes
 from streams.console.maps import content_security_policy, map_routes
 from streams.console.policy import POLICY_DOC, policy_html
@@ -78,14 +79,6 @@ MAX_USER, MAX_PASSWORD, CODE_LENGTHS = 64, 1024, range(6, 9)
 #: ends within this (P18).
 RECHECK_S = 2.0
 Clock = Callable[[], datetime]
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
-def _error(status: int, message: str) -> web.Response:
-    return _json({"error": message}, status)
 
 
 # -- the live stream ------------------------------------------------------------------------------
@@ -217,20 +210,20 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
                 principal = auth.principal(token, now)
             except NotSignedIn as exc:
                 if api:
-                    return _error(401, str(exc))
+                    return error(401, str(exc))
                 raise web.HTTPSeeOther("/login") from exc
             token = token or ""  # a principal was found, so there was a token
             await auth.touch(token, now)  # P18: the idle lock counts from the last request
             if request.method in {"POST", "DELETE", "PUT"} and request.content_type != "application/json":
-                return _error(415, "send JSON (Content-Type: application/json)")
+                return error(415, "send JSON (Content-Type: application/json)")
             request[_PRINCIPAL] = principal
             request[_TOKEN] = token
         try:
             response = await handler(request)
         except NotSignedIn as exc:
-            response = _error(401, str(exc))
+            response = error(401, str(exc))
         except AccessDenied as exc:
-            response = _error(403, str(exc))
+            response = error(403, str(exc))
         if not response.prepared:
             response.headers.update(headers)
         if not public and api:
@@ -258,14 +251,14 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
         try:
             body = await request.json(loads=orjson.loads)
         except ValueError:
-            return _error(400, usage)
+            return error(400, usage)
         if not isinstance(body, dict):
-            return _error(400, usage)
+            return error(400, usage)
         name, password, code = body.get("user"), body.get("password"), body.get("code")
         if not (isinstance(name, str) and isinstance(password, str) and isinstance(code, str)):
-            return _error(400, usage)
+            return error(400, usage)
         if len(name) > MAX_USER or len(password) > MAX_PASSWORD or len(code) not in CODE_LENGTHS:
-            return _error(
+            return error(
                 400,
                 f"the user name has at most {MAX_USER} characters, the password at most {MAX_PASSWORD}, "
                 "the code 6 to 8 digits",
@@ -276,8 +269,8 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
                 name, password, code, source=request.remote or "unknown", channel=channel, now=clock()
             )
         except AccessDenied as exc:
-            return _error(401, str(exc))
-        response = _json(
+            return error(401, str(exc))
+        response = reply(
             {
                 "token": signed.token,
                 "expires_at": signed.expires_at.isoformat(),
@@ -296,12 +289,12 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
 
     async def sign_out(request: web.Request) -> web.Response:
         await auth.sign_out(request[_TOKEN], clock())
-        response = _json({"signed_out": True})
+        response = reply({"signed_out": True})
         response.del_cookie(COOKIE)
         return response
 
     async def me(request: web.Request) -> web.Response:
-        return _json(_principal_view(request[_PRINCIPAL]))
+        return reply(_principal_view(request[_PRINCIPAL]))
 
     async def list_alerts(request: web.Request) -> web.Response:
         now = clock()
@@ -312,7 +305,7 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
         states = await usecases.list_alerts(settings, who, board, auth.directory, now, which)
         rows = sorted((summary(who, s) for s in states), key=queue_key)  # the most urgent first
         await record_earlier(who, states)
-        return _json({"alerts": rows, "server_time": now.isoformat()})
+        return reply({"alerts": rows, "server_time": now.isoformat()})
 
     async def closed_page(request: web.Request, who: Principal, now: datetime) -> web.Response:
         """A page of the Closed tab, newest closing first (``limit``, ``older``: the cursor the
@@ -320,7 +313,7 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
         try:
             limit = int(request.query.get("limit", usecases.CLOSED_PAGE))
         except ValueError:
-            return _error(400, "limit is a number of alerts per page, e.g. limit=50")
+            return error(400, "limit is a number of alerts per page, e.g. limit=50")
         try:
             page = await usecases.closed_alerts(
                 settings,
@@ -333,10 +326,10 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
                 limit=limit,
             )
         except ConfigError as exc:
-            return _error(400, str(exc))
+            return error(400, str(exc))
         await record_earlier(who, page.alerts)
         rows = [summary(who, s) for s in page.alerts]
-        return _json({"alerts": rows, "older": page.older, "server_time": now.isoformat()})
+        return reply({"alerts": rows, "older": page.older, "server_time": now.isoformat()})
 
     async def get_alert(request: web.Request) -> web.Response:
         try:
@@ -344,11 +337,11 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
                 settings, request[_PRINCIPAL], desk, auth.directory, request.match_info["alert_id"], clock()
             )
         except NotFound as exc:
-            return _error(404, str(exc))
+            return error(404, str(exc))
         except BrokerError as exc:
-            return _error(503, str(exc))
+            return error(503, str(exc))
         await record_earlier(request[_PRINCIPAL], [state])
-        return _json(detail(request[_PRINCIPAL], state))
+        return reply(detail(request[_PRINCIPAL], state))
 
     async def post_transition(request: web.Request) -> web.Response:
         principal = require(request[_PRINCIPAL], "alert.act")
@@ -358,10 +351,10 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
             if not isinstance(body, dict):
                 raise TypeError("not an object")
         except (ValueError, TypeError):
-            return _error(400, 'send a JSON object such as {"action": "verify", "note": "..."}')
+            return error(400, 'send a JSON object such as {"action": "verify", "note": "..."}')
         action = str(body.get("action", ""))
         if action not in ACTIONS:
-            return _error(400, f"action {action!r}: use one of {', '.join(ACTIONS)}")
+            return error(400, f"action {action!r}: use one of {', '.join(ACTIONS)}")
         # Typed as sent: P7's tick boxes are JSON true/false and acknowledgements a list of names;
         # the use case refuses anything else.
         fields = {name: body[name] for name in ACTIONS[action][1] if body.get(name) not in (None, "")}
@@ -378,15 +371,15 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
                 **fields,
             )
         except NotFound as exc:
-            return _error(404, str(exc))
+            return error(404, str(exc))
         except BrokerError as exc:
-            return _error(503, str(exc))
+            return error(503, str(exc))
         except TransitionRefused as exc:
             # A step another person's step overtook says who acted and when, from the alert's
             # history (streams.alerts.lifecycle): "it was already rejected (misread) by ...".
             log.info("refused %s on %s by %s: %s", action, alert_id, principal.label, exc)
-            return _error(409, str(exc))
-        return _json(detail(principal, state))
+            return error(409, str(exc))
+        return reply(detail(principal, state))
 
     async def search(request: web.Request) -> web.Response:
         """The justified search (P15-P17, P19-P22): one use case, shared with the CLI; it checks,
@@ -402,8 +395,8 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
         try:
             found = await justified_search(settings, request[_PRINCIPAL], body, clock(), auth.directory)
         except ConfigError as exc:
-            return _error(400, str(exc))
-        return _json(found)
+            return error(400, str(exc))
+        return reply(found)
 
     async def events(request: web.Request) -> web.StreamResponse:
         """The live queue (server-sent events): a snapshot of the open alerts in scope, then each
@@ -476,7 +469,7 @@ def create_console(settings: Settings, desk: AlertDesk, auth: Authenticator, clo
         return web.Response(text=policy_html(source.read_text(encoding="utf-8")), content_type="text/html")
 
     async def healthz(_request: web.Request) -> web.Response:
-        return _json({"ok": True, "alerts": len(board.states), "following": desk.following})
+        return reply({"ok": True, "alerts": len(board.states), "following": desk.following})
 
     app = web.Application(middlewares=[guard])
     app.add_routes(

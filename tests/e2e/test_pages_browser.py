@@ -180,6 +180,6 @@ def test_a_dispatcher_is_told_the_camera_registry_is_for_administrators_p21(stac
     sign_in(page, env, people["lee"])
     response = page.goto(url(env, "/cameras"))
     assert response is not None and response.status == 403
-    assert "P21: the dispatcher role may not administer cameras" in page.inner_text("#camera-message")
+    assert "P21: the dispatcher role may not administer cameras" in page.inner_text("#page-message")
     assert page.locator("#camera-form").count() == 0
     page.screenshot(path=str(ARTIFACTS / "cameras-forbidden.png"), full_page=True)
