@@ -1,13 +1,17 @@
-"""Benchmark of hot-list sync at NCIC scale, on the embedded broker (issue: hot-list sync, item 7).
+"""Benchmark of hot-list sync at NCIC scale, on the embedded broker (issue 19, item 3).
 
-For each size: writes an NCIC LPR extract, then measures
-- full sync (empty list -> N entries), a 1% delta sync, and a no-op re-sync;
-- a worker's load of the hot list (HotlistView into HotlistIndex): time, RSS, Bloom size;
-- the Bloom filter's measured false-positive rate on plates that are not listed;
-- propagation: time from a hot-list record's write to its visibility in the worker's index.
-Prints the numbers and stores loadtest/results/bench_hotlist_sync.summary.json.
+For each size: writes an NCIC LPR extract, then measures, best of ``--repeat`` runs (each on fresh
+topics and a fresh sync cache):
+- full sync (empty list -> N entries); a 1% delta sync; a delta of ``--delta`` entries (k); a
+  no-op re-sync; the 1% delta again without the local cache (it rebuilds from the topic);
+- the floor of a delta: one pass over the extract with every record known (read, split into
+  lines, digest each), and the plain read of the file;
+- unless ``--sync-only``: a worker's load of the hot list (HotlistView into HotlistIndex): time,
+  RSS, Bloom size; the Bloom filter's measured false-positive rate on plates that are not listed;
+  propagation: time from a hot-list record's write to its visibility in the worker's index.
+Prints the numbers with the load average and stores loadtest/results/bench_hotlist_sync.summary.json.
 
-    python -m loadtest.bench_hotlist_sync --sizes 1000000 5000000
+    python -m loadtest.bench_hotlist_sync --sizes 1000000 --repeat 3
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import string
 import tempfile
 import time
@@ -30,6 +35,7 @@ import orjson
 
 from streams.app import new_index
 from streams.codec import entry_to_dict
+from streams.hotlists.adapters.ncic import ADAPTER as NCIC
 from streams.hotlists.adapters.ncic import COLUMNS
 from streams.hotlists.model import HotlistEntry
 from streams.hotlists.records import entry_partition
@@ -60,6 +66,10 @@ def plate(rng: random.Random) -> str:
         + "".join(rng.choices(string.ascii_uppercase, k=3))
         + "".join(rng.choices(string.digits, k=3))
     )
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def write_extract(path: Path, rows: dict[str, str], generated: datetime) -> None:
@@ -114,43 +124,126 @@ async def propagation(settings: Settings, view: HotlistView, samples: int) -> li
     return sorted(latencies)
 
 
-async def bench(size: int, settings: Settings, folder: Path) -> dict[str, Any]:
+def changed_rows(
+    rows: dict[str, str], rng: random.Random, updated: int, removed: int, added: int
+) -> dict[str, str]:
+    keys = list(rows)
+    changed = dict(rows)
+    for nic in rng.sample(keys, updated):
+        changed[nic] = plate(rng)
+    for nic in rng.sample(keys, removed):
+        changed.pop(nic, None)
+    for i in range(added):
+        changed[f"N{i:09d}"] = plate(rng)
+    return changed
+
+
+def extract_floor(path: Path) -> tuple[float, float]:
+    """(seconds to read the file, seconds for one pass over it with every record known): what a
+    delta sync costs at the least, whatever changed."""
+    started = time.perf_counter()
+    with path.open("rb") as handle:
+        while handle.read(1 << 20):
+            pass
+    read_s = time.perf_counter() - started
+
+    class Everything:
+        def __contains__(self, _digest: object) -> bool:
+            return True
+
+    extract = NCIC.open(path, None)
+    assert extract.digested is not None  # noqa: S101
+    started = time.perf_counter()
+    for _record in extract.digested(Everything()):
+        pass
+    return read_s, time.perf_counter() - started
+
+
+async def sync_run(size: int, settings: Settings, folder: Path, k: int) -> dict[str, Any]:
+    """One run of the syncs on fresh topics and a fresh sync cache."""
     rng = random.Random(size)
     rows = {f"V{i:09d}": plate(rng) for i in range(size)}
     generated = datetime.now(UTC).replace(microsecond=0)
     full = folder / f"full-{size}.txt"
     write_extract(full, rows, generated)
-    result: dict[str, Any] = {"entries": size, "extract_mb": round(full.stat().st_size / 2**20, 1)}
+    result: dict[str, Any] = {"extract_mb": round(full.stat().st_size / 2**20, 1)}
 
     gc.collect()
     before = rss_mb()
     seconds, counts = await timed_sync(settings, full)
-    result["full_sync_s"] = round(seconds, 1)
-    result["full_sync_entries_per_s"] = round(size / seconds)
+    result["full_sync_s"] = seconds
     result["full_sync_counts"] = counts
     result["sync_peak_rss_mb"] = round(peak_mb())
     result["sync_rss_growth_mb"] = round(rss_mb() - before)
-    print(f"  full sync of {size}: {result['full_sync_s']} s", flush=True)
+    print(f"  full sync of {size}: {seconds:.1f} s (load {loadavg()})", flush=True)
 
-    keys = list(rows)
-    changed = dict(rows)
-    for nic in rng.sample(keys, size // 200):  # 0.5% updated
-        changed[nic] = plate(rng)
-    for nic in rng.sample(keys, size // 400):  # 0.25% removed
-        changed.pop(nic, None)
-    for i in range(size // 400):  # 0.25% added
-        changed[f"N{i:09d}"] = plate(rng)
+    small = folder / f"delta-k-{size}.txt"
+    write_extract(small, changed_rows(rows, rng, k // 2, k // 4, k - k // 2 - k // 4), generated)
+    seconds, counts = await timed_sync(settings, small)
+    result["delta_k_sync_s"], result["delta_k_counts"] = seconds, counts
+    print(f"  delta sync of {k} changes: {seconds:.2f} s {counts} (load {loadavg()})", flush=True)
+
+    changed = changed_rows(rows, rng, size // 200, size // 400, size // 400)  # 0.5% up, 0.25% rm/add
     delta = folder / f"delta-{size}.txt"
-    write_extract(delta, changed, generated.replace(second=min(59, generated.second + 1)))
+    write_extract(delta, changed, generated)
     seconds, counts = await timed_sync(settings, delta)
-    result["delta_1pct_sync_s"] = round(seconds, 1)
-    result["delta_counts"] = counts
-    print(f"  delta sync: {result['delta_1pct_sync_s']} s {counts}", flush=True)
+    result["delta_1pct_sync_s"], result["delta_counts"] = seconds, counts
+    print(f"  delta sync (1%): {seconds:.2f} s {counts} (load {loadavg()})", flush=True)
     seconds, counts = await timed_sync(settings, delta)
-    result["noop_resync_s"] = round(seconds, 1)
-    print(f"  no-op re-sync: {result['noop_resync_s']} s {counts}", flush=True)
-    result["noop_counts"] = counts
+    result["noop_resync_s"], result["noop_counts"] = seconds, counts
+    print(f"  no-op re-sync: {seconds:.2f} s {counts} (load {loadavg()})", flush=True)
 
+    shutil.rmtree(settings.state_dir / "hotlist-sync")  # the cache gone: read the topic, parse all
+    seconds, counts = await timed_sync(settings, full)
+    result["delta_1pct_uncached_sync_s"], result["delta_uncached_counts"] = seconds, counts
+    print(f"  delta sync (1%) without the cache: {seconds:.2f} s {counts} (load {loadavg()})", flush=True)
+
+    read_s, pass_s = extract_floor(delta)
+    result["extract_read_s"], result["extract_known_pass_s"] = read_s, pass_s
+    print(f"  extract: read {read_s:.2f} s, pass with every record known {pass_s:.2f} s", flush=True)
+    result["listed"] = rows  # the list the runs leave
+    return result
+
+
+_TIMES = (
+    "full_sync_s",
+    "delta_k_sync_s",
+    "delta_1pct_sync_s",
+    "noop_resync_s",
+    "delta_1pct_uncached_sync_s",
+    "extract_read_s",
+    "extract_known_pass_s",
+)
+
+
+async def bench(
+    size: int, broker: EmbeddedBroker, folder: Path, repeat: int, k: int, sync_only: bool
+) -> dict[str, Any]:
+    runs = []
+    for run in range(repeat):
+        settings = Settings.from_env(
+            {
+                "ALPR_BROKER_URL": broker.bootstrap,
+                "ALPR_TOPIC_PREFIX": f"bench{size}r{run}.",
+                "ALPR_STATE_DIR": str(folder / f"state-{size}-{run}"),
+            }
+        )
+        await create_topics(settings)
+        runs.append((settings, await sync_run(size, settings, folder, k)))
+    settings, last = runs[-1]
+    listed = last.pop("listed")
+    for _settings, other in runs[:-1]:
+        other.pop("listed")
+    result: dict[str, Any] = {"entries": size, "repeat": repeat, "delta_k": k, "loadavg": loadavg()}
+    result |= {k_: v for k_, v in last.items() if k_ not in _TIMES}
+    for name in _TIMES:
+        values = [r[name] for _s, r in runs]
+        result[name] = round(min(values), 2)  # best of the runs
+        result[f"{name}_runs"] = [round(v, 2) for v in values]
+    result["full_sync_entries_per_s"] = round(size / result["full_sync_s"])
+    if sync_only:
+        return result
+    rng = random.Random(size + 1)
     gc.collect()
     before = rss_mb()
     view, task, seconds = await load_view(settings)
@@ -160,11 +253,11 @@ async def bench(size: int, settings: Settings, folder: Path) -> dict[str, Any]:
     result["worker_index_entries"] = len(index)
     result["worker_index_rss_mb"] = round(rss_mb() - before)
     result["bloom_bytes_mb"] = round(index.bloom_bits / 8 / 2**20, 1)
-    listed = {index.rules.ocr.canonical(p) for p in changed.values()}
+    canonical = {index.rules.ocr.canonical(p) for p in listed.values()}
     probes = positives = 0
     while probes < 200_000:
         candidate = index.rules.ocr.canonical(plate(rng))
-        if candidate in listed:
+        if candidate in canonical:
             continue
         probes += 1
         positives += index.bloom_contains(candidate)
@@ -178,18 +271,14 @@ async def bench(size: int, settings: Settings, folder: Path) -> dict[str, Any]:
     return result
 
 
-async def main_async(sizes: list[int]) -> list[dict[str, Any]]:
+async def main_async(sizes: list[int], repeat: int, k: int, sync_only: bool) -> list[dict[str, Any]]:
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
             broker = EmbeddedBroker(Path(tmp) / f"broker-{size}", free_port())
             broker.start()
             try:
-                settings = Settings.from_env(
-                    {"ALPR_BROKER_URL": broker.bootstrap, "ALPR_TOPIC_PREFIX": f"bench{size}."}
-                )
-                await create_topics(settings)
-                result = await bench(size, settings, Path(tmp))
+                result = await bench(size, broker, Path(tmp), repeat, k, sync_only)
                 print(json.dumps(result), flush=True)
                 out.append(result)
             finally:
@@ -200,8 +289,11 @@ async def main_async(sizes: list[int]) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the syncs; the best is kept")
+    parser.add_argument("--delta", type=int, default=1000, help="k: entries of the small delta")
+    parser.add_argument("--sync-only", action="store_true", help="skip the worker's load and Bloom")
     args = parser.parse_args()
-    results = asyncio.run(main_async(args.sizes))
+    results = asyncio.run(main_async(args.sizes, args.repeat, args.delta, args.sync_only))
     summary = {
         "measured_at": datetime.now(UTC).isoformat(),
         "machine": f"{os.cpu_count()} cores, embedded Apache Kafka {KAFKA_VERSION}",

@@ -25,12 +25,14 @@ import asyncio
 import logging
 import time
 from collections import Counter as Tally
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.exceptions import ProducerSendError
 from faust.transport.drivers import aiokafka as faust_kafka
+from mode.utils.futures import notify
 from prometheus_client import Counter
 
 from streams.access.checkpoint import keep_checkpointing
@@ -43,7 +45,8 @@ from streams.kafka.outbox import Outbox
 from streams.kafka.topics import create_topics
 from streams.matching.matcher import HotlistIndex, MatchRules
 from streams.matching.normalize import OcrClasses
-from streams.matching.pipeline import Outcome, Pipeline
+from streams.matching.pipeline import Outcome, Pipeline, Source
+from streams.matching.snapshot import SnapshotScope, rules_digest
 from streams.metrics import Metrics
 from streams.reads.lateness import LATE, ON_TIME, SENT_HEADER, StoreBounds
 from streams.settings import Settings
@@ -72,6 +75,12 @@ WORKER_TOPICS = (
 #: finds nothing waits that long before it asks again, and a read crosses two topics on its way to
 #: an alert (measured: 1.1 s from read to the console). 100 ms keeps an idle worker's polling cheap.
 FETCH_MAX_WAIT_MS = 100
+
+#: The screen agent takes up to this many records at a time, waiting at most this long for them:
+#: a backlog is screened in large batches (measured: one matcher pass and one wait for Kafka per
+#: batch instead of per record, loadtest/ceiling.py), a quiet stream within 10 ms of its arrival.
+SCREEN_TAKE_RECORDS = 256
+SCREEN_TAKE_WITHIN_S = 0.01
 
 
 async def rewind_to_committed(consumer: Any) -> dict[Any, int | None]:
@@ -131,8 +140,16 @@ class _Consumer(faust_kafka.Consumer):
         the flow is stopped: faust-streaming's stream skips such a record and still acks it (PR
         223), which would let the commit pass it before its copy, fetched again from the committed
         offset, is processed; a crash then would lose it. Not acking costs at most a redelivery,
-        which alert ids make harmless."""
+        which alert ids make harmless.
+
+        Such a message is done with all the same: the rebalance, which waits until every message
+        in hand is acked (faust's ``wait_empty``), stops waiting for it. Otherwise it waits until
+        nothing refers to the message any more, and faust's own stream iterator keeps the last
+        message it passed on (the screen agent takes messages in batches and acks them after
+        screening them, so a batch taken before a rebalance is often acked during it)."""
         if message.generation_id != self.app.consumer_generation_id or not self.app.flow_control.is_active():
+            self._unacked_messages.discard(message)
+            notify(self._waiting_for_ack)
             return False
         return bool(super().ack(message))
 
@@ -273,7 +290,15 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
         sites=sites,
         bounds=StoreBounds.of(settings),
     )
-    view = HotlistView(settings.kafka, settings.topic("hotlist"), settings.topic("hotlist-sources"), index)
+    hotlist_topics = (settings.topic("hotlist"), settings.topic("hotlist-sources"))
+    snapshots = SnapshotScope(
+        settings.state_dir / "hotlist",
+        rules_digest(index.rules),
+        cluster="",  # the view asks the cluster
+        topics=hotlist_topics,
+        max_age_s=settings.profile.broker.tombstone_retention_ms / 2000,  # tombstones outlive it
+    )
+    view = HotlistView(settings.kafka, *hotlist_topics, index, snapshots, settings.hotlist_snapshot_every_s)
     metrics.track_sources(index, settings.profile.hotlist_max_staleness_s, clock)
 
     def raw_topic(name: str) -> faust.TopicT:
@@ -296,36 +321,40 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
     )
     app.rejected_outbox = outbox
 
-    async def emit(out: Outcome, source: Any) -> None:
-        """Send what a record produced. Candidates and alerts are sent now and awaited until Kafka
-        has them all: only then does the agent take the next event, and faust commit the offset
-        (at least once, even across a crash). The rejected record waits in the outbox for the
-        commit of its source's offset, which sends it first, grouped with the others, and commits
-        only once Kafka has them (streams/kafka/outbox.py): as safe, and a bad record costs no round
-        trip of its own (issue 17). Rejected records keep their source's timestamp (the capture
-        time), candidates their source's arrival (P11)."""
-        arrived = _seconds(out.candidate_ms)
-        for key, value, codes in out.rejected:
-            outbox.add(source.tp, source.offset, key, value, out.timestamp_ms, len(codes))
+    async def emit(produced: list[tuple[Outcome, Any]]) -> None:
+        """Send what records produced (each outcome with its source message). Candidates and alerts
+        are sent now and awaited until Kafka has them all: only then does the agent take the next
+        events, and faust commit their offsets (at least once, even across a crash). The rejected
+        record waits in the outbox for the commit of its source's offset, which sends it first,
+        grouped with the others, and commits only once Kafka has them (streams/kafka/outbox.py): as
+        safe, and a bad record costs no round trip of its own (issue 17). Rejected records keep
+        their source's timestamp (the capture time), candidates their source's arrival (P11)."""
         # Each send only queues the record (it waits only when the producer's buffer is full, in
-        # order); the deliveries are awaited together below, one gather for the whole outcome.
-        sent = [
-            await candidates.send(key=key, value=value, partition=partition, timestamp=arrived)
-            for key, partition, value in out.candidates
-        ]
-        for key, value, _alert in out.alerts:
-            sent.append(await alerts.send(key=key, value=value))
-        for key, value, _sighting in out.sightings:
-            # keyed by alert id: its AlertRaised's partition
-            sent.append(await alerts.send(key=key, value=value))
+        # order); the deliveries are awaited together below: one wait for all the records taken
+        # together, not one round trip to Kafka per record with a candidate in it.
+        sent = []
+        for out, source in produced:
+            for key, value, codes in out.rejected:
+                outbox.add(source.tp, source.offset, key, value, out.timestamp_ms, len(codes))
+            if out.candidates:
+                arrived = _seconds(out.candidate_ms)
+                for key, partition, value in out.candidates:
+                    sent.append(
+                        await candidates.send(key=key, value=value, partition=partition, timestamp=arrived)
+                    )
+            for key, value, _alert in out.alerts:
+                sent.append(await alerts.send(key=key, value=value))
+            for key, value, _sighting in out.sightings:
+                # keyed by alert id: its AlertRaised's partition
+                sent.append(await alerts.send(key=key, value=value))
+            if out.unstored_rejected:
+                for reason, count in Tally(out.unstored_rejected).items():
+                    metrics.rejected.labels(reason).inc(count)
+                not_stored.labels("rejected").inc(len(out.unstored_rejected))
+            if out.unstored_candidates:
+                not_stored.labels("candidate").inc(out.unstored_candidates)
         if sent:
             await asyncio.gather(*sent)
-        if out.unstored_rejected:
-            for reason, count in Tally(out.unstored_rejected).items():
-                metrics.rejected.labels(reason).inc(count)
-            not_stored.labels("rejected").inc(len(out.unstored_rejected))
-        if out.unstored_candidates:
-            not_stored.labels("candidate").inc(out.unstored_candidates)
 
     # Every alert and event on the alerts topic, this worker's or another's: read back from the
     # pipeline's memory span at start, then followed. See Pipeline.remember.
@@ -367,18 +396,38 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
         await view.wait_ready()
         await registry_loaded.wait()
         metrics.screening.set(1)  # readiness: `alpr run` starts its feed once this (and the group) says so
-        async for event in stream.events():
-            started = time.perf_counter()
-            msg = event.message
-            where = (msg.topic, msg.partition, msg.offset)
-            source, arrival = _source_ms(msg), round(_written_ms(msg))
-            late = msg.topic == late_topic
-            out = pipeline.screen_record(event.value, where, source, arrival_ms=arrival, late=late)
+        # The records fetched together are screened together (one matcher pass, one wait for
+        # Kafka); faust acks them once this loop's body is done with them, so their offsets are
+        # committed only after what they produced is stored (at least once).
+        batches = cast(faust.Stream[bytes], stream).take_events(SCREEN_TAKE_RECORDS, SCREEN_TAKE_WITHIN_S)
+        async for events in batches:
+            await screen_batch(events)
+
+    async def screen_batch(events: Sequence[Any]) -> None:
+        """Screen records taken together; a record refused for an unknown camera is judged again
+        once the registry is caught up to when it was written (a camera registered just before)."""
+        started = time.perf_counter()
+        messages = [event.message for event in events]
+        arrivals = [round(_written_ms(msg)) for msg in messages]
+        records = [
+            Source(
+                event.value,
+                (msg.topic, msg.partition, msg.offset),
+                _source_ms(msg),
+                arrival,
+                msg.topic == late_topic,
+            )
+            for event, msg, arrival in zip(events, messages, arrivals, strict=True)
+        ]
+        outs = pipeline.screen_records(records)
+        for i, out in enumerate(outs):
+            if not (out.rejected or out.unstored_rejected):
+                continue
             codes = [code for *_, codes in out.rejected for code in codes] + out.unstored_rejected
-            if "unknown_camera" in codes and await registry_as_of(arrival):
-                out = pipeline.screen_record(event.value, where, source, arrival_ms=arrival, late=late)
-            await emit(out, msg)
-            metrics.observe(out, batch_seconds=time.perf_counter() - started)
+            if "unknown_camera" in codes and await registry_as_of(arrivals[i]):
+                outs[i] = pipeline.screen_records([records[i]])[0]
+        await emit(list(zip(outs, messages, strict=True)))
+        metrics.observe_screened(outs, time.perf_counter() - started)
 
     @app.agent(candidates, name="confirm-candidates", concurrency=1)
     async def confirm_candidates(stream: faust.StreamT[bytes]) -> None:
@@ -389,7 +438,7 @@ def create_worker(settings: Settings, *, clock: Any = utcnow) -> Worker:
             out = pipeline.confirm_record(
                 event.value, (msg.topic, msg.partition, msg.offset), _source_ms(msg)
             )
-            await emit(out, msg)
+            await emit([(out, msg)])
             metrics.observe(out)
 
     @app.task  # type: ignore[untyped-decorator]

@@ -9,9 +9,10 @@ from __future__ import annotations
 import base64
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import cache, lru_cache, partial
+from itertools import chain
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -48,6 +49,7 @@ __all__ = [
     "alert_to_dict",
     "ReadBatch",
     "decode_read_batch",
+    "decode_read_batches",
     "decode_read_record",
     "dumps",
     "entry_from_dict",
@@ -214,9 +216,10 @@ def _patterns() -> list[tuple[str, re.Pattern[str]]]:
 #: "date-time" (the calendar date itself is checked by parsing it), and only forms that
 #: datetime.fromisoformat parses (upper-case T and Z).
 _RFC3339 = r"\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
-_RFC3339_LINES = re.compile(rf"(?:{_RFC3339}\n)*{_RFC3339}")
-_RFC3339_ONE = re.compile(_RFC3339)
+_RFC3339_LINES = re.compile(rf"(?:{_RFC3339}\n)*{_RFC3339}", re.ASCII)  # digits: 0-9 only
+_RFC3339_ONE = re.compile(_RFC3339, re.ASCII)
 _FIRST = itemgetter(0)
+_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")  # a date-time's shape: its digits as 0
 _CAPTURED = attrgetter("captured_at")
 _DAY = itemgetter(slice(0, 10))
 _LAST = itemgetter(-1)
@@ -228,9 +231,24 @@ _LON = attrgetter("lon")
 def _time_bounds(texts: list[str]) -> tuple[datetime, datetime] | None:
     """The earliest and latest of RFC 3339 capture times, or None when one is not a date-time.
 
-    Parses two of them, not all: times written alike (same length, same UTC offset) sort as
-    text in time order, which is how one camera gateway writes them. Mixed forms are parsed.
+    Times written alike, as one camera gateway writes them (ASCII, one form: digits in the same
+    places, the same UTC offset), are checked together, at a third of the cost of the pattern
+    over all of them (measured, records of 200 reads): the first is an RFC 3339 date-time, the
+    others have its shape (their digits as 0 are its), and each parses, which refuses an hour,
+    minute, second or calendar day out of range as the pattern and the calendar check below do.
+    Other times are matched one pattern over all of them and their days parsed.
     """
+    first = texts[0]
+    if _RFC3339_ONE.fullmatch(first) is not None and (first[-1] == "Z" or len(set(map(_OFFSET, texts))) == 1):
+        joined = "\n".join(texts)
+        if joined.isascii() and (joined + "\n").encode().translate(_AS_ZERO) == (
+            first.encode().translate(_AS_ZERO) + b"\n"
+        ) * len(texts):
+            try:
+                times = list(map(datetime.fromisoformat, texts))
+            except ValueError:
+                return None
+            return min(times), max(times)
     if _RFC3339_LINES.fullmatch("\n".join(texts)) is None:
         return None
     try:
@@ -706,27 +724,67 @@ def decode_read_batch(payload: bytes | None) -> ReadBatch:
 
     Raises :class:`InvalidRecord` when the record as a whole cannot be used.
     """
+    [batch] = decode_read_batches([payload])
+    if isinstance(batch, InvalidRecord):
+        raise batch
+    return batch
+
+
+def decode_read_batches(payloads: Sequence[bytes | None]) -> list[ReadBatch | InvalidRecord]:
+    """:func:`decode_read_batch` of records taken together, each its batch or the error that
+    refuses it whole. Each record is decoded by msgspec on its own; the rules msgspec cannot state
+    are checked once over the reads of them all (a record of 20 reads would pay their fixed cost
+    per 20 reads), and only when one breaks them record by record, then read by read. Records
+    checked together share their capture times' bounds: the earliest and latest of them all,
+    as wide as each record's own or wider."""
+    decoded = [_wires(payload) for payload in payloads]
+    wired = [wires for wires in decoded if isinstance(wires, list)]
+    if len(wired) == len(decoded) and all(0 < len(wires) <= MAX_BATCH_READS for wires in wired):
+        bounds = _rest_of_schema(list(chain.from_iterable(wired))) if wired else None
+        if bounds is not None:
+            return [_batch(wires, bounds) for wires in wired]
+    return [_record_batch(payload, wires) for payload, wires in zip(payloads, decoded, strict=True)]
+
+
+def _wires(payload: bytes | None) -> list[Any] | InvalidRecord | None:
+    """The structs msgspec decodes a record into; None when it refuses them, the error when the
+    record as a whole cannot be used."""
     if not payload:
-        raise InvalidRecord("empty", "the record has no value")
+        return InvalidRecord("empty", "the record has no value")
     if len(payload) > MAX_RECORD_BYTES:
-        raise InvalidRecord(
+        return InvalidRecord(
             "oversized", f"the record has {len(payload)} bytes; the limit is {MAX_RECORD_BYTES}"
         )
     batch_decoder, read_decoder, _raw = _wire_decoders()
     try:
         if payload.startswith(b'{"reads":'):
-            wires = batch_decoder.decode(payload).reads
-        else:
-            wires = [read_decoder.decode(payload)]
-        bounds = _rest_of_schema(wires) if 0 < len(wires) <= MAX_BATCH_READS else None
+            wires: list[Any] = batch_decoder.decode(payload).reads
+            return wires
+        return [read_decoder.decode(payload)]
     except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec: bad UTF-8 inside a string
-        bounds = None
-    if bounds is not None:
-        out = ReadBatch()
-        out.wires, out.positions = wires, list(range(len(wires)))
-        out.earliest, out.latest = bounds
-        return out
-    return _checked_reads(_raw_reads(payload))  # something is wrong: read by read
+        return None
+
+
+def _batch(wires: list[Any], bounds: tuple[datetime, datetime]) -> ReadBatch:
+    out = ReadBatch()
+    out.wires, out.positions = wires, list(range(len(wires)))
+    out.earliest, out.latest = bounds
+    return out
+
+
+def _record_batch(
+    payload: bytes | None, wires: list[Any] | InvalidRecord | None
+) -> ReadBatch | InvalidRecord:
+    """One record's batch, checked on its own (:func:`_wires` decoded it)."""
+    if isinstance(wires, InvalidRecord):
+        return wires
+    bounds = _rest_of_schema(wires) if wires is not None and 0 < len(wires) <= MAX_BATCH_READS else None
+    if wires is not None and bounds is not None:
+        return _batch(wires, bounds)
+    try:
+        return _checked_reads(_raw_reads(payload or b""))  # something is wrong: read by read
+    except InvalidRecord as exc:
+        return exc
 
 
 MAX_BATCH_READS = 10_000

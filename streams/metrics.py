@@ -135,6 +135,32 @@ class Metrics:
         self.active_entries.set_function(total)
         self.partial_entries.set_function(partial)
 
+    def observe_screened(self, outs: list[Outcome], seconds: float) -> None:
+        """Records of the reads topics screened together in ``seconds`` (Pipeline.screen_records):
+        counted once for all of them, each record's processing time its share, the read age the
+        oldest of them all; a record that rejected, dropped or raised anything counted on its own."""
+        if not outs:
+            return
+        share = seconds / len(outs)
+        reads = positives = plain = 0
+        oldest: float | None = None
+        for out in outs:
+            if out.rejected or out.excluded or out.alerts or out.sightings or out.suppressed:
+                self.observe(out, batch_seconds=share)
+                continue
+            plain += 1
+            reads += out.reads
+            positives += len(out.candidates)
+            age = out.oldest_read_age_s
+            if age is not None and (oldest is None or age > oldest):
+                oldest = age
+            self.batch_seconds.observe(share)
+        self.reads.inc(reads)
+        self.batches.inc(plain)
+        self.bloom_positives.inc(positives)
+        if oldest is not None:
+            self.read_age.observe(max(0.0, oldest))
+
     def observe(self, out: Outcome, *, batch_seconds: float | None = None) -> None:
         self.reads.inc(out.reads)
         if out.rejected:  # one inc per reason, not per refused read (issue 17)

@@ -178,6 +178,8 @@ class Settings:
     ocr_classes: tuple[str, ...] = DEFAULT_OCR_CLASSES
     ocr_max_substitutions: int = 2
     bloom_error_rate: float = 0.001
+    #: How often a worker writes its hot-list snapshot while entries change (streams/matching/snapshot.py).
+    hotlist_snapshot_every_s: float = 300.0
     max_clock_skew_s: int = 300
     rebalance_timeout_s: int = 3
     replication_factor: int = 1  # of topics the project creates; 3 on a production cluster
@@ -274,6 +276,7 @@ class Settings:
             ocr_classes=_ocr_classes(env),
             ocr_max_substitutions=_int(env, "ALPR_OCR_MAX_SUBSTITUTIONS", 2, 0),
             bloom_error_rate=_float(env, "ALPR_BLOOM_ERROR_RATE", 0.001, 0.0, 0.5),
+            hotlist_snapshot_every_s=_float(env, "ALPR_HOTLIST_SNAPSHOT_S", 300.0, 0.0, 86400.0),
             max_clock_skew_s=_int(env, "ALPR_MAX_CLOCK_SKEW_S", 300, 0),
             rebalance_timeout_s=_int(env, "ALPR_REBALANCE_TIMEOUT_S", 3, 1),
             replication_factor=_int(env, "ALPR_REPLICATION_FACTOR", 1, 1),

@@ -30,6 +30,7 @@ How :func:`classify` reads a text, and why:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -365,6 +366,7 @@ def _find_statute(latin: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=65_536)  # a pure function of the text; feed reasons repeat a lot
 def classify(text: str | None) -> Finding | None:
     """Whether a text (a purpose, a case field, a hot-list reason or list name, an agency name) serves
     immigration enforcement or the investigation of reproductive health care (P5, P22), and which words

@@ -4,14 +4,23 @@ Every change goes to the hot-list changes topic (append-only history, key
 plate) and to the compacted hot-list topic (current state, key entry key,
 partitioned by entry key). A source's sync status goes to the sources
 topic. A refused command changes no state.
+
+A sync compares the extract with the sources' current entries: a digest per key, kept after each
+sync in a local cache (``state_dir/hotlist-sync/``) as of the topic's log ends, with the last record
+of each partition. The cache is never the source of truth: the next sync reads the topic from that
+record on (it must still be there, the same, or the cache is dropped), so a write by anyone else is
+folded in; a missing, corrupt or foreign cache is rebuilt from the whole topic.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import gc
 import hashlib
+import logging
+import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -20,9 +29,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
-from streams.codec import entry_from_dict, entry_to_dict, loads, person_to_dict
+from streams.codec import SCHEMA_DIR, entry_from_dict, entry_to_dict, loads, person_to_dict
 from streams.errors import AccessDenied, ConfigError, NotFound, PolicyViolation
 from streams.hotlists.adapters import ExtractRefused, Parsed, adapter
 from streams.hotlists.adapters.flock import FlockAdapter
@@ -45,12 +57,14 @@ from streams.hotlists.sync import (
     refresh_history,
     refresh_span_s,
 )
-from streams.kafka.log import Latest, TopicWriter, read_latest
+from streams.kafka.log import Latest, TopicWriter, log_ends, read_latest, started_reader
 from streams.matching.matcher import source_stale
 from streams.matching.normalize import partition_for
 from streams.settings import Settings
 
 __all__ = ["HotlistStore", "ImportReport", "SyncReport"]
+
+log = logging.getLogger(__name__)
 
 _EVENT = {"added": "HotlistEntryAdded", "updated": "HotlistEntryUpdated", "removed": "HotlistEntryRemoved"}
 
@@ -78,6 +92,100 @@ def _checksum(files: list[Path]) -> str:
 
 def _stored(record: Latest) -> Stored:
     return Stored(fingerprint(record.value), orjson.loads(record.value).get("plate", ""), record.partition)
+
+
+def _anchor(key: bytes | None, value: bytes | None) -> bytes:
+    """A record's digest: the cache names the last record of each partition by offset and this."""
+    digest = hashlib.blake2b(digest_size=12)
+    digest.update(b"%d:" % len(key) + key if key is not None else b"-")
+    digest.update(b"v" + value if value is not None else b"t")
+    return digest.digest()
+
+
+@functools.cache
+def _checks_version() -> str:
+    """What parsed and checked the extract records a cache names by digest: the code and schemas
+    (any change, and every record is parsed and checked again, once)."""
+    digest = hashlib.blake2b(digest_size=16)
+    package = Path(__file__).resolve().parents[1]  # streams/
+    for path in [*sorted(package.rglob("*.py")), *sorted(SCHEMA_DIR.glob("*.json"))]:
+        digest.update(str(path.relative_to(path.parent.parent)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+class _Mismatch(Exception):
+    """The cache does not describe this topic's log: rebuild from the topic."""
+
+
+@dataclass
+class _Snapshot:
+    """The current entries of some sources as of the hot-list topic's log ends (partition -> end),
+    and the last record read in each partition (partition -> (offset, :func:`_anchor`))."""
+
+    entries: dict[str, Stored] = field(default_factory=dict)
+    ends: dict[int, int] = field(default_factory=dict)
+    anchors: dict[int, tuple[int, bytes]] = field(default_factory=dict)
+
+
+class _CacheFile(msgspec.Struct, array_like=True):
+    """A snapshot on disk (msgpack; a million entries load in about a second)."""
+
+    format: int
+    topic: str
+    sources: list[str]
+    checks: str  # _checks_version() of the process that wrote the record digests
+    ends: list[int]  # per partition
+    anchors: list[tuple[int, bytes]]  # per partition; offset -1: no record read
+    keys: list[str]
+    entries: list[Stored]  # in the order of keys
+
+
+_CACHE_FORMAT = 2
+
+
+def _encode_cache(snapshot: _Snapshot, topic: str, sources: frozenset[str], partitions: int) -> bytes:
+    body = msgspec.msgpack.encode(
+        _CacheFile(
+            _CACHE_FORMAT,
+            topic,
+            sorted(sources),
+            _checks_version(),
+            [snapshot.ends.get(p, 0) for p in range(partitions)],
+            [snapshot.anchors.get(p, (-1, b"")) for p in range(partitions)],
+            list(snapshot.entries),
+            list(snapshot.entries.values()),
+        )
+    )
+    return hashlib.blake2b(body, digest_size=32).digest() + body
+
+
+def _decode_cache(data: bytes, topic: str, sources: frozenset[str], partitions: int) -> _Snapshot | None:
+    """The snapshot of a cache file, or None when it is corrupt or another topic's, sources' or
+    partitioning's. Record digests made by other checks are dropped (those records are parsed again)."""
+    body = data[32:]
+    if hashlib.blake2b(body, digest_size=32).digest() != data[:32]:
+        return None
+    try:
+        cached = msgspec.msgpack.decode(body, type=_CacheFile)
+    except msgspec.MsgspecError:
+        return None
+    if (
+        cached.format != _CACHE_FORMAT
+        or (cached.topic, cached.sources) != (topic, sorted(sources))
+        or len(cached.ends) != partitions
+        or len(cached.anchors) != partitions
+        or len(cached.keys) != len(cached.entries)
+    ):
+        return None
+    stored = cached.entries
+    if cached.checks != _checks_version():
+        stored = [s._replace(line=None) for s in stored]
+    entries = dict(zip(cached.keys, stored, strict=True))
+    return _Snapshot(
+        entries,
+        dict(enumerate(cached.ends)),
+        {p: (offset, digest) for p, (offset, digest) in enumerate(cached.anchors) if offset >= 0},
+    )
 
 
 @dataclass
@@ -114,9 +222,129 @@ class HotlistStore:
     # -- reading ----------------------------------------------------------------------
 
     async def stored(self, sources: frozenset[str]) -> dict[str, Stored]:
+        """The sources' current entries, read from the whole topic (no cache)."""
+        consumer = await started_reader(self.settings.kafka)
+        try:
+            snapshot = _Snapshot()
+            await self._catch_up(consumer, snapshot, sources)
+            return snapshot.entries
+        finally:
+            await consumer.stop()
+
+    def _cache_path(self, sources: frozenset[str]) -> Path:
+        return self.settings.state_dir / "hotlist-sync" / f"{self.hotlist}.{'+'.join(sorted(sources))}.cache"
+
+    async def _snapshot(self, consumer: AIOKafkaConsumer, sources: frozenset[str]) -> _Snapshot:
+        """The sources' current entries: the cache brought up to the topic's end, else the topic."""
+        partitions = await self.writer.partition_count(self.hotlist)
+        try:
+            data = self._cache_path(sources).read_bytes()
+        except OSError:
+            data = b""
+        snapshot = _decode_cache(data, self.hotlist, sources, partitions) if data else None
+        if snapshot is not None:
+            try:
+                await self._catch_up(consumer, snapshot, sources)
+                return snapshot
+            except _Mismatch:
+                log.info("the hot-list sync cache does not match %s: reading the topic", self.hotlist)
+        elif data:
+            log.warning("unusable hot-list sync cache %s: reading the topic", self._cache_path(sources))
+        snapshot = _Snapshot()
+        await self._catch_up(consumer, snapshot, sources)
+        return snapshot
+
+    async def _catch_up(
+        self, consumer: AIOKafkaConsumer, snapshot: _Snapshot, sources: frozenset[str]
+    ) -> None:
+        """Fold the topic's records after the snapshot's into it, up to the log ends now: each
+        partition from the snapshot's last record read (still there and the same, or
+        :class:`_Mismatch`), or from its start when none was read."""
         prefixes = tuple(f"{s}:".encode() for s in sources)
-        latest = await read_latest(self.settings.kafka, self.hotlist, lambda k: k.startswith(prefixes))
-        return {key.decode(): _stored(record) for key, record in latest.items()}
+        entries = snapshot.entries
+        count = await self.writer.partition_count(self.hotlist)
+        tps = [TopicPartition(self.hotlist, p) for p in range(count)]
+        consumer.assign(tps)
+        bounds = await log_ends(consumer, tps)
+        expect: dict[TopicPartition, tuple[int, bytes]] = {}
+        remaining: set[TopicPartition] = set()
+        for tp in tps:
+            start, end = bounds[tp]
+            anchor = snapshot.anchors.get(tp.partition)
+            if snapshot.ends.get(tp.partition, 0) > end or (anchor is not None and anchor[0] >= end):
+                raise _Mismatch  # a shorter log: not the one cached
+            first = start if anchor is None else anchor[0]
+            if anchor is not None:
+                expect[tp] = anchor
+            consumer.seek(tp, first)
+            if first < end:
+                remaining.add(tp)
+            snapshot.ends[tp.partition] = end
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=50_000)
+            for tp, records in batch.items():
+                for record in records:
+                    if tp in expect:
+                        offset, digest = expect.pop(tp)
+                        if record.offset != offset or _anchor(record.key, record.value) != digest:
+                            raise _Mismatch
+                        continue
+                    key, value = record.key, record.value
+                    if key is None or not key.startswith(prefixes):
+                        continue
+                    name = key.decode()
+                    if value is None:
+                        entries.pop(name, None)
+                        continue
+                    digest = fingerprint(value)
+                    old = entries.get(name)
+                    if old is None or old.fingerprint != digest or old.partition != tp.partition:
+                        entries[name] = Stored(digest, orjson.loads(value).get("plate", ""), tp.partition)
+                if records:
+                    last = records[-1]
+                    snapshot.anchors[tp.partition] = (last.offset, _anchor(last.key, last.value))
+            for tp in list(remaining):
+                if await consumer.position(tp) >= bounds[tp][1]:
+                    remaining.discard(tp)
+
+    async def _remember(
+        self, consumer: AIOKafkaConsumer, snapshot: _Snapshot, plan: SyncPlan, sources: frozenset[str]
+    ) -> None:
+        """Write the cache: the snapshot with the plan applied, as of the log ends after the sync when
+        nobody else wrote to the topic meanwhile (each partition grew by exactly what was written),
+        else as of the ends before it (the next sync reads the rest). Failing to write it is no error."""
+        for key, line in plan.lines.items():
+            snapshot.entries[key] = snapshot.entries[key]._replace(line=line)
+        count = await self.writer.partition_count(self.hotlist)
+        tps = [TopicPartition(self.hotlist, p) for p in range(count)]
+        path = self._cache_path(sources)
+        try:
+            ends = {tp.partition: end for tp, (_start, end) in (await log_ends(consumer, tps)).items()}
+        except KafkaError as exc:  # the sync is done: the older cache stays, and is caught up next time
+            log.warning("cannot write the hot-list sync cache %s: %s", path, exc)
+            return
+        written = Counter(change.partition for change in plan.changes)
+        if all(ends[p] - snapshot.ends.get(p, 0) == written[p] for p in ends):
+            for change in plan.changes:
+                value = None if change.kind == REMOVED else change.value
+                if value is None:
+                    snapshot.entries.pop(change.key, None)
+                else:
+                    snapshot.entries[change.key] = Stored(
+                        fingerprint(value), change.plate, change.partition, change.line
+                    )
+                snapshot.anchors[change.partition] = (
+                    ends[change.partition] - 1,
+                    _anchor(change.key.encode(), value),
+                )
+            snapshot.ends = ends
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_bytes(_encode_cache(snapshot, self.hotlist, sources, count))
+            temporary.replace(path)
+        except OSError as exc:
+            log.warning("cannot write the hot-list sync cache %s: %s", path, exc)
 
     async def active(self, keys: set[str]) -> dict[str, Stored]:
         """The current entries with these keys, read from the partitions that hold them only (an
@@ -195,10 +423,21 @@ class HotlistStore:
         extract cannot be used.
         """
         with _gc_paused():
-            return await self._sync(fmt, path, source, now, force=force)
+            consumer = await started_reader(self.settings.kafka)  # reads the list's current state
+            try:
+                return await self._sync(consumer, fmt, path, source, now, force=force)
+            finally:
+                await consumer.stop()
 
     async def _sync(
-        self, fmt: str, path: Path, source: str | None, now: datetime, *, force: bool
+        self,
+        consumer: AIOKafkaConsumer,
+        fmt: str,
+        path: Path,
+        source: str | None,
+        now: datetime,
+        *,
+        force: bool,
     ) -> SyncReport:
         feed = adapter(fmt)
         if feed.pending:
@@ -209,7 +448,8 @@ class HotlistStore:
         sync_id = str(uuid.uuid4())
         try:
             extract = feed.open(path, source)
-            current = await self.stored(extract.sources)
+            snapshot = await self._snapshot(consumer, extract.sources)
+            current = snapshot.entries
             # P4: the data is as old as the extract says, never as new as the sync.
             loaded = {n: status.get(n, {}).get("fresh_as_of") for n in extract.sources}
             before = {n: datetime.fromisoformat(t) if t else None for n, t in loaded.items()}
@@ -228,6 +468,7 @@ class HotlistStore:
             raise
         checksum = _checksum(extract.files)
         await self.apply(plan, sync_id, now)
+        await self._remember(consumer, snapshot, plan, extract.sources)
         as_of = plan.generated_at or now  # an undated extract (NDJSON without synced_at): its sync
         span_s = refresh_span_s(self.settings.profile)
         for name in sorted(plan.sources):

@@ -7,6 +7,11 @@ in the future, is refused, and each source keeps a bounded history of its as-of 
 be judged as of any read still kept. Guards: an unusable extract is refused by its adapter before
 anything is planned; an extract that would remove more than a share of a source's entries is refused
 unless forced; a bad record keeps the current version of its entry (nothing is silently wiped).
+
+A delta costs what changed, not the list: each current entry may carry the digest of the extract
+record that gave it (``Stored.line``), and a format whose entries are a function of one record's
+text (``Extract.digested``) hands a record with a known digest over unparsed, as that entry,
+unchanged. The caller vouches that the digests were made by the same checks (service.py).
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import methodcaller
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from streams.codec import dumps, entry_to_dict, loads
 from streams.errors import InvalidRecord
-from streams.hotlists.adapters.base import Extract, ExtractRefused
+from streams.hotlists.adapters.base import Extract, ExtractRefused, Parsed, Same
 from streams.hotlists.model import HotlistEntry
 from streams.hotlists.records import entry_partition
 from streams.matching.matcher import prune_refreshes
@@ -52,13 +58,13 @@ def fingerprint(value: bytes) -> bytes:
     return hashlib.blake2b(value, digest_size=12).digest()
 
 
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """An entry as the compacted hot-list topic holds it now."""
+class Stored(NamedTuple):
+    """An entry as the compacted hot-list topic holds it now (a tuple: a million are made at once)."""
 
     fingerprint: bytes
     plate: str
     partition: int
+    line: bytes | None = None  # the digest of the extract record that gave it, when known
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,7 @@ class Change:
     plate: str
     partition: int  # the entry's partition of the hot-list topic
     value: bytes | None = None  # the encoded entry; None for a removal
+    line: bytes | None = None  # the digest of the extract record that gave it
 
 
 @dataclass
@@ -79,6 +86,7 @@ class SyncPlan:
     errors: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     entry_count: dict[str, int] = field(default_factory=dict)  # per source, after the sync
+    lines: dict[str, bytes] = field(default_factory=dict)  # unchanged entries: their record's new digest
 
     @property
     def summary(self) -> str:
@@ -106,33 +114,25 @@ def plan_sync(
     plan = SyncPlan(extract.sources, extract.generated_at)
     dated: list[datetime] = []
     seen: set[str] = set()
-    for record in extract.records:
-        if record.dropped is not None:
-            plan.counts["dropped_p5"] += 1
-            plan.dropped.append(record.dropped)
-            continue  # never loaded; a stored version of it is removed below
-        if record.entry is None:
-            plan.counts["record_errors"] += 1
-            plan.errors.append(record.error or f"{record.line}: unusable record")
-            if record.key is not None and record.key in current:
-                seen.add(record.key)  # keep the current version rather than remove it on a bad line
-                plan.counts["kept"] += 1
+    by_line = {stored.line: key for key, stored in current.items() if stored.line is not None}
+    records = extract.records if extract.digested is None else extract.digested(by_line)
+    for record in records:
+        if isinstance(record, Same):  # the record that gave the current entry: unchanged
+            key = by_line[record.digest]
+            if key in seen:
+                plan.counts["record_errors"] += 1
+                plan.errors.append(f"{record.line}: {key} appears twice; the first one applies")
+            else:
+                seen.add(key)
+                plan.counts["unchanged"] += 1
             continue
-        entry = record.entry
-        if entry.source not in extract.sources:
-            plan.counts["record_errors"] += 1
-            plan.errors.append(
-                f"{record.line}: entry of source {entry.source!r} in an extract of {sorted(extract.sources)}"
-            )
-            continue
-        if entry.key in seen:
-            plan.counts["record_errors"] += 1
-            plan.errors.append(f"{record.line}: {entry.key} appears twice; the first one applies")
+        entry = _usable(plan, record, current, extract.sources, seen)
+        if entry is None:
             continue
         seen.add(entry.key)
         if entry.synced_at is not None:
             dated.append(entry.synced_at)
-        _compare(plan, entry, current.get(entry.key), partitions)
+        _compare(plan, entry, current.get(entry.key), partitions, record.digest)
     if plan.generated_at is None and dated:
         plan.generated_at = min(dated)
     for key, stored in current.items():
@@ -141,39 +141,72 @@ def plan_sync(
             plan.counts[REMOVED] += 1
     if check is not None:
         check(plan)  # the as-of check (check_as_of): an older extract is refused as older, first
-    _guard_removals(plan, current, max_removal_share, force)
+    before = Counter({s: sum(map(methodcaller("startswith", f"{s}:"), current)) for s in extract.sources})
+    _guard_removals(plan, before, max_removal_share, force)
+    delta = Counter((c.key.split(":", 1)[0], c.kind) for c in plan.changes if c.kind != UPDATED)
     for source in extract.sources:
-        before = sum(1 for k in current if k.split(":", 1)[0] == source)
-        added = sum(1 for c in plan.changes if c.kind == ADDED and c.key.split(":", 1)[0] == source)
-        removed = sum(1 for c in plan.changes if c.kind == REMOVED and c.key.split(":", 1)[0] == source)
-        plan.entry_count[source] = before + added - removed
+        plan.entry_count[source] = before[source] + delta[source, ADDED] - delta[source, REMOVED]
     return plan
 
 
-def _compare(plan: SyncPlan, entry: HotlistEntry, stored: Stored | None, partitions: int) -> None:
+def _usable(
+    plan: SyncPlan, record: Parsed, current: dict[str, Stored], sources: frozenset[str], seen: set[str]
+) -> HotlistEntry | None:
+    """The record's entry, or None with the record counted (dropped, an error, a duplicate)."""
+    if record.dropped is not None:
+        plan.counts["dropped_p5"] += 1
+        plan.dropped.append(record.dropped)
+        return None  # never loaded; a stored version of it is removed
+    if record.entry is None:
+        plan.counts["record_errors"] += 1
+        plan.errors.append(record.error or f"{record.line}: unusable record")
+        if record.key is not None and record.key in current:
+            seen.add(record.key)  # keep the current version rather than remove it on a bad line
+            plan.counts["kept"] += 1
+        return None
+    entry = record.entry
+    if entry.source not in sources:
+        plan.counts["record_errors"] += 1
+        plan.errors.append(
+            f"{record.line}: entry of source {entry.source!r} in an extract of {sorted(sources)}"
+        )
+        return None
+    if entry.key in seen:
+        plan.counts["record_errors"] += 1
+        plan.errors.append(f"{record.line}: {entry.key} appears twice; the first one applies")
+        return None
+    return entry
+
+
+def _compare(
+    plan: SyncPlan, entry: HotlistEntry, stored: Stored | None, partitions: int, line: bytes | None
+) -> None:
     value = dumps(entry_to_dict(entry))
     partition = entry_partition(entry, partitions)
     if stored is None:
-        plan.changes.append(Change(ADDED, entry.key, entry.plate, partition, value))
+        plan.changes.append(Change(ADDED, entry.key, entry.plate, partition, value, line))
         plan.counts[ADDED] += 1
     elif stored.fingerprint != fingerprint(value):
-        plan.changes.append(Change(UPDATED, entry.key, entry.plate, partition, value))
+        plan.changes.append(Change(UPDATED, entry.key, entry.plate, partition, value, line))
         plan.counts[UPDATED] += 1
     else:
         plan.counts["unchanged"] += 1
+        if line is not None and stored.line != line:
+            plan.lines[entry.key] = line
 
 
-def _guard_removals(plan: SyncPlan, current: dict[str, Stored], share: float, force: bool) -> None:
+def _guard_removals(plan: SyncPlan, before: Counter[str], share: float, force: bool) -> None:
+    """``before``: each source's entry count before the sync."""
     if force:
         return
-    for source in plan.sources:
-        before = sum(1 for k in current if k.split(":", 1)[0] == source)
-        removed = sum(1 for c in plan.changes if c.kind == REMOVED and c.key.split(":", 1)[0] == source)
-        if before and removed > share * before:
+    removals = Counter(c.key.split(":", 1)[0] for c in plan.changes if c.kind == REMOVED)
+    for source in sorted(plan.sources):
+        removed = removals[source]
+        if before[source] and removed > share * before[source]:
             raise ExtractRefused(
                 "too_many_removals",
-                f"the extract would remove {removed} of {before} {source} entries "
-                f"({removed / before:.0%}, more than {share:.0%}); nothing was changed. "
+                f"the extract would remove {removed} of {before[source]} {source} entries "
+                f"({removed / before[source]:.0%}, more than {share:.0%}); nothing was changed. "
                 "Check the feed; if the removals are right, sync again with --force",
             )
 

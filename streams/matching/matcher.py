@@ -15,17 +15,26 @@ cost 1.6 us per key, 80% of the whole budget per read at the 500 k reads/s targe
 from __future__ import annotations
 
 import re
+from array import array
 from bisect import bisect_right, insort
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import compress
 
+import msgspec
 from rbloom import Bloom
 
 from streams.errors import InvalidRecord
 from streams.hotlists.model import HotlistEntry, check_entry
-from streams.matching.normalize import OcrClasses, differing_positions, normalize_plate, normalize_plates
+from streams.matching.compact import MAX_LOAD, EntryStore, SlotTable, hash64
+from streams.matching.normalize import (
+    MAX_PLATE_LEN,
+    OcrClasses,
+    differing_positions,
+    normalize_plate,
+    normalize_plates,
+)
 from streams.reads.model import Read
 
 __all__ = [
@@ -191,22 +200,48 @@ def pattern_regex(pattern: str, ocr: OcrClasses) -> str:
     return "".join(parts)
 
 
+#: Bytes kept per exact entry for its canonical key (a plate is at most MAX_PLATE_LEN), "\n"-padded.
+KEY_WIDTH = MAX_PLATE_LEN + 1
+_ENCODE = msgspec.msgpack.Encoder().encode
+_DECODE = msgspec.msgpack.Decoder(HotlistEntry).decode
+
+
 class HotlistIndex:
     """The active entries one worker matches against.
 
-    A Bloom filter of canonical keys screens every read; exact entries are
-    indexed by canonical key; partial patterns (few) are checked on every read,
-    behind one combined regex. Removed entries may linger in the Bloom filter as
-    false positives until the next rebuild: the exact check never alerts on them.
+    A Bloom filter of canonical keys screens every read; exact entries are found by canonical
+    key; partial patterns (few) are checked on every read, behind one combined regex. Removed
+    entries may linger in the Bloom filter as false positives until the next rebuild: the exact
+    check never alerts on them.
+
+    Exact entries are held compactly (:mod:`streams.matching.compact`): each one's encoded bytes
+    in an :class:`EntryStore` and, per slot, its place there, its key and canonical-key hashes,
+    the next slot of the same canonical key and the canonical key itself (to rebuild the Bloom
+    filter). An entry is decoded only when asked for: a candidate, ``get``, ``entries``.
+    Partial entries (a few hundred at most) stay objects.
     """
 
-    def __init__(self, rules: MatchRules, bloom_error_rate: float = 0.001, capacity: int = 100_000) -> None:
+    def __init__(
+        self,
+        rules: MatchRules,
+        bloom_error_rate: float = 0.001,
+        capacity: int = 100_000,
+        store: EntryStore | None = None,
+    ) -> None:
         self.rules = rules
         self._error_rate = bloom_error_rate
-        self._entries: dict[str, HotlistEntry] = {}
-        # canonical key -> its entry, or a tuple of them (several lists may name one plate);
-        # a worker holds millions, so no container per key where one entry is the rule.
-        self._exact: dict[str, HotlistEntry | tuple[HotlistEntry, ...]] = {}
+        self._store = store if store is not None else EntryStore.in_memory()
+        self._loc = array("Q")  # per slot: offset of the encoded entry in the store
+        self._size = array("I")  # per slot: its length (0: a free slot)
+        self._khash = array("Q")  # per slot: hash64 of the entry key
+        self._chash = array("Q")  # per slot: hash64 of the canonical key
+        self._next = array("i")  # per slot: the next slot of the same canonical key, or -1
+        self._canon = bytearray()  # per slot: the canonical key, "\n"-padded to KEY_WIDTH
+        self._free = array("I")  # free slots, reused first
+        self._by_key = SlotTable(self._khash)
+        self._by_canon = SlotTable(self._chash)  # canonical key -> first slot of its chain
+        self._count = 0  # live exact entries
+        self._garbage = 0  # store bytes of replaced or removed entries
         self._partial: dict[str, tuple[re.Pattern[str], HotlistEntry]] = {}
         self._partial_lines: re.Pattern[str] | None = None  # None: rebuild before use
         self._capacity = capacity
@@ -260,38 +295,160 @@ class HotlistIndex:
         return int(self._bloom.size_in_bits)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self._count + len(self._partial)
 
     def __contains__(self, entry_key: object) -> bool:
-        return entry_key in self._entries
+        return isinstance(entry_key, str) and (entry_key in self._partial or self._slot_of(entry_key) >= 0)
 
     def get(self, entry_key: str) -> HotlistEntry | None:
-        return self._entries.get(entry_key)
+        held = self._partial.get(entry_key)
+        if held is not None:
+            return held[1]
+        slot = self._slot_of(entry_key)
+        return self._entry(slot) if slot >= 0 else None
 
     def entries(self) -> Iterator[HotlistEntry]:
-        return iter(self._entries.values())
+        for slot in range(len(self._size)):
+            if self._size[slot]:
+                yield self._entry(slot)
+        for _, entry in list(self._partial.values()):
+            yield entry
 
     @property
     def partial_count(self) -> int:
         return len(self._partial)
 
+    @property
+    def store(self) -> EntryStore:
+        return self._store
+
+    @property
+    def store_garbage(self) -> int:
+        """Store bytes no entry uses any more (replaced or removed entries)."""
+        return self._garbage
+
+    def arrays(self) -> dict[str, array[int]]:
+        """The compact arrays by name, as a snapshot writes them (see :meth:`restore`)."""
+        return {
+            "loc": self._loc,
+            "size": self._size,
+            "khash": self._khash,
+            "chash": self._chash,
+            "next": self._next,
+            "free": self._free,
+            "by_key": self._by_key.positions,
+            "by_canon": self._by_canon.positions,
+        }
+
+    def counters(self) -> dict[str, int]:
+        return {
+            "count": self._count,
+            "garbage": self._garbage,
+            "by_key_used": self._by_key.used,
+            "by_canon_used": self._by_canon.used,
+        }
+
+    @property
+    def canon(self) -> bytearray:
+        return self._canon
+
+    @property
+    def partial_entries(self) -> list[HotlistEntry]:
+        return [entry for _, entry in self._partial.values()]
+
+    @property
+    def refreshes(self) -> dict[str, list[datetime]]:
+        return self._refreshes
+
+    def use_store(self, store: EntryStore) -> None:
+        """Keep the entries in ``store`` from now on (a worker's, under its state directory, so a
+        snapshot can name it). Only while the index holds no exact entry."""
+        if len(self._size):
+            raise ValueError("the index already holds entries in its store")
+        self._store.close()
+        self._store = store
+
+    def restore(
+        self,
+        store: EntryStore,
+        arrays: dict[str, array[int]],
+        canon: bytearray,
+        counters: dict[str, int],
+        partial: Iterable[HotlistEntry],
+        refreshes: dict[str, list[datetime]],
+    ) -> None:
+        """Take over what :meth:`arrays` and the rest gave in another process (a snapshot), in
+        place of this index's content (the index is already shared with the pipeline). The
+        Bloom filter is rebuilt from the canonical keys: rbloom hashes with the salted ``hash()``."""
+        self._store.close()
+        self._store = store
+        self._loc, self._size, self._khash = arrays["loc"], arrays["size"], arrays["khash"]
+        self._chash, self._next, self._free = arrays["chash"], arrays["next"], arrays["free"]
+        self._canon = canon
+        self._by_key = SlotTable(self._khash, arrays["by_key"], counters["by_key_used"])
+        self._by_canon = SlotTable(self._chash, arrays["by_canon"], counters["by_canon_used"])
+        self._count, self._garbage = counters["count"], counters["garbage"]
+        self._partial = {}
+        for entry in partial:
+            self._partial[entry.key] = (re.compile(pattern_regex(entry.plate, self.rules.ocr)), entry)
+        self._partial_lines = None
+        self._refreshes = {source: sorted(times) for source, times in refreshes.items()}
+        self._rebuild_bloom()
+
+    def reserve(self, entries: int) -> None:
+        """Make room for ``entries`` exact entries at once (a load that knows its size), so the
+        tables and the Bloom filter are not rebuilt again and again on the way."""
+        for table in (self._by_key, self._by_canon):
+            if entries > MAX_LOAD * len(table.positions):
+                table.resize(entries)
+        if entries > self._capacity:
+            self._rebuild_bloom(entries)
+
     def upsert(self, entry: HotlistEntry) -> None:
         """Add or replace an entry. Raises :class:`EntryRefused` (and changes nothing) if it breaks a rule."""
         check_entry(entry)
-        if entry.key in self._entries:
-            self.remove(entry.key)
-        self._entries[entry.key] = entry
+        canonical = "" if entry.is_partial else self.rules.ocr.canonical(entry.plate)
+        if len(canonical) > KEY_WIDTH - 1 or not canonical.isascii():
+            raise InvalidRecord("bad_plate", f"entry {entry.key}: plate {entry.plate!r} is not a plate")
+        key_hash = hash64(entry.key)
+        self._remove(entry.key, key_hash)
         if entry.is_partial:
             regex = re.compile(pattern_regex(entry.plate, self.rules.ocr))
             self._partial[entry.key] = (regex, entry)
             self._partial_lines = None
             return
-        canonical = self.rules.ocr.canonical(entry.plate)
-        held = self._exact.get(canonical)
-        if held is None:
-            self._exact[canonical] = entry
+        self._add(entry, canonical, key_hash)
+
+    def _add(self, entry: HotlistEntry, canonical: str, key_hash: int) -> None:
+        encoded = _ENCODE(entry)
+        key_bytes = canonical.encode().ljust(KEY_WIDTH, b"\n")
+        ch = hash64(canonical)
+        if self._free:
+            slot = self._free.pop()
+            self._loc[slot] = self._store.append(encoded)
+            self._size[slot] = len(encoded)
+            self._khash[slot] = key_hash
+            self._chash[slot] = ch
+            self._next[slot] = -1
+            self._canon[slot * KEY_WIDTH : (slot + 1) * KEY_WIDTH] = key_bytes
         else:
-            self._exact[canonical] = (*(held if isinstance(held, tuple) else (held,)), entry)
+            slot = len(self._size)
+            self._loc.append(self._store.append(encoded))
+            self._size.append(len(encoded))
+            self._khash.append(key_hash)
+            self._chash.append(ch)
+            self._next.append(-1)
+            self._canon += key_bytes
+        self._count += 1
+        self._by_key.insert(self._khash[slot], slot)
+        position = self._canon_position(ch, key_bytes)
+        if position < 0:
+            self._by_canon.insert(ch, slot)
+        else:  # several lists name this plate: keep them in the order they came
+            last = self._by_canon.positions[position]
+            while self._next[last] >= 0:
+                last = self._next[last]
+            self._next[last] = slot
         if self._bloom_keys >= self._capacity:
             self._rebuild_bloom()  # drops removed keys and doubles the room; includes this key
         else:
@@ -299,33 +456,76 @@ class HotlistIndex:
             self._bloom_keys += 1
 
     def remove(self, entry_key: str) -> HotlistEntry | None:
-        entry = self._entries.pop(entry_key, None)
-        if entry is None:
-            return None
-        if entry.is_partial:
-            del self._partial[entry_key]
-            self._partial_lines = None
-            return entry
-        canonical = self.rules.ocr.canonical(entry.plate)
-        held = self._exact[canonical]
-        rest = tuple(e for e in held if e.key != entry_key) if isinstance(held, tuple) else ()
-        if len(rest) > 1:
-            self._exact[canonical] = rest
-        elif rest:
-            self._exact[canonical] = rest[0]
-        else:
-            del self._exact[canonical]
-            self._stale_keys += 1
-            if self._stale_keys > max(1000, len(self._exact) // 10):
-                self._rebuild_bloom()
-        return entry
+        return self._remove(entry_key, hash64(entry_key))
 
-    def _rebuild_bloom(self) -> None:
-        self._capacity = max(100_000, 2 * len(self._exact))
+    def _remove(self, entry_key: str, key_hash: int) -> HotlistEntry | None:
+        held = self._partial.pop(entry_key, None)
+        if held is not None:
+            self._partial_lines = None
+            return held[1]
+        found: list[HotlistEntry] = []
+        position = self._by_key.find(key_hash, lambda slot: self._keeps(slot, entry_key, found))
+        if position < 0:
+            return None
+        slot = self._by_key.positions[position]
+        self._by_key.delete(position)
+        head_at = self._canon_position(self._chash[slot], self._key_bytes(slot))
+        head = self._by_canon.positions[head_at]
+        if head == slot:
+            if self._next[slot] >= 0:
+                self._by_canon.positions[head_at] = self._next[slot]
+            else:
+                self._by_canon.delete(head_at)
+                self._stale_keys += 1
+        else:
+            before = head
+            while self._next[before] != slot:
+                before = self._next[before]
+            self._next[before] = self._next[slot]
+        self._garbage += self._size[slot]
+        self._size[slot] = 0
+        self._khash[slot] = 0
+        self._chash[slot] = 0
+        self._canon[slot * KEY_WIDTH : (slot + 1) * KEY_WIDTH] = b"\n" * KEY_WIDTH
+        self._free.append(slot)
+        self._count -= 1
+        if self._stale_keys > max(1000, self._count // 10):
+            self._rebuild_bloom()
+        return found[0]
+
+    def _entry(self, slot: int) -> HotlistEntry:
+        return _DECODE(self._store.read(self._loc[slot], self._size[slot]))
+
+    def _keeps(self, slot: int, entry_key: str, found: list[HotlistEntry]) -> bool:
+        entry = self._entry(slot)  # a 64-bit hash is not proof: the key itself is compared
+        if entry.key != entry_key:
+            return False
+        found.append(entry)
+        return True
+
+    def _slot_of(self, entry_key: str) -> int:
+        position = self._by_key.find(hash64(entry_key), lambda slot: self._entry(slot).key == entry_key)
+        return self._by_key.positions[position] if position >= 0 else -1
+
+    def _key_bytes(self, slot: int) -> bytes:
+        return bytes(self._canon[slot * KEY_WIDTH : (slot + 1) * KEY_WIDTH])
+
+    def _canon_position(self, h: int, key_bytes: bytes) -> int:
+        return self._by_canon.find(h, lambda slot: self._key_bytes(slot) == key_bytes)
+
+    def canonical_keys(self, chunk: int = 1 << 16) -> Iterator[list[str]]:
+        """The canonical keys of the exact entries, a chunk at a time (a key once per entry)."""
+        step = chunk * KEY_WIDTH
+        for start in range(0, len(self._canon), step):
+            yield [k for k in self._canon[start : start + step].decode().split("\n") if k]
+
+    def _rebuild_bloom(self, capacity: int = 0) -> None:
+        self._capacity = max(100_000, 2 * self._count, capacity)
         bloom = Bloom(self._capacity, self._error_rate)
-        bloom.update(self._exact)
+        for keys in self.canonical_keys():
+            bloom.update(keys)
         self._bloom = bloom
-        self._bloom_keys = len(self._exact)
+        self._bloom_keys = self._count
         self._stale_keys = 0
 
     def bloom_contains(self, canonical: str) -> bool:
@@ -341,13 +541,25 @@ class HotlistIndex:
             return []
         if self._partial_lines is None:
             self._partial_lines = patterns_by_line([rx.pattern for rx, _ in self._partial.values()])
-        return [keys.count("\n", 0, m.start()) for m in self._partial_lines.finditer(keys)]
+        lines, line, counted = [], 0, 0
+        for m in self._partial_lines.finditer(keys):  # in order: count only the text since the last
+            line += keys.count("\n", counted, m.start())
+            counted = m.start()
+            lines.append(line)
+        return lines
 
     def exact_candidates(self, canonical: str) -> tuple[HotlistEntry, ...]:
-        held = self._exact.get(canonical)
-        if held is None:
+        if not canonical.isascii() or len(canonical) >= KEY_WIDTH:
             return ()
-        return held if isinstance(held, tuple) else (held,)
+        position = self._canon_position(hash64(canonical), canonical.encode().ljust(KEY_WIDTH, b"\n"))
+        if position < 0:
+            return ()
+        found = []
+        slot = self._by_canon.positions[position]
+        while slot >= 0:
+            found.append(self._entry(slot))
+            slot = self._next[slot]
+        return tuple(found)
 
     def partial_candidates(self, canonical: str) -> list[HotlistEntry]:
         return [entry for rx, entry in self._partial.values() if rx.fullmatch(canonical)]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from streams.errors import ConfigError
 from streams.hotlists.adapters import flock, ncic, ndjson, svs
-from streams.hotlists.adapters.base import Adapter, Extract, ExtractRefused, Parsed
+from streams.hotlists.adapters.base import Adapter, Extract, ExtractRefused, Parsed, Same
 
-__all__ = ["ADAPTERS", "Adapter", "Extract", "ExtractRefused", "Parsed", "adapter"]
+__all__ = ["ADAPTERS", "Adapter", "Extract", "ExtractRefused", "Parsed", "Same", "adapter"]
 
 ADAPTERS: dict[str, Adapter] = {a.name: a for a in (ncic.ADAPTER, svs.ADAPTER, ndjson.ADAPTER, flock.ADAPTER)}
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import hashlib
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,12 +19,14 @@ __all__ = [
     "Extract",
     "ExtractRefused",
     "Parsed",
+    "Same",
     "build",
     "check_count",
     "feed_entry",
     "files_of",
     "parse_time",
     "plate_state",
+    "record_digest",
 ]
 
 
@@ -48,6 +51,20 @@ class Parsed:
     skipped: str | None = None  # already expired when imported: never queued, counted
     tallies: tuple[str, ...] = ()  # what was adjusted on the way in, counted by name ("expiry_capped")
     notes: tuple[str, ...] = ()  # what the importing member should know about the record
+    digest: bytes | None = None  # the raw record's digest (see Extract.digested)
+
+
+@dataclass(frozen=True, slots=True)
+class Same:
+    """A record whose raw text has a digest the caller already knows: not parsed nor checked again."""
+
+    digest: bytes
+    line: str  # "file:line"
+
+
+def record_digest(text: str) -> bytes:
+    """The digest of a record's raw text (stable across processes)."""
+    return hashlib.blake2b(text.encode(), digest_size=12).digest()
 
 
 @dataclass
@@ -59,6 +76,11 @@ class Extract:
     generated_at: datetime | None
     records: Iterator[Parsed]
     files: list[Path] = field(default_factory=list)
+    #: The records again, for a format whose entries are a function of one record's raw text alone:
+    #: a record whose digest is in the set given comes as :class:`Same` (its entry is the one that
+    #: text gave before), the others as ``records`` gives them, each with its ``digest``. The
+    #: whole-file checks (trailer, count) still run. None: the format cannot say.
+    digested: Callable[[Container[bytes]], Iterator[Parsed | Same]] | None = None
 
 
 class Adapter(Protocol):
@@ -91,7 +113,14 @@ def parse_time(value: str, where: str) -> datetime:
     return parsed
 
 
-def build(where: str, key: str | None, make: Callable[[], HotlistEntry], *, check: bool = True) -> Parsed:
+def build(
+    where: str,
+    key: str | None,
+    make: Callable[[], HotlistEntry],
+    *,
+    check: bool = True,
+    digest: bytes | None = None,
+) -> Parsed:
     """Build an entry; P5 refusals are drops, every other problem a per-record error."""
     try:
         entry = make()
@@ -103,7 +132,7 @@ def build(where: str, key: str | None, make: Callable[[], HotlistEntry], *, chec
         return Parsed(where, key=key, error=_at(where, exc))
     except (AlprError, ValueError, KeyError, IndexError) as exc:
         return Parsed(where, key=key, error=_at(where, exc))
-    return Parsed(where, entry=entry, key=entry.key)
+    return Parsed(where, entry=entry, key=entry.key, digest=digest)
 
 
 def _at(where: str, exc: Exception) -> str:

@@ -7,7 +7,7 @@ Records of the Immigration Violator File are dropped here (P5).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -15,11 +15,13 @@ from streams.hotlists.adapters.base import (
     Extract,
     ExtractRefused,
     Parsed,
+    Same,
     build,
     check_count,
     feed_entry,
     files_of,
     parse_time,
+    record_digest,
 )
 from streams.hotlists.model import HotlistEntry
 
@@ -77,7 +79,14 @@ class NcicAdapter:
         files = files_of(path, "*.txt")
         headers = [self._header(f) for f in files]
         check_parts(path, files, headers)
-        return Extract(self.name, self.sources, headers[0][0], self._records(files), files)
+        return Extract(
+            self.name,
+            self.sources,
+            headers[0][0],
+            (r for r in self._records(files, ()) if isinstance(r, Parsed)),
+            files,
+            digested=lambda known: self._records(files, known),
+        )
 
     @staticmethod
     def _header(path: Path) -> tuple[datetime, tuple[int, int] | None]:
@@ -102,11 +111,14 @@ class NcicAdapter:
             )
         return generated, (int(n), int(total))
 
-    def _records(self, files: list[Path]) -> Iterator[Parsed]:
+    def _records(self, files: list[Path], known: Container[bytes]) -> Iterator[Parsed | Same]:
         for path in files:
-            yield from self._file(path)
+            yield from self._file(path, known)
 
-    def _file(self, path: Path) -> Iterator[Parsed]:
+    def _file(self, path: Path, known: Container[bytes]) -> Iterator[Parsed | Same]:
+        """The records of one file; one whose digest is ``known`` comes as :class:`Same`, unparsed
+        (an entry is a function of its line alone: the header's time is the extract's, never an
+        entry's). The whole-file checks run after the last record all the same."""
         count = 0
         trailer: int | None = None
         with path.open(encoding="utf-8", errors="replace") as handle:
@@ -127,44 +139,46 @@ class NcicAdapter:
                         raise ExtractRefused("unparseable", f"{path}:{number}: bad trailer {line!r}") from exc
                     continue
                 count += 1
-                yield self._record(f"{path}:{number}", line.split("|"))
+                digest = record_digest(line)
+                where = f"{path}:{number}"
+                yield Same(digest, where) if digest in known else _parse(where, line, digest)
         check_count(path, count, trailer, "TRL|count")
 
-    @staticmethod
-    def _record(where: str, fields: list[str]) -> Parsed:
-        if len(fields) != len(COLUMNS):
-            return Parsed(where, error=f"{where}: {len(fields)} fields, expected {len(COLUMNS)}")
-        row = dict(zip(COLUMNS, (f.strip() for f in fields), strict=True))
-        key = f"ncic:{row['NIC']}" if row["NIC"] else None
-        if row["FILE"] in IMMIGRATION_FILES:
-            return Parsed(
-                where, key=key, dropped=f"{where}: NCIC Immigration Violator File record dropped (P5)"
-            )
-        if row["FILE"] not in FILES:
-            return Parsed(where, key=key, error=f"{where}: unknown NCIC file code {row['FILE']!r}")
-        if key is None:
-            return Parsed(where, error=f"{where}: no NIC")
-        list_type, description = FILES[row["FILE"]]
 
-        def make() -> HotlistEntry:
-            if not row["LIC"]:
-                raise ValueError(f"{where}: no plate (LIC)")
-            return feed_entry(
-                where,
-                source="ncic",
-                entry_id=row["NIC"],
-                plate=row["LIC"],
-                state=row["LIS"],
-                state_field="LIS",
-                list_type=list_type,
-                description=description,
-                note=row["MIS"],
-                case=row["OCA"],
-                ori=row["ORI"],
-                vehicle={name: row[code] for code, name in _VEHICLE.items()},
-            )
+def _parse(where: str, line: str, digest: bytes) -> Parsed:
+    """One data record of an extract."""
+    fields = line.split("|")
+    if len(fields) != len(COLUMNS):
+        return Parsed(where, error=f"{where}: {len(fields)} fields, expected {len(COLUMNS)}")
+    row = dict(zip(COLUMNS, (f.strip() for f in fields), strict=True))
+    key = f"ncic:{row['NIC']}" if row["NIC"] else None
+    if row["FILE"] in IMMIGRATION_FILES:
+        return Parsed(where, key=key, dropped=f"{where}: NCIC Immigration Violator File record dropped (P5)")
+    if row["FILE"] not in FILES:
+        return Parsed(where, key=key, error=f"{where}: unknown NCIC file code {row['FILE']!r}")
+    if key is None:
+        return Parsed(where, error=f"{where}: no NIC")
+    list_type, description = FILES[row["FILE"]]
 
-        return build(where, key, make)
+    def make() -> HotlistEntry:
+        if not row["LIC"]:
+            raise ValueError(f"{where}: no plate (LIC)")
+        return feed_entry(
+            where,
+            source="ncic",
+            entry_id=row["NIC"],
+            plate=row["LIC"],
+            state=row["LIS"],
+            state_field="LIS",
+            list_type=list_type,
+            description=description,
+            note=row["MIS"],
+            case=row["OCA"],
+            ori=row["ORI"],
+            vehicle={name: row[code] for code, name in _VEHICLE.items()},
+        )
+
+    return build(where, key, make, digest=digest)
 
 
 ADAPTER = NcicAdapter()
