@@ -60,7 +60,8 @@ def test_run_on_the_embedded_broker_shows_alerts_and_cleans_up(env_factory, tmp_
     assert len(alerts) >= 5, out[-3000:]
     assert len({line.rsplit("id ", 1)[1] for line in alerts}) == len(alerts)  # no duplicate alert ids
     # issue 18, item 7: alerts by camera name, a summary instead of a line per sighting, P24 shown
-    named = r" at (simulated patrol unit cam-\d+|[^|]+ & [^|]+): \w+ match \| id "  # a name, not an id
+    # a name, not an id; a patrol unit's with the street it was on when the streets know it
+    named = r" at (simulated patrol unit cam-\d+( (on|near) [^|:]+)?|[^|]+ & [^|]+): \w+ match \| id "
     assert all(re.search(named, line) for line in alerts), alerts[:5]
     assert re.search(r"summary: \d+ open alerts?, \d+ sightings? since the last summary, [\d,]+ reads", out)
     assert "SIGHTED again" not in out
