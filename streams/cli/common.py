@@ -7,10 +7,10 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Callable
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Coroutine
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from streams.access.principal import Principal
 from streams.errors import AccessDenied, ConfigError, NotSignedIn
@@ -198,3 +198,38 @@ def register_commands(
     """Add the named commands of one module (all of them when none is named), in the order given."""
     for name in names or tuple(commands):
         commands[name](sub)
+
+
+def run_timer(
+    settings: Settings,
+    args: argparse.Namespace,
+    command: str,
+    action: str,
+    once: Callable[[Principal, timedelta], Coroutine[Any, Any, None]],
+) -> int:
+    """A retention-style command: once as the signed-in principal, or with ``--every`` repeatedly
+    as the retention service account (never a person's session), re-resolved before every run so a
+    disabled account stops the timer at once (P18). ``once`` gets the time to its next run (zero
+    when it runs once): what will be due by then may be done now."""
+    from streams.hotlists.feeder import parse_duration
+
+    if args.every is None:
+        asyncio.run(once(args.signed_in, timedelta(0)))
+        return 0
+    if args.signed_in.kind != "service":
+        raise ConfigError(
+            f"{command} --every runs as the retention service account (ALPR_SERVICE_TOKEN), "
+            "not in a person's session; run it without --every to sweep once"
+        )
+    every, token = parse_duration(args.every), settings.service_token
+
+    async def repeat() -> None:
+        while True:
+            await once(await resolve_principal(settings, token or load_token(settings), action), every)
+            await asyncio.sleep(every.total_seconds())
+
+    try:
+        asyncio.run(repeat())
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streams.cli.common import Subparsers, _justification, _needs, _now, _when, register_commands
+from streams.cli.common import Subparsers, _justification, _needs, _now, _when, register_commands, run_timer
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -87,12 +87,9 @@ def _hold_renew(settings: Settings, args: argparse.Namespace) -> int:
 def _hold_review(settings: Settings, args: argparse.Namespace) -> int:
     """P12: end every hold case whose review lapsed, each with its notice on the audit trail; with
     --every, again at that interval (the retention service account's timer)."""
-    from streams.cli.common import load_token, resolve_principal
-    from streams.errors import ConfigError
-    from streams.hotlists.feeder import parse_duration
     from streams.retention.holds import lapse_unreviewed
 
-    async def once(by: Principal) -> None:
+    async def once(by: Principal, _next_run: timedelta) -> None:
         now = _now()
         lapses = await lapse_unreviewed(settings, now, by)
         for lapse in lapses:
@@ -103,27 +100,7 @@ def _hold_review(settings: Settings, args: argparse.Namespace) -> int:
             )
         print(f"{now.isoformat()} review sweep: {len(lapses)} hold cases lapsed", flush=True)
 
-    if args.every is None:
-        asyncio.run(once(args.signed_in))
-        return 0
-    if args.signed_in.kind != "service":
-        raise ConfigError(
-            "hold review --every runs as the retention service account (ALPR_SERVICE_TOKEN), "
-            "not in a person's session; run it without --every to sweep once"
-        )
-    every, token = parse_duration(args.every), settings.service_token
-
-    async def sweep() -> None:
-        while True:
-            # the account as it is now: a disabled service account stops the timer at once (P18)
-            await once(await resolve_principal(settings, token or load_token(settings), "hold.review"))
-            await asyncio.sleep(every.total_seconds())
-
-    try:
-        asyncio.run(sweep())
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return run_timer(settings, args, "hold review", "hold.review", once)
 
 
 def _hold_release(settings: Settings, args: argparse.Namespace) -> int:

@@ -9,12 +9,11 @@ P21) and audited with its counts (P15).
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from streams.cli.common import Subparsers, _needs, _now, register_commands
+from streams.cli.common import Subparsers, _needs, _now, register_commands, run_timer
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -22,15 +21,13 @@ if TYPE_CHECKING:
 
 
 def _sweep(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.cli.common import load_token, resolve_principal
-    from streams.errors import ConfigError
-    from streams.hotlists.feeder import parse_duration
     from streams.images.store import open_store
     from streams.images.sweep import run_sweep
 
     store = open_store(settings)
 
-    async def once(by: Principal, ahead: timedelta = timedelta(0)) -> None:
+    async def once(by: Principal, ahead: timedelta) -> None:
+        # with --every, what passes the retention before the next sweep goes now (P11)
         now = _now()
         result = await run_sweep(settings, now, by, store, ahead)
         print(
@@ -41,28 +38,7 @@ def _sweep(settings: Settings, args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    if args.every is None:
-        asyncio.run(once(args.signed_in))
-        return 0
-    if args.signed_in.kind != "service":
-        raise ConfigError(
-            "images sweep --every runs as the retention service account (ALPR_SERVICE_TOKEN), "
-            "not in a person's session; run it without --every to sweep once"
-        )
-    every, token = parse_duration(args.every), settings.service_token
-
-    async def repeat() -> None:
-        while True:
-            # the account as it is now: a disabled service account stops the timer at once (P18)
-            by = await resolve_principal(settings, token or load_token(settings), "image.sweep")
-            await once(by, ahead=every)  # what passes the retention before the next sweep goes now
-            await asyncio.sleep(every.total_seconds())
-
-    try:
-        asyncio.run(repeat())
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return run_timer(settings, args, "images sweep", "image.sweep", once)
 
 
 def _add_images(sub: Subparsers) -> None:

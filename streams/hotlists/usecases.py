@@ -130,17 +130,7 @@ async def approve(principal: Principal | None, settings: Settings, key: str, now
     except AccessDenied as exc:
         await _refused(settings, who, now, "hotlist_approve", query, str(exc))
         raise
-    entered = entry.entered_by
-    query |= {
-        "plate": entry.plate,
-        "entered_by_user": entered_by_user,
-        "entered_by": entered.name if entered else None,
-        "entered_by_badge": entered.badge if entered else None,
-    }
-    await record_access(
-        settings,
-        who.audit(now, "hotlist_approve", query, 1, case_number=entry.case_number, purpose=_P2_PURPOSE),
-    )
+    await _answered(settings, who, now, "hotlist_approve", query, entry, entered_by_user)
     return entry
 
 
@@ -176,6 +166,22 @@ async def reject(
     except AccessDenied as exc:
         await _refused(settings, who, now, "hotlist_reject", query, str(exc))
         raise
+    await _answered(settings, who, now, "hotlist_reject", query, entry, entered_by_user, reason=why)
+    return entry
+
+
+async def _answered(
+    settings: Settings,
+    who: Principal,
+    now: datetime,
+    action: str,
+    query: dict[str, Any],
+    entry: HotlistEntry,
+    entered_by_user: str | None,
+    **extra: Any,
+) -> None:
+    """The audit record of a lieutenant's answer to a pending entry (P2, P15): the entry and who
+    entered it, beside the approver."""
     entered = entry.entered_by
     query |= {
         "plate": entry.plate,
@@ -185,11 +191,8 @@ async def reject(
     }
     await record_access(
         settings,
-        who.audit(
-            now, "hotlist_reject", query, 1, case_number=entry.case_number, purpose=_P2_PURPOSE, reason=why
-        ),
+        who.audit(now, action, query, 1, case_number=entry.case_number, purpose=_P2_PURPOSE, **extra),
     )
-    return entry
 
 
 async def remove(
