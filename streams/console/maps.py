@@ -16,7 +16,6 @@ console itself. Without it the page asks no one and draws the markers on a plain
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -29,44 +28,22 @@ from streams.access.permissions import require
 from streams.access.principal import Principal
 from streams.alerts.lifecycle import AlertState
 from streams.cameras.registry import Camera
+from streams.cameras.sites import haversine_m, initial_bearing_deg
 from streams.settings import Settings
 
 __all__ = [
     "alert_map",
-    "bearing_deg",
     "compass",
     "content_security_policy",
-    "distance_m",
     "map_routes",
     "tile_origin",
 ]
 
-EARTH_RADIUS_M = 6_371_008.8  # the mean radius (IUGG)
 _COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 #: Two points closer than this are one place: no heading is drawn between them.
 SAME_PLACE_M = 1.0
 #: Tiles are 256 px squares; zoom stops at 19 (street level on common XYZ servers).
 TILE_SIZE, MAX_ZOOM = 256, 19
-
-
-def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """The initial great-circle bearing from the first point to the second, in degrees clockwise
-    from true north, in [0, 360): the direction the vehicle travelled between two sightings."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dl = math.radians(lon2 - lon1)
-    y = math.sin(dl) * math.cos(p2)
-    x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
-    return math.degrees(math.atan2(y, x)) % 360.0
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """The great-circle (haversine) distance in metres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = (
-        math.sin((p2 - p1) / 2) ** 2
-        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    )
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, a)))
 
 
 def compass(deg: float) -> str:
@@ -133,10 +110,10 @@ def alert_map(
         }
         if trail:
             before = trail[-1]
-            moved = distance_m(before["lat"], before["lon"], lat, lon)
+            moved = haversine_m(before["lat"], before["lon"], lat, lon)
             point["distance_m"] = round(moved)
             if moved >= SAME_PLACE_M:
-                heading = bearing_deg(before["lat"], before["lon"], lat, lon)
+                heading = initial_bearing_deg(before["lat"], before["lon"], lat, lon)
                 point["heading_deg"] = round(heading, 1)
                 point["heading"] = compass(heading)
         trail.append(point)

@@ -14,12 +14,11 @@ from streams.alerts.desk import AlertBoard
 from streams.alerts.lifecycle import AlertSighted, evolve
 from streams.alerts.model import raise_alert
 from streams.cameras.registry import Camera, encode_camera
+from streams.cameras.sites import haversine_m, initial_bearing_deg
 from streams.console.maps import (
     alert_map,
-    bearing_deg,
     compass,
     content_security_policy,
-    distance_m,
     tile_origin,
 )
 from streams.console.views import alert_detail
@@ -57,18 +56,18 @@ def label(camera_id: str) -> str:
     [((1.0, 0.0), 0.0), ((0.0, 1.0), 90.0), ((-1.0, 0.0), 180.0), ((0.0, -1.0), 270.0)],
 )
 def test_the_bearing_is_clockwise_from_true_north(to: tuple[float, float], expected: float) -> None:
-    assert bearing_deg(0.0, 0.0, *to) == pytest.approx(expected, abs=1e-9)
+    assert initial_bearing_deg(0.0, 0.0, *to) == pytest.approx(expected, abs=1e-9)
 
 
 def test_the_bearing_and_distance_of_a_real_pair_of_places() -> None:
     # Curtner/Monterey to Story/King (synthetic points in San José): 5.0 km north and 2.03 km east
     # (0.023 degrees of longitude at cos 37.3 degrees), so atan2(2.03, 5.0) = 22.1 degrees, 5.4 km
-    heading = bearing_deg(37.2950, -121.8630, 37.3400, -121.8400)
+    heading = initial_bearing_deg(37.2950, -121.8630, 37.3400, -121.8400)
     assert heading == pytest.approx(22.1, abs=0.1)
     assert compass(heading) == "N" and compass(23.0) == "NE"  # the nearest of eight points
     assert compass(350.0) == "N" and compass(200.0) == "S"
-    assert distance_m(37.2950, -121.8630, 37.3400, -121.8400) == pytest.approx(5_400, rel=0.01)
-    assert distance_m(37.3, -121.8, 37.3, -121.8) == 0.0
+    assert haversine_m(37.2950, -121.8630, 37.3400, -121.8400) == pytest.approx(5_400, rel=0.01)
+    assert haversine_m(37.3, -121.8, 37.3, -121.8) == 0.0
 
 
 def test_the_trail_is_in_capture_order_with_headings_and_the_last_sighting_marked() -> None:
