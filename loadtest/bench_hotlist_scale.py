@@ -11,8 +11,10 @@ and measures the time from the process's start to its readiness (``streams.readi
 it screens and its group holds the partitions), its RSS then (VmRSS) and its peak (VmHWM). Then, in
 this process, the per-read cost of the screen (normalize, Bloom, partial patterns) plus the exact
 check of the candidates, on records of 200 reads with 0.1 % listed plates, against the index
-loaded from the snapshot. Warm starts: best of ``--repeat``; cold starts: best of
-``--cold-repeat`` (minutes each at 5 M). Prints each figure with the load average and stores
+loaded from the snapshot; and the cost per entry of applying hot-list records to an index, one by
+one and in the worker's batches (:func:`~streams.hotlists.records.apply_hotlist_records`), side by
+side on the same records. Warm starts: best of ``--repeat``; cold starts: best of
+``--cold-repeat``. Prints each figure with the load average and stores
 loadtest/results/bench_hotlist_scale.summary.json.
 
     python -m loadtest.bench_hotlist_scale --sizes 1000000 5000000
@@ -40,8 +42,8 @@ from aiokafka import TopicPartition
 from streams.app import new_index
 from streams.codec import dumps, entry_to_dict
 from streams.hotlists.model import HotlistEntry
-from streams.hotlists.records import entry_partition
-from streams.hotlists.view import cluster_id
+from streams.hotlists.records import apply_hotlist_record, apply_hotlist_records, entry_partition
+from streams.hotlists.view import HotlistView, cluster_id
 from streams.kafka.broker import KAFKA_VERSION, EmbeddedBroker, free_port
 from streams.kafka.log import TopicWriter, log_ends, started_reader
 from streams.kafka.topics import create_topics, existing_partitions
@@ -72,6 +74,20 @@ def plates(count: int, seed: int) -> list[str]:
     return ["".join(rng.choices(ALNUM, k=7)) for _ in range(count)]
 
 
+def ncic_entry(i: int, plate: str, now: datetime) -> HotlistEntry:
+    return HotlistEntry(
+        "ncic",
+        f"B{i:09d}",
+        plate,
+        "CA",
+        "stolen_vehicle",
+        "Stolen vehicle",
+        synced_at=now,
+        ori="CA0431000",
+        vehicle=(("make", "HOND"), ("color", "BLK")),
+    )
+
+
 async def fill(settings: Settings, size: int) -> tuple[float, list[str]]:
     """``size`` NCIC-like entries on the hot-list topic and a fresh status of their source."""
     listed = plates(size, seed=size)
@@ -83,17 +99,7 @@ async def fill(settings: Settings, size: int) -> tuple[float, list[str]]:
         topic = settings.topic("hotlist")
         partitions = await writer.partition_count(topic)
         for i, plate in enumerate(listed):
-            entry = HotlistEntry(
-                "ncic",
-                f"B{i:09d}",
-                plate,
-                "CA",
-                "stolen_vehicle",
-                "Stolen vehicle",
-                synced_at=now,
-                ori="CA0431000",
-                vehicle=(("make", "HOND"), ("color", "BLK")),
-            )
+            entry = ncic_entry(i, plate, now)
             await writer.write(
                 topic, entry.key.encode(), dumps(entry_to_dict(entry)), entry_partition(entry, partitions)
             )
@@ -202,6 +208,39 @@ async def screen_cost(settings: Settings, listed: list[str]) -> dict[str, Any]:
     }
 
 
+def apply_cost(settings: Settings, size: int) -> dict[str, Any]:
+    """Per entry, in this process: the records of ``size`` entries applied to a fresh index one by
+    one (the worker's way before issue 19's bulk load) and in the worker's batches; best of 3,
+    the two interleaved so that both see the same machine."""
+    now = datetime.now(UTC)
+    records = [
+        (entry.key.encode(), dumps(entry_to_dict(entry)))
+        for entry in (ncic_entry(i, plate, now) for i, plate in enumerate(plates(size, seed=3)))
+    ]
+    step = HotlistView.APPLY_BATCH
+    best = {"one_by_one": float("inf"), "batched": float("inf")}
+    for _ in range(3):
+        for way in best:
+            index = new_index(settings)
+            index.reserve(size)
+            started = time.perf_counter()
+            if way == "batched":
+                for i in range(0, size, step):
+                    apply_hotlist_records(index, records[i : i + step])
+            else:
+                for key, value in records:
+                    apply_hotlist_record(index, key, value)
+            best[way] = min(best[way], time.perf_counter() - started)
+            if len(index) != size:
+                raise RuntimeError(f"{way}: {len(index)} entries of {size}")
+    return {
+        "apply_entries": size,
+        "apply_us_per_entry_one_by_one": round(best["one_by_one"] / size * 1e6, 1),
+        "apply_us_per_entry_batched": round(best["batched"] / size * 1e6, 1),
+        "apply_loadavg": loadavg(),
+    }
+
+
 async def bench(
     size: int, broker: EmbeddedBroker, folder: Path, repeat: int, cold_repeat: int
 ) -> dict[str, Any]:
@@ -243,6 +282,7 @@ async def bench(
         result[f"{name}_peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
     result["snapshot_mb"] = round(sum(p.stat().st_size for p in snapshots.iterdir()) / 2**20)
     result |= await screen_cost(settings, listed)
+    result |= apply_cost(settings, min(size, 200_000))
     print(json.dumps(result), flush=True)
     return result
 

@@ -1,22 +1,20 @@
 """The matcher with its outputs and offsets in Kafka transactions, for ``python -m loadtest eos``.
 
     python -m loadtest.eos_worker            # a transactional aiokafka loop around Pipeline
-    python -m loadtest.eos_worker --faust    # the production worker, processing_guarantee="exactly_once"
 
-Both read their settings from the ALPR_* environment, as ``alpr worker`` does, and serve the
-same metrics, so the harness (loadtest/eos.py) drives all three alike. Neither is the production
+It reads its settings from the ALPR_* environment, as ``alpr worker`` does, and serves the same
+metrics, so the harness (loadtest/eos.py) drives both modes alike. It is not the production
 worker: this module exists to measure what exactly-once would cost and whether it holds.
 
-The transactional loop does what the faust agents do (screen a record of the reads topic, confirm
-a candidate) in one consume-process-produce loop: every record a ``getmany`` brings is processed,
-its outputs sent and the consumed offsets added to one transaction, which is then committed.
-Consumers of the intermediate candidates topic, and of the alerts topic, read committed data
-only. The alerts topic is read back (``Pipeline.remember``) read-committed too, after the
-producer has fenced and aborted a killed predecessor's open transaction: an alert that was
-never committed must not be remembered, or its re-processed read would be suppressed and lost.
-Any error inside a transaction ends the process (the in-memory state may hold what the aborted
-transaction decided); a restart rebuilds it from what was committed.
-"""
+The transactional loop does what the worker's screen loop does (streams/screening.py: screen the
+reads, confirm candidates) in one consume-process-produce loop: every record a ``getmany`` brings is
+processed, its outputs sent and the consumed offsets added to one transaction, which is then
+committed. Consumers of the intermediate candidates topic, and of the alerts topic, read committed
+data only. The alerts topic is read back (``Pipeline.remember``) read-committed too, after the
+producer has fenced and aborted a killed predecessor's open transaction: an alert that was never
+committed must not be remembered, or its re-processed read would be suppressed and lost. Any error
+inside a transaction ends the process (the in-memory state may hold what the aborted transaction
+decided); a restart rebuilds it from what was committed."""
 
 from __future__ import annotations
 
@@ -207,30 +205,13 @@ async def transactional_worker(settings: Settings, max_records: int, retry_backo
             await registry.stop()
 
 
-def faust_exactly_once(settings: Settings) -> None:
-    """The production worker with faust-streaming's own exactly-once (its per-partition
-    transactional producers); only the processing guarantee differs."""
-    import streams.app as app_module
-
-    class ExactlyOnceApp(app_module._App):  # noqa: SLF001 - the production app, one setting changed
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, processing_guarantee="exactly_once", **kwargs)
-
-    app_module._App = ExactlyOnceApp  # type: ignore[misc] # noqa: SLF001
-    app_module.run_worker(settings)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtest.eos_worker")
-    parser.add_argument("--faust", action="store_true", help="faust-streaming's exactly_once instead")
     parser.add_argument("--max-records", type=int, default=500, help="most records per transaction")
     parser.add_argument("--retry-backoff-ms", type=int, default=10)
     args = parser.parse_args(argv)
     settings = Settings.from_env(os.environ)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.faust:
-        faust_exactly_once(settings)
-        return 0
     asyncio.run(create_topics(settings, only=WORKER_TOPICS))
     asyncio.run(until_stopped(transactional_worker(settings, args.max_records, args.retry_backoff_ms)))
     return 0

@@ -86,6 +86,11 @@ def metric(port: int, name: str) -> float:
     )
 
 
+def screened_count(ports: list[int]) -> float:
+    """Reads the workers whose metrics are on ``ports`` have screened or rejected."""
+    return sum(metric(port, "alpr_reads_total") + metric(port, "alpr_rejected_total") for port in ports)
+
+
 def process_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -210,12 +215,13 @@ async def stream(
     duration: float,
     flat_out: bool,
     timeline: list[dict[str, float]],
-    port: int,
+    ports: list[int],
     pids: dict[str, int | None],
 ) -> int:
     """Send the traffic, paced by its offsets (or as fast as possible); returns reads sent. Each
     second the timeline gets the reads sent and screened and the CPU seconds used so far by each
-    process in ``pids`` (the broker's own cost grows with what it stores: see the report)."""
+    process in ``pids`` (the broker's own cost grows with what it stores: see the report); the
+    reads screened are the sum over the workers whose metrics are on ``ports``."""
     sent = 0
     start = datetime.now(UTC)
     started = time.monotonic()
@@ -233,7 +239,7 @@ async def stream(
             now = time.monotonic()
             if now - last_report >= 1.0:
                 last_report = now
-                screened = metric(port, "alpr_reads_total") + metric(port, "alpr_rejected_total")
+                screened = screened_count(ports)
                 cpu = {f"cpu_{name}": process_cpu_s(pid) for name, pid in pids.items()}
                 timeline.append({"t": now - started, "sent": sent, "screened": screened, **cpu})
                 print(
@@ -357,12 +363,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         timeline: list[dict[str, float]] = []
         t0 = time.monotonic()
         pids = {"worker": worker.pid, "broker": broker.pid() if broker is not None else None}
-        sent = await stream(settings, traffic, args.duration, args.max, timeline, port, pids)
+        sent = await stream(settings, traffic, args.duration, args.max, timeline, [port], pids)
         send_s = time.monotonic() - t0
         expected = {(e.read_id, e.entry_key) for e in traffic.expected()}
         deadline = time.monotonic() + max(30.0, args.duration)
         while time.monotonic() < deadline:
-            screened = metric(port, "alpr_reads_total") + metric(port, "alpr_rejected_total")
+            screened = screened_count([port])
             if screened >= sent and len(observed.pairs() & expected) >= len(expected):
                 break
             await asyncio.sleep(0.2)
@@ -370,7 +376,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(1.0)  # a late duplicate would arrive now
         stop.set()
         await follower
-        screened = metric(port, "alpr_reads_total") + metric(port, "alpr_rejected_total")
+        screened = screened_count([port])
         seen = observed.pairs()
         hits = seen & expected
         summary.update(

@@ -52,6 +52,7 @@ __all__ = [
     "decode_read_batches",
     "decode_read_record",
     "dumps",
+    "entries_from_json",
     "entry_from_dict",
     "entry_to_dict",
     "event_from_dict",
@@ -945,22 +946,167 @@ def entry_from_dict(data: Any) -> HotlistEntry:
     Repeated values are shared: a worker holds millions of entries.
     """
     _validate("hotlist_entry", data)
-    return HotlistEntry(
-        source=sys.intern(data["source"]),
-        entry_id=data["entry_id"],
-        plate=_normalize_pattern(data["plate"]),
-        plate_state=_shared(data["plate_state"]),
-        list_type=sys.intern(data["list_type"]),
-        reason=sys.intern(data["reason"]),
-        case_number=data["case_number"],
-        effective_at=_time(data.get("effective_at"), "effective_at"),
-        expires_at=_time(data.get("expires_at"), "expires_at"),
-        synced_at=_time(data.get("synced_at"), "synced_at"),
-        entered_by=_person(data.get("entered_by")),
-        approved_by=_person(data.get("approved_by")),
-        ori=_shared(data.get("ori")),
-        vehicle=_vehicle(data.get("vehicle")),
+    get = data.get
+    return _entry(
+        data["source"],
+        data["entry_id"],
+        data["plate"],
+        data["plate_state"],
+        data["list_type"],
+        data["reason"],
+        data["case_number"],
+        get("effective_at"),
+        get("expires_at"),
+        get("synced_at"),
+        _person(get("entered_by")),
+        _person(get("approved_by")),
+        get("ori"),
+        get("vehicle"),
     )
+
+
+def _entry(
+    source: str,
+    entry_id: str,
+    plate: str,
+    plate_state: str | None,
+    list_type: str,
+    reason: str,
+    case_number: str | None,
+    effective_at: str | None,
+    expires_at: str | None,
+    synced_at: str | None,
+    entered_by: Person | None,
+    approved_by: Person | None,
+    ori: str | None,
+    vehicle: Mapping[str, str] | None,
+) -> HotlistEntry:
+    """The entry of schema-valid field values (both decoders build it here, so they agree)."""
+    return HotlistEntry(
+        source=sys.intern(source),
+        entry_id=entry_id,
+        plate=_normalize_pattern(plate),
+        plate_state=_shared(plate_state),
+        list_type=sys.intern(list_type),
+        reason=sys.intern(reason),
+        case_number=case_number,
+        effective_at=_time(effective_at, "effective_at"),
+        expires_at=_time(expires_at, "expires_at"),
+        synced_at=_time(synced_at, "synced_at"),
+        entered_by=entered_by,
+        approved_by=approved_by,
+        ori=_shared(ori),
+        vehicle=_vehicle(vehicle),
+    )
+
+
+def entries_from_json(values: Sequence[bytes]) -> list[HotlistEntry | None]:
+    """Hot-list entries from their JSON texts (a worker loading millions), each decoded and
+    checked against the schema by msgspec in C (:func:`_wire_kind`) instead of orjson and the
+    schema validator in Python: 40% less CPU (6.6 against 10.7 µs an entry, measured). None for
+    a value it does not take: the caller decodes that one with :func:`entry_from_dict`, which
+    refuses it with the schema's own message (or takes what this stricter decoder would not,
+    e.g. a date-time in lower case)."""
+    decode = _wire_entry_decoder().decode
+    out: list[HotlistEntry | None] = []
+    append = out.append
+    for value in values:
+        try:
+            w = decode(value)
+            append(
+                _entry(
+                    w.source,
+                    w.entry_id,
+                    w.plate,
+                    w.plate_state,
+                    w.list_type,
+                    w.reason,
+                    w.case_number,
+                    w.effective_at,
+                    w.expires_at,
+                    w.synced_at,
+                    None if w.entered_by is None else _wire_person(w.entered_by),
+                    None if w.approved_by is None else _wire_person(w.approved_by),
+                    w.ori,
+                    w.vehicle,
+                )
+            )
+        except (msgspec.DecodeError, InvalidRecord):
+            append(None)
+    return out
+
+
+def _wire_person(p: Any) -> Person:
+    return Person(p.name, p.badge, p.assignment, p.rank)
+
+
+#: The JSON Schema keywords :func:`_wire_kind` states in msgspec types. Any other one in
+#: schemas/hotlist_entry.json makes it fail loudly (a test builds it) rather than decode looser.
+_WIRE_KEYWORDS = frozenset(
+    {
+        "$schema", "$id", "$ref", "title", "description", "type", "required", "properties",
+        "additionalProperties", "anyOf", "minLength", "maxLength", "pattern", "format",
+    }
+)  # fmt: skip
+
+
+@cache
+def _wire_entry_decoder() -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(_wire_kind(schema("hotlist_entry"), "WireEntry"))
+
+
+def _wire_kind(spec: Mapping[str, Any], name: str) -> Any:
+    """The msgspec type of a JSON Schema node, no looser than the schema: every keyword of it
+    is stated (a pattern's final "$" as the end of the text; a date-time as RFC 3339 in the
+    upper-case form ``datetime.fromisoformat`` parses, with a UTC offset); objects without
+    additional properties are structs (unknown fields refused) or, when all their properties
+    are optional and alike, dicts with those keys."""
+    unknown = set(spec) - _WIRE_KEYWORDS
+    if unknown or spec.get("additionalProperties", False) is not False:
+        raise NotImplementedError(f"{name}: no msgspec type for {sorted(unknown) or 'additionalProperties'}")
+    if "$ref" in spec:
+        return _wire_kind(schema(spec["$ref"].removesuffix(".json")), name)
+    if "anyOf" in spec:
+        kinds = [_wire_kind(option, name) for option in spec["anyOf"]]
+        union = kinds[0]
+        for kind in kinds[1:]:
+            union = union | kind
+        return union
+    types = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
+    kinds = [_wire_single(spec, t, name) for t in types]
+    union = kinds[0]
+    for kind in kinds[1:]:
+        union = union | kind
+    return union
+
+
+def _wire_single(spec: Mapping[str, Any], json_type: str, name: str) -> Any:
+    if json_type == "null":
+        return None
+    if json_type == "string":
+        lengths = (("minLength", "min_length"), ("maxLength", "max_length"))
+        limits: dict[str, Any] = {meta: spec[key] for key, meta in lengths if key in spec}
+        if "pattern" in spec:
+            limits["pattern"] = re.sub(r"(?<!\\)\$$", r"\\Z", spec["pattern"])
+        if "format" in spec:
+            if spec["format"] != "date-time" or "pattern" in spec:
+                raise NotImplementedError(f"{name}: no msgspec type for format {spec['format']!r}")
+            limits["pattern"] = rf"(?a)^{_RFC3339}\Z"
+        return Annotated[str, msgspec.Meta(**limits)] if limits else str
+    if json_type != "object" or "properties" not in spec:
+        raise NotImplementedError(f"{name}: no msgspec type for {json_type!r}")
+    properties: dict[str, Any] = spec["properties"]
+    required = spec.get("required", [])
+    alike = {orjson.dumps({k: v for k, v in p.items() if k != "description"}) for p in properties.values()}
+    if not required and len(alike) == 1:
+        field = next(iter(properties.values()))
+        return dict[Literal[tuple(properties)], _wire_kind(field, name)]  # type: ignore[misc]
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for key, prop in properties.items():
+        kind = _wire_kind(prop, f"{name}.{key}")
+        fields.append((key, kind) if key in required else (key, kind, None))
+    fields.sort(key=len)  # required fields (no default) first
+    return msgspec.defstruct(name, fields, forbid_unknown_fields=True, frozen=True, gc=False)
 
 
 def person_to_dict(person: Person | None) -> Json | None:

@@ -31,9 +31,14 @@ How :func:`classify` reads a text, and why:
 from __future__ import annotations
 
 import functools
+import importlib
+import operator
 import re
+import string
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
 __all__ = [
@@ -95,11 +100,22 @@ _SYMBOL_LETTERS = (
 )
 _TOKEN = re.compile(r"[^\W_]+")
 _SYMBOLS = re.compile(r"[@$|!]")
-#: Separators people put inside a word ("I.C.E.", "Im-mi-gra-tion", "ICE_ERO").
-_INNER_SEPARATORS = re.compile(r"(?<=[^\W\d_])[-._·'’‘`*~/\\+=]+(?=[^\W\d_])")
+#: Separators people put inside a word ("I.C.E.", "Im-mi-gra-tion", "ICE_ERO"): a run of them
+#: between two letters. (The separator comes first, the letter before it is checked behind: the
+#: regex engine then jumps from separator to separator instead of trying every position.)
+_SEPARATOR = r"[-._·'’‘`*~/\\+=]"
+_INNER_SEPARATORS = re.compile(rf"{_SEPARATOR}(?<=[^\W\d_]{_SEPARATOR}){_SEPARATOR}*(?=[^\W\d_])")
 #: A run of single letters is one spelled-out word ("I C E", "i.c.e.").
 _SPELLED = re.compile(r"(?<!\S)[a-z](?: [a-z](?!\S))+")
 _SPELLED_HINT = re.compile(r"\b[a-z] [a-z]\b")
+#: The same in ASCII words padded with a space each side (a literal first character: faster).
+_SPELLED_HINT_ASCII = re.compile(" [a-z] [a-z] ")
+#: ASCII characters that are not letters or digits, as spaces: they separate words as _TOKEN does
+#: (bytes.translate: five times str.translate's speed).
+_NOT_ALNUM = bytes.maketrans(
+    bytes(c for c in range(128) if not chr(c).isalnum()),
+    b" " * sum(1 for c in range(128) if not chr(c).isalnum()),
+)
 
 
 def _strip_marks(text: str) -> str:
@@ -110,7 +126,7 @@ def _strip_marks(text: str) -> str:
 
 def _plain(text: str) -> str:
     """NFKC, invisible characters gone, case folded: the view in which non-Latin terms are read."""
-    text = unquote_plus(text)
+    text = unquote_plus(text) if "%" in text else text.replace("+", " ")  # unquote_plus, faster
     if text.isascii():
         return text.lower()
     return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).casefold()
@@ -123,16 +139,59 @@ def _latin(plain: str) -> str:
     return _strip_marks(plain).translate(_HOMOGLYPHS)
 
 
-def _words(latin: str) -> str:
-    """Single-spaced words, digits and symbols inside a word read as letters, spelled-out runs joined."""
+def _tokens(latin: str) -> list[str]:
+    """The words of a text, digits and symbols inside a word read as letters."""
     if _SYMBOLS.search(latin):
         for pattern, letter in _SYMBOL_LETTERS:
             latin = pattern.sub(letter, latin)
-    tokens = _TOKEN.findall(latin)
-    words = " ".join(t.translate(_LEET) if not (t.isalpha() or t.isdigit()) else t for t in tokens)
-    if _SPELLED_HINT.search(words):
+    if latin.isascii():
+        tokens = latin.encode("ascii").translate(_NOT_ALNUM).decode("ascii").split()
+    else:
+        tokens = _TOKEN.findall(latin)
+    return [t if t.isalpha() or t.isdigit() else t.translate(_LEET) for t in tokens]
+
+
+def _spelled(tokens: list[str]) -> str:
+    """The words single-spaced, each run of single letters joined into one word ("i c e")."""
+    words = " ".join(tokens)
+    if _SPELLED_HINT_ASCII.search(f" {words} ") if words.isascii() else _SPELLED_HINT.search(words):
         words = _SPELLED.sub(lambda m: m.group(0).replace(" ", ""), words)
     return words
+
+
+def _words(latin: str) -> str:
+    """Single-spaced words, digits and symbols inside a word read as letters, spelled-out runs joined."""
+    return _spelled(_tokens(latin))
+
+
+def _single_letters(tokens: list[str]) -> tuple[bool, bool]:
+    """Whether the words begin, and end, with a single letter (a run of them may go on in a text
+    joined to them: see _classify_pair)."""
+    if not tokens:
+        return False, False
+    first, last = tokens[0], tokens[-1]
+    return len(first) == 1 and "a" <= first <= "z", len(last) == 1 and "a" <= last <= "z"
+
+
+class _Views(NamedTuple):
+    """What classify() scans for terms in a text: its words, and its words with the separators
+    inside words dropped (the same when it has none), each with :func:`_single_letters`."""
+
+    words: str
+    words_edges: tuple[bool, bool]
+    joined: str
+    joined_edges: tuple[bool, bool]
+    separated: bool  # separators inside words were dropped: ``joined`` is scanned too
+
+
+@functools.lru_cache(maxsize=1024)  # a field's views serve its own check, then the fields' together
+def _views(latin: str) -> _Views:
+    tokens = _tokens(latin)
+    words, edges = _spelled(tokens), _single_letters(tokens)
+    if _INNER_SEPARATORS.search(latin) is None:
+        return _Views(words, edges, words, edges, separated=False)
+    joined = _tokens(_INNER_SEPARATORS.sub("", latin))
+    return _Views(words, edges, _spelled(joined), _single_letters(joined), separated=True)
 
 
 def _fold_char(char: str) -> str:
@@ -216,6 +275,134 @@ _TERMS = re.compile(
     rf"|(?P<{REPRODUCTIVE}>{_alternatives(_REPRODUCTIVE_WORDS)}))(?![^\W_])"
 )
 
+# -- where a term can start ------------------------------------------------------------------------
+# A word view holds words of [^\W_] separated by single spaces, so a term can only start where a word
+# does. Most words cannot begin any term: a hot-list load classifies two texts per entry (its case
+# field, then the fields together), and trying the whole alternation at every word of them was most
+# of a full feed sync. The first characters a term can begin with are derived from _TERMS itself
+# (never kept by hand), so the scan below finds exactly what _TERMS.finditer finds.
+
+#: The characters of an ASCII word view: lower-case letters and digits, words separated by spaces.
+_ASCII_VIEW_CHARS = frozenset(string.ascii_lowercase + string.digits + " ")
+_ASCII_VIEW = re.compile(r"[a-z0-9 ]*")
+_PREFIX = 3  # characters of a term's start that a word must share with it
+
+
+def _term_starts(pattern: str, flags: int, length: int) -> frozenset[str] | None:
+    """Every string of up to ``length`` characters of an ASCII view that a match of ``pattern`` can
+    begin with (the whole match when shorter), or None when a construct of the pattern is not
+    understood here (then every word is tried). Zero-width assertions are ignored, which can only
+    add starts: the set is a superset, never a subset, of what can really match."""
+    parser: Any = importlib.import_module("re._parser")  # the stdlib's own reading of the pattern
+    ops: Any = importlib.import_module("re._constants")
+    categories: dict[Any, frozenset[str]] = {
+        ops.CATEGORY_WORD: frozenset(c for c in _ASCII_VIEW_CHARS if c.isalnum() or c == "_"),
+        ops.CATEGORY_DIGIT: frozenset(c for c in _ASCII_VIEW_CHARS if c.isdigit()),
+        ops.CATEGORY_SPACE: frozenset(c for c in _ASCII_VIEW_CHARS if c.isspace()),
+    }
+    categories[ops.CATEGORY_NOT_WORD] = _ASCII_VIEW_CHARS - categories[ops.CATEGORY_WORD]
+    categories[ops.CATEGORY_NOT_DIGIT] = _ASCII_VIEW_CHARS - categories[ops.CATEGORY_DIGIT]
+    categories[ops.CATEGORY_NOT_SPACE] = _ASCII_VIEW_CHARS - categories[ops.CATEGORY_SPACE]
+
+    class Unknown(Exception):
+        pass
+
+    def chars(items: Any) -> set[str]:
+        out: set[str] = set()
+        negate = False
+        for op, arg in items:
+            if op is ops.NEGATE:
+                negate = True
+            elif op is ops.LITERAL:
+                out.add(chr(arg))
+            elif op is ops.RANGE:
+                out.update(chr(c) for c in range(arg[0], arg[1] + 1))
+            elif op is ops.CATEGORY and arg in categories:
+                out |= categories[arg]
+            else:
+                raise Unknown
+        return set(_ASCII_VIEW_CHARS - out) if negate else out & _ASCII_VIEW_CHARS
+
+    def sequence(items: Any, room: int) -> set[str]:
+        starts = {""}
+        for op, arg in items:
+            longer: set[str] = set()
+            for start in starts:
+                if len(start) >= room:
+                    longer.add(start)
+                else:
+                    longer.update(start + more for more in item(op, arg, room - len(start)))
+            starts = longer
+        return starts
+
+    def item(op: Any, arg: Any, room: int) -> set[str]:
+        if op is ops.LITERAL:
+            return {chr(arg)} & _ASCII_VIEW_CHARS
+        if op is ops.NOT_LITERAL:
+            return set(_ASCII_VIEW_CHARS - {chr(arg)})
+        if op is ops.ANY:
+            return set(_ASCII_VIEW_CHARS)
+        if op is ops.IN:
+            return chars(arg)
+        if op is ops.CATEGORY and arg in categories:
+            return set(categories[arg])
+        if op is ops.BRANCH:
+            return set().union(*(sequence(branch, room) for branch in arg[1]))
+        if op is ops.SUBPATTERN:
+            return sequence(arg[-1], room)
+        if op in (ops.AT, ops.ASSERT, ops.ASSERT_NOT):
+            return {""}  # zero-width: ignoring it only allows more
+        if op in (ops.MAX_REPEAT, ops.MIN_REPEAT, ops.POSSESSIVE_REPEAT):
+            low, high, body = arg
+            unit = sequence(body, room)
+            found: set[str] = set()
+            current, count = {""}, 0
+            while True:
+                if count >= low:
+                    found |= current
+                if count == high:
+                    return found
+                following = {s if len(s) >= room else (s + u)[:room] for s in current for u in unit}
+                if following == current:  # every further repetition gives the same starts
+                    return found | current
+                current, count = following, count + 1
+        raise Unknown
+
+    if flags & re.IGNORECASE:
+        return None  # a literal would then match other characters than its own
+    try:
+        return frozenset(sequence(parser.parse(pattern, flags).data, length))
+    except Unknown:
+        return None
+
+
+_STARTS = _term_starts(_TERMS.pattern, _TERMS.flags, _PREFIX)
+#: What the word a term starts with begins with: the start itself, or its first word when the start
+#: holds a space ("la " of "la migra"). A term covers whole words (its lookarounds), so a word whose
+#: first three characters (all of it when shorter) are not here begins none.
+_KEYS = None if _STARTS is None else frozenset(start.split(" ")[0] for start in _STARTS)
+_KEY = operator.itemgetter(slice(0, _PREFIX))
+
+
+def _term_matches(view: str) -> Iterator[re.Match[str]]:
+    """``_TERMS.finditer(view)``, trying only the words where a term can start (_term_starts): in
+    an ASCII view a term starts at 0 or after a space (its lookbehind), so nothing is skipped."""
+    if _KEYS is None or _ASCII_VIEW.fullmatch(view) is None:
+        yield from _TERMS.finditer(view)
+        return
+    words = view.split(" ")
+    if _KEYS.isdisjoint(map(_KEY, words)):  # most texts: no word begins a term
+        return
+    at = end = 0
+    for word in words:
+        if at >= end and _KEY(word) in _KEYS:  # finditer's matches never overlap
+            found = _TERMS.match(view, at)
+            if found is not None:
+                end = found.end()
+                yield found
+        at += len(word) + 1
+
+
 #: Statutes, forms and file codes, on the accent-folded view whose digits are untouched.
 _STATUTES = re.compile(
     r"(?<![\w.])8\W{0,3}u\W{0,2}s\W{0,2}c(?:\W{0,2}a)?\W{0,3}(?:§+|sec(?:tion)?s?\.?|ss\.?)?\W{0,3}\d{3,4}"
@@ -230,8 +417,11 @@ _STATUTES = re.compile(
     r"|\bi\W{0,2}205\b"
 )
 #: Every statute above starts with one of these words: most texts skip the long pattern.
+#: (Each starts with its first character and looks behind it, so that the regex engine jumps from
+#: one of those characters to the next instead of trying every position.)
 _STATUTE_HINT = re.compile(
-    r"(?<![\w.])(?:1?8\W{0,3}[uc]|title|u\W{0,2}s\W{0,2}c|ina|287|212|form|i\W{0,2}\d)"
+    r"1(?<![\w.]1)8\W{0,3}[uc]|8(?<![\w.]8)\W{0,3}[uc]|t(?<![\w.]t)itle|u(?<![\w.]u)\W{0,2}s\W{0,2}c"
+    r"|i(?<![\w.]i)(?:na|\W{0,2}\d)|2(?<![\w.]2)(?:87|12)|f(?<![\w.]f)orm"
 )
 #: Immigration and reproductive terms of the other scripts, on the NFKC case-folded view.
 _SCRIPT_TERMS = (
@@ -342,7 +532,7 @@ def _excused(term: str, before: str, after: str) -> bool:
 
 def _find_words(view: str) -> tuple[str, str] | None:
     """The first term of a word view that no context excuses: (topic, term as normalized)."""
-    for found in _TERMS.finditer(view):
+    for found in _term_matches(view):
         term = found.group(0)
         before = view[max(0, found.start() - 120) : found.start()]
         after = view[found.end() : found.end() + 120]
@@ -383,9 +573,10 @@ def classify(text: str | None) -> Finding | None:
             found = pattern.search(plain)
             if found:
                 return Finding(topic, found.group(0))
-    result = _find_words(_words(latin))
-    if result is None and _INNER_SEPARATORS.search(latin):
-        result = _find_words(_words(_INNER_SEPARATORS.sub("", latin)))
+    views = _views(latin)
+    result = _find_words(views.words)
+    if result is None and views.separated:
+        result = _find_words(views.joined)
     if result is None:
         return None
     topic, term = result
@@ -400,7 +591,39 @@ def classify_fields(*texts: str | None) -> Finding | None:
         found = classify(text)
         if found is not None:
             return found
-    return classify(" ".join(t for t in texts if t))
+    present = [t for t in texts if t]
+    if len(present) == 2 and all(t.isascii() and "%" not in t for t in present):
+        return _classify_pair(*present)
+    return classify(" ".join(present))
+
+
+def _classify_pair(first: str, second: str) -> Finding | None:
+    """``classify(f"{first} {second}")`` for two ASCII texts without URL escapes (a hot-list entry's
+    reason and case: two per entry, the second unique), from the views of each that their own
+    classify() just made. Each step of the reading stays within a word or looks one character
+    across a space, so the text's folded view is theirs joined by a space, and so are its word views
+    unless a run of single letters ("i c e") crosses from one into the other: then the text is read
+    whole. Statutes are looked for in the whole text, and terms and their contexts in the whole
+    word views, as classify() does."""
+    text = f"{first} {second}"
+    latin = _plain(text)
+    statute = _find_statute(latin)
+    if statute is not None:
+        return Finding(IMMIGRATION, _as_written(text, statute))
+    one, two = _views(_plain(first)), _views(_plain(second))
+    if (one.words_edges[1] and two.words_edges[0]) or (one.joined_edges[1] and two.joined_edges[0]):
+        return classify(text)
+    result = _find_words(_spaced(one.words, two.words))
+    if result is None and (one.separated or two.separated):
+        result = _find_words(_spaced(one.joined, two.joined))
+    if result is None:
+        return None
+    topic, term = result
+    return Finding(topic, _as_written(text, term))
+
+
+def _spaced(first: str, second: str) -> str:
+    return f"{first} {second}" if first and second else first or second
 
 
 def forbidden_purpose(*texts: str | None) -> str | None:

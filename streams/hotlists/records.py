@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from streams.codec import entry_from_dict, loads
+from streams.codec import entries_from_json, entry_from_dict, loads
 from streams.errors import AlprError, EntryRefused, InvalidRecord
 from streams.hotlists.model import HotlistEntry, check_entry
 from streams.matching.matcher import HotlistIndex
@@ -18,6 +18,7 @@ from streams.retention.policy import Profile
 __all__ = [
     "Applied",
     "apply_hotlist_record",
+    "apply_hotlist_records",
     "source_freshness",
     "entry_partition",
     "load_entries_file",
@@ -34,8 +35,11 @@ class Applied:
     reason: str | None = None
 
 
-def apply_hotlist_record(index: HotlistIndex, key: bytes | None, value: bytes | None) -> Applied:
-    """Apply one hot-list topic record. A tombstone removes; a refused update removes the old version too."""
+def apply_hotlist_record(
+    index: HotlistIndex, key: bytes | None, value: bytes | None, decoded: HotlistEntry | None = None
+) -> Applied:
+    """Apply one hot-list topic record. A tombstone removes; a refused update removes the old version too.
+    ``decoded`` is the value already decoded (:func:`apply_hotlist_records`), else it is decoded here."""
     if key is None:
         return Applied("refused", "", "hot-list record without a key")
     entry_key = key.decode("utf-8", errors="replace")
@@ -43,7 +47,7 @@ def apply_hotlist_record(index: HotlistIndex, key: bytes | None, value: bytes | 
         index.remove(entry_key)
         return Applied("removed", entry_key)
     try:
-        entry = entry_from_dict(loads(value))
+        entry = decoded if decoded is not None else entry_from_dict(loads(value))
         if entry.key != entry_key:
             raise InvalidRecord(
                 "schema", f"record key {entry_key!r} differs from the entry's key {entry.key!r}"
@@ -54,6 +58,19 @@ def apply_hotlist_record(index: HotlistIndex, key: bytes | None, value: bytes | 
         log.warning("hot-list entry %s refused: %s", entry_key, exc)
         return Applied("refused", entry_key, str(exc))
     return Applied("upserted", entry_key)
+
+
+def apply_hotlist_records(index: HotlistIndex, records: Sequence[tuple[bytes | None, bytes | None]]) -> int:
+    """Apply hot-list topic records (key, value) in their order, as :func:`apply_hotlist_record`
+    does one by one, with the values decoded together (:func:`~streams.codec.entries_from_json`:
+    a worker loading millions); returns how many were refused."""
+    values = [value for key, value in records if key is not None and value is not None]
+    decoded = iter(entries_from_json(values))
+    refused = 0
+    for key, value in records:
+        entry = next(decoded) if key is not None and value is not None else None
+        refused += apply_hotlist_record(index, key, value, entry).outcome == "refused"
+    return refused
 
 
 def source_freshness(value: bytes | None) -> tuple[str, datetime] | None:

@@ -10,6 +10,10 @@ snapshot and reads the topics only from the offsets it covers (5 million entries
 instead of minutes); a snapshot that does not fit is refused and the topics are read from the
 beginning. The topics stay the only source of truth: a snapshot is written from what was read
 off them, after the load and then every ``snapshot_every_s`` while entries change.
+
+Hot-list records are applied in batches (up to ``APPLY_BATCH``, and whatever one fetch brought),
+their values decoded by msgspec in C (:func:`~streams.codec.entries_from_json`): a fifth less CPU
+an entry than one by one (loadtest.bench_hotlist_scale).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from streams.hotlists.records import apply_hotlist_record
+from streams.hotlists.records import apply_hotlist_records
 from streams.hotlists.sync import source_refreshes
 from streams.kafka.connection import Connection
 from streams.kafka.log import assign_all, log_ends, read_to_end, reader
@@ -38,6 +42,10 @@ log = logging.getLogger(__name__)
 class HotlistView:
     """Follows the hot-list topic (entries) and the sources topic (the as-of times of each feed's
     refreshes, so a late read is judged against the list as fresh as it was at its capture, P4)."""
+
+    #: Hot-list records decoded and applied together (:func:`apply_hotlist_records`), in the
+    #: topic's order: a load of millions of entries costs a fifth less CPU than one by one.
+    APPLY_BATCH = 20_000
 
     def __init__(
         self,
@@ -61,11 +69,13 @@ class HotlistView:
         self._ready = asyncio.Event()
         self._snapshot_applied = 0  # self.applied when the last snapshot was written
         self._snapshot_at = time.monotonic()
+        self._pending: list[tuple[bytes | None, bytes | None]] = []  # hot-list records not yet applied
 
     async def wait_ready(self) -> None:
         await self._ready.wait()
 
     def _apply(self, tp: TopicPartition, record: Any) -> None:
+        """Take one record; hot-list entries reach the index at the next :meth:`_flush`."""
         self.positions[tp.topic, tp.partition] = record.offset + 1
         self.applied += 1
         if tp.topic == self.sources_topic:
@@ -75,8 +85,16 @@ class HotlistView:
                 source, times = found
                 for fresh_as_of in times:
                     self.index.mark_fresh(source, fresh_as_of)
-        elif apply_hotlist_record(self.index, record.key, record.value).outcome == "refused":
-            self.refused += 1
+        else:
+            self._pending.append((record.key, record.value))
+            if len(self._pending) >= self.APPLY_BATCH:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Apply the hot-list records taken so far (before readiness, a snapshot, or a wait)."""
+        if self._pending:
+            self.refused += apply_hotlist_records(self.index, self._pending)
+            self._pending = []
 
     async def run(self) -> None:
         """Load the topic, then follow it until cancelled."""
@@ -87,6 +105,7 @@ class HotlistView:
             if self.snapshots is not None:
                 await self._restore(consumer, self.snapshots)
             await read_to_end(consumer, self._apply)
+            self._flush()
             for tp in consumer.assignment():
                 self.positions[tp.topic, tp.partition] = await consumer.position(tp)
             gc.freeze()  # the loaded hot list is long-lived: keep it out of every future collection
@@ -97,6 +116,7 @@ class HotlistView:
                 for tp, records in batch.items():
                     for record in records:
                         self._apply(tp, record)
+                self._flush()
                 if time.monotonic() - self._snapshot_at >= self.snapshot_every_s:
                     await self._snapshot()
         finally:

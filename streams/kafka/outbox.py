@@ -1,13 +1,13 @@
 """Rejected records wait here for their source records' offsets to be committed, then go to Kafka
 together, a few messages per commit (issue 17: a refused read costs about what a good one does).
 
-The worker's screen agent adds the rejected record of a source record (:class:`Outbox.add`) and
-takes the next record without waiting for Kafka. Before faust commits offsets, the consumer hands
-them to :meth:`Outbox.publish`, which sends every rejected record whose source lies below them,
-grouped into messages of records captured within a second of each other (schemas/rejected_read.json),
-and waits until Kafka has them all. Only then is the offset committed; if a send fails the commit
-does not happen and the worker stops, so the source records are screened again after a restart
-(at least once, as for candidates and alerts, which the agent sends and awaits at once).
+The worker's screen loop (streams/screening.py) adds the rejected record of a source record
+(:class:`Outbox.add`) while it screens a batch. Before it commits the batch's offsets it hands them
+to :meth:`Outbox.publish`, which sends every rejected record whose source lies below them, grouped
+into messages of records captured within a second of each other (schemas/rejected_read.json), and
+waits until Kafka has them all. Only then is the offset committed; if a send fails the commit does
+not happen and the worker stops, so the source records are screened again after a restart (at
+least once, as for candidates and alerts, which the loop sends and awaits before this).
 
 P11: a group is stamped with the earliest timestamp of its records (deleted with the oldest of
 them, at most a second early for the others), and a record whose source has grown too old for the

@@ -13,6 +13,7 @@ writes and maps back as they are (:mod:`streams.matching.snapshot`).
 from __future__ import annotations
 
 import os
+import time
 from array import array
 from collections.abc import Callable
 from hashlib import blake2b
@@ -94,10 +95,14 @@ class EntryStore:
     Appends collect in memory and go to the file a megabyte at a time; a read of what is not yet
     written comes from that buffer. Without a file (:meth:`in_memory`: ``alpr match``, replays,
     tests) everything stays in that buffer, still a few hundred bytes an entry; a worker keeps
-    its store in a file under its state directory, so a snapshot can name it.
+    its store in a file under its state directory, so a snapshot can name it. A replaced or
+    removed entry leaves its bytes behind: the index copies the live ones to a :meth:`sibling`
+    when the dead ones outgrow them.
     """
 
     FLUSH_AT = 1 << 20
+    #: The names of store files in a state directory (a new one per rebuild or compaction).
+    FILES = "entries-*.bin"
 
     def __init__(self, fd: int | None, size: int, path: Path | None) -> None:
         self._fd = fd
@@ -108,6 +113,16 @@ class EntryStore:
     @classmethod
     def in_memory(cls) -> EntryStore:
         return cls(None, 0, None)
+
+    @classmethod
+    def create(cls, directory: Path) -> EntryStore:
+        """A new, empty store file in ``directory`` (named by the time: never an existing one)."""
+        return cls.open(directory / f"entries-{time.time_ns():x}.bin")
+
+    def sibling(self) -> EntryStore:
+        """A new, empty store of the same kind: in memory, or a file in the same directory. This
+        one's file stays until a snapshot that no longer names it replaces the one that may."""
+        return EntryStore.in_memory() if self.path is None else EntryStore.create(self.path.parent)
 
     @classmethod
     def open(cls, path: Path, size: int = 0) -> EntryStore:

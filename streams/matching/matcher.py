@@ -219,7 +219,17 @@ class HotlistIndex:
     the next slot of the same canonical key and the canonical key itself (to rebuild the Bloom
     filter). An entry is decoded only when asked for: a candidate, ``get``, ``entries``.
     Partial entries (a few hundred at most) stay objects.
+
+    The store only grows: an entry replaced or removed leaves dead bytes behind. When they pass
+    the live ones (and ``compact_at`` bytes) the live entries are copied to a fresh store
+    (:meth:`compact`), so a worker following twice-daily refreshes of millions of entries keeps
+    a store at most about twice its content, at the cost of about one copy per dead byte.
     """
+
+    #: The least dead bytes worth a compaction (below, a rewrite would cost more than it frees).
+    compact_at = 64 << 20
+    #: How much of the old store a compaction reads at a time (entries in store order).
+    COMPACT_READ = 4 << 20
 
     def __init__(
         self,
@@ -326,6 +336,20 @@ class HotlistIndex:
     def store_garbage(self) -> int:
         """Store bytes no entry uses any more (replaced or removed entries)."""
         return self._garbage
+
+    def compact(self) -> None:
+        """Copy the live entries to a fresh store (:meth:`EntryStore.sibling`) in the order they are
+        held and drop the old one: only the entries' places change, every slot and key stays."""
+        old, new = self._store, self._store.sibling()
+        loc, size = self._loc, self._size
+        start, chunk = 0, b""  # the old store read in order, a few megabytes at a time
+        for slot in sorted((s for s in range(len(size)) if size[s]), key=loc.__getitem__):
+            offset, length = loc[slot], size[slot]
+            if offset + length > start + len(chunk):
+                start, chunk = offset, old.read(offset, max(length, self.COMPACT_READ))
+            loc[slot] = new.append(chunk[offset - start : offset - start + length])
+        old.close()
+        self._store, self._garbage = new, 0
 
     def arrays(self) -> dict[str, array[int]]:
         """The compact arrays by name, as a snapshot writes them (see :meth:`restore`)."""
@@ -491,6 +515,8 @@ class HotlistIndex:
         self._count -= 1
         if self._stale_keys > max(1000, self._count // 10):
             self._rebuild_bloom()
+        if self._garbage >= self.compact_at and 2 * self._garbage > self._store.size:
+            self.compact()  # more dead bytes than live ones
         return found[0]
 
     def _entry(self, slot: int) -> HotlistEntry:

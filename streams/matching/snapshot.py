@@ -70,7 +70,13 @@ DECIDING_MODULES = (
 
 def rules_digest(rules: MatchRules) -> str:
     """What the index's content depends on besides the topics: the matching rules, and the code
-    and schemas that decode and check entries (a rule added refuses entries an older worker kept)."""
+    and schemas that decode and check entries (a rule added refuses entries an older worker kept).
+
+    The code itself, not a declared version of the entry format and rules: a version bump is
+    one more thing to forget, and a snapshot kept across a forgotten one would keep matching an
+    entry a new rule (P1, P2, P5, P6) refuses; no rule may be missed for a faster start. So any
+    upgrade that touches these modules rebuilds from the topics (a cold start, see
+    :func:`~streams.hotlists.records.apply_hotlist_records`)."""
     described = json.dumps(
         [list(rules.ocr.classes), rules.max_substitutions, rules.refresh_span_s], separators=(",", ":")
     )
@@ -100,9 +106,9 @@ class SnapshotScope:
     def new_store(self) -> EntryStore:
         """A fresh store for an index rebuilt from the topics (a refused snapshot is gone first)."""
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for old in self.directory.glob("entries-*.bin"):
+        for old in self.directory.glob(EntryStore.FILES):
             old.unlink()
-        return EntryStore.open(self.directory / f"entries-{time.time_ns():x}.bin")
+        return EntryStore.create(self.directory)
 
 
 def _header(
@@ -172,6 +178,14 @@ def _write(parts: list[bytes | memoryview], store: EntryStore, scope: SnapshotSc
         os.fsync(directory)
     finally:
         os.close(directory)
+    _drop_other_stores(scope.directory, store)
+
+
+def _drop_other_stores(directory: Path, kept: EntryStore) -> None:
+    """Delete the store files the snapshot does not name (one the index compacted away)."""
+    for other in directory.glob(EntryStore.FILES):
+        if other != kept.path:
+            other.unlink(missing_ok=True)
 
 
 class Refused(Exception):
@@ -228,9 +242,7 @@ def _load(
         raise Refused(f"its entry store {store_path.name} is shorter than it covers")
     store = EntryStore.open(store_path, header["store_size"])
     index.restore(store, arrays, canon, header["counters"], partial, refreshes)
-    for other in scope.directory.glob("entries-*.bin"):
-        if other != store_path:
-            other.unlink()
+    _drop_other_stores(scope.directory, store)
     return positions
 
 

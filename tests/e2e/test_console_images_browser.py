@@ -125,9 +125,19 @@ def test_the_crop_is_shown_large_the_differing_character_marked_and_verify_waits
     assert marked.count() == 1 and marked.locator(".ch-text").inner_text() == "8"
     assert "read 8, listed B: OCR-equivalent" in marked.get_attribute("aria-label")
     assert marked.locator(".ch-cue").inner_text() == "≈"
-    style = marked.evaluate("n => getComputedStyle(n).borderTopStyle")
-    same = read_row.locator(".ch.mark-same").first.evaluate("n => getComputedStyle(n).borderTopStyle")
-    assert style == "dotted" and same == "solid"  # a different outline, not only a colour
+    # a different outline, not only a colour. Read in one go from the live DOM: a live update may
+    # redraw the comparison, and a node it replaced has no computed style
+    outlines = page.wait_for_function(
+        """() => {
+          const row = document.querySelector('#plate-diff .plate-row');
+          const marked = row && row.querySelector('.ch.mark-equivalent');
+          const same = row && row.querySelector('.ch.mark-same');
+          if (!marked || !same || !marked.isConnected) return null;
+          const a = getComputedStyle(marked).borderTopStyle, b = getComputedStyle(same).borderTopStyle;
+          return a && b ? [a, b] : null;
+        }"""
+    ).json_value()
+    assert outlines == ["dotted", "solid"], outlines
     assert "position 6: read 8, listed B: OCR-equivalent" in page.inner_text("#diff-notes")
 
     # P7: not yet shown, so the button is disabled, and the server refuses a verification anyway

@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.e2e
 
 
-def test_a_tiny_load_run_loses_nothing_and_finds_every_hit(tmp_path) -> None:
+def test_a_tiny_load_run_loses_nothing_and_finds_every_hit(tmp_path, broker) -> None:
     out = tmp_path / "run"
     result = subprocess.run(
         [
@@ -36,6 +36,8 @@ def test_a_tiny_load_run_loses_nothing_and_finds_every_hit(tmp_path) -> None:
             "0.05",
             "--out",
             str(out),
+            "--broker",  # the session's: the run's topics have a prefix of their own
+            f"kafka://{broker.bootstrap}",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -84,3 +86,30 @@ def test_transactions_survive_a_worker_sigkill_without_loss_or_duplicates(tmp_pa
     assert kill["duplicate_alert_ids"] == 0 and mode["duplicate_candidates"] == 0
     assert mode["latency"]["lost_alerts"] == 0
     assert mode["ceiling"]["screened"] == mode["ceiling"]["reads"] >= 15_000
+
+
+def test_a_tiny_state_scale_run_steps_up_with_two_workers_and_loses_nothing(tmp_path, broker) -> None:
+    """`python -m loadtest state` (issue 19, item 4) through the real path, on the session's broker:
+    two workers in one group, two steps of rising offered load, each drained before the next; the
+    ground truth holds over the whole run and the summary plans workers from the measured rate."""
+    out = tmp_path / "state"
+    result = subprocess.run(
+        [sys.executable, "-m", "loadtest", "state", "--broker", f"kafka://{broker.bootstrap}"]
+        + ["--steps", "200", "400", "--step-s", "4", "--workers", "2", "--cameras", "40"]
+        + ["--entries", "3000", "--partials", "3", "--hit-rate", "0.05", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads((out / "state-summary.json").read_text())
+    steps = summary["steps"]
+    assert [s["offered_per_s"] for s in steps] == [200, 400]
+    assert all(s["drained"] and s["reads_sent"] >= 0.8 * 4 * s["offered_per_s"] for s in steps), steps
+    assert summary["lost_reads"] == 0 and summary["duplicate_alert_ids"] == 0
+    assert summary["expected_alerts"] >= 20 and summary["recall"] == 1.0 and summary["precision"] == 1.0
+    assert summary["workers"] == 2 and len(summary["workers_rss_mb_end"]) == 2
+    assert summary["reads_per_worker_core_s"] > 0 and summary["workers_for_peak"] >= 1
+    assert "| 400 |" in (out / "report.md").read_text()

@@ -580,7 +580,7 @@ async def _wait_for_count(settings: Settings, topic: str, count: int, timeout: f
 def test_invalid_utf8_inside_a_read_is_rejected_not_dropped(broker, tmp_path) -> None:
     """A read whose JSON is well formed but holds bytes that are not UTF-8 inside a string (a camera
     gateway's bad encoding) lands on reads-rejected as undecodable, kept whole (base64), and the
-    screen agent does not crash on it. (Bytes that are not JSON at all are covered by
+    worker's screen loop does not crash on it. (Bytes that are not JSON at all are covered by
     tests/integration/test_stream.py; there the JSON parser fails before any string is decoded.)"""
     with running_worker(broker, tmp_path) as (env, settings, root):
         not_utf8 = orjson.dumps(read_dict(read_id="utf8", camera_id="cam-utf8")).replace(

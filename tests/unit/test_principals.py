@@ -133,13 +133,14 @@ def assert_matches_code(p: Principal, used: set[str]) -> None:
 
 
 def test_the_worker_and_the_ingest_are_granted_exactly_the_topics_their_code_names() -> None:
-    """The worker's grants are the topics streams/app.py names (and creates when missing); the
-    ingest's those of streams/cameras/ingest.py and the read producer it writes with."""
+    """The worker's grants are the topics streams/app.py (its tasks) and streams/screening.py (its
+    screen and confirm loop) name, which it creates when missing; the ingest's those of
+    streams/cameras/ingest.py and the read producer it writes with."""
     from streams.app import WORKER_TOPICS
     from streams.cameras.ingest import INGEST_TOPICS
 
     worker, ingest = principal("alpr-worker"), principal("alpr-ingest")
-    assert_matches_code(worker, named_topics("streams.app"))
+    assert_matches_code(worker, named_topics("streams.app", "streams.screening"))
     assert set(WORKER_TOPICS) <= worker.topics
     assert_matches_code(ingest, named_topics("streams.cameras.ingest", "streams.reads.producer"))
     assert set(INGEST_TOPICS) <= ingest.topics

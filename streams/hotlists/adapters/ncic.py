@@ -150,7 +150,7 @@ def _parse(where: str, line: str, digest: bytes) -> Parsed:
     fields = line.split("|")
     if len(fields) != len(COLUMNS):
         return Parsed(where, error=f"{where}: {len(fields)} fields, expected {len(COLUMNS)}")
-    row = dict(zip(COLUMNS, (f.strip() for f in fields), strict=True))
+    row = dict(zip(COLUMNS, map(str.strip, fields), strict=True))
     key = f"ncic:{row['NIC']}" if row["NIC"] else None
     if row["FILE"] in IMMIGRATION_FILES:
         return Parsed(where, key=key, dropped=f"{where}: NCIC Immigration Violator File record dropped (P5)")
