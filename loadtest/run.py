@@ -217,11 +217,13 @@ async def stream(
     timeline: list[dict[str, float]],
     ports: list[int],
     pids: dict[str, int | None],
+    already_sent: int = 0,
 ) -> int:
     """Send the traffic, paced by its offsets (or as fast as possible); returns reads sent. Each
     second the timeline gets the reads sent and screened and the CPU seconds used so far by each
     process in ``pids`` (the broker's own cost grows with what it stores: see the report); the
-    reads screened are the sum over the workers whose metrics are on ``ports``."""
+    reads screened are the sum over the workers whose metrics are on ``ports``. ``already_sent``:
+    reads sent before this call (by earlier steps), counted in the timeline and the lag shown."""
     sent = 0
     start = datetime.now(UTC)
     started = time.monotonic()
@@ -241,10 +243,11 @@ async def stream(
                 last_report = now
                 screened = screened_count(ports)
                 cpu = {f"cpu_{name}": process_cpu_s(pid) for name, pid in pids.items()}
-                timeline.append({"t": now - started, "sent": sent, "screened": screened, **cpu})
+                total = already_sent + sent
+                timeline.append({"t": now - started, "sent": total, "screened": screened, **cpu})
                 print(
-                    f"\r{now - started:6.1f} s  sent {sent:>11,} ({sent / (now - started):>9,.0f}/s)  "
-                    f"screened {screened:>11,.0f}  lag {sent - screened:>9,.0f}",
+                    f"\r{now - started:6.1f} s  sent {total:>11,} ({sent / (now - started):>9,.0f}/s)  "
+                    f"screened {screened:>11,.0f}  lag {total - screened:>9,.0f}",
                     end="",
                     file=sys.stderr,
                     flush=True,

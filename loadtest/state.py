@@ -182,7 +182,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             alerts_before = len(observed.latencies_ms)
             timeline: list[dict[str, float]] = []
             t0 = time.monotonic()
-            sent = await stream(settings, traffic, args.step_s, False, timeline, ports, pids)
+            sent = await stream(settings, traffic, args.step_s, False, timeline, ports, pids, sent_total)
             send_s = time.monotonic() - t0
             sent_total += sent
             screened_end = screened_count(ports)
