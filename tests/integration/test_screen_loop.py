@@ -24,10 +24,13 @@ from prometheus_client import CollectorRegistry, Counter
 from streams.app import create_worker, utcnow
 from streams.kafka.log import TopicFollower
 from streams.screening import ScreenLoop
+from tests.integration import test_faults_worker
 from tests.integration.kafka_helpers import read_topic
 from tests.integration.test_faults_worker import Load
 
 pytestmark = pytest.mark.integration
+
+load = test_faults_worker.load  # the fault tests' fixture: a Load per call, each stopped after
 
 
 class Crash(Exception):
@@ -124,17 +127,6 @@ async def screen_loop(
             one.cancel()
         await asyncio.gather(task, following, view, return_exceptions=True)
         await memory.stop()
-
-
-@pytest.fixture()
-def load(broker, tmp_path):
-    made: list[Load] = []
-
-    def make(reads: int, seed: int) -> Load:
-        made.append(Load(broker, tmp_path, reads, seed))
-        return made[-1]
-
-    return make
 
 
 async def test_a_crash_between_the_acknowledgement_and_the_commit_screens_again_and_raises_nothing_twice(
