@@ -150,7 +150,7 @@ def test_a_live_high_priority_hit_sounds_and_notifies_once_and_mute_silences_bot
 
     produce(settings, "attn-1", "7ATTN01", "cq-curtner")  # wanted person: high priority
     page.wait_for_selector(".alert-row.urgency-0:has-text('7ATTN01')")
-    page.wait_for_function("window.__attention.notes.length >= 1 && window.__attention.tones >= 1")
+    page.wait_for_function("() => window.__attention.notes.length >= 1 && window.__attention.tones >= 1")
     assert counts(page) == {"notes": 1, "tones": 1, "asked": 1}
     assert "7ATTN01" in page.evaluate("window.__attention.notes[0].title")
     page.screenshot(path=str(ARTIFACTS / "console-attention.png"), full_page=True)

@@ -93,7 +93,7 @@ def shots(page, name: str) -> None:
     """Desktop and 390 px screenshots; at 390 px nothing is cut off sideways."""
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
-    page.wait_for_function("document.documentElement.clientWidth === 390")
+    page.wait_for_function("() => document.documentElement.clientWidth === 390")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390, page.evaluate(
         "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 392)"
         ".slice(0, 8).map(e => e.tagName + '#' + e.id + ' ' + e.getBoundingClientRect().right)"

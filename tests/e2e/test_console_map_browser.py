@@ -48,6 +48,10 @@ from tests.integration.test_console import NCIC_ROWS, sign_in_once, sync_rows
 
 pytestmark = pytest.mark.e2e
 
+#: Every tile laid out has loaded (or failed). A function, not an expression: the console's CSP
+#: has no 'unsafe-eval', and playwright polls an expression with eval.
+TILES_COMPLETE = "() => [...document.querySelectorAll('#d-map img.map-tile')].every(i => i.complete)"
+
 # The queue test's chromium (a fresh browser per test, on this module's stack) and its page helpers
 browser, listed, new_page = queue.browser, queue.listed, queue.new_page
 
@@ -224,7 +228,7 @@ def test_with_the_agencys_tiles_the_trail_is_drawn_in_order_on_the_tiles_it_aske
     page.wait_for_selector("#d-map[data-mode='tiles']")
 
     # the tiles laid out are exactly the ones asked of the agency's server, and all of them show
-    page.wait_for_function("[...document.querySelectorAll('#d-map img.map-tile')].every(i => i.complete)")
+    page.wait_for_function(TILES_COMPLETE)
     laid = set(page.eval_on_selector_all("#d-map img.map-tile", "imgs => imgs.map(i => i.dataset.tile)"))
     assert laid and laid <= tile_server.tiles(), (laid, tile_server.tiles())
     assert page.eval_on_selector_all("#d-map img.map-tile", "imgs => imgs.every(i => i.naturalWidth === 256)")
@@ -285,7 +289,7 @@ def test_with_the_agencys_tiles_the_trail_is_drawn_in_order_on_the_tiles_it_aske
     narrow.goto(f"http://127.0.0.1:{env['ALPR_CONSOLE_PORT']}/")
     open_alert(narrow, "7MAPT01")
     narrow.wait_for_selector("#d-map[data-mode='tiles']")
-    narrow.wait_for_function("[...document.querySelectorAll('#d-map img.map-tile')].every(i => i.complete)")
+    narrow.wait_for_function(TILES_COMPLETE)
     assert narrow.evaluate("document.documentElement.scrollWidth") <= 390  # nothing cut off sideways
     frame = narrow.locator("#d-map .map-frame").bounding_box()
     assert frame["x"] >= 0 and frame["x"] + frame["width"] <= 390
