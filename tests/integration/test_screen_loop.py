@@ -52,6 +52,16 @@ class CrashBeforeCommit(ScreenLoop):
             self.consumer.commit = crash  # type: ignore[method-assign]
 
 
+class CrashWhileSending(ScreenLoop):
+    """Dies in the middle of sending the first batch that raises alerts: some of its outputs may be
+    on Kafka, none acknowledged as a whole, its offsets must not be committed."""
+
+    async def _send(self, produced: list[tuple[Any, TopicPartition, int]]) -> None:
+        if any(out.alerts for out, _tp, _offset in produced):
+            raise Crash("killed while sending a batch's outputs")
+        await super()._send(produced)
+
+
 class HoldsABatch(ScreenLoop):
     """Holds the first batch it fetches until released, and says when a revoke of its partitions
     has begun; remembers the offsets of the held batch."""
@@ -140,6 +150,21 @@ async def test_a_crash_between_the_acknowledgement_and_the_commit_screens_again_
             await asyncio.wait_for(task, 120)
     alerts_before = len(await read_topic(run.settings.kafka, run.alerts))
     assert alerts_before > 0, "the crashed batch's alerts were acknowledged before the commit"
+    async with screen_loop(run):
+        run.check(*await run.settled(timeout=120))
+
+
+async def test_a_crash_while_sending_commits_nothing_of_the_batch_and_its_alerts_come_after_the_restart(
+    load,
+) -> None:
+    """Never ahead: the offsets of a batch whose outputs were not all acknowledged stay uncommitted,
+    so the restarted loop screens it again and every alert comes, once."""
+    run = load(reads=2_000, seed=41)
+    await run.prepare()
+    async with screen_loop(run, CrashWhileSending) as (_stage, task):
+        await run.send(0, 2_000)
+        with pytest.raises(Crash):
+            await asyncio.wait_for(task, 120)
     async with screen_loop(run):
         run.check(*await run.settled(timeout=120))
 
