@@ -33,12 +33,13 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from loadtest.run import committed_reader
-from streams.app import FETCH_MAX_WAIT_MS, WORKER_TOPICS, create_worker, utcnow
+from streams.app import WORKER_TOPICS, create_worker, utcnow
 from streams.codec import rejected_group
 from streams.kafka.connection import Connection
 from streams.kafka.log import TopicFollower
 from streams.kafka.topics import create_topics, existing_partitions
 from streams.matching.pipeline import Outcome
+from streams.screening import FETCH_MAX_WAIT_MS
 from streams.settings import Settings
 
 __all__ = ["CommittedFollower", "main", "transactional_worker"]

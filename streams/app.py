@@ -45,16 +45,14 @@ from streams.matching.pipeline import Pipeline
 from streams.matching.snapshot import SnapshotScope, rules_digest
 from streams.metrics import Metrics
 from streams.reads.lateness import StoreBounds
-from streams.screening import FETCH_MAX_WAIT_MS, ScreenLoop, rewind_to_committed
+from streams.screening import ScreenLoop
 from streams.settings import Settings
 
 __all__ = [
-    "FETCH_MAX_WAIT_MS",
     "Worker",
     "create_worker",
     "match_rules",
     "new_index",
-    "rewind_to_committed",
 ]
 
 log = logging.getLogger(__name__)

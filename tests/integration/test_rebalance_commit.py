@@ -5,7 +5,7 @@ generation changes mid-batch), then "seeks back to committed offsets" to fetch t
 ``seek_to_committed`` leaves a partition without a committed offset where the fetch left it. In
 tests/integration/test_faults_cluster.py (a broker and a worker killed at once) the survivor took
 over a candidates partition the dead worker had never committed, lost its first five records
-that way, and committed past them: four alerts never raised. ``streams.app.rewind_to_committed``
+that way, and committed past them: four alerts never raised. ``streams.screening.rewind_to_committed``
 (what the worker's consumer runs for faust's seek) must start such a partition over.
 """
 
@@ -17,8 +17,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.app import rewind_to_committed
 from streams.kafka.broker import EmbeddedBroker
+from streams.screening import rewind_to_committed
 
 pytestmark = pytest.mark.integration
 

@@ -139,15 +139,20 @@ async def screen_loop(
         await memory.stop()
 
 
+async def crash(run: Load, kind: Callable[..., ScreenLoop]) -> None:
+    """Send the load's reads to a loop of ``kind`` and wait for it to die of its :class:`Crash`."""
+    await run.prepare()
+    async with screen_loop(run, kind) as (_stage, task):
+        await run.send(0, len(run.reads))
+        with pytest.raises(Crash):
+            await asyncio.wait_for(task, 120)
+
+
 async def test_a_crash_between_the_acknowledgement_and_the_commit_screens_again_and_raises_nothing_twice(
     load,
 ) -> None:
     run = load(reads=2_000, seed=41)
-    await run.prepare()
-    async with screen_loop(run, CrashBeforeCommit) as (_stage, task):
-        await run.send(0, 2_000)
-        with pytest.raises(Crash):
-            await asyncio.wait_for(task, 120)
+    await crash(run, CrashBeforeCommit)
     alerts_before = len(await read_topic(run.settings.kafka, run.alerts))
     assert alerts_before > 0, "the crashed batch's alerts were acknowledged before the commit"
     async with screen_loop(run):
@@ -160,11 +165,7 @@ async def test_a_crash_while_sending_commits_nothing_of_the_batch_and_its_alerts
     """Never ahead: the offsets of a batch whose outputs were not all acknowledged stay uncommitted,
     so the restarted loop screens it again and every alert comes, once."""
     run = load(reads=2_000, seed=41)
-    await run.prepare()
-    async with screen_loop(run, CrashWhileSending) as (_stage, task):
-        await run.send(0, 2_000)
-        with pytest.raises(Crash):
-            await asyncio.wait_for(task, 120)
+    await crash(run, CrashWhileSending)
     async with screen_loop(run):
         run.check(*await run.settled(timeout=120))
 
