@@ -68,6 +68,11 @@ class Metrics:
             "1 once the worker screens reads (hot list and camera registry loaded): a readiness signal",
             registry=r,
         )
+        self.partitions = Gauge(
+            "alpr_partitions_assigned",
+            "Partitions of the reads, reads-late and candidates topics this worker holds in its group",
+            registry=r,
+        )
         self.hotlist_refused = Counter("alpr_hotlist_refused", "Hot-list records refused at load", registry=r)
         self.read_age = Histogram(
             "alpr_read_age_seconds",

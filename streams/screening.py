@@ -228,6 +228,7 @@ class ScreenLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         async with self._in_hand:
             self._generation += 1
             self.outbox.forget(revoked)
+            self.metrics.partitions.set(0)
         log.info("partitions given up: %d", len(revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
@@ -236,6 +237,7 @@ class ScreenLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         log.info("partitions assigned: %d; reading the alerts topic up to now first", len(assigned))
         if assigned:
             await self.catch_up_memory()
+        self.metrics.partitions.set(len(assigned))
         log.info("partitions taken: %d", len(assigned))
 
     async def process(self, batch: dict[TopicPartition, list[Any]]) -> None:

@@ -210,6 +210,8 @@ def test_two_workers_share_the_partitions_and_keep_matching_while_one_joins_and_
     first = run.worker("worker-a")
     asyncio.run(run.send(0, 2_000))
     second = run.worker("worker-b")
+    # The group has rebalanced once the newcomer holds partitions: the next reads are shared.
+    wait_for(lambda: (metric(second.env, "alpr_partitions_assigned") or 0) > 0, 90, "worker-b in the group")
     asyncio.run(run.send(2_000, 4_000))
     wait_for(lambda: (metric(second.env, "alpr_reads_total") or 0) > 0, 60, "the second worker screening")
     assert (metric(first.env, "alpr_reads_total") or 0) > 0
