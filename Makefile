@@ -18,10 +18,15 @@ JAVA_AND_MAVEN := $(shell command -v java >/dev/null && command -v mvn >/dev/nul
 
 .PHONY: run test lint loadtest clean java
 
-$(STAMP): pyproject.toml
+# The worker's read kernel (native/: Rust, built by maturin) needs cargo: rustup's when there,
+# else Debian's (rustc 1.63, which the crate and its lock file keep to).
+$(STAMP): pyproject.toml native/pyproject.toml native/Cargo.toml native/Cargo.lock $(wildcard native/src/*.rs)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	command -v cargo >/dev/null || test -x "$$HOME/.cargo/bin/cargo" || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq cargo; }
+	PATH="$$PATH:$$HOME/.cargo/bin" $(BIN)/python -m pip install --quiet ./native
 	touch $(STAMP)
 
 java:

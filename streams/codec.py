@@ -7,15 +7,16 @@ each record's shape and are compiled (fastjsonschema) for run-time checks.
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import cache, lru_cache, partial
 from itertools import chain
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import fastjsonschema
 import msgspec
@@ -227,6 +228,8 @@ _LAST = itemgetter(-1)
 _OFFSET = itemgetter(slice(-6, None))
 _LAT = attrgetter("lat")
 _LON = attrgetter("lon")
+_PLATE = attrgetter("plate")
+_CAMERA = attrgetter("camera_id")
 
 
 def _time_bounds(texts: list[str]) -> tuple[datetime, datetime] | None:
@@ -306,24 +309,99 @@ class ReadBatch:
     ones, each with its error. :meth:`read` makes the domain :class:`Read` of a good one (the
     stream needs it only for the few reads that may match). A batch checked read by read also
     keeps each good read as sent (``sent``), so a read refused later (its capture time, its
-    camera) is kept on the rejected topic as received at no cost (:meth:`as_sent`)."""
+    camera) is kept on the rejected topic as received at no cost (:meth:`as_sent`).
 
-    __slots__ = ("earliest", "failed", "latest", "positions", "sent", "wires")
+    A batch the native kernel checked (:func:`_native_batch`) holds what the screen needs (plates,
+    distinct cameras, positions, bounds) and the record's bytes; its structs are decoded only when
+    a rare path asks for ``wires``, and one read (:meth:`read`) from its own bytes."""
+
+    __slots__ = (
+        "_cameras",
+        "_coords",
+        "_placed",
+        "_plates",
+        "_wires",
+        "earliest",
+        "failed",
+        "latest",
+        "payload",
+        "positions",
+        "sent",
+        "spans",
+    )
 
     def __init__(self) -> None:
-        self.wires: list[Any] = []
-        self.positions: list[int] = []
+        self._wires: list[Any] | None = []
+        self.positions: Sequence[int] = []
         self.earliest: datetime | None = None
         self.latest: datetime | None = None
         #: position, error, the read as sent (its bytes, msgspec.Raw, or its object), its camera id
         self.failed: list[tuple[int, InvalidRecord, Any, str | None]] = []
         self.sent: list[Any] | None = None  # each good read as sent, when the batch was split
+        # what the native kernel found (None: a batch of structs): the record, each read's byte
+        # range in it, the plates, distinct camera ids, lats and lons (NaN: no position)
+        self.payload: bytes | None = None
+        self.spans: memoryview | None = None
+        self._plates: list[str] | None = None
+        self._cameras: list[str] | None = None
+        self._coords: tuple[bytes, bytes] | None = None
+        self._placed = True
 
     def __len__(self) -> int:
-        return len(self.wires)
+        return len(self.positions)
+
+    @property
+    def wires(self) -> list[Any]:
+        """The good reads as structs (a native batch decodes them now, once)."""
+        if self._wires is None:
+            assert self.payload is not None  # noqa: S101 - a native batch keeps its record
+            self._wires = _wire_decoders()[0].decode(self.payload).reads
+        return self._wires
+
+    @wires.setter
+    def wires(self, wires: list[Any]) -> None:
+        self._wires = wires
+
+    def plates(self) -> list[str]:
+        """The good reads' plates as sent, in order."""
+        return self._plates if self._plates is not None else list(map(_PLATE, self.wires))
+
+    def cameras(self) -> Collection[str]:
+        """The distinct camera ids of the good reads."""
+        return self._cameras if self._cameras is not None else set(map(_CAMERA, self.wires))
+
+    def unplaced(self) -> bool:
+        """Whether a good read has no position."""
+        return not self._placed if self._plates is not None else None in map(_LAT, self.wires)
+
+    def coordinates(self) -> list[tuple[float, float] | None]:
+        """Each good read's (lat, lon), None when it has no position."""
+        if self._coords is None:
+            return [None if w.lat is None else (w.lat, w.lon) for w in self.wires]
+        lats, lons = (memoryview(c).cast("d") for c in self._coords)
+        return [None if lat != lat else (lat, lon) for lat, lon in zip(lats, lons, strict=True)]
+
+    def camera(self, i: int) -> str:
+        """Good read ``i``'s camera id."""
+        camera: str = self._wire(i).camera_id
+        return camera
+
+    def _wire(self, i: int) -> Any:
+        if self._wires is None and self.spans is not None and self.payload is not None:
+            start, end = self.spans[2 * i], self.spans[2 * i + 1]
+            return _wire_decoders()[1].decode(self.payload[start:end])
+        return self.wires[i]
+
+    def structs(self) -> None:
+        """Make this a batch of structs (its reads are about to change): what the kernel found is
+        dropped, so a read is sent again as its struct says, as for any batch of structs."""
+        self._wires = self.wires  # decoded now, before the record is let go
+        self.payload = self.spans = self._plates = self._cameras = self._coords = None
+        self._placed = True
 
     def add(self, wire: Any, position: int, captured: datetime) -> None:
         self.wires.append(wire)
+        assert isinstance(self.positions, list)  # noqa: S101 - a batch built read by read
         self.positions.append(position)
         if self.earliest is None or captured < self.earliest:
             self.earliest = captured
@@ -336,20 +414,23 @@ class ReadBatch:
         wires, positions = self.wires, self.positions
         out.wires = [wires[i] for i in kept]
         out.positions = [positions[i] for i in kept]
-        if self.sent is not None:
-            sent = self.sent
-            out.sent = [sent[i] for i in kept]
+        if self.sent is not None or self.spans is not None:
+            out.sent = [self.as_sent(i) for i in kept]
         if times:
             out.earliest, out.latest = min(times), max(times)
         return out
 
     def as_sent(self, i: int) -> Any:
-        """Good read ``i`` as sent: its bytes when the batch was split, else its fields encoded
-        again (in C; what it did not send left out)."""
-        return self.sent[i] if self.sent is not None else msgspec.Raw(msgspec.json.encode(self.wires[i]))
+        """Good read ``i`` as sent: its bytes when the batch was split or checked by the kernel,
+        else its fields encoded again (in C; what it did not send left out)."""
+        if self.sent is not None:
+            return self.sent[i]
+        if self.spans is not None and self.payload is not None:
+            return msgspec.Raw(self.payload[self.spans[2 * i] : self.spans[2 * i + 1]])
+        return msgspec.Raw(msgspec.json.encode(self.wires[i]))
 
     def read(self, i: int) -> Read:
-        w = self.wires[i]
+        w = self._wire(i)
         return Read(
             w.read_id,
             w.camera_id,
@@ -391,7 +472,9 @@ def _checked_reads(raws: list[Any]) -> ReadBatch:
     cameras = _MATCHED.setdefault("camera_id", set())
     states = _MATCHED.setdefault("plate_state", set())
     rfc3339 = _RFC3339_ONE.fullmatch
-    wires, positions, failed = out.wires, out.positions, out.failed
+    wires, failed = out.wires, out.failed
+    positions: list[int] = []
+    out.positions = positions
     sent_reads: list[Any] = []
     out.sent = sent_reads
     for position, raw in enumerate(raws):
@@ -733,18 +816,83 @@ def decode_read_batch(payload: bytes | None) -> ReadBatch:
 
 def decode_read_batches(payloads: Sequence[bytes | None]) -> list[ReadBatch | InvalidRecord]:
     """:func:`decode_read_batch` of records taken together, each its batch or the error that
-    refuses it whole. Each record is decoded by msgspec on its own; the rules msgspec cannot state
+    refuses it whole. The native kernel (``alpr_native``) checks the records it is sure of in one
+    pass; the others are each decoded by msgspec on its own, and the rules msgspec cannot state
     are checked once over the reads of them all (a record of 20 reads would pay their fixed cost
     per 20 reads), and only when one breaks them record by record, then read by read. Records
     checked together share their capture times' bounds: the earliest and latest of them all,
     as wide as each record's own or wider."""
-    decoded = [_wires(payload) for payload in payloads]
+    native = _native_batches(payloads)
+    rest = [i for i, batch in enumerate(native) if batch is None]
+    decoded = [_wires(payloads[i]) for i in rest]
     wired = [wires for wires in decoded if isinstance(wires, list)]
+    bounds = None
     if len(wired) == len(decoded) and all(0 < len(wires) <= MAX_BATCH_READS for wires in wired):
         bounds = _rest_of_schema(list(chain.from_iterable(wired))) if wired else None
-        if bounds is not None:
-            return [_batch(wires, bounds) for wires in wired]
-    return [_record_batch(payload, wires) for payload, wires in zip(payloads, decoded, strict=True)]
+        if bounds is not None or not wired:
+            # all of them checked together: the kernel's records (which would have passed with
+            # the others) share the bounds too, as when the Python path checks them all
+            fast = [batch for batch in native if batch is not None]
+            if fast:
+                earliest = [b.earliest for b in fast if b.earliest is not None]
+                latest = [b.latest for b in fast if b.latest is not None]
+                if bounds is not None:
+                    earliest.append(bounds[0])
+                    latest.append(bounds[1])
+                bounds = (min(earliest), max(latest))
+                for each in fast:
+                    each.earliest, each.latest = bounds
+            if bounds is not None:
+                for i, wires in zip(rest, wired, strict=True):
+                    native[i] = _batch(wires, bounds)
+                return cast(list[ReadBatch | InvalidRecord], native)
+    out: list[ReadBatch | InvalidRecord] = []
+    records = iter(decoded)
+    for payload, found in zip(payloads, native, strict=True):
+        out.append(found if found is not None else _record_batch(payload, next(records)))
+    return out
+
+
+#: The native kernel's check, None when ``alpr_native`` is not installed (the Python path then
+#: checks every record: slower, the same outcome). Tests set it to None to compare the two.
+try:
+    from alpr_native import check_read_batches as _native
+except ImportError:  # pragma: no cover - the build installs it (Makefile)
+    _native = None
+
+NATIVE = _native is not None
+
+
+def _native_batches(payloads: Sequence[bytes | None]) -> list[ReadBatch | None]:
+    """The kernel's batch of each record it is sure of (every read good), else None."""
+    check = _native
+    if check is None:
+        return [None] * len(payloads)
+    try:
+        found = check(
+            [p if isinstance(p, bytes) else b"" for p in payloads], MAX_RECORD_BYTES, MAX_BATCH_READS
+        )
+    except BaseException as exc:
+        # A panic in the kernel (pyo3's PanicException, a BaseException) must not stop the worker
+        # on a record it would meet again after every restart: the Python path decides instead.
+        if type(exc).__name__ != "PanicException":
+            raise
+        logging.getLogger(__name__).error(
+            "the native read kernel failed (%s); these records are checked in Python", exc
+        )
+        return [None] * len(payloads)
+    return [None if f is None else _native_batch(p, f) for p, f in zip(payloads, found, strict=True)]
+
+
+def _native_batch(payload: Any, found: tuple[Any, ...]) -> ReadBatch:
+    plates, cameras, spans, lats, lons, placed, earliest, latest = found
+    out = ReadBatch.__new__(ReadBatch)  # every slot set here, once (a record of 20 reads feels it)
+    out._wires, out.sent, out.failed = None, None, []
+    out.payload, out.spans = payload, memoryview(spans).cast("I")
+    out._plates, out._cameras, out._coords, out._placed = plates, cameras, (lats, lons), placed
+    out.positions = range(len(plates))
+    out.earliest, out.latest = datetime.fromisoformat(earliest), datetime.fromisoformat(latest)
+    return out
 
 
 def _wires(payload: bytes | None) -> list[Any] | InvalidRecord | None:

@@ -384,6 +384,67 @@ _KEYS = None if _STARTS is None else frozenset(start.split(" ")[0] for start in 
 _KEY = operator.itemgetter(slice(0, _PREFIX))
 
 
+def _most_spaces(pattern: str, flags: int) -> int | None:
+    """The most spaces a match of ``pattern`` can hold, or None when unbounded or a construct is not
+    understood here. Lookarounds count as if they matched text: the bound can only grow."""
+    parser: Any = importlib.import_module("re._parser")
+    ops: Any = importlib.import_module("re._constants")
+    spacing = {ops.CATEGORY_NOT_WORD, ops.CATEGORY_SPACE, ops.CATEGORY_NOT_DIGIT}
+    spaceless = {ops.CATEGORY_WORD, ops.CATEGORY_DIGIT, ops.CATEGORY_NOT_SPACE}
+
+    class Unknown(Exception):
+        pass
+
+    def takes_space(items: Any) -> bool:
+        negate = covered = False
+        for op, arg in items:
+            if op is ops.NEGATE:
+                negate = True
+            elif op is ops.LITERAL:
+                covered |= arg == ord(" ")
+            elif op is ops.RANGE:
+                covered |= arg[0] <= ord(" ") <= arg[1]
+            elif op is ops.CATEGORY and arg in spacing | spaceless:
+                covered |= arg in spacing
+            else:
+                raise Unknown
+        return covered != negate
+
+    def most(items: Any) -> int:
+        total = 0
+        for op, arg in items:
+            if op is ops.LITERAL:
+                total += arg == ord(" ")
+            elif op in (ops.NOT_LITERAL, ops.ANY):
+                total += 1
+            elif op is ops.IN:
+                total += takes_space(arg)
+            elif op is ops.BRANCH:
+                total += max(most(branch) for branch in arg[1])
+            elif op is ops.SUBPATTERN:
+                total += most(arg[-1])
+            elif op in (ops.ASSERT, ops.ASSERT_NOT):
+                total += most(arg[1])
+            elif op in (ops.MAX_REPEAT, ops.MIN_REPEAT, ops.POSSESSIVE_REPEAT):
+                _low, high, body = arg
+                inner = most(body)
+                if inner and high is ops.MAXREPEAT:
+                    raise Unknown
+                total += inner * high
+            elif op is not ops.AT:
+                raise Unknown
+        return total
+
+    try:
+        return most(parser.parse(pattern, flags).data)
+    except Unknown:
+        return None
+
+
+#: A field is quiet when no term can start in its last words (_quiet): none then reaches the next.
+_MOST_SPACES = _most_spaces(_TERMS.pattern, _TERMS.flags)
+
+
 def _term_matches(view: str) -> Iterator[re.Match[str]]:
     """``_TERMS.finditer(view)``, trying only the words where a term can start (_term_starts): in
     an ASCII view a term starts at 0 or after a space (its lookbehind), so nothing is skipped."""
@@ -587,6 +648,8 @@ def classify_fields(*texts: str | None) -> Finding | None:
     """:func:`classify` over the fields of one request (purpose, crime type, case number; an entry's
     reason and case): each field on its own, so a crime word in one field cannot excuse a term in
     another, then all together, so a term split across fields is still found."""
+    if len(texts) == 2 and _quiet_pair(*texts):
+        return None
     for text in texts:
         found = classify(text)
         if found is not None:
@@ -620,6 +683,63 @@ def _classify_pair(first: str, second: str) -> Finding | None:
         return None
     topic, term = result
     return Finding(topic, _as_written(text, term))
+
+
+def _quiet_pair(first: str | None, second: str | None) -> bool:
+    """Whether two ASCII fields without URL escapes (a feed entry's reason, which repeats, and its
+    case, which is unique) are proven to name nothing, each alone and together: what the second's
+    classify() and :func:`_classify_pair` would conclude, with one cheap look at the second. False:
+    read them the long way (that decides; nothing is concluded here).
+
+    The first field is quiet (:func:`_quiet`, remembered per text). The statute hint is searched in
+    the fields together: a hint in the second alone is one there too (the space before it reads as
+    the start of a text). Every word of the second's word views, and of the words a run of single
+    letters makes with them, is a piece of its letters and digits run together, digits read as
+    letters (_FOLD), so when no start of a term (_KEYS) is in that, no word of them begins a term
+    (_term_matches). None that starts in the first reaches the second (_quiet), and the first does
+    not end with a single letter, so the fields together hold no term either."""
+    if _KEY_INSIDE is None or not (first and second and second.isascii()):
+        return False
+    if not _quiet(first) or not _SYMBOLS_OR_ESCAPES.isdisjoint(second):
+        return False
+    if _STATUTE_HINT.search(f"{first} {second}".replace("+", " ").lower()):
+        return False
+    return _KEY_INSIDE.search(second.lower().encode("ascii").translate(_FOLD, _NOT_FOLDED)) is None
+
+
+#: Characters that make a text's words other than its letters and digits (@ read as "a"), or that
+#: escape others (%): a second field holding one is read the long way.
+_SYMBOLS_OR_ESCAPES = frozenset("@$|!%")
+#: An ASCII text's letters and digits run together, digits read as letters (_LEET): bytes.translate.
+_FOLD = bytes.maketrans(bytes(_LEET), bytes(map(ord, _LEET.values())))
+_NOT_FOLDED = bytes(c for c in range(128) if not chr(c).isalnum())
+#: Any start of a term, anywhere (None: the starts are unknown or hold a digit; no shortcut).
+_KEY_INSIDE = (
+    re.compile("|".join(sorted(re.escape(key) for key in _KEYS)).encode("ascii"))
+    if _KEYS is not None and _MOST_SPACES is not None and all(k.isascii() and k.isalpha() for k in _KEYS)
+    else None
+)
+
+
+@functools.lru_cache(maxsize=4096)  # feed reasons repeat: one look per distinct text
+def _quiet(text: str) -> bool:
+    """Whether an ASCII text without URL escapes names nothing, holds no term at all (an excused
+    term's context would read on into a field after it), does not end with a single letter, and
+    its last words begin no term (a term holds at most _MOST_SPACES spaces, so one starting earlier
+    ends within the text)."""
+    if not text.isascii() or "%" in text or classify(text) is not None:
+        return False
+    assert _KEYS is not None and _MOST_SPACES is not None  # noqa: S101 (_KEY_INSIDE is set)
+    views = _views(text.replace("+", " ").lower())
+    if views.words_edges[1] or views.joined_edges[1]:
+        return False
+    for view in (views.words, views.joined):
+        words = view.split(" ")
+        if not _KEYS.isdisjoint(map(_KEY, words[max(0, len(words) - _MOST_SPACES) :])):
+            return False
+        if next(_term_matches(view), None) is not None:
+            return False
+    return True
 
 
 def _spaced(first: str, second: str) -> str:

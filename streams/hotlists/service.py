@@ -81,6 +81,23 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _entry_event(
+    name: str, at: str, entry_key: str, plate: str, value: bytes | None, extra: dict[str, Any]
+) -> bytes:
+    """A hot-list changes-topic event about one entry (``at``: its time in ISO 8601)."""
+    return orjson.dumps(
+        {
+            "event": name,
+            "at": at,
+            "source": entry_key.split(":", 1)[0],
+            "entry_key": entry_key,
+            "plate": plate,
+            "entry": orjson.Fragment(value) if value is not None else None,
+            **extra,
+        }
+    )
+
+
 def _checksum(files: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in files:
@@ -325,6 +342,7 @@ class HotlistStore:
             return
         written = Counter(change.partition for change in plan.changes)
         if all(ends[p] - snapshot.ends.get(p, 0) == written[p] for p in ends):
+            last: dict[int, tuple[str, bytes | None]] = {}  # per partition: its last record written
             for change in plan.changes:
                 value = None if change.kind == REMOVED else change.value
                 if value is None:
@@ -333,10 +351,9 @@ class HotlistStore:
                     snapshot.entries[change.key] = Stored(
                         fingerprint(value), change.plate, change.partition, change.line
                     )
-                snapshot.anchors[change.partition] = (
-                    ends[change.partition] - 1,
-                    _anchor(change.key.encode(), value),
-                )
+                last[change.partition] = (change.key, value)
+            for partition, (key, value) in last.items():
+                snapshot.anchors[partition] = (ends[partition] - 1, _anchor(key.encode(), value))
             snapshot.ends = ends
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -380,28 +397,21 @@ class HotlistStore:
     async def _entry_event(
         self, name: str, at: datetime, entry_key: str, plate: str, value: bytes | None, **extra: Any
     ) -> None:
-        event = {
-            "event": name,
-            "at": at.isoformat(),
-            "source": entry_key.split(":", 1)[0],
-            "entry_key": entry_key,
-            "plate": plate,
-            "entry": orjson.Fragment(value) if value is not None else None,
-            **extra,
-        }
-        await self.writer.write(self.changes, plate.encode(), orjson.dumps(event))
+        await self.writer.write(
+            self.changes, plate.encode(), _entry_event(name, at.isoformat(), entry_key, plate, value, extra)
+        )
 
     async def apply(self, plan: SyncPlan, sync_id: str, now: datetime, chunk: int = 10_000) -> None:
         """History first, then current state, a chunk of changes at a time: Kafka has a chunk's
         change events before any of its hot-list records is written, so an interruption leaves each
         entry old or new, and never an entry on the list without the event that put it there
         (replay and the retro-hunt read the history)."""
+        at, extra = now.isoformat(), {"sync_id": sync_id}
         for start in range(0, len(plan.changes), chunk):
             part = plan.changes[start : start + chunk]
             for change in part:
-                await self._entry_event(
-                    _EVENT[change.kind], now, change.key, change.plate, change.value, sync_id=sync_id
-                )
+                event = _entry_event(_EVENT[change.kind], at, change.key, change.plate, change.value, extra)
+                await self.writer.write(self.changes, change.plate.encode(), event)
             await self.writer.flush()
             for change in part:
                 value = None if change.kind == REMOVED else change.value

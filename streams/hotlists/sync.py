@@ -67,8 +67,9 @@ class Stored(NamedTuple):
     line: bytes | None = None  # the digest of the extract record that gave it, when known
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):
+    """One change a sync writes (a tuple, as :class:`Stored`: a full sync makes a million)."""
+
     kind: str
     key: str
     plate: str
@@ -129,10 +130,11 @@ def plan_sync(
         entry = _usable(plan, record, current, extract.sources, seen)
         if entry is None:
             continue
-        seen.add(entry.key)
+        key = entry.key
+        seen.add(key)
         if entry.synced_at is not None:
             dated.append(entry.synced_at)
-        _compare(plan, entry, current.get(entry.key), partitions, record.digest)
+        _compare(plan, entry, key, current.get(key), partitions, record.digest)
     if plan.generated_at is None and dated:
         plan.generated_at = min(dated)
     for key, stored in current.items():
@@ -179,20 +181,26 @@ def _usable(
 
 
 def _compare(
-    plan: SyncPlan, entry: HotlistEntry, stored: Stored | None, partitions: int, line: bytes | None
+    plan: SyncPlan,
+    entry: HotlistEntry,
+    key: str,
+    stored: Stored | None,
+    partitions: int,
+    line: bytes | None,
 ) -> None:
+    """``key``: the entry's (a property that formats it each time it is read)."""
     value = dumps(entry_to_dict(entry))
     partition = entry_partition(entry, partitions)
     if stored is None:
-        plan.changes.append(Change(ADDED, entry.key, entry.plate, partition, value, line))
+        plan.changes.append(Change(ADDED, key, entry.plate, partition, value, line))
         plan.counts[ADDED] += 1
     elif stored.fingerprint != fingerprint(value):
-        plan.changes.append(Change(UPDATED, entry.key, entry.plate, partition, value, line))
+        plan.changes.append(Change(UPDATED, key, entry.plate, partition, value, line))
         plan.counts[UPDATED] += 1
     else:
         plan.counts["unchanged"] += 1
         if line is not None and stored.line != line:
-            plan.lines[entry.key] = line
+            plan.lines[key] = line
 
 
 def _guard_removals(plan: SyncPlan, before: Counter[str], share: float, force: bool) -> None:

@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from itertools import chain
 from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
@@ -36,6 +37,7 @@ from streams.alerts.sightings import SightingWindow, sighting_of
 from streams.cameras.active import ActiveCameras
 from streams.cameras.sites import SiteWatch
 from streams.codec import (
+    NATIVE,
     ReadBatch,
     alert_record_from_dict,
     alert_to_dict,
@@ -60,10 +62,7 @@ __all__ = ["Outcome", "Pipeline", "RecentIds", "Source", "check_capture_time"]
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-_PLATE = attrgetter("plate")
-_LAT = attrgetter("lat")
 _CAPTURED = attrgetter("captured_at")
-_CAMERA = attrgetter("camera_id")
 _FIRST = itemgetter(0)
 #: What a rejected record keeps of a read refused for these reasons (P11, P24): never the plate.
 _KEPT_OF = {
@@ -175,16 +174,31 @@ def _place_at_cameras(cameras: ActiveCameras, batch: ReadBatch) -> None:
     position (``position_source`` "camera"), so it is screened against the exclusion zones and
     alerted with a place like any other. The ingest does the same; this covers reads written
     straight to Kafka. A mobile camera's read stays "position unknown"."""
-    wires = batch.wires
-    if None not in map(_LAT, wires):
+    if not batch.unplaced():
         return
+    if batch.payload is not None and not any(_fixed(cameras, c) for c in batch.cameras()):
+        return  # checked by the native kernel, and no read to place: its reads stay undecoded
+    wires = batch.wires
     for i, wire in enumerate(wires):
-        if wire.lat is None:
-            camera = cameras.get(wire.camera_id)
-            if camera is not None and camera.kind == "fixed":
-                wires[i] = msgspec.structs.replace(
-                    wire, lat=camera.lat, lon=camera.lon, position_source=CAMERA
-                )
+        camera = None if wire.lat is not None else cameras.get(wire.camera_id)
+        if camera is not None and camera.kind == "fixed":
+            batch.structs()  # the read changes: it is sent on as its struct says
+            wires[i] = msgspec.structs.replace(wire, lat=camera.lat, lon=camera.lon, position_source=CAMERA)
+
+
+def _fixed(cameras: ActiveCameras, camera_id: str) -> bool:
+    camera = cameras.get(camera_id)
+    return camera is not None and camera.kind == "fixed"
+
+
+@cache
+def _without_native() -> None:
+    """Say once, as the first pipeline starts, that reads are checked without the native kernel."""
+    if not NATIVE:
+        log.warning(
+            "the native read kernel (alpr_native) is not installed: every read batch is checked in "
+            "Python, which is slower (make installs it from native/)"
+        )
 
 
 class Pipeline:
@@ -215,6 +229,7 @@ class Pipeline:
         self.bounds = bounds
         #: The sensitive sites whose exclusion zones drop reads (P24); None: none configured.
         self.sites = sites
+        _without_native()
 
     def _storable(self, out: Outcome, *, rejected: bool) -> bool:
         """Whether a record made from this outcome's source may be stored with its timestamp on the
@@ -361,12 +376,11 @@ class Pipeline:
         if checked and self.cameras is not None:
             checked = self._from_registered(self.cameras, checked)
         if checked:
-            plates = list(chain.from_iterable(map(_PLATE, batch.wires) for _, batch, _ in checked))
+            plates = list(chain.from_iterable(batch.plates() for _, batch, _ in checked))
             screened = screen(self.index, plates)
             start = 0
             for out, batch, where in checked:
-                self._forward(out, batch, screened, start, where, now)
-                start += len(batch)
+                start = self._forward(out, batch, screened, start, where, now)
         for out, record in zip(outs, records, strict=True):
             out.seal(record.where)
         return outs
@@ -407,27 +421,34 @@ class Pipeline:
         start: int,
         where: tuple[str, int, int],
         now: datetime,
-    ) -> None:
+    ) -> int:
         """What the screen found for one record's reads (at ``start`` in the screened plates): its
-        refused plates rejected, its Bloom positives and partial fits made candidates."""
-        end = start + len(batch)
-        refusals = [(i - start, e) for i, e in sorted(screened.refused.items()) if start <= i < end]
+        refused plates rejected, its Bloom positives and partial fits made candidates. Returns
+        where the next record's reads begin."""
+        count = len(batch)
+        end = start + count
+        refused_plates = screened.refused  # mostly none: looked through only when there are some
+        refusals = (
+            [(i - start, e) for i, e in sorted(refused_plates.items()) if start <= i < end]
+            if refused_plates
+            else []
+        )
         if refusals:
-            wires, positions = batch.wires, batch.positions
-            refused = [(positions[i], error, batch.as_sent(i), wires[i].camera_id) for i, error in refusals]
+            positions = batch.positions
+            refused = [(positions[i], error, batch.as_sent(i), batch.camera(i)) for i, error in refusals]
             self._reject_all(out, refused, where)
-        out.reads += len(batch) - len(refusals)
+        out.reads += count - len(refusals)
         assert batch.earliest is not None  # noqa: S101 - only batches with reads are screened
         out.oldest_read_age_s = (now - batch.earliest).total_seconds()
         found = screened.candidates
         mine = found[bisect_left(found, start) : bisect_left(found, end)]
         if not mine:
-            return
+            return end
         if not self._storable(out, rejected=False):
             out.unstored_candidates = len(mine)
             for i in mine:
                 _not_stored("a Bloom positive", read_to_dict(batch.read(i - start)))
-            return
+            return end
         for i in mine:
             canonical = screened.canonical[i]
             value = dumps(
@@ -438,6 +459,7 @@ class Pipeline:
                 }
             )
             out.candidates.append((canonical.encode(), partition_for(canonical, self.partitions), value))
+        return end
 
     def _within_time(
         self, out: Outcome, batch: ReadBatch, now: datetime, where: tuple[str, int, int]
@@ -472,7 +494,7 @@ class Pipeline:
             return batch
         # A read without a position cannot be placed in a zone (P24): it is screened on (README).
         # A fixed camera's read reaches here placed at the camera (the ingest, _place_at_cameras).
-        inside = [None if w.lat is None else zones.excluded(w.lat, w.lon) for w in batch.wires]
+        inside = [None if at is None else zones.excluded(*at) for at in batch.coordinates()]
         if not any(inside):
             return batch
         kept = []
@@ -499,14 +521,14 @@ class Pipeline:
         Each camera of the records is looked up once, at the latest capture time of them all: a
         camera that accepts a read accepts every earlier one (retirement is the only rule in time)."""
         latest = max(batch.latest for _, batch, _ in checked if batch.latest is not None)
-        distinct = set(chain.from_iterable(map(_CAMERA, batch.wires) for _, batch, _ in checked))
+        distinct = set(chain.from_iterable(batch.cameras() for _, batch, _ in checked))
         refusal = cameras.refusal
         if all(refusal(c, latest) is None for c in distinct):
             return checked
         kept = []
         for out, batch, where in checked:
             assert batch.latest is not None  # noqa: S101 - checked batches have reads
-            if all(refusal(c, batch.latest) is None for c in set(map(_CAMERA, batch.wires))):
+            if all(refusal(c, batch.latest) is None for c in batch.cameras()):
                 kept.append((out, batch, where))
                 continue
             good, times, refused = [], [], []

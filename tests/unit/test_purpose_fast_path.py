@@ -5,6 +5,7 @@ letters and other scripts included."""
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from urllib.parse import unquote_plus
 
@@ -216,3 +217,70 @@ def test_a_construct_not_understood_tries_every_word() -> None:
         | {"x", *(f"x{c}" for c in purpose._ASCII_VIEW_CHARS - {" "})}
         | {f"x{c}{d}" for c in purpose._ASCII_VIEW_CHARS - {" "} for d in purpose._ASCII_VIEW_CHARS - {" "}}
     )
+
+
+#: Reasons as the feeds write them (the NCIC descriptions, with and without a note) and case fields
+#: as agencies write them, with the pieces that could make either name something.
+FEED_REASONS = [
+    "NCIC Vehicle File: stolen vehicle",
+    "NCIC License Plate File: stolen plate",
+    "NCIC Wanted Person File: vehicle of a wanted person",
+    "NCIC Protection Order File: vehicle of a restrained person",
+    "NCIC Vehicle File: stolen vehicle: taken from the lot at night",
+    "SVS: stolen vehicle",
+    "NCIC Vehicle File: stolen vehicle: posing as",
+    "NCIC Vehicle File: stolen vehicle ncic",
+    "robbed by",
+    "stolen vehicle a",
+]  # fmt: skip
+CASE_PIECES = [
+    "SJ-", "V", "000", "001", "26-", "004512", "C2600123", "ERO", "ICE", "1CE", "-", " ", ".", "/", "+",
+    "I", "V", "IV", "USC", "8", "1326", "I-205", "287(g)", "la", "no", "un", "di", "a", "b", "3r0",
+    "@", "$", "!", "|", "%49", "abort", "12", "4", "5", "7", "0", "1",
+]  # fmt: skip
+cases = st.lists(
+    st.one_of(st.sampled_from(CASE_PIECES), st.text(alphabet=string.printable, max_size=4)), max_size=8
+).map("".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(st.sampled_from(FEED_REASONS), texts), cases)
+@example("NCIC Vehicle File: stolen vehicle", "SJ-V000000001")
+@example("NCIC Vehicle File: stolen vehicle", "ERO-26-1")
+@example("NCIC Vehicle File: stolen vehicle ncic", "IV-1")
+@example("NCIC Vehicle File: stolen vehicle: posing as", "ICE 26-0001")
+@example("robbed by", "ERO 26-1")
+@example("stolen vehicle a", "b ortion")
+@example("NCIC Vehicle File: stolen vehicle", "8 USC 1326")
+@example("NCIC Vehicle File: stolen vehicle", "i.c.e")
+@example("NCIC Vehicle File: stolen vehicle", "1 c 3")
+def test_a_feed_entrys_reason_and_case_as_the_slow_path_reads_them(reason: str, case: str) -> None:
+    """The shortcut for a quiet reason and a case number (_quiet_pair) concludes only what the
+    long way concludes: nothing found, each field alone and both together."""
+    assert classify_fields(reason, case) == _reference_fields(reason, case), (reason, case)
+    if purpose._quiet_pair(reason, case):
+        assert _reference_fields(reason, case) is None
+
+
+def test_the_shortcut_is_taken_for_a_feed_entry() -> None:
+    """A feed's reason and case number are read the short way (a full sync reads a million)."""
+    assert purpose._MOST_SPACES == 3
+    assert purpose._KEY_INSIDE is not None
+    reason = "NCIC Vehicle File: stolen vehicle"
+    assert purpose._quiet_pair(reason, "SJ-V000000001")
+    assert purpose._quiet_pair(reason, "SJ-26-000017")
+    assert purpose._quiet_pair(reason, "C2600123")
+    assert not purpose._quiet_pair(reason, "ERO-26-1")  # read the long way, which refuses it
+    assert classify_fields(reason, "ERO-26-1") is not None
+    assert not purpose._quiet_pair("posing as ICE", "x")  # a term in the first (excused): long way
+    assert not purpose._quiet_pair(reason + " ncic", "x")  # its last words may begin a term
+
+
+def test_the_most_spaces_of_a_pattern() -> None:
+    assert purpose._most_spaces(r"a b|c d e", 0) == 2
+    assert purpose._most_spaces(r"a(?: b){0,4}", 0) == 4
+    assert purpose._most_spaces(r"a\w*b", 0) == 0
+    assert purpose._most_spaces(r"a[^\W_]b", 0) == 0
+    assert purpose._most_spaces(r"a\W{2}b", 0) == 2
+    assert purpose._most_spaces(r"a(?: b)*", 0) is None  # unbounded
+    assert purpose._most_spaces(r"(a)\1", 0) is None  # not understood

@@ -16,7 +16,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -280,7 +280,7 @@ class FlockAdapter:
                 key=key,
                 skipped=f"{where}: {key} expired {entry.expires_at.isoformat()}, before the import",
             )
-        return replace(parsed, tallies=tuple(tallies), notes=tuple(notes))
+        return parsed._replace(tallies=tuple(tallies), notes=tuple(notes))
 
     def _case(self, value: str, where: str, notes: list[str]) -> str | None:
         """The case number in one of the agency's formats (P2). "TBD", "none", "," or "p" are no
