@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal, cast
 import fastjsonschema
 import msgspec
 import orjson
+from alpr_native import check_read_batches
 from fastjsonschema.draft04 import CodeGeneratorDraft04
 
 from streams.alerts.lifecycle import (
@@ -320,6 +321,7 @@ class ReadBatch:
         "_coords",
         "_placed",
         "_plates",
+        "_screen",
         "_wires",
         "earliest",
         "failed",
@@ -346,6 +348,9 @@ class ReadBatch:
         self._cameras: list[str] | None = None
         self._coords: tuple[bytes, bytes] | None = None
         self._placed = True
+        #: what the kernel's screen found (None: the plates are screened in Python): the number of
+        #: reads, their canonical keys "\n"-joined and the Bloom positives' positions (native u32s)
+        self._screen: tuple[int, str, bytes] | None = None
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -366,13 +371,26 @@ class ReadBatch:
         """The good reads' plates as sent, in order."""
         return self._plates if self._plates is not None else list(map(_PLATE, self.wires))
 
+    def plate(self, i: int) -> str:
+        """Good read ``i``'s plate as sent."""
+        plate: str = self._wire(i).plate
+        return plate
+
+    def screen_part(self) -> list[str] | tuple[int, str, bytes, Callable[[int], str]]:
+        """What the matcher's screen takes of this batch (``screen_parts``): the plates, or what the
+        kernel's screen found with a way to the plate of a read (for a candidate's normalized plate)."""
+        if self._screen is not None:
+            count, keys, positives = self._screen
+            return count, keys, positives, self.plate
+        return self.plates()
+
     def cameras(self) -> Collection[str]:
         """The distinct camera ids of the good reads."""
         return self._cameras if self._cameras is not None else set(map(_CAMERA, self.wires))
 
     def unplaced(self) -> bool:
         """Whether a good read has no position."""
-        return not self._placed if self._plates is not None else None in map(_LAT, self.wires)
+        return not self._placed if self._coords is not None else None in map(_LAT, self.wires)
 
     def coordinates(self) -> list[tuple[float, float] | None]:
         """Each good read's (lat, lon), None when it has no position."""
@@ -394,7 +412,8 @@ class ReadBatch:
 
     def structs(self) -> None:
         """Make this a batch of structs (its reads are about to change): what the kernel found is
-        dropped, so a read is sent again as its struct says, as for any batch of structs."""
+        dropped, so a read is sent again as its struct says, as for any batch of structs. Its
+        screen stays: only a read's position changes (``_place_at_cameras``), never its plate."""
         self._wires = self.wires  # decoded now, before the record is let go
         self.payload = self.spans = self._plates = self._cameras = self._coords = None
         self._placed = True
@@ -814,15 +833,18 @@ def decode_read_batch(payload: bytes | None) -> ReadBatch:
     return batch
 
 
-def decode_read_batches(payloads: Sequence[bytes | None]) -> list[ReadBatch | InvalidRecord]:
+def decode_read_batches(
+    payloads: Sequence[bytes | None], screen: tuple[Any, bytes] | None = None
+) -> list[ReadBatch | InvalidRecord]:
     """:func:`decode_read_batch` of records taken together, each its batch or the error that
     refuses it whole. The native kernel (``alpr_native``) checks the records it is sure of in one
     pass; the others are each decoded by msgspec on its own, and the rules msgspec cannot state
     are checked once over the reads of them all (a record of 20 reads would pay their fixed cost
     per 20 reads), and only when one breaks them record by record, then read by read. Records
     checked together share their capture times' bounds: the earliest and latest of them all,
-    as wide as each record's own or wider."""
-    native = _native_batches(payloads)
+    as wide as each record's own or wider. With ``screen`` (``HotlistIndex.native_screen``) the
+    kernel also screens the plates of the records it checks (:meth:`ReadBatch.screen_part`)."""
+    native = _native_batches(payloads, screen)
     rest = [i for i, batch in enumerate(native) if batch is None]
     decoded = [_wires(payloads[i]) for i in rest]
     wired = [wires for wires in decoded if isinstance(wires, list)]
@@ -853,24 +875,22 @@ def decode_read_batches(payloads: Sequence[bytes | None]) -> list[ReadBatch | In
     return out
 
 
-#: The native kernel's check, None when ``alpr_native`` is not installed (the Python path then
-#: checks every record: slower, the same outcome). Tests set it to None to compare the two.
-try:
-    from alpr_native import check_read_batches as _native
-except ImportError:  # pragma: no cover - the build installs it (Makefile)
-    _native = None
-
-NATIVE = _native is not None
+#: The native kernel's check (native/; the worker needs it: the matcher's Bloom filter is the
+#: kernel's too). Tests set it to None to compare with the Python path, which checks the records
+#: the kernel leaves.
+_native: Callable[..., list[Any]] | None = check_read_batches
 
 
-def _native_batches(payloads: Sequence[bytes | None]) -> list[ReadBatch | None]:
+def _native_batches(
+    payloads: Sequence[bytes | None], screen: tuple[Any, bytes] | None = None
+) -> list[ReadBatch | None]:
     """The kernel's batch of each record it is sure of (every read good), else None."""
     check = _native
     if check is None:
         return [None] * len(payloads)
     try:
         found = check(
-            [p if isinstance(p, bytes) else b"" for p in payloads], MAX_RECORD_BYTES, MAX_BATCH_READS
+            [p if isinstance(p, bytes) else b"" for p in payloads], MAX_RECORD_BYTES, MAX_BATCH_READS, screen
         )
     except BaseException as exc:
         # A panic in the kernel (pyo3's PanicException, a BaseException) must not stop the worker
@@ -889,8 +909,13 @@ def _native_batch(payload: Any, found: tuple[Any, ...]) -> ReadBatch:
     out = ReadBatch.__new__(ReadBatch)  # every slot set here, once (a record of 20 reads feels it)
     out._wires, out.sent, out.failed = None, None, []
     out.payload, out.spans = payload, memoryview(spans).cast("I")
-    out._plates, out._cameras, out._coords, out._placed = plates, cameras, (lats, lons), placed
-    out.positions = range(len(plates))
+    if type(plates) is tuple:  # screened by the kernel: (count, keys, positives), no plate made
+        out._plates, out._screen = None, plates
+        out.positions = range(plates[0])
+    else:
+        out._plates, out._screen = plates, None
+        out.positions = range(len(plates))
+    out._cameras, out._coords, out._placed = cameras, (lats, lons), placed
     out.earliest, out.latest = datetime.fromisoformat(earliest), datetime.fromisoformat(latest)
     return out
 

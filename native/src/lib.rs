@@ -726,7 +726,57 @@ fn text<'p>(
     Ok(PyString::new_bound(py, s))
 }
 
-fn result<'p>(py: Python<'p>, payload: &[u8], reads: &[Read]) -> PyResult<Bound<'p, PyTuple>> {
+/// What the screen needs of the index (`HotlistIndex.native_screen`): its Bloom filter of
+/// canonical keys and the OCR classes' table (byte -> its class's representative).
+struct Screen<'a> {
+    bloom: &'a Bloom,
+    table: &'a [u8],
+}
+
+/// The canonical keys of a record's plates, "\n"-joined, and the positions of the Bloom's
+/// positives (native u32s); None when a plate is not one the kernel normalizes exactly as
+/// `normalize_plate` does (then the Python screen takes the record's plates).
+fn screened(payload: &[u8], reads: &[Read], screen: &Screen<'_>) -> Option<(String, Vec<u8>)> {
+    let mut keys = String::with_capacity(reads.len() * 8);
+    let mut positives = Vec::new();
+    let mut key = [0u8; MAX_PLATE_LEN];
+    for (n, r) in reads.iter().enumerate() {
+        // normalize_plate: upper-case, drop " -.\t", then 1 to MAX_PLATE_LEN of A-Z0-9; the
+        // scanner took printable ASCII only, so upper() is ASCII's and there is no tab
+        let mut len = 0;
+        for &c in &payload[r.plate.0..r.plate.1] {
+            let c = c.to_ascii_uppercase();
+            if matches!(c, b' ' | b'-' | b'.') {
+                continue;
+            }
+            if !(c.is_ascii_uppercase() || c.is_ascii_digit()) || len == MAX_PLATE_LEN {
+                return None; // refused (bad_plate): the Python path words it
+            }
+            key[len] = screen.table[usize::from(c)];
+            len += 1;
+        }
+        if len == 0 {
+            return None;
+        }
+        let key = &key[..len];
+        if n > 0 {
+            keys.push('\n');
+        }
+        keys.push_str(std::str::from_utf8(key).ok()?); // ASCII: the table is checked when made
+        if screen.bloom.contains_bytes(key) {
+            positives.extend_from_slice(&(n as u32).to_ne_bytes());
+        }
+    }
+    Some((keys, positives))
+}
+
+fn result<'p>(
+    py: Python<'p>,
+    payload: &[u8],
+    reads: &[Read],
+    screen: Option<&Screen<'_>>,
+) -> PyResult<Bound<'p, PyTuple>> {
+    let found = screen.and_then(|s| screened(payload, reads, s));
     let plates = PyList::empty_bound(py);
     let mut spans = Vec::with_capacity(reads.len() * 8);
     let mut lats = Vec::with_capacity(reads.len() * 8);
@@ -736,7 +786,9 @@ fn result<'p>(py: Python<'p>, payload: &[u8], reads: &[Read]) -> PyResult<Bound<
     let (mut earliest, mut latest) = (&reads[0], &reads[0]);
     let mut placed = true;
     for r in reads {
-        plates.append(text(py, payload, r.plate)?)?;
+        if found.is_none() {
+            plates.append(text(py, payload, r.plate)?)?;
+        }
         spans.extend_from_slice(&(r.span.0 as u32).to_ne_bytes());
         spans.extend_from_slice(&(r.span.1 as u32).to_ne_bytes());
         lats.extend_from_slice(&r.lat.to_ne_bytes());
@@ -753,8 +805,17 @@ fn result<'p>(py: Python<'p>, payload: &[u8], reads: &[Read]) -> PyResult<Bound<
             latest = r;
         }
     }
+    let first: PyObject = match found {
+        Some((keys, positives)) => (
+            reads.len(),
+            PyString::new_bound(py, &keys),
+            PyBytes::new_bound(py, &positives),
+        )
+            .into_py(py),
+        None => plates.into_any().unbind(),
+    };
     let items: Vec<PyObject> = vec![
-        plates.into_any().unbind(),
+        first,
         cameras.into_any().unbind(),
         PyBytes::new_bound(py, &spans).into_any().unbind(),
         PyBytes::new_bound(py, &lats).into_any().unbind(),
@@ -771,20 +832,43 @@ fn result<'p>(py: Python<'p>, payload: &[u8], reads: &[Read]) -> PyResult<Bound<
 /// ids (list of str), each read's object as a byte range of the payload (bytes of native u32
 /// pairs), the lats and lons (bytes of native doubles, NaN: no position), whether every read has
 /// a position, and the texts of the earliest and latest capture times.
+///
+/// With `screen` (a Bloom and a 256-byte table of the OCR classes' representatives, A-Z0-9 to
+/// ASCII) the plates are screened here too: in their place comes (the number of reads, their
+/// canonical keys joined by "\n", the positions of the Bloom's positives as native u32s), unless
+/// a plate of the record is not one the kernel normalizes (the plates then, as without).
 #[pyfunction]
+#[pyo3(signature = (payloads, max_bytes, max_reads, screen=None))]
 fn check_read_batches<'p>(
     py: Python<'p>,
     payloads: &Bound<'p, PyList>,
     max_bytes: usize,
     max_reads: usize,
+    screen: Option<(PyRef<'p, Bloom>, Vec<u8>)>,
 ) -> PyResult<Bound<'p, PyList>> {
+    let screen = match &screen {
+        Some((bloom, table)) => {
+            let ascii = (b'A'..=b'Z').chain(b'0'..=b'9').all(|c| {
+                table
+                    .get(usize::from(c))
+                    .map_or(false, |&t| t.is_ascii_alphanumeric())
+            });
+            if table.len() != 256 || !ascii {
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "the screen's table maps each byte, A-Z0-9 to ASCII letters or digits",
+                ));
+            }
+            Some(Screen { bloom, table })
+        }
+        None => None,
+    };
     let out = PyList::empty_bound(py);
     for item in payloads.iter() {
         let answer = match item.downcast::<PyBytes>() {
             Ok(bytes) => {
                 let payload = bytes.as_bytes();
                 match batch(payload, max_bytes.min(u32::MAX as usize), max_reads) {
-                    Some(reads) => result(py, payload, &reads)?.into_any(),
+                    Some(reads) => result(py, payload, &reads, screen.as_ref())?.into_any(),
                     None => py.None().into_bound(py),
                 }
             }
@@ -793,6 +877,116 @@ fn check_read_batches<'p>(
         out.append(answer)?;
     }
     Ok(out)
+}
+
+/// The most characters of a normalized plate (streams/matching/normalize.py MAX_PLATE_LEN).
+const MAX_PLATE_LEN: usize = 10;
+
+/// A Bloom filter of strings (the hot list's canonical keys): `k` bits of `m` set per key by
+/// double hashing of one 64-bit hash of its UTF-8 bytes, sized by the standard formulas for
+/// `capacity` keys at `error_rate` false positives. The kernel probes it with a key's bytes and
+/// Python with a str: the same bytes, the same bits.
+#[pyclass(module = "alpr_native")]
+struct Bloom {
+    bits: Vec<u64>,
+    m: u64,
+    k: u32,
+}
+
+/// A 64-bit hash of a key's bytes: 8 bytes at a time folded in by multiplication, then mixed
+/// (SplitMix64's finalizer), so every input bit reaches every output bit.
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = (bytes.len() as u64).wrapping_mul(K) ^ 0x243f_6a88_85a3_08d3;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h = mix(h ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        h = mix(h ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    }
+    mix(h)
+}
+
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl Bloom {
+    /// The bits of a key: h1 + i * h2 for i < k (h2 odd, so they differ), each taken mod m.
+    fn positions(&self, bytes: &[u8]) -> impl Iterator<Item = u64> {
+        let h1 = hash_bytes(bytes);
+        let h2 = mix(h1 ^ 0x5851_f42d_4c95_7f2d) | 1;
+        let m = self.m;
+        (0..u64::from(self.k)).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % m)
+    }
+
+    fn contains_bytes(&self, bytes: &[u8]) -> bool {
+        self.positions(bytes)
+            .all(|p| self.bits[(p >> 6) as usize] & (1 << (p & 63)) != 0)
+    }
+
+    fn add_bytes(&mut self, bytes: &[u8]) {
+        let positions: Vec<u64> = self.positions(bytes).collect();
+        for p in positions {
+            self.bits[(p >> 6) as usize] |= 1 << (p & 63);
+        }
+    }
+}
+
+#[pymethods]
+impl Bloom {
+    #[new]
+    fn new(capacity: u64, error_rate: f64) -> PyResult<Self> {
+        if capacity == 0 || !(error_rate > 0.0 && error_rate < 1.0) {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "a Bloom filter needs a capacity of at least 1 and an error rate between 0 and 1",
+            ));
+        }
+        // m = -n ln p / (ln 2)^2 bits, k = m/n ln 2 hashes (rounded, at least one)
+        let ln2 = std::f64::consts::LN_2;
+        let n = capacity as f64;
+        let m = (-n * error_rate.ln() / (ln2 * ln2)).ceil().max(64.0) as u64;
+        let k = ((m as f64 / n) * ln2).round().max(1.0) as u32;
+        Ok(Bloom {
+            bits: vec![0; ((m + 63) / 64) as usize],
+            m,
+            k,
+        })
+    }
+
+    fn add(&mut self, key: &str) {
+        self.add_bytes(key.as_bytes());
+    }
+
+    fn update(&mut self, keys: &Bound<'_, PyAny>) -> PyResult<()> {
+        for key in keys.iter()? {
+            let key = key?;
+            self.add_bytes(key.downcast::<PyString>()?.to_str()?.as_bytes());
+        }
+        Ok(())
+    }
+
+    fn __contains__(&self, key: &str) -> bool {
+        self.contains_bytes(key.as_bytes())
+    }
+
+    #[getter]
+    fn size_in_bits(&self) -> u64 {
+        self.m
+    }
+
+    #[getter]
+    fn hash_count(&self) -> u32 {
+        self.k
+    }
 }
 
 /// The rules of schemas/read.json this kernel checks: (required fields, {property: constraints}).
@@ -832,5 +1026,6 @@ fn schema_rules(py: Python<'_>) -> PyResult<PyObject> {
 fn alpr_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_read_batches, m)?)?;
     m.add_function(wrap_pyfunction!(schema_rules, m)?)?;
+    m.add_class::<Bloom>()?;
     Ok(())
 }

@@ -7,23 +7,25 @@ canonical key; ``alpr match`` calls :func:`match`, which is exactly those steps 
 The screen is the hot path (every read): it works on a whole batch at once, so the per-read
 work happens inside C (one translate of the joined plates, one regex scan for the partial
 patterns, the Bloom filter's ``__contains__`` mapped over the keys) rather than in Python
-bytecode per read. The Bloom filter is rbloom: measured here, pybloom-live (the first choice)
-cost 1.6 us per key, 80% of the whole budget per read at the 500 k reads/s target, and rbloom
-0.1 us (loadtest/results/ceiling.summary.json).
+bytecode per read. The Bloom filter is the native kernel's (``alpr_native.Bloom``, native/), so
+the kernel that checks a read batch also normalizes its plates, makes their canonical keys and
+probes the filter without a Python object per read (:func:`screen_parts`, issue 19); a plate it
+does not normalize leaves its record to :func:`screen`.
 """
 
 from __future__ import annotations
 
 import re
 from array import array
-from bisect import bisect_right, insort
-from collections.abc import Iterable, Iterator, Sequence
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import compress
+from itertools import accumulate, chain, compress
+from typing import Any, cast
 
 import msgspec
-from rbloom import Bloom
+from alpr_native import Bloom
 
 from streams.errors import InvalidRecord
 from streams.hotlists.model import HotlistEntry, check_entry
@@ -53,6 +55,7 @@ __all__ = [
     "PlateQuery",
     "partial_matches",
     "screen",
+    "screen_parts",
 ]
 
 EXACT = "exact"
@@ -83,8 +86,8 @@ class Match:
 class Screened:
     """What the screen found for a batch of plates, by position in the batch."""
 
-    normalized: list[str]  # "" where the plate was refused
-    canonical: list[str]
+    normalized: Sequence[str]  # "" where the plate was refused
+    canonical: Sequence[str]
     candidates: list[int]  # Bloom positives and partial-pattern fits, ascending
     refused: dict[int, InvalidRecord] = field(default_factory=dict)
 
@@ -256,6 +259,7 @@ class HotlistIndex:
         self._partial_lines: re.Pattern[str] | None = None  # None: rebuild before use
         self._capacity = capacity
         self._bloom = Bloom(capacity, bloom_error_rate)
+        self._table = _screen_table(rules.ocr)
         self._bloom_keys = 0  # keys added since the filter was built
         self._stale_keys = 0
         #: Each shared source's refresh history, ascending and bounded (:func:`prune_refreshes`):
@@ -403,7 +407,7 @@ class HotlistIndex:
     ) -> None:
         """Take over what :meth:`arrays` and the rest gave in another process (a snapshot), in
         place of this index's content (the index is already shared with the pipeline). The
-        Bloom filter is rebuilt from the canonical keys: rbloom hashes with the salted ``hash()``."""
+        Bloom filter is rebuilt from the canonical keys (it is not part of a snapshot)."""
         self._store.close()
         self._store = store
         self._loc, self._size, self._khash = arrays["loc"], arrays["size"], arrays["khash"]
@@ -554,6 +558,12 @@ class HotlistIndex:
         self._bloom_keys = self._count
         self._stale_keys = 0
 
+    def native_screen(self) -> tuple[Bloom, bytes] | None:
+        """What the native kernel screens a read batch's plates with (``decode_read_batches``):
+        the Bloom filter and the OCR classes' table; None when a class's representative is not
+        an ASCII letter or digit (the table could not say it: the Python screen then does)."""
+        return None if self._table is None else (self._bloom, self._table)
+
     def bloom_contains(self, canonical: str) -> bool:
         return canonical in self._bloom
 
@@ -604,6 +614,96 @@ def screen(index: HotlistIndex, plates: Sequence[str]) -> Screened:
     if refused:
         found.difference_update(refused)
     return Screened(normalized, canonical, sorted(found), refused)
+
+
+def _screen_table(ocr: OcrClasses) -> bytes | None:
+    """The OCR classes as the native kernel takes them: byte -> its class's representative (A-Z0-9;
+    the other bytes are never looked up), None when a representative is not an ASCII letter or digit."""
+    table = bytearray(range(256))
+    for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789":
+        rep = ocr.canonical(chr(c))
+        if not (len(rep) == 1 and rep.isascii() and rep.isalnum()):
+            return None
+        table[c] = ord(rep)
+    return bytes(table)
+
+
+class _KeyLines(Sequence[str]):
+    """A record's canonical keys as the kernel gave them ("\n"-joined), split only when one is
+    asked for (a candidate: a few reads of thousands)."""
+
+    __slots__ = ("_count", "_keys", "_lines")
+
+    def __init__(self, keys: str, count: int) -> None:
+        self._keys, self._count = keys, count
+        self._lines: list[str] | None = None
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, i: Any) -> Any:
+        if self._lines is None:
+            self._lines = self._keys.split("\n")
+        return self._lines[i]
+
+
+class _Normalized(Sequence[str]):
+    """A record's normalized plates, each made when asked for (a candidate's) from its plate."""
+
+    __slots__ = ("_count", "_plate_of")
+
+    def __init__(self, plate_of: Callable[[int], str], count: int) -> None:
+        self._plate_of, self._count = plate_of, count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._count))]
+        return normalize_plate(self._plate_of(i))
+
+
+#: One record's reads for :func:`screen_parts`: their plates, or what the native kernel's screen
+#: found (the number of reads, their canonical keys "\n"-joined, the Bloom positives' positions
+#: as native u32s) and a way to a read's plate.
+ScreenPart = list[str] | tuple[int, str, bytes, Callable[[int], str]]
+
+
+def screen_parts(index: HotlistIndex, parts: Sequence[ScreenPart]) -> list[Screened]:
+    """:func:`screen` of several records' reads, a :class:`Screened` each (positions within the
+    record). The plates of all the records given as plates are screened in one pass; for those the
+    kernel screened, only the partial patterns are left (one regex scan over all their keys), and
+    a candidate's normalized and canonical plate is made when asked for."""
+    out: list[Screened | None] = [None] * len(parts)
+    plain = [i for i, part in enumerate(parts) if isinstance(part, list)]
+    if plain:
+        whole = screen(index, list(chain.from_iterable(cast(list[str], parts[i]) for i in plain)))
+        if len(plain) == 1:
+            out[plain[0]] = whole
+        else:
+            start, found = 0, whole.candidates
+            for i in plain:
+                end = start + len(parts[i])
+                refused = {p - start: e for p, e in whole.refused.items() if start <= p < end}
+                mine = [c - start for c in found[bisect_left(found, start) : bisect_left(found, end)]]
+                out[i] = Screened(whole.normalized[start:end], whole.canonical[start:end], mine, refused)
+                start = end
+    native = [(i, part) for i, part in enumerate(parts) if not isinstance(part, list)]
+    if not native:
+        return cast(list[Screened], out)
+    fits: list[list[int]] = [[] for _ in native]
+    if index.partial_count:  # the partial patterns over all the kernel's keys at once
+        starts = list(accumulate((part[0] for _, part in native), initial=0))
+        for line in index.partial_lines("\n".join(part[1] for _, part in native)):
+            j = bisect_right(starts, line) - 1
+            fits[j].append(line - starts[j])
+    for (i, (count, keys, positives, plate_of)), fit in zip(native, fits, strict=True):
+        found = memoryview(positives).cast("I").tolist()
+        if fit:
+            found = sorted(set(found).union(fit))
+        out[i] = Screened(_Normalized(plate_of, count), _KeyLines(keys, count), found, {})
+    return cast(list[Screened], out)
 
 
 def partial_matches(index: HotlistIndex, read: Read, canonical: str) -> list[Match]:

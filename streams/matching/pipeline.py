@@ -19,12 +19,10 @@ stored (P11), so no copy of a read outlives the read.
 from __future__ import annotations
 
 import logging
-from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
 from itertools import chain
 from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
@@ -37,7 +35,6 @@ from streams.alerts.sightings import SightingWindow, sighting_of
 from streams.cameras.active import ActiveCameras
 from streams.cameras.sites import SiteWatch
 from streams.codec import (
-    NATIVE,
     ReadBatch,
     alert_record_from_dict,
     alert_to_dict,
@@ -52,7 +49,7 @@ from streams.codec import (
     sent_object,
 )
 from streams.errors import InvalidRecord
-from streams.matching.matcher import HotlistIndex, Match, Screened, confirm, partial_matches, screen
+from streams.matching.matcher import HotlistIndex, Match, Screened, confirm, partial_matches, screen_parts
 from streams.matching.normalize import normalize_plate, partition_for
 from streams.reads.lateness import StoreBounds, capture_time_refusal, check_capture_time, storable
 from streams.reads.model import CAMERA, Read
@@ -191,16 +188,6 @@ def _fixed(cameras: ActiveCameras, camera_id: str) -> bool:
     return camera is not None and camera.kind == "fixed"
 
 
-@cache
-def _without_native() -> None:
-    """Say once, as the first pipeline starts, that reads are checked without the native kernel."""
-    if not NATIVE:
-        log.warning(
-            "the native read kernel (alpr_native) is not installed: every read batch is checked in "
-            "Python, which is slower (make installs it from native/)"
-        )
-
-
 class Pipeline:
     def __init__(
         self,
@@ -229,7 +216,6 @@ class Pipeline:
         self.bounds = bounds
         #: The sensitive sites whose exclusion zones drop reads (P24); None: none configured.
         self.sites = sites
-        _without_native()
 
     def _storable(self, out: Outcome, *, rejected: bool) -> bool:
         """Whether a record made from this outcome's source may be stored with its timestamp on the
@@ -357,12 +343,13 @@ class Pipeline:
         bounds) costs a few C calls per record; only a record with something wrong in it is looked
         at read by read. The camera registry is asked once per camera of all the records, and the
         plates of all of them go through the matcher's screen in one pass: what a record of 20
-        reads would otherwise pay 50 times over for a thousand reads.
+        reads would otherwise pay 50 times over for a thousand reads. The native kernel screens
+        the plates of the records it checks as it checks them (``HotlistIndex.native_screen``).
         """
         now = self.clock()
         outs = []
         checked: list[tuple[Outcome, ReadBatch, tuple[str, int, int]]] = []
-        decoded = decode_read_batches([record.payload for record in records])
+        decoded = decode_read_batches([record.payload for record in records], self.index.native_screen())
         for record, batch in zip(records, decoded, strict=True):
             out = Outcome(
                 timestamp_ms=record.source_ms,
@@ -376,11 +363,9 @@ class Pipeline:
         if checked and self.cameras is not None:
             checked = self._from_registered(self.cameras, checked)
         if checked:
-            plates = list(chain.from_iterable(batch.plates() for _, batch, _ in checked))
-            screened = screen(self.index, plates)
-            start = 0
-            for out, batch, where in checked:
-                start = self._forward(out, batch, screened, start, where, now)
+            found = screen_parts(self.index, [batch.screen_part() for _, batch, _ in checked])
+            for (out, batch, where), screened in zip(checked, found, strict=True):
+                self._forward(out, batch, screened, where, now)
         for out, record in zip(outs, records, strict=True):
             out.seal(record.where)
         return outs
@@ -418,21 +403,13 @@ class Pipeline:
         out: Outcome,
         batch: ReadBatch,
         screened: Screened,
-        start: int,
         where: tuple[str, int, int],
         now: datetime,
-    ) -> int:
-        """What the screen found for one record's reads (at ``start`` in the screened plates): its
-        refused plates rejected, its Bloom positives and partial fits made candidates. Returns
-        where the next record's reads begin."""
+    ) -> None:
+        """What the screen found for one record's reads: its refused plates rejected, its Bloom
+        positives and partial fits made candidates."""
         count = len(batch)
-        end = start + count
-        refused_plates = screened.refused  # mostly none: looked through only when there are some
-        refusals = (
-            [(i - start, e) for i, e in sorted(refused_plates.items()) if start <= i < end]
-            if refused_plates
-            else []
-        )
+        refusals = sorted(screened.refused.items())  # mostly none
         if refusals:
             positions = batch.positions
             refused = [(positions[i], error, batch.as_sent(i), batch.camera(i)) for i, error in refusals]
@@ -440,26 +417,24 @@ class Pipeline:
         out.reads += count - len(refusals)
         assert batch.earliest is not None  # noqa: S101 - only batches with reads are screened
         out.oldest_read_age_s = (now - batch.earliest).total_seconds()
-        found = screened.candidates
-        mine = found[bisect_left(found, start) : bisect_left(found, end)]
+        mine = screened.candidates
         if not mine:
-            return end
+            return
         if not self._storable(out, rejected=False):
             out.unstored_candidates = len(mine)
             for i in mine:
-                _not_stored("a Bloom positive", read_to_dict(batch.read(i - start)))
-            return end
+                _not_stored("a Bloom positive", read_to_dict(batch.read(i)))
+            return
         for i in mine:
             canonical = screened.canonical[i]
             value = dumps(
                 {
                     "canonical": canonical,
                     "normalized": screened.normalized[i],
-                    "read": read_to_dict(batch.read(i - start)),
+                    "read": read_to_dict(batch.read(i)),
                 }
             )
             out.candidates.append((canonical.encode(), partition_for(canonical, self.partitions), value))
-        return end
 
     def _within_time(
         self, out: Outcome, batch: ReadBatch, now: datetime, where: tuple[str, int, int]

@@ -5,6 +5,7 @@ import string
 from datetime import timedelta
 from pathlib import Path
 
+from alpr_native import Bloom
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -428,3 +429,16 @@ def test_an_older_or_future_dated_extract_is_refused_p4() -> None:
     check_as_of(Path("f.ndjson"), same, {"ncic": NOW - timedelta(hours=2)}, NOW, skew)  # a re-sync
     history = refresh_history({"fresh_as_of": (NOW - timedelta(days=40)).isoformat()}, NOW, 31 * 86400.0)
     assert history == [NOW.isoformat()]  # bounded: what no kept read needs is dropped
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(min_size=0, max_size=24), max_size=300), st.integers(1, 200), st.booleans())
+def test_the_bloom_never_misses_a_key_it_was_given(keys: list[str], capacity: int, one_by_one: bool) -> None:
+    """No false negative, ever (a missed positive is a missed alert), even filled past its capacity."""
+    bloom = Bloom(capacity, 0.01)
+    if one_by_one:
+        for key in keys:
+            bloom.add(key)
+    else:
+        bloom.update(keys)
+    assert all(key in bloom for key in keys)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import string
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -29,8 +30,13 @@ from streams.cameras.registry import Camera, encode_camera
 from streams.cameras.sites import SiteWatch, point_feature
 from streams.codec import MAX_BATCH_READS, MAX_RECORD_BYTES, ReadBatch, decode_read_batches, schema
 from streams.errors import InvalidRecord
+from streams.matching.matcher import HotlistIndex, MatchRules
+from streams.matching.normalize import OcrClasses, normalize_plate
 from streams.matching.pipeline import Outcome, Pipeline, Source
-from tests.factories import NOW, make_entry, make_pipeline
+from streams.settings import DEFAULT_OCR_CLASSES
+from tests.factories import NOW, local_entry, make_entry, make_pipeline
+
+ALNUM = string.ascii_uppercase + string.digits
 
 # -- the kernel knows the schema it checks ---------------------------------------------------------
 
@@ -63,7 +69,7 @@ def test_the_kernel_checks_the_rules_schemas_read_json_states() -> None:
 
 
 def test_the_worker_runs_the_kernel() -> None:
-    assert codec.NATIVE and codec._native is alpr_native.check_read_batches
+    assert codec._native is alpr_native.check_read_batches
 
 
 # -- records: good reads at the edges, and broken ones ---------------------------------------------
@@ -98,6 +104,40 @@ numbers = st.one_of(
 )
 
 
+#: Listed plates (exact entries of :func:`pipelines`) and partial patterns: reads of them, misread
+#: within their OCR classes, written in lower case or with separators, must reach the same hits.
+LISTED = ("7ABC123", "8DOG512", "5SZ2IB0", "Q1", "ABCDEFGH12")
+PARTIALS = ("7GH?25X", "*8OB")
+LOOKALIKES = {ch: cls for cls in DEFAULT_OCR_CLASSES for ch in cls}
+
+
+@st.composite
+def plate_texts(draw: st.DrawFn) -> str:
+    """A plate as a camera sends it: a listed one or a partial pattern's fit, maybe misread (an
+    OCR look-alike), in lower case, with spaces, dashes and dots; or any text of 1 to 16
+    characters (the schema's bounds) of letters, look-alikes, separators and refused characters."""
+    kind = draw(st.sampled_from(["listed", "listed", "partial", "text", "edge"]))
+    if kind == "text":
+        return draw(st.text("ABCDOQ0I1B8S5Z2xyzabdoqis -.#_", min_size=1, max_size=16))
+    if kind == "edge":
+        return draw(st.sampled_from(["A", "X" * 10, "X" * 11, "X" * 16, " - . ", "7gh 25x", "8D0G512"]))
+    if kind == "listed":
+        base = draw(st.sampled_from(LISTED))
+    else:
+        base = draw(st.sampled_from(["7GH{}25X", "{}8OB"])).format(draw(st.text(ALNUM, max_size=3)))
+    rng = draw(st.randoms(use_true_random=False))
+    text = ""
+    for ch in base:
+        if ch in LOOKALIKES and rng.random() < 0.3:
+            ch = rng.choice(LOOKALIKES[ch])
+        if rng.random() < 0.2:
+            ch = ch.lower()
+        if rng.random() < 0.15:
+            text += rng.choice(" -.")
+        text += ch
+    return text[:16]
+
+
 @st.composite
 def good_reads(draw: st.DrawFn) -> dict[str, Any]:
     read: dict[str, Any] = {
@@ -106,10 +146,7 @@ def good_reads(draw: st.DrawFn) -> dict[str, Any]:
         ),
         "camera_id": draw(camera_ids),
         "captured_at": draw(day_times()),
-        "plate": draw(
-            st.sampled_from(["7ABC123", "8DOG512", "8D0G512", "7GH 25X", "X" * 16, "A"])
-            | st.text("ABC0O18 -.#", min_size=1, max_size=16)
-        ),  # fmt: skip
+        "plate": draw(plate_texts()),
         "plate_state": draw(st.sampled_from(["CA", "NV", None])),
         "confidence": draw(st.sampled_from([0, 1, 0.0, 1.0, 0.5, 0.91]) | st.floats(0, 1)),
     }
@@ -329,7 +366,10 @@ def cameras_now() -> ActiveCameras:
 
 def pipelines(sites: SiteWatch | None) -> Pipeline:
     return make_pipeline(
-        make_entry(plate="7ABC123"), make_entry(plate="8DOG512"), cameras=cameras_now(), sites=sites
+        *(make_entry(plate=plate) for plate in LISTED),
+        *(local_entry(plate=pattern) for pattern in PARTIALS),
+        cameras=cameras_now(),
+        sites=sites,
     )
 
 
@@ -402,25 +442,6 @@ def test_a_fixed_camera_s_read_without_position_is_placed_with_the_kernel_too() 
     assert orjson.loads(value)["read"]["position_source"] == "camera"
 
 
-def test_a_worker_without_the_kernel_says_so_once(monkeypatch: Any, caplog: Any) -> None:
-    """Without alpr_native every record takes the Python path (the outcomes above), and the first
-    pipeline of the process logs one warning that it runs without the kernel."""
-    import streams.matching.pipeline as pipeline_module
-
-    monkeypatch.setattr(pipeline_module, "NATIVE", False)
-    pipeline_module._without_native.cache_clear()
-    try:
-        with caplog.at_level("WARNING", logger="streams.matching.pipeline"):
-            pipelines(None)
-            pipelines(None)
-        assert [r.getMessage() for r in caplog.records].count(
-            "the native read kernel (alpr_native) is not installed: every read batch is checked in "
-            "Python, which is slower (make installs it from native/)"
-        ) == 1
-    finally:
-        pipeline_module._without_native.cache_clear()
-
-
 NUMBER_TEXTS = [
     "0", "-0", "0.0", "-0.0", "90", "-90", "90.0", "90.00000000000000001", "89.99999999999999999",
     "9007199254740993e-15", "9.007199254740992", "9.007199254740993",
@@ -464,3 +485,87 @@ def test_a_panic_in_the_kernel_leaves_the_records_to_the_python_path() -> None:
     assert isinstance(got[0], ReadBatch) and got[0].plates() == ["7ABC123"]
     assert isinstance(expected[1], ReadBatch) and isinstance(got[1], ReadBatch)
     assert [str(e) for _, e, _, _ in got[1].failed] == [str(e) for _, e, _, _ in expected[1].failed] != []
+
+
+# -- the kernel's screen: normalized plates, canonical keys, the Bloom probe -------------------------
+
+
+def refused(plate: str) -> bool:
+    try:
+        normalize_plate(plate)
+    except InvalidRecord:
+        return True
+    return False
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(records(), min_size=1, max_size=4))
+def test_the_kernel_screens_a_record_exactly_as_the_python_screen_does(payloads: list[bytes | None]) -> None:
+    """Where the kernel screens a record, its keys are the Python path's canonical keys and its
+    positives the Bloom's; it leaves a record to the Python screen exactly when a plate of it is
+    refused (the refusal is worded there)."""
+    index: HotlistIndex = pipelines(None).index
+    screen = index.native_screen()
+    assert screen is not None
+    found = alpr_native.check_read_batches(
+        [p if isinstance(p, bytes) else b"" for p in payloads], MAX_RECORD_BYTES, MAX_BATCH_READS, screen
+    )
+    for payload, answer in zip(payloads, found, strict=True):
+        if answer is None:
+            continue
+        [alone] = python_batches([payload])
+        assert isinstance(alone, ReadBatch)
+        plates = [w.plate for w in alone.wires]
+        if any(map(refused, plates)):
+            assert answer[0] == plates
+            continue
+        count, keys, positives = answer[0]
+        canonical = [index.rules.ocr.canonical(normalize_plate(p)) for p in plates]
+        assert count == len(plates) and keys == "\n".join(canonical)
+        assert memoryview(positives).cast("I").tolist() == index.bloom_positives(canonical)
+
+
+def test_the_kernel_s_screen_finds_listed_plates_misread_and_partial_fits() -> None:
+    """Hits through the kernel's screen: exact, OCR-equivalent misreads written in lower case with
+    separators, and a partial pattern's fit, made candidates with their normalized and canonical
+    plates as the Python screen makes them."""
+    plates = ["7abc-123", "8D0G.512", "s5z 2ib0", "q1", "7GHK25X", "NOTLISTED", "12B0B"]
+    reads = [
+        {
+            "read_id": f"r{n}",
+            "camera_id": "cam-00001",
+            "captured_at": "2026-11-23T11:59:00Z",
+            "plate": plate,
+            "plate_state": "CA",
+            "confidence": 0.9,
+        }  # fmt: skip
+        for n, plate in enumerate(plates)
+    ]
+    payload = orjson.dumps({"reads": reads})
+    pipeline = pipelines(None)
+    [batch] = decode_read_batches([payload], pipeline.index.native_screen())
+    assert isinstance(batch, ReadBatch) and batch._screen is not None  # screened by the kernel
+    candidates = []
+    for on in (True, False):
+        with kernel(on):
+            [out] = pipelines(None).screen_records([Source(payload, ("alpr.reads", 0, 1), 1000)])
+        candidates.append(out.candidates)
+    assert candidates[0] == candidates[1]
+    found = [orjson.loads(value) for _key, _partition, value in candidates[0]]
+    assert [(f["normalized"], f["canonical"]) for f in found] == [
+        ("7ABC123", index_key("7ABC123")),
+        ("8D0G512", index_key("8D0G512")),
+        ("S5Z2IB0", index_key("S5Z2IB0")),
+        ("Q1", index_key("Q1")),
+        ("7GHK25X", index_key("7GHK25X")),
+        ("12B0B", index_key("12B0B")),
+    ]
+
+
+def index_key(normalized: str) -> str:
+    return pipelines(None).index.rules.ocr.canonical(normalized)
+
+
+def test_a_table_the_kernel_cannot_hold_leaves_the_screen_to_python() -> None:
+    assert HotlistIndex(MatchRules(OcrClasses.of(["\u00d80O"]))).native_screen() is None
+    assert HotlistIndex(MatchRules(OcrClasses.of(["0O"]))).native_screen() is not None
