@@ -36,7 +36,7 @@ from loadtest.run import (
     ROOT,
     isolated_env,
     load_hotlist,
-    metric,
+    metrics,
     process_cpu_s,
     process_rss_mb,
     register_cameras,
@@ -120,7 +120,7 @@ async def time_backlog(
     called = time.monotonic()
     deadline = called + limit_s
     while time.monotonic() < deadline and worker.poll() is None:
-        done = metric(port, "alpr_reads_total") + metric(port, "alpr_rejected_total")
+        done = sum(metrics(port, "alpr_reads_total", "alpr_rejected_total"))  # one scrape
         if first is None and done > 0:
             # all done at the first look: from the call, a lower bound
             first = (time.monotonic(), done) if done < written else (called, 0.0)

@@ -74,21 +74,28 @@ class Observed:
 
 def metric(port: int, name: str) -> float:
     """Sum of a worker metric's samples (0 when absent)."""
+    return metrics(port, name)[0]
+
+
+def metrics(port: int, *names: str) -> list[float]:
+    """Sums of several of a worker's metrics from one scrape (0 when absent): a scrape costs the
+    worker CPU (the whole page is made), which a benchmark polling it should not add twice."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:  # noqa: S310
             text = resp.read().decode()
     except OSError:
-        return 0.0
-    return sum(
-        float(line.split()[-1])
-        for line in text.splitlines()
-        if line.startswith(name + " ") or line.startswith(name + "{")
-    )
+        return [0.0] * len(names)
+    sums = dict.fromkeys(names, 0.0)
+    for line in text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in sums:
+            sums[name] += float(line.split()[-1])
+    return [sums[name] for name in names]
 
 
 def screened_count(ports: list[int]) -> float:
     """Reads the workers whose metrics are on ``ports`` have screened or rejected."""
-    return sum(metric(port, "alpr_reads_total") + metric(port, "alpr_rejected_total") for port in ports)
+    return sum(sum(metrics(port, "alpr_reads_total", "alpr_rejected_total")) for port in ports)
 
 
 def process_rss_mb(pid: int) -> float:
