@@ -288,40 +288,53 @@ _ASCII_VIEW = re.compile(r"[a-z0-9 ]*")
 _PREFIX = 3  # characters of a term's start that a word must share with it
 
 
+# The stdlib's own reading of a pattern (re._parser), which the term pattern's derived facts below
+# (_term_starts, _most_spaces) walk; a construct they do not follow raises _NotUnderstood.
+_RE_PARSER: Any = importlib.import_module("re._parser")
+_RE_OPS: Any = importlib.import_module("re._constants")
+_WORD_CHARS = frozenset(c for c in _ASCII_VIEW_CHARS if c.isalnum() or c == "_")
+_DIGIT_CHARS = frozenset(c for c in _ASCII_VIEW_CHARS if c.isdigit())
+_SPACE_CHARS = frozenset(c for c in _ASCII_VIEW_CHARS if c.isspace())
+#: Each category of a character class (\w, \d, \s and their negations) as characters of an ASCII view.
+_CATEGORIES: dict[Any, frozenset[str]] = {
+    _RE_OPS.CATEGORY_WORD: _WORD_CHARS,
+    _RE_OPS.CATEGORY_DIGIT: _DIGIT_CHARS,
+    _RE_OPS.CATEGORY_SPACE: _SPACE_CHARS,
+    _RE_OPS.CATEGORY_NOT_WORD: _ASCII_VIEW_CHARS - _WORD_CHARS,
+    _RE_OPS.CATEGORY_NOT_DIGIT: _ASCII_VIEW_CHARS - _DIGIT_CHARS,
+    _RE_OPS.CATEGORY_NOT_SPACE: _ASCII_VIEW_CHARS - _SPACE_CHARS,
+}
+
+
+class _NotUnderstood(Exception):
+    """A construct of a pattern that a reading of it here does not follow."""
+
+
+def _class_chars(items: Any) -> set[str]:
+    """The characters of an ASCII view that a character class ([...], parsed) matches."""
+    ops = _RE_OPS
+    out: set[str] = set()
+    negate = False
+    for op, arg in items:
+        if op is ops.NEGATE:
+            negate = True
+        elif op is ops.LITERAL:
+            out.add(chr(arg))
+        elif op is ops.RANGE:
+            out.update(chr(c) for c in range(arg[0], arg[1] + 1))
+        elif op is ops.CATEGORY and arg in _CATEGORIES:
+            out |= _CATEGORIES[arg]
+        else:
+            raise _NotUnderstood
+    return set(_ASCII_VIEW_CHARS - out) if negate else out & _ASCII_VIEW_CHARS
+
+
 def _term_starts(pattern: str, flags: int, length: int) -> frozenset[str] | None:
     """Every string of up to ``length`` characters of an ASCII view that a match of ``pattern`` can
     begin with (the whole match when shorter), or None when a construct of the pattern is not
     understood here (then every word is tried). Zero-width assertions are ignored, which can only
     add starts: the set is a superset, never a subset, of what can really match."""
-    parser: Any = importlib.import_module("re._parser")  # the stdlib's own reading of the pattern
-    ops: Any = importlib.import_module("re._constants")
-    categories: dict[Any, frozenset[str]] = {
-        ops.CATEGORY_WORD: frozenset(c for c in _ASCII_VIEW_CHARS if c.isalnum() or c == "_"),
-        ops.CATEGORY_DIGIT: frozenset(c for c in _ASCII_VIEW_CHARS if c.isdigit()),
-        ops.CATEGORY_SPACE: frozenset(c for c in _ASCII_VIEW_CHARS if c.isspace()),
-    }
-    categories[ops.CATEGORY_NOT_WORD] = _ASCII_VIEW_CHARS - categories[ops.CATEGORY_WORD]
-    categories[ops.CATEGORY_NOT_DIGIT] = _ASCII_VIEW_CHARS - categories[ops.CATEGORY_DIGIT]
-    categories[ops.CATEGORY_NOT_SPACE] = _ASCII_VIEW_CHARS - categories[ops.CATEGORY_SPACE]
-
-    class Unknown(Exception):
-        pass
-
-    def chars(items: Any) -> set[str]:
-        out: set[str] = set()
-        negate = False
-        for op, arg in items:
-            if op is ops.NEGATE:
-                negate = True
-            elif op is ops.LITERAL:
-                out.add(chr(arg))
-            elif op is ops.RANGE:
-                out.update(chr(c) for c in range(arg[0], arg[1] + 1))
-            elif op is ops.CATEGORY and arg in categories:
-                out |= categories[arg]
-            else:
-                raise Unknown
-        return set(_ASCII_VIEW_CHARS - out) if negate else out & _ASCII_VIEW_CHARS
+    ops = _RE_OPS
 
     def sequence(items: Any, room: int) -> set[str]:
         starts = {""}
@@ -343,9 +356,9 @@ def _term_starts(pattern: str, flags: int, length: int) -> frozenset[str] | None
         if op is ops.ANY:
             return set(_ASCII_VIEW_CHARS)
         if op is ops.IN:
-            return chars(arg)
-        if op is ops.CATEGORY and arg in categories:
-            return set(categories[arg])
+            return _class_chars(arg)
+        if op is ops.CATEGORY and arg in _CATEGORIES:
+            return set(_CATEGORIES[arg])
         if op is ops.BRANCH:
             return set().union(*(sequence(branch, room) for branch in arg[1]))
         if op is ops.SUBPATTERN:
@@ -366,13 +379,13 @@ def _term_starts(pattern: str, flags: int, length: int) -> frozenset[str] | None
                 if following == current:  # every further repetition gives the same starts
                     return found | current
                 current, count = following, count + 1
-        raise Unknown
+        raise _NotUnderstood
 
     if flags & re.IGNORECASE:
         return None  # a literal would then match other characters than its own
     try:
-        return frozenset(sequence(parser.parse(pattern, flags).data, length))
-    except Unknown:
+        return frozenset(sequence(_RE_PARSER.parse(pattern, flags).data, length))
+    except _NotUnderstood:
         return None
 
 
@@ -387,28 +400,7 @@ _KEY = operator.itemgetter(slice(0, _PREFIX))
 def _most_spaces(pattern: str, flags: int) -> int | None:
     """The most spaces a match of ``pattern`` can hold, or None when unbounded or a construct is not
     understood here. Lookarounds count as if they matched text: the bound can only grow."""
-    parser: Any = importlib.import_module("re._parser")
-    ops: Any = importlib.import_module("re._constants")
-    spacing = {ops.CATEGORY_NOT_WORD, ops.CATEGORY_SPACE, ops.CATEGORY_NOT_DIGIT}
-    spaceless = {ops.CATEGORY_WORD, ops.CATEGORY_DIGIT, ops.CATEGORY_NOT_SPACE}
-
-    class Unknown(Exception):
-        pass
-
-    def takes_space(items: Any) -> bool:
-        negate = covered = False
-        for op, arg in items:
-            if op is ops.NEGATE:
-                negate = True
-            elif op is ops.LITERAL:
-                covered |= arg == ord(" ")
-            elif op is ops.RANGE:
-                covered |= arg[0] <= ord(" ") <= arg[1]
-            elif op is ops.CATEGORY and arg in spacing | spaceless:
-                covered |= arg in spacing
-            else:
-                raise Unknown
-        return covered != negate
+    ops = _RE_OPS
 
     def most(items: Any) -> int:
         total = 0
@@ -418,7 +410,7 @@ def _most_spaces(pattern: str, flags: int) -> int | None:
             elif op in (ops.NOT_LITERAL, ops.ANY):
                 total += 1
             elif op is ops.IN:
-                total += takes_space(arg)
+                total += " " in _class_chars(arg)
             elif op is ops.BRANCH:
                 total += max(most(branch) for branch in arg[1])
             elif op is ops.SUBPATTERN:
@@ -429,15 +421,15 @@ def _most_spaces(pattern: str, flags: int) -> int | None:
                 _low, high, body = arg
                 inner = most(body)
                 if inner and high is ops.MAXREPEAT:
-                    raise Unknown
+                    raise _NotUnderstood
                 total += inner * high
             elif op is not ops.AT:
-                raise Unknown
+                raise _NotUnderstood
         return total
 
     try:
-        return most(parser.parse(pattern, flags).data)
-    except Unknown:
+        return most(_RE_PARSER.parse(pattern, flags).data)
+    except _NotUnderstood:
         return None
 
 
