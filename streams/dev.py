@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
 import orjson
 from aiokafka import TopicPartition
 
@@ -74,7 +75,6 @@ def _fresh_copy(sample: Path, folder: Path, now: datetime) -> Path:
 async def load_demo_hotlists(settings: Settings, admin: Principal | None) -> list[str]:
     """Sync the sample feeds (as the demo administrator), propose the sample department entries
     (as the demo analyst) and approve them (as the demo lieutenant), through the use cases (P2)."""
-    import dataclasses
 
     from streams.access.directory import DirectoryStore
     from streams.hotlists import usecases
@@ -95,7 +95,7 @@ async def load_demo_hotlists(settings: Settings, admin: Principal | None) -> lis
     pending = await usecases.pending(lieutenant, settings, now)
     for _, line in ndjson_lines(SAMPLES / "department.ndjson"):
         # the sample names its own officers; in the demo the analyst enters it (P2: never typed)
-        entry = dataclasses.replace(entry_from_dict(loads(line)), entered_by=None)
+        entry = msgspec.structs.replace(entry_from_dict(loads(line)), entered_by=None)
         if entry.key not in pending:
             await usecases.propose(analyst, settings, entry, "demo", now)
         await usecases.approve(lieutenant, settings, entry.key, now)

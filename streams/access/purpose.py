@@ -705,9 +705,21 @@ _SYMBOLS_OR_ESCAPES = frozenset("@$|!%")
 #: An ASCII text's letters and digits run together, digits read as letters (_LEET): bytes.translate.
 _FOLD = bytes.maketrans(bytes(_LEET), bytes(map(ord, _LEET.values())))
 _NOT_FOLDED = bytes(c for c in range(128) if not chr(c).isalnum())
+
+
+def _any_of(keys: frozenset[str]) -> re.Pattern[bytes]:
+    """A pattern matching any of ``keys`` anywhere, its alternatives grouped by first letter: the
+    engine tries a group only at a position holding its letter (a flat alternation of 113 keys
+    tried each at every position cost four times as much)."""
+    rests: dict[str, list[str]] = {}
+    for key in sorted(keys):
+        rests.setdefault(key[0], []).append(re.escape(key[1:]))
+    return re.compile("|".join(f"{first}(?:{'|'.join(r)})" for first, r in rests.items()).encode("ascii"))
+
+
 #: Any start of a term, anywhere (None: the starts are unknown or hold a digit; no shortcut).
 _KEY_INSIDE = (
-    re.compile("|".join(sorted(re.escape(key) for key in _KEYS)).encode("ascii"))
+    _any_of(_KEYS)
     if _KEYS is not None and _MOST_SPACES is not None and all(k.isascii() and k.isalpha() for k in _KEYS)
     else None
 )

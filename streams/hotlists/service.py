@@ -15,7 +15,6 @@ folded in; a missing, corrupt or foreign cache is rebuilt from the whole topic.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import gc
 import hashlib
@@ -638,7 +637,7 @@ class HotlistStore:
         entry, entered_by_user = await self._pending_of_another(
             key, approver, approver_user, "approve their own entry; another lieutenant must"
         )
-        approved = dataclasses.replace(entry, approved_by=approver)
+        approved = msgspec.structs.replace(entry, approved_by=approver)
         check_entry(approved, profile=self.settings.profile)  # names what is still missing (P2)
         value = orjson.dumps(entry_to_dict(approved))
         partition = entry_partition(approved, await self.writer.partition_count(self.hotlist))

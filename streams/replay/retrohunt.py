@@ -14,12 +14,12 @@ a pass run twice raises nothing new.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 import orjson
 from aiokafka import AIOKafkaConsumer
 
@@ -59,7 +59,7 @@ def _index(
     index = new_index(settings)
     for entry, _at in arrivals:
         # Looking back, the entry counts from before it was listed.
-        hunted = dataclasses.replace(entry, effective_at=None)
+        hunted = msgspec.structs.replace(entry, effective_at=None)
         if not entry_in_force(hunted, now, index.rules.max_staleness_s, fresh.get(entry.source)):
             log.warning(
                 "retro-hunt skips %s: not in force now (expired, or its %s data as of %s is stale, P4)",

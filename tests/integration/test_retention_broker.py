@@ -17,10 +17,11 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import InvalidTimestampError
@@ -159,7 +160,7 @@ async def _versions(settings: Settings, written: Written) -> None:
     try:
         entry = make_entry(entry_id="V000000001", plate="7TEST01")
         for reason in ("Stolen vehicle", "Stolen vehicle (plates swapped)", "Stolen vehicle, armed"):
-            value = dumps(entry_to_dict(replace(entry, reason=reason)))
+            value = dumps(entry_to_dict(msgspec.structs.replace(entry, reason=reason)))
             await writer.write(settings.topic("hotlist"), b"ncic:V000000001", value)
         gone = dumps(entry_to_dict(make_entry(entry_id="V000000002", plate="7TEST02")))
         await writer.write(settings.topic("hotlist"), b"ncic:V000000002", gone)

@@ -6,11 +6,11 @@ One worker serves the module; each test uses its own read ids and plates.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import orjson
 import pytest
 
@@ -68,7 +68,7 @@ def stream(broker, tmp_path_factory):
         async with HotlistStore(settings) as store:
             await store.sync("ndjson", write_feed(root / "feed.ndjson", ENTRIES), None, NOW)
             for entry in (e for e in ENTRIES if e.source == "local"):
-                await store.propose(dataclasses.replace(entry, approved_by=None), "test", NOW)
+                await store.propose(msgspec.structs.replace(entry, approved_by=None), "test", NOW)
                 await store.approve(entry.key, LIEUTENANT, NOW)
 
     asyncio.run(setup())

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
+import msgspec
+
 from streams.access.directory import Agency, Directory
 from streams.access.principal import Principal
 from streams.alerts.lifecycle import Actor, AlertStatusValidated, AlertVisuallyVerified, evolve
@@ -114,7 +116,7 @@ def at_camera(camera: str, **entry):
     read = make_read(plate="7ABC123", camera_id=camera, captured_at=NOW)
     [found] = match(make_index(make_entry(plate="7ABC123")), read)
     raised = raise_alert(read, found, NOW)
-    return evolve(None, dataclasses.replace(raised, entry=dataclasses.replace(raised.entry, **entry)))
+    return evolve(None, dataclasses.replace(raised, entry=msgspec.structs.replace(raised.entry, **entry)))
 
 
 def test_an_alert_belongs_to_its_cameras_agency_and_to_the_entering_agency_of_a_local_entry_p19() -> None:

@@ -1,5 +1,6 @@
 """Entries refused at load: P1 sources, P2 department fields, P5 immigration, P6 partial plates."""
 
+import msgspec
 import pytest
 
 from streams.errors import EntryRefused
@@ -94,7 +95,6 @@ def test_tombstone_removes() -> None:
 
 def test_approving_ranks_are_the_directorys_p2() -> None:
     """The ranks a department entry's approval needs are the ranks the directory gives (P2)."""
-    import dataclasses
 
     from streams.access.directory import APPROVING_RANKS as DIRECTORY_RANKS
     from streams.hotlists.model import APPROVING_RANKS, approving_rank
@@ -102,7 +102,9 @@ def test_approving_ranks_are_the_directorys_p2() -> None:
     assert APPROVING_RANKS == DIRECTORY_RANKS
     assert approving_rank("Deputy_Chief") and approving_rank("deputy chief") and approving_rank("LIEUTENANT")
     assert not approving_rank("sergeant") and not approving_rank(None) and not approving_rank("")
-    deputy = dataclasses.replace(local_entry(), approved_by=Person("Dep. Chief A", "12", rank="deputy chief"))
+    deputy = msgspec.structs.replace(
+        local_entry(), approved_by=Person("Dep. Chief A", "12", rank="deputy chief")
+    )
     check_entry(deputy)
 
 
@@ -162,9 +164,8 @@ def test_use_cases_refuse_before_touching_kafka(call: str, who: str | None, refu
 
 def _draft():
     """A department entry as a front end proposes it: no entering member, no approval."""
-    import dataclasses
 
-    return dataclasses.replace(local_entry(), entered_by=None, approved_by=None)
+    return msgspec.structs.replace(local_entry(), entered_by=None, approved_by=None)
 
 
 def test_a_draft_naming_its_own_entering_member_is_refused_p2() -> None:

@@ -79,3 +79,22 @@ def test_a_batch_of_plates_is_normalized_as_each_plate_alone(texts) -> None:
             assert plates[i] == "" and str(refused[i]) == str(exc)
         else:
             assert plates[i] == alone and i not in refused
+
+
+def _reference_normalize(text: str) -> str | None:
+    """What normalize_plate states: upper-case, separators dropped, then only 1-10 ASCII letters
+    and digits are a plate (None: refused)."""
+    plate = "".join(ch for ch in text.upper() if ch not in " -.\t")
+    return plate if 0 < len(plate) <= 10 and plate.isascii() and plate.isalnum() else None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="7aBzß0ǅ².- \t#ÄİıK", max_size=14))
+def test_a_plate_is_normalized_as_stated_on_either_way(text: str) -> None:
+    """The shortcut for a plate already plain gives what the full way gives, refusals included."""
+    expected = _reference_normalize(text)
+    if expected is None:
+        with pytest.raises(InvalidRecord):
+            normalize_plate(text)
+    else:
+        assert normalize_plate(text) == expected

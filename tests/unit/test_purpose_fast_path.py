@@ -284,3 +284,17 @@ def test_the_most_spaces_of_a_pattern() -> None:
     assert purpose._most_spaces(r"a\W{2}b", 0) == 2
     assert purpose._most_spaces(r"a(?: b)*", 0) is None  # unbounded
     assert purpose._most_spaces(r"(a)\1", 0) is None  # not understood
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=string.ascii_lowercase + "0123456789-", max_size=40))
+@example("di")
+@example("xxdhs")
+@example("abo")
+@example("ab")
+def test_the_key_pattern_finds_exactly_the_keys_inside_a_text(text: str) -> None:
+    """_KEY_INSIDE (its alternatives grouped by first letter) matches a text exactly when one of the
+    starts of a term (_KEYS) is a piece of it."""
+    assert purpose._KEY_INSIDE is not None and purpose._KEYS is not None
+    inside = any(key in text for key in purpose._KEYS)
+    assert (purpose._KEY_INSIDE.search(text.encode()) is not None) == inside, text

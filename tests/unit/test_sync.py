@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 
 import orjson
 import pytest
+from msgspec.structs import replace
 
 from streams.codec import entry_to_dict
 from streams.hotlists.adapters import Extract, ExtractRefused, Parsed

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from streams.errors import AlprError, EntryRefused
 from streams.hotlists.model import HotlistEntry, check_entry
@@ -28,6 +28,7 @@ __all__ = [
     "parse_time",
     "plate_state",
     "record_digest",
+    "vehicle_fields",
 ]
 
 
@@ -117,14 +118,14 @@ def parse_time(value: str, where: str) -> datetime:
 def build(
     where: str,
     key: str | None,
-    make: Callable[[], HotlistEntry],
-    *,
+    make: Callable[..., HotlistEntry],
+    *args: Any,
     check: bool = True,
     digest: bytes | None = None,
 ) -> Parsed:
-    """Build an entry; P5 refusals are drops, every other problem a per-record error."""
+    """Build an entry, ``make(*args)``; P5 refusals are drops, every other problem a per-record error."""
     try:
-        entry = make()
+        entry = make(*args)
         if check:
             check_entry(entry)
     except EntryRefused as exc:
@@ -133,7 +134,7 @@ def build(
         return Parsed(where, key=key, error=_at(where, exc))
     except (AlprError, ValueError, KeyError, IndexError) as exc:
         return Parsed(where, key=key, error=_at(where, exc))
-    return Parsed(where, entry=entry, key=entry.key, digest=digest)
+    return Parsed(where, entry, entry.key, digest=digest)
 
 
 def _at(where: str, exc: Exception) -> str:
@@ -153,7 +154,6 @@ def check_count(path: Path, count: int, trailer: int | None, form: str) -> None:
 
 def feed_entry(
     where: str,
-    *,
     source: str,
     entry_id: str,
     plate: str,
@@ -164,24 +164,30 @@ def feed_entry(
     note: str,
     case: str,
     ori: str,
-    vehicle: dict[str, str],
+    vehicle: tuple[tuple[str, str], ...],
 ) -> HotlistEntry:
-    """An entry of a shared feed from its fields (empty strings mean absent)."""
+    """An entry of a shared feed from its fields (empty strings mean absent; ``vehicle``: the
+    description's fields given, by name in name order, as :func:`vehicle_fields` makes them)."""
     if not plate:
         raise ValueError(f"{where}: no plate")
     if state and (len(state) != 2 or not state.isalpha()):
         raise ValueError(f"{where}: {state_field} {state!r} is not a two-letter state")
     return HotlistEntry(
-        source=source,
-        entry_id=entry_id,
-        plate=normalize_plate(plate),
-        plate_state=state or None,
-        list_type=list_type,
-        reason=f"{description}: {note}" if note else description,
-        case_number=case or None,
+        source,
+        entry_id,
+        normalize_plate(plate),
+        state or None,
+        list_type,
+        f"{description}: {note}" if note else description,
+        case or None,
         ori=ori or None,
-        vehicle=tuple(sorted(filter(itemgetter(1), vehicle.items()))),  # the fields given, by name
+        vehicle=vehicle,
     )
+
+
+def vehicle_fields(fields: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """A vehicle description as an entry holds it: the fields given, by name in name order."""
+    return tuple(sorted(filter(itemgetter(1), fields.items())))
 
 
 #: Abbreviations seen in vendor exports (GPO and AP style), after dots are dropped.

@@ -23,7 +23,6 @@ from streams.hotlists.adapters.base import (
     parse_time,
     record_digest,
 )
-from streams.hotlists.model import HotlistEntry
 
 __all__ = ["ADAPTER", "COLUMNS", "FILES"]
 
@@ -136,13 +135,33 @@ class NcicAdapter:
         check_count(path, count, trailer, "TRL|count")
 
 
+#: The vehicle's fields as an entry names them, in name order (HotlistEntry.vehicle), with the
+#: column of each.
+_VEHICLE = tuple(
+    (name, COLUMNS.index(column))
+    for name, column in sorted(
+        {
+            "vin": "VIN",
+            "year": "VYR",
+            "make": "VMA",
+            "model": "VMO",
+            "style": "VST",
+            "color": "VCO",
+            "plate_type": "LIT",
+            "plate_year": "LIY",
+        }.items()
+    )
+)
+
+
 def _parse(where: str, line: str, digest: bytes) -> Parsed:
     """One data record of an extract."""
     fields = line.split("|")
     if len(fields) != len(COLUMNS):
         return Parsed(where, error=f"{where}: {len(fields)} fields, expected {len(COLUMNS)}")
     # the columns in COLUMNS' order (checked against the header): a million records, no dict each
-    file, nic, ori, lic, lis, liy, lit, vin, vyr, vma, vmo, vst, vco, oca, mis = map(str.strip, fields)
+    stripped = list(map(str.strip, fields))
+    file, nic, ori, lic, lis, _liy, _lit, _vin, _vyr, _vma, _vmo, _vst, _vco, oca, mis = stripped
     key = f"ncic:{nic}" if nic else None
     if file in IMMIGRATION_FILES:
         return Parsed(where, key=key, dropped=f"{where}: NCIC Immigration Violator File record dropped (P5)")
@@ -150,36 +169,28 @@ def _parse(where: str, line: str, digest: bytes) -> Parsed:
         return Parsed(where, key=key, error=f"{where}: unknown NCIC file code {file!r}")
     if key is None:
         return Parsed(where, error=f"{where}: no NIC")
+    if not lic:
+        return Parsed(where, key=key, error=f"{where}: no plate (LIC)")
     list_type, description = FILES[file]
-
-    def make() -> HotlistEntry:
-        if not lic:
-            raise ValueError(f"{where}: no plate (LIC)")
-        return feed_entry(
-            where,
-            source="ncic",
-            entry_id=nic,
-            plate=lic,
-            state=lis,
-            state_field="LIS",
-            list_type=list_type,
-            description=description,
-            note=mis,
-            case=oca,
-            ori=ori,
-            vehicle={
-                "vin": vin,
-                "year": vyr,
-                "make": vma,
-                "model": vmo,
-                "style": vst,
-                "color": vco,
-                "plate_type": lit,
-                "plate_year": liy,
-            },
-        )
-
-    return build(where, key, make, digest=digest)
+    vehicle = tuple([(name, stripped[at]) for name, at in _VEHICLE if stripped[at]])  # the fields given
+    return build(
+        where,
+        key,
+        feed_entry,
+        where,
+        "ncic",
+        nic,
+        lic,
+        lis,
+        "LIS",
+        list_type,
+        description,
+        mis,
+        oca,
+        ori,
+        vehicle,
+        digest=digest,
+    )
 
 
 ADAPTER = NcicAdapter()

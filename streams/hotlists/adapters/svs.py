@@ -20,8 +20,8 @@ from streams.hotlists.adapters.base import (
     feed_entry,
     files_of,
     parse_time,
+    vehicle_fields,
 )
-from streams.hotlists.model import HotlistEntry
 
 __all__ = ["ADAPTER", "COLUMNS", "LISTS"]
 
@@ -136,23 +136,23 @@ class SvsAdapter:
         if key is None:
             return Parsed(where, error=f"{where}: no RECORD_ID")
 
-        def make() -> HotlistEntry:
-            return feed_entry(
-                where,
-                source=source,
-                entry_id=row["RECORD_ID"],
-                plate=row["PLATE"],
-                state=row["STATE"],
-                state_field="STATE",
-                list_type=list_type,
-                description=description,
-                note=row["REASON"],
-                case=row["CASE"],
-                ori=row["ORI"],
-                vehicle={name: row[column] for column, name in _VEHICLE.items()},
-            )
-
-        return build(where, key, make)
+        return build(
+            where,
+            key,
+            feed_entry,
+            where,
+            source,
+            row["RECORD_ID"],
+            row["PLATE"],
+            row["STATE"],
+            "STATE",
+            list_type,
+            description,
+            row["REASON"],
+            row["CASE"],
+            row["ORI"],
+            vehicle_fields({name: row[column] for column, name in _VEHICLE.items()}),
+        )
 
 
 ADAPTER = SvsAdapter()
