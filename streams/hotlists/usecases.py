@@ -11,10 +11,11 @@ is audited too, and changes nothing.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from streams.access.audit import record_access
 from streams.access.directory import APPROVING_RANKS
@@ -100,7 +101,7 @@ async def propose(
             "and approval is its own step (alpr hotlist approve, P2)",
         )
     query: dict[str, Any] = {"entry_key": draft.key, "plate": draft.plate, "origin": origin}
-    entry = dataclasses.replace(
+    entry = msgspec.structs.replace(
         draft, entered_by=await _entering_member(settings, who, now, "hotlist_propose", query)
     )
     try:
