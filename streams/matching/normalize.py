@@ -31,9 +31,8 @@ _STRIP = str.maketrans("", "", " -.\t")
 def normalize_plate(text: str) -> str:
     """Upper-case, drop spaces, dashes and dots; refuse anything else that is not a letter or digit."""
     plate = text.upper()
-    if plate.isalnum() and plate.isascii() and len(plate) <= MAX_PLATE_LEN:
-        return plate  # already plain (nearly every plate of a feed): nothing to drop
-    plate = plate.translate(_STRIP)
+    if not (plate.isalnum() and plate.isascii()):  # a plain plate (nearly every one) drops nothing
+        plate = plate.translate(_STRIP)
     if not plate:
         raise InvalidRecord("bad_plate", f"plate {text!r} holds no letters or digits")
     if len(plate) > MAX_PLATE_LEN:
