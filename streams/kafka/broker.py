@@ -16,13 +16,14 @@ import asyncio
 import logging
 import os
 import random
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,18 +73,27 @@ logger.request.level = warn
 _FREE_PORTS = range(20_000, 32_000)  # room for a cluster's port + 1, + 2
 
 
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on now, outside the ephemeral range."""
+def free_port(count: int = 1, exclude: Collection[int] = ()) -> int:
+    """A port on 127.0.0.1 that nothing listens on now, outside the ephemeral range, whose next
+    ``count - 1`` ports are free too (a cluster's nodes take port..port+count-1), none of them in
+    ``exclude`` (ports chosen but not bound yet)."""
     chooser = random.SystemRandom()
     for _ in range(200):
-        port = chooser.choice(_FREE_PORTS)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise BrokerError(f"no free port in {_FREE_PORTS.start}-{_FREE_PORTS.stop - 1} on 127.0.0.1")
+        base = chooser.choice(_FREE_PORTS)
+        run = range(base, base + count)
+        if any(port in exclude for port in run):
+            continue
+        for port in run:
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    break
+        else:
+            return base
+    raise BrokerError(
+        f"no run of {count} free port(s) in {_FREE_PORTS.start}-{_FREE_PORTS.stop - 1} on 127.0.0.1"
+    )
 
 
 def _cache_dir() -> Path:
@@ -203,6 +213,34 @@ def _listening(bootstrap: str) -> bool:
         except OSError:
             continue
     return False
+
+
+#: A Java exception with its message, as a log's stack trace starts: the cause a person can act on.
+_EXCEPTION = re.compile(r"^(?:Caused by: )?[\w.$]+(?:Exception|Error): \S")
+
+
+def _failure_in(log: Path, since: int = 0) -> str:
+    """Why a broker that failed to start failed, from its log after byte ``since``: the first Java
+    exception's message (the root of what followed), else the first FATAL or ERROR line; one line,
+    at most 300 characters; empty when the log names nothing."""
+    try:
+        with log.open("rb") as file:
+            file.seek(since)
+            lines = file.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return ""
+    found = next((line for line in lines if _EXCEPTION.match(line)), None)
+    if found is None:
+        found = next((line for line in lines if " FATAL " in line or " ERROR " in line), "")
+    text = " ".join(found.split())
+    return text if len(text) <= 300 else f"{text[:297]}..."
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _alive(pid: int) -> bool:
@@ -362,7 +400,13 @@ class EmbeddedBroker:
         self.folder.mkdir(parents=True, exist_ok=True)
         ports_file = self.folder / "controller-ports"
         if not ports_file.is_file():
-            ports_file.write_text(" ".join(str(free_port()) for _ in range(self.nodes)) + "\n")
+            # Distinct from each other and from the client ports, which are not bound yet: a
+            # controller port equal to another node's client port made one node exit at start.
+            taken = set(range(self.port, self.port + self.nodes))
+            for _ in range(self.nodes):
+                taken.add(free_port(exclude=taken))
+            chosen = sorted(taken - set(range(self.port, self.port + self.nodes)))
+            ports_file.write_text(" ".join(map(str, chosen)) + "\n")
         nodes = self.node_list()
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
         cluster_file = self.folder / "cluster-id"
@@ -435,12 +479,16 @@ class EmbeddedBroker:
                 "ALPR_EMBEDDED_PORT or point ALPR_BROKER_URL at it"
             )
         nodes = self._prepare(jars)
+        logged = {node.node_id: _size(node.log_file) for node in nodes}
         pids = tuple(node.pid() or self._launch(node, jars) for node in nodes)
         try:
             wait_until_ready(self.bootstrap, self.nodes, timeout, pids)
         except BrokerError as exc:
+            # the first dead node's log says why (read before stop() makes the others log more)
+            node = next((n for n, pid in zip(nodes, pids, strict=True) if not _alive(pid)), nodes[0])
+            reason = _failure_in(node.log_file, logged[node.node_id])
             self.stop()
-            raise BrokerError(f"{exc}; see {self.log_file}") from None
+            raise BrokerError(f"{exc}{f': {reason}' if reason else ''}; see {node.log_file}") from None
         return pids[0]
 
     def start_node(self, node_id: int, timeout: float = 90.0) -> int:

@@ -334,27 +334,6 @@ async def assert_no_alert(settings: Any, silent: tuple[str, str], probe: tuple[s
     await on_the_same_path(settings, silent, probe)
 
 
-def free_ports(count: int, attempts: int = 50) -> int:
-    """A free port whose next ``count - 1`` ports are free too (a cluster's nodes take port..port+n-1)."""
-    import socket
-
-    from streams.kafka.broker import free_port
-
-    for _ in range(attempts):
-        base = free_port()
-        taken = False
-        for port in range(base + 1, base + count):
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    taken = True
-                    break
-        if not taken:
-            return base
-    raise AssertionError(f"no run of {count} free ports found in {attempts} attempts")
-
-
 @dataclass(frozen=True)
 class PartitionState:
     """One partition as a Metadata request describes it."""

@@ -63,7 +63,7 @@ def test_broker_start_status_stop_and_a_restart_keeps_the_records(env_factory, t
 
 def test_broker_start_brokers_3_runs_a_replicated_cluster(env_factory, tmp_path) -> None:
     """`alpr broker start --brokers 3`: three KRaft nodes on PORT..PORT+2 (the fault tests' cluster)."""
-    port = free_port_run(3)
+    port = free_port(3)
     env = env_factory(ALPR_STATE_DIR=str(tmp_path / "state"), ALPR_EMBEDDED_PORT=str(port))
     del env["ALPR_BROKER_URL"]
     try:
@@ -81,14 +81,6 @@ def test_broker_start_brokers_3_runs_a_replicated_cluster(env_factory, tmp_path)
 
 def pid_of(stdout: str) -> str:
     return stdout.split("(pid ")[1].split(",")[0]
-
-
-def free_port_run(n: int) -> int:
-    """A port whose next ``n - 1`` ports are free too."""
-    while True:
-        port = free_port()
-        if port + n < 65536 and not any(listening(port + i) for i in range(n)):
-            return port
 
 
 async def write_one(settings: Settings, value: bytes) -> None:

@@ -32,12 +32,11 @@ import orjson
 import pytest
 
 from loadtest.generator import HotlistFixture, Traffic, TrafficShape
-from streams.kafka.broker import EmbeddedBroker
+from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.matching.normalize import OcrClasses
 from streams.reads.producer import ReadProducer
 from tests.conftest import make_env, settings_of, wait_for
 from tests.integration.kafka_helpers import (
-    free_ports,
     group_coordinator,
     metric,
     partition_states,
@@ -57,7 +56,7 @@ SERVED = ("reads", "candidates", "alerts")
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
     """Three Kafka nodes on ports base..base+2, for this module only (the faults stall it)."""
-    embedded = EmbeddedBroker(tmp_path_factory.mktemp("cluster"), free_ports(NODES), nodes=NODES)
+    embedded = EmbeddedBroker(tmp_path_factory.mktemp("cluster"), free_port(NODES), nodes=NODES)
     started = time.monotonic()
     embedded.start()
     print(f"\n[cluster] {NODES}-node cold start: {time.monotonic() - started:.1f} s")
