@@ -45,10 +45,10 @@ fresh (``synced_at=now``; reads must be captured within 24 h of ``now``, P4). Pl
 not hits are regenerated until their canonical key is not listed and fits no partial pattern.
 A hit is a listed plate (or a plate filled into a partial pattern), possibly misread; its
 expected alerts are computed by the matcher's own rules (canonical lookup, exact or within
-``max_substitutions`` differing positions; partial patterns through
-:func:`~streams.matching.matcher.pattern_regex`), so a read that also fits a partial pattern
-expects both alerts. A hit whose misread the matcher cannot catch (a dropped character) is
-reported by :meth:`Traffic.missed`, never by :meth:`Traffic.expected`.
+``max_substitutions`` differing positions; partial patterns through the kernel's
+``alpr_native.Patterns`` of :func:`~streams.matching.matcher.pattern_key`), so a read that
+also fits a partial pattern expects both alerts. A hit whose misread the matcher cannot catch (a
+dropped character) is reported by :meth:`Traffic.missed`, never by :meth:`Traffic.expected`.
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ import itertools
 import json
 import math
 import random
-import re
 import string
 import time
 from bisect import bisect_right
@@ -72,10 +71,12 @@ from statistics import NormalDist, median, quantiles
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from alpr_native import Patterns
+
 from streams.cameras.registry import Camera
 from streams.codec import entry_to_dict
 from streams.hotlists.model import HotlistEntry, Person
-from streams.matching.matcher import EXACT, OCR_EQUIVALENT, PARTIAL, pattern_regex
+from streams.matching.matcher import EXACT, OCR_EQUIVALENT, PARTIAL, pattern_key
 from streams.matching.normalize import OcrClasses, differing_positions
 from streams.settings import DEFAULT_OCR_CLASSES
 
@@ -349,9 +350,8 @@ class Traffic:
         self._exact = hotlist.canonical_index(ocr)
         # ocr.canonical as a translation table (the same mapping, without a call per plate)
         self._canonical = str.maketrans({ch: ocr.representative(ch) for cls in ocr.classes for ch in cls})
-        self._partials = [(re.compile(pattern_regex(e.plate, ocr)), e) for e in hotlist.partials]
-        alternatives = "|".join(f"(?:{rx.pattern})" for rx, _ in self._partials)
-        self._partial_any = re.compile(alternatives) if self._partials else None
+        self._partials = hotlist.partials
+        self._patterns = Patterns([pattern_key(e.plate, ocr) for e in hotlist.partials])
         # what the OCR may read instead of a character (the rest of its class)
         self._alternatives = {ch: cls.replace(ch, "") for cls in ocr.classes for ch in cls}
         self._plates = _Plates(rng)
@@ -392,7 +392,7 @@ class Traffic:
     def truth(self, plate: str) -> list[tuple[HotlistEntry, str]]:
         """What the matcher raises for a normalized plate read: the entries and how they match."""
         canonical = self.ocr.canonical(plate)
-        found = [(entry, PARTIAL) for rx, entry in self._partials if rx.fullmatch(canonical)]
+        found = [(self._partials[i], PARTIAL) for i in self._patterns.fitting(canonical)]
         held = self._exact.get(canonical)
         for entry in () if held is None else held if isinstance(held, tuple) else (held,):
             if entry.plate == plate:
@@ -405,15 +405,15 @@ class Traffic:
         canonical = plate.translate(self._canonical)
         if canonical in self._exact:
             return True
-        return self._partial_any is not None and self._partial_any.fullmatch(canonical) is not None
+        return bool(self._patterns.fitting(canonical))
 
     def _unlisted(self) -> str:
         """A plate that is not listed and fits no partial pattern."""
-        make, table, exact, partial_any = self._plates, self._canonical, self._exact, self._partial_any
+        make, table, exact, fitting = self._plates, self._canonical, self._exact, self._patterns.fitting
         while True:
             plate = make()
             canonical = plate.translate(table)
-            if canonical not in exact and (partial_any is None or partial_any.fullmatch(canonical) is None):
+            if canonical not in exact and not fitting(canonical):
                 return plate
             self.collisions_avoided += 1
 

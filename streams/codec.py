@@ -349,7 +349,8 @@ class ReadBatch:
         self._coords: tuple[bytes, bytes] | None = None
         self._placed = True
         #: what the kernel's screen found (None: the plates are screened in Python): the number of
-        #: reads, their canonical keys "\n"-joined and the Bloom positives' positions (native u32s)
+        #: reads, their canonical keys "\n"-joined and the candidates' positions (native u32s): the
+        #: Bloom's positives and the keys a partial pattern fits
         self._screen: tuple[int, str, bytes] | None = None
 
     def __len__(self) -> int:
@@ -380,8 +381,8 @@ class ReadBatch:
         """What the matcher's screen takes of this batch (``screen_parts``): the plates, or what the
         kernel's screen found with a way to the plate of a read (for a candidate's normalized plate)."""
         if self._screen is not None:
-            count, keys, positives = self._screen
-            return count, keys, positives, self.plate
+            count, keys, candidates = self._screen
+            return count, keys, candidates, self.plate
         return self.plates()
 
     def cameras(self) -> Collection[str]:
@@ -834,7 +835,7 @@ def decode_read_batch(payload: bytes | None) -> ReadBatch:
 
 
 def decode_read_batches(
-    payloads: Sequence[bytes | None], screen: tuple[Any, bytes] | None = None
+    payloads: Sequence[bytes | None], screen: tuple[Any, bytes, Any] | None = None
 ) -> list[ReadBatch | InvalidRecord]:
     """:func:`decode_read_batch` of records taken together, each its batch or the error that
     refuses it whole. The native kernel (``alpr_native``) checks the records it is sure of in one
@@ -882,7 +883,7 @@ _native: Callable[..., list[Any]] | None = check_read_batches
 
 
 def _native_batches(
-    payloads: Sequence[bytes | None], screen: tuple[Any, bytes] | None = None
+    payloads: Sequence[bytes | None], screen: tuple[Any, bytes, Any] | None = None
 ) -> list[ReadBatch | None]:
     """The kernel's batch of each record it is sure of (every read good), else None."""
     check = _native
@@ -909,7 +910,7 @@ def _native_batch(payload: Any, found: tuple[Any, ...]) -> ReadBatch:
     out = ReadBatch.__new__(ReadBatch)  # every slot set here, once (a record of 20 reads feels it)
     out._wires, out.sent, out.failed = None, None, []
     out.payload, out.spans = payload, memoryview(spans).cast("I")
-    if type(plates) is tuple:  # screened by the kernel: (count, keys, positives), no plate made
+    if type(plates) is tuple:  # screened by the kernel: (count, keys, candidates), no plate made
         out._plates, out._screen = None, plates
         out.positions = range(plates[0])
     else:

@@ -7,8 +7,11 @@
 //! only the batch form `{"reads":[...]}`, printable ASCII strings without escapes, no duplicate
 //! keys, RFC 3339 times with at most 6 digits of fraction, finite numbers.
 
+mod patterns;
+
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -727,18 +730,22 @@ fn text<'p>(
 }
 
 /// What the screen needs of the index (`HotlistIndex.native_screen`): its Bloom filter of
-/// canonical keys and the OCR classes' table (byte -> its class's representative).
+/// canonical keys, the OCR classes' table (byte -> its class's representative) and its partial
+/// patterns (None: there are none).
 struct Screen<'a> {
     bloom: &'a Bloom,
     table: &'a [u8],
+    patterns: Option<&'a Patterns>,
 }
 
-/// The canonical keys of a record's plates, "\n"-joined, and the positions of the Bloom's
-/// positives (native u32s); None when a plate is not one the kernel normalizes exactly as
-/// `normalize_plate` does (then the Python screen takes the record's plates).
+/// The canonical keys of a record's plates, "\n"-joined, and the positions of its candidates
+/// (native u32s, ascending): the Bloom's positives and the keys a partial pattern fits. None when
+/// a plate is not one the kernel normalizes exactly as `normalize_plate` does (then the Python
+/// screen takes the record's plates).
 fn screened(payload: &[u8], reads: &[Read], screen: &Screen<'_>) -> Option<(String, Vec<u8>)> {
     let mut keys = String::with_capacity(reads.len() * 8);
     let mut positives = Vec::new();
+    let mut partial = screen.patterns.map(|p| p.dfa.borrow_mut());
     let mut key = [0u8; MAX_PLATE_LEN];
     for (n, r) in reads.iter().enumerate() {
         // normalize_plate: upper-case, drop " -.\t", then 1 to MAX_PLATE_LEN of A-Z0-9; the
@@ -763,7 +770,8 @@ fn screened(payload: &[u8], reads: &[Read], screen: &Screen<'_>) -> Option<(Stri
             keys.push('\n');
         }
         keys.push_str(std::str::from_utf8(key).ok()?); // ASCII: the table is checked when made
-        if screen.bloom.contains_bytes(key) {
+        let fits = |dfa: &mut patterns::Dfa| dfa.fits_any(key.iter().map(|&b| char::from(b)));
+        if screen.bloom.contains_bytes(key) || partial.as_deref_mut().map_or(false, fits) {
             positives.extend_from_slice(&(n as u32).to_ne_bytes());
         }
     }
@@ -833,10 +841,11 @@ fn result<'p>(
 /// pairs), the lats and lons (bytes of native doubles, NaN: no position), whether every read has
 /// a position, and the texts of the earliest and latest capture times.
 ///
-/// With `screen` (a Bloom and a 256-byte table of the OCR classes' representatives, A-Z0-9 to
-/// ASCII) the plates are screened here too: in their place comes (the number of reads, their
-/// canonical keys joined by "\n", the positions of the Bloom's positives as native u32s), unless
-/// a plate of the record is not one the kernel normalizes (the plates then, as without).
+/// With `screen` (a Bloom, a 256-byte table of the OCR classes' representatives, A-Z0-9 to
+/// ASCII, and the partial patterns or None) the plates are screened here too: in their place
+/// comes (the number of reads, their canonical keys joined by "\n", the positions of the
+/// candidates as native u32s: the Bloom's positives and the keys a pattern fits), unless a plate
+/// of the record is not one the kernel normalizes (the plates then, as without).
 #[pyfunction]
 #[pyo3(signature = (payloads, max_bytes, max_reads, screen=None))]
 fn check_read_batches<'p>(
@@ -844,10 +853,10 @@ fn check_read_batches<'p>(
     payloads: &Bound<'p, PyList>,
     max_bytes: usize,
     max_reads: usize,
-    screen: Option<(PyRef<'p, Bloom>, Vec<u8>)>,
+    screen: Option<(PyRef<'p, Bloom>, Vec<u8>, Option<PyRef<'p, Patterns>>)>,
 ) -> PyResult<Bound<'p, PyList>> {
     let screen = match &screen {
-        Some((bloom, table)) => {
+        Some((bloom, table, patterns)) => {
             let ascii = (b'A'..=b'Z').chain(b'0'..=b'9').all(|c| {
                 table
                     .get(usize::from(c))
@@ -858,7 +867,11 @@ fn check_read_batches<'p>(
                     "the screen's table maps each byte, A-Z0-9 to ASCII letters or digits",
                 ));
             }
-            Some(Screen { bloom, table })
+            Some(Screen {
+                bloom,
+                table,
+                patterns: patterns.as_deref(),
+            })
         }
         None => None,
     };
@@ -989,6 +1002,51 @@ impl Bloom {
     }
 }
 
+/// The hot list's partial patterns over canonical keys (`?` one character, `*` any run, any other
+/// character itself, as the OCR classes' representative the caller made it): `lines(keys)` the
+/// line numbers of "\n"-separated keys some pattern fits whole, `fitting(key)` the positions of
+/// the patterns a key fits. One automaton for them all (patterns.rs), so a key costs one lookup
+/// per character however many patterns there are. `max_states` bounds its table.
+#[pyclass(module = "alpr_native")]
+struct Patterns {
+    dfa: RefCell<patterns::Dfa>,
+}
+
+#[pymethods]
+impl Patterns {
+    #[new]
+    #[pyo3(signature = (patterns, max_states=4096))]
+    fn new(patterns: Vec<String>, max_states: usize) -> Self {
+        Patterns {
+            dfa: RefCell::new(patterns::Dfa::new(&patterns, max_states)),
+        }
+    }
+
+    fn __len__(&self) -> usize {
+        self.dfa.borrow().len()
+    }
+
+    fn lines(&self, keys: &str) -> Vec<u32> {
+        let mut dfa = self.dfa.borrow_mut();
+        let mut out = Vec::new();
+        for (n, key) in keys.split('\n').enumerate() {
+            if dfa.fits_any(key.chars()) {
+                out.push(n as u32);
+            }
+        }
+        out
+    }
+
+    fn fitting(&self, key: &str) -> Vec<u32> {
+        self.dfa.borrow_mut().fitting(key.chars())
+    }
+
+    /// The states its table holds now (the tests: it stays within `max_states`).
+    fn states(&self) -> usize {
+        self.dfa.borrow().states()
+    }
+}
+
 /// The rules of schemas/read.json this kernel checks: (required fields, {property: constraints}).
 #[pyfunction]
 fn schema_rules(py: Python<'_>) -> PyResult<PyObject> {
@@ -1027,5 +1085,6 @@ fn alpr_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_read_batches, m)?)?;
     m.add_function(wrap_pyfunction!(schema_rules, m)?)?;
     m.add_class::<Bloom>()?;
+    m.add_class::<Patterns>()?;
     Ok(())
 }

@@ -5,27 +5,27 @@ Pure: no faust, no aiokafka. The stream calls :func:`screen` on every read batch
 canonical key; ``alpr match`` calls :func:`match`, which is exactly those steps in a row.
 
 The screen is the hot path (every read): it works on a whole batch at once, so the per-read
-work happens inside C (one translate of the joined plates, one regex scan for the partial
-patterns, the Bloom filter's ``__contains__`` mapped over the keys) rather than in Python
-bytecode per read. The Bloom filter is the native kernel's (``alpr_native.Bloom``, native/), so
-the kernel that checks a read batch also normalizes its plates, makes their canonical keys and
-probes the filter without a Python object per read (:func:`screen_parts`, issue 19); a plate it
-does not normalize leaves its record to :func:`screen`.
+work happens inside C (one translate of the joined plates, one pass of the partial patterns'
+automaton, the Bloom filter's ``__contains__`` mapped over the keys) rather than in Python
+bytecode per read. The Bloom filter and the partial patterns are the native kernel's
+(``alpr_native.Bloom`` and ``Patterns``, native/), so the kernel that checks a read batch also
+normalizes its plates, makes their canonical keys, probes the filter and runs the patterns
+without a Python object per read (:func:`screen_parts`, issue 19); a plate it does not normalize
+leaves its record to :func:`screen`.
 """
 
 from __future__ import annotations
 
-import re
 from array import array
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import accumulate, chain, compress
+from itertools import chain, compress
 from typing import Any, cast
 
 import msgspec
-from alpr_native import Bloom
+from alpr_native import Bloom, Patterns
 
 from streams.errors import InvalidRecord
 from streams.hotlists.model import HotlistEntry, check_entry
@@ -56,6 +56,7 @@ __all__ = [
     "partial_matches",
     "screen",
     "screen_parts",
+    "pattern_key",
 ]
 
 EXACT = "exact"
@@ -156,51 +157,10 @@ def _state_mismatch(read: Read, entry: HotlistEntry) -> bool:
     return bool(read.plate_state and entry.plate_state and read.plate_state != entry.plate_state)
 
 
-_Trie = dict[str, "_Trie"]  # a token -> what may follow it ("" marks a pattern's end)
-
-
-def _pattern_tokens(regex: str) -> list[str]:
-    tokens, i = [], 0
-    while i < len(regex):
-        size = 2 if regex.startswith((".*", "\\"), i) else 1
-        tokens.append(regex[i : i + size])
-        i += size
-    return tokens
-
-
-def patterns_by_line(regexes: Sequence[str]) -> re.Pattern[str]:
-    """One regex that finds the lines (``\\n``-separated canonical keys) some pattern fits whole.
-
-    The patterns are merged into a trie, so a line is tried against each shared prefix once and
-    literal branches are skipped on their first character (twice as fast as an alternation of
-    the patterns, measured with 200).
-    """
-    end = ""
-    trie: _Trie = {}
-    for regex in regexes:
-        node = trie
-        for token in _pattern_tokens(regex):
-            node = node.setdefault(token, {})
-        node[end] = {}
-
-    def emit(node: _Trie) -> str:
-        branches = ["$" if token == end else token + emit(child) for token, child in node.items()]
-        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-
-    return re.compile("^" + emit(trie), re.MULTILINE)
-
-
-def pattern_regex(pattern: str, ocr: OcrClasses) -> str:
-    """A partial-plate pattern (``?`` one character, ``*`` any) as a regex over canonical keys."""
-    parts = []
-    for ch in pattern:
-        if ch == "?":
-            parts.append(".")
-        elif ch == "*":
-            parts.append(".*")
-        else:
-            parts.append(re.escape(ocr.representative(ch)))
-    return "".join(parts)
+def pattern_key(pattern: str, ocr: OcrClasses) -> str:
+    """A partial-plate pattern (``?`` one character, ``*`` any run) over canonical keys: each other
+    character as its OCR class's representative, as :class:`alpr_native.Patterns` takes it."""
+    return "".join(ch if ch in "?*" else ocr.representative(ch) for ch in pattern)
 
 
 #: Bytes kept per exact entry for its canonical key (a plate is at most MAX_PLATE_LEN), "\n"-padded.
@@ -255,8 +215,8 @@ class HotlistIndex:
         self._by_canon = SlotTable(self._chash)  # canonical key -> first slot of its chain
         self._count = 0  # live exact entries
         self._garbage = 0  # store bytes of replaced or removed entries
-        self._partial: dict[str, tuple[re.Pattern[str], HotlistEntry]] = {}
-        self._partial_lines: re.Pattern[str] | None = None  # None: rebuild before use
+        self._partial: dict[str, HotlistEntry] = {}
+        self._patterns: _PartialScreen | None = None  # None: rebuild before use
         self._capacity = capacity
         self._bloom = Bloom(capacity, bloom_error_rate)
         self._table = _screen_table(rules.ocr)
@@ -317,7 +277,7 @@ class HotlistIndex:
     def get(self, entry_key: str) -> HotlistEntry | None:
         held = self._partial.get(entry_key)
         if held is not None:
-            return held[1]
+            return held
         slot = self._slot_of(entry_key)
         return self._entry(slot) if slot >= 0 else None
 
@@ -325,8 +285,7 @@ class HotlistIndex:
         for slot in range(len(self._size)):
             if self._size[slot]:
                 yield self._entry(slot)
-        for _, entry in list(self._partial.values()):
-            yield entry
+        yield from list(self._partial.values())
 
     @property
     def partial_count(self) -> int:
@@ -382,7 +341,7 @@ class HotlistIndex:
 
     @property
     def partial_entries(self) -> list[HotlistEntry]:
-        return [entry for _, entry in self._partial.values()]
+        return list(self._partial.values())
 
     @property
     def refreshes(self) -> dict[str, list[datetime]]:
@@ -416,10 +375,8 @@ class HotlistIndex:
         self._by_key = SlotTable(self._khash, arrays["by_key"], counters["by_key_used"])
         self._by_canon = SlotTable(self._chash, arrays["by_canon"], counters["by_canon_used"])
         self._count, self._garbage = counters["count"], counters["garbage"]
-        self._partial = {}
-        for entry in partial:
-            self._partial[entry.key] = (re.compile(pattern_regex(entry.plate, self.rules.ocr)), entry)
-        self._partial_lines = None
+        self._partial = {entry.key: entry for entry in partial}
+        self._patterns = None
         self._refreshes = {source: sorted(times) for source, times in refreshes.items()}
         self._rebuild_bloom()
 
@@ -441,9 +398,8 @@ class HotlistIndex:
         key_hash = hash64(entry.key)
         self._remove(entry.key, key_hash)
         if entry.is_partial:
-            regex = re.compile(pattern_regex(entry.plate, self.rules.ocr))
-            self._partial[entry.key] = (regex, entry)
-            self._partial_lines = None
+            self._partial[entry.key] = entry
+            self._patterns = None
             return
         self._add(entry, canonical, key_hash)
 
@@ -489,8 +445,8 @@ class HotlistIndex:
     def _remove(self, entry_key: str, key_hash: int) -> HotlistEntry | None:
         held = self._partial.pop(entry_key, None)
         if held is not None:
-            self._partial_lines = None
-            return held[1]
+            self._patterns = None
+            return held
         found: list[HotlistEntry] = []
         position = self._by_key.find(key_hash, lambda slot: self._keeps(slot, entry_key, found))
         if position < 0:
@@ -558,11 +514,14 @@ class HotlistIndex:
         self._bloom_keys = self._count
         self._stale_keys = 0
 
-    def native_screen(self) -> tuple[Bloom, bytes] | None:
+    def native_screen(self) -> tuple[Bloom, bytes, Patterns | None] | None:
         """What the native kernel screens a read batch's plates with (``decode_read_batches``):
-        the Bloom filter and the OCR classes' table; None when a class's representative is not
-        an ASCII letter or digit (the table could not say it: the Python screen then does)."""
-        return None if self._table is None else (self._bloom, self._table)
+        the Bloom filter, the OCR classes' table and the partial patterns (None: none); None when
+        a class's representative is not an ASCII letter or digit (the table could not say it:
+        the Python screen then does)."""
+        if self._table is None:
+            return None
+        return self._bloom, self._table, self._partial_screen().patterns if self._partial else None
 
     def bloom_contains(self, canonical: str) -> bool:
         return canonical in self._bloom
@@ -571,18 +530,16 @@ class HotlistIndex:
         """The positions of the keys the Bloom filter may hold."""
         return list(compress(range(len(keys)), map(self._bloom.__contains__, keys)))
 
+    def _partial_screen(self) -> _PartialScreen:
+        if self._patterns is None:
+            entries = list(self._partial.values())
+            ocr = self.rules.ocr
+            self._patterns = _PartialScreen(Patterns([pattern_key(e.plate, ocr) for e in entries]), entries)
+        return self._patterns
+
     def partial_lines(self, keys: str) -> list[int]:
         """The line numbers of ``keys`` (canonical keys, one per line) that some partial pattern fits."""
-        if not self._partial:
-            return []
-        if self._partial_lines is None:
-            self._partial_lines = patterns_by_line([rx.pattern for rx, _ in self._partial.values()])
-        lines, line, counted = [], 0, 0
-        for m in self._partial_lines.finditer(keys):  # in order: count only the text since the last
-            line += keys.count("\n", counted, m.start())
-            counted = m.start()
-            lines.append(line)
-        return lines
+        return self._partial_screen().patterns.lines(keys) if self._partial else []
 
     def exact_candidates(self, canonical: str) -> tuple[HotlistEntry, ...]:
         if not canonical.isascii() or len(canonical) >= KEY_WIDTH:
@@ -598,7 +555,18 @@ class HotlistIndex:
         return tuple(found)
 
     def partial_candidates(self, canonical: str) -> list[HotlistEntry]:
-        return [entry for rx, entry in self._partial.values() if rx.fullmatch(canonical)]
+        if not self._partial:
+            return []
+        screen = self._partial_screen()
+        return [screen.entries[i] for i in screen.patterns.fitting(canonical)]
+
+
+@dataclass(frozen=True)
+class _PartialScreen:
+    """The partial entries (in the index's order) and their patterns in the native kernel."""
+
+    patterns: Patterns
+    entries: list[HotlistEntry]
 
 
 def screen(index: HotlistIndex, plates: Sequence[str]) -> Screened:
@@ -665,16 +633,16 @@ class _Normalized(Sequence[str]):
 
 
 #: One record's reads for :func:`screen_parts`: their plates, or what the native kernel's screen
-#: found (the number of reads, their canonical keys "\n"-joined, the Bloom positives' positions
-#: as native u32s) and a way to a read's plate.
+#: found (the number of reads, their canonical keys "\n"-joined, the candidates' positions as
+#: native u32s: Bloom positives and partial fits) and a way to a read's plate.
 ScreenPart = list[str] | tuple[int, str, bytes, Callable[[int], str]]
 
 
 def screen_parts(index: HotlistIndex, parts: Sequence[ScreenPart]) -> list[Screened]:
     """:func:`screen` of several records' reads, a :class:`Screened` each (positions within the
-    record). The plates of all the records given as plates are screened in one pass; for those the
-    kernel screened, only the partial patterns are left (one regex scan over all their keys), and
-    a candidate's normalized and canonical plate is made when asked for."""
+    record). The plates of all the records given as plates are screened in one pass; those the
+    kernel screened are done (its candidates: Bloom positives and partial fits), and a candidate's
+    normalized and canonical plate is made when asked for."""
     out: list[Screened | None] = [None] * len(parts)
     plain = [i for i, part in enumerate(parts) if isinstance(part, list)]
     if plain:
@@ -692,16 +660,8 @@ def screen_parts(index: HotlistIndex, parts: Sequence[ScreenPart]) -> list[Scree
     native = [(i, part) for i, part in enumerate(parts) if not isinstance(part, list)]
     if not native:
         return cast(list[Screened], out)
-    fits: list[list[int]] = [[] for _ in native]
-    if index.partial_count:  # the partial patterns over all the kernel's keys at once
-        starts = list(accumulate((part[0] for _, part in native), initial=0))
-        for line in index.partial_lines("\n".join(part[1] for _, part in native)):
-            j = bisect_right(starts, line) - 1
-            fits[j].append(line - starts[j])
-    for (i, (count, keys, positives, plate_of)), fit in zip(native, fits, strict=True):
-        found = memoryview(positives).cast("I").tolist()
-        if fit:
-            found = sorted(set(found).union(fit))
+    for i, (count, keys, candidates, plate_of) in native:
+        found = memoryview(candidates).cast("I").tolist()
         out[i] = Screened(_Normalized(plate_of, count), _KeyLines(keys, count), found, {})
     return cast(list[Screened], out)
 
@@ -753,8 +713,8 @@ class PlateQuery:
         self.rules = rules
         self.plate = normalize_plate(plate) if plate is not None else None
         self._canonical = rules.ocr.canonical(self.plate) if self.plate is not None else None
-        self._regex = (
-            re.compile(pattern_regex(partial.upper().replace(" ", "").replace("-", ""), rules.ocr))
+        self._pattern = (
+            Patterns([pattern_key(partial.upper().replace(" ", "").replace("-", ""), rules.ocr)])
             if partial is not None
             else None
         )
@@ -766,8 +726,8 @@ class PlateQuery:
         except InvalidRecord:
             return None
         canonical = self.rules.ocr.canonical(normalized)
-        if self._regex is not None:
-            return PARTIAL if self._regex.fullmatch(canonical) else None
+        if self._pattern is not None:
+            return PARTIAL if self._pattern.fitting(canonical) else None
         if normalized == self.plate:
             return EXACT
         if canonical == self._canonical and (

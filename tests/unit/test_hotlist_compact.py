@@ -72,11 +72,10 @@ def _same(index: HotlistIndex, model: dict[str, HotlistEntry]) -> None:
 
 
 def _fits(pattern: str, canonical: str) -> bool:
-    import re
+    from streams.matching.matcher import pattern_key
+    from tests.unit.test_native_patterns import glob_fits
 
-    from streams.matching.matcher import pattern_regex
-
-    return re.fullmatch(pattern_regex(pattern, RULES.ocr), canonical) is not None
+    return glob_fits(pattern_key(pattern, RULES.ocr), canonical)
 
 
 @settings(max_examples=150, deadline=None)

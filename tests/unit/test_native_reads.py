@@ -30,11 +30,12 @@ from streams.cameras.registry import Camera, encode_camera
 from streams.cameras.sites import SiteWatch, point_feature
 from streams.codec import MAX_BATCH_READS, MAX_RECORD_BYTES, ReadBatch, decode_read_batches, schema
 from streams.errors import InvalidRecord
-from streams.matching.matcher import HotlistIndex, MatchRules
+from streams.matching.matcher import HotlistIndex, MatchRules, pattern_key
 from streams.matching.normalize import OcrClasses, normalize_plate
 from streams.matching.pipeline import Outcome, Pipeline, Source
 from streams.settings import DEFAULT_OCR_CLASSES
 from tests.factories import NOW, local_entry, make_entry, make_pipeline
+from tests.unit.test_native_patterns import glob_fits
 
 ALNUM = string.ascii_uppercase + string.digits
 
@@ -502,8 +503,8 @@ def refused(plate: str) -> bool:
 @given(st.lists(records(), min_size=1, max_size=4))
 def test_the_kernel_screens_a_record_exactly_as_the_python_screen_does(payloads: list[bytes | None]) -> None:
     """Where the kernel screens a record, its keys are the Python path's canonical keys and its
-    positives the Bloom's; it leaves a record to the Python screen exactly when a plate of it is
-    refused (the refusal is worded there)."""
+    candidates the Bloom's positives and the keys a partial pattern fits; it leaves a record to
+    the Python screen exactly when a plate of it is refused (the refusal is worded there)."""
     index: HotlistIndex = pipelines(None).index
     screen = index.native_screen()
     assert screen is not None
@@ -519,10 +520,13 @@ def test_the_kernel_screens_a_record_exactly_as_the_python_screen_does(payloads:
         if any(map(refused, plates)):
             assert answer[0] == plates
             continue
-        count, keys, positives = answer[0]
+        count, keys, candidates = answer[0]
         canonical = [index.rules.ocr.canonical(normalize_plate(p)) for p in plates]
         assert count == len(plates) and keys == "\n".join(canonical)
-        assert memoryview(positives).cast("I").tolist() == index.bloom_positives(canonical)
+        patterns = [pattern_key(e.plate, index.rules.ocr) for e in index.partial_entries]
+        fits = [n for n, key in enumerate(canonical) if any(glob_fits(p, key) for p in patterns)]
+        expected = sorted(set(index.bloom_positives(canonical)).union(fits))
+        assert memoryview(candidates).cast("I").tolist() == expected
 
 
 def test_the_kernel_s_screen_finds_listed_plates_misread_and_partial_fits() -> None:
