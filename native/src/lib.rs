@@ -835,6 +835,9 @@ fn result<'p>(
     Ok(PyTuple::new_bound(py, items))
 }
 
+/// `HotlistIndex.native_screen()`: the Bloom filter, the OCR classes' table, the partial patterns.
+type ScreenArgs<'p> = (PyRef<'p, Bloom>, Vec<u8>, Option<PyRef<'p, Patterns>>);
+
 /// For each payload, None ("not sure: let the Python path decide") or, for a read batch every
 /// read of which is good, a tuple: the plates (list of str, in read order), the distinct camera
 /// ids (list of str), each read's object as a byte range of the payload (bytes of native u32
@@ -853,7 +856,7 @@ fn check_read_batches<'p>(
     payloads: &Bound<'p, PyList>,
     max_bytes: usize,
     max_reads: usize,
-    screen: Option<(PyRef<'p, Bloom>, Vec<u8>, Option<PyRef<'p, Patterns>>)>,
+    screen: Option<ScreenArgs<'p>>,
 ) -> PyResult<Bound<'p, PyList>> {
     let screen = match &screen {
         Some((bloom, table, patterns)) => {
@@ -1006,7 +1009,8 @@ impl Bloom {
 /// character itself, as the OCR classes' representative the caller made it): `lines(keys)` the
 /// line numbers of "\n"-separated keys some pattern fits whole, `fitting(key)` the positions of
 /// the patterns a key fits. One automaton for them all (patterns.rs), so a key costs one lookup
-/// per character however many patterns there are. `max_states` bounds its table.
+/// per character however many patterns there are. Its table holds at most `max_states` states
+/// and `max_held` automaton states in their sets (8 bytes each; 8 MB by default).
 #[pyclass(module = "alpr_native")]
 struct Patterns {
     dfa: RefCell<patterns::Dfa>,
@@ -1015,10 +1019,10 @@ struct Patterns {
 #[pymethods]
 impl Patterns {
     #[new]
-    #[pyo3(signature = (patterns, max_states=4096))]
-    fn new(patterns: Vec<String>, max_states: usize) -> Self {
+    #[pyo3(signature = (patterns, max_states=4096, max_held=1 << 20))]
+    fn new(patterns: Vec<String>, max_states: usize, max_held: usize) -> Self {
         Patterns {
-            dfa: RefCell::new(patterns::Dfa::new(&patterns, max_states)),
+            dfa: RefCell::new(patterns::Dfa::new(&patterns, max_states, max_held)),
         }
     }
 
@@ -1044,6 +1048,12 @@ impl Patterns {
     /// The states its table holds now (the tests: it stays within `max_states`).
     fn states(&self) -> usize {
         self.dfa.borrow().states()
+    }
+
+    /// The automaton states its table's sets hold in all (the tests: within `max_held`, but for
+    /// the start's set, which is always held).
+    fn held(&self) -> usize {
+        self.dfa.borrow().held()
     }
 }
 

@@ -5,10 +5,12 @@
 //! A key is run through its deterministic counterpart, built lazily: a state is the set of
 //! automaton states a prefix of keys reaches, made the first time a prefix reaches it and then
 //! looked up, so a key costs one table lookup per character whatever the number of patterns.
-//! The table is bounded (`max_states`): past it, it is emptied and built again as keys need it,
-//! so a hostile set of patterns costs time, never memory or a wrong answer.
+//! The table is bounded (`max_states` states, `max_held` automaton states in all its sets): past
+//! that it is emptied and built again as keys need it, so a hostile set of patterns costs time,
+//! never memory or a wrong answer.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Token {
@@ -28,15 +30,17 @@ pub struct Dfa {
     others: HashMap<char, u32>, // the class of a non-ASCII character a pattern names
     classes: usize,
     max_states: usize,
-    sets: Vec<Vec<u64>>,        // per state: its automaton states, (pattern << 32 | consumed), sorted
-    ids: HashMap<Vec<u64>, u32>, // the state of a set
-    next: Vec<u32>,             // per state and class: the next state, or UNKNOWN
-    fits: Vec<Vec<u32>>,        // per state: the patterns a key ending there fits, ascending
+    max_held: usize,
+    sets: Vec<Arc<[u64]>>, // per state: its automaton states, (pattern << 32 | consumed), sorted
+    ids: HashMap<Arc<[u64]>, u32>, // the state of a set
+    held: usize,           // the automaton states in all the sets
+    next: Vec<u32>,        // per state and class: the next state, or UNKNOWN
+    fits: Vec<Vec<u32>>,   // per state: the patterns a key ending there fits, ascending
     start: u32,
 }
 
 impl Dfa {
-    pub fn new(patterns: &[String], max_states: usize) -> Dfa {
+    pub fn new(patterns: &[String], max_states: usize, max_held: usize) -> Dfa {
         let mut ascii = [0u32; 128];
         let mut others = HashMap::new();
         let mut classes = 1usize;
@@ -76,8 +80,10 @@ impl Dfa {
             others,
             classes,
             max_states: max_states.max(2),
+            max_held,
             sets: Vec::new(),
             ids: HashMap::new(),
+            held: 0,
             next: Vec::new(),
             fits: Vec::new(),
             start: DEAD,
@@ -94,10 +100,15 @@ impl Dfa {
         self.sets.len()
     }
 
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
     /// Empty the table but for the dead state and the start.
     fn reset(&mut self) {
         self.sets.clear();
         self.ids.clear();
+        self.held = 0;
         self.next.clear();
         self.fits.clear();
         self.intern(Vec::new());
@@ -124,7 +135,7 @@ impl Dfa {
     }
 
     fn intern(&mut self, set: Vec<u64>) -> u32 {
-        if let Some(&id) = self.ids.get(&set) {
+        if let Some(&id) = self.ids.get(&set[..]) {
             return id;
         }
         let id = self.sets.len() as u32;
@@ -134,8 +145,11 @@ impl Dfa {
             .map(|&s| (s >> 32) as u32)
             .collect();
         self.fits.push(fits);
-        self.next.extend(std::iter::repeat(UNKNOWN).take(self.classes));
-        self.ids.insert(set.clone(), id);
+        self.next
+            .extend(std::iter::repeat(UNKNOWN).take(self.classes));
+        self.held += set.len();
+        let set: Arc<[u64]> = set.into();
+        self.ids.insert(Arc::clone(&set), id);
         self.sets.push(set);
         id
     }
@@ -143,7 +157,7 @@ impl Dfa {
     /// The state after `state` reads a character of `class`, made now.
     fn step(&mut self, state: u32, class: u32) -> u32 {
         let mut out = Vec::new();
-        for &s in &self.sets[state as usize] {
+        for &s in self.sets[state as usize].iter() {
             let (p, at) = ((s >> 32) as usize, (s & 0xffff_ffff) as usize);
             match self.patterns[p].get(at) {
                 Some(Token::Lit(c)) if *c == class => self.close(p, at + 1, &mut out),
@@ -154,7 +168,8 @@ impl Dfa {
         }
         out.sort_unstable();
         out.dedup();
-        if self.sets.len() >= self.max_states && !self.ids.contains_key(&out) {
+        let full = self.sets.len() >= self.max_states || self.held + out.len() > self.max_held;
+        if full && !self.ids.contains_key(&out[..]) {
             self.reset(); // the table is full: start it again (state numbers change)
             return self.intern(out);
         }

@@ -44,20 +44,22 @@ keys = st.lists(st.text(KEY_CHARS, max_size=12), min_size=1, max_size=20)
 
 
 @settings(max_examples=400, deadline=None)
-@given(patterns, keys, st.sampled_from([2, 3, 8, 4096]))
+@given(patterns, keys, st.sampled_from([2, 3, 8, 4096]), st.sampled_from([1, 16, 1 << 20]))
 def test_the_kernel_fits_a_key_exactly_when_the_rule_says(
-    listed: list[str], read: list[str], max_states: int
+    listed: list[str], read: list[str], max_states: int, max_held: int
 ) -> None:
     """Also with a table too small to hold the automaton: emptied and built again, it answers the
-    same and stays within its bound."""
-    kernel = Patterns(listed, max_states=max_states)
+    same and stays within its bounds (but for the start's set and the one being made)."""
+    kernel = Patterns(listed, max_states=max_states, max_held=max_held)
     assert len(kernel) == len(listed)
     for key in read:
         assert kernel.fitting(key) == [i for i, p in enumerate(listed) if glob_fits(p, key)], key
     assert kernel.lines("\n".join(read)) == [
         n for n, key in enumerate(read) if any(glob_fits(p, key) for p in listed)
     ]
+    automaton = sum(len(p) + 1 for p in listed)  # every (pattern, consumed)
     assert kernel.states() <= max(max_states, 3)
+    assert kernel.held() <= max(max_held, 2 * automaton)
 
 
 def test_patterns_as_witnesses_give_them() -> None:
@@ -86,6 +88,22 @@ def test_a_thousand_patterns_take_a_bounded_table() -> None:
     assert len(got) == 1000  # X10000Y .. X10999Y: "0nnn" is in them and in no other
     assert got == [n for n, key in enumerate(read) if any(p[1:-1] in key for p in listed)]
     assert kernel.states() <= 512
+
+
+def test_patterns_that_make_large_states_are_bounded_in_memory_too() -> None:
+    """3,000 patterns led by '*' put 6,000 automaton states or more in every table state (millions
+    in all for these keys): with room for 50,000 the table is emptied on the way, and answers the
+    same. (With the default room, 2**20, such a list costs its reads time: P6 keeps partial plates
+    to major crimes, a few dozen.)"""
+    listed = [f"*{n:04d}*" for n in range(3000)]
+    read = [f"{n:07d}" for n in range(0, 7_000_000, 4999)]
+    expected = [n for n, key in enumerate(read) if any(int(key[i : i + 4]) < 3000 for i in range(4))]
+    unbounded = Patterns(listed, max_held=1 << 30)
+    assert unbounded.lines("\n".join(read)) == expected
+    assert unbounded.held() > 1_000_000
+    kernel = Patterns(listed, max_held=50_000)
+    assert kernel.lines("\n".join(read)) == expected
+    assert 0 < kernel.held() <= 50_000
 
 
 # -- through the matcher -----------------------------------------------------------------------------
