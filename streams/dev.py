@@ -622,7 +622,7 @@ def run_all(settings: Settings, *, duration: float | None, rate: float, cameras:
         print(f"using Kafka at {settings.bootstrap_servers} (ALPR_BROKER_URL)")
     processes: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
     try:
-        created = asyncio.run(create_topics(settings))
+        created = asyncio.run(create_topics(settings, serving=started_broker))
         print(f"topics ready ({len(created)} created)")
         sign_in, admin = asyncio.run(demo_people(settings))
         print("sample hot lists (feeds synced as diffs, department entries approved):")

@@ -234,10 +234,15 @@ def _admin(settings: Settings) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**settings.kafka.options(), request_timeout_ms=15000)
 
 
-async def create_topics(settings: Settings, only: Collection[str] | None = None) -> list[str]:
+async def create_topics(
+    settings: Settings, only: Collection[str] | None = None, *, serving: bool = False
+) -> list[str]:
     """Create missing topics with their configs (``only``: of these declared names); return the
-    names created. A process whose Kafka user may not create topics (ACLs, README "Security")
-    needs them to exist already, as they do when Strimzi's Topic Operator manages them."""
+    names created, once each of their partitions' leaders serves it. With ``serving``, wait so for
+    the topics that existed too (a broker just restarted is still loading their logs, and a client
+    right after it is told NOT_LEADER). A process whose Kafka user may not create topics (ACLs,
+    README "Security") needs them to exist already, as they do when Strimzi's Topic Operator
+    manages them."""
     specs = [s for s in topic_specs(settings) if only is None or s.name in only]
     admin = _admin(settings)
     try:
@@ -255,7 +260,9 @@ async def create_topics(settings: Settings, only: Collection[str] | None = None)
             errors = [(t, code, msg) for t, code, msg in response.topic_errors if code not in (0, 36)]
             if errors:
                 raise BrokerError(f"could not create topics: {errors}")
-            await _wait_for_leaders(settings, [t.name for t in new])
+        waited = [settings.topic(s.name) for s in specs] if serving else [t.name for t in new]
+        if waited:
+            await _wait_for_leaders(settings, waited)
         return [t.name for t in new]
     except (OSError, KafkaError) as exc:
         raise BrokerError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from exc
@@ -264,7 +271,7 @@ async def create_topics(settings: Settings, only: Collection[str] | None = None)
 
 
 async def _wait_for_leaders(settings: Settings, names: list[str], timeout_ms: int = 60_000) -> None:
-    """Return once the leader of every partition of the new topics serves it: Kafka answers
+    """Return once the leader of every partition of the topics serves it: Kafka answers
     CreateTopics before the leaders have created their logs (seconds for a hundred partitions on a
     small machine), and a client that comes right after would be told NOT_LEADER (the next command
     of a script, a worker started after `alpr topics --create`). A ListOffsets request to every

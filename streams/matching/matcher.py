@@ -173,7 +173,7 @@ class HotlistIndex:
     """The active entries one worker matches against.
 
     A Bloom filter of canonical keys screens every read; exact entries are found by canonical
-    key; partial patterns (few) are checked on every read, behind one combined regex. Removed
+    key; partial patterns (few) are checked on every read, by one automaton (``Patterns``). Removed
     entries may linger in the Bloom filter as false positives until the next rebuild: the exact
     check never alerts on them.
 

@@ -1,7 +1,8 @@
-"""The embedded broker's ports and start-up failures, with the real Apache Kafka."""
+"""The embedded broker: its ports, start-up failures and a restart's topics, with the real Apache Kafka."""
 
 from __future__ import annotations
 
+import signal
 import socket
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from streams.errors import BrokerError
 from streams.kafka import broker as broker_module
 from streams.kafka.broker import EmbeddedBroker, free_port, kafka_jars
+from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -64,3 +66,64 @@ def test_a_node_that_cannot_start_is_reported_with_the_reason_from_its_log(tmp_p
     assert f"failed to bind to 127.0.0.1:{controller}: Address already in use" in message
     assert str(node.node(1).log_file) in message
     assert node.pid() is None
+
+
+async def test_after_a_restart_the_topics_are_served_before_anyone_is_told_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`alpr run` on a broker it just restarted: create_topics(serving=True) waits until every
+    partition of every topic, none created, is served by its leader, so the clients right after it
+    (the directory's reader first) are not told NOT_LEADER (the demo printed aiokafka's ERROR lines
+    for it after a restart)."""
+    import logging
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from streams.kafka import topics
+    from tests.conftest import make_env, settings_of, wait_for
+
+    waited: list[list[str]] = []
+    wait_for_leaders = topics._wait_for_leaders
+
+    async def recorded(settings: Settings, names: list[str], timeout_ms: int = 60_000) -> None:
+        waited.append(list(names))
+        await wait_for_leaders(settings, names, timeout_ms)
+
+    monkeypatch.setattr(topics, "_wait_for_leaders", recorded)
+    node = EmbeddedBroker(tmp_path / "broker", free_port())
+    node.start()
+    try:
+        settings = settings_of(make_env(node, tmp_path))
+        created = await topics.create_topics(settings)
+        assert created and waited == [created]
+        node.node(1).signal(signal.SIGKILL)  # as a demo's broker may end: its logs are recovered
+        wait_for(lambda: node.pid() is None and not _listening(node.port), 30, "the killed broker gone")
+        node.start()
+        assert await topics.create_topics(settings) == [] and len(waited) == 1  # nothing to wait for
+        assert await topics.create_topics(settings, serving=True) == []
+        assert sorted(waited[1]) == sorted(created)
+        errors: list[logging.LogRecord] = []
+        handler = logging.Handler(logging.ERROR)
+        handler.emit = errors.append  # type: ignore[method-assign]
+        fetcher_log = logging.getLogger("aiokafka.consumer.fetcher")
+        fetcher_log.addHandler(handler)
+        consumer = AIOKafkaConsumer(**settings.kafka.options())
+        await consumer.start()
+        try:
+            metadata = await consumer._client.fetch_all_metadata()  # noqa: SLF001
+            partitions = [
+                TopicPartition(name, p) for name in created for p in metadata.partitions_for_topic(name) or ()
+            ]
+            assert len(partitions) >= len(created)
+            await consumer.end_offsets(partitions)
+        finally:
+            await consumer.stop()
+            fetcher_log.removeHandler(handler)
+        assert not errors, [e.getMessage() for e in errors[:3]]
+    finally:
+        node.stop()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
