@@ -402,10 +402,10 @@ class EmbeddedBroker:
         if not ports_file.is_file():
             # Distinct from each other and from the client ports, which are not bound yet: a
             # controller port equal to another node's client port made one node exit at start.
-            taken = set(range(self.port, self.port + self.nodes))
+            clients = range(self.port, self.port + self.nodes)
+            chosen: list[int] = []
             for _ in range(self.nodes):
-                taken.add(free_port(exclude=taken))
-            chosen = sorted(taken - set(range(self.port, self.port + self.nodes)))
+                chosen.append(free_port(exclude={*clients, *chosen}))
             ports_file.write_text(" ".join(map(str, chosen)) + "\n")
         nodes = self.node_list()
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)

@@ -75,6 +75,17 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _refused(error: InvalidRecord) -> asyncio.Future[None]:
+    """The answer to a read refused at once (a zone, P24; too late, P11), which the producer has
+    counted: it fails with ``error`` for the caller who awaits it, and is marked as seen, so a
+    caller that does not await it (the simulator, a loader) leaves nothing for asyncio to log as
+    an error nobody retrieved."""
+    answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    answer.set_exception(error)
+    answer.exception()  # marks it retrieved; the awaiting caller still gets the error
+    return answer
+
+
 class ReadProducer:
     """Batching producer of reads. Use as ``async with ReadProducer(...) as producer:``.
 
@@ -168,17 +179,15 @@ class ReadProducer:
         """Queue a read; the returned future completes once Kafka has it, or fails at once with
         :class:`InvalidRecord` ``too_late`` when the read cannot be stored within the retention."""
         data = read_to_dict(read) if isinstance(read, Read) else read
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         site = self._excluded(data)
         if site is not None:
             self.reads_excluded[site] = self.reads_excluded.get(site, 0) + 1
             log.debug(
                 "a read of camera %s inside a sensitive site's zone not sent (P24)", data.get("camera_id")
             )
-            waiter.set_exception(
+            return _refused(
                 InvalidRecord("sensitive_site", f"captured inside the exclusion zone of a {site} site (P24)")
             )
-            return waiter
         captured = capture_ms(data)
         now = self.clock()
         route = self.lateness.route(captured, now)
@@ -191,10 +200,10 @@ class ReadProducer:
                 data.get("camera_id"),
                 (now - captured) // 1000,
             )
-            waiter.set_exception(too_late(captured, now, self.lateness.too_late_ms))
-            return waiter
+            return _refused(too_late(captured, now, self.lateness.too_late_ms))
         if captured is not None and captured > now:
             captured = None  # from the future: stamped when sent (the worker judges the clock)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         partition = partition_for(str(data["camera_id"]), self._partitions[route])
         batch = self._batches.get((route, partition))
         if batch is None:

@@ -498,10 +498,7 @@ async def run_feed(
             if pictured:
                 read["image_ref"] = image_ref(read["read_id"], now)
             taken = await producer.send(read)
-            # refused at once (a zone, P24, or too late, P11; the producer counts it): taken here,
-            # so asyncio does not log it as an error nobody retrieved
-            refused = taken.done() and taken.exception() is not None
-            if images is not None and pictured and not refused:
+            if images is not None and pictured and not (taken.done() and taken.exception() is not None):
                 await store_rendered(images, read)
             sent += 1
         await asyncio.sleep(tick)

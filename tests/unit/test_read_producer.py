@@ -215,3 +215,28 @@ def test_the_default_timing_is_the_default_profiles() -> None:
         return producer.lateness
 
     assert asyncio.run(build()) == Lateness(86_400_000, (30 - 1) * 86_400_000)
+
+
+async def test_a_read_refused_at_once_leaves_no_error_for_asyncio_to_log() -> None:
+    """A read too late to be kept (P11; a zone, P24, answers the same way) fails its future at once.
+    The caller who awaits it gets the error; one who drops it (the demo's feed, the load tools) leaves
+    nothing logged as "Future exception was never retrieved" (`make run` printed it per read)."""
+    import gc
+
+    loop = asyncio.get_running_loop()
+    unretrieved: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: unretrieved.append(context))
+    try:
+        fake, clock = FakeKafka(), Clock()
+        async with producer_on(fake, clock) as producer:
+            awaited = await producer.send(read_dict(read_id="late-1", captured_at=clock.ago(120)))
+            with pytest.raises(InvalidRecord) as refused:
+                await awaited
+            assert refused.value.code == "too_late"
+            await producer.send(read_dict(read_id="late-2", captured_at=clock.ago(120)))  # dropped
+            assert producer.reads_too_late == 2
+        gc.collect()
+    finally:
+        loop.set_exception_handler(previous)
+    assert not [c for c in unretrieved if "never retrieved" in str(c.get("message"))], unretrieved[:2]
