@@ -7,12 +7,13 @@
 //! only the batch form `{"reads":[...]}`, printable ASCII strings without escapes, no duplicate
 //! keys, RFC 3339 times with at most 6 digits of fraction, finite numbers.
 
+mod ncic;
 mod patterns;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// schemas/read.json as this kernel checks it, one row a property: name, JSON types, minLength,
@@ -1057,6 +1058,101 @@ impl Patterns {
     }
 }
 
+/// A full sync's per-record work for NCIC LPR extract lines (ncic.rs): `made(line)` gives
+/// (key, plate, crc32 of the key, value, reason, case) for a line the Python path makes into an
+/// entry, else None. The layout comes from streams/hotlists/adapters/ncic.py.
+#[pyclass(module = "alpr_native", frozen)]
+struct NcicLines {
+    layout: ncic::Layout,
+}
+
+#[pymethods]
+impl NcicLines {
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        source: String,
+        columns: HashMap<String, usize>,
+        vehicle: Vec<(String, String)>,
+        files: HashMap<String, (String, String)>,
+        dropped: HashSet<String>,
+        max_plate: usize,
+    ) -> PyResult<Self> {
+        let column = |name: &str| -> PyResult<usize> {
+            columns
+                .get(name)
+                .copied()
+                .ok_or_else(|| pyo3::exceptions::PyValueError::new_err(format!("no column {}", name)))
+        };
+        let mut texts: Vec<&String> = vec![&source];
+        texts.extend(vehicle.iter().map(|(name, _)| name));
+        texts.extend(files.values().flat_map(|(a, b)| vec![a, b]));
+        if let Some(text) = texts.into_iter().find(|t| !ncic::plain(t)) {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "{:?} would need escaping in JSON",
+                text
+            )));
+        }
+        let vehicle = vehicle
+            .iter()
+            .map(|(name, col)| column(col).map(|at| (name.clone(), at)))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(NcicLines {
+            layout: ncic::Layout {
+                source,
+                columns: columns.len(),
+                file: column("FILE")?,
+                nic: column("NIC")?,
+                ori: column("ORI")?,
+                lic: column("LIC")?,
+                lis: column("LIS")?,
+                oca: column("OCA")?,
+                mis: column("MIS")?,
+                vehicle,
+                files,
+                dropped,
+                max_plate,
+            },
+        })
+    }
+
+    fn made<'p>(&self, py: Python<'p>, line: &str) -> Option<Bound<'p, PyTuple>> {
+        let made = self.layout.made(line)?;
+        Some(PyTuple::new_bound(
+            py,
+            [
+                made.key.into_py(py),
+                made.plate.into_py(py),
+                made.crc.into_py(py),
+                PyBytes::new_bound(py, &made.value).into_py(py),
+                made.reason.into_py(py),
+                made.case.into_py(py),
+            ],
+        ))
+    }
+}
+
+/// BLAKE2b of a text's UTF-8 (str) or of bytes, `size` bytes long: hashlib.blake2b(data,
+/// digest_size=size).digest().
+#[pyfunction]
+fn blake2b<'p>(py: Python<'p>, data: &Bound<'p, PyAny>, size: usize) -> PyResult<Bound<'p, PyBytes>> {
+    if !(1..=64).contains(&size) {
+        return Err(pyo3::exceptions::PyValueError::new_err("size must be 1-64"));
+    }
+    let digest = if let Ok(text) = data.downcast::<PyString>() {
+        ncic::blake2b(text.to_str()?.as_bytes(), size)
+    } else {
+        ncic::blake2b(data.downcast::<PyBytes>()?.as_bytes(), size)
+    };
+    Ok(PyBytes::new_bound(py, &digest))
+}
+
+/// CRC-32 of a text's UTF-8: zlib.crc32(text.encode()).
+#[pyfunction]
+fn crc32(text: &str) -> u32 {
+    ncic::crc32(text.as_bytes())
+}
+
 /// The rules of schemas/read.json this kernel checks: (required fields, {property: constraints}).
 #[pyfunction]
 fn schema_rules(py: Python<'_>) -> PyResult<PyObject> {
@@ -1096,5 +1192,8 @@ fn alpr_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(schema_rules, m)?)?;
     m.add_class::<Bloom>()?;
     m.add_class::<Patterns>()?;
+    m.add_class::<NcicLines>()?;
+    m.add_function(wrap_pyfunction!(blake2b, m)?)?;
+    m.add_function(wrap_pyfunction!(crc32, m)?)?;
     Ok(())
 }

@@ -16,7 +16,6 @@ unchanged. The caller vouches that the digests were made by the same checks (ser
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -26,9 +25,11 @@ from operator import methodcaller
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import alpr_native
+
 from streams.codec import dumps, entry_to_dict, loads
 from streams.errors import InvalidRecord
-from streams.hotlists.adapters.base import Extract, ExtractRefused, Parsed, Same
+from streams.hotlists.adapters.base import Extract, ExtractRefused, Parsed, Ready, Same
 from streams.hotlists.model import HotlistEntry
 from streams.hotlists.records import entry_partition
 from streams.matching.matcher import prune_refreshes
@@ -55,7 +56,8 @@ ADDED, UPDATED, REMOVED = "added", "updated", "removed"
 
 
 def fingerprint(value: bytes) -> bytes:
-    return hashlib.blake2b(value, digest_size=12).digest()
+    """An encoded entry's digest: BLAKE2b, 12 bytes (``hashlib.blake2b(value, digest_size=12)``)."""
+    return alpr_native.blake2b(value, 12)  # type: ignore[no-any-return]
 
 
 class Stored(NamedTuple):
@@ -127,14 +129,21 @@ def plan_sync(
                 seen.add(key)
                 plan.counts["unchanged"] += 1
             continue
+        if isinstance(record, Ready):  # made and encoded by the kernel (an NCIC line)
+            key = record.key
+            if _fresh(plan, record.line, key, key.partition(":")[0], extract.sources, seen):
+                partition = record.crc % partitions
+                _compare(plan, key, record.plate, partition, record.value, current.get(key), record.digest)
+            continue
         entry = _usable(plan, record, current, extract.sources, seen)
         if entry is None:
             continue
         key = entry.key
-        seen.add(key)
         if entry.synced_at is not None:
             dated.append(entry.synced_at)
-        _compare(plan, entry, key, current.get(key), partitions, record.digest)
+        value = dumps(entry_to_dict(entry))
+        partition = entry_partition(entry, partitions)
+        _compare(plan, key, entry.plate, partition, value, current.get(key), record.digest)
     if plan.generated_at is None and dated:
         plan.generated_at = min(dated)
     for key, stored in current.items():
@@ -167,35 +176,41 @@ def _usable(
             plan.counts["kept"] += 1
         return None
     entry = record.entry
-    if entry.source not in sources:
+    return entry if _fresh(plan, record.line, entry.key, entry.source, sources, seen) else None
+
+
+def _fresh(
+    plan: SyncPlan, where: str, key: str, source: str, sources: frozenset[str], seen: set[str]
+) -> bool:
+    """Whether an entry of the extract is one to compare (counted as an error if not: another
+    source's, or a key seen before); its key is then seen."""
+    if source not in sources:
         plan.counts["record_errors"] += 1
-        plan.errors.append(
-            f"{record.line}: entry of source {entry.source!r} in an extract of {sorted(sources)}"
-        )
-        return None
-    if entry.key in seen:
+        plan.errors.append(f"{where}: entry of source {source!r} in an extract of {sorted(sources)}")
+        return False
+    if key in seen:
         plan.counts["record_errors"] += 1
-        plan.errors.append(f"{record.line}: {entry.key} appears twice; the first one applies")
-        return None
-    return entry
+        plan.errors.append(f"{where}: {key} appears twice; the first one applies")
+        return False
+    seen.add(key)
+    return True
 
 
 def _compare(
     plan: SyncPlan,
-    entry: HotlistEntry,
     key: str,
+    plate: str,
+    partition: int,
+    value: bytes,
     stored: Stored | None,
-    partitions: int,
     line: bytes | None,
 ) -> None:
-    """``key``: the entry's (a property that formats it each time it is read)."""
-    value = dumps(entry_to_dict(entry))
-    partition = entry_partition(entry, partitions)
+    """An entry of the extract (``value``: as the hot-list topic holds it) against its stored version."""
     if stored is None:
-        plan.changes.append(Change(ADDED, key, entry.plate, partition, value, line))
+        plan.changes.append(Change(ADDED, key, plate, partition, value, line))
         plan.counts[ADDED] += 1
     elif stored.fingerprint != fingerprint(value):
-        plan.changes.append(Change(UPDATED, key, entry.plate, partition, value, line))
+        plan.changes.append(Change(UPDATED, key, plate, partition, value, line))
         plan.counts[UPDATED] += 1
     else:
         plan.counts["unchanged"] += 1

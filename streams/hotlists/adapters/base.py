@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
+
+import alpr_native
 
 from streams.errors import AlprError, EntryRefused
 from streams.hotlists.model import HotlistEntry, check_entry
@@ -20,6 +21,7 @@ __all__ = [
     "Extract",
     "ExtractRefused",
     "Parsed",
+    "Ready",
     "Same",
     "build",
     "check_count",
@@ -64,9 +66,24 @@ class Same:
     line: str  # "file:line"
 
 
+class Ready(NamedTuple):
+    """A record whose entry the native kernel made and encoded (``alpr_native.NcicLines``): an entry
+    the adapter's Python path would make from the same text, checked by the same rules (the P5/P22
+    classifier run on it in Python), known only as what the hot-list topic stores. A full sync
+    needs no more of it, so a million are made without an entry or a dict each."""
+
+    line: str  # "file:line"
+    key: str
+    plate: str
+    crc: int  # CRC-32 of the key: its partition of N is crc % N (partition_for)
+    value: bytes  # dumps(entry_to_dict(entry))
+    digest: bytes  # the raw record's digest
+
+
 def record_digest(text: str) -> bytes:
-    """The digest of a record's raw text (stable across processes)."""
-    return hashlib.blake2b(text.encode(), digest_size=12).digest()
+    """The digest of a record's raw text (stable across processes): BLAKE2b of its UTF-8, 12
+    bytes, as ``hashlib.blake2b(text.encode(), digest_size=12)``."""
+    return alpr_native.blake2b(text, 12)  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -81,8 +98,9 @@ class Extract:
     #: The records again, for a format whose entries are a function of one record's raw text alone:
     #: a record whose digest is in the set given comes as :class:`Same` (its entry is the one that
     #: text gave before), the others as ``records`` gives them, each with its ``digest``. The
-    #: whole-file checks (trailer, count) still run. None: the format cannot say.
-    digested: Callable[[Container[bytes]], Iterator[Parsed | Same]] | None = None
+    #: whole-file checks (trailer, count) still run. A record may also come as :class:`Ready`.
+    #: None: the format cannot say.
+    digested: Callable[[Container[bytes]], Iterator[Parsed | Same | Ready]] | None = None
 
 
 class Adapter(Protocol):

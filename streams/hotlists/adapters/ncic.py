@@ -11,10 +11,14 @@ from collections.abc import Container, Iterator
 from datetime import datetime
 from pathlib import Path
 
+import alpr_native
+
+from streams.access.purpose import classify_fields
 from streams.hotlists.adapters.base import (
     Extract,
     ExtractRefused,
     Parsed,
+    Ready,
     Same,
     build,
     check_count,
@@ -23,6 +27,8 @@ from streams.hotlists.adapters.base import (
     parse_time,
     record_digest,
 )
+from streams.hotlists.model import IMMIGRATION_LIST_TYPES, LIST_TYPES, SOURCES
+from streams.matching.normalize import MAX_PLATE_LEN
 
 __all__ = ["ADAPTER", "COLUMNS", "FILES"]
 
@@ -72,9 +78,9 @@ class NcicAdapter:
             self.name,
             self.sources,
             headers[0][0],
-            (r for r in self._records(files, ()) if isinstance(r, Parsed)),
+            (r for r in self._records(files, (), ready=False) if isinstance(r, Parsed)),
             files,
-            digested=lambda known: self._records(files, known),
+            digested=lambda known: self._records(files, known, ready=True),
         )
 
     @staticmethod
@@ -100,14 +106,17 @@ class NcicAdapter:
             )
         return generated, (int(n), int(total))
 
-    def _records(self, files: list[Path], known: Container[bytes]) -> Iterator[Parsed | Same]:
+    def _records(
+        self, files: list[Path], known: Container[bytes], *, ready: bool
+    ) -> Iterator[Parsed | Same | Ready]:
         for path in files:
-            yield from self._file(path, known)
+            yield from self._file(path, known, ready)
 
-    def _file(self, path: Path, known: Container[bytes]) -> Iterator[Parsed | Same]:
+    def _file(self, path: Path, known: Container[bytes], ready: bool) -> Iterator[Parsed | Same | Ready]:
         """The records of one file; one whose digest is ``known`` comes as :class:`Same`, unparsed
         (an entry is a function of its line alone: the header's time is the extract's, never an
-        entry's). The whole-file checks run after the last record all the same."""
+        entry's). With ``ready``, one the kernel makes and the classifier finds nothing in comes
+        as :class:`Ready`. The whole-file checks run after the last record all the same."""
         count = 0
         trailer: int | None = None
         name = str(path)
@@ -131,27 +140,50 @@ class NcicAdapter:
                 count += 1
                 digest = record_digest(line)
                 where = f"{name}:{number}"
-                yield Same(digest, where) if digest in known else _parse(where, line, digest)
+                if digest in known:
+                    yield Same(digest, where)
+                    continue
+                made = _KERNEL.made(line) if ready else None
+                # what check_entry asks of the entry last: P5/P22, decided in Python alone
+                if made is not None and classify_fields(made[4], made[5]) is None:
+                    yield Ready(where, made[0], made[1], made[2], made[3], digest)
+                else:
+                    yield _parse(where, line, digest)
         check_count(path, count, trailer, "TRL|count")
 
 
 #: The vehicle's fields as an entry names them, in name order (HotlistEntry.vehicle), with the
 #: column of each.
-_VEHICLE = tuple(
-    (name, COLUMNS.index(column))
-    for name, column in sorted(
-        {
-            "vin": "VIN",
-            "year": "VYR",
-            "make": "VMA",
-            "model": "VMO",
-            "style": "VST",
-            "color": "VCO",
-            "plate_type": "LIT",
-            "plate_year": "LIY",
-        }.items()
-    )
+_VEHICLE_COLUMNS = sorted(
+    {
+        "vin": "VIN",
+        "year": "VYR",
+        "make": "VMA",
+        "model": "VMO",
+        "style": "VST",
+        "color": "VCO",
+        "plate_type": "LIT",
+        "plate_year": "LIY",
+    }.items()
 )
+_VEHICLE = tuple((name, COLUMNS.index(column)) for name, column in _VEHICLE_COLUMNS)
+
+
+def _kernel() -> alpr_native.NcicLines:
+    """The native kernel for a full sync's lines (issue 19), given this layout. It vouches only for
+    lines :func:`_parse` makes into an entry that check_entry passes but for the purpose classifier
+    (which the caller runs): a file code whose list type check_entry would refuse is left out of
+    its table, so such a line goes the Python way and is refused there."""
+    files = {
+        code: (list_type, description)
+        for code, (list_type, description) in FILES.items()
+        if "ncic" in SOURCES and list_type in LIST_TYPES and list_type not in IMMIGRATION_LIST_TYPES
+    }
+    columns = {column: at for at, column in enumerate(COLUMNS)}
+    return alpr_native.NcicLines("ncic", columns, _VEHICLE_COLUMNS, files, IMMIGRATION_FILES, MAX_PLATE_LEN)
+
+
+_KERNEL = _kernel()
 
 
 def _parse(where: str, line: str, digest: bytes) -> Parsed:
