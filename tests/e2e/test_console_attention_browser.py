@@ -3,7 +3,8 @@ a real worker and console on the embedded broker.
 
 Keyboard: Tab reaches the queue after the header's controls; j/k move the selection; Enter opens
 the alert; ? shows the shortcut list and Escape closes it; a "j" typed in a note stays in the note.
-Attention: a high-priority hit (wanted person, urgency 0) pushed live plays one tone and shows one
+Attention: a high-priority hit (wanted person, urgency 0) pushed live, or raised while the page was
+cut off and found in the snapshot it gets on reconnecting, plays one tone and shows one
 browser notification, once the person has enabled notifications with a click; an alert already
 open when the page loads, or a low-priority one, does neither; after "Mute" (remembered across a
 reload) nothing sounds or shows. The browser's Notification and AudioContext are wrapped by an init
@@ -13,6 +14,10 @@ Screenshots are saved under ``test-artifacts/``.
 """
 
 from __future__ import annotations
+
+import contextlib
+import socket
+import threading
 
 import pytest
 
@@ -179,3 +184,101 @@ def test_a_live_high_priority_hit_sounds_and_notifies_once_and_mute_silences_bot
     assert counts(page) == {"notes": 0, "tones": 0, "asked": 0}
     page.screenshot(path=str(ARTIFACTS / "console-attention-muted.png"), full_page=True)
     context.close()
+
+
+class Link:
+    """A TCP relay between the browser and the console that the test can cut, as a network drop
+    would: every open connection (the live stream too) is closed, and new ones are refused until
+    it is restored."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.up = True
+        self.open: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return  # closed
+            if not self.up:
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            with self.lock:
+                self.open += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        self.up = False
+        with self.lock:
+            for sock in self.open:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            self.open.clear()
+
+    def restore(self) -> None:
+        self.up = True
+
+    def close(self) -> None:
+        self.cut()
+        self.server.close()
+
+
+def test_a_high_priority_hit_raised_while_the_page_was_cut_off_notifies_when_it_reconnects(
+    stack, dispatchers, browser
+) -> None:
+    env, settings, root = stack
+    in_thread(sync_rows(settings, root, rows(("W", "7GONE01", 721), ("V", "7GONE02", 722))))
+    link = Link(int(env["ALPR_CONSOLE_PORT"]))
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, timezone_id="America/Los_Angeles")
+    context.add_init_script(COUNTING)
+    page = context.new_page()
+    sign_in(page, {**env, "ALPR_CONSOLE_PORT": str(link.port)}, dispatchers["ann"])  # through the link
+    page.click("#enable-notifications")
+    page.wait_for_selector("#enable-notifications", state="hidden")
+    # another dispatcher's page, connected directly, shows when both alerts have been raised
+    watcher = new_page(browser)
+    sign_in(watcher, env, dispatchers["lee"])
+
+    link.cut()
+    page.wait_for_selector("#live-status:has-text('reconnecting')")
+    produce(settings, "gone-1", "7GONE01", "cq-curtner")  # wanted person: high priority
+    produce(settings, "gone-2", "7GONE02", "cq-story")  # stolen vehicle: normal priority
+    watcher.wait_for_selector(".alert-row:has-text('7GONE01')")
+    watcher.wait_for_selector(".alert-row:has-text('7GONE02')")
+    assert page.locator(".alert-row:has-text('7GONE01')").count() == 0  # nothing reached the page
+    assert counts(page) == {"notes": 0, "tones": 0, "asked": 1}
+
+    link.restore()  # the page reconnects by itself and gets a snapshot holding both
+    page.wait_for_selector("#live-status:has-text('live')")
+    page.wait_for_selector(".alert-row.urgency-0:has-text('7GONE01')")
+    page.wait_for_selector(".alert-row:has-text('7GONE02')")
+    page.wait_for_function("() => window.__attention.notes.length >= 1 && window.__attention.tones >= 1")
+    assert counts(page) == {"notes": 1, "tones": 1, "asked": 1}  # only the high-priority one
+    assert "7GONE01" in page.evaluate("window.__attention.notes[0].title")
+    page.screenshot(path=str(ARTIFACTS / "console-attention-reconnected.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_selector(".alert-row.urgency-0:has-text('7GONE01')")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(ARTIFACTS / "console-attention-reconnected-390.png"), full_page=True)
+    watcher.context.close()
+    context.close()
+    link.close()

@@ -546,8 +546,9 @@ async function select(alertId, clearMessage = true) {
 // Attention (issue 18): a new high-priority hit plays a short tone and, if the person allowed it,
 // shows a browser notification. High priority is the list the entry is on: the summary's urgency 0
 // (views.py: AMBER alert, missing person, wanted person; the NCIC wanted-person file is where an
-// armed subject is listed). Only alerts pushed live after the snapshot count, never the ones
-// already open when the page loaded, and "Mute" (kept in localStorage) silences both.
+// armed subject is listed). Only alerts new to the page count (pushed live, or raised while it was
+// reconnecting), never the ones already open when it loaded, and "Mute" (kept in localStorage)
+// silences both.
 function muted() {
   return localStorage.getItem(MUTE_KEY) === "1";
 }
@@ -601,10 +602,13 @@ function notify(a) {
   note.onclick = () => { window.focus(); cursor = a.alert_id; select(a.alert_id); };
 }
 
-function attention(a) {
-  if (muted() || !a.open || a.urgency !== 0) return;
+// New alerts, pushed live or missed while the page was cut off: one tone for any high-priority
+// one among them, and a notification for each.
+function attention(fresh) {
+  const high = fresh.filter((a) => a.open && a.urgency === 0);
+  if (muted() || !high.length) return;
   tone();
-  notify(a);
+  high.forEach(notify);
 }
 
 // Shortcuts: none while typing in a field (or choosing in a list box), none with Ctrl/Alt/Meta.
@@ -666,17 +670,22 @@ function connect() {
   source.addEventListener("error", () => { status.textContent = "reconnecting…"; status.className = "status offline"; });
   source.addEventListener("snapshot", (event) => {
     const data = JSON.parse(event.data);
+    // The first snapshot (page load) is what was already open. A later one comes after a
+    // reconnect: an alert in it that the page did not have was raised while it was cut off, and
+    // calls for attention as if it had been pushed live.
+    const missed = snapshotLoaded ? data.alerts.filter((a) => !alerts.has(a.alert_id)) : [];
     alerts.clear();
     for (const a of data.alerts) alerts.set(a.alert_id, {...a, received: Date.now()});
     snapshotLoaded = true;
     renderQueue();
+    attention(missed);
   });
   source.addEventListener("alert", (event) => {
     const a = JSON.parse(event.data);
     const isNew = snapshotLoaded && !alerts.has(a.alert_id);
     alerts.set(a.alert_id, {...(alerts.get(a.alert_id) || {}), ...a, received: Date.now()});
     renderQueue();
-    if (isNew) attention(a);
+    if (isNew) attention([a]);
     if (!a.open && closedShown()) loadClosed(); // an alert just closed joins the closed list
     if (a.alert_id === selected) select(selected, false);
   });
