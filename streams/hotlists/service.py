@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -339,7 +340,7 @@ class HotlistStore:
         except KafkaError as exc:  # the sync is done: the older cache stays, and is caught up next time
             log.warning("cannot write the hot-list sync cache %s: %s", path, exc)
             return
-        written = Counter(change.partition for change in plan.changes)
+        written = Counter(map(attrgetter("partition"), plan.changes))
         if all(ends[p] - snapshot.ends.get(p, 0) == written[p] for p in ends):
             last: dict[int, tuple[str, bytes | None]] = {}  # per partition: its last record written
             for change in plan.changes:
@@ -406,16 +407,21 @@ class HotlistStore:
         entry old or new, and never an entry on the list without the event that put it there
         (replay and the retro-hunt read the history)."""
         at, extra = now.isoformat(), {"sync_id": sync_id}
+        events = await self.writer.partition_count(self.changes)
+        writer = self.writer
         for start in range(0, len(plan.changes), chunk):
             part = plan.changes[start : start + chunk]
             for change in part:
                 event = _entry_event(_EVENT[change.kind], at, change.key, change.plate, change.value, extra)
-                await self.writer.write(self.changes, change.plate.encode(), event)
-            await self.writer.flush()
+                key, partition = change.plate.encode(), partition_for(change.plate, events)
+                if not writer.append(self.changes, key, event, partition):  # that batch is full
+                    await writer.write(self.changes, key, event, partition)
+            await writer.flush()
             for change in part:
-                value = None if change.kind == REMOVED else change.value
-                await self.writer.write(self.hotlist, change.key.encode(), value, change.partition)
-        await self.writer.flush()
+                key, value = change.key.encode(), None if change.kind == REMOVED else change.value
+                if not writer.append(self.hotlist, key, value, change.partition):
+                    await writer.write(self.hotlist, key, value, change.partition)
+        await writer.flush()
 
     async def write_status(self, status: dict[str, Any]) -> None:
         await self.writer.write(self.sources, status["source"].encode(), orjson.dumps(status))

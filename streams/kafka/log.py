@@ -247,14 +247,19 @@ class TopicWriter:
         """Append a record; ``partition`` None: by key, as Kafka's default partitioner would not be used."""
         if partition is None:
             partition = partition_for(key.decode("utf-8", "replace"), await self.partition_count(topic))
+        if not self.append(topic, key, value, partition):
+            await self._send(topic, partition)
+            if not self.append(topic, key, value, partition):
+                raise BrokerError(f"a record of {len(value or b'')} bytes does not fit in a batch")
+
+    def append(self, topic: str, key: bytes, value: bytes | None, partition: int) -> bool:
+        """Append a record to its partition's open batch without waiting; False when that batch is
+        full: then :meth:`write` sends it and appends the record (a million records written in a
+        loop skip a coroutine each)."""
         batch = self._open.get((topic, partition))
         if batch is None:
             batch = self._open[(topic, partition)] = self._producer.create_batch()
-        if batch.append(key=key, value=value, timestamp=None) is None:
-            await self._send(topic, partition)
-            batch = self._open[(topic, partition)] = self._producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=None) is None:
-                raise BrokerError(f"a record of {len(value or b'')} bytes does not fit in a batch")
+        return batch.append(key=key, value=value, timestamp=None) is not None
 
     async def _send(self, topic: str, partition: int) -> None:
         batch = self._open.pop((topic, partition))

@@ -29,3 +29,25 @@ async def test_read_latest_sees_every_record_written_in_large_batches(env_factor
     state = await read_latest(settings.kafka, topic)
     assert len(state) == 10_000
     assert all(int(key[1:]) % 2 == 1 for key in state)
+
+
+async def test_append_says_when_a_batch_is_full_and_write_then_sends_it(env_factory) -> None:
+    """The loop of a sync: append without waiting; at a full batch, write sends it and appends."""
+    settings = settings_of(env_factory())
+    await create_topics(settings)
+    topic = settings.topic("hotlist")
+    writer = TopicWriter(settings.kafka)
+    await writer.start()
+    full = 0
+    try:
+        for i in range(8_000):
+            key, value = f"a{i}".encode(), b"y" * 300
+            if not writer.append(topic, key, value, 0):
+                full += 1
+                await writer.write(topic, key, value, 0)
+        await writer.flush()
+    finally:
+        await writer.stop()
+    assert full >= 4  # 2.4 MB in batches of at most 512 KB
+    state = await read_latest(settings.kafka, topic)
+    assert sorted(state) == sorted(f"a{i}".encode() for i in range(8_000))
