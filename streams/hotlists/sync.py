@@ -11,7 +11,9 @@ unless forced; a bad record keeps the current version of its entry (nothing is s
 A delta costs what changed, not the list: each current entry may carry the digest of the extract
 record that gave it (``Stored.line``), and a format whose entries are a function of one record's
 text (``Extract.digested``) hands a record with a known digest over unparsed, as that entry,
-unchanged. The caller vouches that the digests were made by the same checks (service.py).
+unchanged. The caller vouches that the digests were made by the same checks (service.py). It may
+also hand a new record over already made and encoded (:class:`Ready`: an NCIC line the native
+kernel made, the purpose classifier run on it), compared as the topic would store it.
 """
 
 from __future__ import annotations
