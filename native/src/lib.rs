@@ -7,6 +7,7 @@
 //! only the batch form `{"reads":[...]}`, printable ASCII strings without escapes, no duplicate
 //! keys, RFC 3339 times with at most 6 digits of fraction, finite numbers.
 
+mod digest;
 mod ncic;
 mod patterns;
 
@@ -1140,17 +1141,11 @@ fn blake2b<'p>(py: Python<'p>, data: &Bound<'p, PyAny>, size: usize) -> PyResult
         return Err(pyo3::exceptions::PyValueError::new_err("size must be 1-64"));
     }
     let digest = if let Ok(text) = data.downcast::<PyString>() {
-        ncic::blake2b(text.to_str()?.as_bytes(), size)
+        digest::blake2b(text.to_str()?.as_bytes(), size)
     } else {
-        ncic::blake2b(data.downcast::<PyBytes>()?.as_bytes(), size)
+        digest::blake2b(data.downcast::<PyBytes>()?.as_bytes(), size)
     };
     Ok(PyBytes::new_bound(py, &digest))
-}
-
-/// CRC-32 of a text's UTF-8: zlib.crc32(text.encode()).
-#[pyfunction]
-fn crc32(text: &str) -> u32 {
-    ncic::crc32(text.as_bytes())
 }
 
 /// The rules of schemas/read.json this kernel checks: (required fields, {property: constraints}).
@@ -1194,6 +1189,5 @@ fn alpr_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Patterns>()?;
     m.add_class::<NcicLines>()?;
     m.add_function(wrap_pyfunction!(blake2b, m)?)?;
-    m.add_function(wrap_pyfunction!(crc32, m)?)?;
     Ok(())
 }
